@@ -1,0 +1,120 @@
+//! The one error envelope every failure is written in.
+//!
+//! `{ok: false, error, message, request_id, retry_after_seconds, agent_action?}`:
+//! `error` is a stable code agents branch on; `message` is for people; `agent_action` tells
+//! an agent what to do next. Internal detail is logged where the error is made and never
+//! reaches a response.
+//!
+//! Status policy: 400 the request is wrong and will stay wrong; 402 the tier forbids it;
+//! 404 no such route or resource; 409 conflicts with current state; 413 too large; 415 not
+//! JSON; 429 slow down; 500 a host bug; 503 a provider or backend failed, retry later
+//! (`retry_after_seconds` says when).
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::request_id;
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    agent_action: Option<String>,
+    extra: Map<String, Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), agent_action: None, extra: Map::new() }
+    }
+
+    /// Adds the sentence an agent should act on.
+    pub fn action(mut self, agent_action: impl Into<String>) -> Self {
+        self.agent_action = Some(agent_action.into());
+        self
+    }
+
+    /// Adds an extra top-level field (e.g. `claim_url`).
+    pub fn field(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.extra.insert(key.to_string(), value.into());
+        self
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// A host bug: the detail goes to the log, the client gets a request id to quote.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(request_id = %request_id::current(), error = %detail, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side.")
+            .action(CONTACT_OPERATOR)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found."))
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This route does not accept that method.")
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("The request body is larger than {limit} bytes."))
+            .action("Tell the user the request was too large; send a smaller JSON body.")
+    }
+
+    pub fn unsupported_media_type() -> Self {
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Send a JSON body with Content-Type: application/json.")
+            .action("Retry with the header 'Content-Type: application/json' and a JSON object body such as {\"name\":\"my-db\"}.")
+    }
+
+    pub fn invalid_body(detail: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_body", format!("The body is not a valid JSON object: {detail}"))
+            .action("Retry with a JSON object body such as {\"name\":\"my-db\"}.")
+    }
+
+    /// A provider failed (trap, timeout, bad answer, backend down): nothing was kept.
+    pub fn provider_failed(detail: impl std::fmt::Display) -> Self {
+        tracing::warn!(request_id = %request_id::current(), error = %detail, "provider failed");
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "provider_failed", "The provider for this resource failed; nothing was created.")
+            .action("Tell the user the resource could not be created right now and nothing was kept; retry in 30 seconds, and if it keeps failing, report the request_id to the operator.")
+    }
+}
+
+/// Fallback advice when only the operator can help.
+const CONTACT_OPERATOR: &str =
+    "Tell the user something went wrong on the server; retry once, then report this request_id to the operator.";
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let retry_after = match self.status.as_u16() {
+            429 => Some(60),
+            503 => Some(30),
+            502 | 504 => Some(10),
+            _ => None,
+        };
+        let mut body = Map::new();
+        body.insert("ok".into(), Value::Bool(false));
+        body.insert("error".into(), self.code.into());
+        body.insert("message".into(), self.message.into());
+        body.insert("request_id".into(), request_id::current().into());
+        body.insert("retry_after_seconds".into(), json!(retry_after));
+        if let Some(action) = self.agent_action {
+            body.insert("agent_action".into(), action.into());
+        }
+        body.extend(self.extra);
+        let mut response = (self.status, Json(Value::Object(body))).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}

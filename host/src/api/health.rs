@@ -1,0 +1,82 @@
+//! Liveness and readiness probes.
+
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Map, Value, json};
+use tokio::task::JoinSet;
+
+use crate::app::SharedApp;
+
+/// Commit the binary was built from (`unknown` outside a git checkout).
+pub const COMMIT_ID: &str = env!("INSTANODE_COMMIT_ID");
+const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Shallow liveness: the process answers.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({
+        "ok": true,
+        "service": "instanode",
+        "version": env!("CARGO_PKG_VERSION"),
+        "commit_id": COMMIT_ID,
+    }))
+}
+
+/// Deep readiness: the metadata database (critical) and every provider's backend, checked
+/// in parallel. Only a failed metadata database makes the host unready (503); a failed
+/// provider degrades it.
+pub async fn readyz(State(app): State<SharedApp>) -> (StatusCode, Json<Value>) {
+    let request_id = super::request_id::current();
+    let mut checks = JoinSet::new();
+    {
+        let app = app.clone();
+        checks.spawn(timed("metadata_db".into(), async move {
+            app.store.ping().await.map(|()| "reachable".to_string()).map_err(|e| e.to_string())
+        }));
+    }
+    for provider in app.registry.all() {
+        let request_id = request_id.clone();
+        checks.spawn(timed(format!("provider:{}", provider.name), async move {
+            match provider.check(&request_id).await {
+                Ok(Ok(message)) => Ok(message),
+                Ok(Err(e)) => Err(format!("{e:?}")),
+                Err(e) => Err(e.to_string()),
+            }
+        }));
+    }
+    let mut report = Map::new();
+    let (mut metadata_ok, mut all_ok) = (false, true);
+    while let Some(Ok((name, ok, detail))) = checks.join_next().await {
+        if name == "metadata_db" {
+            metadata_ok = ok;
+        }
+        all_ok &= ok;
+        report.insert(name, detail);
+    }
+    let overall = match (metadata_ok, all_ok) {
+        (true, true) => "ok",
+        (true, false) => "degraded",
+        (false, _) => "failed",
+    };
+    let status = if metadata_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = json!({ "ok": metadata_ok, "overall": overall, "commit_id": COMMIT_ID, "checks": report });
+    (status, Json(body))
+}
+
+async fn timed(
+    name: String,
+    check: impl Future<Output = Result<String, String>>,
+) -> (String, bool, Value) {
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(CHECK_TIMEOUT, check)
+        .await
+        .unwrap_or_else(|_| Err("timed out".into()));
+    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let (ok, status, message) = match outcome {
+        Ok(message) => (true, "ok", message),
+        Err(message) => (false, "failed", message),
+    };
+    (name, ok, json!({"status": status, "latency_ms": latency_ms, "message": message}))
+}

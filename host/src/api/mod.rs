@@ -1,0 +1,41 @@
+//! HTTP routes. Handlers are thin: parse, call one lifecycle function, shape the answer.
+
+pub mod error;
+mod health;
+pub use health::COMMIT_ID;
+mod json;
+mod provision;
+pub mod request_id;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware;
+use axum::routing::{get, post};
+
+use crate::app::SharedApp;
+use error::ApiError;
+
+pub fn router(app: SharedApp) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/{kind}/new", post(provision::create))
+        .fallback(|| async { ApiError::not_found("Route") })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(json::MAX_JSON_BODY))
+        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(request_id::middleware))
+        .with_state(app)
+}
+
+/// Responses carry credentials: never cache them, never sniff them.
+async fn security_headers(request: axum::extract::Request, next: middleware::Next) -> axum::response::Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(HeaderName::from_static("x-frame-options"), HeaderValue::from_static("DENY"));
+    response
+}

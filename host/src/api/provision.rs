@@ -1,0 +1,113 @@
+//! `POST /{kind}/new`: create one resource of a kind some provider serves.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Map, Value, json};
+
+use super::error::ApiError;
+use super::json::JsonObject;
+use crate::app::SharedApp;
+use crate::lifecycle::provision::{self, FaultPoint, ProvisionInput, ProvisionOutput};
+use crate::tenancy::names::{EnvName, NameError, ResourceName};
+
+/// Body fields this route understands; anything else is echoed back in `ignored_fields`.
+const KNOWN_FIELDS: [&str; 2] = ["name", "env"];
+
+pub async fn create(
+    State(app): State<SharedApp>,
+    Path(kind): Path<String>,
+    headers: HeaderMap,
+    JsonObject(body): JsonObject,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if app.registry.for_kind(&kind).is_none() {
+        return Err(ApiError::not_found(&format!("Resource kind `{kind}`")));
+    }
+    let name = parse_name(&body)?;
+    let env = parse_env(&body)?;
+    let fault = app
+        .fault_injection
+        .then(|| headers.get("x-instanode-fault")?.to_str().ok().and_then(FaultPoint::parse))
+        .flatten();
+    let input = ProvisionInput {
+        kind,
+        name,
+        env,
+        fingerprint: None,
+        request_id: super::request_id::current(),
+        fault,
+    };
+    let output = provision::provision(&app, input).await?;
+    let mut response = created_body(&app.public_url, output);
+    let mut ignored: Vec<&String> = body.keys().filter(|k| !KNOWN_FIELDS.contains(&k.as_str())).collect();
+    if !ignored.is_empty() {
+        ignored.sort();
+        response.insert("ignored_fields".into(), json!(ignored));
+    }
+    Ok((StatusCode::CREATED, Json(Value::Object(response))))
+}
+
+fn parse_name(body: &Map<String, Value>) -> Result<ResourceName, ApiError> {
+    let required = || {
+        ApiError::new(StatusCode::BAD_REQUEST, "name_required", "A `name` field is required.")
+            .action("Tell the user the request needs a name: add a \"name\" field with a short label (1-64 characters: letters, digits, spaces, '_' or '-'), e.g. {\"name\":\"prod-db\"}, and retry.")
+    };
+    let invalid = || {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_name", "`name` must be 1-64 characters, start with a letter or digit, and contain only letters, digits, spaces, '_' or '-'.")
+            .action("Retry with a name such as \"prod-db\": 1-64 characters, starting with a letter or digit, then letters, digits, spaces, '_' or '-'.")
+    };
+    match body.get("name") {
+        None | Some(Value::Null) => Err(required()),
+        Some(Value::String(s)) => ResourceName::parse(s).map_err(|e| match e {
+            NameError::Missing => required(),
+            NameError::Invalid => invalid(),
+        }),
+        Some(_) => Err(invalid()),
+    }
+}
+
+fn parse_env(body: &Map<String, Value>) -> Result<EnvName, ApiError> {
+    match body.get("env") {
+        None | Some(Value::Null) => Ok(EnvName::default()),
+        Some(Value::String(s)) => EnvName::parse(s).ok_or_else(invalid_env),
+        Some(_) => Err(invalid_env()),
+    }
+}
+
+fn invalid_env() -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_env", "`env` must be 1-32 characters of a-z, 0-9 or '-'.")
+        .action("Retry without `env`, or with a lowercase label such as \"production\".")
+}
+
+/// The 201 body: the spec's fields, then the provider's extra fields where they do not
+/// collide with the host's.
+fn created_body(public_url: &str, out: ProvisionOutput) -> Map<String, Value> {
+    let upgrade = format!("{public_url}/start?t={}", out.upgrade_jwt);
+    let claim_url = format!("{public_url}/claim?t={}", out.upgrade_jwt);
+    let mut limits: Map<String, Value> = out.limits.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    limits.insert("expires_in".into(), json!("24h"));
+    let internal_url = out.internal_url.unwrap_or_else(|| out.connection_url.clone());
+    let note = format!("Works for 24h free. Claim it to keep it: {upgrade}");
+    let mut body = json!({
+        "ok": true,
+        "id": out.id,
+        "token": out.token,
+        "name": out.name.as_str(),
+        "kind": out.kind,
+        "connection_url": out.connection_url,
+        "internal_url": internal_url,
+        "tier": out.tier,
+        "limits": limits,
+        "env": out.env.as_str(),
+        "expires_at": out.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "note": note,
+        "upgrade": upgrade,
+        "upgrade_jwt": out.upgrade_jwt,
+        "claim_url": claim_url,
+    });
+    let map = body.as_object_mut().expect("built as an object");
+    for (key, value) in out.fields {
+        map.entry(key).or_insert(Value::String(value));
+    }
+    std::mem::take(map)
+}

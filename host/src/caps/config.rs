@@ -1,0 +1,10 @@
+//! `config`: a provider reads its operator settings.
+
+use super::HostState;
+use crate::registry::bindings::instanode::provider::config::Host;
+
+impl Host for HostState {
+    async fn get(&mut self, key: String) -> Option<String> {
+        self.bindings.settings.get(&key).cloned()
+    }
+}

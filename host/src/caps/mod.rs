@@ -1,0 +1,161 @@
+//! Capabilities: the host functions a provider component may import.
+//!
+//! Each capability is one module that implements its WIT interface on [`HostState`] and
+//! adds itself to a linker. An operator grants capabilities per provider; the linker of a
+//! provider holds exactly the granted ones, and a component importing anything else is
+//! refused when it is loaded (see `registry`).
+
+mod config;
+mod kv;
+mod log;
+mod sql;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, StoreLimits};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::registry::bindings::instanode::provider as wit;
+use crate::store::KvStore;
+
+pub use sql::SqlBackend;
+
+/// A capability interface of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Capability {
+    Config,
+    Log,
+    Kv,
+    Sql,
+    Redis,
+    Mongo,
+    Nats,
+    Signer,
+    S3,
+    Containers,
+}
+
+impl Capability {
+    const ALL: [Capability; 10] = [
+        Self::Config,
+        Self::Log,
+        Self::Kv,
+        Self::Sql,
+        Self::Redis,
+        Self::Mongo,
+        Self::Nats,
+        Self::Signer,
+        Self::S3,
+        Self::Containers,
+    ];
+
+    /// The interface name in the WIT package.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Config => "config",
+            Self::Log => "log",
+            Self::Kv => "kv",
+            Self::Sql => "sql",
+            Self::Redis => "redis",
+            Self::Mongo => "mongo",
+            Self::Nats => "nats",
+            Self::Signer => "signer",
+            Self::S3 => "s3",
+            Self::Containers => "containers",
+        }
+    }
+
+    /// Whether this host version implements the capability (the contract defines more).
+    pub fn is_implemented(self) -> bool {
+        matches!(self, Self::Config | Self::Log | Self::Kv | Self::Sql)
+    }
+
+    /// Granted to every provider without asking: reading its own settings.
+    pub fn is_implicit(self) -> bool {
+        self == Self::Config
+    }
+}
+
+impl FromStr for Capability {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| format!("`{s}` is not a capability of instanode:provider"))
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What one provider's capabilities are bound to: its settings and backends.
+pub struct Bindings {
+    pub provider: String,
+    pub settings: BTreeMap<String, String>,
+    pub sql: Option<SqlBackend>,
+    pub kv: Option<KvStore>,
+}
+
+/// The per-call state of a component instance. A fresh one is made for every call, so
+/// nothing leaks between calls or tenants.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub limits: StoreLimits,
+    bindings: Arc<Bindings>,
+    request_id: String,
+}
+
+impl HostState {
+    pub fn new(bindings: Arc<Bindings>, limits: StoreLimits, request_id: &str) -> Self {
+        Self {
+            // No environment, arguments, preopened directories or sockets: a provider
+            // reaches the world only through its capabilities.
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limits,
+            bindings,
+            request_id: request_id.to_string(),
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl wit::types::Host for HostState {}
+
+/// A linker with WASI (sandboxed, empty) and exactly the `grants`.
+pub fn linker(engine: &Engine, grants: &[Capability]) -> anyhow::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wit::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+    wit::config::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+    for grant in grants {
+        match grant {
+            Capability::Config => {}
+            Capability::Log => wit::log::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
+            Capability::Kv => wit::kv::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
+            Capability::Sql => wit::sql::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
+            other => anyhow::bail!("capability `{other}` is not provided by this host version"),
+        }
+    }
+    Ok(linker)
+}
+
+/// The error a component sees when a capability call fails.
+fn cap_error(code: &str, message: impl fmt::Display) -> wit::types::CapabilityError {
+    wit::types::CapabilityError { code: code.to_string(), message: message.to_string() }
+}

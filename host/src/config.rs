@@ -1,0 +1,286 @@
+//! Host configuration: typed settings read from `instanode.toml`, then overridden by
+//! `INSTANODE_*` environment variables.
+//!
+//! Every environment variable `INSTANODE_A__B__C=value` sets the key `a.b.c` (sections are
+//! separated by a double underscore, names are lower-cased). A value that parses as a TOML
+//! scalar or array (`8080`, `true`, `["a","b"]`) keeps that type; anything else is a string.
+//! `INSTANODE_CONFIG` names the file; `INSTANODE_LISTEN`, `INSTANODE_PUBLIC_URL` and
+//! `INSTANODE_DATA_DIR` are the usual top-level overrides.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// Everything the host needs to run. See `instanode.example.toml` for every key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the API listens on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The URL agents reach this host at; used in claim links and docs.
+    #[serde(default = "default_public_url")]
+    pub public_url: String,
+    /// Where the host keeps compiled components and other local state.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    pub metadata: MetadataConfig,
+    pub secrets: SecretsConfig,
+    /// Providers by name.
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderConfig>,
+    #[serde(default)]
+    pub sandbox: SandboxConfig,
+    #[serde(default)]
+    pub testing: TestingConfig,
+}
+
+/// The metadata database (resources, provider state).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataConfig {
+    pub url: Secret,
+    #[serde(default = "default_metadata_pool")]
+    pub max_connections: u32,
+}
+
+/// Keys the host signs and seals with. Never logged.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// 64 hex characters: the AES-256-GCM key that seals credentials at rest.
+    pub seal_key: Secret,
+    /// HMAC key for upgrade tokens (HS256).
+    pub jwt_secret: Secret,
+}
+
+/// One provider component and what it may do.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Path to the `.wasm` component.
+    pub component: PathBuf,
+    /// Resource kinds this provider serves here (each must be in its `describe().kinds`).
+    pub kinds: Vec<String>,
+    /// Capabilities the component may import (`sql`, `kv`, `log`, ...).
+    #[serde(default)]
+    pub grants: Vec<String>,
+    /// Settings the component reads through `config.get`.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// The PostgreSQL server behind the `sql` capability.
+    pub sql: Option<SqlBinding>,
+    /// Per-call limits; unset fields take `[sandbox]` values.
+    #[serde(default)]
+    pub sandbox: SandboxOverrides,
+}
+
+/// Connection settings for the `sql` capability.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlBinding {
+    /// Admin connection URL (a role allowed to create roles and databases).
+    pub url: Secret,
+    #[serde(default = "default_sql_pool")]
+    pub max_connections: u32,
+    /// Server-side cap on each statement, so a stuck statement cannot hold a call forever.
+    #[serde(default = "default_statement_timeout_ms")]
+    pub statement_timeout_ms: u64,
+}
+
+/// Limits applied to every provider call.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// Wall-clock budget of one call, host imports included.
+    pub call_timeout_ms: u64,
+    /// Linear memory a component instance may grow to.
+    pub memory_mb: u64,
+    /// Instances alive at once across all providers (the pooling allocator's size).
+    pub max_instances: u32,
+}
+
+/// Per-provider overrides of [`SandboxConfig`].
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxOverrides {
+    pub call_timeout_ms: Option<u64>,
+    pub memory_mb: Option<u64>,
+}
+
+/// Switches that only tests turn on.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestingConfig {
+    /// Honour the `X-Instanode-Fault` request header, which fails a provision after a named
+    /// saga step. Never enable in production.
+    #[serde(default)]
+    pub fault_injection: bool,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self { call_timeout_ms: 10_000, memory_mb: 64, max_instances: 256 }
+    }
+}
+
+impl SandboxConfig {
+    /// These limits with a provider's overrides applied.
+    pub fn with(self, overrides: SandboxOverrides) -> Self {
+        Self {
+            call_timeout_ms: overrides.call_timeout_ms.unwrap_or(self.call_timeout_ms),
+            memory_mb: overrides.memory_mb.unwrap_or(self.memory_mb),
+            ..self
+        }
+    }
+}
+
+/// A string that never prints: connection URLs with passwords, keys.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_public_url() -> String {
+    "http://127.0.0.1:8080".into()
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from(".instanode")
+}
+fn default_metadata_pool() -> u32 {
+    16
+}
+fn default_sql_pool() -> u32 {
+    16
+}
+fn default_statement_timeout_ms() -> u64 {
+    15_000
+}
+
+impl Config {
+    /// Reads `path` (when given or when `instanode.toml` exists), applies the environment,
+    /// and validates the result.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let default_path = Path::new("instanode.toml");
+        let path = path.or_else(|| default_path.exists().then_some(default_path));
+        let mut value = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str::<toml::Table>(&text)
+                    .with_context(|| format!("{} is not valid TOML", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        apply_env(&mut value, std::env::vars())?;
+        let config: Config = toml::Value::Table(value)
+            .try_into()
+            .context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        url::Url::parse(&self.public_url)
+            .with_context(|| format!("public_url {:?} is not a URL", self.public_url))?;
+        let key = self.secrets.seal_key.expose();
+        if key.len() != 64 || hex::decode(key).is_err() {
+            bail!("secrets.seal_key must be 64 hexadecimal characters (32 bytes)");
+        }
+        if self.secrets.jwt_secret.expose().len() < 16 {
+            bail!("secrets.jwt_secret must be at least 16 characters");
+        }
+        let mut kinds = BTreeMap::new();
+        for (name, provider) in &self.providers {
+            for kind in &provider.kinds {
+                if let Some(other) = kinds.insert(kind.as_str(), name.as_str()) {
+                    bail!("kind `{kind}` is served by both providers `{other}` and `{name}`");
+                }
+            }
+            if provider.grants.iter().any(|g| g == "sql") && provider.sql.is_none() {
+                bail!("provider `{name}` is granted `sql` but has no [providers.{name}.sql] url");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Overlays `INSTANODE_*` variables onto the parsed file.
+fn apply_env(
+    table: &mut toml::Table,
+    vars: impl Iterator<Item = (String, String)>,
+) -> anyhow::Result<()> {
+    for (name, raw) in vars {
+        let Some(path) = name.strip_prefix("INSTANODE_") else { continue };
+        if path == "CONFIG" || path.is_empty() {
+            continue;
+        }
+        let keys: Vec<String> = path.split("__").map(str::to_lowercase).collect();
+        let (last, sections) = keys.split_last().expect("split yields at least one item");
+        let mut current = &mut *table;
+        for section in sections {
+            let entry = current
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            current = entry
+                .as_table_mut()
+                .with_context(|| format!("{name}: `{section}` is not a section"))?;
+        }
+        current.insert(last.clone(), parse_env_value(&raw));
+    }
+    Ok(())
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .filter(|v| !v.is_table())
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_nested_keys_and_keeps_types() {
+        let mut table: toml::Table = toml::from_str("listen = \"127.0.0.1:1\"").unwrap();
+        let vars = [
+            ("INSTANODE_LISTEN", "127.0.0.1:9"),
+            ("INSTANODE_PROVIDERS__POSTGRES__SQL__MAX_CONNECTIONS", "4"),
+            ("INSTANODE_METADATA__URL", "postgres://u:p@h/db"),
+            ("OTHER", "x"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        apply_env(&mut table, vars.into_iter()).unwrap();
+        assert_eq!(table["listen"].as_str(), Some("127.0.0.1:9"));
+        assert_eq!(table["providers"]["postgres"]["sql"]["max_connections"].as_integer(), Some(4));
+        assert_eq!(table["metadata"]["url"].as_str(), Some("postgres://u:p@h/db"));
+        assert!(!table.contains_key("other"));
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let secret = Secret("hunter2".into());
+        assert_eq!(format!("{secret:?}"), "[redacted]");
+    }
+}

@@ -1,0 +1,3 @@
+//! Resource lifecycle: the provision saga (and, later, deprovision, reapers, quotas).
+
+pub mod provision;

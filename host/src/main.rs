@@ -1,0 +1,69 @@
+//! `instanode`: real infrastructure for coding agents through single HTTP calls.
+
+mod api;
+mod app;
+mod caps;
+mod config;
+mod lifecycle;
+mod registry;
+mod store;
+mod tenancy;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use tracing_subscriber::EnvFilter;
+
+const USAGE: &str = "usage: instanode [--config PATH]
+
+Starts the instanode host. Settings come from PATH (default: ./instanode.toml when present)
+and INSTANODE_* environment variables; see instanode.example.toml.";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut config_path = std::env::var_os("INSTANODE_CONFIG").map(PathBuf::from);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--config" => config_path = Some(args.next().context("--config needs a path")?.into()),
+            "--version" => {
+                println!("instanode {} ({})", env!("CARGO_PKG_VERSION"), api::COMMIT_ID);
+                return Ok(());
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            other => anyhow::bail!("unknown argument `{other}`\n\n{USAGE}"),
+        }
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("INSTANODE_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+
+    let config = config::Config::load(config_path.as_deref())?;
+    let app = app::App::start(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, public_url = %config.public_url, "instanode ready");
+    axum::serve(
+        listener,
+        api::router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,10 @@
+//! Host-side bindings generated from `wit/provider.wit`.
+
+wasmtime::component::bindgen!({
+    world: "provider",
+    path: "../wit",
+    imports: { default: async },
+    exports: { default: async },
+});
+
+pub use instanode::provider::types;

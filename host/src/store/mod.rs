@@ -1,0 +1,51 @@
+//! The metadata store: the only module that talks to the metadata database.
+
+mod kv;
+mod resources;
+mod seal;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+pub use kv::KvStore;
+pub use resources::NewResource;
+pub use seal::Sealer;
+
+/// Handle on the metadata database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    /// Connects and applies pending migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        let options: PgConnectOptions =
+            url.parse().context("metadata.url is not a PostgreSQL URL")?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.options([("statement_timeout", "10s")]))
+            .await
+            .context("cannot connect to the metadata database")?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .context("cannot migrate the metadata database")?;
+        Ok(Self { pool })
+    }
+
+    /// Round trip to the database, for readiness.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The private key-value space of one provider.
+    pub fn kv(&self, provider: &str) -> KvStore {
+        KvStore::new(self.pool.clone(), provider)
+    }
+}

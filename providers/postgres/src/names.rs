@@ -1,0 +1,55 @@
+//! Backend identifiers built only from validated values, never from user text.
+
+use crate::ProviderError;
+
+/// A PostgreSQL identifier restricted to `[a-z0-9_]`, 1..=63 bytes, so quoting it is trivial
+/// and it can never carry SQL.
+#[derive(Debug, Clone)]
+pub struct Ident(String);
+
+impl Ident {
+    pub fn new(value: &str) -> Result<Self, ProviderError> {
+        let valid = !value.is_empty()
+            && value.len() <= 63
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if valid {
+            Ok(Self(value.to_string()))
+        } else {
+            Err(ProviderError::InvalidRequest(format!("not a safe identifier: {value:?}")))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The identifier in double quotes, ready for a statement.
+    pub fn quoted(&self) -> String {
+        format!("\"{}\"", self.0)
+    }
+}
+
+/// The role and database that belong to one resource.
+pub struct ResourceNames {
+    pub database: Ident,
+    pub role: Ident,
+}
+
+impl ResourceNames {
+    /// Derives the names from the host's resource id (32 lowercase hex characters).
+    pub fn for_resource(resource_id: &str) -> Result<Self, ProviderError> {
+        let is_hex = resource_id.len() == 32
+            && resource_id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !is_hex {
+            return Err(ProviderError::InvalidRequest(format!(
+                "resource id must be 32 lowercase hex characters, got {resource_id:?}"
+            )));
+        }
+        Ok(Self {
+            database: Ident::new(&format!("db_{resource_id}"))?,
+            role: Ident::new(&format!("usr_{resource_id}"))?,
+        })
+    }
+}

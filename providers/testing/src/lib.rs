@@ -1,0 +1,91 @@
+//! A provider that misbehaves on request, so the host's sandbox can be tested against real
+//! components. The resource `name` picks the behaviour:
+//!
+//! - `trap`: panics (a wasm trap);
+//! - `loop`: spins forever (only the host's deadline stops it);
+//! - `hog`: allocates without bound (only the host's memory limit stops it);
+//! - `fail`: returns a backend-unavailable error;
+//! - `bad-url`: returns an empty connection URL, which the host must reject;
+//! - anything else: succeeds with a dummy URL.
+
+#![expect(unsafe_code, reason = "the glue wit-bindgen generates for the component ABI is unsafe")]
+
+wit_bindgen::generate!({
+    world: "provider",
+    path: "../../wit",
+});
+
+use exports::instanode::provider::provisioner::Guest;
+use instanode::provider::types::{Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport};
+
+struct Testing;
+
+impl Guest for Testing {
+    fn describe() -> Info {
+        Info {
+            name: "testing".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            kinds: vec!["db".into(), "test".into()],
+            capabilities: vec![],
+            config_schema: "{}".into(),
+        }
+    }
+
+    fn provision(request: ProvisionRequest) -> Result<Provisioned, ProviderError> {
+        match request.name.as_str() {
+            "trap" => panic!("the testing provider was asked to trap"),
+            "loop" => spin_forever(),
+            "hog" => hog_memory(),
+            "fail" => Err(ProviderError::BackendUnavailable("asked to fail".into())),
+            "bad-url" => Ok(Provisioned {
+                connection_url: String::new(),
+                internal_url: None,
+                fields: vec![],
+                state: String::new(),
+            }),
+            _ => Ok(Provisioned {
+                connection_url: format!("test://{}", request.resource_id),
+                internal_url: None,
+                fields: vec![],
+                state: request.resource_id,
+            }),
+        }
+    }
+
+    fn deprovision(_: ResourceRef) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    fn usage(_: ResourceRef) -> Result<UsageReport, ProviderError> {
+        Ok(UsageReport { storage_bytes: 0, connections: 0, extra: vec![] })
+    }
+
+    fn suspend(_: ResourceRef) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    fn resume(_: ResourceRef) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    fn check() -> Result<String, ProviderError> {
+        Ok("testing provider has no backend".into())
+    }
+}
+
+fn spin_forever() -> ! {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+fn hog_memory() -> ! {
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    loop {
+        // Touch every page so the allocation is real.
+        chunks.push(std::hint::black_box(vec![1u8; 1 << 20]));
+    }
+}
+
+export!(Testing);

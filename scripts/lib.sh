@@ -1,0 +1,313 @@
+# shellcheck shell=bash
+# Shared helpers for scripts/up and scripts/test. Source it; do not run it.
+#
+# Everything here is idempotent and cheap when the work is already done, so the
+# scripts can be re-run freely on a dev box and on a fresh CI machine alike.
+
+set -euo pipefail
+
+INSTANODE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PG_BIN=/usr/lib/postgresql/15/bin
+PGVECTOR_VERSION=0.8.0
+# Shared by every data dir: the pgvector build is machine-wide anyway.
+INSTANODE_CACHE_DIR="${INSTANODE_CACHE_DIR:-/var/cache/instanode}"
+
+export DEBIAN_FRONTEND=noninteractive
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Random lowercase hex (2*N chars). Hex keeps secrets safe to embed in URLs and TOML.
+random_hex() {
+    od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'
+}
+
+# Print the secret stored in FILE, creating it (NBYTES random bytes as hex) on first use.
+# Secrets persist so restarts keep working against the existing cluster and sealed data.
+secret() {
+    local file=$1 nbytes=${2:-24}
+    if [[ ! -s $file ]]; then
+        mkdir -p "$(dirname "$file")"
+        chmod 700 "$(dirname "$file")"
+        (umask 077 && random_hex "$nbytes" >"$file.tmp" && mv "$file.tmp" "$file")
+    fi
+    chmod 600 "$file"
+    tr -d '\n' <"$file"
+}
+
+abs_dir() {
+    mkdir -p "$1"
+    (cd "$1" && pwd)
+}
+
+target_dir() {
+    local t=${CARGO_TARGET_DIR:-$INSTANODE_ROOT/target}
+    [[ $t = /* ]] || t=$INSTANODE_ROOT/$t
+    printf '%s\n' "$t"
+}
+
+pkg_installed() {
+    [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]
+}
+
+# ---------------------------------------------------------------------------
+# PostgreSQL 15 (bookworm) + pgvector (built from trixie's Debian source)
+# ---------------------------------------------------------------------------
+
+ensure_postgres() {
+    local pkgs=(postgresql-15 postgresql-server-dev-15 build-essential dpkg-dev) missing=() p
+    for p in "${pkgs[@]}"; do pkg_installed "$p" || missing+=("$p"); done
+
+    if ((${#missing[@]})); then
+        # We run private clusters only; stop a fresh install from creating the
+        # system "main" cluster on 5432 (ucf keeps our file on first install).
+        if [[ ! -e /etc/postgresql-common/createcluster.conf ]]; then
+            mkdir -p /etc/postgresql-common
+            echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.conf
+        fi
+        log "installing ${missing[*]}"
+        # Fresh images often have empty apt lists: refresh only when needed.
+        if ! apt-get install -s -qq "${missing[@]}" >/dev/null 2>&1; then apt-get update -q; fi
+        if ! UCF_FORCE_CONFFOLD=1 apt-get install -y -q "${missing[@]}"; then
+            apt-get update -q
+            UCF_FORCE_CONFFOLD=1 apt-get install -y -q "${missing[@]}"
+        fi
+    fi
+
+    [[ -e /usr/share/postgresql/15/extension/vector.control ]] || build_pgvector
+}
+
+build_pgvector() {
+    local w=$INSTANODE_CACHE_DIR/pgvector
+    mkdir -p "$w"
+    # Serialise concurrent runs (up and test started together on a fresh box).
+    exec 8>"$w/.lock"
+    flock 8
+    if [[ -e /usr/share/postgresql/15/extension/vector.control ]]; then exec 8>&-; return 0; fi
+
+    local src=$w/pgvector-$PGVECTOR_VERSION
+    if [[ ! -d $src ]]; then
+        log "fetching pgvector $PGVECTOR_VERSION source from Debian trixie"
+        # Private sources list and lists dir: the system's apt setup stays bookworm-only.
+        # Only the source package comes from trixie; nothing from trixie is installed.
+        local mirror kr=/usr/share/keyrings/debian-archive-keyring.gpg
+        mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+        mirror=${mirror:-http://deb.debian.org/debian}
+        printf 'deb [signed-by=%s] %s trixie main\ndeb-src [signed-by=%s] %s trixie main\n' \
+            "$kr" "$mirror" "$kr" "$mirror" >"$w/trixie.list"
+        local aptx=(-o "Dir::Etc::sourcelist=$w/trixie.list" -o Dir::Etc::sourceparts=-
+                    -o "Dir::State::Lists=$w/aptlists")
+        mkdir -p "$w/aptlists/partial"
+        apt-get "${aptx[@]}" update -q
+        (cd "$w" && apt-get "${aptx[@]}" source -q pgvector)
+        [[ -d $src ]] || die "apt-get source did not produce $src (trixie's pgvector version changed?)"
+    fi
+
+    log "building pgvector $PGVECTOR_VERSION"
+    # Debian's patches already drop -march=native, so the build is portable.
+    make -C "$src" -s PG_CONFIG="$PG_BIN/pg_config"
+    make -C "$src" -s PG_CONFIG="$PG_BIN/pg_config" install
+    exec 8>&-
+}
+
+# ---------------------------------------------------------------------------
+# Rust
+# ---------------------------------------------------------------------------
+
+ensure_wasm_target() {
+    local installed
+    installed=$(rustup target list --installed)
+    if ! grep -qx wasm32-wasip2 <<<"$installed"; then
+        log "adding rust target wasm32-wasip2"
+        rustup target add wasm32-wasip2
+    fi
+}
+
+# build_all DATA: build the host and the provider components, install the
+# components into DATA/providers.
+build_all() {
+    local data=$1 target
+    target=$(target_dir)
+    (
+        cd "$INSTANODE_ROOT"
+        log "building host"
+        cargo build --release --locked -p instanode
+        log "building provider components"
+        cargo build --release --locked --target wasm32-wasip2 \
+            -p instanode-provider-postgres -p instanode-provider-testing
+    )
+    mkdir -p "$data/providers"
+    local name
+    for name in postgres testing; do
+        # Copy then rename, so a running host never loads a half-written file.
+        cp "$target/wasm32-wasip2/release/instanode_provider_$name.wasm" "$data/providers/.$name.wasm.tmp"
+        mv "$data/providers/.$name.wasm.tmp" "$data/providers/$name.wasm"
+    done
+}
+
+# ---------------------------------------------------------------------------
+# Private Postgres cluster
+# ---------------------------------------------------------------------------
+
+as_postgres() {
+    # cd / so the postgres user never trips over an unreadable working directory.
+    (cd / && runuser -u postgres -- "$@")
+}
+
+# initdb/postgres run as the postgres user: every ancestor of DIR must be
+# traversable by it (e.g. a checkout under /root). Grant search (x) only.
+ensure_traversable() {
+    local d=$1 dirs=() i
+    while [[ $d != / ]]; do dirs+=("$d"); d=$(dirname "$d"); done
+    # Top-down: a child only looks blocked while its parent still is.
+    for ((i = ${#dirs[@]} - 1; i >= 0; i--)); do
+        if ! runuser -u postgres -- test -x "${dirs[i]}" 2>/dev/null; then
+            log "granting o+x on ${dirs[i]} so the postgres user can reach its cluster"
+            chmod o+x "${dirs[i]}"
+        fi
+    done
+}
+
+# Print the postmaster's pid if DATA's cluster is running. A zombie counts as
+# dead: PID 1 in some containers reaps orphans only after a delay.
+pg_pid() {
+    local f=$1/pg/postmaster.pid pid state
+    [[ -f $f ]] || return 1
+    pid=$(head -n1 "$f")
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == postgres ]] || return 1
+    state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
+    [[ -n $state && $state != Z ]] || return 1
+    printf '%s\n' "$pid"
+}
+
+pg_running() { pg_pid "$1" >/dev/null; }
+
+# psql as the superuser over the cluster's unix socket.
+pg_psql() {
+    local data=$1 port=$2
+    shift 2
+    "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$data/run" -p "$port" -U postgres "$@"
+}
+
+# start_postgres DATA PORT
+start_postgres() {
+    local data port=$2
+    data=$(abs_dir "$1")
+    local pgdata=$data/pg run=$data/run
+
+    ensure_traversable "$data"
+    mkdir -p "$run"
+    chown postgres:postgres "$run"
+    chmod 700 "$run"
+    touch "$data/pg.log"
+    chown postgres:postgres "$data/pg.log"
+
+    local superpw instpw
+    superpw=$(secret "$data/secrets/pg_superuser_password")
+    instpw=$(secret "$data/secrets/pg_instanode_password")
+
+    if [[ ! -f $pgdata/PG_VERSION ]]; then
+        log "initialising Postgres cluster in $pgdata"
+        rm -rf "$pgdata"
+        mkdir -p "$pgdata"
+        chown postgres:postgres "$pgdata"
+        chmod 700 "$pgdata"
+        # Local socket: trust (only root/postgres reach $run). TCP: scram, so
+        # tenants' passwords really matter.
+        as_postgres "$PG_BIN/initdb" -D "$pgdata" -U postgres --auth-local=trust \
+            --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 -N >/dev/null
+    fi
+
+    if pg_running "$data"; then
+        local running_port
+        running_port=$(sed -n 4p "$pgdata/postmaster.pid")
+        if [[ $running_port == "$port" ]]; then
+            log "reusing running Postgres on port $port"
+        else
+            log "Postgres in $pgdata runs on port $running_port; restarting on $port"
+            stop_postgres "$data"
+        fi
+    fi
+    if ! pg_running "$data"; then
+        # Postgres refuses to start while a crashed postmaster's zombie still holds its pid.
+        local old i
+        old=$(head -n1 "$pgdata/postmaster.pid" 2>/dev/null || true)
+        for ((i = 0; i < 50; i++)); do
+            [[ $old =~ ^[0-9]+$ && -e /proc/$old ]] || break
+            sleep 0.2
+        done
+        log "starting Postgres on 127.0.0.1:$port"
+        as_postgres "$PG_BIN/pg_ctl" -D "$pgdata" -w -l "$data/pg.log" \
+            -o "-p $port -k $run -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=128MB" \
+            start >/dev/null || { tail -n 30 "$data/pg.log" >&2; die "Postgres failed to start (log: $data/pg.log)"; }
+    fi
+
+    # Idempotent bootstrap: tenants must not reach the shared databases; the
+    # host's metadata store is a database only the instanode role can open.
+    pg_psql "$data" "$port" -d postgres -v superpw="$superpw" -v instpw="$instpw" <<'SQL'
+ALTER ROLE postgres PASSWORD :'superpw';
+REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;
+REVOKE CONNECT ON DATABASE template1 FROM PUBLIC;
+SELECT 'CREATE ROLE instanode LOGIN'
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'instanode') \gexec
+ALTER ROLE instanode LOGIN PASSWORD :'instpw';
+SELECT 'CREATE DATABASE instanode OWNER instanode'
+ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'instanode') \gexec
+REVOKE CONNECT ON DATABASE instanode FROM PUBLIC;
+GRANT CONNECT ON DATABASE instanode TO instanode;
+SQL
+}
+
+# stop_postgres DATA
+stop_postgres() {
+    local data=$1
+    if pg_running "$data"; then
+        log "stopping Postgres ($data/pg)"
+        as_postgres "$PG_BIN/pg_ctl" -D "$data/pg" -m fast -w stop >/dev/null
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# Host config
+# ---------------------------------------------------------------------------
+
+# write_config DATA LISTEN PG_PORT
+write_config() {
+    local data listen=$2 port=$3
+    data=$(abs_dir "$1")
+    local seal jwt superpw instpw
+    seal=$(secret "$data/secrets/seal_key" 32)
+    jwt=$(secret "$data/secrets/jwt_secret" 32)
+    superpw=$(secret "$data/secrets/pg_superuser_password")
+    instpw=$(secret "$data/secrets/pg_instanode_password")
+
+    # Holds secrets: owner-only, and written whole before it replaces the old one.
+    local cfg=$data/instanode.toml
+    (umask 077 && cat >"$cfg.tmp" <<EOF
+listen = "$listen"
+public_url = "http://$listen"
+data_dir = "$data"
+
+[metadata]
+url = "postgres://instanode:$instpw@127.0.0.1:$port/instanode"
+
+[secrets]
+seal_key = "$seal"
+jwt_secret = "$jwt"
+
+[providers.postgres]
+component = "$data/providers/postgres.wasm"
+kinds = ["db", "vector"]
+grants = ["sql", "kv", "log"]
+
+[providers.postgres.sql]
+url = "postgres://postgres:$superpw@127.0.0.1:$port/postgres"
+
+[providers.postgres.config]
+public_host = "127.0.0.1"
+public_port = "$port"
+EOF
+    )
+    mv "$cfg.tmp" "$cfg"
+}
