@@ -5,7 +5,8 @@
 //! separated by a double underscore, names are lower-cased). A value that parses as a TOML
 //! scalar or array (`8080`, `true`, `["a","b"]`) keeps that type; anything else is a string.
 //! `INSTANODE_CONFIG` names the file; `INSTANODE_LISTEN`, `INSTANODE_PUBLIC_URL` and
-//! `INSTANODE_DATA_DIR` are the usual top-level overrides.
+//! `INSTANODE_DATA_DIR` are the usual top-level overrides. Variables whose first segment is
+//! not a top-level key (such as `INSTANODE_LOG`, or the scripts' own) are left alone.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -223,6 +224,10 @@ impl Config {
     }
 }
 
+/// The keys of [`Config`], the only ones the environment may set.
+const TOP_LEVEL_KEYS: [&str; 8] =
+    ["listen", "public_url", "data_dir", "metadata", "secrets", "providers", "sandbox", "testing"];
+
 /// Overlays `INSTANODE_*` variables onto the parsed file.
 fn apply_env(
     table: &mut toml::Table,
@@ -230,10 +235,10 @@ fn apply_env(
 ) -> anyhow::Result<()> {
     for (name, raw) in vars {
         let Some(path) = name.strip_prefix("INSTANODE_") else { continue };
-        if path == "CONFIG" || path.is_empty() {
+        let keys: Vec<String> = path.split("__").map(str::to_lowercase).collect();
+        if !TOP_LEVEL_KEYS.contains(&keys[0].as_str()) {
             continue;
         }
-        let keys: Vec<String> = path.split("__").map(str::to_lowercase).collect();
         let (last, sections) = keys.split_last().expect("split yields at least one item");
         let mut current = &mut *table;
         for section in sections {
@@ -269,6 +274,8 @@ mod tests {
             ("INSTANODE_PROVIDERS__POSTGRES__SQL__MAX_CONNECTIONS", "4"),
             ("INSTANODE_METADATA__URL", "postgres://u:p@h/db"),
             ("OTHER", "x"),
+            ("INSTANODE_LOG", "debug"),
+            ("INSTANODE_TEST_PG_PORT", "1"),
         ]
         .map(|(k, v)| (k.to_string(), v.to_string()));
         apply_env(&mut table, vars.into_iter()).unwrap();
@@ -276,6 +283,7 @@ mod tests {
         assert_eq!(table["providers"]["postgres"]["sql"]["max_connections"].as_integer(), Some(4));
         assert_eq!(table["metadata"]["url"].as_str(), Some("postgres://u:p@h/db"));
         assert!(!table.contains_key("other"));
+        assert!(!table.contains_key("log") && !table.contains_key("test_pg_port"));
     }
 
     #[test]

@@ -1,1 +1,263 @@
-//! End-to-end tests live in `tests/`.
+//! The harness every end-to-end test uses: it starts the real `instanode` binary against the
+//! real PostgreSQL cluster that `scripts/test` runs, with a fresh metadata database per
+//! host, and talks to it over HTTP like an agent.
+//!
+//! `scripts/test` exports what the harness needs: `INSTANODE_BIN`,
+//! `INSTANODE_TEST_PG_SUPERUSER_URL`, `INSTANODE_TEST_PG_HOST`, `INSTANODE_TEST_PG_PORT`,
+//! `INSTANODE_TEST_PROVIDERS_DIR` and `INSTANODE_TEST_DATA_DIR`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use sqlx::{Connection, PgConnection};
+use tokio::process::{Child, Command};
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests through ./scripts/test"))
+}
+
+/// The superuser URL of the test cluster (for setup and for checking the real server).
+pub fn superuser_url() -> String {
+    env("INSTANODE_TEST_PG_SUPERUSER_URL")
+}
+
+/// A superuser connection to `database` on the test cluster.
+pub async fn superuser(database: &str) -> PgConnection {
+    let url = with_database(&superuser_url(), database);
+    PgConnection::connect(&url).await.expect("superuser connection to the test cluster")
+}
+
+/// `url` pointing at another database.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("a URL with a database path");
+    format!("{base}/{database}")
+}
+
+/// One provider entry of a test host's config.
+pub struct ProviderSpec {
+    pub name: &'static str,
+    /// File name under `INSTANODE_TEST_PROVIDERS_DIR`.
+    pub component: &'static str,
+    pub kinds: &'static [&'static str],
+    pub grants: &'static [&'static str],
+    /// Extra TOML lines inside `[providers.<name>]`.
+    pub extra: String,
+}
+
+impl ProviderSpec {
+    /// The postgres provider bound to the test cluster, serving `kinds`.
+    pub fn postgres(kinds: &'static [&'static str]) -> Self {
+        let extra = format!(
+            "[providers.postgres.sql]\nurl = {:?}\n[providers.postgres.config]\npublic_host = {:?}\npublic_port = {:?}\n",
+            superuser_url(),
+            env("INSTANODE_TEST_PG_HOST"),
+            env("INSTANODE_TEST_PG_PORT"),
+        );
+        Self { name: "postgres", component: "postgres.wasm", kinds, grants: &["sql", "log"], extra }
+    }
+
+    /// The misbehaving test provider, serving `kinds`.
+    pub fn testing(kinds: &'static [&'static str]) -> Self {
+        Self { name: "testing", component: "testing.wasm", kinds, grants: &[], extra: String::new() }
+    }
+}
+
+/// How to start a test host.
+pub struct HostOptions {
+    pub providers: Vec<ProviderSpec>,
+    pub fault_injection: bool,
+    /// Extra top-level TOML (e.g. a `[sandbox]` section).
+    pub extra: String,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        Self {
+            providers: vec![ProviderSpec::postgres(&["db", "vector"])],
+            fault_injection: false,
+            extra: String::new(),
+        }
+    }
+}
+
+/// A running host with its own metadata database. Killed on drop; its directory (config,
+/// log) stays behind for inspection.
+pub struct TestHost {
+    pub url: String,
+    pub dir: PathBuf,
+    pub metadata_db: String,
+    pub http: reqwest::Client,
+    child: Child,
+}
+
+/// An HTTP answer, body parsed as JSON (or `Null`).
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl TestHost {
+    pub async fn start(options: HostOptions) -> TestHost {
+        Self::try_start(options).await.expect("test host starts")
+    }
+
+    /// Writes a config, starts the binary and waits until `/healthz` answers.
+    pub async fn try_start(options: HostOptions) -> anyhow::Result<TestHost> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let metadata_db = format!("meta_{id}");
+        sqlx::query(&format!("CREATE DATABASE \"{metadata_db}\""))
+            .execute(&mut superuser("postgres").await)
+            .await?;
+        let dir = PathBuf::from(env("INSTANODE_TEST_DATA_DIR")).join("hosts").join(&id);
+        std::fs::create_dir_all(&dir)?;
+        let port = free_port()?;
+        let config = render_config(&options, &dir, port, &metadata_db);
+        std::fs::write(dir.join("instanode.toml"), config)?;
+        let log = std::fs::File::create(dir.join("host.log"))?;
+        let child = Command::new(env("INSTANODE_BIN"))
+            .arg("--config")
+            .arg(dir.join("instanode.toml"))
+            .env_remove("INSTANODE_LISTEN")
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .context("spawning the host binary")?;
+        let mut host = TestHost {
+            url: format!("http://127.0.0.1:{port}"),
+            dir,
+            metadata_db,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?,
+            child,
+        };
+        host.wait_ready().await?;
+        Ok(host)
+    }
+
+    async fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(60) {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("host exited with {status}; log: {}", self.log());
+            }
+            if let Ok(r) = self.http.get(format!("{}/healthz", self.url)).send().await {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("host did not answer /healthz within 60 s; log: {}", self.log())
+    }
+
+    /// The host's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("host.log")).unwrap_or_default()
+    }
+
+    /// Whether the host process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// POSTs a JSON body.
+    pub async fn post_json(&self, path: &str, body: Value) -> Reply {
+        self.post(path, Some("application/json"), body.to_string().into_bytes(), &[]).await
+    }
+
+    /// POSTs raw bytes with an optional content type and extra headers.
+    pub async fn post(&self, path: &str, content_type: Option<&str>, body: Vec<u8>, headers: &[(&str, &str)]) -> Reply {
+        let mut request = self.http.post(format!("{}{path}", self.url)).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        reply(request.send().await.expect("request reaches the host")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        reply(self.http.get(format!("{}{path}", self.url)).send().await.expect("request reaches the host")).await
+    }
+
+    /// A superuser connection to this host's metadata database.
+    pub async fn metadata(&self) -> PgConnection {
+        superuser(&self.metadata_db).await
+    }
+}
+
+async fn reply(response: reqwest::Response) -> Reply {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.expect("response body");
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Reply { status, headers, body }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn render_config(options: &HostOptions, dir: &std::path::Path, port: u16, metadata_db: &str) -> String {
+    let providers_dir = PathBuf::from(env("INSTANODE_TEST_PROVIDERS_DIR"));
+    let mut config = format!(
+        "listen = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\ndata_dir = {:?}\n{}\n\
+         [metadata]\nurl = {:?}\n\n[secrets]\nseal_key = \"{}\"\njwt_secret = \"test-jwt-secret-0123456789\"\n\n\
+         [testing]\nfault_injection = {}\n\n",
+        dir.display(),
+        options.extra,
+        with_database(&superuser_url(), metadata_db),
+        "ab".repeat(32),
+        options.fault_injection,
+    );
+    for p in &options.providers {
+        let _ = write!(
+            config,
+            "[providers.{}]\ncomponent = {:?}\nkinds = {:?}\ngrants = {:?}\n{}\n",
+            p.name,
+            providers_dir.join(p.component).display().to_string(),
+            p.kinds,
+            p.grants,
+            p.extra,
+        );
+    }
+    config
+}
+
+/// Asserts the error envelope: status, stable code, and every envelope field.
+pub fn assert_error(reply: &Reply, status: u16, code: &str) {
+    assert_eq!(reply.status.as_u16(), status, "status for {code}: body {}", reply.body);
+    let body = &reply.body;
+    assert_eq!(body["ok"], Value::Bool(false), "{body}");
+    assert_eq!(body["error"], code, "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "message: {body}");
+    let request_id = body["request_id"].as_str().expect("request_id");
+    assert!(!request_id.is_empty());
+    assert_eq!(reply.headers.get("x-request-id").and_then(|v| v.to_str().ok()), Some(request_id));
+    assert!(body.as_object().unwrap().contains_key("retry_after_seconds"), "{body}");
+}
+
+/// Whether a role and a database for this resource id exist on the real server.
+pub async fn backend_objects(resource_id: &str) -> (bool, bool) {
+    let hex = resource_id.replace('-', "");
+    let mut conn = superuser("postgres").await;
+    let role: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+        .bind(format!("usr_{hex}"))
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let database: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(format!("db_{hex}"))
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    (role, database)
+}

@@ -35,6 +35,7 @@ impl Store {
             .run(&pool)
             .await
             .context("cannot migrate the metadata database")?;
+        close_to_public(&pool).await;
         Ok(Self { pool })
     }
 
@@ -47,5 +48,21 @@ impl Store {
     /// The private key-value space of one provider.
     pub fn kv(&self, provider: &str) -> KvStore {
         KvStore::new(self.pool.clone(), provider)
+    }
+}
+
+/// Tenants may live on the same server as the metadata: make sure no role but the host's
+/// can open the metadata database. A role that cannot revoke only gets a warning, since the
+/// operator may have locked it down another way.
+async fn close_to_public(pool: &PgPool) {
+    let revoke = sqlx::raw_sql(
+        "DO $$ BEGIN
+           IF has_database_privilege('public', current_database(), 'CONNECT') THEN
+             EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database());
+           END IF;
+         END $$",
+    );
+    if let Err(e) = revoke.execute(pool).await {
+        tracing::warn!(error = %e, "cannot close the metadata database to other roles; revoke CONNECT from PUBLIC yourself");
     }
 }

@@ -169,11 +169,12 @@ const CONFIG_SCHEMA: &str = r#"{
 /// Creates the tenant role, or adopts it (new password, current limit) on a retry.
 fn upsert_role(role: &Ident, verifier: &str, connections: u64) -> Result<(), ProviderError> {
     let verb = if role_exists(role)? { "ALTER" } else { "CREATE" };
+    // INHERIT: the owner reaches its `public` schema through `pg_database_owner`.
     // The password travels as a SCRAM verifier: the clear text never reaches the server
     // (nor its logs). The verifier alphabet is base64 plus `$:`, so it cannot close the quote.
     execute(
         &format!(
-            "{verb} ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT \
+            "{verb} ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT \
              NOREPLICATION NOBYPASSRLS CONNECTION LIMIT {connections} PASSWORD '{verifier}'",
             role.quoted()
         ),
@@ -194,50 +195,82 @@ fn create_database(
     .is_empty();
     if !exists {
         let template = template.map(|t| format!(" TEMPLATE {}", t.quoted()));
-        let created = execute(
-            &format!(
-                "CREATE DATABASE {} OWNER {}{}",
-                database.quoted(),
-                owner.quoted(),
-                template.unwrap_or_default()
-            ),
-            &[],
+        let statement = format!(
+            "CREATE DATABASE {} OWNER {}{}",
+            database.quoted(),
+            owner.quoted(),
+            template.unwrap_or_default()
         );
-        match created {
+        retry_busy(|| match sql::execute(None, &statement, &[]) {
             // Lost a race with a concurrent retry of the same provision: adopt its database.
-            Err(ProviderError::Conflict(_)) => {}
-            other => other?,
-        }
+            Err(e) if e.code == DUPLICATE_DATABASE => Ok(0),
+            other => other,
+        })
+        .map_err(from_sql)?;
     }
     execute(&format!("REVOKE ALL ON DATABASE {} FROM PUBLIC", database.quoted()), &[])?;
     Ok(())
 }
 
-/// Makes sure the pgvector template exists, creating it on first use.
+/// Makes sure the pgvector template exists, creating it on first use. Concurrent first
+/// uses race on the same catalog rows; each loser re-reads the state and carries on.
 fn ensure_vector_template() -> Result<Ident, ProviderError> {
     let template = Ident::new(VECTOR_TEMPLATE)?;
-    let ready = query(
+    retry_busy(|| prepare_template(&template)).map_err(from_sql)?;
+    Ok(template)
+}
+
+fn prepare_template(template: &Ident) -> Result<u64, CapabilityError> {
+    let state = sql::query(
+        None,
         "SELECT datistemplate FROM pg_database WHERE datname = $1",
         &[text(template.as_str())],
     )?;
-    if matches!(ready.first().and_then(|r| r.first()), Some(Value::Boolean(true))) {
-        return Ok(template);
-    }
-    log::write(Level::Info, "creating the pgvector template database");
-    if ready.is_empty() {
-        match execute(&format!("CREATE DATABASE {}", template.quoted()), &[]) {
-            Err(ProviderError::Conflict(_)) | Ok(()) => {}
-            Err(e) => return Err(e),
+    match state.first().and_then(|r| r.first()) {
+        Some(Value::Boolean(true)) => return Ok(0),
+        Some(_) => {}
+        None => {
+            log::write(Level::Info, "creating the pgvector template database");
+            sql::execute(None, &format!("CREATE DATABASE {}", template.quoted()), &[])?;
         }
     }
-    execute(&format!("REVOKE ALL ON DATABASE {} FROM PUBLIC", template.quoted()), &[])?;
-    sql::execute(Some(template.as_str()), "CREATE EXTENSION IF NOT EXISTS vector", &[])
-        .map_err(from_sql)?;
-    execute(
-        &format!("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false", template.quoted()),
+    let quoted = template.quoted();
+    sql::execute(None, &format!("REVOKE ALL ON DATABASE {quoted} FROM PUBLIC"), &[])?;
+    sql::execute(Some(template.as_str()), "CREATE EXTENSION IF NOT EXISTS vector", &[])?;
+    sql::execute(
+        None,
+        &format!("ALTER DATABASE {quoted} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"),
         &[],
-    )?;
-    Ok(template)
+    )
+}
+
+/// SQLSTATEs that mean "someone else is changing the same thing right now".
+const BUSY: [&str; 4] = [
+    "42P04", // duplicate_database
+    "23505", // unique_violation
+    "55006", // object_in_use: a template is being copied or set up
+    "XX000", // tuple concurrently updated
+];
+const DUPLICATE_DATABASE: &str = "42P04";
+const BUSY_ATTEMPTS: u32 = 50;
+
+/// Repeats `step` while it fails because of concurrent work on the same objects.
+fn retry_busy(mut step: impl FnMut() -> Result<u64, CapabilityError>) -> Result<u64, CapabilityError> {
+    let mut attempt = 0;
+    loop {
+        match step() {
+            Err(e) if BUSY.contains(&e.code.as_str()) && attempt < BUSY_ATTEMPTS => {
+                attempt += 1;
+                pause_ms(10);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Sleeps through WASI's monotonic clock (the host bounds the call's total time anyway).
+fn pause_ms(ms: u64) {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
 }
 
 fn terminate_sessions(names: &ResourceNames) -> Result<(), ProviderError> {

@@ -25,7 +25,7 @@ impl Guest for Testing {
         Info {
             name: "testing".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            kinds: vec!["db".into(), "test".into()],
+            kinds: vec!["db".into(), "vector".into(), "test".into()],
             capabilities: vec![],
             config_schema: "{}".into(),
         }

@@ -1,0 +1,52 @@
+//! A failure forced after each step of the provision saga leaves no role, no database and no
+//! active row behind, checked on the real server.
+
+use instanode_tests::{HostOptions, TestHost, assert_error, backend_objects};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_failure_after_any_step_unwinds_every_earlier_step() {
+    let host = TestHost::start(HostOptions { fault_injection: true, ..HostOptions::default() }).await;
+    let mut meta = host.metadata().await;
+    for kind in ["db", "vector"] {
+        for step in ["after_insert", "after_provision", "after_seal", "after_activate"] {
+            let request_id = format!("fault-{kind}-{step}");
+            let reply = host
+                .post(&format!("/{kind}/new"), Some("application/json"), json!({"name": "doomed"}).to_string().into_bytes(), &[("x-request-id", &request_id), ("x-instanode-fault", step)])
+                .await;
+            assert_error(&reply, 503, "fault_injected");
+            assert!(reply.body.get("connection_url").is_none());
+
+            let (id, status, sealed): (String, String, Option<Vec<u8>>) = sqlx::query_as(
+                "SELECT id::text, status, sealed_credentials FROM resources WHERE request_id = $1",
+            )
+            .bind(&request_id)
+            .fetch_one(&mut meta)
+            .await
+            .expect("the saga wrote its pending row");
+            assert_eq!(status, "failed", "{kind} {step}");
+            assert!(sealed.is_none(), "{kind} {step}: credentials dropped");
+            let (role, database) = backend_objects(&id).await;
+            assert!(!role, "{kind} {step}: role left behind");
+            assert!(!database, "{kind} {step}: database left behind");
+        }
+    }
+    let active: i64 = sqlx::query_scalar("SELECT count(*) FROM resources WHERE status = 'active'")
+        .fetch_one(&mut meta)
+        .await
+        .unwrap();
+    assert_eq!(active, 0);
+
+    // Without the header the same host provisions normally.
+    let ok = host.post_json("/db/new", json!({"name": "fine"})).await;
+    assert_eq!(ok.status.as_u16(), 201, "{}", ok.body);
+}
+
+#[tokio::test]
+async fn the_fault_header_is_ignored_unless_testing_enables_it() {
+    let host = TestHost::start(HostOptions::default()).await;
+    let reply = host
+        .post("/db/new", Some("application/json"), json!({"name": "normal"}).to_string().into_bytes(), &[("x-instanode-fault", "after_provision")])
+        .await;
+    assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
+}
