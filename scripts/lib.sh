@@ -311,3 +311,23 @@ EOF
     )
     mv "$cfg.tmp" "$cfg"
 }
+
+# prepare_test_backends DATA PORT: installs and builds what is missing, starts the test
+# Postgres, and exports what the test harness (tests/src/lib.rs) reads.
+prepare_test_backends() {
+    local data=$1 port=$2
+    ensure_postgres
+    ensure_wasm_target
+    build_all "$data"
+    start_postgres "$data" "$port"
+
+    local superpw
+    superpw=$(secret "$data/secrets/pg_superuser_password")
+    INSTANODE_BIN="$(target_dir)/release/instanode"
+    export INSTANODE_BIN
+    export INSTANODE_TEST_PG_SUPERUSER_URL="postgres://postgres:$superpw@127.0.0.1:$port/postgres"
+    export INSTANODE_TEST_PG_HOST=127.0.0.1
+    export INSTANODE_TEST_PG_PORT=$port
+    export INSTANODE_TEST_PROVIDERS_DIR=$data/providers
+    export INSTANODE_TEST_DATA_DIR=$data
+}

@@ -1,14 +1,6 @@
-//! `instanode`: real infrastructure for coding agents through single HTTP calls.
+//! The `instanode` binary: loads the config and serves the API.
 
-mod api;
-mod app;
-mod caps;
-mod config;
-mod lifecycle;
-mod registry;
-mod store;
-mod tenancy;
-
+use instanode::{api, app, config};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

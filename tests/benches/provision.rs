@@ -1,1 +1,90 @@
-fn main() {}
+//! Provisioning latency as an agent sees it: from `POST /db/new` (or `/vector/new`) to the
+//! first successful query through the returned URL, over real HTTP and a real client.
+//! Run with `./scripts/bench`; `INSTANODE_BENCH_N` sets the sequential sample size (200)
+//! and `INSTANODE_BENCH_WARM_POOL` the provider's warm pool per kind (64).
+
+use std::time::{Duration, Instant};
+
+use instanode_tests::{HostOptions, ProviderSpec, STATS_HEADER, Stats, TestHost, superuser};
+use serde_json::json;
+use sqlx::{Connection, PgConnection};
+
+/// One provision, timed until the tenant's first query succeeds.
+async fn provision_and_query(host: &TestHost, path: &str, name: &str) -> Duration {
+    let started = Instant::now();
+    let reply = host.post_json(path, json!({"name": name})).await;
+    assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
+    let url = reply.body["connection_url"].as_str().expect("connection_url");
+    let mut conn = PgConnection::connect(url).await.expect("tenant connects");
+    let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&mut conn).await.expect("first query");
+    assert_eq!(one, 1);
+    let elapsed = started.elapsed();
+    conn.close().await.ok();
+    elapsed
+}
+
+async fn sequential(host: &TestHost, path: &str, n: usize) -> Stats {
+    let started = Instant::now();
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n {
+        samples.push(provision_and_query(host, path, &format!("bench-{i}")).await);
+    }
+    Stats::new(samples, started.elapsed())
+}
+
+async fn concurrent(host: &TestHost, path: &str, workers: usize, per_worker: usize) -> Stats {
+    let started = Instant::now();
+    let runs = (0..workers).map(|w| async move {
+        let mut samples = Vec::with_capacity(per_worker);
+        for i in 0..per_worker {
+            samples.push(provision_and_query(host, path, &format!("bench-{w}-{i}")).await);
+        }
+        samples
+    });
+    let samples = futures::future::join_all(runs).await.into_iter().flatten().collect();
+    Stats::new(samples, started.elapsed())
+}
+
+/// Waits until the provider's warm pools hold `want` databases per kind (or 3 minutes pass).
+async fn wait_for_warm_pool(want: i64) {
+    let mut admin = superuser("postgres").await;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while Instant::now() < deadline {
+        let ready: i64 = sqlx::query_scalar(
+            "SELECT least(
+                (SELECT count(*) FROM pg_database WHERE starts_with(datname::text, 'instanode_pool_db_')),
+                (SELECT count(*) FROM pg_database WHERE starts_with(datname::text, 'instanode_pool_vector_')))",
+        )
+        .fetch_one(&mut admin)
+        .await
+        .expect("pool count");
+        if ready >= want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = std::env::var("INSTANODE_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let pool: i64 = std::env::var("INSTANODE_BENCH_WARM_POOL").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let postgres = ProviderSpec::postgres(&["db", "vector"]).setting("warm_pool", &pool.to_string());
+    let host = TestHost::start(HostOptions { providers: vec![postgres], ..HostOptions::default() }).await;
+    wait_for_warm_pool(pool).await;
+    // Warm the client and server paths once.
+    provision_and_query(&host, "/db/new", "warmup").await;
+    wait_for_warm_pool(pool).await;
+
+    let mut rows = vec![sequential(&host, "/db/new", n).await.row("POST /db/new → first query, sequential")];
+    wait_for_warm_pool(pool).await;
+    rows.push(sequential(&host, "/vector/new", n / 2).await.row("POST /vector/new → first query, sequential"));
+    wait_for_warm_pool(pool).await;
+    rows.push(concurrent(&host, "/db/new", 8, n / 8).await.row("POST /db/new → first query, 8 concurrent"));
+
+    println!("\nProvisioning latency (HTTP request to the tenant's first successful query; warm pool {pool} per kind)\n");
+    println!("{STATS_HEADER}");
+    for row in rows {
+        println!("{row}");
+    }
+}

@@ -61,6 +61,12 @@ impl ProviderSpec {
         Self { name: "postgres", component: "postgres.wasm", kinds, grants: &["sql", "log"], extra }
     }
 
+    /// Adds a provider setting (the postgres spec ends in its `config` section).
+    pub fn setting(mut self, key: &str, value: &str) -> Self {
+        let _ = writeln!(self.extra, "{key} = {value:?}");
+        self
+    }
+
     /// The misbehaving test provider, serving `kinds`.
     pub fn testing(kinds: &'static [&'static str]) -> Self {
         Self { name: "testing", component: "testing.wasm", kinds, grants: &[], extra: String::new() }
@@ -261,3 +267,38 @@ pub async fn backend_objects(resource_id: &str) -> (bool, bool) {
         .unwrap();
     (role, database)
 }
+
+/// Latency figures of one benchmark scenario.
+pub struct Stats {
+    pub samples: Vec<Duration>,
+    pub wall: Duration,
+}
+
+impl Stats {
+    pub fn new(mut samples: Vec<Duration>, wall: Duration) -> Self {
+        samples.sort();
+        Self { samples, wall }
+    }
+
+    /// The `p`-th percentile (nearest rank).
+    pub fn percentile(&self, p: f64) -> Duration {
+        let rank = ((p / 100.0) * self.samples.len() as f64).ceil() as usize;
+        self.samples[rank.clamp(1, self.samples.len()) - 1]
+    }
+
+    /// One markdown table row: scenario, n, p50, p99, max, throughput.
+    pub fn row(&self, scenario: &str) -> String {
+        let ms = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1000.0);
+        format!(
+            "| {scenario} | {} | {} | {} | {} | {:.0}/s |",
+            self.samples.len(),
+            ms(self.percentile(50.0)),
+            ms(self.percentile(99.0)),
+            ms(*self.samples.last().expect("at least one sample")),
+            self.samples.len() as f64 / self.wall.as_secs_f64(),
+        )
+    }
+}
+
+/// The header matching [`Stats::row`].
+pub const STATS_HEADER: &str = "| scenario | n | p50 ms | p99 ms | max ms | throughput |\n|---|---|---|---|---|---|";

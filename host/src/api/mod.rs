@@ -1,10 +1,10 @@
 //! HTTP routes. Handlers are thin: parse, call one lifecycle function, shape the answer.
 
 pub mod error;
-mod health;
+pub mod health;
 pub use health::COMMIT_ID;
-mod json;
-mod provision;
+pub mod json;
+pub mod provision;
 pub mod request_id;
 
 use axum::Router;

@@ -1,3 +1,4 @@
 //! Resource lifecycle: the provision saga (and, later, deprovision, reapers, quotas).
 
+pub mod maintenance;
 pub mod provision;

@@ -212,6 +212,7 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
     }
     fault(FaultPoint::AfterActivate)?;
 
+    app.maintenance.nudge();
     let upgrade_jwt = app.tokens.upgrade_token(token, &input.kind, now).map_err(ApiError::internal)?;
     Ok(ProvisionOutput {
         id,

@@ -68,6 +68,12 @@ impl Loaded {
         self.bounded(guest.call_check(&mut store)).await
     }
 
+    pub async fn maintain(&self, request_id: &str) -> Answer<()> {
+        let (mut store, provider) = self.instantiate(request_id).await?;
+        let guest = provider.instanode_provider_provisioner();
+        self.bounded(guest.call_maintain(&mut store)).await
+    }
+
     fn budget(&self) -> Duration {
         Duration::from_millis(self.sandbox.call_timeout_ms)
     }

@@ -5,28 +5,6 @@ use uuid::Uuid;
 
 use super::Store;
 
-/// Lifecycle states of a resource row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResourceStatus {
-    Pending,
-    Active,
-    Suspended,
-    Failed,
-    Deleted,
-}
-
-impl ResourceStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Active => "active",
-            Self::Suspended => "suspended",
-            Self::Failed => "failed",
-            Self::Deleted => "deleted",
-        }
-    }
-}
-
 /// A row about to be inserted as `pending`.
 pub struct NewResource<'a> {
     pub id: Uuid,
@@ -92,13 +70,5 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
-    }
-
-    /// The status of a row, if it exists.
-    pub async fn status_of(&self, id: Uuid) -> sqlx::Result<Option<String>> {
-        sqlx::query_scalar("SELECT status FROM resources WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
     }
 }

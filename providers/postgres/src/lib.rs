@@ -1,8 +1,13 @@
 //! The postgres provider: one role and one database per resource on a shared PostgreSQL
 //! server, reached only through the host's `sql` capability.
 //!
-//! Kinds: `db` (plain PostgreSQL) and `vector` (the same, created from a template database
+//! Kinds: `db` (plain PostgreSQL) and `vector` (the same, copied from a template database
 //! that already has pgvector installed, so provisioning never waits on `CREATE EXTENSION`).
+//!
+//! Speed: `CREATE DATABASE` costs tens of milliseconds, renaming and re-owning one costs
+//! well under one. `maintain` keeps a small warm pool of databases per kind, closed to
+//! everyone, and `provision` renames one to the tenant's name; an empty pool falls back to
+//! creating the database directly.
 
 #![expect(unsafe_code, reason = "the glue wit-bindgen generates for the component ABI is unsafe")]
 
@@ -27,6 +32,10 @@ use instanode::provider::config;
 
 /// Connection cap when the tier names none.
 const DEFAULT_CONNECTIONS: u64 = 2;
+/// Pre-created databases kept ready per kind unless the `warm_pool` setting says otherwise.
+const DEFAULT_WARM_POOL: u64 = 8;
+/// Databases created per `maintain` call, so one call stays well inside its deadline.
+const MAX_REFILL_PER_RUN: u64 = 4;
 /// The template every `vector` database is copied from.
 const VECTOR_TEMPLATE: &str = "instanode_template_vector";
 
@@ -53,18 +62,13 @@ impl Guest for Postgres {
     fn provision(request: ProvisionRequest) -> Result<Provisioned, ProviderError> {
         let names = ResourceNames::for_resource(&request.resource_id)?;
         let connections = limit(&request.limits, "connections").unwrap_or(DEFAULT_CONNECTIONS);
-        let template = match request.kind.as_str() {
-            "db" => None,
-            "vector" => Some(ensure_vector_template()?),
-            other => {
-                return Err(ProviderError::InvalidRequest(format!("unknown kind {other}")));
-            }
-        };
+        if !matches!(request.kind.as_str(), "db" | "vector") {
+            return Err(ProviderError::InvalidRequest(format!("unknown kind {}", request.kind)));
+        }
         let password = random_password()?;
         let verifier = scram::verifier(&password, &random_bytes::<16>()?);
 
-        upsert_role(&names.role, &verifier, connections)?;
-        create_database(&names.database, &names.role, template.as_ref())?;
+        create_tenant(&request.kind, &names, &verifier, connections)?;
 
         let host = setting("public_host")?;
         let port = setting("public_port")?;
@@ -150,6 +154,10 @@ impl Guest for Postgres {
         };
         Ok(format!("postgres {version} reachable"))
     }
+
+    fn maintain() -> Result<(), ProviderError> {
+        refill_pools()
+    }
 }
 
 export!(Postgres);
@@ -162,54 +170,147 @@ const CONFIG_SCHEMA: &str = r#"{
     "public_host": {"type": "string", "description": "Host name agents connect to"},
     "public_port": {"type": "string", "description": "Port agents connect to"},
     "internal_host": {"type": "string", "description": "Host name for callers inside the deployment network"},
-    "internal_port": {"type": "string", "description": "Port for internal_host (defaults to public_port)"}
+    "internal_port": {"type": "string", "description": "Port for internal_host (defaults to public_port)"},
+    "warm_pool": {"type": "string", "description": "Pre-created databases kept ready per kind (default 8, 0 disables)"}
   }
 }"#;
 
-/// Creates the tenant role, or adopts it (new password, current limit) on a retry.
-fn upsert_role(role: &Ident, verifier: &str, connections: u64) -> Result<(), ProviderError> {
-    let verb = if role_exists(role)? { "ALTER" } else { "CREATE" };
+/// Creates the tenant's role and database (create-or-adopt). The common case is one batch,
+/// one transaction: create the role, rename a warm-pool database to the tenant's name, hand
+/// it over. Without a pooled database it falls back to `CREATE DATABASE`.
+fn create_tenant(kind: &str, names: &ResourceNames, verifier: &str, connections: u64) -> Result<(), ProviderError> {
+    let facts = query(
+        "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1),
+                EXISTS (SELECT 1 FROM pg_database WHERE datname = $2)",
+        &[text(names.role.as_str()), text(names.database.as_str())],
+    )?;
+    let (role_exists, database_exists) = match facts.first().map(Vec::as_slice) {
+        Some([Value::Boolean(r), Value::Boolean(d)]) => (*r, *d),
+        other => return Err(internal(format!("unexpected existence row {other:?}"))),
+    };
+    let role = role_statement(&names.role, role_exists, verifier, connections);
+    let hand_over = format!("ALTER DATABASE {} OWNER TO {}", names.database.quoted(), names.role.quoted());
+    if database_exists {
+        // A retry of a provision that got this far: adopt and finish the job.
+        execute(&role, &[])?;
+        close_database(&names.database, Some(&names.role))?;
+        return execute(&hand_over, &[]);
+    }
+    for pooled in pool_candidates(kind)? {
+        let batch = format!(
+            "{role}; ALTER DATABASE {} RENAME TO {}; {hand_over}",
+            pooled.quoted(),
+            names.database.quoted()
+        );
+        match sql::execute(None, &batch, &[]) {
+            // Pooled databases were closed before they joined the pool: nothing else to do.
+            Ok(_) => return Ok(()),
+            // invalid_catalog_name: a concurrent provision took this one first.
+            Err(e) if e.code == "3D000" || BUSY.contains(&e.code.as_str()) => continue,
+            Err(e) => return Err(from_sql(e)),
+        }
+    }
+    execute(&role, &[])?;
+    let template = template_for(kind)?;
+    let create = format!("CREATE DATABASE {} TEMPLATE {}", names.database.quoted(), template.quoted());
+    retry_busy(|| match sql::execute(None, &create, &[]) {
+        // Lost a race with a concurrent retry of the same provision: adopt its database.
+        Err(e) if e.code == DUPLICATE_DATABASE => Ok(0),
+        other => other,
+    })
+    .map_err(from_sql)?;
+    close_database(&names.database, Some(&names.role))?;
+    execute(&hand_over, &[])
+}
+
+/// `CREATE ROLE` (or `ALTER ROLE` when adopting) for a tenant.
+fn role_statement(role: &Ident, exists: bool, verifier: &str, connections: u64) -> String {
+    let verb = if exists { "ALTER" } else { "CREATE" };
     // INHERIT: the owner reaches its `public` schema through `pg_database_owner`.
     // The password travels as a SCRAM verifier: the clear text never reaches the server
     // (nor its logs). The verifier alphabet is base64 plus `$:`, so it cannot close the quote.
-    execute(
-        &format!(
-            "{verb} ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT \
-             NOREPLICATION NOBYPASSRLS CONNECTION LIMIT {connections} PASSWORD '{verifier}'",
-            role.quoted()
-        ),
-        &[],
+    format!(
+        "{verb} ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION \
+         NOBYPASSRLS CONNECTION LIMIT {connections} PASSWORD '{verifier}'",
+        role.quoted()
     )
 }
 
-/// Creates the tenant database owned by its role, closed to everyone else.
-fn create_database(
-    database: &Ident,
-    owner: &Ident,
-    template: Option<&Ident>,
-) -> Result<(), ProviderError> {
-    let exists = !query(
-        "SELECT 1 FROM pg_database WHERE datname = $1",
-        &[text(database.as_str())],
-    )?
-    .is_empty();
-    if !exists {
-        let template = template.map(|t| format!(" TEMPLATE {}", t.quoted()));
-        let statement = format!(
-            "CREATE DATABASE {} OWNER {}{}",
-            database.quoted(),
-            owner.quoted(),
-            template.unwrap_or_default()
-        );
-        retry_busy(|| match sql::execute(None, &statement, &[]) {
-            // Lost a race with a concurrent retry of the same provision: adopt its database.
-            Err(e) if e.code == DUPLICATE_DATABASE => Ok(0),
-            other => other,
-        })
-        .map_err(from_sql)?;
-    }
+/// Revokes every default right of PUBLIC on `database`, then ends any session another role
+/// opened before the revoke (connect rights are only checked when a session starts).
+fn close_database(database: &Ident, owner: Option<&Ident>) -> Result<(), ProviderError> {
     execute(&format!("REVOKE ALL ON DATABASE {} FROM PUBLIC", database.quoted()), &[])?;
+    query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = $1 AND usename IS DISTINCT FROM $2 AND pid <> pg_backend_pid()",
+        &[text(database.as_str()), owner.map_or(Value::Null, |o| text(o.as_str()))],
+    )?;
     Ok(())
+}
+
+/// The database every new database of `kind` is copied from.
+fn template_for(kind: &str) -> Result<Ident, ProviderError> {
+    match kind {
+        "vector" => ensure_vector_template(),
+        _ => Ident::new("template1"),
+    }
+}
+
+/// The name prefix of pre-created databases waiting for a `kind` tenant.
+fn pool_prefix(kind: &str) -> String {
+    format!("instanode_pool_{kind}_")
+}
+
+/// A few pre-created databases of `kind`, in random order so concurrent provisions rarely
+/// reach for the same one.
+fn pool_candidates(kind: &str) -> Result<Vec<Ident>, ProviderError> {
+    let rows = query(
+        "SELECT datname::text FROM pg_database WHERE starts_with(datname::text, $1)
+         ORDER BY random() LIMIT 8",
+        &[text(&pool_prefix(kind))],
+    )?;
+    rows.iter()
+        .filter_map(|row| match row.first() {
+            Some(Value::Text(name)) => Some(Ident::new(name)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Tops the warm pool of each kind up to `warm_pool` databases (a few per run, so a call
+/// stays short). Each database is created under a staging name, closed, and only then
+/// renamed into the pool, so no tenant can be connected to a pooled database.
+fn refill_pools() -> Result<(), ProviderError> {
+    let target: u64 = config::get("warm_pool")
+        .map(|v| v.parse().map_err(|_| internal("warm_pool must be a number")))
+        .transpose()?
+        .unwrap_or(DEFAULT_WARM_POOL);
+    for kind in ["db", "vector"] {
+        let rows = query(
+            "SELECT count(*)::int8 FROM pg_database WHERE starts_with(datname::text, $1)",
+            &[text(&pool_prefix(kind))],
+        )?;
+        let have = rows.first().map(|r| int_at(r, 0)).transpose()?.unwrap_or(0);
+        let missing = target.saturating_sub(have.max(0) as u64).min(MAX_REFILL_PER_RUN);
+        let template = if missing > 0 { Some(template_for(kind)?) } else { None };
+        for _ in 0..missing {
+            let suffix = hex(&random_bytes::<16>()?);
+            let staging = Ident::new(&format!("instanode_staging_{suffix}"))?;
+            let pooled = Ident::new(&format!("{}{suffix}", pool_prefix(kind)))?;
+            let template = template.as_ref().expect("set when missing > 0");
+            execute(&format!("CREATE DATABASE {} TEMPLATE {}", staging.quoted(), template.quoted()), &[])?;
+            // The first session in a new database builds its catalog cache file; do it now so
+            // the tenant's first connection does not pay for it.
+            sql::execute(Some(staging.as_str()), "SELECT 1", &[]).map_err(from_sql)?;
+            close_database(&staging, None)?;
+            execute(&format!("ALTER DATABASE {} RENAME TO {}", staging.quoted(), pooled.quoted()), &[])?;
+        }
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Makes sure the pgvector template exists, creating it on first use. Concurrent first

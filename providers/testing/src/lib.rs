@@ -71,6 +71,10 @@ impl Guest for Testing {
     fn check() -> Result<String, ProviderError> {
         Ok("testing provider has no backend".into())
     }
+
+    fn maintain() -> Result<(), ProviderError> {
+        Ok(())
+    }
 }
 
 fn spin_forever() -> ! {

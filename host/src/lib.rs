@@ -1,0 +1,13 @@
+//! instanode: real infrastructure for coding agents through single HTTP calls.
+//!
+//! The host owns HTTP, auth, tiers and quotas; each backend service is a WebAssembly
+//! component (a provider) implementing the `instanode:provider` contract in `wit/`.
+
+pub mod api;
+pub mod app;
+pub mod caps;
+pub mod config;
+pub mod lifecycle;
+pub mod registry;
+pub mod store;
+pub mod tenancy;
