@@ -24,7 +24,11 @@ pub type SharedApp = Arc<App>;
 impl App {
     /// Connects the store, loads every provider and starts their upkeep.
     pub async fn start(config: &Config) -> anyhow::Result<SharedApp> {
-        let store = Store::connect(config.metadata.url.expose(), config.metadata.max_connections).await?;
+        let store = Store::connect(
+            config.metadata.url.expose(),
+            config.metadata.max_connections,
+        )
+        .await?;
         let registry = Registry::load(config, &store).await?;
         let app = Arc::new(Self {
             store,

@@ -125,7 +125,11 @@ pub struct TestingConfig {
 
 impl Default for SandboxConfig {
     fn default() -> Self {
-        Self { call_timeout_ms: 10_000, memory_mb: 64, max_instances: 256 }
+        Self {
+            call_timeout_ms: 10_000,
+            memory_mb: 64,
+            max_instances: 256,
+        }
     }
 }
 
@@ -225,8 +229,16 @@ impl Config {
 }
 
 /// The keys of [`Config`], the only ones the environment may set.
-const TOP_LEVEL_KEYS: [&str; 8] =
-    ["listen", "public_url", "data_dir", "metadata", "secrets", "providers", "sandbox", "testing"];
+const TOP_LEVEL_KEYS: [&str; 8] = [
+    "listen",
+    "public_url",
+    "data_dir",
+    "metadata",
+    "secrets",
+    "providers",
+    "sandbox",
+    "testing",
+];
 
 /// Overlays `INSTANODE_*` variables onto the parsed file.
 fn apply_env(
@@ -234,7 +246,9 @@ fn apply_env(
     vars: impl Iterator<Item = (String, String)>,
 ) -> anyhow::Result<()> {
     for (name, raw) in vars {
-        let Some(path) = name.strip_prefix("INSTANODE_") else { continue };
+        let Some(path) = name.strip_prefix("INSTANODE_") else {
+            continue;
+        };
         let keys: Vec<String> = path.split("__").map(str::to_lowercase).collect();
         if !TOP_LEVEL_KEYS.contains(&keys[0].as_str()) {
             continue;
@@ -280,8 +294,14 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()));
         apply_env(&mut table, vars.into_iter()).unwrap();
         assert_eq!(table["listen"].as_str(), Some("127.0.0.1:9"));
-        assert_eq!(table["providers"]["postgres"]["sql"]["max_connections"].as_integer(), Some(4));
-        assert_eq!(table["metadata"]["url"].as_str(), Some("postgres://u:p@h/db"));
+        assert_eq!(
+            table["providers"]["postgres"]["sql"]["max_connections"].as_integer(),
+            Some(4)
+        );
+        assert_eq!(
+            table["metadata"]["url"].as_str(),
+            Some("postgres://u:p@h/db")
+        );
         assert!(!table.contains_key("other"));
         assert!(!table.contains_key("log") && !table.contains_key("test_pg_port"));
     }

@@ -20,7 +20,11 @@ async fn main() -> anyhow::Result<()> {
         match arg.as_str() {
             "--config" => config_path = Some(args.next().context("--config needs a path")?.into()),
             "--version" => {
-                println!("instanode {} ({})", env!("CARGO_PKG_VERSION"), api::COMMIT_ID);
+                println!(
+                    "instanode {} ({})",
+                    env!("CARGO_PKG_VERSION"),
+                    api::COMMIT_ID
+                );
                 return Ok(());
             }
             "-h" | "--help" => {
@@ -31,7 +35,9 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("INSTANODE_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_env("INSTANODE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
 
     let config = config::Config::load(config_path.as_deref())?;

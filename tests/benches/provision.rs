@@ -14,9 +14,14 @@ async fn provision_and_query(host: &TestHost, path: &str, name: &str) -> Duratio
     let started = Instant::now();
     let reply = host.post_json(path, json!({"name": name})).await;
     assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
-    let url = reply.body["connection_url"].as_str().expect("connection_url");
+    let url = reply.body["connection_url"]
+        .as_str()
+        .expect("connection_url");
     let mut conn = PgConnection::connect(url).await.expect("tenant connects");
-    let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&mut conn).await.expect("first query");
+    let one: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&mut conn)
+        .await
+        .expect("first query");
     assert_eq!(one, 1);
     let elapsed = started.elapsed();
     conn.close().await.ok();
@@ -41,7 +46,11 @@ async fn concurrent(host: &TestHost, path: &str, workers: usize, per_worker: usi
         }
         samples
     });
-    let samples = futures::future::join_all(runs).await.into_iter().flatten().collect();
+    let samples = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     Stats::new(samples, started.elapsed())
 }
 
@@ -67,22 +76,47 @@ async fn wait_for_warm_pool(want: i64) {
 
 #[tokio::main]
 async fn main() {
-    let n: usize = std::env::var("INSTANODE_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
-    let pool: i64 = std::env::var("INSTANODE_BENCH_WARM_POOL").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
-    let postgres = ProviderSpec::postgres(&["db", "vector"]).setting("warm_pool", &pool.to_string());
-    let host = TestHost::start(HostOptions { providers: vec![postgres], ..HostOptions::default() }).await;
+    let n: usize = std::env::var("INSTANODE_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let pool: i64 = std::env::var("INSTANODE_BENCH_WARM_POOL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    let postgres =
+        ProviderSpec::postgres(&["db", "vector"]).setting("warm_pool", &pool.to_string());
+    let host = TestHost::start(HostOptions {
+        providers: vec![postgres],
+        ..HostOptions::default()
+    })
+    .await;
     wait_for_warm_pool(pool).await;
     // Warm the client and server paths once.
     provision_and_query(&host, "/db/new", "warmup").await;
     wait_for_warm_pool(pool).await;
 
-    let mut rows = vec![sequential(&host, "/db/new", n).await.row("POST /db/new → first query, sequential")];
+    let mut rows = vec![
+        sequential(&host, "/db/new", n)
+            .await
+            .row("POST /db/new → first query, sequential"),
+    ];
     wait_for_warm_pool(pool).await;
-    rows.push(sequential(&host, "/vector/new", n / 2).await.row("POST /vector/new → first query, sequential"));
+    rows.push(
+        sequential(&host, "/vector/new", n / 2)
+            .await
+            .row("POST /vector/new → first query, sequential"),
+    );
     wait_for_warm_pool(pool).await;
-    rows.push(concurrent(&host, "/db/new", 8, n / 8).await.row("POST /db/new → first query, 8 concurrent"));
+    rows.push(
+        concurrent(&host, "/db/new", 8, n / 8)
+            .await
+            .row("POST /db/new → first query, 8 concurrent"),
+    );
 
-    println!("\nProvisioning latency (HTTP request to the tenant's first successful query; warm pool {pool} per kind)\n");
+    println!(
+        "\nProvisioning latency (HTTP request to the tenant's first successful query; warm pool {pool} per kind)\n"
+    );
     println!("{STATS_HEADER}");
     for row in rows {
         println!("{row}");

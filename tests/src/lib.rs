@@ -18,7 +18,8 @@ use sqlx::{Connection, PgConnection};
 use tokio::process::{Child, Command};
 
 fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests through ./scripts/test"))
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the tests through ./scripts/test"))
 }
 
 /// The superuser URL of the test cluster (for setup and for checking the real server).
@@ -29,7 +30,9 @@ pub fn superuser_url() -> String {
 /// A superuser connection to `database` on the test cluster.
 pub async fn superuser(database: &str) -> PgConnection {
     let url = with_database(&superuser_url(), database);
-    PgConnection::connect(&url).await.expect("superuser connection to the test cluster")
+    PgConnection::connect(&url)
+        .await
+        .expect("superuser connection to the test cluster")
 }
 
 /// `url` pointing at another database.
@@ -58,7 +61,13 @@ impl ProviderSpec {
             env("INSTANODE_TEST_PG_HOST"),
             env("INSTANODE_TEST_PG_PORT"),
         );
-        Self { name: "postgres", component: "postgres.wasm", kinds, grants: &["sql", "log"], extra }
+        Self {
+            name: "postgres",
+            component: "postgres.wasm",
+            kinds,
+            grants: &["sql", "log"],
+            extra,
+        }
     }
 
     /// Adds a provider setting (the postgres spec ends in its `config` section).
@@ -69,7 +78,13 @@ impl ProviderSpec {
 
     /// The misbehaving test provider, serving `kinds`.
     pub fn testing(kinds: &'static [&'static str]) -> Self {
-        Self { name: "testing", component: "testing.wasm", kinds, grants: &[], extra: String::new() }
+        Self {
+            name: "testing",
+            component: "testing.wasm",
+            kinds,
+            grants: &[],
+            extra: String::new(),
+        }
     }
 }
 
@@ -120,7 +135,9 @@ impl TestHost {
         sqlx::query(&format!("CREATE DATABASE \"{metadata_db}\""))
             .execute(&mut superuser("postgres").await)
             .await?;
-        let dir = PathBuf::from(env("INSTANODE_TEST_DATA_DIR")).join("hosts").join(&id);
+        let dir = PathBuf::from(env("INSTANODE_TEST_DATA_DIR"))
+            .join("hosts")
+            .join(&id);
         std::fs::create_dir_all(&dir)?;
         let port = free_port()?;
         let config = render_config(&options, &dir, port, &metadata_db);
@@ -139,7 +156,9 @@ impl TestHost {
             url: format!("http://127.0.0.1:{port}"),
             dir,
             metadata_db,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()?,
             child,
         };
         host.wait_ready().await?;
@@ -152,14 +171,16 @@ impl TestHost {
             if let Some(status) = self.child.try_wait()? {
                 bail!("host exited with {status}; log: {}", self.log());
             }
-            if let Ok(r) = self.http.get(format!("{}/healthz", self.url)).send().await {
-                if r.status().is_success() {
-                    return Ok(());
-                }
+            let health = self.http.get(format!("{}/healthz", self.url)).send().await;
+            if health.is_ok_and(|r| r.status().is_success()) {
+                return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        bail!("host did not answer /healthz within 60 s; log: {}", self.log())
+        bail!(
+            "host did not answer /healthz within 60 s; log: {}",
+            self.log()
+        )
     }
 
     /// The host's log so far.
@@ -174,11 +195,23 @@ impl TestHost {
 
     /// POSTs a JSON body.
     pub async fn post_json(&self, path: &str, body: Value) -> Reply {
-        self.post(path, Some("application/json"), body.to_string().into_bytes(), &[]).await
+        self.post(
+            path,
+            Some("application/json"),
+            body.to_string().into_bytes(),
+            &[],
+        )
+        .await
     }
 
     /// POSTs raw bytes with an optional content type and extra headers.
-    pub async fn post(&self, path: &str, content_type: Option<&str>, body: Vec<u8>, headers: &[(&str, &str)]) -> Reply {
+    pub async fn post(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut request = self.http.post(format!("{}{path}", self.url)).body(body);
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
@@ -190,7 +223,14 @@ impl TestHost {
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        reply(self.http.get(format!("{}{path}", self.url)).send().await.expect("request reaches the host")).await
+        reply(
+            self.http
+                .get(format!("{}{path}", self.url))
+                .send()
+                .await
+                .expect("request reaches the host"),
+        )
+        .await
     }
 
     /// A superuser connection to this host's metadata database.
@@ -204,7 +244,11 @@ async fn reply(response: reqwest::Response) -> Reply {
     let headers = response.headers().clone();
     let bytes = response.bytes().await.expect("response body");
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Reply { status, headers, body }
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -212,7 +256,12 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-fn render_config(options: &HostOptions, dir: &std::path::Path, port: u16, metadata_db: &str) -> String {
+fn render_config(
+    options: &HostOptions,
+    dir: &std::path::Path,
+    port: u16,
+    metadata_db: &str,
+) -> String {
     let providers_dir = PathBuf::from(env("INSTANODE_TEST_PROVIDERS_DIR"));
     let mut config = format!(
         "listen = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\ndata_dir = {:?}\n{}\n\
@@ -240,31 +289,48 @@ fn render_config(options: &HostOptions, dir: &std::path::Path, port: u16, metada
 
 /// Asserts the error envelope: status, stable code, and every envelope field.
 pub fn assert_error(reply: &Reply, status: u16, code: &str) {
-    assert_eq!(reply.status.as_u16(), status, "status for {code}: body {}", reply.body);
+    assert_eq!(
+        reply.status.as_u16(),
+        status,
+        "status for {code}: body {}",
+        reply.body
+    );
     let body = &reply.body;
     assert_eq!(body["ok"], Value::Bool(false), "{body}");
     assert_eq!(body["error"], code, "{body}");
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "message: {body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "message: {body}"
+    );
     let request_id = body["request_id"].as_str().expect("request_id");
     assert!(!request_id.is_empty());
-    assert_eq!(reply.headers.get("x-request-id").and_then(|v| v.to_str().ok()), Some(request_id));
-    assert!(body.as_object().unwrap().contains_key("retry_after_seconds"), "{body}");
+    assert_eq!(
+        reply
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some(request_id)
+    );
+    assert!(
+        body.as_object()
+            .unwrap()
+            .contains_key("retry_after_seconds"),
+        "{body}"
+    );
 }
 
 /// Whether a role and a database for this resource id exist on the real server.
 pub async fn backend_objects(resource_id: &str) -> (bool, bool) {
     let hex = resource_id.replace('-', "");
-    let mut conn = superuser("postgres").await;
-    let role: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
-        .bind(format!("usr_{hex}"))
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    let database: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(format!("db_{hex}"))
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let (role, database): (bool, bool) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1),
+                EXISTS (SELECT 1 FROM pg_database WHERE datname = $2)",
+    )
+    .bind(format!("usr_{hex}"))
+    .bind(format!("db_{hex}"))
+    .fetch_one(&mut superuser("postgres").await)
+    .await
+    .expect("catalog query");
     (role, database)
 }
 
@@ -301,4 +367,5 @@ impl Stats {
 }
 
 /// The header matching [`Stats::row`].
-pub const STATS_HEADER: &str = "| scenario | n | p50 ms | p99 ms | max ms | throughput |\n|---|---|---|---|---|---|";
+pub const STATS_HEADER: &str =
+    "| scenario | n | p50 ms | p99 ms | max ms | throughput |\n|---|---|---|---|---|---|";

@@ -21,7 +21,12 @@ fn url(body: &Value) -> &str {
 async fn db_new_returns_a_database_a_real_client_can_use() {
     let host = TestHost::start(HostOptions::default()).await;
     let reply = host
-        .post("/db/new", Some("application/json"), br#"{"name":"prod-db","colour":"blue"}"#.to_vec(), &[("x-request-id", "agent-req-1")])
+        .post(
+            "/db/new",
+            Some("application/json"),
+            br#"{"name":"prod-db","colour":"blue"}"#.to_vec(),
+            &[("x-request-id", "agent-req-1")],
+        )
         .await;
     assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
     assert_eq!(reply.headers["x-request-id"], "agent-req-1");
@@ -36,8 +41,20 @@ async fn db_new_returns_a_database_a_real_client_can_use() {
     assert_eq!(body["limits"]["connections"], 2);
     assert_eq!(body["limits"]["storage_mb"], 10);
     assert_eq!(body["ignored_fields"], json!(["colour"]));
-    for field in ["id", "token", "internal_url", "expires_at", "note", "upgrade", "upgrade_jwt", "claim_url"] {
-        assert!(body[field].as_str().is_some_and(|v| !v.is_empty()), "missing {field}: {body}");
+    for field in [
+        "id",
+        "token",
+        "internal_url",
+        "expires_at",
+        "note",
+        "upgrade",
+        "upgrade_jwt",
+        "claim_url",
+    ] {
+        assert!(
+            body[field].as_str().is_some_and(|v| !v.is_empty()),
+            "missing {field}: {body}"
+        );
     }
     let jwt = body["upgrade_jwt"].as_str().unwrap();
     assert_eq!(jwt.split('.').count(), 3, "a JWT");
@@ -45,10 +62,23 @@ async fn db_new_returns_a_database_a_real_client_can_use() {
     assert!(url(&body).starts_with("postgres://usr_"));
 
     // sqlx: create, write, read.
-    let mut conn = PgConnection::connect(url(&body)).await.expect("tenant connects");
-    sqlx::query("CREATE TABLE expenses (id serial PRIMARY KEY, what text, cents int)").execute(&mut conn).await.unwrap();
-    sqlx::query("INSERT INTO expenses (what, cents) VALUES ($1, $2)").bind("coffee").bind(350).execute(&mut conn).await.unwrap();
-    let row = sqlx::query("SELECT what, cents FROM expenses").fetch_one(&mut conn).await.unwrap();
+    let mut conn = PgConnection::connect(url(&body))
+        .await
+        .expect("tenant connects");
+    sqlx::query("CREATE TABLE expenses (id serial PRIMARY KEY, what text, cents int)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO expenses (what, cents) VALUES ($1, $2)")
+        .bind("coffee")
+        .bind(350)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let row = sqlx::query("SELECT what, cents FROM expenses")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(row.get::<String, _>(0), "coffee");
     assert_eq!(row.get::<i32, _>(1), 350);
     conn.close().await.unwrap();
@@ -59,7 +89,11 @@ async fn db_new_returns_a_database_a_real_client_can_use() {
         .args(["-tAc", "SELECT what || '=' || cents FROM expenses"])
         .output()
         .expect("psql runs");
-    assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "coffee=350");
 
     // The metadata row is active and holds no credential in clear.
@@ -71,8 +105,19 @@ async fn db_new_returns_a_database_a_real_client_can_use() {
             .await
             .unwrap();
     assert_eq!(status, "active");
-    let password = url(&body).split(':').nth(2).unwrap().split('@').next().unwrap();
-    assert!(!sealed.windows(password.len()).any(|w| w == password.as_bytes()), "credentials are sealed");
+    let password = url(&body)
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('@')
+        .next()
+        .unwrap();
+    assert!(
+        !sealed
+            .windows(password.len())
+            .any(|w| w == password.as_bytes()),
+        "credentials are sealed"
+    );
 }
 
 #[tokio::test]
@@ -83,42 +128,74 @@ async fn tenants_are_isolated_and_connection_limited() {
     let db_of = |body: &Value| url(body).rsplit('/').next().unwrap().to_string();
 
     let mut a_conn = PgConnection::connect(url(&a)).await.unwrap();
-    sqlx::raw_sql("CREATE TABLE secrets (v text); INSERT INTO secrets VALUES ('a-only')").execute(&mut a_conn).await.unwrap();
+    sqlx::raw_sql("CREATE TABLE secrets (v text); INSERT INTO secrets VALUES ('a-only')")
+        .execute(&mut a_conn)
+        .await
+        .unwrap();
     let mut b_conn = PgConnection::connect(url(&b)).await.unwrap();
-    sqlx::raw_sql("CREATE TABLE secrets (v text); INSERT INTO secrets VALUES ('b-only')").execute(&mut b_conn).await.unwrap();
+    sqlx::raw_sql("CREATE TABLE secrets (v text); INSERT INTO secrets VALUES ('b-only')")
+        .execute(&mut b_conn)
+        .await
+        .unwrap();
 
     // B's credentials cannot open A's database (so cannot read, write, list or drop in it),
     // and A's cannot open B's.
     let b_into_a = instanode_tests::with_database(url(&b), &db_of(&a));
-    let err = PgConnection::connect(&b_into_a).await.expect_err("B must not reach A's database");
+    let err = PgConnection::connect(&b_into_a)
+        .await
+        .expect_err("B must not reach A's database");
     assert!(err.to_string().contains("permission denied"), "{err}");
     let a_into_b = instanode_tests::with_database(url(&a), &db_of(&b));
-    assert!(PgConnection::connect(&a_into_b).await.is_err(), "A must not reach B's database");
+    assert!(
+        PgConnection::connect(&a_into_b).await.is_err(),
+        "A must not reach B's database"
+    );
 
     // Nor the shared databases: the maintenance database and the host's metadata.
     for shared in ["postgres", "template1", host.metadata_db.as_str()] {
         let into = instanode_tests::with_database(url(&a), shared);
-        assert!(PgConnection::connect(&into).await.is_err(), "tenant reached {shared}");
+        assert!(
+            PgConnection::connect(&into).await.is_err(),
+            "tenant reached {shared}"
+        );
     }
 
     // A cannot become B, drop B's database, or create roles and databases.
-    let b_role = url(&b).trim_start_matches("postgres://").split(':').next().unwrap().to_string();
+    let b_role = url(&b)
+        .trim_start_matches("postgres://")
+        .split(':')
+        .next()
+        .unwrap()
+        .to_string();
     for statement in [
         format!("SET ROLE \"{b_role}\""),
         format!("DROP DATABASE \"{}\"", db_of(&b)),
         "CREATE ROLE intruder".to_string(),
         "CREATE DATABASE intruder".to_string(),
     ] {
-        assert!(sqlx::query(&statement).execute(&mut a_conn).await.is_err(), "A could run: {statement}");
+        assert!(
+            sqlx::query(&statement).execute(&mut a_conn).await.is_err(),
+            "A could run: {statement}"
+        );
     }
-    let still: String = sqlx::query_scalar("SELECT v FROM secrets").fetch_one(&mut b_conn).await.unwrap();
+    let still: String = sqlx::query_scalar("SELECT v FROM secrets")
+        .fetch_one(&mut b_conn)
+        .await
+        .unwrap();
     assert_eq!(still, "b-only");
     b_conn.close().await.unwrap();
 
     // Anonymous tier: two connections at once, the third refused.
-    let second = PgConnection::connect(url(&a)).await.expect("second connection");
-    let third = PgConnection::connect(url(&a)).await.expect_err("third connection must be refused");
-    assert!(third.to_string().contains("too many connections"), "{third}");
+    let second = PgConnection::connect(url(&a))
+        .await
+        .expect("second connection");
+    let third = PgConnection::connect(url(&a))
+        .await
+        .expect_err("third connection must be refused");
+    assert!(
+        third.to_string().contains("too many connections"),
+        "{third}"
+    );
     drop(second);
     drop(a_conn);
 }
@@ -138,10 +215,11 @@ async fn vector_new_supports_pgvector_indexes_and_nearest_neighbour() {
     .execute(&mut conn)
     .await
     .expect("vector schema and both index kinds");
-    let nearest: String = sqlx::query_scalar("SELECT label FROM items ORDER BY embedding <-> '[0.9,0.1,0]' LIMIT 1")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let nearest: String =
+        sqlx::query_scalar("SELECT label FROM items ORDER BY embedding <-> '[0.9,0.1,0]' LIMIT 1")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
     assert_eq!(nearest, "east");
     let indexes: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_indexes WHERE tablename = 'items' AND indexname IN ('items_hnsw', 'items_ivf')")
         .fetch_one(&mut conn)
@@ -152,10 +230,11 @@ async fn vector_new_supports_pgvector_indexes_and_nearest_neighbour() {
     // A plain database does not get the extension.
     let plain = provision(&host, "/db/new", "plain").await;
     let mut plain_conn = PgConnection::connect(url(&plain)).await.unwrap();
-    let has_vector: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector')")
-        .fetch_one(&mut plain_conn)
-        .await
-        .unwrap();
+    let has_vector: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector')")
+            .fetch_one(&mut plain_conn)
+            .await
+            .unwrap();
     assert!(!has_vector);
 }
 
@@ -164,7 +243,14 @@ async fn concurrent_provisions_all_succeed_and_are_distinct() {
     let host = TestHost::start(HostOptions::default()).await;
     let calls = (0..12).map(|i| {
         let host = &host;
-        async move { provision(host, if i % 2 == 0 { "/db/new" } else { "/vector/new" }, &format!("burst-{i}")).await }
+        async move {
+            provision(
+                host,
+                if i % 2 == 0 { "/db/new" } else { "/vector/new" },
+                &format!("burst-{i}"),
+            )
+            .await
+        }
     });
     let bodies = futures::future::join_all(calls).await;
     let mut ids: Vec<&str> = bodies.iter().map(|b| b["id"].as_str().unwrap()).collect();
@@ -173,6 +259,10 @@ async fn concurrent_provisions_all_succeed_and_are_distinct() {
     assert_eq!(ids.len(), 12);
     for body in &bodies {
         let (role, database) = backend_objects(body["id"].as_str().unwrap()).await;
-        assert!(role && database, "role and database exist for {}", body["id"]);
+        assert!(
+            role && database,
+            "role and database exist for {}",
+            body["id"]
+        );
     }
 }

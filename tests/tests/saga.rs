@@ -6,13 +6,27 @@ use serde_json::json;
 
 #[tokio::test]
 async fn a_failure_after_any_step_unwinds_every_earlier_step() {
-    let host = TestHost::start(HostOptions { fault_injection: true, ..HostOptions::default() }).await;
+    let host = TestHost::start(HostOptions {
+        fault_injection: true,
+        ..HostOptions::default()
+    })
+    .await;
     let mut meta = host.metadata().await;
     for kind in ["db", "vector"] {
-        for step in ["after_insert", "after_provision", "after_seal", "after_activate"] {
+        for step in [
+            "after_insert",
+            "after_provision",
+            "after_seal",
+            "after_activate",
+        ] {
             let request_id = format!("fault-{kind}-{step}");
             let reply = host
-                .post(&format!("/{kind}/new"), Some("application/json"), json!({"name": "doomed"}).to_string().into_bytes(), &[("x-request-id", &request_id), ("x-instanode-fault", step)])
+                .post(
+                    &format!("/{kind}/new"),
+                    Some("application/json"),
+                    json!({"name": "doomed"}).to_string().into_bytes(),
+                    &[("x-request-id", &request_id), ("x-instanode-fault", step)],
+                )
                 .await;
             assert_error(&reply, 503, "fault_injected");
             assert!(reply.body.get("connection_url").is_none());
@@ -46,7 +60,12 @@ async fn a_failure_after_any_step_unwinds_every_earlier_step() {
 async fn the_fault_header_is_ignored_unless_testing_enables_it() {
     let host = TestHost::start(HostOptions::default()).await;
     let reply = host
-        .post("/db/new", Some("application/json"), json!({"name": "normal"}).to_string().into_bytes(), &[("x-instanode-fault", "after_provision")])
+        .post(
+            "/db/new",
+            Some("application/json"),
+            json!({"name": "normal"}).to_string().into_bytes(),
+            &[("x-instanode-fault", "after_provision")],
+        )
         .await;
     assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
 }

@@ -10,8 +10,13 @@ const CALL_TIMEOUT_MS: u64 = 1500;
 
 async fn host() -> TestHost {
     TestHost::start(HostOptions {
-        providers: vec![ProviderSpec::testing(&["test"]), ProviderSpec::postgres(&["db"])],
-        extra: format!("[sandbox]\ncall_timeout_ms = {CALL_TIMEOUT_MS}\nmemory_mb = 32\nmax_instances = 64\n"),
+        providers: vec![
+            ProviderSpec::testing(&["test"]),
+            ProviderSpec::postgres(&["db"]),
+        ],
+        extra: format!(
+            "[sandbox]\ncall_timeout_ms = {CALL_TIMEOUT_MS}\nmemory_mb = 32\nmax_instances = 64\n"
+        ),
         ..HostOptions::default()
     })
     .await
@@ -22,19 +27,30 @@ async fn misbehaving_providers_fail_the_call_not_the_host() {
     let mut host = host().await;
     for behaviour in ["trap", "loop", "hog", "bad-url"] {
         let started = Instant::now();
-        let reply = host.post_json("/test/new", json!({"name": behaviour})).await;
+        let reply = host
+            .post_json("/test/new", json!({"name": behaviour}))
+            .await;
         assert_error(&reply, 503, "provider_failed");
         assert_eq!(reply.body["retry_after_seconds"], 30);
         assert!(reply.body["agent_action"].as_str().is_some());
-        assert!(started.elapsed() < Duration::from_millis(CALL_TIMEOUT_MS * 4), "{behaviour} took {:?}", started.elapsed());
-        assert!(host.is_running(), "host died after `{behaviour}`: {}", host.log());
+        assert!(
+            started.elapsed() < Duration::from_millis(CALL_TIMEOUT_MS * 4),
+            "{behaviour} took {:?}",
+            started.elapsed()
+        );
+        assert!(
+            host.is_running(),
+            "host died after `{behaviour}`: {}",
+            host.log()
+        );
     }
     // The failed rows are marked failed, none active.
     let mut meta = host.metadata().await;
-    let statuses: Vec<String> = sqlx::query_scalar("SELECT DISTINCT status FROM resources WHERE kind = 'test'")
-        .fetch_all(&mut meta)
-        .await
-        .unwrap();
+    let statuses: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT status FROM resources WHERE kind = 'test'")
+            .fetch_all(&mut meta)
+            .await
+            .unwrap();
     assert_eq!(statuses, vec!["failed".to_string()]);
     // And a well-behaved call still works.
     let fine = host.post_json("/test/new", json!({"name": "fine"})).await;
@@ -51,39 +67,60 @@ async fn a_looping_provider_does_not_stall_other_requests() {
         let started = Instant::now();
         let health = host.get("/healthz").await;
         let health_latency = started.elapsed();
-        let db = host.post_json("/db/new", json!({"name": "while-looping"})).await;
-        (health.status.as_u16(), health_latency, db.status.as_u16(), started.elapsed())
+        let db = host
+            .post_json("/db/new", json!({"name": "while-looping"}))
+            .await;
+        (
+            health.status.as_u16(),
+            health_latency,
+            db.status.as_u16(),
+            started.elapsed(),
+        )
     };
     let (looped, (health, health_latency, db, both)) = tokio::join!(looping, others);
     assert_error(&looped, 503, "provider_failed");
     assert_eq!(health, 200);
     assert_eq!(db, 201);
-    assert!(health_latency < Duration::from_millis(500), "healthz waited {health_latency:?} behind a loop");
-    assert!(both < Duration::from_millis(CALL_TIMEOUT_MS), "requests waited {both:?} behind a loop");
+    assert!(
+        health_latency < Duration::from_millis(500),
+        "healthz waited {health_latency:?} behind a loop"
+    );
+    assert!(
+        both < Duration::from_millis(CALL_TIMEOUT_MS),
+        "requests waited {both:?} behind a loop"
+    );
+}
+
+/// Starts a host with one postgres provider and returns why it refused to start.
+async fn refusal(kinds: &'static [&'static str], grants: &'static [&'static str]) -> String {
+    let mut postgres = ProviderSpec::postgres(kinds);
+    postgres.grants = grants;
+    let options = HostOptions {
+        providers: vec![postgres],
+        ..HostOptions::default()
+    };
+    let refused = TestHost::try_start(options).await;
+    refused
+        .err()
+        .expect("the host must refuse to start")
+        .to_string()
 }
 
 #[tokio::test]
 async fn a_component_importing_an_ungranted_capability_is_refused_at_load() {
-    let mut postgres = ProviderSpec::postgres(&["db"]);
-    postgres.grants = &["log"];
-    let refused = TestHost::try_start(HostOptions { providers: vec![postgres], ..HostOptions::default() }).await;
-    let error = refused.err().expect("the host must refuse to start").to_string();
+    let error = refusal(&["db"], &["log"]).await;
     assert!(error.contains("imports capability `sql`"), "{error}");
     assert!(error.contains("does not grant"), "{error}");
 }
 
 #[tokio::test]
 async fn a_configured_kind_the_component_does_not_serve_is_refused() {
-    let refused = TestHost::try_start(HostOptions { providers: vec![ProviderSpec::postgres(&["cache"])], ..HostOptions::default() }).await;
-    let error = refused.err().expect("the host must refuse to start").to_string();
+    let error = refusal(&["cache"], &["sql", "log"]).await;
     assert!(error.contains("configured kind `cache`"), "{error}");
 }
 
 #[tokio::test]
 async fn a_capability_the_host_does_not_provide_yet_is_refused() {
-    let mut postgres = ProviderSpec::postgres(&["db"]);
-    postgres.grants = &["sql", "redis"];
-    let refused = TestHost::try_start(HostOptions { providers: vec![postgres], ..HostOptions::default() }).await;
-    let error = refused.err().expect("the host must refuse to start").to_string();
+    let error = refusal(&["db"], &["sql", "redis"]).await;
     assert!(error.contains("capability `redis`"), "{error}");
 }

@@ -17,8 +17,12 @@ use serde_json::{Map, Value, json};
 
 use super::request_id;
 
+/// An API failure. Boxed: it travels through every `Result` of the request path.
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<Details>);
+
+#[derive(Debug)]
+struct Details {
     status: StatusCode,
     code: &'static str,
     message: String,
@@ -28,47 +32,69 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), agent_action: None, extra: Map::new() }
+        Self(Box::new(Details {
+            status,
+            code,
+            message: message.into(),
+            agent_action: None,
+            extra: Map::new(),
+        }))
     }
 
     /// Adds the sentence an agent should act on.
     pub fn action(mut self, agent_action: impl Into<String>) -> Self {
-        self.agent_action = Some(agent_action.into());
+        self.0.agent_action = Some(agent_action.into());
         self
     }
 
     /// Adds an extra top-level field (e.g. `claim_url`).
     pub fn field(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.extra.insert(key.to_string(), value.into());
+        self.0.extra.insert(key.to_string(), value.into());
         self
     }
 
     pub fn code(&self) -> &'static str {
-        self.code
+        self.0.code
     }
 
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     /// A host bug: the detail goes to the log, the client gets a request id to quote.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(request_id = %request_id::current(), error = %detail, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side.")
-            .action(CONTACT_OPERATOR)
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Something went wrong on our side.",
+        )
+        .action(CONTACT_OPERATOR)
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found."))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found."),
+        )
     }
 
     pub fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This route does not accept that method.")
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "This route does not accept that method.",
+        )
     }
 
     pub fn payload_too_large(limit: usize) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("The request body is larger than {limit} bytes."))
-            .action("Tell the user the request was too large; send a smaller JSON body.")
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("The request body is larger than {limit} bytes."),
+        )
+        .action("Tell the user the request was too large; send a smaller JSON body.")
     }
 
     pub fn unsupported_media_type() -> Self {
@@ -77,8 +103,12 @@ impl ApiError {
     }
 
     pub fn invalid_body(detail: impl std::fmt::Display) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_body", format!("The body is not a valid JSON object: {detail}"))
-            .action("Retry with a JSON object body such as {\"name\":\"my-db\"}.")
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("The body is not a valid JSON object: {detail}"),
+        )
+        .action("Retry with a JSON object body such as {\"name\":\"my-db\"}.")
     }
 
     /// A provider failed (trap, timeout, bad answer, backend down): nothing was kept.
@@ -90,12 +120,12 @@ impl ApiError {
 }
 
 /// Fallback advice when only the operator can help.
-const CONTACT_OPERATOR: &str =
-    "Tell the user something went wrong on the server; retry once, then report this request_id to the operator.";
+const CONTACT_OPERATOR: &str = "Tell the user something went wrong on the server; retry once, then report this request_id to the operator.";
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let retry_after = match self.status.as_u16() {
+        let details = *self.0;
+        let retry_after = match details.status.as_u16() {
             429 => Some(60),
             503 => Some(30),
             502 | 504 => Some(10),
@@ -103,17 +133,19 @@ impl IntoResponse for ApiError {
         };
         let mut body = Map::new();
         body.insert("ok".into(), Value::Bool(false));
-        body.insert("error".into(), self.code.into());
-        body.insert("message".into(), self.message.into());
+        body.insert("error".into(), details.code.into());
+        body.insert("message".into(), details.message.into());
         body.insert("request_id".into(), request_id::current().into());
         body.insert("retry_after_seconds".into(), json!(retry_after));
-        if let Some(action) = self.agent_action {
+        if let Some(action) = details.agent_action {
             body.insert("agent_action".into(), action.into());
         }
-        body.extend(self.extra);
-        let mut response = (self.status, Json(Value::Object(body))).into_response();
+        body.extend(details.extra);
+        let mut response = (details.status, Json(Value::Object(body))).into_response();
         if let Some(seconds) = retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

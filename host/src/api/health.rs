@@ -33,7 +33,11 @@ pub async fn readyz(State(app): State<SharedApp>) -> (StatusCode, Json<Value>) {
     {
         let app = app.clone();
         checks.spawn(timed("metadata_db".into(), async move {
-            app.store.ping().await.map(|()| "reachable".to_string()).map_err(|e| e.to_string())
+            app.store
+                .ping()
+                .await
+                .map(|()| "reachable".to_string())
+                .map_err(|e| e.to_string())
         }));
     }
     for provider in app.registry.all() {
@@ -60,8 +64,13 @@ pub async fn readyz(State(app): State<SharedApp>) -> (StatusCode, Json<Value>) {
         (true, false) => "degraded",
         (false, _) => "failed",
     };
-    let status = if metadata_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = json!({ "ok": metadata_ok, "overall": overall, "commit_id": COMMIT_ID, "checks": report });
+    let status = if metadata_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body =
+        json!({ "ok": metadata_ok, "overall": overall, "commit_id": COMMIT_ID, "checks": report });
     (status, Json(body))
 }
 
@@ -78,5 +87,9 @@ async fn timed(
         Ok(message) => (true, "ok", message),
         Err(message) => (false, "failed", message),
     };
-    (name, ok, json!({"status": status, "latency_ms": latency_ms, "message": message}))
+    (
+        name,
+        ok,
+        json!({"status": status, "latency_ms": latency_ms, "message": message}),
+    )
 }

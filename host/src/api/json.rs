@@ -46,7 +46,9 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
 /// `application/json`, `application/*+json` and `text/json`, with any parameters.
 fn is_json_media_type(value: &str) -> bool {
     let essence = value.split(';').next().unwrap_or("").trim();
-    essence == "application/json" || essence == "text/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    essence == "application/json"
+        || essence == "text/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 #[cfg(test)]

@@ -27,7 +27,13 @@ pub async fn create(
     let env = parse_env(&body)?;
     let fault = app
         .fault_injection
-        .then(|| headers.get("x-instanode-fault")?.to_str().ok().and_then(FaultPoint::parse))
+        .then(|| {
+            headers
+                .get("x-instanode-fault")?
+                .to_str()
+                .ok()
+                .and_then(FaultPoint::parse)
+        })
         .flatten();
     let input = ProvisionInput {
         kind,
@@ -39,7 +45,10 @@ pub async fn create(
     };
     let output = provision::provision(&app, input).await?;
     let mut response = created_body(&app.public_url, output);
-    let mut ignored: Vec<&String> = body.keys().filter(|k| !KNOWN_FIELDS.contains(&k.as_str())).collect();
+    let mut ignored: Vec<&String> = body
+        .keys()
+        .filter(|k| !KNOWN_FIELDS.contains(&k.as_str()))
+        .collect();
     if !ignored.is_empty() {
         ignored.sort();
         response.insert("ignored_fields".into(), json!(ignored));
@@ -75,8 +84,12 @@ fn parse_env(body: &Map<String, Value>) -> Result<EnvName, ApiError> {
 }
 
 fn invalid_env() -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_env", "`env` must be 1-32 characters of a-z, 0-9 or '-'.")
-        .action("Retry without `env`, or with a lowercase label such as \"production\".")
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_env",
+        "`env` must be 1-32 characters of a-z, 0-9 or '-'.",
+    )
+    .action("Retry without `env`, or with a lowercase label such as \"production\".")
 }
 
 /// The 201 body: the spec's fields, then the provider's extra fields where they do not
@@ -84,9 +97,15 @@ fn invalid_env() -> ApiError {
 fn created_body(public_url: &str, out: ProvisionOutput) -> Map<String, Value> {
     let upgrade = format!("{public_url}/start?t={}", out.upgrade_jwt);
     let claim_url = format!("{public_url}/claim?t={}", out.upgrade_jwt);
-    let mut limits: Map<String, Value> = out.limits.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    let mut limits: Map<String, Value> = out
+        .limits
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
     limits.insert("expires_in".into(), json!("24h"));
-    let internal_url = out.internal_url.unwrap_or_else(|| out.connection_url.clone());
+    let internal_url = out
+        .internal_url
+        .unwrap_or_else(|| out.connection_url.clone());
     let note = format!("Works for 24h free. Claim it to keep it: {upgrade}");
     let mut body = json!({
         "ok": true,

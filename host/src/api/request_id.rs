@@ -20,7 +20,9 @@ pub fn current() -> String {
 /// Accepts 1..=128 characters of `[A-Za-z0-9._:-]`, so ids are safe in logs and headers.
 fn acceptable(id: &str) -> bool {
     (1..=128).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
 pub async fn middleware(request: Request, next: Next) -> Response {

@@ -10,13 +10,19 @@ const MAX_VALUE: usize = 64 * 1024;
 
 impl HostState {
     fn kv(&self) -> Result<&KvStore, CapabilityError> {
-        self.bindings.kv.as_ref().ok_or_else(|| cap_error("not-granted", "kv is not granted"))
+        self.bindings
+            .kv
+            .as_ref()
+            .ok_or_else(|| cap_error("not-granted", "kv is not granted"))
     }
 }
 
 fn check_key(key: &str) -> Result<(), CapabilityError> {
     if key.len() > MAX_KEY {
-        return Err(cap_error("invalid", format!("keys are at most {MAX_KEY} bytes")));
+        return Err(cap_error(
+            "invalid",
+            format!("keys are at most {MAX_KEY} bytes"),
+        ));
     }
     Ok(())
 }
@@ -35,7 +41,10 @@ impl Host for HostState {
     async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), CapabilityError> {
         check_key(&key)?;
         if value.len() > MAX_VALUE {
-            return Err(cap_error("invalid", format!("values are at most {MAX_VALUE} bytes")));
+            return Err(cap_error(
+                "invalid",
+                format!("values are at most {MAX_VALUE} bytes"),
+            ));
         }
         self.kv()?.set(&key, &value).await.map_err(db_error)
     }
@@ -45,8 +54,15 @@ impl Host for HostState {
         self.kv()?.delete(&key).await.map_err(db_error)
     }
 
-    async fn list_keys(&mut self, prefix: String, limit: u32) -> Result<Vec<String>, CapabilityError> {
+    async fn list_keys(
+        &mut self,
+        prefix: String,
+        limit: u32,
+    ) -> Result<Vec<String>, CapabilityError> {
         check_key(&prefix)?;
-        self.kv()?.list_keys(&prefix, limit.min(1000)).await.map_err(db_error)
+        self.kv()?
+            .list_keys(&prefix, limit.min(1000))
+            .await
+            .map_err(db_error)
     }
 }

@@ -10,7 +10,10 @@ impl Host for HostState {
     async fn write(&mut self, level: Level, message: String) {
         let mut message = message;
         if message.len() > MAX_LINE {
-            let cut = (0..=MAX_LINE).rev().find(|i| message.is_char_boundary(*i)).unwrap_or(0);
+            let cut = (0..=MAX_LINE)
+                .rev()
+                .find(|i| message.is_char_boundary(*i))
+                .unwrap_or(0);
             message.truncate(cut);
         }
         let provider = self.bindings.provider.as_str();

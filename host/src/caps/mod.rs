@@ -131,7 +131,10 @@ impl HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -157,5 +160,8 @@ pub fn linker(engine: &Engine, grants: &[Capability]) -> anyhow::Result<Linker<H
 
 /// The error a component sees when a capability call fails.
 fn cap_error(code: &str, message: impl fmt::Display) -> wit::types::CapabilityError {
-    wit::types::CapabilityError { code: code.to_string(), message: message.to_string() }
+    wit::types::CapabilityError {
+        code: code.to_string(),
+        message: message.to_string(),
+    }
 }

@@ -22,13 +22,19 @@ pub struct SqlBackend {
 impl SqlBackend {
     /// A lazily connected pool, so the host starts even when the server is down.
     pub fn connect_lazy(binding: &SqlBinding) -> anyhow::Result<Self> {
-        let options: PgConnectOptions =
-            binding.url.expose().parse().context("sql.url is not a PostgreSQL URL")?;
+        let options: PgConnectOptions = binding
+            .url
+            .expose()
+            .parse()
+            .context("sql.url is not a PostgreSQL URL")?;
         // A stuck statement must not hold a provider call (or a pool slot) forever:
         // dropping a future does not cancel the statement on the server.
         let timeout = format!("{}ms", binding.statement_timeout_ms);
         let options = options
-            .options([("statement_timeout", timeout.as_str()), ("lock_timeout", timeout.as_str())])
+            .options([
+                ("statement_timeout", timeout.as_str()),
+                ("lock_timeout", timeout.as_str()),
+            ])
             .log_statements(tracing::log::LevelFilter::Trace);
         let pool = PgPoolOptions::new()
             .max_connections(binding.max_connections)
@@ -75,7 +81,11 @@ impl SqlBackend {
 
 /// Statements without parameters go through the simple protocol: utility statements such as
 /// `CREATE DATABASE` and one-of-a-kind DDL need no prepared-statement round trip or cache slot.
-async fn run_execute<'c, E>(executor: E, statement: &str, params: Vec<Value>) -> Result<u64, sqlx::Error>
+async fn run_execute<'c, E>(
+    executor: E,
+    statement: &str,
+    params: Vec<Value>,
+) -> Result<u64, sqlx::Error>
 where
     E: Executor<'c, Database = Postgres>,
 {
@@ -115,14 +125,19 @@ fn decode_column(row: &PgRow, i: usize) -> Value {
         "INT2" => row.try_get::<i16, _>(i).map(|n| Value::Int(n.into())),
         "INT4" => row.try_get::<i32, _>(i).map(|n| Value::Int(n.into())),
         "INT8" => row.try_get(i).map(Value::Int),
-        "OID" => row.try_get::<sqlx::postgres::types::Oid, _>(i).map(|n| Value::Int(n.0.into())),
+        "OID" => row
+            .try_get::<sqlx::postgres::types::Oid, _>(i)
+            .map(|n| Value::Int(n.0.into())),
         "FLOAT4" => row.try_get::<f32, _>(i).map(|f| Value::Float(f.into())),
         "FLOAT8" => row.try_get(i).map(Value::Float),
         "BYTEA" => row.try_get(i).map(Value::Bytes),
         _ => row.try_get(i).map(Value::Text),
     };
     decoded.unwrap_or_else(|_| {
-        Value::Text(format!("<unsupported type {}>", row.column(i).type_info().name()))
+        Value::Text(format!(
+            "<unsupported type {}>",
+            row.column(i).type_info().name()
+        ))
     })
 }
 
@@ -140,7 +155,10 @@ fn sql_error(e: sqlx::Error) -> CapabilityError {
 
 impl HostState {
     fn sql(&self) -> Result<&SqlBackend, CapabilityError> {
-        self.bindings.sql.as_ref().ok_or_else(|| cap_error("not-granted", "sql is not granted"))
+        self.bindings
+            .sql
+            .as_ref()
+            .ok_or_else(|| cap_error("not-granted", "sql is not granted"))
     }
 }
 
@@ -151,7 +169,10 @@ impl Host for HostState {
         statement: String,
         params: Vec<Value>,
     ) -> Result<u64, CapabilityError> {
-        self.sql()?.execute(database.as_deref(), &statement, params).await.map_err(sql_error)
+        self.sql()?
+            .execute(database.as_deref(), &statement, params)
+            .await
+            .map_err(sql_error)
     }
 
     async fn query(
@@ -160,6 +181,9 @@ impl Host for HostState {
         statement: String,
         params: Vec<Value>,
     ) -> Result<Vec<Vec<Value>>, CapabilityError> {
-        self.sql()?.query(database.as_deref(), &statement, params).await.map_err(sql_error)
+        self.sql()?
+            .query(database.as_deref(), &statement, params)
+            .await
+            .map_err(sql_error)
     }
 }

@@ -55,8 +55,12 @@ pub async fn run_once(app: &App) {
         let request_id = format!("maintain-{}", uuid::Uuid::new_v4().simple());
         match provider.maintain(&request_id).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(provider = %provider.name, error = ?e, "provider upkeep failed"),
-            Err(e) => tracing::warn!(provider = %provider.name, error = %e, "provider upkeep failed"),
+            Ok(Err(e)) => {
+                tracing::warn!(provider = %provider.name, error = ?e, "provider upkeep failed")
+            }
+            Err(e) => {
+                tracing::warn!(provider = %provider.name, error = %e, "provider upkeep failed")
+            }
         }
     }
 }

@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use crate::api::error::ApiError;
 use crate::app::App;
-use crate::registry::{CallError, Loaded};
 use crate::registry::bindings::types::{ProviderError, ProvisionRequest, Provisioned, ResourceRef};
+use crate::registry::{CallError, Loaded};
 use crate::store::NewResource;
 use crate::tenancy::names::{EnvName, ResourceName};
 use crate::tenancy::plans;
@@ -98,7 +98,9 @@ impl Saga<'_> {
     async fn unwind(self) {
         for step in self.undo.into_iter().rev() {
             match step {
-                Undo::Deprovision(resource) => undo_provider(self.provider, self.request_id, &resource).await,
+                Undo::Deprovision(resource) => {
+                    undo_provider(self.provider, self.request_id, &resource).await
+                }
                 Undo::MarkFailed(id) => {
                     if let Err(e) = self.app.store.mark_failed(id).await {
                         tracing::error!(request_id = self.request_id, resource.id = %id, error = %e, "cannot mark a failed resource");
@@ -133,7 +135,12 @@ pub async fn provision(app: &App, input: ProvisionInput) -> Result<ProvisionOutp
         .registry
         .for_kind(&input.kind)
         .ok_or_else(|| ApiError::not_found(&format!("Resource kind `{}`", input.kind)))?;
-    let mut saga = Saga { app, provider: &provider, request_id: &input.request_id, undo: Vec::new() };
+    let mut saga = Saga {
+        app,
+        provider: &provider,
+        request_id: &input.request_id,
+        undo: Vec::new(),
+    };
     match run(&mut saga, &input).await {
         Ok(output) => Ok(output),
         Err(e) => {
@@ -165,7 +172,10 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
             provider_version: &provider.version,
             fingerprint: input.fingerprint.as_deref(),
             limits: serde_json::Value::Object(
-                limits.iter().map(|(k, v)| (k.clone(), (*v).into())).collect(),
+                limits
+                    .iter()
+                    .map(|(k, v)| (k.clone(), (*v).into()))
+                    .collect(),
             ),
             request_id: &input.request_id,
             expires_at: Some(expires_at),
@@ -204,16 +214,29 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
         state: &provisioned.state,
     })
     .map_err(ApiError::internal)?;
-    let sealed = app.sealer.seal(&credentials, id.as_bytes()).map_err(ApiError::internal)?;
+    let sealed = app
+        .sealer
+        .seal(&credentials, id.as_bytes())
+        .map_err(ApiError::internal)?;
     fault(FaultPoint::AfterSeal)?;
 
-    if !app.store.activate(id, &sealed).await.map_err(ApiError::internal)? {
-        return Err(ApiError::internal(format!("resource {id} was no longer pending")));
+    if !app
+        .store
+        .activate(id, &sealed)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        return Err(ApiError::internal(format!(
+            "resource {id} was no longer pending"
+        )));
     }
     fault(FaultPoint::AfterActivate)?;
 
     app.maintenance.nudge();
-    let upgrade_jwt = app.tokens.upgrade_token(token, &input.kind, now).map_err(ApiError::internal)?;
+    let upgrade_jwt = app
+        .tokens
+        .upgrade_token(token, &input.kind, now)
+        .map_err(ApiError::internal)?;
     Ok(ProvisionOutput {
         id,
         token,
@@ -232,7 +255,11 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
 
 fn fail_if(fault: Option<FaultPoint>, point: FaultPoint) -> Result<(), ApiError> {
     if fault == Some(point) {
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "fault_injected", format!("Injected failure {point:?}.")));
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "fault_injected",
+            format!("Injected failure {point:?}."),
+        ));
     }
     Ok(())
 }
@@ -257,11 +284,16 @@ fn provider_answer<T>(answer: Result<Result<T, ProviderError>, CallError>) -> Re
 
 /// A provider's answer must be usable before anything is stored or returned.
 fn check_answer(provisioned: &Provisioned) -> Result<(), String> {
-    let url_ok = |u: &str| u.len() <= 2048 && url::Url::parse(u).is_ok_and(|u| !u.scheme().is_empty());
+    let url_ok =
+        |u: &str| u.len() <= 2048 && url::Url::parse(u).is_ok_and(|u| !u.scheme().is_empty());
     if !url_ok(&provisioned.connection_url) {
         return Err("provider returned an unusable connection_url".into());
     }
-    if provisioned.internal_url.as_deref().is_some_and(|u| !url_ok(u)) {
+    if provisioned
+        .internal_url
+        .as_deref()
+        .is_some_and(|u| !url_ok(u))
+    {
         return Err("provider returned an unusable internal_url".into());
     }
     if provisioned.state.len() > MAX_STATE {

@@ -7,7 +7,9 @@ use wasmtime::{Store, StoreLimitsBuilder, Trap, UpdateDeadline};
 
 use super::Loaded;
 use super::bindings::Provider;
-use super::bindings::types::{Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport};
+use super::bindings::types::{
+    Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
+};
 use super::engine::EPOCH_TICK;
 use crate::caps::HostState;
 
@@ -32,16 +34,22 @@ impl Loaded {
         self.bounded(guest.call_describe(&mut store)).await
     }
 
-    pub async fn provision(&self, request_id: &str, request: &ProvisionRequest) -> Answer<Provisioned> {
+    pub async fn provision(
+        &self,
+        request_id: &str,
+        request: &ProvisionRequest,
+    ) -> Answer<Provisioned> {
         let (mut store, provider) = self.instantiate(request_id).await?;
         let guest = provider.instanode_provider_provisioner();
-        self.bounded(guest.call_provision(&mut store, request)).await
+        self.bounded(guest.call_provision(&mut store, request))
+            .await
     }
 
     pub async fn deprovision(&self, request_id: &str, resource: &ResourceRef) -> Answer<()> {
         let (mut store, provider) = self.instantiate(request_id).await?;
         let guest = provider.instanode_provider_provisioner();
-        self.bounded(guest.call_deprovision(&mut store, resource)).await
+        self.bounded(guest.call_deprovision(&mut store, resource))
+            .await
     }
 
     pub async fn usage(&self, request_id: &str, resource: &ResourceRef) -> Answer<UsageReport> {
@@ -79,7 +87,10 @@ impl Loaded {
     }
 
     /// A fresh store and instance: nothing survives from one call to the next.
-    async fn instantiate(&self, request_id: &str) -> Result<(Store<HostState>, Provider), CallError> {
+    async fn instantiate(
+        &self,
+        request_id: &str,
+    ) -> Result<(Store<HostState>, Provider), CallError> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(usize::try_from(self.sandbox.memory_mb << 20).unwrap_or(usize::MAX))
             .trap_on_grow_failure(true)
@@ -95,26 +106,46 @@ impl Loaded {
             }
             // Yield to the runtime at every tick so a spinning guest cannot starve other
             // requests of this worker thread.
-            Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
         });
-        let provider = self.pre.instantiate_async(&mut store).await.map_err(|e| {
-            CallError::Instantiate { provider: self.name.clone(), detail: format!("{e:#}") }
-        })?;
+        let provider =
+            self.pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| CallError::Instantiate {
+                    provider: self.name.clone(),
+                    detail: format!("{e:#}"),
+                })?;
         Ok((store, provider))
     }
 
     /// Runs a call under the wall-clock budget. The epoch deadline stops a spinning guest;
     /// this outer timeout also stops one parked in a host import that hangs.
-    async fn bounded<T>(&self, call: impl Future<Output = wasmtime::Result<T>>) -> Result<T, CallError> {
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = wasmtime::Result<T>>,
+    ) -> Result<T, CallError> {
         let budget = self.budget();
         let grace = EPOCH_TICK * 5;
         match tokio::time::timeout(budget + grace, call).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) => {
-                Err(CallError::TimedOut { provider: self.name.clone(), budget })
+                Err(CallError::TimedOut {
+                    provider: self.name.clone(),
+                    budget,
+                })
             }
-            Ok(Err(e)) => Err(CallError::Trapped { provider: self.name.clone(), detail: format!("{e:#}") }),
-            Err(_) => Err(CallError::TimedOut { provider: self.name.clone(), budget }),
+            Ok(Err(e)) => Err(CallError::Trapped {
+                provider: self.name.clone(),
+                detail: format!("{e:#}"),
+            }),
+            Err(_) => Err(CallError::TimedOut {
+                provider: self.name.clone(),
+                budget,
+            }),
         }
     }
 }

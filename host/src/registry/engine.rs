@@ -64,9 +64,10 @@ pub async fn compile(engine: &Engine, wasm: Vec<u8>, cache_dir: &Path) -> anyhow
     let artifact = cache_dir.join(format!("{sha256}-{:016x}.cwasm", compat.finish()));
     let engine = engine.clone();
     let cache_dir = cache_dir.to_path_buf();
-    let component = tokio::task::spawn_blocking(move || load_or_compile(&engine, &wasm, &cache_dir, artifact))
-        .await
-        .context("compile task panicked")??;
+    let component =
+        tokio::task::spawn_blocking(move || load_or_compile(&engine, &wasm, &cache_dir, artifact))
+            .await
+            .context("compile task panicked")??;
     Ok(Compiled { component, sha256 })
 }
 
@@ -79,7 +80,9 @@ fn load_or_compile(
     if artifact.exists() {
         match deserialize_own_artifact(engine, &artifact) {
             Ok(component) => return Ok(component),
-            Err(e) => tracing::warn!(path = %artifact.display(), error = %e, "recompiling a bad cached artifact"),
+            Err(e) => {
+                tracing::warn!(path = %artifact.display(), error = %e, "recompiling a bad cached artifact")
+            }
         }
     }
     let component = Component::new(engine, wasm)
@@ -94,7 +97,10 @@ fn load_or_compile(
     Ok(component)
 }
 
-#[expect(unsafe_code, reason = "deserializing native code is unsafe; see the safety note")]
+#[expect(
+    unsafe_code,
+    reason = "deserializing native code is unsafe; see the safety note"
+)]
 fn deserialize_own_artifact(engine: &Engine, artifact: &Path) -> anyhow::Result<Component> {
     // SAFETY: the file is an artifact this host serialized into its own data directory
     // (named by the hash of the source and the engine's compatibility hash). Untrusted

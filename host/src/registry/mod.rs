@@ -73,7 +73,10 @@ impl Registry {
             );
             by_name.insert(name.clone(), Arc::new(loaded));
         }
-        Ok(Self { engine, live: ArcSwap::from_pointee(Live::index(by_name)) })
+        Ok(Self {
+            engine,
+            live: ArcSwap::from_pointee(Live::index(by_name)),
+        })
     }
 
     /// The provider serving `kind`, pinned for the duration of the caller's work.
@@ -140,7 +143,10 @@ async fn load_provider(
     };
     let info = loaded.describe("load").await.context("describe() failed")?;
     if let Some(kind) = provider.kinds.iter().find(|k| !info.kinds.contains(k)) {
-        bail!("configured kind `{kind}` is not among the kinds it serves: {:?}", info.kinds);
+        bail!(
+            "configured kind `{kind}` is not among the kinds it serves: {:?}",
+            info.kinds
+        );
     }
     loaded.version = info.version;
     Ok(loaded)
@@ -151,7 +157,9 @@ fn parse_grants(grants: &[String]) -> anyhow::Result<Vec<Capability>> {
     for grant in grants {
         let capability: Capability = grant.parse().map_err(anyhow::Error::msg)?;
         if !capability.is_implemented() {
-            bail!("capability `{capability}` is defined by the contract but not yet provided by this host");
+            bail!(
+                "capability `{capability}` is defined by the contract but not yet provided by this host"
+            );
         }
         parsed.push(capability);
     }
@@ -162,7 +170,11 @@ fn parse_grants(grants: &[String]) -> anyhow::Result<Vec<Capability>> {
 
 /// Refuses a component that imports a capability it was not granted, or anything that is
 /// neither WASI nor part of the contract.
-fn check_imports(engine: &Engine, component: &Component, grants: &[Capability]) -> anyhow::Result<()> {
+fn check_imports(
+    engine: &Engine,
+    component: &Component,
+    grants: &[Capability],
+) -> anyhow::Result<()> {
     for (import, _) in component.component_type().imports(engine) {
         if import.starts_with("wasi:") {
             continue;

@@ -11,7 +11,10 @@ pub struct KvStore {
 
 impl KvStore {
     pub(super) fn new(pool: PgPool, provider: &str) -> Self {
-        Self { pool, provider: provider.to_string() }
+        Self {
+            pool,
+            provider: provider.to_string(),
+        }
     }
 
     pub async fn get(&self, key: &str) -> sqlx::Result<Option<Vec<u8>>> {

@@ -23,8 +23,9 @@ pub struct Store {
 impl Store {
     /// Connects and applies pending migrations.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
-        let options: PgConnectOptions =
-            url.parse().context("metadata.url is not a PostgreSQL URL")?;
+        let options: PgConnectOptions = url
+            .parse()
+            .context("metadata.url is not a PostgreSQL URL")?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))

@@ -18,14 +18,22 @@ impl Sealer {
     pub fn from_hex(key: &str) -> anyhow::Result<Self> {
         let bytes = hex::decode(key).context("seal key is not hexadecimal")?;
         anyhow::ensure!(bytes.len() == 32, "seal key must be 32 bytes");
-        Ok(Self { cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&bytes)) })
+        Ok(Self {
+            cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&bytes)),
+        })
     }
 
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> anyhow::Result<Vec<u8>> {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let ciphertext = self
             .cipher
-            .encrypt(&nonce, Payload { msg: plaintext, aad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .map_err(|_| anyhow!("sealing failed"))?;
         let mut sealed = nonce.to_vec();
         sealed.extend_from_slice(&ciphertext);
@@ -36,7 +44,13 @@ impl Sealer {
         anyhow::ensure!(sealed.len() > NONCE_LEN, "sealed value is too short");
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
         self.cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad,
+                },
+            )
             .map_err(|_| anyhow!("sealed value does not open with this key"))
     }
 }
@@ -52,7 +66,10 @@ mod tests {
         let sealer = Sealer::from_hex(KEY).unwrap();
         let sealed = sealer.seal(b"postgres://u:secret@h/db", b"row-1").unwrap();
         assert!(!sealed.windows(6).any(|w| w == b"secret"));
-        assert_eq!(sealer.open(&sealed, b"row-1").unwrap(), b"postgres://u:secret@h/db");
+        assert_eq!(
+            sealer.open(&sealed, b"row-1").unwrap(),
+            b"postgres://u:secret@h/db"
+        );
         assert!(sealer.open(&sealed, b"row-2").is_err(), "aad binds the row");
         let mut tampered = sealed.clone();
         *tampered.last_mut().unwrap() ^= 1;

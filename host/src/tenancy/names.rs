@@ -46,7 +46,9 @@ pub struct EnvName(String);
 impl EnvName {
     pub fn parse(value: &str) -> Option<Self> {
         let ok = (1..=32).contains(&value.len())
-            && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         ok.then(|| Self(value.to_string()))
     }
 
@@ -71,7 +73,15 @@ mod tests {
             assert!(ResourceName::parse(ok).is_ok(), "{ok:?}");
         }
         assert_eq!(ResourceName::parse(""), Err(NameError::Missing));
-        for bad in ["-db", " db", "db!", "d\u{e9}j\u{e0}", "a\nb", "a'; DROP", &"a".repeat(65)] {
+        for bad in [
+            "-db",
+            " db",
+            "db!",
+            "d\u{e9}j\u{e0}",
+            "a\nb",
+            "a'; DROP",
+            &"a".repeat(65),
+        ] {
             assert_eq!(ResourceName::parse(bad), Err(NameError::Invalid), "{bad:?}");
         }
     }

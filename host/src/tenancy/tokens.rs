@@ -30,10 +30,18 @@ pub struct TokenSigner {
 
 impl TokenSigner {
     pub fn new(secret: &[u8]) -> Self {
-        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret) }
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+        }
     }
 
-    pub fn upgrade_token(&self, resource_token: Uuid, kind: &str, now: DateTime<Utc>) -> anyhow::Result<String> {
+    pub fn upgrade_token(
+        &self,
+        resource_token: Uuid,
+        kind: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<String> {
         let claims = UpgradeClaims {
             sub: resource_token.to_string(),
             kind: kind.to_string(),
@@ -42,7 +50,11 @@ impl TokenSigner {
             exp: (now + Duration::days(LIFETIME_DAYS)).timestamp(),
             jti: Uuid::new_v4().to_string(),
         };
-        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
     }
 
     pub fn verify(&self, token: &str) -> anyhow::Result<UpgradeClaims> {
@@ -64,6 +76,10 @@ mod tests {
         let claims = signer.verify(&token).unwrap();
         assert_eq!(claims.sub, resource.to_string());
         assert_eq!(claims.kind, "db");
-        assert!(TokenSigner::new(b"another-secret-key-123").verify(&token).is_err());
+        assert!(
+            TokenSigner::new(b"another-secret-key-123")
+                .verify(&token)
+                .is_err()
+        );
     }
 }

@@ -9,7 +9,10 @@
 //! everyone, and `provision` renames one to the tenant's name; an empty pool falls back to
 //! creating the database directly.
 
-#![expect(unsafe_code, reason = "the glue wit-bindgen generates for the component ABI is unsafe")]
+#![expect(
+    unsafe_code,
+    reason = "the glue wit-bindgen generates for the component ABI is unsafe"
+)]
 
 mod names;
 mod scram;
@@ -23,12 +26,12 @@ wit_bindgen::generate!({
 });
 
 use exports::instanode::provider::provisioner::Guest;
+use instanode::provider::config;
 use instanode::provider::log::{self, Level};
 use instanode::provider::sql::{self, Value};
 use instanode::provider::types::{
     CapabilityError, Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
 };
-use instanode::provider::config;
 
 /// Connection cap when the tier names none.
 const DEFAULT_CONNECTIONS: u64 = 2;
@@ -63,7 +66,10 @@ impl Guest for Postgres {
         let names = ResourceNames::for_resource(&request.resource_id)?;
         let connections = limit(&request.limits, "connections").unwrap_or(DEFAULT_CONNECTIONS);
         if !matches!(request.kind.as_str(), "db" | "vector") {
-            return Err(ProviderError::InvalidRequest(format!("unknown kind {}", request.kind)));
+            return Err(ProviderError::InvalidRequest(format!(
+                "unknown kind {}",
+                request.kind
+            )));
         }
         let password = random_password()?;
         let verifier = scram::verifier(&password, &random_bytes::<16>()?);
@@ -119,7 +125,9 @@ impl Guest for Postgres {
                     (SELECT count(*) FROM pg_stat_activity WHERE usename = $2)::int8",
             &[text(names.database.as_str()), text(names.role.as_str())],
         )?;
-        let row = rows.first().ok_or_else(|| internal("usage query returned no row"))?;
+        let row = rows
+            .first()
+            .ok_or_else(|| internal("usage query returned no row"))?;
         Ok(UsageReport {
             storage_bytes: int_at(row, 0)?.max(0) as u64,
             connections: int_at(row, 1)?.clamp(0, u32::MAX.into()) as u32,
@@ -140,7 +148,9 @@ impl Guest for Postgres {
     fn resume(resource: ResourceRef) -> Result<(), ProviderError> {
         let names = ResourceNames::for_resource(&resource.resource_id)?;
         if !role_exists(&names.role)? {
-            return Err(ProviderError::Conflict("the resource no longer exists".into()));
+            return Err(ProviderError::Conflict(
+                "the resource no longer exists".into(),
+            ));
         }
         execute(&format!("ALTER ROLE {} LOGIN", names.role.quoted()), &[])?;
         Ok(())
@@ -178,7 +188,12 @@ const CONFIG_SCHEMA: &str = r#"{
 /// Creates the tenant's role and database (create-or-adopt). The common case is one batch,
 /// one transaction: create the role, rename a warm-pool database to the tenant's name, hand
 /// it over. Without a pooled database it falls back to `CREATE DATABASE`.
-fn create_tenant(kind: &str, names: &ResourceNames, verifier: &str, connections: u64) -> Result<(), ProviderError> {
+fn create_tenant(
+    kind: &str,
+    names: &ResourceNames,
+    verifier: &str,
+    connections: u64,
+) -> Result<(), ProviderError> {
     let facts = query(
         "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1),
                 EXISTS (SELECT 1 FROM pg_database WHERE datname = $2)",
@@ -189,7 +204,11 @@ fn create_tenant(kind: &str, names: &ResourceNames, verifier: &str, connections:
         other => return Err(internal(format!("unexpected existence row {other:?}"))),
     };
     let role = role_statement(&names.role, role_exists, verifier, connections);
-    let hand_over = format!("ALTER DATABASE {} OWNER TO {}", names.database.quoted(), names.role.quoted());
+    let hand_over = format!(
+        "ALTER DATABASE {} OWNER TO {}",
+        names.database.quoted(),
+        names.role.quoted()
+    );
     if database_exists {
         // A retry of a provision that got this far: adopt and finish the job.
         execute(&role, &[])?;
@@ -212,7 +231,11 @@ fn create_tenant(kind: &str, names: &ResourceNames, verifier: &str, connections:
     }
     execute(&role, &[])?;
     let template = template_for(kind)?;
-    let create = format!("CREATE DATABASE {} TEMPLATE {}", names.database.quoted(), template.quoted());
+    let create = format!(
+        "CREATE DATABASE {} TEMPLATE {}",
+        names.database.quoted(),
+        template.quoted()
+    );
     retry_busy(|| match sql::execute(None, &create, &[]) {
         // Lost a race with a concurrent retry of the same provision: adopt its database.
         Err(e) if e.code == DUPLICATE_DATABASE => Ok(0),
@@ -239,11 +262,17 @@ fn role_statement(role: &Ident, exists: bool, verifier: &str, connections: u64) 
 /// Revokes every default right of PUBLIC on `database`, then ends any session another role
 /// opened before the revoke (connect rights are only checked when a session starts).
 fn close_database(database: &Ident, owner: Option<&Ident>) -> Result<(), ProviderError> {
-    execute(&format!("REVOKE ALL ON DATABASE {} FROM PUBLIC", database.quoted()), &[])?;
+    execute(
+        &format!("REVOKE ALL ON DATABASE {} FROM PUBLIC", database.quoted()),
+        &[],
+    )?;
     query(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
          WHERE datname = $1 AND usename IS DISTINCT FROM $2 AND pid <> pg_backend_pid()",
-        &[text(database.as_str()), owner.map_or(Value::Null, |o| text(o.as_str()))],
+        &[
+            text(database.as_str()),
+            owner.map_or(Value::Null, |o| text(o.as_str())),
+        ],
     )?;
     Ok(())
 }
@@ -282,7 +311,10 @@ fn pool_candidates(kind: &str) -> Result<Vec<Ident>, ProviderError> {
 /// renamed into the pool, so no tenant can be connected to a pooled database.
 fn refill_pools() -> Result<(), ProviderError> {
     let target: u64 = config::get("warm_pool")
-        .map(|v| v.parse().map_err(|_| internal("warm_pool must be a number")))
+        .map(|v| {
+            v.parse()
+                .map_err(|_| internal("warm_pool must be a number"))
+        })
         .transpose()?
         .unwrap_or(DEFAULT_WARM_POOL);
     for kind in ["db", "vector"] {
@@ -291,19 +323,39 @@ fn refill_pools() -> Result<(), ProviderError> {
             &[text(&pool_prefix(kind))],
         )?;
         let have = rows.first().map(|r| int_at(r, 0)).transpose()?.unwrap_or(0);
-        let missing = target.saturating_sub(have.max(0) as u64).min(MAX_REFILL_PER_RUN);
-        let template = if missing > 0 { Some(template_for(kind)?) } else { None };
+        let missing = target
+            .saturating_sub(have.max(0) as u64)
+            .min(MAX_REFILL_PER_RUN);
+        let template = if missing > 0 {
+            Some(template_for(kind)?)
+        } else {
+            None
+        };
         for _ in 0..missing {
             let suffix = hex(&random_bytes::<16>()?);
             let staging = Ident::new(&format!("instanode_staging_{suffix}"))?;
             let pooled = Ident::new(&format!("{}{suffix}", pool_prefix(kind)))?;
             let template = template.as_ref().expect("set when missing > 0");
-            execute(&format!("CREATE DATABASE {} TEMPLATE {}", staging.quoted(), template.quoted()), &[])?;
+            execute(
+                &format!(
+                    "CREATE DATABASE {} TEMPLATE {}",
+                    staging.quoted(),
+                    template.quoted()
+                ),
+                &[],
+            )?;
             // The first session in a new database builds its catalog cache file; do it now so
             // the tenant's first connection does not pay for it.
             sql::execute(Some(staging.as_str()), "SELECT 1", &[]).map_err(from_sql)?;
             close_database(&staging, None)?;
-            execute(&format!("ALTER DATABASE {} RENAME TO {}", staging.quoted(), pooled.quoted()), &[])?;
+            execute(
+                &format!(
+                    "ALTER DATABASE {} RENAME TO {}",
+                    staging.quoted(),
+                    pooled.quoted()
+                ),
+                &[],
+            )?;
         }
     }
     Ok(())
@@ -336,8 +388,16 @@ fn prepare_template(template: &Ident) -> Result<u64, CapabilityError> {
         }
     }
     let quoted = template.quoted();
-    sql::execute(None, &format!("REVOKE ALL ON DATABASE {quoted} FROM PUBLIC"), &[])?;
-    sql::execute(Some(template.as_str()), "CREATE EXTENSION IF NOT EXISTS vector", &[])?;
+    sql::execute(
+        None,
+        &format!("REVOKE ALL ON DATABASE {quoted} FROM PUBLIC"),
+        &[],
+    )?;
+    sql::execute(
+        Some(template.as_str()),
+        "CREATE EXTENSION IF NOT EXISTS vector",
+        &[],
+    )?;
     sql::execute(
         None,
         &format!("ALTER DATABASE {quoted} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"),
@@ -356,7 +416,9 @@ const DUPLICATE_DATABASE: &str = "42P04";
 const BUSY_ATTEMPTS: u32 = 50;
 
 /// Repeats `step` while it fails because of concurrent work on the same objects.
-fn retry_busy(mut step: impl FnMut() -> Result<u64, CapabilityError>) -> Result<u64, CapabilityError> {
+fn retry_busy(
+    mut step: impl FnMut() -> Result<u64, CapabilityError>,
+) -> Result<u64, CapabilityError> {
     let mut attempt = 0;
     loop {
         match step() {
@@ -383,11 +445,17 @@ fn terminate_sessions(names: &ResourceNames) -> Result<(), ProviderError> {
 }
 
 fn role_exists(role: &Ident) -> Result<bool, ProviderError> {
-    Ok(!query("SELECT 1 FROM pg_roles WHERE rolname = $1", &[text(role.as_str())])?.is_empty())
+    Ok(!query(
+        "SELECT 1 FROM pg_roles WHERE rolname = $1",
+        &[text(role.as_str())],
+    )?
+    .is_empty())
 }
 
 fn execute(statement: &str, params: &[Value]) -> Result<(), ProviderError> {
-    sql::execute(None, statement, params).map(|_| ()).map_err(from_sql)
+    sql::execute(None, statement, params)
+        .map(|_| ())
+        .map_err(from_sql)
 }
 
 fn query(statement: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, ProviderError> {
@@ -413,7 +481,9 @@ fn text(s: &str) -> Value {
 fn int_at(row: &[Value], index: usize) -> Result<i64, ProviderError> {
     match row.get(index) {
         Some(Value::Int(n)) => Ok(*n),
-        other => Err(internal(format!("expected an integer column, got {other:?}"))),
+        other => Err(internal(format!(
+            "expected an integer column, got {other:?}"
+        ))),
     }
 }
 

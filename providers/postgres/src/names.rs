@@ -17,7 +17,9 @@ impl Ident {
         if valid {
             Ok(Self(value.to_string()))
         } else {
-            Err(ProviderError::InvalidRequest(format!("not a safe identifier: {value:?}")))
+            Err(ProviderError::InvalidRequest(format!(
+                "not a safe identifier: {value:?}"
+            )))
         }
     }
 
@@ -41,7 +43,9 @@ impl ResourceNames {
     /// Derives the names from the host's resource id (32 lowercase hex characters).
     pub fn for_resource(resource_id: &str) -> Result<Self, ProviderError> {
         let is_hex = resource_id.len() == 32
-            && resource_id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && resource_id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !is_hex {
             return Err(ProviderError::InvalidRequest(format!(
                 "resource id must be 32 lowercase hex characters, got {resource_id:?}"

@@ -8,7 +8,10 @@
 //! - `bad-url`: returns an empty connection URL, which the host must reject;
 //! - anything else: succeeds with a dummy URL.
 
-#![expect(unsafe_code, reason = "the glue wit-bindgen generates for the component ABI is unsafe")]
+#![expect(
+    unsafe_code,
+    reason = "the glue wit-bindgen generates for the component ABI is unsafe"
+)]
 
 wit_bindgen::generate!({
     world: "provider",
@@ -16,7 +19,9 @@ wit_bindgen::generate!({
 });
 
 use exports::instanode::provider::provisioner::Guest;
-use instanode::provider::types::{Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport};
+use instanode::provider::types::{
+    Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
+};
 
 struct Testing;
 
@@ -57,7 +62,11 @@ impl Guest for Testing {
     }
 
     fn usage(_: ResourceRef) -> Result<UsageReport, ProviderError> {
-        Ok(UsageReport { storage_bytes: 0, connections: 0, extra: vec![] })
+        Ok(UsageReport {
+            storage_bytes: 0,
+            connections: 0,
+            extra: vec![],
+        })
     }
 
     fn suspend(_: ResourceRef) -> Result<(), ProviderError> {
