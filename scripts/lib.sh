@@ -299,7 +299,7 @@ jwt_secret = "$jwt"
 [providers.postgres]
 component = "$data/providers/postgres.wasm"
 kinds = ["db", "vector"]
-grants = ["sql", "kv", "log"]
+grants = ["sql", "log"]
 
 [providers.postgres.sql]
 url = "postgres://postgres:$superpw@127.0.0.1:$port/postgres"

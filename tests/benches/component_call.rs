@@ -6,38 +6,19 @@ use std::time::{Duration, Instant};
 
 use instanode::app::App;
 use instanode::config::Config;
-use instanode_tests::{STATS_HEADER, Stats, superuser, superuser_url, with_database};
+use instanode_tests::{HostFiles, HostOptions, ProviderSpec, STATS_HEADER, Stats};
 
 const CALLS: usize = 5000;
 
-fn config(dir: &std::path::Path, metadata_url: &str) -> Config {
-    let providers =
-        std::env::var("INSTANODE_TEST_PROVIDERS_DIR").expect("run through ./scripts/bench");
-    let toml = format!(
-        "data_dir = {dir:?}\n[metadata]\nurl = {metadata_url:?}\n[secrets]\nseal_key = \"{}\"\njwt_secret = \"bench-jwt-secret-0123456789\"\n\
-         [providers.testing]\ncomponent = \"{providers}/testing.wasm\"\nkinds = [\"test\"]\n",
-        "cd".repeat(32),
-    );
-    let path = dir.join("instanode.toml");
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(&path, toml).unwrap();
-    Config::load(Some(&path)).expect("bench config")
-}
-
 #[tokio::main]
 async fn main() {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let database = format!("meta_bench_{id}");
-    sqlx::query(&format!("CREATE DATABASE \"{database}\""))
-        .execute(&mut superuser("postgres").await)
-        .await
-        .unwrap();
-    let dir = std::path::PathBuf::from(std::env::var("INSTANODE_TEST_DATA_DIR").unwrap())
-        .join("bench")
-        .join(&id);
-    let app = App::start(&config(&dir, &with_database(&superuser_url(), &database)))
-        .await
-        .expect("host starts");
+    let options = HostOptions {
+        providers: vec![ProviderSpec::testing(&["test"])],
+        ..HostOptions::default()
+    };
+    let files = HostFiles::create(&options, 0).await.expect("host files");
+    let config = Config::load(Some(&files.config_path())).expect("bench config");
+    let app = App::start(&config).await.expect("host starts");
     let provider = app.registry.for_kind("test").expect("testing provider");
 
     for _ in 0..200 {

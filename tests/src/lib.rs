@@ -82,7 +82,7 @@ impl ProviderSpec {
             name: "testing",
             component: "testing.wasm",
             kinds,
-            grants: &[],
+            grants: &["kv", "log"],
             extra: String::new(),
         }
     }
@@ -116,6 +116,36 @@ pub struct TestHost {
     child: Child,
 }
 
+/// A test host's directory (config, log) and its fresh metadata database.
+pub struct HostFiles {
+    pub dir: PathBuf,
+    pub metadata_db: String,
+}
+
+impl HostFiles {
+    /// Creates the metadata database and writes `instanode.toml` for a host on `port`.
+    pub async fn create(options: &HostOptions, port: u16) -> anyhow::Result<Self> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let metadata_db = format!("meta_{id}");
+        sqlx::query(&format!("CREATE DATABASE \"{metadata_db}\""))
+            .execute(&mut superuser("postgres").await)
+            .await?;
+        let dir = PathBuf::from(env("INSTANODE_TEST_DATA_DIR"))
+            .join("hosts")
+            .join(&id);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(
+            dir.join("instanode.toml"),
+            render_config(options, &dir, port, &metadata_db),
+        )?;
+        Ok(Self { dir, metadata_db })
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("instanode.toml")
+    }
+}
+
 /// An HTTP answer, body parsed as JSON (or `Null`).
 pub struct Reply {
     pub status: StatusCode,
@@ -130,18 +160,8 @@ impl TestHost {
 
     /// Writes a config, starts the binary and waits until `/healthz` answers.
     pub async fn try_start(options: HostOptions) -> anyhow::Result<TestHost> {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let metadata_db = format!("meta_{id}");
-        sqlx::query(&format!("CREATE DATABASE \"{metadata_db}\""))
-            .execute(&mut superuser("postgres").await)
-            .await?;
-        let dir = PathBuf::from(env("INSTANODE_TEST_DATA_DIR"))
-            .join("hosts")
-            .join(&id);
-        std::fs::create_dir_all(&dir)?;
         let port = free_port()?;
-        let config = render_config(&options, &dir, port, &metadata_db);
-        std::fs::write(dir.join("instanode.toml"), config)?;
+        let HostFiles { dir, metadata_db } = HostFiles::create(&options, port).await?;
         let log = std::fs::File::create(dir.join("host.log"))?;
         let child = Command::new(env("INSTANODE_BIN"))
             .arg("--config")

@@ -3,7 +3,10 @@
 
 use std::process::Command;
 
-use instanode_tests::{HostOptions, TestHost, backend_objects};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use instanode_tests::{HostOptions, TestHost, backend_objects, superuser};
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection, Row};
 
@@ -57,7 +60,13 @@ async fn db_new_returns_a_database_a_real_client_can_use() {
         );
     }
     let jwt = body["upgrade_jwt"].as_str().unwrap();
-    assert_eq!(jwt.split('.').count(), 3, "a JWT");
+    let claims = jwt.split('.').nth(1).expect("a JWT has three parts");
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
+    assert_eq!(
+        claims["sub"], body["token"],
+        "the upgrade token names the resource token"
+    );
+    assert_eq!(claims["kind"], "db");
     assert_eq!(body["upgrade"], format!("{}/start?t={jwt}", host.url));
     assert!(url(&body).starts_with("postgres://usr_"));
 
@@ -151,8 +160,15 @@ async fn tenants_are_isolated_and_connection_limited() {
         "A must not reach B's database"
     );
 
-    // Nor the shared databases: the maintenance database and the host's metadata.
-    for shared in ["postgres", "template1", host.metadata_db.as_str()] {
+    // Nor the shared databases: the maintenance database, the host's metadata, and the
+    // warm pool of databases waiting for future tenants.
+    let pooled = a_pooled_database().await;
+    for shared in [
+        "postgres",
+        "template1",
+        host.metadata_db.as_str(),
+        pooled.as_str(),
+    ] {
         let into = instanode_tests::with_database(url(&a), shared);
         assert!(
             PgConnection::connect(&into).await.is_err(),
@@ -265,4 +281,22 @@ async fn concurrent_provisions_all_succeed_and_are_distinct() {
             body["id"]
         );
     }
+}
+
+/// The name of a database in the provider's warm pool (waits for the pool to fill).
+async fn a_pooled_database() -> String {
+    let mut admin = superuser("postgres").await;
+    for _ in 0..200 {
+        let name: Option<String> = sqlx::query_scalar(
+            "SELECT datname::text FROM pg_database WHERE starts_with(datname::text, 'instanode_pool_') LIMIT 1",
+        )
+        .fetch_optional(&mut admin)
+        .await
+        .unwrap();
+        if let Some(name) = name {
+            return name;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the warm pool stayed empty");
 }

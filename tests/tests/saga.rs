@@ -69,3 +69,48 @@ async fn the_fault_header_is_ignored_unless_testing_enables_it() {
         .await;
     assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
 }
+
+#[tokio::test]
+async fn clients_that_hang_up_leave_no_half_made_resource() {
+    let host = TestHost::start(HostOptions::default()).await;
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(3))
+        .build()
+        .unwrap();
+    let calls = (0..16).map(|i| {
+        // Requests that the client abandons after a few milliseconds, mid-saga.
+        impatient
+            .post(format!("{}/db/new", host.url))
+            .header("content-type", "application/json")
+            .body(json!({"name": format!("hangup-{i}")}).to_string())
+            .send()
+    });
+    for outcome in futures::future::join_all(calls).await {
+        // Most calls are cut off by the client; whichever finish must have succeeded.
+        if let Ok(reply) = outcome {
+            assert_eq!(reply.status().as_u16(), 201);
+        }
+    }
+    // Every saga runs to its end on its own: nothing stays pending, and the backend matches
+    // the metadata row by row.
+    let mut meta = host.metadata().await;
+    let mut rows: Vec<(String, String)> = Vec::new();
+    for _ in 0..100 {
+        rows = sqlx::query_as("SELECT id::text, status FROM resources")
+            .fetch_all(&mut meta)
+            .await
+            .unwrap();
+        if !rows.is_empty() && rows.iter().all(|(_, status)| status != "pending") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!rows.is_empty(), "requests reached the saga");
+    for (id, status) in rows {
+        let (role, database) = backend_objects(&id).await;
+        match status.as_str() {
+            "active" => assert!(role && database, "{id} active without its backend objects"),
+            other => panic!("{id} ended {other}"),
+        }
+    }
+}

@@ -27,7 +27,6 @@ struct Details {
     code: &'static str,
     message: String,
     agent_action: Option<String>,
-    extra: Map<String, Value>,
 }
 
 impl ApiError {
@@ -37,7 +36,6 @@ impl ApiError {
             code,
             message: message.into(),
             agent_action: None,
-            extra: Map::new(),
         }))
     }
 
@@ -45,20 +43,6 @@ impl ApiError {
     pub fn action(mut self, agent_action: impl Into<String>) -> Self {
         self.0.agent_action = Some(agent_action.into());
         self
-    }
-
-    /// Adds an extra top-level field (e.g. `claim_url`).
-    pub fn field(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.0.extra.insert(key.to_string(), value.into());
-        self
-    }
-
-    pub fn code(&self) -> &'static str {
-        self.0.code
-    }
-
-    pub fn status(&self) -> StatusCode {
-        self.0.status
     }
 
     /// A host bug: the detail goes to the log, the client gets a request id to quote.
@@ -140,7 +124,6 @@ impl IntoResponse for ApiError {
         if let Some(action) = details.agent_action {
             body.insert("agent_action".into(), action.into());
         }
-        body.extend(details.extra);
         let mut response = (details.status, Json(Value::Object(body))).into_response();
         if let Some(seconds) = retry_after {
             response

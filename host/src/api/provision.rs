@@ -43,7 +43,7 @@ pub async fn create(
         request_id: super::request_id::current(),
         fault,
     };
-    let output = provision::provision(&app, input).await?;
+    let output = provision::provision(app.clone(), input).await?;
     let mut response = created_body(&app.public_url, output);
     let mut ignored: Vec<&String> = body
         .keys()

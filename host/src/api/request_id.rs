@@ -17,6 +17,11 @@ pub fn current() -> String {
     REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
 }
 
+/// Runs `work` with `id` as the current request id (for work spawned off the request task).
+pub async fn scope<F: Future>(id: String, work: F) -> F::Output {
+    REQUEST_ID.scope(id, work).await
+}
+
 /// Accepts 1..=128 characters of `[A-Za-z0-9._:-]`, so ids are safe in logs and headers.
 fn acceptable(id: &str) -> bool {
     (1..=128).contains(&id.len())

@@ -14,7 +14,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::api::error::ApiError;
-use crate::app::App;
+use crate::api::request_id;
+use crate::app::{App, SharedApp};
 use crate::registry::bindings::types::{ProviderError, ProvisionRequest, Provisioned, ResourceRef};
 use crate::registry::{CallError, Loaded};
 use crate::store::NewResource;
@@ -113,24 +114,29 @@ impl Saga<'_> {
 
 async fn undo_provider(provider: &Loaded, request_id: &str, resource: &ResourceRef) {
     for attempt in 1..=UNDO_ATTEMPTS {
-        match provider.deprovision(request_id, resource).await {
+        let error = match provider.deprovision(request_id, resource).await {
             Ok(Ok(())) => return,
-            outcome => {
-                let error = match outcome {
-                    Ok(Err(e)) => format!("{e:?}"),
-                    Err(e) => e.to_string(),
-                    Ok(Ok(())) => unreachable!(),
-                };
-                tracing::warn!(request_id, resource.id = %resource.resource_id, attempt, error, "undo of provision failed");
-                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt * attempt))).await;
-            }
-        }
+            Ok(Err(e)) => format!("{e:?}"),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(request_id, resource.id = %resource.resource_id, attempt, error, "undo of provision failed");
+        tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt * attempt))).await;
     }
     tracing::error!(request_id, resource.id = %resource.resource_id, provider = %provider.name, "provision could not be undone: backend objects may be left behind");
 }
 
-/// Runs the saga; on any failure nothing is left behind.
-pub async fn provision(app: &App, input: ProvisionInput) -> Result<ProvisionOutput, ApiError> {
+/// Runs the saga; on any failure nothing is left behind. The saga runs as its own task: a
+/// client that hangs up must not cancel it half-way and strand what it created.
+pub async fn provision(app: SharedApp, input: ProvisionInput) -> Result<ProvisionOutput, ApiError> {
+    let request_id = input.request_id.clone();
+    let saga = tokio::spawn(request_id::scope(request_id, async move {
+        run_saga(&app, input).await
+    }));
+    saga.await
+        .unwrap_or_else(|e| Err(ApiError::internal(format!("provision task failed: {e}"))))
+}
+
+async fn run_saga(app: &App, input: ProvisionInput) -> Result<ProvisionOutput, ApiError> {
     let provider = app
         .registry
         .for_kind(&input.kind)
@@ -274,7 +280,7 @@ fn provider_answer<T>(answer: Result<Result<T, ProviderError>, CallError>) -> Re
             .action("Tell the user this tier's limit for the resource is reached; claim the resource or upgrade to raise it.")),
         Ok(Err(ProviderError::Conflict(m))) => Err(ApiError::new(StatusCode::CONFLICT, "conflict", m)),
         Ok(Err(ProviderError::BackendUnavailable(m))) => {
-            tracing::warn!(request_id = %crate::api::request_id::current(), error = %m, "backend unavailable");
+            tracing::warn!(request_id = %request_id::current(), error = %m, "backend unavailable");
             Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "provision_failed", "The backend for this resource is unavailable; nothing was created.")
                 .action("Tell the user the service is briefly unavailable and nothing was created; retry in 30 seconds."))
         }

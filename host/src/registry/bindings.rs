@@ -7,4 +7,4 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use instanode::provider::types;
+pub use self::instanode::provider::types;

@@ -47,7 +47,6 @@ struct Live {
 }
 
 pub struct Registry {
-    engine: Engine,
     live: ArcSwap<Live>,
 }
 
@@ -74,7 +73,6 @@ impl Registry {
             by_name.insert(name.clone(), Arc::new(loaded));
         }
         Ok(Self {
-            engine,
             live: ArcSwap::from_pointee(Live::index(by_name)),
         })
     }
@@ -87,11 +85,6 @@ impl Registry {
     /// Every live provider.
     pub fn all(&self) -> Vec<Arc<Loaded>> {
         self.live.load().by_name.values().cloned().collect()
-    }
-
-    /// The engine, for tools that measure calls.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
     }
 }
 

@@ -36,7 +36,7 @@ use instanode::provider::types::{
 /// Connection cap when the tier names none.
 const DEFAULT_CONNECTIONS: u64 = 2;
 /// Pre-created databases kept ready per kind unless the `warm_pool` setting says otherwise.
-const DEFAULT_WARM_POOL: u64 = 8;
+const DEFAULT_WARM_POOL: u64 = 16;
 /// Databases created per `maintain` call, so one call stays well inside its deadline.
 const MAX_REFILL_PER_RUN: u64 = 4;
 /// The template every `vector` database is copied from.
@@ -181,7 +181,7 @@ const CONFIG_SCHEMA: &str = r#"{
     "public_port": {"type": "string", "description": "Port agents connect to"},
     "internal_host": {"type": "string", "description": "Host name for callers inside the deployment network"},
     "internal_port": {"type": "string", "description": "Port for internal_host (defaults to public_port)"},
-    "warm_pool": {"type": "string", "description": "Pre-created databases kept ready per kind (default 8, 0 disables)"}
+    "warm_pool": {"type": "string", "description": "Pre-created databases kept ready per kind (default 16, 0 disables)"}
   }
 }"#;
 

@@ -6,6 +6,7 @@
 //! - `hog`: allocates without bound (only the host's memory limit stops it);
 //! - `fail`: returns a backend-unavailable error;
 //! - `bad-url`: returns an empty connection URL, which the host must reject;
+//! - `kv`: writes, reads and lists its private key-value state, and reports what it read;
 //! - anything else: succeeds with a dummy URL.
 
 #![expect(
@@ -19,6 +20,7 @@ wit_bindgen::generate!({
 });
 
 use exports::instanode::provider::provisioner::Guest;
+use instanode::provider::kv;
 use instanode::provider::types::{
     Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
 };
@@ -42,6 +44,7 @@ impl Guest for Testing {
             "loop" => spin_forever(),
             "hog" => hog_memory(),
             "fail" => Err(ProviderError::BackendUnavailable("asked to fail".into())),
+            "kv" => kv_round_trip(&request.resource_id),
             "bad-url" => Ok(Provisioned {
                 connection_url: String::new(),
                 internal_url: None,
@@ -84,6 +87,30 @@ impl Guest for Testing {
     fn maintain() -> Result<(), ProviderError> {
         Ok(())
     }
+}
+
+/// Stores the resource id under its own key, reads it back and lists the keys written so far.
+fn kv_round_trip(resource_id: &str) -> Result<Provisioned, ProviderError> {
+    let fail = |e: instanode::provider::types::CapabilityError| {
+        ProviderError::Internal(format!("kv {}: {}", e.code, e.message))
+    };
+    let key = format!("resource/{resource_id}");
+    kv::set(&key, resource_id.as_bytes()).map_err(fail)?;
+    let read = kv::get(&key).map_err(fail)?.unwrap_or_default();
+    let keys = kv::list_keys("resource/", 100).map_err(fail)?;
+    kv::delete("resource/absent").map_err(fail)?;
+    Ok(Provisioned {
+        connection_url: format!("test://{resource_id}"),
+        internal_url: None,
+        fields: vec![
+            (
+                "kv_read".into(),
+                String::from_utf8_lossy(&read).into_owned(),
+            ),
+            ("kv_keys".into(), keys.len().to_string()),
+        ],
+        state: String::new(),
+    })
 }
 
 fn spin_forever() -> ! {

@@ -1,0 +1,180 @@
+//! Provider conformance: the lifecycle every provider must honour, called in-process through
+//! the host's registry against the real backend (create-or-adopt, usage, suspend and resume,
+//! deprovision twice), plus the `kv` capability through a real component.
+
+use instanode::app::App;
+use instanode::config::Config;
+use instanode::registry::bindings::types::{ProvisionRequest, ResourceRef};
+use instanode_tests::{HostFiles, HostOptions, ProviderSpec, TestHost, backend_objects};
+use serde_json::json;
+use sha2::Digest;
+use sqlx::{Connection, PgConnection};
+
+async fn in_process(options: &HostOptions) -> std::sync::Arc<App> {
+    let files = HostFiles::create(options, 0).await.expect("host files");
+    let config = Config::load(Some(&files.config_path())).expect("config");
+    App::start(&config).await.expect("host starts")
+}
+
+#[tokio::test]
+async fn postgres_provider_honours_the_lifecycle() {
+    let app = in_process(&HostOptions::default()).await;
+    let provider = app.registry.for_kind("db").expect("postgres serves db");
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let limits = vec![
+        ("connections".to_string(), 2),
+        ("storage_mb".to_string(), 10),
+    ];
+    let request = ProvisionRequest {
+        resource_id: id.clone(),
+        name: "conformance".into(),
+        kind: "db".into(),
+        tier: "anonymous".into(),
+        limits: limits.clone(),
+        options: vec![],
+    };
+
+    // Create, then adopt: a retry with the same id succeeds and rotates the password.
+    let first = provider
+        .provision("conf-1", &request)
+        .await
+        .unwrap()
+        .unwrap();
+    let second = provider
+        .provision("conf-2", &request)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(first.connection_url, second.connection_url);
+    assert!(
+        PgConnection::connect(&first.connection_url).await.is_err(),
+        "old password revoked"
+    );
+    let mut conn = PgConnection::connect(&second.connection_url)
+        .await
+        .expect("adopted resource works");
+    sqlx::raw_sql(
+        "CREATE TABLE filler AS SELECT g, repeat('x', 500) AS pad FROM generate_series(1, 2000) g",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    let resource = ResourceRef {
+        resource_id: id.clone(),
+        kind: "db".into(),
+        tier: "anonymous".into(),
+        limits,
+        state: second.state,
+    };
+    let usage = provider.usage("conf-3", &resource).await.unwrap().unwrap();
+    assert!(
+        usage.storage_bytes > 1_000_000,
+        "pg_database_size counted: {}",
+        usage.storage_bytes
+    );
+    assert_eq!(usage.connections, 1);
+
+    // Suspend: open sessions end, new ones are refused. Resume: logins work again.
+    provider
+        .suspend("conf-4", &resource)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        sqlx::query("SELECT 1").execute(&mut conn).await.is_err(),
+        "open session ended"
+    );
+    assert!(
+        PgConnection::connect(&second.connection_url).await.is_err(),
+        "suspended login refused"
+    );
+    provider
+        .suspend("conf-5", &resource)
+        .await
+        .unwrap()
+        .unwrap();
+    provider.resume("conf-6", &resource).await.unwrap().unwrap();
+    let mut again = PgConnection::connect(&second.connection_url)
+        .await
+        .expect("resumed login");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM filler")
+        .fetch_one(&mut again)
+        .await
+        .unwrap();
+    assert_eq!(rows, 2000, "data survives suspension");
+
+    // Deprovision ends sessions, removes everything, and is safe to repeat.
+    provider
+        .deprovision("conf-7", &resource)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        sqlx::query("SELECT 1").execute(&mut again).await.is_err(),
+        "session ended"
+    );
+    assert_eq!(backend_objects(&id).await, (false, false));
+    provider
+        .deprovision("conf-8", &resource)
+        .await
+        .unwrap()
+        .unwrap();
+    let gone = provider.usage("conf-9", &resource).await.unwrap().unwrap();
+    assert_eq!((gone.storage_bytes, gone.connections), (0, 0));
+    let resumed = provider.resume("conf-10", &resource).await.unwrap();
+    assert!(
+        resumed.is_err(),
+        "resuming a deleted resource is a conflict"
+    );
+
+    // The backend answers the readiness check.
+    let ready = provider.check("conf-11").await.unwrap().unwrap();
+    assert!(ready.contains("reachable"), "{ready}");
+}
+
+#[tokio::test]
+async fn kv_state_is_private_to_each_provider() {
+    let host = TestHost::start(HostOptions {
+        providers: vec![ProviderSpec::testing(&["test"])],
+        ..HostOptions::default()
+    })
+    .await;
+    let first = host.post_json("/test/new", json!({"name": "kv"})).await;
+    assert_eq!(first.status.as_u16(), 201, "{}", first.body);
+    let second = host.post_json("/test/new", json!({"name": "kv"})).await;
+    let id = second.body["id"].as_str().unwrap().replace('-', "");
+    assert_eq!(second.body["kv_read"], id, "the value written is read back");
+    assert_eq!(second.body["kv_keys"], "2", "both writes are listed");
+
+    let mut meta = host.metadata().await;
+    let owners: Vec<String> = sqlx::query_scalar("SELECT DISTINCT provider FROM provider_kv")
+        .fetch_all(&mut meta)
+        .await
+        .unwrap();
+    assert_eq!(
+        owners,
+        vec!["testing".to_string()],
+        "state is stored under the provider's name"
+    );
+}
+
+#[tokio::test]
+async fn compiled_components_are_cached_by_content_hash() {
+    let host = TestHost::start(HostOptions::default()).await;
+    let wasm = std::fs::read(
+        std::path::Path::new(&std::env::var("INSTANODE_TEST_PROVIDERS_DIR").unwrap())
+            .join("postgres.wasm"),
+    )
+    .unwrap();
+    let cached: Vec<String> = std::fs::read_dir(host.dir.join("cache"))
+        .expect("cache directory")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert!(cached[0].ends_with(".cwasm"));
+    assert_eq!(cached[0].len(), 64 + 1 + 16 + ".cwasm".len(), "{cached:?}");
+    // The name starts with the SHA-256 of the component's bytes.
+    let digest = hex::encode(sha2::Sha256::digest(&wasm));
+    assert!(cached[0].starts_with(&digest), "{cached:?} vs {digest}");
+}
