@@ -332,4 +332,24 @@ prepare_test_backends() {
     export INSTANODE_TEST_PG_PORT=$port
     export INSTANODE_TEST_PROVIDERS_DIR=$data/providers
     export INSTANODE_TEST_DATA_DIR=$data
+
+    # A second cluster that a test stops and restarts, to watch the host ride out a
+    # backend outage while its metadata database stays up.
+    local outage=$data/outage outage_port=$((port + 100))
+    start_postgres "$outage" "$outage_port"
+    cat >"$outage/ctl" <<EOF
+#!/usr/bin/env bash
+# Stops or starts the outage-test cluster: ctl stop|start
+source "$INSTANODE_ROOT/scripts/lib.sh"
+case "\$1" in
+    stop) stop_postgres "$outage" ;;
+    start) start_postgres "$outage" "$outage_port" ;;
+    *) die "usage: ctl stop|start" ;;
+esac
+EOF
+    chmod +x "$outage/ctl"
+    superpw=$(secret "$outage/secrets/pg_superuser_password")
+    export INSTANODE_TEST_OUTAGE_PG_URL="postgres://postgres:$superpw@127.0.0.1:$outage_port/postgres"
+    export INSTANODE_TEST_OUTAGE_PG_PORT=$outage_port
+    export INSTANODE_TEST_OUTAGE_CTL=$outage/ctl
 }

@@ -2,10 +2,16 @@
 
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::api::health::Readiness;
+use crate::api::rate_limit::RateLimiter;
+use crate::clock::Clock;
+use crate::config::{Config, LifecycleConfig};
 use crate::lifecycle::maintenance::{self, Maintenance};
+use crate::lifecycle::schedule;
 use crate::registry::Registry;
 use crate::store::{Sealer, Store};
+use crate::tenancy::client::{ClientResolver, parse_cidrs};
+use crate::tenancy::plans::Plans;
 use crate::tenancy::tokens::TokenSigner;
 
 pub struct App {
@@ -13,33 +19,50 @@ pub struct App {
     pub registry: Registry,
     pub sealer: Sealer,
     pub tokens: TokenSigner,
+    pub plans: Plans,
+    pub clients: ClientResolver,
+    pub rate_limiter: RateLimiter,
+    pub clock: Clock,
+    pub readiness: Readiness,
+    pub lifecycle: LifecycleConfig,
     /// The URL agents reach this host at, without a trailing slash.
     pub public_url: String,
     pub fault_injection: bool,
+    pub control_routes: bool,
     pub maintenance: Maintenance,
 }
 
 pub type SharedApp = Arc<App>;
 
 impl App {
-    /// Connects the store, loads every provider and starts their upkeep.
+    /// Connects the store, loads plans and every provider, and starts the background work.
     pub async fn start(config: &Config) -> anyhow::Result<SharedApp> {
+        let plans = Plans::load(config.plans.as_deref())?;
         let store = Store::connect(
             config.metadata.url.expose(),
             config.metadata.max_connections,
         )
         .await?;
         let registry = Registry::load(config, &store).await?;
+        let jwt_secret = config.secrets.jwt_secret.expose().as_bytes();
         let app = Arc::new(Self {
             store,
             registry,
             sealer: Sealer::from_hex(config.secrets.seal_key.expose())?,
-            tokens: TokenSigner::new(config.secrets.jwt_secret.expose().as_bytes()),
+            tokens: TokenSigner::new(jwt_secret),
+            plans,
+            clients: ClientResolver::new(parse_cidrs(&config.trusted_proxies.items())?, jwt_secret),
+            rate_limiter: RateLimiter::new(config.rate_limit_per_minute),
+            clock: Clock::default(),
+            readiness: Readiness::default(),
+            lifecycle: config.lifecycle,
             public_url: config.public_url.trim_end_matches('/').to_string(),
             fault_injection: config.testing.fault_injection,
+            control_routes: config.testing.control_routes,
             maintenance: Maintenance::default(),
         });
         maintenance::spawn(app.clone());
+        schedule::spawn(app.clone());
         Ok(app)
     }
 }

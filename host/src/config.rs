@@ -36,8 +36,61 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderConfig>,
     #[serde(default)]
     pub sandbox: SandboxConfig,
+    /// A plans file replacing the built-in tiers.
+    pub plans: Option<PathBuf>,
+    /// Proxies whose `X-Forwarded-For` is believed: CIDRs, as a list or one comma-separated
+    /// string (`INSTANODE_TRUSTED_PROXIES=10.0.0.0/8,127.0.0.1`). None by default.
+    #[serde(default)]
+    pub trusted_proxies: StringList,
+    /// Requests per minute one client address may make (0 turns the limit off).
+    #[serde(default = "default_rate_limit")]
+    pub rate_limit_per_minute: u32,
+    #[serde(default)]
+    pub lifecycle: LifecycleConfig,
     #[serde(default)]
     pub testing: TestingConfig,
+}
+
+/// A list that may also be written as one comma-separated string.
+#[derive(Debug, Default, Deserialize)]
+#[serde(untagged)]
+pub enum StringList {
+    #[default]
+    Empty,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl StringList {
+    pub fn items(&self) -> Vec<&str> {
+        match self {
+            Self::Empty => vec![],
+            Self::One(s) => s.split(',').collect(),
+            Self::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// Background lifecycle tasks.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleConfig {
+    /// How often the reaper looks for expired, abandoned and half-deleted resources.
+    pub reap_interval_secs: u64,
+    /// How often each live resource's usage is measured against its limits.
+    pub meter_interval_secs: u64,
+    /// A provision or delete untouched this long is taken to have died with its host.
+    pub stale_after_secs: u64,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        Self {
+            reap_interval_secs: 60,
+            meter_interval_secs: 60,
+            stale_after_secs: 600,
+        }
+    }
 }
 
 /// The metadata database (resources, provider state).
@@ -121,6 +174,10 @@ pub struct TestingConfig {
     /// saga step. Never enable in production.
     #[serde(default)]
     pub fault_injection: bool,
+    /// Serve `/testing/*`: move the clock forward, run the reaper or the meter now.
+    /// Never enable in production.
+    #[serde(default)]
+    pub control_routes: bool,
 }
 
 impl Default for SandboxConfig {
@@ -170,6 +227,9 @@ fn default_public_url() -> String {
 fn default_data_dir() -> PathBuf {
     PathBuf::from(".instanode")
 }
+fn default_rate_limit() -> u32 {
+    100
+}
 fn default_metadata_pool() -> u32 {
     16
 }
@@ -213,6 +273,8 @@ impl Config {
         if self.secrets.jwt_secret.expose().len() < 16 {
             bail!("secrets.jwt_secret must be at least 16 characters");
         }
+        crate::tenancy::client::parse_cidrs(&self.trusted_proxies.items())
+            .context("trusted_proxies")?;
         let mut kinds = BTreeMap::new();
         for (name, provider) in &self.providers {
             for kind in &provider.kinds {
@@ -229,7 +291,7 @@ impl Config {
 }
 
 /// The keys of [`Config`], the only ones the environment may set.
-const TOP_LEVEL_KEYS: [&str; 8] = [
+const TOP_LEVEL_KEYS: [&str; 12] = [
     "listen",
     "public_url",
     "data_dir",
@@ -237,6 +299,10 @@ const TOP_LEVEL_KEYS: [&str; 8] = [
     "secrets",
     "providers",
     "sandbox",
+    "plans",
+    "trusted_proxies",
+    "rate_limit_per_minute",
+    "lifecycle",
     "testing",
 ];
 

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod app;
 pub mod caps;
+pub mod clock;
 pub mod config;
 pub mod lifecycle;
 pub mod registry;

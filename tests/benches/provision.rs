@@ -70,7 +70,10 @@ async fn wait_for_warm_pool(want: i64) {
         if ready >= want {
             // Start every scenario from a clean state: filling the pool writes a lot of WAL,
             // and a checkpoint it triggers would otherwise land inside the measurement.
-            sqlx::query("CHECKPOINT").execute(&mut admin).await.expect("checkpoint");
+            sqlx::query("CHECKPOINT")
+                .execute(&mut admin)
+                .await
+                .expect("checkpoint");
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

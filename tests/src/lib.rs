@@ -8,6 +8,7 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -55,11 +56,14 @@ pub struct ProviderSpec {
 impl ProviderSpec {
     /// The postgres provider bound to the test cluster, serving `kinds`.
     pub fn postgres(kinds: &'static [&'static str]) -> Self {
+        Self::postgres_on(kinds, &superuser_url(), &env("INSTANODE_TEST_PG_PORT"))
+    }
+
+    /// The postgres provider bound to another cluster (superuser `url`, tenants on `port`).
+    pub fn postgres_on(kinds: &'static [&'static str], url: &str, port: &str) -> Self {
         let extra = format!(
-            "[providers.postgres.sql]\nurl = {:?}\n[providers.postgres.config]\npublic_host = {:?}\npublic_port = {:?}\n",
-            superuser_url(),
+            "[providers.postgres.sql]\nurl = {url:?}\n[providers.postgres.config]\npublic_host = {:?}\npublic_port = {port:?}\n",
             env("INSTANODE_TEST_PG_HOST"),
-            env("INSTANODE_TEST_PG_PORT"),
         );
         Self {
             name: "postgres",
@@ -92,6 +96,12 @@ impl ProviderSpec {
 pub struct HostOptions {
     pub providers: Vec<ProviderSpec>,
     pub fault_injection: bool,
+    /// Serve `/testing/*` (clock, reaper, meter).
+    pub control_routes: bool,
+    /// Believe `X-Forwarded-For` from 127.0.0.1 (the harness's way to play many clients).
+    pub trust_local_proxy: bool,
+    /// Share an existing metadata database (another replica's) instead of a fresh one.
+    pub metadata_db: Option<String>,
     /// Extra top-level TOML (e.g. a `[sandbox]` section).
     pub extra: String,
 }
@@ -101,6 +111,9 @@ impl Default for HostOptions {
         Self {
             providers: vec![ProviderSpec::postgres(&["db", "vector"])],
             fault_injection: false,
+            control_routes: true,
+            trust_local_proxy: true,
+            metadata_db: None,
             extra: String::new(),
         }
     }
@@ -114,6 +127,9 @@ pub struct TestHost {
     pub metadata_db: String,
     pub http: reqwest::Client,
     child: Child,
+    /// Hands every request without its own `X-Forwarded-For` a distinct /24, so tests do
+    /// not run into each other's caps; tests of caps send their own.
+    next_client: AtomicU32,
 }
 
 /// A test host's directory (config, log) and its fresh metadata database.
@@ -126,10 +142,16 @@ impl HostFiles {
     /// Creates the metadata database and writes `instanode.toml` for a host on `port`.
     pub async fn create(options: &HostOptions, port: u16) -> anyhow::Result<Self> {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let metadata_db = format!("meta_{id}");
-        sqlx::query(&format!("CREATE DATABASE \"{metadata_db}\""))
-            .execute(&mut superuser("postgres").await)
-            .await?;
+        let metadata_db = match &options.metadata_db {
+            Some(shared) => shared.clone(),
+            None => {
+                let fresh = format!("meta_{id}");
+                sqlx::query(&format!("CREATE DATABASE \"{fresh}\""))
+                    .execute(&mut superuser("postgres").await)
+                    .await?;
+                fresh
+            }
+        };
         let dir = PathBuf::from(env("INSTANODE_TEST_DATA_DIR"))
             .join("hosts")
             .join(&id);
@@ -180,6 +202,9 @@ impl TestHost {
                 .timeout(Duration::from_secs(60))
                 .build()?,
             child,
+            next_client: AtomicU32::new(u32::from(u16::from_be_bytes(
+                uuid::Uuid::new_v4().as_bytes()[..2].try_into()?,
+            ))),
         };
         host.wait_ready().await?;
         Ok(host)
@@ -236,21 +261,68 @@ impl TestHost {
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
         }
+        self.send(request, headers).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.get_with(path, &[]).await
+    }
+
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.send(self.http.get(format!("{}{path}", self.url)), headers)
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(self.http.delete(format!("{}{path}", self.url)), &[])
+            .await
+    }
+
+    /// Sends with `headers`, adding a fresh client address unless one is given.
+    async fn send(&self, mut request: reqwest::RequestBuilder, headers: &[(&str, &str)]) -> Reply {
+        if !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("x-forwarded-for"))
+        {
+            request = request.header("x-forwarded-for", self.fresh_client());
+        }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
         reply(request.send().await.expect("request reaches the host")).await
     }
 
-    pub async fn get(&self, path: &str) -> Reply {
-        reply(
-            self.http
-                .get(format!("{}{path}", self.url))
-                .send()
-                .await
-                .expect("request reaches the host"),
-        )
-        .await
+    /// An address in a /24 no other request of this host used.
+    pub fn fresh_client(&self) -> String {
+        let n = self
+            .next_client
+            .fetch_add(1, Ordering::Relaxed)
+            .to_be_bytes();
+        format!("10.{}.{}.7", n[2], n[3])
+    }
+
+    /// Moves the host's clock forward.
+    pub async fn advance_clock(&self, seconds: i64) {
+        let reply = self
+            .post_json("/testing/clock", serde_json::json!({ "seconds": seconds }))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+
+    /// Runs one reaper pass now and returns its report.
+    pub async fn reap(&self) -> Value {
+        let reply = self.post_json("/testing/reap", serde_json::json!({})).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.body["report"].clone()
+    }
+
+    /// Runs one metering pass over every live resource and returns its report.
+    pub async fn meter(&self) -> Value {
+        let reply = self
+            .post_json("/testing/meter", serde_json::json!({}))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.body["report"].clone()
     }
 
     /// A superuser connection to this host's metadata database.
@@ -284,14 +356,21 @@ fn render_config(
 ) -> String {
     let providers_dir = PathBuf::from(env("INSTANODE_TEST_PROVIDERS_DIR"));
     let mut config = format!(
-        "listen = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\ndata_dir = {:?}\n{}\n\
+        "listen = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\ndata_dir = {:?}\n\
+         trusted_proxies = {:?}\n{}\n\
          [metadata]\nurl = {:?}\n\n[secrets]\nseal_key = \"{}\"\njwt_secret = \"test-jwt-secret-0123456789\"\n\n\
-         [testing]\nfault_injection = {}\n\n",
+         [testing]\nfault_injection = {}\ncontrol_routes = {}\n\n",
         dir.display(),
+        if options.trust_local_proxy {
+            vec!["127.0.0.1"]
+        } else {
+            vec![]
+        },
         options.extra,
         with_database(&superuser_url(), metadata_db),
         "ab".repeat(32),
         options.fault_injection,
+        options.control_routes,
     );
     for p in &options.providers {
         let _ = write!(

@@ -68,41 +68,87 @@ async fn postgres_provider_honours_the_lifecycle() {
         state: second.state,
     };
     let usage = provider.usage("conf-3", &resource).await.unwrap().unwrap();
+    let database_bytes = usage
+        .extra
+        .iter()
+        .find(|(k, _)| k == "database_bytes")
+        .map(|(_, v)| *v)
+        .expect("database_bytes reported");
     assert!(
-        usage.storage_bytes > 1_000_000,
-        "pg_database_size counted: {}",
+        database_bytes > 1_000_000,
+        "pg_database_size: {database_bytes}"
+    );
+    assert!(
+        usage.storage_bytes > 0 && usage.storage_bytes < database_bytes,
+        "tenant data counted without the template: {}",
         usage.storage_bytes
     );
     assert_eq!(usage.connections, 1);
 
-    // Suspend: open sessions end, new ones are refused. Resume: logins work again.
+    // Suspend: reads and deletes keep working, writes and new tables are refused, even in
+    // a session opened before. Resume: writes work again.
     provider
         .suspend("conf-4", &resource)
         .await
         .unwrap()
         .unwrap();
+    let insert = "INSERT INTO filler SELECT g FROM generate_series(1, 10) g";
     assert!(
-        sqlx::query("SELECT 1").execute(&mut conn).await.is_err(),
-        "open session ended"
+        sqlx::query(insert).execute(&mut conn).await.is_err(),
+        "write refused in an open session"
+    );
+    let mut fresh = PgConnection::connect(&second.connection_url)
+        .await
+        .expect("a suspended tenant may still log in");
+    assert!(
+        sqlx::query("CREATE TABLE more (x int)")
+            .execute(&mut fresh)
+            .await
+            .is_err()
     );
     assert!(
-        PgConnection::connect(&second.connection_url).await.is_err(),
-        "suspended login refused"
+        sqlx::query("SET default_transaction_read_only = off")
+            .execute(&mut fresh)
+            .await
+            .is_ok()
     );
+    assert!(
+        sqlx::query(insert).execute(&mut fresh).await.is_err(),
+        "session settings do not undo it"
+    );
+    let deleted = sqlx::query("DELETE FROM filler WHERE g = 1")
+        .execute(&mut fresh)
+        .await
+        .expect("deletes allowed");
+    assert_eq!(deleted.rows_affected(), 1);
+    drop(fresh);
     provider
         .suspend("conf-5", &resource)
         .await
         .unwrap()
         .unwrap();
     provider.resume("conf-6", &resource).await.unwrap().unwrap();
+    provider
+        .resume("conf-6b", &resource)
+        .await
+        .unwrap()
+        .unwrap();
     let mut again = PgConnection::connect(&second.connection_url)
         .await
         .expect("resumed login");
+    sqlx::query(insert)
+        .execute(&mut again)
+        .await
+        .expect("writes work after resume");
+    sqlx::query("CREATE TABLE more (x int)")
+        .execute(&mut again)
+        .await
+        .expect("creates work after resume");
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM filler")
         .fetch_one(&mut again)
         .await
         .unwrap();
-    assert_eq!(rows, 2000, "data survives suspension");
+    assert_eq!(rows, 2009, "data survives suspension");
 
     // Deprovision ends sessions, removes everything, and is safe to repeat.
     provider

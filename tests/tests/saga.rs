@@ -74,7 +74,7 @@ async fn the_fault_header_is_ignored_unless_testing_enables_it() {
 async fn clients_that_hang_up_leave_no_half_made_resource() {
     let host = TestHost::start(HostOptions::default()).await;
     let impatient = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_millis(3))
+        .timeout(std::time::Duration::from_millis(15))
         .build()
         .unwrap();
     let calls = (0..16).map(|i| {
@@ -82,6 +82,7 @@ async fn clients_that_hang_up_leave_no_half_made_resource() {
         impatient
             .post(format!("{}/db/new", host.url))
             .header("content-type", "application/json")
+            .header("x-forwarded-for", host.fresh_client())
             .body(json!({"name": format!("hangup-{i}")}).to_string())
             .send()
     });

@@ -27,6 +27,10 @@ struct Details {
     code: &'static str,
     message: String,
     agent_action: Option<String>,
+    /// Overrides the status's default `retry_after_seconds`.
+    retry_after: Option<u64>,
+    /// Extra top-level fields (e.g. `claim_url`, the `token` of an existing resource).
+    extra: Map<String, Value>,
 }
 
 impl ApiError {
@@ -36,7 +40,26 @@ impl ApiError {
             code,
             message: message.into(),
             agent_action: None,
+            retry_after: None,
+            extra: Map::new(),
         }))
+    }
+
+    /// Sets how long the client should wait before retrying.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.0.retry_after = Some(seconds);
+        self
+    }
+
+    /// Adds a top-level field to the envelope.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.0.extra.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// The stable error code.
+    pub fn code(&self) -> &'static str {
+        self.0.code
     }
 
     /// Adds the sentence an agent should act on.
@@ -109,12 +132,12 @@ const CONTACT_OPERATOR: &str = "Tell the user something went wrong on the server
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let details = *self.0;
-        let retry_after = match details.status.as_u16() {
+        let retry_after = details.retry_after.or(match details.status.as_u16() {
             429 => Some(60),
             503 => Some(30),
             502 | 504 => Some(10),
             _ => None,
-        };
+        });
         let mut body = Map::new();
         body.insert("ok".into(), Value::Bool(false));
         body.insert("error".into(), details.code.into());
@@ -123,6 +146,9 @@ impl IntoResponse for ApiError {
         body.insert("retry_after_seconds".into(), json!(retry_after));
         if let Some(action) = details.agent_action {
             body.insert("agent_action".into(), action.into());
+        }
+        for (key, value) in details.extra {
+            body.entry(key).or_insert(value);
         }
         let mut response = (details.status, Json(Value::Object(body))).into_response();
         if let Some(seconds) = retry_after {

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
+use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
 use crate::app::SharedApp;
@@ -13,6 +14,15 @@ use crate::app::SharedApp;
 /// Commit the binary was built from (`unknown` outside a git checkout).
 pub const COMMIT_ID: &str = env!("INSTANODE_COMMIT_ID");
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Probes are answered from a cached round for this long, so a busy probe cannot load the
+/// backends.
+const CACHE_FOR: Duration = Duration::from_secs(10);
+
+/// The last readiness round.
+#[derive(Default)]
+pub struct Readiness {
+    last: Mutex<Option<(Instant, StatusCode, Value)>>,
+}
 
 /// Shallow liveness: the process answers.
 pub async fn healthz() -> Json<Value> {
@@ -26,8 +36,20 @@ pub async fn healthz() -> Json<Value> {
 
 /// Deep readiness: the metadata database (critical) and every provider's backend, checked
 /// in parallel. Only a failed metadata database makes the host unready (503); a failed
-/// provider degrades it.
+/// provider degrades it. Concurrent probes wait for one round instead of starting their own.
 pub async fn readyz(State(app): State<SharedApp>) -> (StatusCode, Json<Value>) {
+    let mut last = app.readiness.last.lock().await;
+    if let Some((at, status, body)) = last.as_ref()
+        && at.elapsed() < CACHE_FOR
+    {
+        return (*status, Json(body.clone()));
+    }
+    let (status, body) = check_all(&app).await;
+    *last = Some((Instant::now(), status, body.clone()));
+    (status, Json(body))
+}
+
+async fn check_all(app: &SharedApp) -> (StatusCode, Value) {
     let request_id = super::request_id::current();
     let mut checks = JoinSet::new();
     {
@@ -71,7 +93,7 @@ pub async fn readyz(State(app): State<SharedApp>) -> (StatusCode, Json<Value>) {
     };
     let body =
         json!({ "ok": metadata_ok, "overall": overall, "commit_id": COMMIT_ID, "checks": report });
-    (status, Json(body))
+    (status, body)
 }
 
 async fn timed(
@@ -87,9 +109,10 @@ async fn timed(
         Ok(message) => (true, "ok", message),
         Err(message) => (false, "failed", message),
     };
+    let last_checked = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     (
         name,
         ok,
-        json!({"status": status, "latency_ms": latency_ms, "message": message}),
+        json!({"status": status, "latency_ms": latency_ms, "last_checked": last_checked, "message": message}),
     )
 }

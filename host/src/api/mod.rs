@@ -1,11 +1,17 @@
 //! HTTP routes. Handlers are thin: parse, call one lifecycle function, shape the answer.
 
+pub mod capabilities;
+pub mod client;
 pub mod error;
 pub mod health;
 pub use health::COMMIT_ID;
+pub mod idempotency;
 pub mod json;
 pub mod provision;
+pub mod rate_limit;
 pub mod request_id;
+pub mod resources;
+pub mod testing;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -20,10 +26,33 @@ pub fn router(app: SharedApp) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/{kind}/new", post(provision::create))
+        .route(
+            "/{kind}/new",
+            post(provision::create).route_layer(middleware::from_fn_with_state(
+                app.clone(),
+                idempotency::middleware,
+            )),
+        )
+        .route("/api/v1/capabilities", get(capabilities::capabilities))
+        .route(
+            "/api/v1/resources/{token}",
+            get(resources::get).delete(resources::delete),
+        )
+        .route("/testing/clock", post(testing::advance_clock))
+        .route("/testing/reap", post(testing::reap))
+        .route("/testing/meter", post(testing::meter))
         .fallback(|| async { ApiError::not_found("Route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(json::MAX_JSON_BODY))
+        // Outermost last: request id → security headers → caller → rate limit → route.
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            rate_limit::middleware,
+        ))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            client::identify,
+        ))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(request_id::middleware))
         .with_state(app)

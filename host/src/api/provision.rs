@@ -1,7 +1,7 @@
 //! `POST /{kind}/new`: create one resource of a kind some provider serves.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
 
@@ -9,6 +9,7 @@ use super::error::ApiError;
 use super::json::JsonObject;
 use crate::app::SharedApp;
 use crate::lifecycle::provision::{self, FaultPoint, ProvisionInput, ProvisionOutput};
+use crate::tenancy::client::Client;
 use crate::tenancy::names::{EnvName, NameError, ResourceName};
 
 /// Body fields this route understands; anything else is echoed back in `ignored_fields`.
@@ -17,6 +18,7 @@ const KNOWN_FIELDS: [&str; 2] = ["name", "env"];
 pub async fn create(
     State(app): State<SharedApp>,
     Path(kind): Path<String>,
+    Extension(client): Extension<Client>,
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -39,12 +41,17 @@ pub async fn create(
         kind,
         name,
         env,
-        fingerprint: None,
+        fingerprint: Some(client.fingerprint),
         request_id: super::request_id::current(),
         fault,
     };
     let output = provision::provision(app.clone(), input).await?;
-    let mut response = created_body(&app.public_url, output);
+    let status = if output.existing {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let mut response = created_body(&app.public_url, app.clock.now(), output);
     let mut ignored: Vec<&String> = body
         .keys()
         .filter(|k| !KNOWN_FIELDS.contains(&k.as_str()))
@@ -53,7 +60,7 @@ pub async fn create(
         ignored.sort();
         response.insert("ignored_fields".into(), json!(ignored));
     }
-    Ok((StatusCode::CREATED, Json(Value::Object(response))))
+    Ok((status, Json(Value::Object(response))))
 }
 
 fn parse_name(body: &Map<String, Value>) -> Result<ResourceName, ApiError> {
@@ -92,9 +99,13 @@ fn invalid_env() -> ApiError {
     .action("Retry without `env`, or with a lowercase label such as \"production\".")
 }
 
-/// The 201 body: the spec's fields, then the provider's extra fields where they do not
-/// collide with the host's.
-fn created_body(public_url: &str, out: ProvisionOutput) -> Map<String, Value> {
+/// The 201 body (or 200, for an existing resource handed back): the spec's fields, then the
+/// provider's extra fields where they do not collide with the host's.
+fn created_body(
+    public_url: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    out: ProvisionOutput,
+) -> Map<String, Value> {
     let upgrade = format!("{public_url}/start?t={}", out.upgrade_jwt);
     let claim_url = format!("{public_url}/claim?t={}", out.upgrade_jwt);
     let mut limits: Map<String, Value> = out
@@ -102,11 +113,22 @@ fn created_body(public_url: &str, out: ProvisionOutput) -> Map<String, Value> {
         .iter()
         .map(|(k, v)| (k.clone(), json!(v)))
         .collect();
-    limits.insert("expires_in".into(), json!("24h"));
+    let remaining = out
+        .expires_at
+        .map(|at| (at - now).max(chrono::Duration::zero()));
+    let expires_in = remaining.map(|r| format!("{}h{:02}m", r.num_hours(), r.num_minutes() % 60));
+    limits.insert("expires_in".into(), json!(expires_in));
     let internal_url = out
         .internal_url
         .unwrap_or_else(|| out.connection_url.clone());
-    let note = format!("Works for 24h free. Claim it to keep it: {upgrade}");
+    let note = match (&expires_in, out.existing) {
+        (Some(left), true) => format!(
+            "Returning your existing resource. Expires in {left}. Claim it to keep it: {upgrade}"
+        ),
+        (None, true) => "Returning your existing resource.".to_string(),
+        (Some(_), false) => format!("Works for 24h free. Claim it to keep it: {upgrade}"),
+        (None, false) => "Ready.".to_string(),
+    };
     let mut body = json!({
         "ok": true,
         "id": out.id,
@@ -118,7 +140,7 @@ fn created_body(public_url: &str, out: ProvisionOutput) -> Map<String, Value> {
         "tier": out.tier,
         "limits": limits,
         "env": out.env.as_str(),
-        "expires_at": out.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "expires_at": out.expires_at.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         "note": note,
         "upgrade": upgrade,
         "upgrade_jwt": out.upgrade_jwt,

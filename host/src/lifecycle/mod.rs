@@ -1,4 +1,10 @@
-//! Resource lifecycle: the provision saga (and, later, deprovision, reapers, quotas).
+//! Resource lifecycle: the provision and deprovision sagas, the reaper, quota metering and
+//! provider upkeep.
 
+pub mod deprovision;
 pub mod maintenance;
+pub mod meter;
 pub mod provision;
+pub mod reaper;
+pub mod schedule;
+pub mod stored;

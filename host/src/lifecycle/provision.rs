@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use uuid::Uuid;
 
 use crate::api::error::ApiError;
@@ -18,9 +17,12 @@ use crate::api::request_id;
 use crate::app::{App, SharedApp};
 use crate::registry::bindings::types::{ProviderError, ProvisionRequest, Provisioned, ResourceRef};
 use crate::registry::{CallError, Loaded};
-use crate::store::NewResource;
+use crate::store::{NewResource, ResourceRow};
+use crate::tenancy::caps::{self, Admission, Denial};
 use crate::tenancy::names::{EnvName, ResourceName};
 use crate::tenancy::plans;
+
+use super::stored::{Credentials, resource_id};
 
 /// Steps after which a test can force a failure (see `testing.fault_injection`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,28 +55,22 @@ pub struct ProvisionInput {
     pub fault: Option<FaultPoint>,
 }
 
-/// A created, active resource.
+/// A created resource, or (over the daily cap) the caller's existing one.
 pub struct ProvisionOutput {
+    /// True when this is an existing resource handed back instead of a new one.
+    pub existing: bool,
     pub id: Uuid,
     pub token: Uuid,
     pub kind: String,
     pub name: ResourceName,
     pub env: EnvName,
-    pub tier: &'static str,
+    pub tier: String,
     pub limits: Vec<(String, u64)>,
     pub connection_url: String,
     pub internal_url: Option<String>,
     pub fields: Vec<(String, String)>,
-    pub expires_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
     pub upgrade_jwt: String,
-}
-
-/// What is sealed into `resources.sealed_credentials`.
-#[derive(Serialize)]
-struct SealedCredentials<'a> {
-    connection_url: &'a str,
-    internal_url: Option<&'a str>,
-    state: &'a str,
 }
 
 /// Largest provider state the host stores per resource.
@@ -103,7 +99,7 @@ impl Saga<'_> {
                     undo_provider(self.provider, self.request_id, &resource).await
                 }
                 Undo::MarkFailed(id) => {
-                    if let Err(e) = self.app.store.mark_failed(id).await {
+                    if let Err(e) = self.app.store.mark_failed(id, self.app.clock.now()).await {
                         tracing::error!(request_id = self.request_id, resource.id = %id, error = %e, "cannot mark a failed resource");
                     }
                 }
@@ -160,42 +156,57 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
     let (app, provider) = (saga.app, saga.provider);
     let id = Uuid::new_v4();
     let token = Uuid::new_v4();
-    let now = Utc::now();
-    let tier = plans::ANONYMOUS;
-    let limits = plans::limits(tier, &input.kind);
-    let expires_at = now + plans::ANONYMOUS_TTL;
+    let now = app.clock.now();
+    // Callers without an account are anonymous; accounts bring their own tier later.
+    let tier_name = plans::ANONYMOUS;
+    let tier = app
+        .plans
+        .tier(tier_name)
+        .ok_or_else(|| ApiError::internal(format!("tier `{tier_name}` is not in the plans")))?;
+    let limits = tier.limits_for(&input.kind);
+    let expires_at = tier.ttl().map(|ttl| now + ttl);
     let fault = |point| fail_if(input.fault, point);
 
-    app.store
-        .insert_pending(&NewResource {
-            id,
-            token,
-            kind: &input.kind,
-            name: input.name.as_str(),
-            env: input.env.as_str(),
-            tier,
-            provider: &provider.name,
-            provider_version: &provider.version,
-            fingerprint: input.fingerprint.as_deref(),
-            limits: serde_json::Value::Object(
-                limits
-                    .iter()
-                    .map(|(k, v)| (k.clone(), (*v).into()))
-                    .collect(),
-            ),
-            request_id: &input.request_id,
-            expires_at: Some(expires_at),
-        })
+    let admission = app
+        .store
+        .admit_pending(
+            &NewResource {
+                id,
+                token,
+                kind: &input.kind,
+                name: input.name.as_str(),
+                env: input.env.as_str(),
+                tier: tier_name,
+                provider: &provider.name,
+                provider_version: &provider.version,
+                fingerprint: input.fingerprint.as_deref(),
+                limits: serde_json::Value::Object(
+                    limits
+                        .iter()
+                        .map(|(k, v)| (k.clone(), (*v).into()))
+                        .collect(),
+                ),
+                request_id: &input.request_id,
+                created_at: now,
+                expires_at,
+            },
+            |holdings| caps::decide(tier, tier_name == plans::ANONYMOUS, &input.kind, holdings),
+        )
         .await
         .map_err(ApiError::internal)?;
+    match admission {
+        Admission::Admit => {}
+        Admission::ReturnExisting(token) => return existing_output(app, token).await,
+        Admission::Deny(denial) => return Err(denied(app, denial)),
+    }
     saga.undo.push(Undo::MarkFailed(id));
     fault(FaultPoint::AfterInsert)?;
 
-    let resource_id = id.simple().to_string();
+    let resource_id = resource_id(id);
     saga.undo.push(Undo::Deprovision(ResourceRef {
         resource_id: resource_id.clone(),
         kind: input.kind.clone(),
-        tier: tier.to_string(),
+        tier: tier_name.to_string(),
         limits: limits.clone(),
         state: String::new(),
     }));
@@ -203,7 +214,7 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
         resource_id,
         name: input.name.to_string(),
         kind: input.kind.clone(),
-        tier: tier.to_string(),
+        tier: tier_name.to_string(),
         limits: limits.clone(),
         options: vec![],
     };
@@ -214,21 +225,18 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
     }
     fault(FaultPoint::AfterProvision)?;
 
-    let credentials = serde_json::to_vec(&SealedCredentials {
-        connection_url: &provisioned.connection_url,
-        internal_url: provisioned.internal_url.as_deref(),
-        state: &provisioned.state,
-    })
-    .map_err(ApiError::internal)?;
-    let sealed = app
-        .sealer
-        .seal(&credentials, id.as_bytes())
-        .map_err(ApiError::internal)?;
+    let credentials = Credentials {
+        connection_url: provisioned.connection_url,
+        internal_url: provisioned.internal_url,
+        state: provisioned.state,
+        fields: provisioned.fields,
+    };
+    let sealed = credentials.seal(app, id).map_err(ApiError::internal)?;
     fault(FaultPoint::AfterSeal)?;
 
     if !app
         .store
-        .activate(id, &sealed)
+        .activate(id, &sealed, app.clock.now())
         .await
         .map_err(ApiError::internal)?
     {
@@ -244,19 +252,89 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
         .upgrade_token(token, &input.kind, now)
         .map_err(ApiError::internal)?;
     Ok(ProvisionOutput {
+        existing: false,
         id,
         token,
         kind: input.kind.clone(),
         name: input.name.clone(),
         env: input.env.clone(),
-        tier,
+        tier: tier_name.to_string(),
         limits,
-        connection_url: provisioned.connection_url,
-        internal_url: provisioned.internal_url,
-        fields: provisioned.fields,
+        connection_url: credentials.connection_url,
+        internal_url: credentials.internal_url,
+        fields: credentials.fields,
         expires_at,
         upgrade_jwt,
     })
+}
+
+/// The caller's existing resource, answered instead of a new one over the daily cap.
+async fn existing_output(app: &App, token: Uuid) -> Result<ProvisionOutput, ApiError> {
+    let row: ResourceRow = app
+        .store
+        .find_by_token(token)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::internal("the existing resource vanished"))?;
+    let credentials = Credentials::open(app, &row).map_err(ApiError::internal)?;
+    let upgrade_jwt = app
+        .tokens
+        .upgrade_token(token, &row.kind, app.clock.now())
+        .map_err(ApiError::internal)?;
+    Ok(ProvisionOutput {
+        existing: true,
+        id: row.id,
+        token,
+        limits: super::stored::limits_of(&row),
+        name: ResourceName::parse(&row.name)
+            .map_err(|_| ApiError::internal("stored name is invalid"))?,
+        env: EnvName::parse(&row.env).ok_or_else(|| ApiError::internal("stored env is invalid"))?,
+        kind: row.kind,
+        tier: row.tier,
+        connection_url: credentials.connection_url,
+        internal_url: credentials.internal_url,
+        fields: credentials.fields,
+        expires_at: row.expires_at,
+        upgrade_jwt,
+    })
+}
+
+/// The answer to a provision the caps refuse.
+fn denied(app: &App, denial: Denial) -> ApiError {
+    let claim_url = format!("{}/claim", app.public_url);
+    match denial {
+        Denial::RecycleRequiresClaim => ApiError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "free_tier_recycle_requires_claim",
+            "This network's earlier free resources have ended; claim an account before creating new ones.",
+        )
+        .action(format!("Tell the user their previous free resource expired and this network must claim an account once (email only, no card) before provisioning again: {claim_url} - then retry."))
+        .with("claim_url", claim_url),
+        Denial::ProvisionLimitReached { limit } => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "provision_limit_reached",
+            format!("This network reached its {limit} free provisions for today (UTC)."),
+        )
+        .action(format!("Tell the user the free daily provisioning limit is reached; retry after midnight UTC, or claim an account to lift it: {claim_url}"))
+        .with("claim_url", claim_url),
+        Denial::ResourceCountLimit { kind, limit, existing } => {
+            let mut error = ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "resource_count_limit_exceeded",
+                format!("This tier allows {limit} active `{kind}` resource(s) per network, and that many exist."),
+            )
+            .with("claim_url", claim_url.clone())
+            .with("limit", limit);
+            if let Some(token) = existing {
+                error = error
+                    .with("token", token.to_string())
+                    .action(format!("Tell the user this network already has an active {kind} resource (token {token}); reuse it, delete it with DELETE {}/api/v1/resources/{token}, or claim an account for more: {claim_url}", app.public_url));
+            } else {
+                error = error.action(format!("Tell the user this tier cannot create {kind} resources; claim an account and upgrade: {claim_url}"));
+            }
+            error
+        }
+    }
 }
 
 fn fail_if(fault: Option<FaultPoint>, point: FaultPoint) -> Result<(), ApiError> {

@@ -1,5 +1,6 @@
 //! The metadata store: the only module that talks to the metadata database.
 
+mod idempotency;
 mod kv;
 mod resources;
 mod seal;
@@ -10,8 +11,9 @@ use anyhow::Context;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+pub use idempotency::{Claim, EntryKey};
 pub use kv::KvStore;
-pub use resources::NewResource;
+pub use resources::{DeleteStart, EndReason, NewResource, ResourceRow};
 pub use seal::Sealer;
 
 /// Handle on the metadata database. Cheap to clone.

@@ -1,5 +1,8 @@
-//! Who may provision what: names, tiers and their limits, upgrade tokens.
+//! Who may provision what: callers and their fingerprints, caps, names, tiers and their
+//! limits, upgrade tokens.
 
+pub mod caps;
+pub mod client;
 pub mod names;
 pub mod plans;
 pub mod tokens;

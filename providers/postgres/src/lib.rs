@@ -115,34 +115,86 @@ impl Guest for Postgres {
         terminate_sessions(&names)?;
         execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"), &[])?;
         execute(&format!("DROP ROLE IF EXISTS {role}"), &[])?;
+        execute(
+            &format!("DROP ROLE IF EXISTS {}", names.holder.quoted()),
+            &[],
+        )?;
         Ok(())
     }
 
     fn usage(resource: ResourceRef) -> Result<UsageReport, ProviderError> {
+        // Storage counts what the tenant added: the database's size less the size of the
+        // template it was copied from (an empty database is already ~7.5 MB of catalog).
         let names = ResourceNames::for_resource(&resource.resource_id)?;
+        let template = match resource.kind.as_str() {
+            "vector" => VECTOR_TEMPLATE,
+            _ => "template1",
+        };
         let rows = query(
             "SELECT coalesce((SELECT pg_database_size(datname) FROM pg_database WHERE datname = $1), 0)::int8,
+                    coalesce((SELECT pg_database_size(datname) FROM pg_database WHERE datname = $3), 0)::int8,
                     (SELECT count(*) FROM pg_stat_activity WHERE usename = $2)::int8",
-            &[text(names.database.as_str()), text(names.role.as_str())],
+            &[text(names.database.as_str()), text(names.role.as_str()), text(template)],
         )?;
         let row = rows
             .first()
             .ok_or_else(|| internal("usage query returned no row"))?;
+        let (size, baseline) = (int_at(row, 0)?, int_at(row, 1)?);
         Ok(UsageReport {
-            storage_bytes: int_at(row, 0)?.max(0) as u64,
-            connections: int_at(row, 1)?.clamp(0, u32::MAX.into()) as u32,
-            extra: vec![],
+            storage_bytes: (size - baseline).max(0) as u64,
+            connections: int_at(row, 2)?.clamp(0, u32::MAX.into()) as u32,
+            extra: vec![("database_bytes".into(), size.max(0) as u64)],
         })
     }
 
+    /// Over quota, the tenant keeps reading and deleting but can no longer write or create.
+    /// Session settings such as `default_transaction_read_only` can be switched off by the
+    /// tenant, and refusing logins would leave no way to delete data and get back under
+    /// the limit. So ownership of everything in the database (and of the database itself)
+    /// moves to a per-resource holder role, and the tenant is granted back only SELECT,
+    /// DELETE and TRUNCATE. Privileges are checked per statement, so open sessions are
+    /// bound at once. TRUNCATE or DROP free space right away; DELETE frees it only once
+    /// autovacuum has run.
     fn suspend(resource: ResourceRef) -> Result<(), ProviderError> {
-        // A tenant could undo any session-level read-only switch, so suspension refuses
-        // logins outright and ends the sessions already open.
         let names = ResourceNames::for_resource(&resource.resource_id)?;
-        if role_exists(&names.role)? {
-            execute(&format!("ALTER ROLE {} NOLOGIN", names.role.quoted()), &[])?;
+        if !role_exists(&names.role)? {
+            return Ok(());
         }
-        terminate_sessions(&names)
+        let (db, role, holder) = (
+            names.database.as_str(),
+            names.role.quoted(),
+            names.holder.quoted(),
+        );
+        if !role_exists(&names.holder)? {
+            match execute(&format!("CREATE ROLE {holder} NOLOGIN"), &[]) {
+                Err(ProviderError::Conflict(_)) | Ok(()) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        execute_in(db, &format!("REASSIGN OWNED BY {role} TO {holder}"))?;
+        execute_in(
+            db,
+            &format!(
+                "DO $$
+                 DECLARE s name;
+                 BEGIN
+                   FOR s IN SELECT nspname FROM pg_namespace
+                             WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'
+                   LOOP
+                     EXECUTE format('GRANT USAGE ON SCHEMA %I TO {role}', s);
+                     EXECUTE format('GRANT SELECT, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA %I TO {role}', s);
+                     EXECUTE format('GRANT SELECT, USAGE ON ALL SEQUENCES IN SCHEMA %I TO {role}', s);
+                   END LOOP;
+                 END $$"
+            ),
+        )?;
+        execute(
+            &format!(
+                "GRANT CONNECT ON DATABASE {} TO {role}",
+                names.database.quoted()
+            ),
+            &[],
+        )
     }
 
     fn resume(resource: ResourceRef) -> Result<(), ProviderError> {
@@ -152,7 +204,16 @@ impl Guest for Postgres {
                 "the resource no longer exists".into(),
             ));
         }
-        execute(&format!("ALTER ROLE {} LOGIN", names.role.quoted()), &[])?;
+        if role_exists(&names.holder)? {
+            let (db, role, holder) = (
+                names.database.as_str(),
+                names.role.quoted(),
+                names.holder.quoted(),
+            );
+            execute_in(db, &format!("REASSIGN OWNED BY {holder} TO {role}"))?;
+            execute_in(db, &format!("DROP OWNED BY {holder}"))?;
+            execute(&format!("DROP ROLE IF EXISTS {holder}"), &[])?;
+        }
         Ok(())
     }
 
@@ -454,6 +515,13 @@ fn role_exists(role: &Ident) -> Result<bool, ProviderError> {
 
 fn execute(statement: &str, params: &[Value]) -> Result<(), ProviderError> {
     sql::execute(None, statement, params)
+        .map(|_| ())
+        .map_err(from_sql)
+}
+
+/// Runs one statement inside the tenant database `database`.
+fn execute_in(database: &str, statement: &str) -> Result<(), ProviderError> {
+    sql::execute(Some(database), statement, &[])
         .map(|_| ())
         .map_err(from_sql)
 }

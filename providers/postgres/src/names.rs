@@ -37,6 +37,8 @@ impl Ident {
 pub struct ResourceNames {
     pub database: Ident,
     pub role: Ident,
+    /// Holds the tenant's objects while the resource is suspended.
+    pub holder: Ident,
 }
 
 impl ResourceNames {
@@ -54,6 +56,7 @@ impl ResourceNames {
         Ok(Self {
             database: Ident::new(&format!("db_{resource_id}"))?,
             role: Ident::new(&format!("usr_{resource_id}"))?,
+            holder: Ident::new(&format!("sus_{resource_id}"))?,
         })
     }
 }

@@ -1,0 +1,40 @@
+//! `GET /api/v1/capabilities`: the tiers, their limits and caps, for agents to plan with.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use crate::app::SharedApp;
+
+pub async fn capabilities(State(app): State<SharedApp>) -> Json<Value> {
+    let tiers: Vec<Value> = app
+        .plans
+        .by_rank()
+        .into_iter()
+        .map(|(name, tier)| {
+            json!({
+                "tier": name,
+                "display_name": tier.display_name,
+                "rank": tier.rank,
+                "price_usd_monthly": tier.price_usd_monthly,
+                "provisions_per_day": tier.provisions_per_day,
+                "ttl_hours": tier.ttl_hours,
+                "resource_count_limit": tier.resource_count_limit,
+                "limits": tier.limits,
+            })
+        })
+        .collect();
+    let mut kinds: Vec<String> = app
+        .registry
+        .all()
+        .iter()
+        .flat_map(|p| p.kinds.clone())
+        .collect();
+    kinds.sort();
+    Json(json!({
+        "ok": true,
+        "kinds": kinds,
+        "tiers": tiers,
+        "unlimited": -1,
+    }))
+}

@@ -1,0 +1,301 @@
+//! Idempotent creation. With an `Idempotency-Key` header the first answer is kept 24 hours
+//! per caller scope and replayed for the same key and body; without one, an identical
+//! request (same scope, route and canonical body) within 120 seconds gets the first answer.
+//! Entries live in the metadata database so every replica shares them, and their bodies
+//! are sealed because a creation answer carries credentials.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::Duration;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+use super::json::MAX_JSON_BODY;
+use crate::app::{App, SharedApp};
+use crate::store::{Claim, EntryKey};
+use crate::tenancy::client::Client;
+
+const EXPLICIT_TTL: Duration = Duration::hours(24);
+const FINGERPRINT_TTL: Duration = Duration::seconds(120);
+/// Error codes describing a state that changes on its own: never replayed.
+const MUTABLE_CODES: [&str; 2] = [
+    "free_tier_recycle_requires_claim",
+    "provision_limit_reached",
+];
+
+#[derive(Clone, Copy)]
+enum Source {
+    Explicit,
+    Fingerprint,
+    Miss,
+}
+
+impl Source {
+    fn header(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Self::Explicit => "explicit",
+            Self::Fingerprint => "fingerprint",
+            Self::Miss => "miss",
+        })
+    }
+}
+
+pub async fn middleware(State(app): State<SharedApp>, request: Request, next: Next) -> Response {
+    let explicit_key = match request.headers().get("idempotency-key").map(parse_key) {
+        None => None,
+        Some(Ok(key)) => Some(key),
+        Some(Err(e)) => return e.into_response(),
+    };
+    let Some(client) = request.extensions().get::<Client>().cloned() else {
+        return next.run(request).await;
+    };
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_JSON_BODY).await else {
+        return ApiError::payload_too_large(MAX_JSON_BODY).into_response();
+    };
+    let route = format!("{} {}", parts.method, parts.uri.path());
+    let request_hash = hex_sha256(&[route.as_bytes(), &canonical_body(&bytes)]);
+    let (key_hash, ttl, source) = match &explicit_key {
+        Some(key) => (
+            hex_sha256(&[key.as_bytes()]),
+            EXPLICIT_TTL,
+            Source::Explicit,
+        ),
+        None => (
+            hex_sha256(&[client.fingerprint.as_bytes(), request_hash.as_bytes()]),
+            FINGERPRINT_TTL,
+            Source::Fingerprint,
+        ),
+    };
+    let key = Key {
+        scope: client.fingerprint,
+        route,
+        key_hash,
+    };
+    let request = Request::from_parts(parts, Body::from(bytes));
+    let claim = app
+        .store
+        .claim_idempotency_key(&key.entry(), &request_hash, app.clock.now(), ttl)
+        .await;
+    let fresh_source = match source {
+        Source::Fingerprint => Source::Miss,
+        other => other,
+    };
+    let (mut response, source) = match claim {
+        Ok(Claim::Taken) => (
+            {
+            // Run to completion even if the client hangs up, so the entry is settled.
+            let app = app.clone();
+            let id = super::request_id::current();
+            tokio::spawn(super::request_id::scope(id, async move {
+                run_and_store(&app, &key, request, next).await
+            }))
+                .await
+                .unwrap_or_else(|e| ApiError::internal(e).into_response())
+            },
+            fresh_source,
+        ),
+        Ok(Claim::InProgress) => (ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_key_in_progress",
+            "An identical request is still being processed.",
+        )
+        .action("Wait a second, then retry the same request to get its answer.")
+        .retry_after(1)
+        .into_response(), source),
+        Ok(Claim::Mismatch) => (ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_key_conflict",
+            "This Idempotency-Key was already used with a different request body.",
+        )
+        .action("Use a new Idempotency-Key for a different request; reuse a key only to retry the exact same request.")
+        .into_response(), source),
+        Ok(Claim::Done {
+            status,
+            sealed_body,
+        }) => (replay(&app, &key, status, &sealed_body), source),
+        Err(e) => {
+            // The cache is a convenience: without it, run the request uncached.
+            tracing::warn!(error = %e, "idempotency cache unavailable");
+            let mut response = next.run(request).await;
+            response
+                .headers_mut()
+                .insert("x-idempotency-source", Source::Miss.header());
+            return response;
+        }
+    };
+    response
+        .headers_mut()
+        .insert("x-idempotency-source", source.header());
+    response
+}
+
+/// An owned [`EntryKey`].
+struct Key {
+    scope: String,
+    route: String,
+    key_hash: String,
+}
+
+impl Key {
+    fn entry(&self) -> EntryKey<'_> {
+        EntryKey {
+            scope: &self.scope,
+            route: &self.route,
+            key_hash: &self.key_hash,
+        }
+    }
+
+    fn aad(&self) -> Vec<u8> {
+        [&self.scope, "\0", &self.route, "\0", &self.key_hash]
+            .concat()
+            .into_bytes()
+    }
+}
+
+async fn run_and_store(app: &App, key: &Key, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let status = parts.status.as_u16();
+    let code = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("error")?.as_str().map(str::to_string));
+    let keep = status < 500 && !code.is_some_and(|c| MUTABLE_CODES.contains(&c.as_str()));
+    let stored = if keep {
+        match app.sealer.seal(&bytes, &key.aad()) {
+            Ok(sealed) => app
+                .store
+                .complete_idempotency_key(&key.entry(), status, &sealed)
+                .await
+                .map_err(anyhow::Error::from),
+            Err(e) => Err(e),
+        }
+    } else {
+        app.store
+            .release_idempotency_key(&key.entry())
+            .await
+            .map_err(anyhow::Error::from)
+    };
+    if let Err(e) = stored {
+        tracing::warn!(error = %e, "cannot settle an idempotency entry");
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+fn replay(app: &App, key: &Key, status: u16, sealed_body: &[u8]) -> Response {
+    let Ok(body) = app.sealer.open(sealed_body, &key.aad()) else {
+        return ApiError::internal("a cached answer cannot be opened").into_response();
+    };
+    let mut response = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+        Bytes::from(body),
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert("x-idempotent-replay", HeaderValue::from_static("true"));
+    response
+}
+
+/// 1-255 printable ASCII characters, not all blank.
+fn parse_key(value: &HeaderValue) -> Result<String, ApiError> {
+    let key = value.to_str().unwrap_or_default();
+    let printable = key.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if key.trim().is_empty() || key.len() > 255 || !printable {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1-255 printable ASCII characters.",
+        )
+        .action("Retry with a fresh UUID as the Idempotency-Key header, or without the header."));
+    }
+    Ok(key.to_string())
+}
+
+/// JSON bodies compare by content (keys sorted at every level, whitespace ignored); any
+/// other body compares byte for byte.
+fn canonical_body(bytes: &[u8]) -> Vec<u8> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(value) => {
+            let mut out = String::new();
+            write_canonical(&value, &mut out);
+            out.into_bytes()
+        }
+        Err(_) => bytes.to_vec(),
+    }
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (key, value)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(value, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+/// Hex SHA-256 of the parts, each length-prefixed so no two splits collide.
+fn hex_sha256(parts: &[&[u8]]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hex::encode(hasher.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_ignores_key_order_and_spacing() {
+        let a = canonical_body(br#"{"name":"x","env":{"b":1,"a":[1,{"d":2,"c":3}]}}"#);
+        let b = canonical_body(
+            b"{ \"env\": {\"a\": [1, {\"c\":3,\"d\":2}], \"b\": 1}, \"name\": \"x\" }",
+        );
+        assert_eq!(a, b);
+        assert_ne!(a, canonical_body(br#"{"name":"y"}"#));
+        assert_eq!(canonical_body(b"not json"), b"not json");
+    }
+
+    #[test]
+    fn keys_must_be_printable_and_short() {
+        let ok = |s: &str| parse_key(&HeaderValue::from_str(s).unwrap()).is_ok();
+        assert!(ok("a3f1-retry-1"));
+        assert!(!ok("   "));
+        assert!(!ok(&"k".repeat(256)));
+        assert!(ok(&"k".repeat(255)));
+    }
+}

@@ -1,0 +1,113 @@
+//! Per-address request limit on every route: a token bucket per client address holding
+//! one minute's allowance, refilled continuously. Kept in memory: each replica limits on
+//! its own, so N replicas behind a balancer allow up to N times the rate.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use crate::app::SharedApp;
+use crate::tenancy::client::Client;
+
+/// Above this many tracked addresses, full buckets are forgotten.
+const PRUNE_ABOVE: usize = 10_000;
+
+pub struct RateLimiter {
+    per_minute: u32,
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+}
+
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+impl RateLimiter {
+    /// `per_minute` 0 turns the limit off.
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one request's token for `ip`, or says how long until one is available.
+    pub fn take(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        if self.per_minute == 0 {
+            return Ok(());
+        }
+        let capacity = f64::from(self.per_minute);
+        let per_second = capacity / 60.0;
+        let mut buckets = self.buckets.lock().expect("rate limiter lock");
+        if buckets.len() > PRUNE_ABOVE {
+            buckets.retain(|_, b| {
+                b.tokens + now.duration_since(b.updated).as_secs_f64() * per_second < capacity
+            });
+        }
+        let bucket = buckets.entry(ip).or_insert(Bucket {
+            tokens: capacity,
+            updated: now,
+        });
+        let refill = now.duration_since(bucket.updated).as_secs_f64() * per_second;
+        bucket.tokens = (bucket.tokens + refill).min(capacity);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / per_second))
+        }
+    }
+}
+
+pub async fn middleware(State(app): State<SharedApp>, request: Request, next: Next) -> Response {
+    let Some(client) = request.extensions().get::<Client>() else {
+        return next.run(request).await;
+    };
+    match app.rate_limiter.take(client.ip, Instant::now()) {
+        Ok(()) => next.run(request).await,
+        Err(wait) => {
+            let seconds = wait.as_secs().max(1);
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "Too many requests from this address (limit {} per minute).",
+                    app.rate_limiter.per_minute
+                ),
+            )
+            .action(format!(
+                "Tell the user the API is rate limiting this network; wait {seconds} seconds before the next request."
+            ))
+            .retry_after(seconds)
+            .into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_allows_a_minute_then_refills() {
+        let limiter = RateLimiter::new(100);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let start = Instant::now();
+        for _ in 0..100 {
+            assert!(limiter.take(ip, start).is_ok());
+        }
+        let wait = limiter.take(ip, start).unwrap_err();
+        assert!(wait <= Duration::from_millis(600), "{wait:?}");
+        assert!(limiter.take("192.0.2.2".parse().unwrap(), start).is_ok());
+        assert!(limiter.take(ip, start + Duration::from_millis(700)).is_ok());
+        assert!(RateLimiter::new(0).take(ip, start).is_ok());
+    }
+}

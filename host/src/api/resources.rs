@@ -1,0 +1,133 @@
+//! `/api/v1/resources/{token}`: an anonymous owner's view of one resource, and its delete.
+//! The token is the credential. The connection URL is never shown here.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use crate::app::SharedApp;
+use crate::lifecycle::deprovision::deprovision;
+use crate::lifecycle::stored::limits_of;
+use crate::store::{DeleteStart, ResourceRow};
+
+pub async fn get(
+    State(app): State<SharedApp>,
+    Path(token): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let token = parse_token(&token)?;
+    let row = app
+        .store
+        .find_by_token(token)
+        .await
+        .map_err(ApiError::internal)?;
+    match row {
+        Some(row) if row.status == "deleted" => Err(ended(&row)),
+        Some(row) if row.status != "failed" => Ok(Json(describe(&row))),
+        _ => Err(not_found()),
+    }
+}
+
+pub async fn delete(
+    State(app): State<SharedApp>,
+    Path(token): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let token = parse_token(&token)?;
+    let row = match app
+        .store
+        .begin_delete(token, app.clock.now())
+        .await
+        .map_err(ApiError::internal)?
+    {
+        DeleteStart::Started(row) => row,
+        DeleteStart::Ended(row) => return Err(ended(&row)),
+        DeleteStart::NotFound => return Err(not_found()),
+        DeleteStart::Pending => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not_ready",
+                "The resource is still being created.",
+            )
+            .action("Wait a second, then retry the delete.")
+            .retry_after(1));
+        }
+    };
+    let request_id = super::request_id::current();
+    deprovision(&app, &row, &request_id).await.map_err(|e| {
+        ApiError::provider_failed(e).action("Tell the user the delete has started but the backend did not finish it; it will be retried automatically, or retry the DELETE in 30 seconds.")
+    })?;
+    Ok(Json(json!({
+        "ok": true,
+        "id": row.id,
+        "token": row.token,
+        "status": "deleted",
+    })))
+}
+
+fn describe(row: &ResourceRow) -> Value {
+    let limits: serde_json::Map<String, Value> = limits_of(row)
+        .into_iter()
+        .map(|(k, v)| (k, json!(v)))
+        .collect();
+    let storage_limit_bytes = ["storage_mb", "memory_mb"]
+        .iter()
+        .find_map(|k| limits.get(*k)?.as_u64())
+        .map(|mb| mb * 1024 * 1024);
+    let storage_bytes = row
+        .usage
+        .as_ref()
+        .and_then(|u| u.get("storage_bytes")?.as_u64());
+    json!({
+        "ok": true,
+        "id": row.id,
+        "token": row.token,
+        "name": row.name,
+        "kind": row.kind,
+        "env": row.env,
+        "tier": row.tier,
+        "status": row.status,
+        "limits": limits,
+        "usage": row.usage,
+        "storage_bytes": storage_bytes,
+        "storage_limit_bytes": storage_limit_bytes,
+        "storage_exceeded": row.status == "suspended",
+        "suspended_at": row.suspended_at,
+        "created_at": row.created_at,
+        "expires_at": row.expires_at,
+    })
+}
+
+fn parse_token(token: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(token).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_token",
+            "The resource token must be a UUID.",
+        )
+        .action("Use the `token` field from the provisioning response.")
+    })
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "resource_not_found",
+        "No resource has this token.",
+    )
+    .action("Check the token from the provisioning response; if it is right, the resource never finished being created - provision a new one.")
+}
+
+fn ended(row: &ResourceRow) -> ApiError {
+    let (code, message) = match row.end_reason.as_deref() {
+        Some("expired") => (
+            "resource_expired",
+            "This resource reached the end of its lifetime and was removed.",
+        ),
+        _ => ("resource_deleted", "This resource was deleted."),
+    };
+    ApiError::new(StatusCode::GONE, code, message)
+        .action("Tell the user this resource no longer exists and its data is gone; provision a new one if they still need it.")
+        .with("ended_at", json!(row.ended_at))
+}

@@ -1,0 +1,32 @@
+//! The deprovision saga, shared by an owner's delete and the reaper: the row is already
+//! `deleting` (so nothing else hands it out); remove the backend objects, then mark the row
+//! ended. A failure leaves the row `deleting`, and the reaper retries it later.
+
+use crate::app::App;
+use crate::store::ResourceRow;
+
+use super::stored::{Credentials, resource_ref};
+
+pub async fn deprovision(app: &App, row: &ResourceRow, request_id: &str) -> Result<(), String> {
+    let provider = app
+        .registry
+        .for_kind(&row.kind)
+        .ok_or_else(|| format!("no provider serves kind `{}` any more", row.kind))?;
+    let state = Credentials::open(app, row)
+        .map_err(|e| format!("cannot open the stored credentials: {e}"))?
+        .state;
+    match provider
+        .deprovision(request_id, &resource_ref(row, state))
+        .await
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(format!("provider refused: {e:?}")),
+        Err(e) => return Err(e.to_string()),
+    }
+    app.store
+        .finish_delete(row.id, app.clock.now())
+        .await
+        .map_err(|e| format!("cannot record the delete: {e}"))?;
+    tracing::info!(request_id, resource.id = %row.id, kind = %row.kind, "resource deprovisioned");
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! Quota enforcement: measures each live resource through its provider's `usage`,
+//! suspends it once it is over its tier's size limit, and resumes it once it is back
+//! under 90% of it (the gap keeps a resource at the edge from flapping).
+
+use chrono::Duration;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::app::App;
+use crate::store::ResourceRow;
+
+use super::stored::{Credentials, limits_of, resource_ref};
+
+/// Rows claimed per round trip.
+const BATCH: i64 = 64;
+/// Limits (in MiB) that bound a resource's stored bytes.
+const SIZE_LIMITS: [&str; 2] = ["storage_mb", "memory_mb"];
+
+#[derive(Debug, Default, Serialize)]
+pub struct MeterReport {
+    pub measured: u32,
+    pub suspended: u32,
+    pub resumed: u32,
+    pub failed: u32,
+}
+
+/// One pass over the resources due for a measurement (`every` resource when `all`).
+pub async fn meter_once(app: &App, all: bool) -> MeterReport {
+    let mut report = MeterReport::default();
+    let now = app.clock.now();
+    let interval =
+        Duration::seconds(i64::try_from(app.lifecycle.meter_interval_secs).unwrap_or(60));
+    // Rows measured in this pass are stamped `now`, so they are not claimed twice.
+    let due_before = if all { now } else { now - interval };
+    loop {
+        let batch = match app.store.claim_for_metering(now, due_before, BATCH).await {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::warn!(error = %e, "meter cannot claim work");
+                return report;
+            }
+        };
+        for row in &batch {
+            match meter(app, row).await {
+                Ok(change) => {
+                    report.measured += 1;
+                    match change {
+                        Some(true) => report.suspended += 1,
+                        Some(false) => report.resumed += 1,
+                        None => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(resource.id = %row.id, error = %e, "metering failed");
+                    report.failed += 1;
+                }
+            }
+        }
+        if batch.len() < BATCH as usize {
+            return report;
+        }
+    }
+}
+
+/// Measures one resource and applies the verdict. `Some(true)` when it was suspended,
+/// `Some(false)` when it was resumed.
+async fn meter(app: &App, row: &ResourceRow) -> Result<Option<bool>, String> {
+    let provider = app
+        .registry
+        .for_kind(&row.kind)
+        .ok_or_else(|| format!("no provider serves kind `{}`", row.kind))?;
+    let state = Credentials::open(app, row)
+        .map_err(|e| e.to_string())?
+        .state;
+    let target = resource_ref(row, state);
+    let request_id = format!("meter-{}", uuid::Uuid::new_v4().simple());
+    let usage = match provider.usage(&request_id, &target).await {
+        Ok(Ok(usage)) => usage,
+        Ok(Err(e)) => return Err(format!("{e:?}")),
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut report = json!({
+        "storage_bytes": usage.storage_bytes,
+        "connections": usage.connections,
+        "measured_at": app.clock.now(),
+    });
+    for (name, value) in &usage.extra {
+        report[name] = json!(value);
+    }
+    app.store
+        .record_usage(row.id, &report)
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let Some(limit_bytes) = size_limit_bytes(row) else {
+        return Ok(None);
+    };
+    let over = usage.storage_bytes > limit_bytes;
+    let well_under = usage.storage_bytes < limit_bytes / 10 * 9;
+    let suspend = match row.status.as_str() {
+        "active" if over => true,
+        "suspended" if well_under => false,
+        _ => return Ok(None),
+    };
+    let answer = if suspend {
+        provider.suspend(&request_id, &target).await
+    } else {
+        provider.resume(&request_id, &target).await
+    };
+    match answer {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(format!("{e:?}")),
+        Err(e) => return Err(e.to_string()),
+    }
+    let flipped = app
+        .store
+        .set_suspended(row.id, suspend, app.clock.now())
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(resource.id = %row.id, suspend, storage_bytes = usage.storage_bytes, limit_bytes, "quota state changed");
+    Ok(flipped.then_some(suspend))
+}
+
+fn size_limit_bytes(row: &ResourceRow) -> Option<u64> {
+    let limits = limits_of(row);
+    SIZE_LIMITS.iter().find_map(|name| {
+        limits
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, mb)| mb.saturating_mul(1024 * 1024))
+    })
+}

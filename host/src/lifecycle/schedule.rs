@@ -1,0 +1,32 @@
+//! Runs the reaper and the meter on their intervals, for as long as the process lives.
+//! Each pass is idempotent and safe beside other replicas' passes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::app::App;
+
+use super::{meter, reaper};
+
+pub fn spawn(app: Arc<App>) {
+    let every = |secs: u64| Duration::from_secs(secs.max(1));
+    let reap_every = every(app.lifecycle.reap_interval_secs);
+    let meter_every = every(app.lifecycle.meter_interval_secs);
+    {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(reap_every);
+            loop {
+                ticks.tick().await;
+                reaper::reap_once(&app).await;
+            }
+        });
+    }
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(meter_every);
+        loop {
+            ticks.tick().await;
+            meter::meter_once(&app, false).await;
+        }
+    });
+}
