@@ -373,6 +373,26 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../instanode.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let config: Config = toml::from_str(&text).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.rate_limit_per_minute, 100);
+        assert!(config.trusted_proxies.items().is_empty());
+    }
+
+    #[test]
+    fn trusted_proxies_take_a_list_or_a_comma_separated_string() {
+        let mut table = toml::Table::new();
+        let vars = [("INSTANODE_TRUSTED_PROXIES", "10.0.0.0/8,127.0.0.1")]
+            .map(|(k, v)| (k.to_string(), v.to_string()));
+        apply_env(&mut table, vars.into_iter()).unwrap();
+        let list: StringList = table["trusted_proxies"].clone().try_into().unwrap();
+        assert_eq!(list.items(), ["10.0.0.0/8", "127.0.0.1"]);
+    }
+
+    #[test]
     fn secrets_never_print() {
         let secret = Secret("hunter2".into());
         assert_eq!(format!("{secret:?}"), "[redacted]");

@@ -1,0 +1,335 @@
+//! The anonymous tier's rules over HTTP: plans on /api/v1/capabilities, fingerprints
+//! through trusted proxies only, caps per kind and per day, the recycle gate, the per-address
+//! rate limit; under concurrency and across two replicas on one metadata database.
+
+use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error, backend_objects};
+use serde_json::{Value, json};
+
+/// A plans file like the built-in one, with `provisions_per_day` for anonymous callers.
+fn plans_with_daily_cap(dir: &std::path::Path, cap: u32) -> String {
+    let built_in = include_str!("../../host/plans.yaml");
+    let changed = built_in.replacen(
+        "provisions_per_day: 5",
+        &format!("provisions_per_day: {cap}"),
+        1,
+    );
+    assert_ne!(built_in, changed);
+    let path = dir.join(format!("plans-{}.yaml", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&path, changed).unwrap();
+    format!("plans = {:?}\n", path.display().to_string())
+}
+
+fn from(ip: &str) -> [(&str, &str); 1] {
+    [("x-forwarded-for", ip)]
+}
+
+async fn provision(host: &TestHost, kind: &str, name: &str, ip: &str) -> instanode_tests::Reply {
+    host.post(
+        &format!("/{kind}/new"),
+        Some("application/json"),
+        json!({ "name": name }).to_string().into_bytes(),
+        &from(ip),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn capabilities_list_every_tier_with_its_limits() {
+    let host = TestHost::start(HostOptions::default()).await;
+    let reply = host.get("/api/v1/capabilities").await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    let tiers = reply.body["tiers"].as_array().unwrap();
+    let names: Vec<&str> = tiers.iter().map(|t| t["tier"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "anonymous",
+            "free",
+            "hobby",
+            "hobby_plus",
+            "pro",
+            "growth",
+            "team"
+        ]
+    );
+    let anonymous = &tiers[0];
+    assert_eq!(anonymous["limits"]["db"]["storage_mb"], 10);
+    assert_eq!(anonymous["limits"]["db"]["connections"], 2);
+    assert_eq!(anonymous["limits"]["cache"]["memory_mb"], 5);
+    assert_eq!(anonymous["provisions_per_day"], 5);
+    assert_eq!(anonymous["resource_count_limit"]["default"], 1);
+    assert_eq!(tiers[4]["resource_count_limit"]["cache"], 3);
+    assert_eq!(reply.body["kinds"], json!(["db", "vector"]));
+}
+
+#[tokio::test]
+async fn a_broken_plans_file_stops_the_start() {
+    let dir = std::env::temp_dir();
+    let path = dir.join(format!("bad-plans-{}.yaml", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&path, "tiers:\n  anonymous: {}\n").unwrap();
+    let started = TestHost::try_start(HostOptions {
+        extra: format!("plans = {:?}\n", path.display().to_string()),
+        ..HostOptions::default()
+    })
+    .await;
+    let error = started.err().expect("refused").to_string();
+    assert!(error.contains("plans"), "{error}");
+}
+
+#[tokio::test]
+async fn one_live_resource_per_kind_and_the_limits_reach_the_provider() {
+    let host = TestHost::start(HostOptions::default()).await;
+    let ip = "198.51.100.10";
+    let first = provision(&host, "db", "first", ip).await;
+    assert_eq!(first.status.as_u16(), 201, "{}", first.body);
+    assert_eq!(first.body["limits"]["connections"], 2);
+    assert_eq!(first.body["limits"]["storage_mb"], 10);
+
+    // Same /24, other address: the same caller.
+    let second = provision(&host, "db", "second", "198.51.100.99").await;
+    assert_error(&second, 402, "resource_count_limit_exceeded");
+    assert_eq!(second.body["token"], first.body["token"]);
+    assert!(
+        second.body["agent_action"]
+            .as_str()
+            .unwrap()
+            .contains(first.body["token"].as_str().unwrap())
+    );
+    // Another kind is fine; another subnet is another caller.
+    assert_eq!(
+        provision(&host, "vector", "v", ip).await.status.as_u16(),
+        201
+    );
+    assert_eq!(
+        provision(&host, "db", "x", "198.51.101.10")
+            .await
+            .status
+            .as_u16(),
+        201
+    );
+}
+
+#[tokio::test]
+async fn forwarded_for_counts_only_from_trusted_proxies() {
+    // Nobody trusted: X-Forwarded-For is ignored, every request is 127.0.0.1.
+    let host = TestHost::start(HostOptions {
+        trust_local_proxy: false,
+        ..HostOptions::default()
+    })
+    .await;
+    let a = provision(&host, "db", "a", "203.0.113.1").await;
+    assert_eq!(a.status.as_u16(), 201, "{}", a.body);
+    let b = provision(&host, "db", "b", "192.0.2.1").await;
+    assert_error(&b, 402, "resource_count_limit_exceeded");
+
+    // 127.0.0.1 trusted: the rightmost untrusted hop is the caller, so a forged hop on the
+    // left changes nothing.
+    let host = TestHost::start(HostOptions::default()).await;
+    let a = provision(&host, "db", "a", "203.0.113.1").await;
+    assert_eq!(a.status.as_u16(), 201, "{}", a.body);
+    let forged = provision(&host, "db", "b", "192.0.2.1, 203.0.113.1").await;
+    assert_error(&forged, 402, "resource_count_limit_exceeded");
+    let other = provision(&host, "db", "c", "203.0.113.1, 192.0.2.1").await;
+    assert_eq!(other.status.as_u16(), 201, "{}", other.body);
+}
+
+#[tokio::test]
+async fn over_the_daily_cap_the_existing_resource_comes_back() {
+    let mut options = HostOptions {
+        providers: vec![
+            ProviderSpec::postgres(&["db", "vector"]),
+            ProviderSpec::testing(&["test"]),
+        ],
+        ..HostOptions::default()
+    };
+    let dir = std::env::temp_dir();
+    options.extra = plans_with_daily_cap(&dir, 2);
+    let host = TestHost::start(options).await;
+    let ip = "198.51.100.20";
+    let db = provision(&host, "db", "db", ip).await;
+    assert_eq!(db.status.as_u16(), 201, "{}", db.body);
+    let vector = provision(&host, "vector", "vec", ip).await;
+    assert_eq!(vector.status.as_u16(), 201, "{}", vector.body);
+
+    // Third of the day: the existing db comes back, 200, with a working URL.
+    let again = provision(&host, "db", "another", ip).await;
+    assert_eq!(again.status.as_u16(), 200, "{}", again.body);
+    assert_eq!(again.body["token"], db.body["token"]);
+    assert_eq!(again.body["connection_url"], db.body["connection_url"]);
+    assert_eq!(again.body["name"], "db");
+    let note = again.body["note"].as_str().unwrap();
+    assert!(
+        note.starts_with("Returning your existing resource. Expires in 23h"),
+        "{note}"
+    );
+    // A kind it holds none of: any existing resource (the oldest) comes back.
+    let other = provision(&host, "test", "t", ip).await;
+    assert_eq!(other.status.as_u16(), 200, "{}", other.body);
+    assert_eq!(other.body["token"], db.body["token"]);
+
+    let mut meta = host.metadata().await;
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM resources")
+        .fetch_one(&mut meta)
+        .await
+        .unwrap();
+    assert_eq!(rows, 2, "nothing new was created over the cap");
+}
+
+#[tokio::test]
+async fn over_the_daily_cap_with_nothing_committed_is_429() {
+    let options = HostOptions {
+        providers: vec![
+            ProviderSpec::postgres(&["db"]),
+            ProviderSpec::testing(&["test"]),
+        ],
+        extra: format!(
+            "{}[sandbox]\ncall_timeout_ms = 1500\nmemory_mb = 64\nmax_instances = 64\n",
+            plans_with_daily_cap(&std::env::temp_dir(), 1)
+        ),
+        ..HostOptions::default()
+    };
+    let host = TestHost::start(options).await;
+    let ip = "198.51.100.30";
+    // The first provision of the day hangs in its provider (then fails); meanwhile the
+    // second finds the day's one provision used and nothing committed to hand back.
+    let (slow, second) = tokio::join!(provision(&host, "test", "loop", ip), async {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        provision(&host, "db", "db", ip).await
+    });
+    assert_error(&second, 429, "provision_limit_reached");
+    assert_error(&slow, 503, "provider_failed");
+    // A failed provision does not use up the day.
+    let third = provision(&host, "db", "db", ip).await;
+    assert_eq!(third.status.as_u16(), 201, "{}", third.body);
+}
+
+#[tokio::test]
+async fn a_caller_whose_resources_all_ended_must_claim() {
+    let host = TestHost::start(HostOptions::default()).await;
+    let ip = "198.51.100.40";
+    let db = provision(&host, "db", "db", ip).await;
+    assert_eq!(db.status.as_u16(), 201, "{}", db.body);
+    let token = db.body["token"].as_str().unwrap();
+    let deleted = host.delete(&format!("/api/v1/resources/{token}")).await;
+    assert_eq!(deleted.status.as_u16(), 200, "{}", deleted.body);
+
+    // (Another name: the same body within 120 s would be answered from the dedup window.)
+    for _ in 0..2 {
+        let again = provision(&host, "db", "db-again", ip).await;
+        assert_error(&again, 402, "free_tier_recycle_requires_claim");
+        assert!(
+            again.body["claim_url"]
+                .as_str()
+                .unwrap()
+                .ends_with("/claim")
+        );
+        assert!(
+            again.body["agent_action"]
+                .as_str()
+                .unwrap()
+                .contains("/claim")
+        );
+        assert!(
+            again.headers.get("x-idempotent-replay").is_none(),
+            "never answered from the idempotency cache"
+        );
+    }
+    // Another network is unaffected.
+    let other = provision(&host, "db", "db", "198.51.101.40").await;
+    assert_eq!(other.status.as_u16(), 201, "{}", other.body);
+}
+
+/// Statuses of many provisions of `kind` from one address, each with its own name, sent
+/// at once to the hosts in turn.
+async fn burst(hosts: &[&TestHost], n: usize, ip: &str) -> Vec<Value> {
+    let calls = (0..n).map(|i| {
+        let host = hosts[i % hosts.len()];
+        async move {
+            let reply = provision(host, "db", &format!("burst-{i}"), ip).await;
+            json!({"status": reply.status.as_u16(), "body": reply.body})
+        }
+    });
+    futures::future::join_all(calls).await
+}
+
+async fn live_rows(host: &TestHost) -> Vec<String> {
+    sqlx::query_scalar("SELECT id::text FROM resources WHERE status <> 'failed'")
+        .fetch_all(&mut host.metadata().await)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn twenty_concurrent_provisions_from_one_caller_create_one_database() {
+    let host = TestHost::start(HostOptions::default()).await;
+    let replies = burst(&[&host], 20, "198.51.100.50").await;
+    let created: Vec<&Value> = replies.iter().filter(|r| r["status"] == 201).collect();
+    assert_eq!(created.len(), 1, "{replies:?}");
+    for reply in replies.iter().filter(|r| r["status"] != 201) {
+        assert_eq!(reply["status"], 402, "{reply}");
+        assert_eq!(reply["body"]["error"], "resource_count_limit_exceeded");
+        assert_eq!(reply["body"]["token"], created[0]["body"]["token"]);
+    }
+    let rows = live_rows(&host).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(backend_objects(&rows[0]).await, (true, true));
+}
+
+#[tokio::test]
+async fn two_replicas_on_one_metadata_database_share_caps_and_keys() {
+    let a = TestHost::start(HostOptions::default()).await;
+    let b = TestHost::start(HostOptions {
+        metadata_db: Some(a.metadata_db.clone()),
+        ..HostOptions::default()
+    })
+    .await;
+    let replies = burst(&[&a, &b], 20, "198.51.100.60").await;
+    let created = replies.iter().filter(|r| r["status"] == 201).count();
+    assert_eq!(created, 1, "{replies:?}");
+    assert_eq!(live_rows(&a).await.len(), 1);
+
+    // An Idempotency-Key used on one replica is honoured by the other.
+    let body = json!({"name": "keyed"}).to_string().into_bytes();
+    let headers = [
+        ("x-forwarded-for", "198.51.102.61"),
+        ("idempotency-key", "replica-key-1"),
+    ];
+    let first = a
+        .post("/db/new", Some("application/json"), body.clone(), &headers)
+        .await;
+    assert_eq!(first.status.as_u16(), 201, "{}", first.body);
+    let replay = b
+        .post("/db/new", Some("application/json"), body, &headers)
+        .await;
+    assert_eq!(replay.status.as_u16(), 201, "{}", replay.body);
+    assert_eq!(replay.body["token"], first.body["token"]);
+    assert_eq!(replay.headers["x-idempotent-replay"], "true");
+}
+
+#[tokio::test]
+async fn each_address_gets_a_hundred_requests_a_minute() {
+    let host = TestHost::start(HostOptions::default()).await;
+    let ip = [("x-forwarded-for", "198.51.100.70")];
+    for i in 0..100 {
+        let reply = host.get_with("/healthz", &ip).await;
+        assert_eq!(reply.status.as_u16(), 200, "request {i}");
+    }
+    let limited = host.get_with("/healthz", &ip).await;
+    assert_error(&limited, 429, "rate_limited");
+    let wait: u64 = limited.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert!(limited.body["agent_action"].is_string());
+    // Every route counts, and other addresses are unaffected.
+    let post = host
+        .post("/db/new", Some("application/json"), b"{}".to_vec(), &ip)
+        .await;
+    assert_error(&post, 429, "rate_limited");
+    let other = host
+        .get_with("/healthz", &[("x-forwarded-for", "198.51.100.71")])
+        .await;
+    assert_eq!(other.status.as_u16(), 200);
+}
