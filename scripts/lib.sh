@@ -134,11 +134,11 @@ build_all() {
         cargo build --release --locked -p instanode
         log "building provider components"
         cargo build --release --locked --target wasm32-wasip2 \
-            -p instanode-provider-postgres -p instanode-provider-testing
+            -p instanode-provider-postgres -p instanode-provider-redis -p instanode-provider-testing
     )
     mkdir -p "$data/providers"
     local name
-    for name in postgres testing; do
+    for name in postgres redis testing; do
         # Copy then rename, so a running host never loads a half-written file.
         cp "$target/wasm32-wasip2/release/instanode_provider_$name.wasm" "$data/providers/.$name.wasm.tmp"
         mv "$data/providers/.$name.wasm.tmp" "$data/providers/$name.wasm"
@@ -271,18 +271,95 @@ stop_postgres() {
 }
 
 # ---------------------------------------------------------------------------
+# Private Redis server
+# ---------------------------------------------------------------------------
+
+ensure_redis() {
+    if ! pkg_installed redis-server; then
+        log "installing redis-server"
+        apt-get update -qq
+        apt-get install -y -qq redis-server >/dev/null
+    fi
+}
+
+redis_cli() {
+    local data=$1 port=$2
+    shift 2
+    REDISCLI_AUTH=$(secret "$data/secrets/redis_admin_password") \
+        redis-cli -h 127.0.0.1 -p "$port" --user admin --no-auth-warning "$@"
+}
+
+redis_running() {
+    local pidfile=$1/redis/redis.pid
+    [[ -s $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+# start_redis DATA PORT: a Redis server of our own under DATA/redis, users in an ACL file
+# (`default` off, an `admin` user for the host), nothing persisted but the ACL file.
+start_redis() {
+    local data=$1 port=$2 dir=$1/redis adminpw
+    mkdir -p "$dir"
+    adminpw=$(secret "$data/secrets/redis_admin_password")
+    if [[ ! -s $dir/users.acl ]]; then
+        (umask 077 && printf 'user default off resetkeys resetchannels -@all\nuser admin on >%s ~* &* +@all\n' \
+            "$adminpw" >"$dir/users.acl")
+    fi
+    if redis_running "$data"; then
+        if [[ $(redis_cli "$data" "$port" PING 2>/dev/null) == PONG ]]; then
+            log "reusing running Redis on port $port"
+            return
+        fi
+        stop_redis "$data"
+    fi
+    cat >"$dir/redis.conf" <<EOF
+bind 127.0.0.1
+port $port
+protected-mode yes
+daemonize yes
+pidfile $dir/redis.pid
+logfile $dir/redis.log
+dir $dir
+save ""
+appendonly no
+aclfile $dir/users.acl
+maxclients 4000
+EOF
+    log "starting Redis on 127.0.0.1:$port"
+    redis-server "$dir/redis.conf"
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [[ $(redis_cli "$data" "$port" PING 2>/dev/null) == PONG ]] && return
+        sleep 0.1
+    done
+    tail -n 20 "$dir/redis.log" >&2
+    die "Redis failed to start (log: $dir/redis.log)"
+}
+
+# stop_redis DATA
+stop_redis() {
+    local data=$1 pid
+    if redis_running "$data"; then
+        log "stopping Redis ($data/redis)"
+        pid=$(cat "$data/redis/redis.pid")
+        kill -TERM "$pid" 2>/dev/null || true
+        while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    fi
+}
+
+# ---------------------------------------------------------------------------
 # Host config
 # ---------------------------------------------------------------------------
 
-# write_config DATA LISTEN PG_PORT
+# write_config DATA LISTEN PG_PORT REDIS_PORT
 write_config() {
-    local data listen=$2 port=$3
+    local data listen=$2 port=$3 redis_port=$4
     data=$(abs_dir "$1")
-    local seal jwt superpw instpw
+    local seal jwt superpw instpw redispw
     seal=$(secret "$data/secrets/seal_key" 32)
     jwt=$(secret "$data/secrets/jwt_secret" 32)
     superpw=$(secret "$data/secrets/pg_superuser_password")
     instpw=$(secret "$data/secrets/pg_instanode_password")
+    redispw=$(secret "$data/secrets/redis_admin_password")
 
     # Holds secrets: owner-only, and written whole before it replaces the old one.
     local cfg=$data/instanode.toml
@@ -309,19 +386,35 @@ url = "postgres://postgres:$superpw@127.0.0.1:$port/postgres"
 [providers.postgres.config]
 public_host = "127.0.0.1"
 public_port = "$port"
+
+[providers.redis]
+component = "$data/providers/redis.wasm"
+kinds = ["cache"]
+grants = ["redis"]
+
+[providers.redis.redis]
+url = "redis://admin:$redispw@127.0.0.1:$redis_port"
+
+[providers.redis.config]
+public_host = "127.0.0.1"
+public_port = "$redis_port"
 EOF
     )
     mv "$cfg.tmp" "$cfg"
 }
 
-# prepare_test_backends DATA PORT: installs and builds what is missing, starts the test
-# Postgres, and exports what the test harness (tests/src/lib.rs) reads.
+# prepare_test_backends DATA PORT REDIS_PORT: installs and builds what is missing, starts
+# the test backends, and exports what the test harness (tests/src/lib.rs) reads.
 prepare_test_backends() {
-    local data=$1 port=$2
+    local data=$1 port=$2 redis_port=$3
     ensure_postgres
+    ensure_redis
     ensure_wasm_target
     build_all "$data"
     start_postgres "$data" "$port"
+    start_redis "$data" "$redis_port"
+    export INSTANODE_TEST_REDIS_URL="redis://admin:$(secret "$data/secrets/redis_admin_password")@127.0.0.1:$redis_port"
+    export INSTANODE_TEST_REDIS_PORT=$redis_port
 
     local superpw
     superpw=$(secret "$data/secrets/pg_superuser_password")

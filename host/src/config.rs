@@ -128,6 +128,8 @@ pub struct ProviderConfig {
     pub config: BTreeMap<String, String>,
     /// The PostgreSQL server behind the `sql` capability.
     pub sql: Option<SqlBinding>,
+    /// The Redis server behind the `redis` capability.
+    pub redis: Option<RedisBinding>,
     /// Per-call limits; unset fields take `[sandbox]` values.
     #[serde(default)]
     pub sandbox: SandboxOverrides,
@@ -144,6 +146,14 @@ pub struct SqlBinding {
     /// Server-side cap on each statement, so a stuck statement cannot hold a call forever.
     #[serde(default = "default_statement_timeout_ms")]
     pub statement_timeout_ms: u64,
+}
+
+/// Connection settings for the `redis` capability.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisBinding {
+    /// Admin URL (`redis://USER:PASS@HOST:PORT`): a user allowed to manage ACLs.
+    pub url: Secret,
 }
 
 /// Limits applied to every provider call.
@@ -284,6 +294,11 @@ impl Config {
             }
             if provider.grants.iter().any(|g| g == "sql") && provider.sql.is_none() {
                 bail!("provider `{name}` is granted `sql` but has no [providers.{name}.sql] url");
+            }
+            if provider.grants.iter().any(|g| g == "redis") && provider.redis.is_none() {
+                bail!(
+                    "provider `{name}` is granted `redis` but has no [providers.{name}.redis] url"
+                );
             }
         }
         Ok(())

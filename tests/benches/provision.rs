@@ -1,5 +1,5 @@
-//! Provisioning latency as an agent sees it: from `POST /db/new` (or `/vector/new`) to the
-//! first successful query through the returned URL, over real HTTP and a real client.
+//! Provisioning latency as an agent sees it: from `POST /<kind>/new` to the first
+//! successful query or command through the returned URL, over real HTTP and a real client.
 //! Run with `./scripts/bench`; `INSTANODE_BENCH_N` sets the sequential sample size (200)
 //! and `INSTANODE_BENCH_WARM_POOL` the provider's warm pool per kind (64).
 
@@ -9,7 +9,7 @@ use instanode_tests::{HostOptions, ProviderSpec, STATS_HEADER, Stats, TestHost, 
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
 
-/// One provision, timed until the tenant's first query succeeds.
+/// One provision, timed until the tenant's first query (or command) succeeds.
 async fn provision_and_query(host: &TestHost, path: &str, name: &str) -> Duration {
     let started = Instant::now();
     let reply = host.post_json(path, json!({"name": name})).await;
@@ -17,6 +17,19 @@ async fn provision_and_query(host: &TestHost, path: &str, name: &str) -> Duratio
     let url = reply.body["connection_url"]
         .as_str()
         .expect("connection_url");
+    if url.starts_with("redis://") {
+        let mut conn = redis::Client::open(url)
+            .expect("redis url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("tenant connects");
+        let pong: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .expect("first command");
+        assert_eq!(pong, "PONG");
+        return started.elapsed();
+    }
     let mut conn = PgConnection::connect(url).await.expect("tenant connects");
     let one: i32 = sqlx::query_scalar("SELECT 1")
         .fetch_one(&mut conn)
@@ -93,7 +106,7 @@ async fn main() {
     let postgres =
         ProviderSpec::postgres(&["db", "vector"]).setting("warm_pool", &pool.to_string());
     let host = TestHost::start(HostOptions {
-        providers: vec![postgres],
+        providers: vec![postgres, ProviderSpec::redis()],
         ..HostOptions::default()
     })
     .await;
@@ -118,6 +131,12 @@ async fn main() {
         concurrent(&host, "/db/new", 8, n / 8)
             .await
             .row("POST /db/new → first query, 8 concurrent"),
+    );
+
+    rows.push(
+        sequential(&host, "/cache/new", n)
+            .await
+            .row("POST /cache/new → first command, sequential"),
     );
 
     println!(

@@ -2,7 +2,8 @@
 //! real PostgreSQL cluster that `scripts/test` runs, with a fresh metadata database per
 //! host, and talks to it over HTTP like an agent.
 //!
-//! `scripts/test` exports what the harness needs: `INSTANODE_BIN`,
+//! `scripts/test` exports what the harness needs: `INSTANODE_BIN`, `INSTANODE_TEST_REDIS_URL`,
+//! `INSTANODE_TEST_REDIS_PORT`,
 //! `INSTANODE_TEST_PG_SUPERUSER_URL`, `INSTANODE_TEST_PG_HOST`, `INSTANODE_TEST_PG_PORT`,
 //! `INSTANODE_TEST_PROVIDERS_DIR` and `INSTANODE_TEST_DATA_DIR`.
 
@@ -78,6 +79,23 @@ impl ProviderSpec {
     pub fn setting(mut self, key: &str, value: &str) -> Self {
         let _ = writeln!(self.extra, "{key} = {value:?}");
         self
+    }
+
+    /// The redis provider bound to the test Redis server (kind `cache`).
+    pub fn redis() -> Self {
+        let port = env("INSTANODE_TEST_REDIS_PORT");
+        let extra = format!(
+            "[providers.redis.redis]\nurl = {:?}\n[providers.redis.config]\npublic_host = {:?}\npublic_port = {port:?}\n",
+            env("INSTANODE_TEST_REDIS_URL"),
+            env("INSTANODE_TEST_PG_HOST"),
+        );
+        Self {
+            name: "redis",
+            component: "redis.wasm",
+            kinds: &["cache"],
+            grants: &["redis"],
+            extra,
+        }
     }
 
     /// The misbehaving test provider, serving `kinds`.
@@ -416,6 +434,15 @@ pub fn assert_error(reply: &Reply, status: u16, code: &str) {
             .contains_key("retry_after_seconds"),
         "{body}"
     );
+}
+
+/// An admin connection to the test Redis server.
+pub async fn redis_admin() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(env("INSTANODE_TEST_REDIS_URL"))
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("admin connection to the test Redis")
 }
 
 /// Whether a role and a database for this resource id exist on the real server.

@@ -224,3 +224,77 @@ async fn compiled_components_are_cached_by_content_hash() {
     let digest = hex::encode(sha2::Sha256::digest(&wasm));
     assert!(cached[0].starts_with(&digest), "{cached:?} vs {digest}");
 }
+
+#[tokio::test]
+async fn redis_provider_honours_the_lifecycle() {
+    let app = in_process(&HostOptions {
+        providers: vec![ProviderSpec::redis()],
+        ..HostOptions::default()
+    })
+    .await;
+    let provider = app.registry.for_kind("cache").expect("redis serves cache");
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let limits = vec![("memory_mb".to_string(), 5), ("connections".to_string(), 2)];
+    let request = ProvisionRequest {
+        resource_id: id.clone(),
+        name: "conformance".into(),
+        kind: "cache".into(),
+        tier: "anonymous".into(),
+        limits: limits.clone(),
+        options: vec![],
+    };
+    let first = provider.provision("c-1", &request).await.unwrap().unwrap();
+    let second = provider.provision("c-2", &request).await.unwrap().unwrap();
+    assert_ne!(
+        first.connection_url, second.connection_url,
+        "adopting rotates the password"
+    );
+    let open = |url: String| async move {
+        redis::Client::open(url)
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+    };
+    assert!(
+        open(first.connection_url.clone()).await.is_err(),
+        "old password revoked"
+    );
+    let mut conn = open(second.connection_url.clone())
+        .await
+        .expect("adopted user works");
+    let () = redis::cmd("SET")
+        .arg(format!("{id}:k"))
+        .arg("v".repeat(4096))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let resource = ResourceRef {
+        resource_id: id.clone(),
+        kind: "cache".into(),
+        tier: "anonymous".into(),
+        limits,
+        state: second.state,
+    };
+    let usage = provider.usage("c-3", &resource).await.unwrap().unwrap();
+    assert!(usage.storage_bytes >= 4096, "{}", usage.storage_bytes);
+    assert_eq!(usage.connections, 1);
+    for step in ["c-4", "c-5"] {
+        provider.suspend(step, &resource).await.unwrap().unwrap();
+    }
+    for step in ["c-6", "c-7"] {
+        provider.resume(step, &resource).await.unwrap().unwrap();
+    }
+    for step in ["c-8", "c-9"] {
+        provider
+            .deprovision(step, &resource)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let gone = provider.usage("c-10", &resource).await.unwrap().unwrap();
+    assert_eq!((gone.storage_bytes, gone.connections), (0, 0));
+    assert!(provider.resume("c-11", &resource).await.unwrap().is_err());
+    let ready = provider.check("c-12").await.unwrap().unwrap();
+    assert!(ready.starts_with("redis 7"), "{ready}");
+}

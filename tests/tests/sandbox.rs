@@ -121,6 +121,6 @@ async fn a_configured_kind_the_component_does_not_serve_is_refused() {
 
 #[tokio::test]
 async fn a_capability_the_host_does_not_provide_yet_is_refused() {
-    let error = refusal(&["db"], &["sql", "redis"]).await;
-    assert!(error.contains("capability `redis`"), "{error}");
+    let error = refusal(&["db"], &["sql", "containers"]).await;
+    assert!(error.contains("capability `containers`"), "{error}");
 }

@@ -8,6 +8,7 @@
 mod config;
 mod kv;
 mod log;
+mod redis;
 mod sql;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::registry::bindings::instanode::provider as wit;
 use crate::store::KvStore;
 
+pub use redis::RedisBackend;
 pub use sql::SqlBackend;
 
 /// A capability interface of the contract.
@@ -71,7 +73,10 @@ impl Capability {
 
     /// Whether this host version implements the capability (the contract defines more).
     pub fn is_implemented(self) -> bool {
-        matches!(self, Self::Config | Self::Log | Self::Kv | Self::Sql)
+        matches!(
+            self,
+            Self::Config | Self::Log | Self::Kv | Self::Sql | Self::Redis
+        )
     }
 
     /// Granted to every provider without asking: reading its own settings.
@@ -102,6 +107,7 @@ pub struct Bindings {
     pub provider: String,
     pub settings: BTreeMap<String, String>,
     pub sql: Option<SqlBackend>,
+    pub redis: Option<RedisBackend>,
     pub kv: Option<KvStore>,
 }
 
@@ -152,6 +158,7 @@ pub fn linker(engine: &Engine, grants: &[Capability]) -> anyhow::Result<Linker<H
             Capability::Log => wit::log::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
             Capability::Kv => wit::kv::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
             Capability::Sql => wit::sql::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
+            Capability::Redis => wit::redis::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
             other => anyhow::bail!("capability `{other}` is not provided by this host version"),
         }
     }

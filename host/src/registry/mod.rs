@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use crate::caps::{self, Bindings, Capability, SqlBackend};
+use crate::caps::{self, Bindings, Capability, RedisBackend, SqlBackend};
 use crate::config::{Config, ProviderConfig, SandboxConfig};
 use crate::store::Store;
 use bindings::ProviderPre;
@@ -119,6 +119,10 @@ async fn load_provider(
         settings: provider.config.clone(),
         sql: match (&provider.sql, grants.contains(&Capability::Sql)) {
             (Some(binding), true) => Some(SqlBackend::connect_lazy(binding)?),
+            _ => None,
+        },
+        redis: match (&provider.redis, grants.contains(&Capability::Redis)) {
+            (Some(binding), true) => Some(RedisBackend::new(binding)?),
             _ => None,
         },
         kv: grants.contains(&Capability::Kv).then(|| store.kv(name)),
