@@ -134,11 +134,12 @@ build_all() {
         cargo build --release --locked -p instanode
         log "building provider components"
         cargo build --release --locked --target wasm32-wasip2 \
-            -p instanode-provider-postgres -p instanode-provider-redis -p instanode-provider-testing
+            -p instanode-provider-postgres -p instanode-provider-redis \
+            -p instanode-provider-mongo -p instanode-provider-testing
     )
     mkdir -p "$data/providers"
     local name
-    for name in postgres redis testing; do
+    for name in postgres redis mongo testing; do
         # Copy then rename, so a running host never loads a half-written file.
         cp "$target/wasm32-wasip2/release/instanode_provider_$name.wasm" "$data/providers/.$name.wasm.tmp"
         mv "$data/providers/.$name.wasm.tmp" "$data/providers/$name.wasm"
@@ -347,19 +348,118 @@ stop_redis() {
 }
 
 # ---------------------------------------------------------------------------
+# MongoDB-wire server (SecantusDB, a test-time server from PyPI; no mongod is packaged
+# anywhere reachable) and pymongo for the tests, in one machine-wide virtualenv.
+# ---------------------------------------------------------------------------
+
+MONGO_VENV=$INSTANODE_CACHE_DIR/mongo-venv
+
+ensure_mongo() {
+    if [[ ! -x $MONGO_VENV/bin/secantusd-py || ! -x $MONGO_VENV/bin/python ]] ||
+        ! "$MONGO_VENV/bin/python" -c 'import pymongo' 2>/dev/null; then
+        log "installing the MongoDB-wire server and pymongo into $MONGO_VENV"
+        mkdir -p "$INSTANODE_CACHE_DIR"
+        python3 -m venv "$MONGO_VENV"
+        "$MONGO_VENV/bin/pip" install -q 'secantusdb==0.7.0b3' pymongo
+    fi
+}
+
+mongo_running() {
+    local pidfile=$1/mongo/server.pid
+    [[ -s $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+# mongo_ping DATA PORT [USER PASSWORD]: exits 0 once the server answers (as USER when given).
+mongo_ping() {
+    local port=$2 user=${3:-} pw=${4:-}
+    MONGO_PORT=$port MONGO_USER=$user MONGO_PW=$pw "$MONGO_VENV/bin/python" - <<'PY' 2>/dev/null
+import os, pymongo
+kw = {}
+if os.environ["MONGO_USER"]:
+    kw = dict(username=os.environ["MONGO_USER"], password=os.environ["MONGO_PW"], authSource="admin")
+c = pymongo.MongoClient("127.0.0.1", int(os.environ["MONGO_PORT"]), directConnection=True,
+                        serverSelectionTimeoutMS=300, **kw)
+c.admin.command("ping" if not kw else "listDatabases")
+PY
+}
+
+_start_mongo_server() {
+    local data=$1 port=$2 dir=$1/mongo
+    shift 2
+    "$MONGO_VENV/bin/secantusd-py" --host 127.0.0.1 --port "$port" --storage-path "$dir/db" "$@" \
+        >>"$dir/server.log" 2>&1 &
+    echo $! >"$dir/server.pid"
+    local i
+    for ((i = 0; i < 150; i++)); do
+        mongo_ping "$data" "$port" && return
+        kill -0 "$(cat "$dir/server.pid")" 2>/dev/null || break
+        sleep 0.1
+    done
+    tail -n 20 "$dir/server.log" >&2
+    die "MongoDB-wire server failed to start (log: $dir/server.log)"
+}
+
+# start_mongo DATA PORT: the server under DATA/mongo with auth on and a root user `admin`.
+# A fresh server with auth refuses to create its first user, so the first start runs
+# without auth, creates the user, and restarts.
+start_mongo() {
+    local data=$1 port=$2 dir=$1/mongo adminpw
+    mkdir -p "$dir/db"
+    adminpw=$(secret "$data/secrets/mongo_admin_password")
+    if mongo_running "$data"; then
+        if mongo_ping "$data" "$port" admin "$adminpw"; then
+            log "reusing running MongoDB-wire server on port $port"
+            return
+        fi
+        stop_mongo "$data"
+    fi
+    if [[ ! -f $dir/bootstrapped ]]; then
+        log "bootstrapping the MongoDB-wire server's admin user"
+        _start_mongo_server "$data" "$port"
+        MONGO_PORT=$port MONGO_PW=$adminpw "$MONGO_VENV/bin/python" - <<'PY'
+import os, pymongo
+c = pymongo.MongoClient("127.0.0.1", int(os.environ["MONGO_PORT"]), directConnection=True)
+c.admin.command("createUser", "admin", pwd=os.environ["MONGO_PW"], roles=["root"])
+PY
+        stop_mongo "$data"
+        touch "$dir/bootstrapped"
+    fi
+    log "starting MongoDB-wire server on 127.0.0.1:$port"
+    _start_mongo_server "$data" "$port" --auth
+}
+
+# stop_mongo DATA: stops the server and waits for it to exit (its storage engine holds a
+# lock until then).
+stop_mongo() {
+    local data=$1 pid
+    if mongo_running "$data"; then
+        log "stopping MongoDB-wire server ($data/mongo)"
+        pid=$(cat "$data/mongo/server.pid")
+        kill -TERM "$pid" 2>/dev/null || true
+        local i
+        for ((i = 0; i < 100; i++)); do
+            kill -0 "$pid" 2>/dev/null || return 0
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+}
+
+# ---------------------------------------------------------------------------
 # Host config
 # ---------------------------------------------------------------------------
 
-# write_config DATA LISTEN PG_PORT REDIS_PORT
+# write_config DATA LISTEN PG_PORT REDIS_PORT MONGO_PORT
 write_config() {
-    local data listen=$2 port=$3 redis_port=$4
+    local data listen=$2 port=$3 redis_port=$4 mongo_port=$5
     data=$(abs_dir "$1")
-    local seal jwt superpw instpw redispw
+    local seal jwt superpw instpw redispw mongopw
     seal=$(secret "$data/secrets/seal_key" 32)
     jwt=$(secret "$data/secrets/jwt_secret" 32)
     superpw=$(secret "$data/secrets/pg_superuser_password")
     instpw=$(secret "$data/secrets/pg_instanode_password")
     redispw=$(secret "$data/secrets/redis_admin_password")
+    mongopw=$(secret "$data/secrets/mongo_admin_password")
 
     # Holds secrets: owner-only, and written whole before it replaces the old one.
     local cfg=$data/instanode.toml
@@ -398,21 +498,39 @@ url = "redis://admin:$redispw@127.0.0.1:$redis_port"
 [providers.redis.config]
 public_host = "127.0.0.1"
 public_port = "$redis_port"
+
+[providers.mongo]
+component = "$data/providers/mongo.wasm"
+kinds = ["nosql"]
+grants = ["mongo"]
+
+[providers.mongo.mongo]
+url = "mongodb://admin:$mongopw@127.0.0.1:$mongo_port/?authSource=admin&directConnection=true"
+
+[providers.mongo.config]
+public_host = "127.0.0.1"
+public_port = "$mongo_port"
+url_options = "directConnection=true"
 EOF
     )
     mv "$cfg.tmp" "$cfg"
 }
 
-# prepare_test_backends DATA PORT REDIS_PORT: installs and builds what is missing, starts
+# prepare_test_backends DATA PORT REDIS_PORT MONGO_PORT: installs and builds what is missing, starts
 # the test backends, and exports what the test harness (tests/src/lib.rs) reads.
 prepare_test_backends() {
-    local data=$1 port=$2 redis_port=$3
+    local data=$1 port=$2 redis_port=$3 mongo_port=$4
     ensure_postgres
     ensure_redis
+    ensure_mongo
     ensure_wasm_target
     build_all "$data"
     start_postgres "$data" "$port"
     start_redis "$data" "$redis_port"
+    start_mongo "$data" "$mongo_port"
+    export INSTANODE_TEST_MONGO_URL="mongodb://admin:$(secret "$data/secrets/mongo_admin_password")@127.0.0.1:$mongo_port/?authSource=admin&directConnection=true"
+    export INSTANODE_TEST_MONGO_PORT=$mongo_port
+    export INSTANODE_TEST_PYTHON=$MONGO_VENV/bin/python
     export INSTANODE_TEST_REDIS_URL="redis://admin:$(secret "$data/secrets/redis_admin_password")@127.0.0.1:$redis_port"
     export INSTANODE_TEST_REDIS_PORT=$redis_port
 

@@ -130,6 +130,8 @@ pub struct ProviderConfig {
     pub sql: Option<SqlBinding>,
     /// The Redis server behind the `redis` capability.
     pub redis: Option<RedisBinding>,
+    /// The MongoDB server behind the `mongo` capability.
+    pub mongo: Option<MongoBinding>,
     /// Per-call limits; unset fields take `[sandbox]` values.
     #[serde(default)]
     pub sandbox: SandboxOverrides,
@@ -153,6 +155,15 @@ pub struct SqlBinding {
 #[serde(deny_unknown_fields)]
 pub struct RedisBinding {
     /// Admin URL (`redis://USER:PASS@HOST:PORT`): a user allowed to manage ACLs.
+    pub url: Secret,
+}
+
+/// Connection settings for the `mongo` capability.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MongoBinding {
+    /// Admin URL (`mongodb://USER:PASS@HOST:PORT/?authSource=admin`): a user allowed to
+    /// manage users, roles and databases.
     pub url: Secret,
 }
 
@@ -294,6 +305,11 @@ impl Config {
             }
             if provider.grants.iter().any(|g| g == "sql") && provider.sql.is_none() {
                 bail!("provider `{name}` is granted `sql` but has no [providers.{name}.sql] url");
+            }
+            if provider.grants.iter().any(|g| g == "mongo") && provider.mongo.is_none() {
+                bail!(
+                    "provider `{name}` is granted `mongo` but has no [providers.{name}.mongo] url"
+                );
             }
             if provider.grants.iter().any(|g| g == "redis") && provider.redis.is_none() {
                 bail!(

@@ -17,6 +17,18 @@ async fn provision_and_query(host: &TestHost, path: &str, name: &str) -> Duratio
     let url = reply.body["connection_url"]
         .as_str()
         .expect("connection_url");
+    if url.starts_with("mongodb://") {
+        let client = mongodb::Client::with_uri_str(url).await.expect("mongo url");
+        let database = client
+            .default_database()
+            .expect("the URL names the database");
+        // An authenticated command: the tenant's login really works.
+        database
+            .list_collection_names()
+            .await
+            .expect("first command");
+        return started.elapsed();
+    }
     if url.starts_with("redis://") {
         let mut conn = redis::Client::open(url)
             .expect("redis url")
@@ -106,7 +118,7 @@ async fn main() {
     let postgres =
         ProviderSpec::postgres(&["db", "vector"]).setting("warm_pool", &pool.to_string());
     let host = TestHost::start(HostOptions {
-        providers: vec![postgres, ProviderSpec::redis()],
+        providers: vec![postgres, ProviderSpec::redis(), ProviderSpec::mongo()],
         ..HostOptions::default()
     })
     .await;
@@ -137,6 +149,11 @@ async fn main() {
         sequential(&host, "/cache/new", n)
             .await
             .row("POST /cache/new → first command, sequential"),
+    );
+    rows.push(
+        sequential(&host, "/nosql/new", n)
+            .await
+            .row("POST /nosql/new → first command, sequential"),
     );
 
     println!(

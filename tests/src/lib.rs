@@ -3,7 +3,8 @@
 //! host, and talks to it over HTTP like an agent.
 //!
 //! `scripts/test` exports what the harness needs: `INSTANODE_BIN`, `INSTANODE_TEST_REDIS_URL`,
-//! `INSTANODE_TEST_REDIS_PORT`,
+//! `INSTANODE_TEST_REDIS_PORT`, `INSTANODE_TEST_MONGO_URL`, `INSTANODE_TEST_MONGO_PORT`,
+//! `INSTANODE_TEST_PYTHON`,
 //! `INSTANODE_TEST_PG_SUPERUSER_URL`, `INSTANODE_TEST_PG_HOST`, `INSTANODE_TEST_PG_PORT`,
 //! `INSTANODE_TEST_PROVIDERS_DIR` and `INSTANODE_TEST_DATA_DIR`.
 
@@ -94,6 +95,23 @@ impl ProviderSpec {
             component: "redis.wasm",
             kinds: &["cache"],
             grants: &["redis"],
+            extra,
+        }
+    }
+
+    /// The mongo provider bound to the test MongoDB-wire server (kind `nosql`).
+    pub fn mongo() -> Self {
+        let port = env("INSTANODE_TEST_MONGO_PORT");
+        let extra = format!(
+            "[providers.mongo.mongo]\nurl = {:?}\n[providers.mongo.config]\npublic_host = {:?}\npublic_port = {port:?}\nurl_options = \"directConnection=true\"\n",
+            env("INSTANODE_TEST_MONGO_URL"),
+            env("INSTANODE_TEST_PG_HOST"),
+        );
+        Self {
+            name: "mongo",
+            component: "mongo.wasm",
+            kinds: &["nosql"],
+            grants: &["mongo"],
             extra,
         }
     }
@@ -443,6 +461,30 @@ pub async fn redis_admin() -> redis::aio::MultiplexedConnection {
         .get_multiplexed_async_connection()
         .await
         .expect("admin connection to the test Redis")
+}
+
+/// An admin client of the test MongoDB-wire server.
+pub async fn mongo_admin() -> mongodb::Client {
+    mongodb::Client::with_uri_str(env("INSTANODE_TEST_MONGO_URL"))
+        .await
+        .expect("admin client of the test MongoDB-wire server")
+}
+
+/// Runs a Python snippet with the test virtualenv (pymongo installed); returns stdout, or
+/// panics with stderr.
+pub fn python(script: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(env("INSTANODE_TEST_PYTHON"))
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Whether a role and a database for this resource id exist on the real server.

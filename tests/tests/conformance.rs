@@ -298,3 +298,81 @@ async fn redis_provider_honours_the_lifecycle() {
     let ready = provider.check("c-12").await.unwrap().unwrap();
     assert!(ready.starts_with("redis 7"), "{ready}");
 }
+
+#[tokio::test]
+async fn mongo_provider_honours_the_lifecycle() {
+    let app = in_process(&HostOptions {
+        providers: vec![ProviderSpec::mongo()],
+        ..HostOptions::default()
+    })
+    .await;
+    let provider = app.registry.for_kind("nosql").expect("mongo serves nosql");
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let limits = vec![
+        ("storage_mb".to_string(), 5),
+        ("connections".to_string(), 2),
+    ];
+    let request = ProvisionRequest {
+        resource_id: id.clone(),
+        name: "conformance".into(),
+        kind: "nosql".into(),
+        tier: "anonymous".into(),
+        limits: limits.clone(),
+        options: vec![],
+    };
+    let first = provider.provision("m-1", &request).await.unwrap().unwrap();
+    let second = provider.provision("m-2", &request).await.unwrap().unwrap();
+    assert_ne!(
+        first.connection_url, second.connection_url,
+        "adopting rotates the password"
+    );
+    let database = format!("db_{id}");
+    let collection = |url: String| {
+        let database = database.clone();
+        async move {
+            mongodb::Client::with_uri_str(url)
+                .await
+                .unwrap()
+                .database(&database)
+                .collection::<mongodb::bson::Document>("c")
+        }
+    };
+    let old = collection(first.connection_url.clone()).await;
+    assert!(
+        old.find_one(mongodb::bson::doc! {}).await.is_err(),
+        "old password revoked"
+    );
+    let current = collection(second.connection_url.clone()).await;
+    current
+        .insert_one(mongodb::bson::doc! {"pad": "x".repeat(4096)})
+        .await
+        .expect("adopted user works");
+
+    let resource = ResourceRef {
+        resource_id: id.clone(),
+        kind: "nosql".into(),
+        tier: "anonymous".into(),
+        limits,
+        state: second.state,
+    };
+    let usage = provider.usage("m-3", &resource).await.unwrap().unwrap();
+    assert!(usage.storage_bytes >= 4096, "{}", usage.storage_bytes);
+    for step in ["m-4", "m-5"] {
+        provider.suspend(step, &resource).await.unwrap().unwrap();
+    }
+    for step in ["m-6", "m-7"] {
+        provider.resume(step, &resource).await.unwrap().unwrap();
+    }
+    for step in ["m-8", "m-9"] {
+        provider
+            .deprovision(step, &resource)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let gone = provider.usage("m-10", &resource).await.unwrap().unwrap();
+    assert_eq!(gone.storage_bytes, 0);
+    assert!(provider.resume("m-11", &resource).await.unwrap().is_err());
+    let ready = provider.check("m-12").await.unwrap().unwrap();
+    assert!(ready.contains("reachable"), "{ready}");
+}

@@ -8,6 +8,7 @@
 mod config;
 mod kv;
 mod log;
+mod mongo;
 mod redis;
 mod sql;
 
@@ -23,6 +24,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::registry::bindings::instanode::provider as wit;
 use crate::store::KvStore;
 
+pub use mongo::MongoBackend;
 pub use redis::RedisBackend;
 pub use sql::SqlBackend;
 
@@ -75,7 +77,7 @@ impl Capability {
     pub fn is_implemented(self) -> bool {
         matches!(
             self,
-            Self::Config | Self::Log | Self::Kv | Self::Sql | Self::Redis
+            Self::Config | Self::Log | Self::Kv | Self::Sql | Self::Redis | Self::Mongo
         )
     }
 
@@ -108,6 +110,7 @@ pub struct Bindings {
     pub settings: BTreeMap<String, String>,
     pub sql: Option<SqlBackend>,
     pub redis: Option<RedisBackend>,
+    pub mongo: Option<MongoBackend>,
     pub kv: Option<KvStore>,
 }
 
@@ -159,6 +162,7 @@ pub fn linker(engine: &Engine, grants: &[Capability]) -> anyhow::Result<Linker<H
             Capability::Kv => wit::kv::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
             Capability::Sql => wit::sql::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
             Capability::Redis => wit::redis::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
+            Capability::Mongo => wit::mongo::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
             other => anyhow::bail!("capability `{other}` is not provided by this host version"),
         }
     }

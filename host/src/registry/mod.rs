@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use crate::caps::{self, Bindings, Capability, RedisBackend, SqlBackend};
+use crate::caps::{self, Bindings, Capability, MongoBackend, RedisBackend, SqlBackend};
 use crate::config::{Config, ProviderConfig, SandboxConfig};
 use crate::store::Store;
 use bindings::ProviderPre;
@@ -123,6 +123,10 @@ async fn load_provider(
         },
         redis: match (&provider.redis, grants.contains(&Capability::Redis)) {
             (Some(binding), true) => Some(RedisBackend::new(binding)?),
+            _ => None,
+        },
+        mongo: match (&provider.mongo, grants.contains(&Capability::Mongo)) {
+            (Some(binding), true) => Some(MongoBackend::new(binding).await?),
             _ => None,
         },
         kv: grants.contains(&Capability::Kv).then(|| store.kv(name)),

@@ -1,0 +1,306 @@
+//! The mongo provider: one database and one user per resource on a shared MongoDB server,
+//! reached only through the host's `mongo` capability. Written for MongoDB itself; CI runs
+//! it against a MongoDB-wire server, and the differences that matter are named below.
+//!
+//! Isolation: the user is created in (and authenticates against) its own database with
+//! `readWrite` on that database only, SCRAM-SHA-256.
+//!
+//! Limits: storage is `dbStats` (`dataSize + indexSize`). Over the limit, the user's roles
+//! are swapped for a per-database role that may still find, remove and drop collections
+//! but not insert, update or create: the tenant can free space, and resumes once under 90%.
+//! MongoDB has no per-user connection cap; connections are left to the server's own limit.
+//!
+//! Known differences of the MongoDB-wire server used in CI (SecantusDB):
+//! - a connection authenticated before `dropUser` or a role change keeps its old rights
+//!   (MongoDB re-checks them on the next command), and it has no `killAllSessionsByPattern`
+//!   effect on connections; new connections see the change at once on both;
+//! - `dbStats` ignores `scale`;
+//! - users get only SCRAM-SHA-256 (asked for explicitly here, so both agree).
+
+#![expect(
+    unsafe_code,
+    reason = "the glue wit-bindgen generates for the component ABI is unsafe"
+)]
+
+wit_bindgen::generate!({
+    world: "provider",
+    path: "../../wit",
+});
+
+use exports::instanode::provider::provisioner::Guest;
+use instanode::provider::config;
+use instanode::provider::mongo;
+use instanode::provider::types::{
+    CapabilityError, Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
+};
+// `preserve_order`: a command is named by its first key, so keys keep their written order.
+use serde_json::{Value, json};
+
+/// The role a suspended tenant holds, defined inside its own database.
+const SUSPENDED_ROLE: &str = "instanode_suspended";
+/// What a suspended tenant may still do: read, and free space.
+const SUSPENDED_ACTIONS: [&str; 8] = [
+    "find",
+    "remove",
+    "dropCollection",
+    "listCollections",
+    "listIndexes",
+    "collStats",
+    "dbStats",
+    "killCursors",
+];
+
+/// MongoDB error codes the provider handles.
+mod code {
+    pub const USER_NOT_FOUND: &str = "11";
+    pub const ROLE_NOT_FOUND: &str = "31";
+    pub const DUPLICATE_KEY: &str = "11000";
+    pub const ROLE_EXISTS: &str = "51002";
+    pub const USER_EXISTS: &str = "51003";
+}
+
+struct Mongo;
+
+/// The names that belong to one resource.
+struct Tenant {
+    database: String,
+    user: String,
+}
+
+impl Tenant {
+    /// Derived from the host's resource id (32 lowercase hex characters) only.
+    fn for_resource(resource_id: &str) -> Result<Self, ProviderError> {
+        let is_hex = resource_id.len() == 32
+            && resource_id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !is_hex {
+            return Err(ProviderError::InvalidRequest(format!(
+                "resource id must be 32 lowercase hex characters, got {resource_id:?}"
+            )));
+        }
+        Ok(Self {
+            database: format!("db_{resource_id}"),
+            user: format!("u_{resource_id}"),
+        })
+    }
+
+    fn run(&self, command: Value) -> Result<Value, CapabilityError> {
+        run(&self.database, command)
+    }
+
+    fn set_roles(&self, role: &str) -> Result<(), ProviderError> {
+        self.run(json!({
+            "updateUser": self.user,
+            "roles": [{"role": role, "db": self.database}],
+        }))
+        .map(drop)
+        .map_err(from_mongo)
+    }
+
+    /// Ends the user's sessions and cursors where the server supports it.
+    fn kill_sessions(&self) {
+        let _ = run(
+            "admin",
+            json!({"killAllSessionsByPattern": [{"users": [{"user": self.user, "db": self.database}]}]}),
+        );
+    }
+}
+
+impl Guest for Mongo {
+    fn describe() -> Info {
+        Info {
+            name: "mongo".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            kinds: vec!["nosql".into()],
+            capabilities: vec!["mongo".into()],
+            config_schema: CONFIG_SCHEMA.into(),
+        }
+    }
+
+    fn provision(request: ProvisionRequest) -> Result<Provisioned, ProviderError> {
+        if request.kind != "nosql" {
+            return Err(ProviderError::InvalidRequest(format!(
+                "unknown kind {}",
+                request.kind
+            )));
+        }
+        let tenant = Tenant::for_resource(&request.resource_id)?;
+        let password = random_password()?;
+        let roles = json!([{"role": "readWrite", "db": tenant.database}]);
+        let created = tenant.run(json!({
+            "createUser": tenant.user,
+            "pwd": password,
+            "roles": roles,
+            "mechanisms": ["SCRAM-SHA-256"],
+        }));
+        match created {
+            Ok(_) => {}
+            // Provisioning the same id again adopts the user with a new password.
+            Err(e) if e.code == code::USER_EXISTS || e.code == code::DUPLICATE_KEY => {
+                tenant
+                    .run(json!({"updateUser": tenant.user, "pwd": password, "roles": roles}))
+                    .map_err(from_mongo)?;
+            }
+            Err(e) => return Err(from_mongo(e)),
+        }
+        let options = config::get("url_options")
+            .filter(|o| !o.is_empty())
+            .map(|o| format!("&{o}"))
+            .unwrap_or_default();
+        let url = |host: &str, port: &str| {
+            format!(
+                "mongodb://{}:{password}@{host}:{port}/{db}?authSource={db}{options}",
+                tenant.user,
+                db = tenant.database
+            )
+        };
+        let (host, port) = (setting("public_host")?, setting("public_port")?);
+        let internal_url = config::get("internal_host").map(|h| {
+            url(
+                &h,
+                &config::get("internal_port").unwrap_or_else(|| port.clone()),
+            )
+        });
+        Ok(Provisioned {
+            connection_url: url(&host, &port),
+            internal_url,
+            fields: vec![("database".into(), tenant.database.clone())],
+            state: String::new(),
+        })
+    }
+
+    fn deprovision(resource: ResourceRef) -> Result<(), ProviderError> {
+        let tenant = Tenant::for_resource(&resource.resource_id)?;
+        // The user goes before the data, so nothing writes while the database is dropped.
+        match tenant.run(json!({"dropUser": tenant.user})) {
+            Ok(_) => {}
+            Err(e) if e.code == code::USER_NOT_FOUND => {}
+            Err(e) => return Err(from_mongo(e)),
+        }
+        tenant.kill_sessions();
+        drop_suspended_role(&tenant)?;
+        tenant
+            .run(json!({"dropDatabase": 1}))
+            .map(drop)
+            .map_err(from_mongo)
+    }
+
+    fn usage(resource: ResourceRef) -> Result<UsageReport, ProviderError> {
+        let tenant = Tenant::for_resource(&resource.resource_id)?;
+        let stats = tenant.run(json!({"dbStats": 1})).map_err(from_mongo)?;
+        let number = |key: &str| stats.get(key).and_then(Value::as_f64).unwrap_or(0.0);
+        let bytes = number("dataSize") + number("indexSize");
+        Ok(UsageReport {
+            storage_bytes: bytes.max(0.0) as u64,
+            connections: 0,
+            extra: vec![("objects".into(), number("objects").max(0.0) as u64)],
+        })
+    }
+
+    fn suspend(resource: ResourceRef) -> Result<(), ProviderError> {
+        let tenant = Tenant::for_resource(&resource.resource_id)?;
+        let privileges: Vec<Value> = vec![json!({
+            "resource": {"db": tenant.database, "collection": ""},
+            "actions": SUSPENDED_ACTIONS,
+        })];
+        match tenant
+            .run(json!({"createRole": SUSPENDED_ROLE, "privileges": privileges, "roles": []}))
+        {
+            Ok(_) => {}
+            Err(e) if e.code == code::ROLE_EXISTS || e.code == code::DUPLICATE_KEY => {}
+            Err(e) => return Err(from_mongo(e)),
+        }
+        match tenant.set_roles(SUSPENDED_ROLE) {
+            Err(ProviderError::Conflict(_)) => return Ok(()),
+            other => other?,
+        }
+        tenant.kill_sessions();
+        Ok(())
+    }
+
+    fn resume(resource: ResourceRef) -> Result<(), ProviderError> {
+        let tenant = Tenant::for_resource(&resource.resource_id)?;
+        tenant.set_roles("readWrite")?;
+        drop_suspended_role(&tenant)
+    }
+
+    fn check() -> Result<String, ProviderError> {
+        run("admin", json!({"ping": 1})).map_err(from_mongo)?;
+        let info = run("admin", json!({"buildInfo": 1})).map_err(from_mongo)?;
+        let version = info
+            .get("version")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown");
+        Ok(format!("mongodb {version} reachable"))
+    }
+
+    fn maintain() -> Result<(), ProviderError> {
+        Ok(())
+    }
+}
+
+export!(Mongo);
+
+const CONFIG_SCHEMA: &str = r#"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "required": ["public_host", "public_port"],
+  "properties": {
+    "public_host": {"type": "string", "description": "Host tenants connect to"},
+    "public_port": {"type": "string", "description": "Port tenants connect to"},
+    "internal_host": {"type": "string", "description": "Host deployed apps connect to"},
+    "internal_port": {"type": "string", "description": "Port deployed apps connect to"},
+    "url_options": {"type": "string", "description": "Extra URL query options, e.g. directConnection=true"}
+  }
+}"#;
+
+fn drop_suspended_role(tenant: &Tenant) -> Result<(), ProviderError> {
+    match tenant.run(json!({"dropRole": SUSPENDED_ROLE})) {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == code::ROLE_NOT_FOUND => Ok(()),
+        Err(e) => Err(from_mongo(e)),
+    }
+}
+
+fn run(database: &str, command: Value) -> Result<Value, CapabilityError> {
+    let reply = mongo::run_command(database, &command.to_string())?;
+    serde_json::from_str(&reply).map_err(|e| CapabilityError {
+        code: "internal".into(),
+        message: format!("reply is not JSON: {e}"),
+    })
+}
+
+fn from_mongo(e: CapabilityError) -> ProviderError {
+    match e.code.as_str() {
+        "unavailable" | "timeout" => ProviderError::BackendUnavailable(e.message),
+        code::USER_NOT_FOUND => ProviderError::Conflict("the resource no longer exists".into()),
+        code => ProviderError::Internal(format!("mongo error {code}: {}", e.message)),
+    }
+}
+
+fn setting(key: &str) -> Result<String, ProviderError> {
+    config::get(key).ok_or_else(|| {
+        ProviderError::Internal(format!("provider setting `{key}` is not configured"))
+    })
+}
+
+/// 32 characters from `[A-Za-z0-9]`, safe in any URL without escaping.
+fn random_password() -> Result<String, ProviderError> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut password = String::new();
+    while password.len() < 32 {
+        let mut bytes = [0u8; 64];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| ProviderError::Internal(format!("no randomness: {e}")))?;
+        // Rejection sampling keeps every character equally likely.
+        password.extend(
+            bytes
+                .iter()
+                .filter(|b| usize::from(**b) < 248)
+                .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char),
+        );
+    }
+    password.truncate(32);
+    Ok(password)
+}
