@@ -564,26 +564,11 @@ fn setting(key: &str) -> Result<String, ProviderError> {
 }
 
 fn random_bytes<const N: usize>() -> Result<[u8; N], ProviderError> {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).map_err(|e| internal(format!("no randomness: {e}")))?;
-    Ok(bytes)
+    instanode_provider_kit::random_bytes().map_err(internal)
 }
 
-/// 32 characters from `[A-Za-z0-9]`: about 190 bits, safe in any URL without escaping.
 fn random_password() -> Result<String, ProviderError> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let bytes = random_bytes::<64>()?;
-    // Rejection sampling keeps every character equally likely.
-    let password: String = bytes
-        .iter()
-        .filter(|b| usize::from(**b) < 248)
-        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
-        .take(32)
-        .collect();
-    if password.len() < 32 {
-        return random_password();
-    }
-    Ok(password)
+    instanode_provider_kit::random_password().map_err(internal)
 }
 
 fn internal(message: impl ToString) -> ProviderError {

@@ -44,19 +44,12 @@ pub struct ResourceNames {
 impl ResourceNames {
     /// Derives the names from the host's resource id (32 lowercase hex characters).
     pub fn for_resource(resource_id: &str) -> Result<Self, ProviderError> {
-        let is_hex = resource_id.len() == 32
-            && resource_id
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if !is_hex {
-            return Err(ProviderError::InvalidRequest(format!(
-                "resource id must be 32 lowercase hex characters, got {resource_id:?}"
-            )));
-        }
+        let hex = instanode_provider_kit::resource_hex(resource_id)
+            .map_err(ProviderError::InvalidRequest)?;
         Ok(Self {
-            database: Ident::new(&format!("db_{resource_id}"))?,
-            role: Ident::new(&format!("usr_{resource_id}"))?,
-            holder: Ident::new(&format!("sus_{resource_id}"))?,
+            database: Ident::new(&format!("db_{hex}"))?,
+            role: Ident::new(&format!("usr_{hex}"))?,
+            holder: Ident::new(&format!("sus_{hex}"))?,
         })
     }
 }

@@ -70,18 +70,11 @@ struct Tenant {
 impl Tenant {
     /// Derived from the host's resource id (32 lowercase hex characters) only.
     fn for_resource(resource_id: &str) -> Result<Self, ProviderError> {
-        let is_hex = resource_id.len() == 32
-            && resource_id
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if !is_hex {
-            return Err(ProviderError::InvalidRequest(format!(
-                "resource id must be 32 lowercase hex characters, got {resource_id:?}"
-            )));
-        }
+        let hex = instanode_provider_kit::resource_hex(resource_id)
+            .map_err(ProviderError::InvalidRequest)?;
         Ok(Self {
-            user: format!("t_{resource_id}"),
-            prefix: format!("{resource_id}:"),
+            user: format!("t_{hex}"),
+            prefix: format!("{hex}:"),
         })
     }
 
@@ -361,21 +354,6 @@ fn internal(message: impl Into<String>) -> ProviderError {
     ProviderError::Internal(message.into())
 }
 
-/// 32 characters from `[A-Za-z0-9]`, safe in any URL without escaping.
 fn random_password() -> Result<String, ProviderError> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut password = String::new();
-    while password.len() < 32 {
-        let mut bytes = [0u8; 64];
-        getrandom::fill(&mut bytes).map_err(|e| internal(format!("no randomness: {e}")))?;
-        // Rejection sampling keeps every character equally likely.
-        password.extend(
-            bytes
-                .iter()
-                .filter(|b| usize::from(**b) < 248)
-                .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char),
-        );
-    }
-    password.truncate(32);
-    Ok(password)
+    instanode_provider_kit::random_password().map_err(ProviderError::Internal)
 }
