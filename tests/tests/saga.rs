@@ -73,26 +73,36 @@ async fn the_fault_header_is_ignored_unless_testing_enables_it() {
 #[tokio::test]
 async fn clients_that_hang_up_leave_no_half_made_resource() {
     let host = TestHost::start(HostOptions::default()).await;
-    let impatient = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_millis(15))
-        .build()
-        .unwrap();
-    let calls = (0..16).map(|i| {
-        // Requests that the client abandons after a few milliseconds, mid-saga.
-        impatient
-            .post(format!("{}/db/new", host.url))
-            .header("content-type", "application/json")
-            .header("x-forwarded-for", host.fresh_client())
-            .body(json!({"name": format!("hangup-{i}")}).to_string())
-            .send()
-    });
-    // Most calls are cut off by the client; whichever finish must have succeeded.
-    for reply in futures::future::join_all(calls).await.into_iter().flatten() {
-        assert_eq!(reply.status().as_u16(), 201);
+    let mut meta = host.metadata().await;
+    // Clients that give up after a few milliseconds, mid-saga. How far a request gets in
+    // that time depends on the machine, so the patience grows until some reach the saga.
+    for patience_ms in [15, 40, 100, 250] {
+        let impatient = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_millis(patience_ms))
+            .build()
+            .unwrap();
+        let calls = (0..16).map(|i| {
+            impatient
+                .post(format!("{}/db/new", host.url))
+                .header("content-type", "application/json")
+                .header("x-forwarded-for", host.fresh_client())
+                .body(json!({"name": format!("hangup-{patience_ms}-{i}")}).to_string())
+                .send()
+        });
+        // Most calls are cut off by the client; whichever finish must have succeeded.
+        for reply in futures::future::join_all(calls).await.into_iter().flatten() {
+            assert_eq!(reply.status().as_u16(), 201);
+        }
+        let reached: i64 = sqlx::query_scalar("SELECT count(*) FROM resources")
+            .fetch_one(&mut meta)
+            .await
+            .unwrap();
+        if reached > 0 {
+            break;
+        }
     }
     // Every saga runs to its end on its own: nothing stays pending, and the backend matches
     // the metadata row by row.
-    let mut meta = host.metadata().await;
     let mut rows: Vec<(String, String)> = Vec::new();
     for _ in 0..100 {
         rows = sqlx::query_as("SELECT id::text, status FROM resources")
