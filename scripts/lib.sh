@@ -50,6 +50,27 @@ pkg_installed() {
     [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]
 }
 
+# trixie_apt_options: apt-get options that read Debian trixie through a private sources
+# list and lists dir, so the system's apt setup stays bookworm-only. Only packages that do
+# not pull trixie's libc may be installed from it (pgvector's source, nats-server).
+trixie_apt_options() {
+    local w=$INSTANODE_CACHE_DIR/trixie
+    mkdir -p "$w/aptlists/partial"
+    if [[ ! -f $w/aptlists/.updated ]]; then
+        local mirror kr=/usr/share/keyrings/debian-archive-keyring.gpg
+        mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+        mirror=${mirror:-http://deb.debian.org/debian}
+        printf 'deb [signed-by=%s] %s trixie main\ndeb-src [signed-by=%s] %s trixie main\n' \
+            "$kr" "$mirror" "$kr" "$mirror" >"$w/trixie.list"
+        apt-get -o "Dir::Etc::sourcelist=$w/trixie.list" -o Dir::Etc::sourceparts=- \
+            -o "Dir::State::Lists=$w/aptlists" update -q >&2
+        touch "$w/aptlists/.updated"
+    fi
+    printf '%s ' -o "Dir::Etc::sourcelist=$w/trixie.list" -o Dir::Etc::sourceparts=- \
+        -o "Dir::State::Lists=$w/aptlists"
+    echo
+}
+
 # ---------------------------------------------------------------------------
 # PostgreSQL 15 (bookworm) + pgvector (built from trixie's Debian source)
 # ---------------------------------------------------------------------------
@@ -90,15 +111,8 @@ build_pgvector() {
         log "fetching pgvector $PGVECTOR_VERSION source from Debian trixie"
         # Private sources list and lists dir: the system's apt setup stays bookworm-only.
         # Only the source package comes from trixie; nothing from trixie is installed.
-        local mirror kr=/usr/share/keyrings/debian-archive-keyring.gpg
-        mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-        mirror=${mirror:-http://deb.debian.org/debian}
-        printf 'deb [signed-by=%s] %s trixie main\ndeb-src [signed-by=%s] %s trixie main\n' \
-            "$kr" "$mirror" "$kr" "$mirror" >"$w/trixie.list"
-        local aptx=(-o "Dir::Etc::sourcelist=$w/trixie.list" -o Dir::Etc::sourceparts=-
-                    -o "Dir::State::Lists=$w/aptlists")
-        mkdir -p "$w/aptlists/partial"
-        apt-get "${aptx[@]}" update -q
+        local aptx
+        read -ra aptx < <(trixie_apt_options)
         (cd "$w" && apt-get "${aptx[@]}" source -q pgvector)
         [[ -d $src ]] || die "apt-get source did not produce $src (trixie's pgvector version changed?)"
     fi
@@ -135,11 +149,11 @@ build_all() {
         log "building provider components"
         cargo build --release --locked --target wasm32-wasip2 \
             -p instanode-provider-postgres -p instanode-provider-redis \
-            -p instanode-provider-mongo -p instanode-provider-testing
+            -p instanode-provider-mongo -p instanode-provider-nats -p instanode-provider-testing
     )
     mkdir -p "$data/providers"
     local name
-    for name in postgres redis mongo testing; do
+    for name in postgres redis mongo nats testing; do
         # Copy then rename, so a running host never loads a half-written file.
         cp "$target/wasm32-wasip2/release/instanode_provider_$name.wasm" "$data/providers/.$name.wasm.tmp"
         mv "$data/providers/.$name.wasm.tmp" "$data/providers/$name.wasm"
@@ -356,11 +370,11 @@ MONGO_VENV=$INSTANODE_CACHE_DIR/mongo-venv
 
 ensure_mongo() {
     if [[ ! -x $MONGO_VENV/bin/secantusd-py || ! -x $MONGO_VENV/bin/python ]] ||
-        ! "$MONGO_VENV/bin/python" -c 'import pymongo' 2>/dev/null; then
-        log "installing the MongoDB-wire server and pymongo into $MONGO_VENV"
+        ! "$MONGO_VENV/bin/python" -c 'import pymongo, nats, nkeys' 2>/dev/null; then
+        log "installing the MongoDB-wire server, pymongo and nats-py into $MONGO_VENV"
         mkdir -p "$INSTANODE_CACHE_DIR"
         python3 -m venv "$MONGO_VENV"
-        "$MONGO_VENV/bin/pip" install -q 'secantusdb==0.7.0b3' pymongo
+        "$MONGO_VENV/bin/pip" install -q 'secantusdb==0.7.0b3' pymongo 'nats-py[nkeys]'
     fi
 }
 
@@ -435,6 +449,95 @@ stop_mongo() {
     if mongo_running "$data"; then
         log "stopping MongoDB-wire server ($data/mongo)"
         pid=$(cat "$data/mongo/server.pid")
+        kill -TERM "$pid" 2>/dev/null || true
+        local i
+        for ((i = 0; i < 100; i++)); do
+            kill -0 "$pid" 2>/dev/null || return 0
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# NATS 2.10 (trixie's nats-server: bookworm's 2.9 lacks what JetStream clients expect)
+# ---------------------------------------------------------------------------
+
+ensure_nats() {
+    command -v nats-server >/dev/null && return
+    log "installing nats-server from Debian trixie"
+    local w=$INSTANODE_CACHE_DIR/trixie aptx
+    read -ra aptx < <(trixie_apt_options)
+    # It depends only on libc6 >= 2.34, so bookworm's libc satisfies it.
+    rm -f "$w"/nats-server_*.deb
+    (cd "$w" && apt-get "${aptx[@]}" download -q nats-server)
+    apt-get install -y -qq "$w"/nats-server_*.deb >/dev/null
+}
+
+nats_running() {
+    local pidfile=$1/nats/nats.pid
+    [[ -s $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+nats_healthy() {
+    curl -fsS "http://127.0.0.1:$1/healthz?js-enabled-only=true" >/dev/null 2>&1
+}
+
+# start_nats DATA PORT: a NATS server under DATA/nats in operator mode, trusting the host
+# configured in DATA/instanode.toml (its keys are made on first use), with a full account
+# resolver (accounts are pushed at run time) and JetStream. Monitoring is on PORT+1.
+start_nats() {
+    local data=$1 port=$2 dir=$1/nats
+    local http=$((port + 1))
+    mkdir -p "$dir/accounts" "$dir/jetstream"
+    # Always rewritten: the trust lines come from the host's keys in its metadata database.
+    (umask 077 && "$(target_dir)/release/instanode" --config "$data/instanode.toml" \
+        nats-server-config >"$dir/trust.conf.tmp") || die "cannot read the host's NATS keys"
+    mv "$dir/trust.conf.tmp" "$dir/trust.conf"
+    cat >"$dir/nats.conf" <<EOF
+listen: 127.0.0.1:$port
+http: 127.0.0.1:$http
+server_name: instanode
+pid_file: "$dir/nats.pid"
+log_file: "$dir/nats.log"
+max_payload: 1MB
+jetstream {
+    store_dir: "$dir/jetstream"
+    max_file_store: 4GB
+    max_memory_store: 64MB
+}
+resolver {
+    type: full
+    dir: "$dir/accounts"
+    allow_delete: true
+    # A login for an unknown account waits this long for the resolver.
+    timeout: "1s"
+}
+include "trust.conf"
+EOF
+    if nats_running "$data"; then
+        if nats_healthy "$http"; then
+            log "reusing running NATS server on port $port"
+            return
+        fi
+        stop_nats "$data"
+    fi
+    log "starting NATS on 127.0.0.1:$port"
+    nats-server -c "$dir/nats.conf" >>"$dir/nats.out" 2>&1 &
+    local i
+    for ((i = 0; i < 100; i++)); do
+        nats_healthy "$http" && return
+        sleep 0.1
+    done
+    tail -n 20 "$dir/nats.log" >&2 || true
+    die "NATS failed to start (log: $dir/nats.log)"
+}
+
+stop_nats() {
+    local data=$1 pid
+    if nats_running "$data"; then
+        log "stopping NATS ($data/nats)"
+        pid=$(cat "$data/nats/nats.pid")
         kill -TERM "$pid" 2>/dev/null || true
         local i
         for ((i = 0; i < 100; i++)); do

@@ -43,12 +43,14 @@ impl App {
             config.metadata.max_connections,
         )
         .await?;
-        let registry = Registry::load(config, &store).await?;
+        let sealer = Sealer::from_hex(config.secrets.seal_key.expose())?;
+        let keys = Arc::new(store.key_ring(sealer.clone()));
+        let registry = Registry::load(config, &store, keys).await?;
         let jwt_secret = config.secrets.jwt_secret.expose().as_bytes();
         let app = Arc::new(Self {
             store,
             registry,
-            sealer: Sealer::from_hex(config.secrets.seal_key.expose())?,
+            sealer,
             tokens: TokenSigner::new(jwt_secret),
             plans,
             clients: ClientResolver::new(parse_cidrs(&config.trusted_proxies.items())?, jwt_secret),
@@ -65,4 +67,16 @@ impl App {
         schedule::spawn(app.clone());
         Ok(app)
     }
+}
+
+/// The NATS server settings that make it trust this host's keys (`instanode
+/// nats-server-config`).
+pub async fn nats_server_trust(config: &Config) -> anyhow::Result<String> {
+    let store = Store::connect(
+        config.metadata.url.expose(),
+        config.metadata.max_connections,
+    )
+    .await?;
+    let keys = store.key_ring(Sealer::from_hex(config.secrets.seal_key.expose())?);
+    crate::caps::server_trust_config(&keys).await
 }

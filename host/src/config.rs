@@ -132,6 +132,10 @@ pub struct ProviderConfig {
     pub redis: Option<RedisBinding>,
     /// The MongoDB server behind the `mongo` capability.
     pub mongo: Option<MongoBinding>,
+    /// The NATS server behind the `nats` capability.
+    pub nats: Option<NatsBinding>,
+    /// The host keys behind the `signer` capability.
+    pub signer: Option<SignerBinding>,
     /// Per-call limits; unset fields take `[sandbox]` values.
     #[serde(default)]
     pub sandbox: SandboxOverrides,
@@ -165,6 +169,23 @@ pub struct MongoBinding {
     /// Admin URL (`mongodb://USER:PASS@HOST:PORT/?authSource=admin`): a user allowed to
     /// manage users, roles and databases.
     pub url: Secret,
+}
+
+/// Connection settings for the `nats` capability.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsBinding {
+    /// Server URL (`nats://HOST:PORT`). The server must trust the host's operator: write its
+    /// trust settings with `instanode nats-server-config`.
+    pub url: String,
+}
+
+/// Which host keys the `signer` capability may use.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignerBinding {
+    /// Host key names, e.g. `["nats-operator"]`.
+    pub keys: Vec<String>,
 }
 
 /// Limits applied to every provider call.
@@ -310,6 +331,25 @@ impl Config {
                 bail!(
                     "provider `{name}` is granted `mongo` but has no [providers.{name}.mongo] url"
                 );
+            }
+            if provider.grants.iter().any(|g| g == "nats") && provider.nats.is_none() {
+                bail!("provider `{name}` is granted `nats` but has no [providers.{name}.nats] url");
+            }
+            match (
+                &provider.signer,
+                provider.grants.iter().any(|g| g == "signer"),
+            ) {
+                (None, true) => bail!(
+                    "provider `{name}` is granted `signer` but has no [providers.{name}.signer] keys"
+                ),
+                (Some(signer), _) => {
+                    for key in &signer.keys {
+                        key.parse::<crate::store::HostKey>()
+                            .map_err(anyhow::Error::msg)
+                            .with_context(|| format!("providers.{name}.signer.keys"))?;
+                    }
+                }
+                (None, false) => {}
             }
             if provider.grants.iter().any(|g| g == "redis") && provider.redis.is_none() {
                 bail!(

@@ -7,17 +7,22 @@ use std::path::PathBuf;
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
-const USAGE: &str = "usage: instanode [--config PATH]
+const USAGE: &str = "usage: instanode [--config PATH] [nats-server-config]
 
 Starts the instanode host. Settings come from PATH (default: ./instanode.toml when present)
-and INSTANODE_* environment variables; see instanode.example.toml.";
+and INSTANODE_* environment variables; see instanode.example.toml.
+
+nats-server-config  prints the lines a NATS server's config needs to trust this host
+                    (operator, system account), creating the host's NATS keys on first use.";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut config_path = std::env::var_os("INSTANODE_CONFIG").map(PathBuf::from);
     let mut args = std::env::args().skip(1);
+    let mut nats_server_config = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
+            "nats-server-config" => nats_server_config = true,
             "--config" => config_path = Some(args.next().context("--config needs a path")?.into()),
             "--version" => {
                 println!(
@@ -38,9 +43,15 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(
             EnvFilter::try_from_env("INSTANODE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
+        // stdout is reserved for what a subcommand prints.
+        .with_writer(std::io::stderr)
         .init();
 
     let config = config::Config::load(config_path.as_deref())?;
+    if nats_server_config {
+        print!("{}", app::nats_server_trust(&config).await?);
+        return Ok(());
+    }
     let app = app::App::start(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -6,7 +6,10 @@
 //! `INSTANODE_TEST_REDIS_PORT`, `INSTANODE_TEST_MONGO_URL`, `INSTANODE_TEST_MONGO_PORT`,
 //! `INSTANODE_TEST_PYTHON`,
 //! `INSTANODE_TEST_PG_SUPERUSER_URL`, `INSTANODE_TEST_PG_HOST`, `INSTANODE_TEST_PG_PORT`,
-//! `INSTANODE_TEST_PROVIDERS_DIR` and `INSTANODE_TEST_DATA_DIR`.
+//! `INSTANODE_TEST_PROVIDERS_DIR` and `INSTANODE_TEST_DATA_DIR`. NATS servers are started per
+//! test host (see [`nats`]), since each trusts one host's keys.
+
+pub mod nats;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -53,6 +56,8 @@ pub struct ProviderSpec {
     pub grants: &'static [&'static str],
     /// Extra TOML lines inside `[providers.<name>]`.
     pub extra: String,
+    /// For the nats provider: the server to start for the host (see [`nats::TestNats`]).
+    pub nats: Option<nats::NatsPorts>,
 }
 
 impl ProviderSpec {
@@ -73,6 +78,7 @@ impl ProviderSpec {
             kinds,
             grants: &["sql", "log"],
             extra,
+            nats: None,
         }
     }
 
@@ -96,6 +102,7 @@ impl ProviderSpec {
             kinds: &["cache"],
             grants: &["redis"],
             extra,
+            nats: None,
         }
     }
 
@@ -113,6 +120,30 @@ impl ProviderSpec {
             kinds: &["nosql"],
             grants: &["mongo"],
             extra,
+            nats: None,
+        }
+    }
+
+    /// The nats provider (kind `queue`) with a NATS server of its own, started with the host.
+    pub fn nats() -> Self {
+        Self::nats_on(nats::NatsPorts::free())
+    }
+
+    /// The nats provider bound to the server on `ports` (one a test already runs, when the
+    /// host is a replacement).
+    pub fn nats_on(ports: nats::NatsPorts) -> Self {
+        let extra = format!(
+            "[providers.nats.nats]\nurl = \"nats://127.0.0.1:{}\"\n[providers.nats.signer]\nkeys = [\"nats-operator\"]\n\
+             [providers.nats.config]\npublic_host = \"127.0.0.1\"\npublic_port = \"{}\"\n",
+            ports.client, ports.client,
+        );
+        Self {
+            name: "nats",
+            component: "nats.wasm",
+            kinds: &["queue"],
+            grants: &["nats", "signer"],
+            extra,
+            nats: Some(ports),
         }
     }
 
@@ -124,6 +155,7 @@ impl ProviderSpec {
             kinds,
             grants: &["kv", "log"],
             extra: String::new(),
+            nats: None,
         }
     }
 }
@@ -162,6 +194,9 @@ pub struct TestHost {
     pub dir: PathBuf,
     pub metadata_db: String,
     pub http: reqwest::Client,
+    /// The NATS server started with this host, if its config has the nats provider and the
+    /// server was not already running.
+    pub nats: Option<nats::TestNats>,
     child: Child,
     /// Hands every request without its own `X-Forwarded-For` a distinct /24, so tests do
     /// not run into each other's caps; tests of caps send their own.
@@ -220,6 +255,12 @@ impl TestHost {
     pub async fn try_start(options: HostOptions) -> anyhow::Result<TestHost> {
         let port = free_port()?;
         let HostFiles { dir, metadata_db } = HostFiles::create(&options, port).await?;
+        let mut nats = None;
+        if let Some(ports) = options.providers.iter().find_map(|p| p.nats) {
+            if !ports.in_use() {
+                nats = Some(nats::TestNats::start(&dir.join("instanode.toml"), ports).await?);
+            }
+        }
         let log = std::fs::File::create(dir.join("host.log"))?;
         let child = Command::new(env("INSTANODE_BIN"))
             .arg("--config")
@@ -237,6 +278,7 @@ impl TestHost {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()?,
+            nats,
             child,
             next_client: AtomicU32::new(u32::from(u16::from_be_bytes(
                 uuid::Uuid::new_v4().as_bytes()[..2].try_into()?,

@@ -148,7 +148,21 @@ fn created_body(
     });
     let map = body.as_object_mut().expect("built as an object");
     for (key, value) in out.fields {
-        map.entry(key).or_insert(Value::String(value));
+        // `outer.inner` nests: `credentials.nats_jwt` lands in the `credentials` object.
+        match key.split_once('.') {
+            Some((outer, inner)) => {
+                if let Some(object) = map
+                    .entry(outer)
+                    .or_insert_with(|| json!({}))
+                    .as_object_mut()
+                {
+                    object.entry(inner).or_insert(Value::String(value));
+                }
+            }
+            None => {
+                map.entry(key).or_insert(Value::String(value));
+            }
+        }
     }
     std::mem::take(map)
 }

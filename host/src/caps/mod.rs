@@ -9,7 +9,9 @@ mod config;
 mod kv;
 mod log;
 mod mongo;
+mod nats;
 mod redis;
+mod signer;
 mod sql;
 
 use std::collections::BTreeMap;
@@ -25,7 +27,9 @@ use crate::registry::bindings::instanode::provider as wit;
 use crate::store::KvStore;
 
 pub use mongo::MongoBackend;
+pub use nats::{NatsBackend, server_trust_config};
 pub use redis::RedisBackend;
+pub use signer::SignerBackend;
 pub use sql::SqlBackend;
 
 /// A capability interface of the contract.
@@ -77,7 +81,14 @@ impl Capability {
     pub fn is_implemented(self) -> bool {
         matches!(
             self,
-            Self::Config | Self::Log | Self::Kv | Self::Sql | Self::Redis | Self::Mongo
+            Self::Config
+                | Self::Log
+                | Self::Kv
+                | Self::Sql
+                | Self::Redis
+                | Self::Mongo
+                | Self::Nats
+                | Self::Signer
         )
     }
 
@@ -111,6 +122,8 @@ pub struct Bindings {
     pub sql: Option<SqlBackend>,
     pub redis: Option<RedisBackend>,
     pub mongo: Option<MongoBackend>,
+    pub nats: Option<NatsBackend>,
+    pub signer: Option<SignerBackend>,
     pub kv: Option<KvStore>,
 }
 
@@ -163,6 +176,8 @@ pub fn linker(engine: &Engine, grants: &[Capability]) -> anyhow::Result<Linker<H
             Capability::Sql => wit::sql::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
             Capability::Redis => wit::redis::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
             Capability::Mongo => wit::mongo::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
+            Capability::Nats => wit::nats::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
+            Capability::Signer => wit::signer::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
             other => anyhow::bail!("capability `{other}` is not provided by this host version"),
         }
     }

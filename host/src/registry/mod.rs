@@ -20,9 +20,11 @@ use chrono::{DateTime, Utc};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use crate::caps::{self, Bindings, Capability, MongoBackend, RedisBackend, SqlBackend};
+use crate::caps::{
+    self, Bindings, Capability, MongoBackend, NatsBackend, RedisBackend, SignerBackend, SqlBackend,
+};
 use crate::config::{Config, ProviderConfig, SandboxConfig};
-use crate::store::Store;
+use crate::store::{KeyRing, Store};
 use bindings::ProviderPre;
 
 pub use call::CallError;
@@ -52,7 +54,7 @@ pub struct Registry {
 
 impl Registry {
     /// Loads every configured provider; any bad one stops the start with its reason.
-    pub async fn load(config: &Config, store: &Store) -> anyhow::Result<Self> {
+    pub async fn load(config: &Config, store: &Store, keys: Arc<KeyRing>) -> anyhow::Result<Self> {
         let max_memory = config
             .providers
             .values()
@@ -63,7 +65,7 @@ impl Registry {
         let cache_dir = config.data_dir.join("cache");
         let mut by_name = BTreeMap::new();
         for (name, provider) in &config.providers {
-            let loaded = load_provider(&engine, name, provider, config, store, &cache_dir)
+            let loaded = load_provider(&engine, name, provider, config, store, &keys, &cache_dir)
                 .await
                 .with_context(|| format!("provider `{name}` refused"))?;
             tracing::info!(
@@ -104,6 +106,7 @@ async fn load_provider(
     provider: &ProviderConfig,
     config: &Config,
     store: &Store,
+    keys: &Arc<KeyRing>,
     cache_dir: &Path,
 ) -> anyhow::Result<Loaded> {
     let grants = parse_grants(&provider.grants)?;
@@ -127,6 +130,21 @@ async fn load_provider(
         },
         mongo: match (&provider.mongo, grants.contains(&Capability::Mongo)) {
             (Some(binding), true) => Some(MongoBackend::new(binding).await?),
+            _ => None,
+        },
+        nats: match (&provider.nats, grants.contains(&Capability::Nats)) {
+            (Some(binding), true) => Some(NatsBackend::new(binding, keys.clone())),
+            _ => None,
+        },
+        signer: match (&provider.signer, grants.contains(&Capability::Signer)) {
+            (Some(binding), true) => {
+                let granted = binding
+                    .keys
+                    .iter()
+                    .map(|k| k.parse().map_err(anyhow::Error::msg))
+                    .collect::<anyhow::Result<_>>()?;
+                Some(SignerBackend::new(keys.clone(), granted))
+            }
             _ => None,
         },
         kv: grants.contains(&Capability::Kv).then(|| store.kv(name)),

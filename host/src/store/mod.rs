@@ -1,6 +1,7 @@
 //! The metadata store: the only module that talks to the metadata database.
 
 mod idempotency;
+mod keys;
 mod kv;
 mod resources;
 mod seal;
@@ -12,6 +13,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use idempotency::{Claim, EntryKey};
+pub use keys::{HostKey, KeyRing};
 pub use kv::KvStore;
 pub use resources::{DeleteStart, EndReason, NewResource, ResourceRow};
 pub use seal::Sealer;
@@ -46,6 +48,11 @@ impl Store {
     pub async fn ping(&self) -> anyhow::Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// The host's signing keys, sealed with `sealer`.
+    pub fn key_ring(&self, sealer: Sealer) -> KeyRing {
+        KeyRing::new(self.pool.clone(), sealer)
     }
 
     /// The private key-value space of one provider.

@@ -1,6 +1,9 @@
 //! Helpers every provider component shares. Errors are plain strings; each provider maps
 //! them onto its `provider-error`.
 
+#[cfg(feature = "nats")]
+pub mod nats_jwt;
+
 /// The host's resource id, checked: 32 lowercase hex characters, so every backend name
 /// derived from it is a safe identifier without quoting tricks.
 pub fn resource_hex(resource_id: &str) -> Result<&str, String> {

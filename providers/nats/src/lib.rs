@@ -1,0 +1,329 @@
+//! The nats provider: every resource is a NATS account of its own on a shared server in
+//! operator mode, reached only through the host's `nats` and `signer` capabilities.
+//!
+//! Isolation is the server's: subjects, streams and consumers of one account are invisible
+//! to every other (even a subscription to `>`), and a user can only log in to the account
+//! that signed it. Limits (JetStream file storage, streams, consumers, connections) live in
+//! the account JWT, so the server enforces them itself.
+//!
+//! Keys: the account key of a resource is derived from the host's operator signature over
+//! its resource id, so every call (a retried provision, a deprovision that never saw the
+//! provision's state) finds the same account without storing its seed anywhere. The
+//! operator key never enters this component: the host signs the account JWTs built here.
+//! User keys are random; the account key signs them.
+
+#![expect(
+    unsafe_code,
+    reason = "the glue wit-bindgen generates for the component ABI is unsafe"
+)]
+
+wit_bindgen::generate!({
+    world: "provider",
+    path: "../../wit",
+});
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use exports::instanode::provider::provisioner::Guest;
+use instanode::provider::types::{
+    CapabilityError, Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
+};
+use instanode::provider::{config, nats, signer};
+use instanode_provider_kit::nats_jwt::{self, AccountLimits, Claims};
+use nkeys::{KeyPair, KeyPairType};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const OPERATOR_KEY: &str = "nats-operator";
+const REQUEST_TIMEOUT_MS: u32 = 5_000;
+const MIB: i64 = 1024 * 1024;
+/// What a suspended account may still store: nothing new.
+const SUSPENDED_STORAGE_BYTES: i64 = 1;
+
+struct Nats;
+
+/// One resource's account.
+struct Tenant {
+    hex: String,
+    account: KeyPair,
+}
+
+impl Tenant {
+    fn for_resource(resource_id: &str) -> Result<Self, ProviderError> {
+        let hex = instanode_provider_kit::resource_hex(resource_id)
+            .map_err(ProviderError::InvalidRequest)?
+            .to_string();
+        // Ed25519 signatures are deterministic: the same id always yields the same seed,
+        // and nobody without the operator key can compute it.
+        let signature = signer::sign(
+            OPERATOR_KEY,
+            format!("instanode nats account seed v1 {hex}").as_bytes(),
+        )
+        .map_err(from_capability)?;
+        let seed: [u8; 32] = Sha256::digest(&signature).into();
+        let account = KeyPair::new_from_raw(KeyPairType::Account, seed)
+            .map_err(|e| internal(format!("account key: {e}")))?;
+        Ok(Self { hex, account })
+    }
+
+    fn public_key(&self) -> String {
+        self.account.public_key()
+    }
+
+    /// Signs the account JWT with `limits` and hands it to the server's resolver.
+    fn push_account(&self, limits: &AccountLimits) -> Result<(), ProviderError> {
+        let operator = signer::public_key(OPERATOR_KEY).map_err(from_capability)?;
+        let jwt = Claims {
+            issuer: operator,
+            subject: self.public_key(),
+            name: format!("queue-{}", self.hex),
+            issued_at: unix_now(),
+            nats: nats_jwt::account(limits, None),
+        }
+        .encode(|bytes| signer::sign(OPERATOR_KEY, bytes).map_err(|e| e.message))
+        .map_err(internal)?;
+        let reply = system_request("$SYS.REQ.CLAIMS.UPDATE", jwt.as_bytes())?;
+        nats_jwt::claims_reply_ok(&reply)
+            .map_err(|e| ProviderError::BackendUnavailable(format!("account update refused: {e}")))
+    }
+
+    /// Whether the server's resolver holds the account.
+    fn exists(&self) -> Result<bool, ProviderError> {
+        let subject = format!("$SYS.REQ.ACCOUNT.{}.CLAIMS.LOOKUP", self.public_key());
+        let reply = system_request(&subject, b"")?;
+        Ok(reply.starts_with(b"ey"))
+    }
+
+    /// A new user of the account: (user JWT, user seed).
+    fn new_user(&self) -> Result<(String, String), ProviderError> {
+        let seed = instanode_provider_kit::random_bytes::<32>().map_err(internal)?;
+        let user = KeyPair::new_from_raw(KeyPairType::User, seed)
+            .map_err(|e| internal(format!("user key: {e}")))?;
+        let jwt = Claims {
+            issuer: self.public_key(),
+            subject: user.public_key(),
+            name: format!("queue-{}", self.hex),
+            issued_at: unix_now(),
+            nats: nats_jwt::user(),
+        }
+        .encode(|bytes| self.account.sign(bytes).map_err(|e| e.to_string()))
+        .map_err(internal)?;
+        let seed = user
+            .seed()
+            .map_err(|e| internal(format!("user seed: {e}")))?;
+        Ok((jwt, seed))
+    }
+
+    /// A per-account monitoring reply (`CONNZ`, `JSZ`, ...), its `data` object.
+    fn account_report(&self, report: &str) -> Result<Value, ProviderError> {
+        let subject = format!("$SYS.REQ.ACCOUNT.{}.{report}", self.public_key());
+        let reply = system_request(&subject, b"{}")?;
+        let value: Value = serde_json::from_slice(&reply)
+            .map_err(|_| internal(format!("unexpected {report} reply")))?;
+        if let Some(error) = value.get("error") {
+            return Err(ProviderError::BackendUnavailable(format!(
+                "{report}: {error}"
+            )));
+        }
+        Ok(value["data"].clone())
+    }
+}
+
+/// The account limits a tier's `limits` ask for.
+fn account_limits(limits: &[(String, u64)]) -> AccountLimits {
+    let get = |name: &str, default: i64| {
+        limits
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or(default, |(_, v)| i64::try_from(*v).unwrap_or(i64::MAX))
+    };
+    AccountLimits {
+        connections: get("connections", -1),
+        disk_storage_bytes: get("storage_mb", -1).saturating_mul(MIB).max(-1),
+        // Memory streams would bypass the storage limit the tier is sold by.
+        memory_storage_bytes: 0,
+        streams: get("queue_count", -1),
+        consumers: get("consumers", -1),
+        max_payload_bytes: -1,
+    }
+}
+
+impl Guest for Nats {
+    fn describe() -> Info {
+        Info {
+            name: "nats".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            kinds: vec!["queue".into()],
+            capabilities: vec!["nats".into(), "signer".into()],
+            config_schema: CONFIG_SCHEMA.into(),
+        }
+    }
+
+    fn provision(request: ProvisionRequest) -> Result<Provisioned, ProviderError> {
+        if request.kind != "queue" {
+            return Err(ProviderError::InvalidRequest(format!(
+                "unknown kind {}",
+                request.kind
+            )));
+        }
+        let tenant = Tenant::for_resource(&request.resource_id)?;
+        // Pushing the same account again adopts it (a retried provision).
+        tenant.push_account(&account_limits(&request.limits))?;
+        let (jwt, seed) = tenant.new_user()?;
+
+        let url = |host: &str, port: &str| format!("nats://{host}:{port}");
+        let (host, port) = (setting("public_host")?, setting("public_port")?);
+        let internal_url = config::get("internal_host").map(|h| {
+            url(
+                &h,
+                &config::get("internal_port").unwrap_or_else(|| port.clone()),
+            )
+        });
+        let creds = nats_jwt::creds_file(&jwt, &seed);
+        Ok(Provisioned {
+            connection_url: url(&host, &port),
+            internal_url,
+            fields: vec![
+                ("subject_prefix".into(), format!("tenant_{}.", tenant.hex)),
+                ("auth_mode".into(), "isolated".into()),
+                ("credentials.auth_mode".into(), "isolated".into()),
+                ("credentials.key_id".into(), tenant.public_key()),
+                ("credentials.nats_jwt".into(), jwt),
+                ("credentials.nats_nkey".into(), seed),
+                ("credentials.creds_file".into(), creds),
+            ],
+            state: serde_json::json!({"account": tenant.public_key()}).to_string(),
+        })
+    }
+
+    fn deprovision(resource: ResourceRef) -> Result<(), ProviderError> {
+        let tenant = Tenant::for_resource(&resource.resource_id)?;
+        if !tenant.exists()? {
+            return Ok(());
+        }
+        // Streams first: an account deleted with its streams leaves their data on disk,
+        // and the server reports JetStream unhealthy after its next restart.
+        let subject = format!("$JS.API.ACCOUNT.PURGE.{}", tenant.public_key());
+        let reply = system_request(&subject, b"")?;
+        let purged: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
+        if purged.get("error").is_some() {
+            return Err(ProviderError::BackendUnavailable(format!(
+                "purging the account's streams failed: {}",
+                purged["error"]
+            )));
+        }
+        let operator = signer::public_key(OPERATOR_KEY).map_err(from_capability)?;
+        let delete = Claims {
+            issuer: operator.clone(),
+            subject: operator,
+            name: format!("delete queue-{}", tenant.hex),
+            issued_at: unix_now(),
+            nats: nats_jwt::delete_accounts(&[&tenant.public_key()]),
+        }
+        .encode(|bytes| signer::sign(OPERATOR_KEY, bytes).map_err(|e| e.message))
+        .map_err(internal)?;
+        let reply = system_request("$SYS.REQ.CLAIMS.DELETE", delete.as_bytes())?;
+        nats_jwt::claims_reply_ok(&reply)
+            .map_err(|e| ProviderError::BackendUnavailable(format!("account delete refused: {e}")))
+    }
+
+    fn usage(resource: ResourceRef) -> Result<UsageReport, ProviderError> {
+        let tenant = Tenant::for_resource(&resource.resource_id)?;
+        let jsz = tenant.account_report("JSZ")?;
+        let connz = tenant.account_report("CONNZ")?;
+        let number = |v: &Value| v.as_u64().unwrap_or(0);
+        Ok(UsageReport {
+            storage_bytes: number(&jsz["storage"]),
+            connections: u32::try_from(number(&connz["num_connections"])).unwrap_or(u32::MAX),
+            extra: vec![
+                ("streams".into(), number(&jsz["streams"])),
+                ("consumers".into(), number(&jsz["consumers"])),
+                ("messages".into(), number(&jsz["messages"])),
+            ],
+        })
+    }
+
+    fn suspend(resource: ResourceRef) -> Result<(), ProviderError> {
+        let tenant = Tenant::for_resource(&resource.resource_id)?;
+        if !tenant.exists()? {
+            return Ok(());
+        }
+        let limits = AccountLimits {
+            disk_storage_bytes: SUSPENDED_STORAGE_BYTES,
+            ..account_limits(&resource.limits)
+        };
+        tenant.push_account(&limits)
+    }
+
+    fn resume(resource: ResourceRef) -> Result<(), ProviderError> {
+        let tenant = Tenant::for_resource(&resource.resource_id)?;
+        if !tenant.exists()? {
+            return Err(ProviderError::Conflict(
+                "the resource no longer exists".into(),
+            ));
+        }
+        tenant.push_account(&account_limits(&resource.limits))
+    }
+
+    fn check() -> Result<String, ProviderError> {
+        let reply = system_request(
+            "$SYS.REQ.SERVER.PING.HEALTHZ",
+            br#"{"js_enabled_only":true}"#,
+        )?;
+        let value: Value =
+            serde_json::from_slice(&reply).map_err(|_| internal("unexpected HEALTHZ reply"))?;
+        match value["data"]["status"].as_str() {
+            Some("ok") => Ok(format!(
+                "nats {} reachable, JetStream healthy",
+                value["server"]["ver"].as_str().unwrap_or("?")
+            )),
+            _ => Err(ProviderError::BackendUnavailable(format!(
+                "nats unhealthy: {}",
+                value["data"]
+            ))),
+        }
+    }
+
+    fn maintain() -> Result<(), ProviderError> {
+        Ok(())
+    }
+}
+
+export!(Nats);
+
+const CONFIG_SCHEMA: &str = r#"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "required": ["public_host", "public_port"],
+  "properties": {
+    "public_host": {"type": "string", "description": "Host tenants connect to"},
+    "public_port": {"type": "string", "description": "Port tenants connect to"},
+    "internal_host": {"type": "string", "description": "Host deployed apps connect to"},
+    "internal_port": {"type": "string", "description": "Port deployed apps connect to"}
+  }
+}"#;
+
+fn system_request(subject: &str, payload: &[u8]) -> Result<Vec<u8>, ProviderError> {
+    nats::request(subject, payload, REQUEST_TIMEOUT_MS).map_err(from_capability)
+}
+
+fn from_capability(e: CapabilityError) -> ProviderError {
+    match e.code.as_str() {
+        "unavailable" | "timeout" | "no-responders" => ProviderError::BackendUnavailable(e.message),
+        code => ProviderError::Internal(format!("{code}: {}", e.message)),
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn setting(key: &str) -> Result<String, ProviderError> {
+    config::get(key).ok_or_else(|| internal(format!("provider setting `{key}` is not configured")))
+}
+
+fn internal(message: impl Into<String>) -> ProviderError {
+    ProviderError::Internal(message.into())
+}

@@ -1,0 +1,262 @@
+//! `POST /queue/new` against a real NATS server in operator mode, checked with async-nats
+//! and the Python `nats-py` client: one account per resource, limits in the account JWT.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+use async_nats::{Client, ConnectOptions};
+use futures::StreamExt;
+use instanode_tests::nats::TestNats;
+use instanode_tests::{HostOptions, ProviderSpec, TestHost, python};
+use serde_json::{Value, json};
+
+fn options() -> HostOptions {
+    HostOptions {
+        providers: vec![ProviderSpec::nats()],
+        ..HostOptions::default()
+    }
+}
+
+async fn provision(host: &TestHost, name: &str) -> Value {
+    let reply = host.post_json("/queue/new", json!({ "name": name })).await;
+    assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
+    reply.body
+}
+
+fn creds(body: &Value) -> &str {
+    body["credentials"]["creds_file"].as_str().unwrap()
+}
+
+fn account(body: &Value) -> String {
+    body["credentials"]["key_id"].as_str().unwrap().to_string()
+}
+
+/// Connects with `creds` and proves the login with a round trip; the error otherwise.
+async fn try_connect(url: &str, creds: &str) -> Result<Client, String> {
+    let options = ConnectOptions::with_credentials(creds)
+        .map_err(|e| e.to_string())?
+        .connection_timeout(Duration::from_secs(2));
+    let client = tokio::time::timeout(Duration::from_secs(5), options.connect(url))
+        .await
+        .map_err(|_| "connect timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    match tokio::time::timeout(Duration::from_secs(3), client.flush()).await {
+        Ok(Ok(())) => Ok(client),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("login not confirmed".into()),
+    }
+}
+
+async fn connect(body: &Value) -> Client {
+    try_connect(body["connection_url"].as_str().unwrap(), creds(body))
+        .await
+        .expect("tenant connects with its credentials")
+}
+
+fn stream_config(name: &str, subjects: &str) -> stream::Config {
+    stream::Config {
+        name: name.into(),
+        subjects: vec![subjects.into()],
+        storage: stream::StorageType::File,
+        ..Default::default()
+    }
+}
+
+fn nats_server(host: &TestHost) -> &TestNats {
+    host.nats.as_ref().expect("the host's NATS server")
+}
+
+#[tokio::test]
+async fn queue_new_returns_an_isolated_account_that_works() {
+    let host = TestHost::start(options()).await;
+    let body = provision(&host, "events").await;
+    let url = body["connection_url"].as_str().unwrap();
+    assert_eq!(url, nats_server(&host).ports.url());
+    assert_eq!(body["auth_mode"], "isolated");
+    assert_eq!(body["credentials"]["auth_mode"], "isolated");
+    assert!(body["subject_prefix"].as_str().unwrap().ends_with('.'));
+    let seed = body["credentials"]["nats_nkey"].as_str().unwrap();
+    assert!(seed.starts_with("SU"), "a user seed");
+    let jwt = body["credentials"]["nats_jwt"].as_str().unwrap();
+    assert!(creds(&body).contains(jwt) && creds(&body).contains(seed));
+    assert_eq!(body["limits"]["storage_mb"], 64);
+    assert!(
+        nats_server(&host)
+            .stored_accounts()
+            .contains(&account(&body))
+    );
+
+    // Core pub/sub.
+    let client = connect(&body).await;
+    let mut sub = client.subscribe("orders.>").await.unwrap();
+    client.publish("orders.1", "hello".into()).await.unwrap();
+    let message = tokio::time::timeout(Duration::from_secs(5), sub.next())
+        .await
+        .expect("message arrives")
+        .unwrap();
+    assert_eq!(&message.payload[..], b"hello");
+
+    // JetStream: a stream of its own, acknowledged publishes.
+    let js = jetstream::new(client.clone());
+    js.create_stream(stream_config("ORDERS", "orders.>"))
+        .await
+        .expect("stream created");
+    let ack = js
+        .publish("orders.2", "stored".into())
+        .await
+        .unwrap()
+        .await
+        .expect("publish acknowledged");
+    assert_eq!(ack.stream, "ORDERS");
+
+    // The Python client, from the creds file alone.
+    let path = host.dir.join("queue.creds");
+    std::fs::write(&path, creds(&body)).unwrap();
+    let out = python(
+        r#"
+import asyncio, sys, nats
+async def main():
+    nc = await nats.connect(sys.argv[1], user_credentials=sys.argv[2])
+    js = nc.jetstream()
+    ack = await js.publish("orders.py", b"from python")
+    info = await js.stream_info("ORDERS")
+    print(ack.stream, info.state.messages)
+    await nc.close()
+asyncio.run(main())
+"#,
+        &[url, path.to_str().unwrap()],
+    );
+    assert_eq!(out.trim(), "ORDERS 2");
+}
+
+#[tokio::test]
+async fn tenants_cannot_reach_each_other() {
+    let host = TestHost::start(options()).await;
+    let a = provision(&host, "tenant-a").await;
+    let b = provision(&host, "tenant-b").await;
+    assert_ne!(account(&a), account(&b));
+    let client_a = connect(&a).await;
+    let client_b = connect(&b).await;
+
+    // B listens to everything it can; A's traffic reaches A's subscriber only.
+    let mut everything_b = client_b.subscribe(">").await.unwrap();
+    let mut own_a = client_a.subscribe("secret.>").await.unwrap();
+    client_b.flush().await.unwrap();
+    let js_a = jetstream::new(client_a.clone());
+    js_a.create_stream(stream_config("PRIVATE", "secret.>"))
+        .await
+        .unwrap();
+    js_a.publish("secret.1", "for A only".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let seen_by_a = tokio::time::timeout(Duration::from_secs(5), own_a.next()).await;
+    assert!(seen_by_a.is_ok(), "A receives its own message");
+    let seen_by_b = tokio::time::timeout(Duration::from_millis(500), everything_b.next()).await;
+    assert!(seen_by_b.is_err(), "B received {:?}", seen_by_b.unwrap());
+
+    // B's JetStream shows none of A's streams, and cannot open or delete them.
+    let js_b = jetstream::new(client_b.clone());
+    let names: Vec<String> = js_b
+        .stream_names()
+        .map(|n| n.unwrap())
+        .collect::<Vec<_>>()
+        .await;
+    assert!(names.is_empty(), "B sees streams {names:?}");
+    assert!(js_b.get_stream("PRIVATE").await.is_err());
+    assert!(js_b.delete_stream("PRIVATE").await.is_err());
+    assert!(
+        js_a.get_stream("PRIVATE").await.is_ok(),
+        "A's stream survives"
+    );
+
+    // B's key cannot log in as A's user (A's JWT, B's seed), nor the reverse.
+    let url = a["connection_url"].as_str().unwrap();
+    let swap = |jwt_from: &Value, seed_from: &Value| {
+        creds(seed_from).replace(
+            seed_from["credentials"]["nats_jwt"].as_str().unwrap(),
+            jwt_from["credentials"]["nats_jwt"].as_str().unwrap(),
+        )
+    };
+    assert!(try_connect(url, &swap(&a, &b)).await.is_err());
+    assert!(try_connect(url, &swap(&b, &a)).await.is_err());
+}
+
+#[tokio::test]
+async fn the_account_enforces_storage_stream_and_connection_limits() {
+    let host = TestHost::start(options()).await;
+    let body = provision(&host, "limits").await;
+    let client = connect(&body).await;
+    let js = jetstream::new(client.clone());
+
+    // A stream declaring more than the 64 MB allowance is refused.
+    let too_big = stream::Config {
+        max_bytes: 65 * 1024 * 1024,
+        ..stream_config("BIG", "big.>")
+    };
+    let refused = js
+        .create_stream(too_big)
+        .await
+        .expect_err("over the allowance");
+    println!("oversized stream: {refused}");
+
+    // Memory streams are not part of the tier.
+    let memory = stream::Config {
+        storage: stream::StorageType::Memory,
+        ..stream_config("MEM", "mem.>")
+    };
+    assert!(js.create_stream(memory).await.is_err());
+
+    // Publishing past 64 MB stored is refused.
+    js.create_stream(stream_config("FILL", "fill.>"))
+        .await
+        .unwrap();
+    let chunk = bytes_of(1000 * 1024);
+    let mut stored = 0usize;
+    let mut refusal = None;
+    for i in 0..80 {
+        match js
+            .publish(format!("fill.{i}"), chunk.clone())
+            .await
+            .unwrap()
+            .await
+        {
+            Ok(_) => stored += chunk.len(),
+            Err(e) => {
+                refusal = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    let refusal = refusal.expect("a publish past 64 MB is refused");
+    println!("refused after {stored} bytes: {refusal}");
+    assert!(
+        stored <= 64 * 1024 * 1024 && stored > 60 * 1024 * 1024,
+        "{stored}"
+    );
+
+    // The tier's stream count (1 for anonymous) holds too.
+    assert!(
+        js.create_stream(stream_config("SECOND", "second.>"))
+            .await
+            .is_err()
+    );
+
+    // Five connections in all; the sixth is refused.
+    let url = body["connection_url"].as_str().unwrap();
+    let mut open = vec![client];
+    for _ in 1..5 {
+        open.push(
+            try_connect(url, creds(&body))
+                .await
+                .expect("within the limit"),
+        );
+    }
+    let sixth = try_connect(url, creds(&body)).await;
+    assert!(sixth.is_err(), "a sixth connection was accepted");
+}
+
+fn bytes_of(len: usize) -> bytes::Bytes {
+    bytes::Bytes::from(vec![b'x'; len])
+}
