@@ -501,9 +501,11 @@ server_name: instanode
 pid_file: "$dir/nats.pid"
 log_file: "$dir/nats.log"
 max_payload: 1MB
+# Every account reserves its whole storage allowance out of max_file_store (64 anonymous
+# queues per 4 GB); files grow only as tenants store. Size it to the disk you dedicate.
 jetstream {
     store_dir: "$dir/jetstream"
-    max_file_store: 4GB
+    max_file_store: 64GB
     max_memory_store: 64MB
 }
 resolver {
@@ -552,9 +554,9 @@ stop_nats() {
 # Host config
 # ---------------------------------------------------------------------------
 
-# write_config DATA LISTEN PG_PORT REDIS_PORT MONGO_PORT
+# write_config DATA LISTEN PG_PORT REDIS_PORT MONGO_PORT NATS_PORT
 write_config() {
-    local data listen=$2 port=$3 redis_port=$4 mongo_port=$5
+    local data listen=$2 port=$3 redis_port=$4 mongo_port=$5 nats_port=$6
     data=$(abs_dir "$1")
     local seal jwt superpw instpw redispw mongopw
     seal=$(secret "$data/secrets/seal_key" 32)
@@ -614,6 +616,21 @@ url = "mongodb://admin:$mongopw@127.0.0.1:$mongo_port/?authSource=admin&directCo
 public_host = "127.0.0.1"
 public_port = "$mongo_port"
 url_options = "directConnection=true"
+
+[providers.nats]
+component = "$data/providers/nats.wasm"
+kinds = ["queue"]
+grants = ["nats", "signer"]
+
+[providers.nats.nats]
+url = "nats://127.0.0.1:$nats_port"
+
+[providers.nats.signer]
+keys = ["nats-operator"]
+
+[providers.nats.config]
+public_host = "127.0.0.1"
+public_port = "$nats_port"
 EOF
     )
     mv "$cfg.tmp" "$cfg"
@@ -626,6 +643,7 @@ prepare_test_backends() {
     ensure_postgres
     ensure_redis
     ensure_mongo
+    ensure_nats
     ensure_wasm_target
     build_all "$data"
     start_postgres "$data" "$port"

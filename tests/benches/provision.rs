@@ -1,7 +1,8 @@
 //! Provisioning latency as an agent sees it: from `POST /<kind>/new` to the first
-//! successful query or command through the returned URL, over real HTTP and a real client.
+//! successful query, command or acknowledged publish through the returned URL, over real HTTP and a real client.
 //! Run with `./scripts/bench`; `INSTANODE_BENCH_N` sets the sequential sample size (200)
-//! and `INSTANODE_BENCH_WARM_POOL` the provider's warm pool per kind (64).
+//! and `INSTANODE_BENCH_WARM_POOL` the provider's warm pool per kind (64);
+//! `INSTANODE_BENCH_ONLY=queue,cache` picks scenarios by kind.
 
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,30 @@ async fn provision_and_query(host: &TestHost, path: &str, name: &str) -> Duratio
             .list_collection_names()
             .await
             .expect("first command");
+        return started.elapsed();
+    }
+    if url.starts_with("nats://") {
+        let creds = reply.body["credentials"]["creds_file"]
+            .as_str()
+            .expect("creds_file");
+        let client = async_nats::ConnectOptions::with_credentials(creds)
+            .expect("creds parse")
+            .connect(url)
+            .await
+            .expect("tenant connects");
+        let js = async_nats::jetstream::new(client);
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: "BENCH".into(),
+            subjects: vec!["bench.>".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("stream created");
+        js.publish("bench.1", "hello".into())
+            .await
+            .expect("publish sent")
+            .await
+            .expect("publish acknowledged");
         return started.elapsed();
     }
     if url.starts_with("redis://") {
@@ -118,43 +143,65 @@ async fn main() {
     let postgres =
         ProviderSpec::postgres(&["db", "vector"]).setting("warm_pool", &pool.to_string());
     let host = TestHost::start(HostOptions {
-        providers: vec![postgres, ProviderSpec::redis(), ProviderSpec::mongo()],
+        providers: vec![
+            postgres,
+            ProviderSpec::redis(),
+            ProviderSpec::mongo(),
+            ProviderSpec::nats(),
+        ],
         ..HostOptions::default()
     })
     .await;
-    wait_for_warm_pool(pool).await;
-    // Warm the client and server paths once.
-    provision_and_query(&host, "/db/new", "warmup").await;
-    wait_for_warm_pool(pool).await;
-
-    let mut rows = vec![
-        sequential(&host, "/db/new", n)
-            .await
-            .row("POST /db/new → first query, sequential"),
+    // `INSTANODE_BENCH_ONLY=queue,cache` runs only the scenarios of those kinds.
+    let only = std::env::var("INSTANODE_BENCH_ONLY").unwrap_or_default();
+    let wanted = |kind: &str| only.is_empty() || only.split(',').any(|k| k.trim() == kind);
+    let mut rows = vec![];
+    if wanted("db") || wanted("vector") {
+        wait_for_warm_pool(pool).await;
+        // Warm the client and server paths once.
+        provision_and_query(&host, "/db/new", "warmup").await;
+    }
+    if wanted("db") {
+        wait_for_warm_pool(pool).await;
+        rows.push(
+            sequential(&host, "/db/new", n)
+                .await
+                .row("POST /db/new → first query, sequential"),
+        );
+    }
+    if wanted("vector") {
+        wait_for_warm_pool(pool).await;
+        rows.push(
+            sequential(&host, "/vector/new", n / 2)
+                .await
+                .row("POST /vector/new → first query, sequential"),
+        );
+    }
+    if wanted("db") {
+        wait_for_warm_pool(pool).await;
+        rows.push(
+            concurrent(&host, "/db/new", 8, n / 8)
+                .await
+                .row("POST /db/new → first query, 8 concurrent"),
+        );
+    }
+    let others = [
+        ("cache", "POST /cache/new → first command, sequential"),
+        ("nosql", "POST /nosql/new → first command, sequential"),
+        (
+            "queue",
+            "POST /queue/new → first acknowledged JetStream publish, sequential",
+        ),
     ];
-    wait_for_warm_pool(pool).await;
-    rows.push(
-        sequential(&host, "/vector/new", n / 2)
-            .await
-            .row("POST /vector/new → first query, sequential"),
-    );
-    wait_for_warm_pool(pool).await;
-    rows.push(
-        concurrent(&host, "/db/new", 8, n / 8)
-            .await
-            .row("POST /db/new → first query, 8 concurrent"),
-    );
-
-    rows.push(
-        sequential(&host, "/cache/new", n)
-            .await
-            .row("POST /cache/new → first command, sequential"),
-    );
-    rows.push(
-        sequential(&host, "/nosql/new", n)
-            .await
-            .row("POST /nosql/new → first command, sequential"),
-    );
+    for (kind, scenario) in others {
+        if wanted(kind) {
+            rows.push(
+                sequential(&host, &format!("/{kind}/new"), n)
+                    .await
+                    .row(scenario),
+            );
+        }
+    }
 
     println!(
         "\nProvisioning latency (HTTP request to the tenant's first successful query; warm pool {pool} per kind)\n"

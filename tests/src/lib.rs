@@ -57,7 +57,7 @@ pub struct ProviderSpec {
     /// Extra TOML lines inside `[providers.<name>]`.
     pub extra: String,
     /// For the nats provider: the server to start for the host (see [`nats::TestNats`]).
-    pub nats: Option<nats::NatsPorts>,
+    pub nats: Option<nats::NatsSpec>,
 }
 
 impl ProviderSpec {
@@ -126,12 +126,12 @@ impl ProviderSpec {
 
     /// The nats provider (kind `queue`) with a NATS server of its own, started with the host.
     pub fn nats() -> Self {
-        Self::nats_on(nats::NatsPorts::free())
+        Self::nats_on(nats::NatsSpec::free())
     }
 
     /// The nats provider bound to the server on `ports` (one a test already runs, when the
     /// host is a replacement).
-    pub fn nats_on(ports: nats::NatsPorts) -> Self {
+    pub fn nats_on(ports: nats::NatsSpec) -> Self {
         let extra = format!(
             "[providers.nats.nats]\nurl = \"nats://127.0.0.1:{}\"\n[providers.nats.signer]\nkeys = [\"nats-operator\"]\n\
              [providers.nats.config]\npublic_host = \"127.0.0.1\"\npublic_port = \"{}\"\n",

@@ -9,18 +9,22 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use tokio::process::{Child, Command};
 
-/// The client and monitoring ports of a test NATS server.
+/// A test NATS server: its client and monitoring ports and its JetStream capacity.
 #[derive(Debug, Clone, Copy)]
-pub struct NatsPorts {
+pub struct NatsSpec {
     pub client: u16,
     pub http: u16,
+    /// JetStream file storage the server may reserve for accounts, in MiB. Every account
+    /// reserves its whole allowance, so this caps how many accounts it takes.
+    pub max_file_store_mb: u64,
 }
 
-impl NatsPorts {
+impl NatsSpec {
     pub fn free() -> Self {
         Self {
             client: super::free_port().expect("a free port"),
             http: super::free_port().expect("a free port"),
+            max_file_store_mb: 64 * 1024,
         }
     }
 
@@ -36,14 +40,14 @@ impl NatsPorts {
 
 /// A running NATS server. Killed on drop; its directory stays for inspection.
 pub struct TestNats {
-    pub ports: NatsPorts,
+    pub ports: NatsSpec,
     pub dir: PathBuf,
     child: Option<Child>,
 }
 
 impl TestNats {
     /// Writes the server config next to the host config at `host_config` and starts it.
-    pub async fn start(host_config: &Path, ports: NatsPorts) -> anyhow::Result<Self> {
+    pub async fn start(host_config: &Path, ports: NatsSpec) -> anyhow::Result<Self> {
         let dir = host_config
             .parent()
             .context("host config has a directory")?
@@ -67,13 +71,14 @@ impl TestNats {
             format!(
                 "listen: 127.0.0.1:{}\nhttp: 127.0.0.1:{}\nserver_name: test\nmax_payload: 1MB\n\
                  log_file: {:?}\n\
-                 jetstream {{\n  store_dir: {:?}\n  max_file_store: 1GB\n  max_memory_store: 16MB\n}}\n\
+                 jetstream {{\n  store_dir: {:?}\n  max_file_store: {}MB\n  max_memory_store: 16MB\n}}\n\
                  resolver {{\n  type: full\n  dir: {:?}\n  allow_delete: true\n  timeout: \"1s\"\n}}\n\
                  include \"trust.conf\"\n",
                 ports.client,
                 ports.http,
                 dir.join("nats.log"),
                 dir.join("jetstream"),
+                ports.max_file_store_mb,
                 dir.join("accounts"),
             ),
         )?;

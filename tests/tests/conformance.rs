@@ -376,3 +376,103 @@ async fn mongo_provider_honours_the_lifecycle() {
     let ready = provider.check("m-12").await.unwrap().unwrap();
     assert!(ready.contains("reachable"), "{ready}");
 }
+
+#[tokio::test]
+async fn nats_provider_honours_the_lifecycle() {
+    use async_nats::jetstream;
+    let options = HostOptions {
+        providers: vec![ProviderSpec::nats()],
+        ..HostOptions::default()
+    };
+    let files = HostFiles::create(&options, 0).await.expect("host files");
+    let ports = options.providers[0].nats.expect("nats ports");
+    let _server = instanode_tests::nats::TestNats::start(&files.config_path(), ports)
+        .await
+        .expect("NATS starts");
+    let config = Config::load(Some(&files.config_path())).expect("config");
+    let app = App::start(&config).await.expect("host starts");
+    let provider = app.registry.for_kind("queue").expect("nats serves queue");
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let limits = vec![
+        ("storage_mb".to_string(), 64),
+        ("queue_count".to_string(), 1),
+        ("connections".to_string(), 5),
+    ];
+    let request = ProvisionRequest {
+        resource_id: id.clone(),
+        name: "conformance".into(),
+        kind: "queue".into(),
+        tier: "anonymous".into(),
+        limits: limits.clone(),
+        options: vec![],
+    };
+    let field = |fields: &[(String, String)], name: &str| {
+        fields.iter().find(|(k, _)| k == name).unwrap().1.clone()
+    };
+    let first = provider.provision("n-1", &request).await.unwrap().unwrap();
+    let second = provider.provision("n-2", &request).await.unwrap().unwrap();
+    assert_eq!(
+        field(&first.fields, "credentials.key_id"),
+        field(&second.fields, "credentials.key_id"),
+        "a retried provision adopts the same account"
+    );
+    let creds = field(&second.fields, "credentials.creds_file");
+    let client = async_nats::ConnectOptions::with_credentials(&creds)
+        .unwrap()
+        .connect(&second.connection_url)
+        .await
+        .expect("adopted account works");
+    let js = jetstream::new(client.clone());
+    js.create_stream(jetstream::stream::Config {
+        name: "C".into(),
+        subjects: vec!["c.>".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let publish = |n: u32| {
+        let js = js.clone();
+        async move {
+            js.publish(format!("c.{n}"), vec![b'x'; 8192].into())
+                .await
+                .unwrap()
+                .await
+        }
+    };
+    publish(0).await.expect("stored");
+
+    // Deprovision and usage need nothing from the state: the account key is derived.
+    let resource = ResourceRef {
+        resource_id: id.clone(),
+        kind: "queue".into(),
+        tier: "anonymous".into(),
+        limits,
+        state: String::new(),
+    };
+    let usage = provider.usage("n-3", &resource).await.unwrap().unwrap();
+    assert!(usage.storage_bytes >= 8192, "{}", usage.storage_bytes);
+    assert_eq!(usage.connections, 1);
+    for step in ["n-4", "n-5"] {
+        provider.suspend(step, &resource).await.unwrap().unwrap();
+    }
+    assert!(
+        publish(1).await.is_err(),
+        "a suspended account stores nothing new"
+    );
+    let info = js.get_stream("C").await.expect("its data stays readable");
+    assert_eq!(info.cached_info().state.messages, 1);
+    for step in ["n-6", "n-7"] {
+        provider.resume(step, &resource).await.unwrap().unwrap();
+    }
+    publish(2).await.expect("stores again after resume");
+    for step in ["n-8", "n-9"] {
+        provider
+            .deprovision(step, &resource)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    assert!(provider.resume("n-10", &resource).await.unwrap().is_err());
+    let ready = provider.check("n-11").await.unwrap().unwrap();
+    assert!(ready.starts_with("nats 2.10"), "{ready}");
+}

@@ -260,3 +260,149 @@ async fn the_account_enforces_storage_stream_and_connection_limits() {
 fn bytes_of(len: usize) -> bytes::Bytes {
     bytes::Bytes::from(vec![b'x'; len])
 }
+
+/// Waits until `client` has lost its connection (the server closed it).
+async fn dropped(client: &Client) -> bool {
+    for _ in 0..100 {
+        if client.connection_state() != async_nats::connection::State::Connected {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn delete_and_expiry_remove_the_account_its_streams_and_its_connections() {
+    let mut host = TestHost::start(options()).await;
+    for (name, by_ttl) in [("deleted", false), ("expired", true)] {
+        let body = provision(&host, name).await;
+        let client = connect(&body).await;
+        let js = jetstream::new(client.clone());
+        js.create_stream(stream_config("KEEP", "keep.>"))
+            .await
+            .unwrap();
+        js.publish("keep.1", bytes_of(4096))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let acc = account(&body);
+        assert!(
+            nats_server(&host)
+                .accounts_with_jetstream_data()
+                .contains(&acc)
+        );
+
+        if by_ttl {
+            host.advance_clock(24 * 3600 + 60).await;
+            assert_eq!(host.reap().await["ended"], 1);
+        } else {
+            let token = body["token"].as_str().unwrap();
+            let reply = host.delete(&format!("/api/v1/resources/{token}")).await;
+            assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+        }
+        assert!(
+            dropped(&client).await,
+            "{name}: the open connection was dropped"
+        );
+        let again = try_connect(body["connection_url"].as_str().unwrap(), creds(&body)).await;
+        assert!(again.is_err(), "{name}: new connections are refused");
+        let server = nats_server(&host);
+        assert!(
+            !server.stored_accounts().contains(&acc),
+            "{name}: account gone"
+        );
+        assert!(
+            !server.accounts_with_jetstream_data().contains(&acc),
+            "{name}: its JetStream data is gone"
+        );
+    }
+
+    // The server comes back healthy: no orphaned JetStream data left behind.
+    let server = host.nats.as_mut().unwrap();
+    server.restart().await.expect("NATS restarts");
+    assert!(server.healthy().await);
+}
+
+#[tokio::test]
+async fn accounts_survive_host_and_server_restarts() {
+    let mut first = TestHost::start(options()).await;
+    let before = provision(&first, "before").await;
+    let mut server = first.nats.take().expect("the host's NATS server");
+    let metadata_db = first.metadata_db.clone();
+    drop(first);
+
+    // The NATS server restarts too: its resolver kept the account on disk.
+    server.restart().await.expect("NATS restarts");
+    let client = connect(&before).await;
+    jetstream::new(client)
+        .create_stream(stream_config("AFTER", "after.>"))
+        .await
+        .expect("the account's JetStream works after the restarts");
+
+    // A new host process on the same metadata signs with the same operator.
+    let second = TestHost::start(HostOptions {
+        providers: vec![ProviderSpec::nats_on(server.ports)],
+        metadata_db: Some(metadata_db),
+        ..HostOptions::default()
+    })
+    .await;
+    let after = provision(&second, "after").await;
+    connect(&after).await;
+    let stored = server.stored_accounts();
+    assert!(stored.contains(&account(&before)) && stored.contains(&account(&after)));
+}
+
+#[tokio::test]
+async fn usage_reports_the_accounts_stored_bytes() {
+    let host = TestHost::start(options()).await;
+    let body = provision(&host, "metered").await;
+    let client = connect(&body).await;
+    let js = jetstream::new(client.clone());
+    js.create_stream(stream_config("M", "m.>")).await.unwrap();
+    for i in 0..10 {
+        js.publish(format!("m.{i}"), bytes_of(100 * 1024))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    host.meter().await;
+    let token = body["token"].as_str().unwrap();
+    let reply = host.get(&format!("/api/v1/resources/{token}")).await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    println!("{}", reply.body);
+    let stored = reply.body["usage"]["storage_bytes"]
+        .as_u64()
+        .expect("usage measured");
+    assert!(stored >= 1000 * 1024, "{stored}");
+    assert_eq!(reply.body["usage"]["connections"], 1);
+    assert_eq!(reply.body["usage"]["streams"], 1);
+    assert_eq!(reply.body["usage"]["messages"], 10);
+}
+
+#[tokio::test]
+async fn a_server_out_of_jetstream_capacity_fails_the_provision_cleanly() {
+    // Room for two 64 MiB reservations, not three.
+    let spec = instanode_tests::nats::NatsSpec {
+        max_file_store_mb: 160,
+        ..instanode_tests::nats::NatsSpec::free()
+    };
+    let host = TestHost::start(HostOptions {
+        providers: vec![ProviderSpec::nats_on(spec)],
+        ..HostOptions::default()
+    })
+    .await;
+    provision(&host, "one").await;
+    provision(&host, "two").await;
+    let stored = nats_server(&host).stored_accounts();
+    let reply = host
+        .post_json("/queue/new", json!({ "name": "three" }))
+        .await;
+    instanode_tests::assert_error(&reply, 503, "provision_failed");
+    println!("{}", reply.body);
+    // The refused account was removed again: only the working ones (and the system
+    // account) stay.
+    assert_eq!(nats_server(&host).stored_accounts(), stored);
+}

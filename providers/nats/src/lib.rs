@@ -36,6 +36,9 @@ use sha2::{Digest, Sha256};
 
 const OPERATOR_KEY: &str = "nats-operator";
 const REQUEST_TIMEOUT_MS: u32 = 5_000;
+/// Tries, and the wait for each, of the JetStream check after a provision.
+const PROBE_ATTEMPTS: u32 = 5;
+const PROBE_TIMEOUT_MS: u32 = 500;
 const MIB: i64 = 1024 * 1024;
 /// What a suspended account may still store: nothing new.
 const SUSPENDED_STORAGE_BYTES: i64 = 1;
@@ -87,6 +90,32 @@ impl Tenant {
             .map_err(|e| ProviderError::BackendUnavailable(format!("account update refused: {e}")))
     }
 
+    /// Logs in as a throwaway user of the account and asks for its JetStream info, so that a
+    /// 201 means the account really works. The server enables JetStream for an account only
+    /// while it can reserve the account's whole storage allowance.
+    fn verify_jetstream(&self) -> Result<(), ProviderError> {
+        let (jwt, seed) = self.new_user()?;
+        let mut last = String::new();
+        for _ in 0..PROBE_ATTEMPTS {
+            match nats::request_as(&jwt, &seed, "$JS.API.INFO", b"", PROBE_TIMEOUT_MS) {
+                Ok(reply) => {
+                    let info: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
+                    match info.get("error") {
+                        None => return Ok(()),
+                        Some(error) => last = error["description"].as_str().unwrap_or("?").into(),
+                    }
+                }
+                // The account's JetStream API may take a moment to appear.
+                Err(e) if e.code == "no-responders" || e.code == "timeout" => last = e.message,
+                Err(e) => return Err(from_capability(e)),
+            }
+        }
+        Err(ProviderError::BackendUnavailable(format!(
+            "JetStream is not available to the new account ({last}); the NATS server may have \
+             no JetStream storage left to reserve"
+        )))
+    }
+
     /// Whether the server's resolver holds the account.
     fn exists(&self) -> Result<bool, ProviderError> {
         let subject = format!("$SYS.REQ.ACCOUNT.{}.CLAIMS.LOOKUP", self.public_key());
@@ -115,9 +144,9 @@ impl Tenant {
     }
 
     /// A per-account monitoring reply (`CONNZ`, `JSZ`, ...), its `data` object.
-    fn account_report(&self, report: &str) -> Result<Value, ProviderError> {
+    fn account_report(&self, report: &str, options: &str) -> Result<Value, ProviderError> {
         let subject = format!("$SYS.REQ.ACCOUNT.{}.{report}", self.public_key());
-        let reply = system_request(&subject, b"{}")?;
+        let reply = system_request(&subject, options.as_bytes())?;
         let value: Value = serde_json::from_slice(&reply)
             .map_err(|_| internal(format!("unexpected {report} reply")))?;
         if let Some(error) = value.get("error") {
@@ -169,6 +198,7 @@ impl Guest for Nats {
         let tenant = Tenant::for_resource(&request.resource_id)?;
         // Pushing the same account again adopts it (a retried provision).
         tenant.push_account(&account_limits(&request.limits))?;
+        tenant.verify_jetstream()?;
         let (jwt, seed) = tenant.new_user()?;
 
         let url = |host: &str, port: &str| format!("nats://{host}:{port}");
@@ -229,16 +259,27 @@ impl Guest for Nats {
 
     fn usage(resource: ResourceRef) -> Result<UsageReport, ProviderError> {
         let tenant = Tenant::for_resource(&resource.resource_id)?;
-        let jsz = tenant.account_report("JSZ")?;
-        let connz = tenant.account_report("CONNZ")?;
+        // Scoped to one account, JSZ answers with that account's details.
+        let account = tenant.account_report("JSZ", r#"{"streams":true}"#)?;
+        let connz = tenant.account_report("CONNZ", "{}")?;
         let number = |v: &Value| v.as_u64().unwrap_or(0);
+        let streams = account["stream_detail"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let sum = |field: &str| {
+            streams
+                .iter()
+                .map(|s| number(&s["state"][field]))
+                .sum::<u64>()
+        };
         Ok(UsageReport {
-            storage_bytes: number(&jsz["storage"]),
+            storage_bytes: number(&account["storage"]),
             connections: u32::try_from(number(&connz["num_connections"])).unwrap_or(u32::MAX),
             extra: vec![
-                ("streams".into(), number(&jsz["streams"])),
-                ("consumers".into(), number(&jsz["consumers"])),
-                ("messages".into(), number(&jsz["messages"])),
+                ("streams".into(), streams.len() as u64),
+                ("consumers".into(), sum("consumer_count")),
+                ("messages".into(), sum("messages")),
             ],
         })
     }
