@@ -256,10 +256,10 @@ impl TestHost {
         let port = free_port()?;
         let HostFiles { dir, metadata_db } = HostFiles::create(&options, port).await?;
         let mut nats = None;
-        if let Some(ports) = options.providers.iter().find_map(|p| p.nats) {
-            if !ports.in_use() {
-                nats = Some(nats::TestNats::start(&dir.join("instanode.toml"), ports).await?);
-            }
+        if let Some(spec) = options.providers.iter().find_map(|p| p.nats)
+            && !spec.in_use()
+        {
+            nats = Some(nats::TestNats::start(&dir.join("instanode.toml"), spec).await?);
         }
         let log = std::fs::File::create(dir.join("host.log"))?;
         let child = Command::new(env("INSTANODE_BIN"))
