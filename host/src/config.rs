@@ -464,6 +464,21 @@ mod tests {
     }
 
     #[test]
+    fn signer_grants_name_known_host_keys() {
+        let base = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../instanode.example.toml"),
+        )
+        .unwrap();
+        let bad = base.replace(r#"keys = ["nats-operator"]"#, r#"keys = ["nats-sytem"]"#);
+        let config: Config = toml::from_str(&bad).unwrap();
+        let error = format!("{:#}", config.validate().unwrap_err());
+        assert!(error.contains("nats-sytem"), "{error}");
+        let ungranted = base.replace("[providers.nats.signer]\nkeys = [\"nats-operator\"]\n", "");
+        let config: Config = toml::from_str(&ungranted).unwrap();
+        assert!(config.validate().is_err(), "signer granted without keys");
+    }
+
+    #[test]
     fn secrets_never_print() {
         let secret = Secret("hunter2".into());
         assert_eq!(format!("{secret:?}"), "[redacted]");

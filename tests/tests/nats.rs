@@ -406,3 +406,40 @@ async fn a_server_out_of_jetstream_capacity_fails_the_provision_cleanly() {
     // account) stay.
     assert_eq!(nats_server(&host).stored_accounts(), stored);
 }
+
+#[tokio::test]
+async fn a_nats_outage_fails_provisions_cleanly_and_the_host_recovers() {
+    let mut host = TestHost::start(options()).await;
+    provision(&host, "before").await;
+    host.nats.as_mut().unwrap().stop().await;
+
+    let reply = host
+        .post_json("/queue/new", json!({ "name": "during" }))
+        .await;
+    instanode_tests::assert_error(&reply, 503, "provision_failed");
+    let ready = host.get("/readyz").await;
+    assert_eq!(
+        ready.body["checks"]["provider:nats"]["status"], "failed",
+        "{}",
+        ready.body
+    );
+
+    host.nats.as_mut().unwrap().restart().await.unwrap();
+    // The host's system connection comes back by itself.
+    let mut recovered = false;
+    for _ in 0..50 {
+        let reply = host
+            .post_json("/queue/new", json!({ "name": "after" }))
+            .await;
+        if reply.status.as_u16() == 201 {
+            connect(&reply.body).await;
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        recovered,
+        "provisioning works again after the server is back"
+    );
+}

@@ -134,6 +134,14 @@ async fn request(
     payload: Vec<u8>,
     timeout_ms: u32,
 ) -> Result<Vec<u8>, CapabilityError> {
+    // While reconnecting, the client would hold the request until the server is back: fail
+    // now instead, so a provision during an outage is refused at once.
+    if client.connection_state() != async_nats::connection::State::Connected {
+        return Err(cap_error(
+            "unavailable",
+            "nats server unreachable (reconnecting)",
+        ));
+    }
     let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_REQUEST_TIMEOUT);
     let reply = tokio::time::timeout(timeout, client.request(subject, payload.into()))
         .await
