@@ -18,6 +18,17 @@ log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Random lowercase hex (2*N chars). Hex keeps secrets safe to embed in URLs and TOML.
+# terminate PID: SIGTERM, up to 10 s for the process to exit, then SIGKILL.
+terminate() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
 random_hex() {
     od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'
 }
@@ -149,11 +160,11 @@ build_all() {
         log "building provider components"
         cargo build --release --locked --target wasm32-wasip2 \
             -p instanode-provider-postgres -p instanode-provider-redis \
-            -p instanode-provider-mongo -p instanode-provider-nats -p instanode-provider-testing
+            -p instanode-provider-mongo -p instanode-provider-nats -p instanode-provider-spaces -p instanode-provider-testing
     )
     mkdir -p "$data/providers"
     local name
-    for name in postgres redis mongo nats testing; do
+    for name in postgres redis mongo nats spaces testing; do
         # Copy then rename, so a running host never loads a half-written file.
         cp "$target/wasm32-wasip2/release/instanode_provider_$name.wasm" "$data/providers/.$name.wasm.tmp"
         mv "$data/providers/.$name.wasm.tmp" "$data/providers/$name.wasm"
@@ -370,11 +381,11 @@ MONGO_VENV=$INSTANODE_CACHE_DIR/mongo-venv
 
 ensure_mongo() {
     if [[ ! -x $MONGO_VENV/bin/secantusd-py || ! -x $MONGO_VENV/bin/python ]] ||
-        ! "$MONGO_VENV/bin/python" -c 'import pymongo, nats, nkeys' 2>/dev/null; then
-        log "installing the MongoDB-wire server, pymongo and nats-py into $MONGO_VENV"
+        ! "$MONGO_VENV/bin/python" -c 'import pymongo, nats, nkeys, boto3' 2>/dev/null; then
+        log "installing the MongoDB-wire server and the Python test clients into $MONGO_VENV"
         mkdir -p "$INSTANODE_CACHE_DIR"
         python3 -m venv "$MONGO_VENV"
-        "$MONGO_VENV/bin/pip" install -q 'secantusdb==0.7.0b3' pymongo 'nats-py[nkeys]'
+        "$MONGO_VENV/bin/pip" install -q 'secantusdb==0.7.0b3' pymongo 'nats-py[nkeys]' boto3
     fi
 }
 
@@ -445,17 +456,10 @@ PY
 # stop_mongo DATA: stops the server and waits for it to exit (its storage engine holds a
 # lock until then).
 stop_mongo() {
-    local data=$1 pid
+    local data=$1
     if mongo_running "$data"; then
         log "stopping MongoDB-wire server ($data/mongo)"
-        pid=$(cat "$data/mongo/server.pid")
-        kill -TERM "$pid" 2>/dev/null || true
-        local i
-        for ((i = 0; i < 100; i++)); do
-            kill -0 "$pid" 2>/dev/null || return 0
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
+        terminate "$(cat "$data/mongo/server.pid")"
     fi
 }
 
@@ -470,7 +474,8 @@ ensure_nats() {
     read -ra aptx < <(trixie_apt_options)
     # It depends only on libc6 >= 2.34, so bookworm's libc satisfies it.
     rm -f "$w"/nats-server_*.deb
-    (cd "$w" && apt-get "${aptx[@]}" download -q nats-server)
+    # Downloaded as root into a root-owned cache: no _apt sandbox to drop to.
+    (cd "$w" && apt-get "${aptx[@]}" -o APT::Sandbox::User=root download -q nats-server)
     apt-get install -y -qq "$w"/nats-server_*.deb >/dev/null
 }
 
@@ -536,17 +541,64 @@ EOF
 }
 
 stop_nats() {
-    local data=$1 pid
+    local data=$1
     if nats_running "$data"; then
         log "stopping NATS ($data/nats)"
-        pid=$(cat "$data/nats/nats.pid")
-        kill -TERM "$pid" 2>/dev/null || true
-        local i
-        for ((i = 0; i < 100; i++)); do
-            kill -0 "$pid" 2>/dev/null || return 0
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
+        terminate "$(cat "$data/nats/nats.pid")"
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# S3: s3s-fs, a small S3-compatible server that verifies SigV4 signatures
+# ---------------------------------------------------------------------------
+
+S3S_VERSION=0.14.1
+S3S_BIN=$INSTANODE_CACHE_DIR/s3s-fs/bin/s3s-fs
+S3_BUCKET=instanode
+
+ensure_s3() {
+    [[ -x $S3S_BIN ]] && return
+    log "building s3s-fs $S3S_VERSION (an S3 server for dev and tests; a few minutes, once)"
+    # Newer releases need a newer compiler than this project pins.
+    cargo install -q s3s-fs --version "$S3S_VERSION" --features binary --locked \
+        --root "$INSTANODE_CACHE_DIR/s3s-fs"
+}
+
+s3_running() {
+    local pidfile=$1/s3/server.pid
+    [[ -s $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+# start_s3 DATA PORT: an S3 server on PORT storing under DATA/s3, with the bucket
+# `instanode` and one key pair (DATA/secrets/s3_*), held by the host only.
+start_s3() {
+    local data=$1 port=$2 dir=$1/s3
+    mkdir -p "$dir/root/$S3_BUCKET"
+    if s3_running "$data"; then
+        log "reusing running S3 server on port $port"
+        return
+    fi
+    log "starting S3 (s3s-fs) on 127.0.0.1:$port"
+    "$S3S_BIN" --host 127.0.0.1 --port "$port" \
+        --access-key "$(secret "$data/secrets/s3_access_key" 10)" \
+        --secret-key "$(secret "$data/secrets/s3_secret_key")" \
+        "$dir/root" >>"$dir/server.log" 2>&1 &
+    echo $! >"$dir/server.pid"
+    local i
+    for ((i = 0; i < 100; i++)); do
+        # Unsigned requests are refused with 403: the server is up.
+        [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/") == 403 ]] && return
+        sleep 0.1
+    done
+    tail -n 20 "$dir/server.log" >&2 || true
+    die "S3 server failed to start (log: $dir/server.log)"
+}
+
+stop_s3() {
+    local data=$1
+    if s3_running "$data"; then
+        log "stopping S3 ($data/s3)"
+        terminate "$(cat "$data/s3/server.pid")"
     fi
 }
 
@@ -554,9 +606,9 @@ stop_nats() {
 # Host config
 # ---------------------------------------------------------------------------
 
-# write_config DATA LISTEN PG_PORT REDIS_PORT MONGO_PORT NATS_PORT
+# write_config DATA LISTEN PG_PORT REDIS_PORT MONGO_PORT NATS_PORT S3_PORT
 write_config() {
-    local data listen=$2 port=$3 redis_port=$4 mongo_port=$5 nats_port=$6
+    local data listen=$2 port=$3 redis_port=$4 mongo_port=$5 nats_port=$6 s3_port=$7
     data=$(abs_dir "$1")
     local seal jwt superpw instpw redispw mongopw
     seal=$(secret "$data/secrets/seal_key" 32)
@@ -631,22 +683,44 @@ keys = ["nats-operator"]
 [providers.nats.config]
 public_host = "127.0.0.1"
 public_port = "$nats_port"
+
+[providers.spaces]
+component = "$data/providers/spaces.wasm"
+kinds = ["storage"]
+grants = ["s3"]
+
+[providers.spaces.s3]
+endpoint = "http://127.0.0.1:$s3_port"
+bucket = "$S3_BUCKET"
+access_key = "$(secret "$data/secrets/s3_access_key" 10)"
+secret_key = "$(secret "$data/secrets/s3_secret_key")"
+
+[providers.spaces.config]
+public_endpoint = "http://127.0.0.1:$s3_port"
+bucket = "$S3_BUCKET"
 EOF
     )
     mv "$cfg.tmp" "$cfg"
 }
 
-# prepare_test_backends DATA PORT REDIS_PORT MONGO_PORT: installs and builds what is missing, starts
+# prepare_test_backends DATA PORT REDIS_PORT MONGO_PORT S3_PORT: installs and builds what is missing, starts
 # the test backends, and exports what the test harness (tests/src/lib.rs) reads.
 prepare_test_backends() {
-    local data=$1 port=$2 redis_port=$3 mongo_port=$4
+    local data=$1 port=$2 redis_port=$3 mongo_port=$4 s3_port=$5
     ensure_postgres
     ensure_redis
     ensure_mongo
     ensure_nats
+    ensure_s3
     ensure_wasm_target
     build_all "$data"
     start_postgres "$data" "$port"
+    start_s3 "$data" "$s3_port"
+    export INSTANODE_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
+    export INSTANODE_TEST_S3_BUCKET=$S3_BUCKET
+    INSTANODE_TEST_S3_ACCESS_KEY=$(secret "$data/secrets/s3_access_key" 10)
+    INSTANODE_TEST_S3_SECRET_KEY=$(secret "$data/secrets/s3_secret_key")
+    export INSTANODE_TEST_S3_ACCESS_KEY INSTANODE_TEST_S3_SECRET_KEY
     start_redis "$data" "$redis_port"
     start_mongo "$data" "$mongo_port"
     export INSTANODE_TEST_MONGO_URL="mongodb://admin:$(secret "$data/secrets/mongo_admin_password")@127.0.0.1:$mongo_port/?authSource=admin&directConnection=true"

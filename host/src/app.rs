@@ -22,6 +22,8 @@ pub struct App {
     pub plans: Plans,
     pub clients: ClientResolver,
     pub rate_limiter: RateLimiter,
+    /// Presign requests per storage resource.
+    pub presign_limiter: RateLimiter<uuid::Uuid>,
     pub clock: Clock,
     pub readiness: Readiness,
     pub lifecycle: LifecycleConfig,
@@ -55,6 +57,7 @@ impl App {
             plans,
             clients: ClientResolver::new(parse_cidrs(&config.trusted_proxies.items())?, jwt_secret),
             rate_limiter: RateLimiter::new(config.rate_limit_per_minute),
+            presign_limiter: RateLimiter::new(crate::api::PRESIGN_PER_MINUTE),
             clock: Clock::default(),
             readiness: Readiness::default(),
             lifecycle: config.lifecycle,

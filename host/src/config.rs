@@ -136,6 +136,8 @@ pub struct ProviderConfig {
     pub nats: Option<NatsBinding>,
     /// The host keys behind the `signer` capability.
     pub signer: Option<SignerBinding>,
+    /// The bucket behind the `s3` capability.
+    pub s3: Option<S3Binding>,
     /// Per-call limits; unset fields take `[sandbox]` values.
     #[serde(default)]
     pub sandbox: SandboxOverrides,
@@ -178,6 +180,24 @@ pub struct NatsBinding {
     /// Server URL (`nats://HOST:PORT`). The server must trust the host's operator: write its
     /// trust settings with `instanode nats-server-config`.
     pub url: String,
+}
+
+/// The bucket behind the `s3` capability: any S3-compatible server, addressed path-style.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Binding {
+    /// Server URL, e.g. `https://s3.us-east-1.amazonaws.com` or `http://127.0.0.1:59000`.
+    pub endpoint: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+    pub bucket: String,
+    /// The host's key; it signs every URL and never reaches a tenant or a component.
+    pub access_key: Secret,
+    pub secret_key: Secret,
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
 }
 
 /// Which host keys the `signer` capability may use.
@@ -331,6 +351,9 @@ impl Config {
                 bail!(
                     "provider `{name}` is granted `mongo` but has no [providers.{name}.mongo] url"
                 );
+            }
+            if provider.grants.iter().any(|g| g == "s3") && provider.s3.is_none() {
+                bail!("provider `{name}` is granted `s3` but has no [providers.{name}.s3] bucket");
             }
             if provider.grants.iter().any(|g| g == "nats") && provider.nats.is_none() {
                 bail!("provider `{name}` is granted `nats` but has no [providers.{name}.nats] url");

@@ -12,3 +12,4 @@ pub mod lifecycle;
 pub mod registry;
 pub mod store;
 pub mod tenancy;
+pub mod webhooks;

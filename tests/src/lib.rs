@@ -4,7 +4,8 @@
 //!
 //! `scripts/test` exports what the harness needs: `INSTANODE_BIN`, `INSTANODE_TEST_REDIS_URL`,
 //! `INSTANODE_TEST_REDIS_PORT`, `INSTANODE_TEST_MONGO_URL`, `INSTANODE_TEST_MONGO_PORT`,
-//! `INSTANODE_TEST_PYTHON`,
+//! `INSTANODE_TEST_PYTHON`, `INSTANODE_TEST_S3_ENDPOINT`, `INSTANODE_TEST_S3_BUCKET`,
+//! `INSTANODE_TEST_S3_ACCESS_KEY`, `INSTANODE_TEST_S3_SECRET_KEY`,
 //! `INSTANODE_TEST_PG_SUPERUSER_URL`, `INSTANODE_TEST_PG_HOST`, `INSTANODE_TEST_PG_PORT`,
 //! `INSTANODE_TEST_PROVIDERS_DIR` and `INSTANODE_TEST_DATA_DIR`. NATS servers are started per
 //! test host (see [`nats`]), since each trusts one host's keys.
@@ -147,6 +148,26 @@ impl ProviderSpec {
         }
     }
 
+    /// The spaces provider (kind `storage`) bound to the test S3 server's bucket.
+    pub fn spaces() -> Self {
+        let endpoint = env("INSTANODE_TEST_S3_ENDPOINT");
+        let bucket = env("INSTANODE_TEST_S3_BUCKET");
+        let extra = format!(
+            "[providers.spaces.s3]\nendpoint = {endpoint:?}\nbucket = {bucket:?}\naccess_key = {:?}\nsecret_key = {:?}\n\
+             [providers.spaces.config]\npublic_endpoint = {endpoint:?}\nbucket = {bucket:?}\n",
+            env("INSTANODE_TEST_S3_ACCESS_KEY"),
+            env("INSTANODE_TEST_S3_SECRET_KEY"),
+        );
+        Self {
+            name: "spaces",
+            component: "spaces.wasm",
+            kinds: &["storage"],
+            grants: &["s3"],
+            extra,
+            nats: None,
+        }
+    }
+
     /// The misbehaving test provider, serving `kinds`.
     pub fn testing(kinds: &'static [&'static str]) -> Self {
         Self {
@@ -172,6 +193,16 @@ pub struct HostOptions {
     pub metadata_db: Option<String>,
     /// Extra top-level TOML (e.g. a `[sandbox]` section).
     pub extra: String,
+}
+
+impl HostOptions {
+    /// The defaults with `provider` as the only provider.
+    pub fn only(provider: ProviderSpec) -> Self {
+        Self {
+            providers: vec![provider],
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for HostOptions {
@@ -328,6 +359,15 @@ impl TestHost {
     }
 
     /// POSTs raw bytes with an optional content type and extra headers.
+    /// `POST /<kind>/new {"name": name}`, which must answer 201; its body.
+    pub async fn provision(&self, kind: &str, name: &str) -> Value {
+        let reply = self
+            .post_json(&format!("/{kind}/new"), serde_json::json!({ "name": name }))
+            .await;
+        assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
+        reply.body
+    }
+
     pub async fn post(
         &self,
         path: &str,

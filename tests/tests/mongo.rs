@@ -3,19 +3,14 @@
 
 use instanode_tests::{HostOptions, ProviderSpec, TestHost, mongo_admin, python};
 use mongodb::bson::{Document, doc};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 fn options() -> HostOptions {
-    HostOptions {
-        providers: vec![ProviderSpec::mongo()],
-        ..HostOptions::default()
-    }
+    HostOptions::only(ProviderSpec::mongo())
 }
 
 async fn provision(host: &TestHost, name: &str) -> Value {
-    let reply = host.post_json("/nosql/new", json!({ "name": name })).await;
-    assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
-    reply.body
+    host.provision("nosql", name).await
 }
 
 /// A fresh client from the tenant's URL (a new connection sees the current rights).

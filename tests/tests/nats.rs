@@ -11,16 +11,11 @@ use instanode_tests::{HostOptions, ProviderSpec, TestHost, python};
 use serde_json::{Value, json};
 
 fn options() -> HostOptions {
-    HostOptions {
-        providers: vec![ProviderSpec::nats()],
-        ..HostOptions::default()
-    }
+    HostOptions::only(ProviderSpec::nats())
 }
 
 async fn provision(host: &TestHost, name: &str) -> Value {
-    let reply = host.post_json("/queue/new", json!({ "name": name })).await;
-    assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
-    reply.body
+    host.provision("queue", name).await
 }
 
 fn creds(body: &Value) -> &str {

@@ -3,19 +3,14 @@
 use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error, redis_admin};
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 fn options() -> HostOptions {
-    HostOptions {
-        providers: vec![ProviderSpec::redis()],
-        ..HostOptions::default()
-    }
+    HostOptions::only(ProviderSpec::redis())
 }
 
 async fn provision(host: &TestHost, name: &str) -> Value {
-    let reply = host.post_json("/cache/new", json!({ "name": name })).await;
-    assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
-    reply.body
+    host.provision("cache", name).await
 }
 
 async fn connect(body: &Value) -> MultiplexedConnection {

@@ -29,6 +29,7 @@ pub async fn capabilities(State(app): State<SharedApp>) -> Json<Value> {
         .all()
         .iter()
         .flat_map(|p| p.kinds.clone())
+        .chain([crate::webhooks::KIND.to_string()])
         .collect();
     kinds.sort();
     Json(json!({

@@ -11,16 +11,20 @@ pub mod provision;
 pub mod rate_limit;
 pub mod request_id;
 pub mod resources;
+mod storage;
 pub mod testing;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 
 use crate::app::SharedApp;
 use error::ApiError;
+
+pub use storage::PRESIGN_PER_MINUTE;
 
 pub fn router(app: SharedApp) -> Router {
     Router::new()
@@ -33,6 +37,16 @@ pub fn router(app: SharedApp) -> Router {
                 idempotency::middleware,
             )),
         )
+        .route("/storage/{token}/presign", post(storage::presign))
+        .route(
+            "/webhook/receive/{token}",
+            any(webhooks::receive).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/webhook/receive/{token}/{*rest}",
+            any(webhooks::receive).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/v1/webhooks/{token}/requests", get(webhooks::list))
         .route("/api/v1/capabilities", get(capabilities::capabilities))
         .route(
             "/api/v1/resources/{token}",

@@ -22,11 +22,13 @@ pub async fn create(
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    if app.registry.for_kind(&kind).is_none() {
+    if kind != crate::webhooks::KIND && app.registry.for_kind(&kind).is_none() {
         return Err(ApiError::not_found(&format!("Resource kind `{kind}`")));
     }
     let name = parse_name(&body)?;
     let env = parse_env(&body)?;
+    let webhook_secret = parse_secret(&kind, &body)?;
+    let kind_is_webhook = kind == crate::webhooks::KIND;
     let fault = app
         .fault_injection
         .then(|| {
@@ -44,6 +46,7 @@ pub async fn create(
         fingerprint: Some(client.fingerprint),
         request_id: super::request_id::current(),
         fault,
+        webhook_secret,
     };
     let output = provision::provision(app.clone(), input).await?;
     let status = if output.existing {
@@ -55,6 +58,7 @@ pub async fn create(
     let mut ignored: Vec<&String> = body
         .keys()
         .filter(|k| !KNOWN_FIELDS.contains(&k.as_str()))
+        .filter(|k| !(k.as_str() == "secret" && kind_is_webhook))
         .collect();
     if !ignored.is_empty() {
         ignored.sort();
@@ -79,6 +83,27 @@ fn parse_name(body: &Map<String, Value>) -> Result<ResourceName, ApiError> {
             NameError::Invalid => invalid(),
         }),
         Some(_) => Err(invalid()),
+    }
+}
+
+/// `secret` on `/webhook/new`: 16-256 printable characters; other kinds ignore it.
+fn parse_secret(kind: &str, body: &Map<String, Value>) -> Result<Option<String>, ApiError> {
+    if kind != crate::webhooks::KIND {
+        return Ok(None);
+    }
+    match body.get("secret") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s))
+            if (16..=256).contains(&s.len()) && s.chars().all(|c| c.is_ascii_graphic()) =>
+        {
+            Ok(Some(s.clone()))
+        }
+        Some(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_secret",
+            "`secret` must be 16-256 printable ASCII characters without spaces.",
+        )
+        .action("Retry with a random secret of at least 16 characters, or without `secret` for an unsigned receiver.")),
     }
 }
 
@@ -147,6 +172,14 @@ fn created_body(
         "claim_url": claim_url,
     });
     let map = body.as_object_mut().expect("built as an object");
+    // Broker-mode storage: no key is handed out; objects are reached through presigned URLs.
+    if out.fields.iter().any(|(k, v)| k == "mode" && v == "broker") {
+        map.insert(
+            "presign_url".into(),
+            json!(format!("{public_url}/storage/{}/presign", out.token)),
+        );
+        map.insert("agent_action".into(), json!("use_presign_endpoint"));
+    }
     for (key, value) in out.fields {
         // `outer.inner` nests: `credentials.nats_jwt` lands in the `credentials` object.
         match key.split_once('.') {

@@ -1,8 +1,10 @@
-//! Per-address request limit on every route: a token bucket per client address holding
-//! one minute's allowance, refilled continuously. Kept in memory: each replica limits on
-//! its own, so N replicas behind a balancer allow up to N times the rate.
+//! Request limits: a token bucket per key (a client address on every route, a resource
+//! token on some) holding one minute's allowance, refilled continuously. Kept in memory:
+//! each replica limits on its own, so N replicas behind a balancer allow up to N times the
+//! rate.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -19,9 +21,9 @@ use crate::tenancy::client::Client;
 /// Above this many tracked addresses, full buckets are forgotten.
 const PRUNE_ABOVE: usize = 10_000;
 
-pub struct RateLimiter {
+pub struct RateLimiter<K = IpAddr> {
     per_minute: u32,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    buckets: Mutex<HashMap<K, Bucket>>,
 }
 
 struct Bucket {
@@ -29,7 +31,7 @@ struct Bucket {
     updated: Instant,
 }
 
-impl RateLimiter {
+impl<K: Hash + Eq> RateLimiter<K> {
     /// `per_minute` 0 turns the limit off.
     pub fn new(per_minute: u32) -> Self {
         Self {
@@ -38,8 +40,8 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one request's token for `ip`, or says how long until one is available.
-    pub fn take(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+    /// Takes one request's token for `key`, or says how long until one is available.
+    pub fn take(&self, key: K, now: Instant) -> Result<(), Duration> {
         if self.per_minute == 0 {
             return Ok(());
         }
@@ -51,7 +53,7 @@ impl RateLimiter {
                 b.tokens + now.duration_since(b.updated).as_secs_f64() * per_second < capacity
             });
         }
-        let bucket = buckets.entry(ip).or_insert(Bucket {
+        let bucket = buckets.entry(key).or_insert(Bucket {
             tokens: capacity,
             updated: now,
         });

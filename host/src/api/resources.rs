@@ -99,7 +99,7 @@ fn describe(row: &ResourceRow) -> Value {
     })
 }
 
-fn parse_token(token: &str) -> Result<Uuid, ApiError> {
+pub(super) fn parse_token(token: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(token).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -110,7 +110,7 @@ fn parse_token(token: &str) -> Result<Uuid, ApiError> {
     })
 }
 
-fn not_found() -> ApiError {
+pub(super) fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "resource_not_found",
@@ -119,7 +119,7 @@ fn not_found() -> ApiError {
     .action("Check the token from the provisioning response; if it is right, the resource never finished being created - provision a new one.")
 }
 
-fn ended(row: &ResourceRow) -> ApiError {
+pub(super) fn ended(row: &ResourceRow) -> ApiError {
     let (code, message) = match row.end_reason.as_deref() {
         Some("expired") => (
             "resource_expired",

@@ -11,6 +11,7 @@ mod log;
 mod mongo;
 mod nats;
 mod redis;
+mod s3;
 mod signer;
 mod sql;
 
@@ -29,6 +30,7 @@ use crate::store::KvStore;
 pub use mongo::MongoBackend;
 pub use nats::{NatsBackend, server_trust_config};
 pub use redis::RedisBackend;
+pub use s3::{ObjectMethod, S3Backend};
 pub use signer::SignerBackend;
 pub use sql::SqlBackend;
 
@@ -89,6 +91,7 @@ impl Capability {
                 | Self::Mongo
                 | Self::Nats
                 | Self::Signer
+                | Self::S3
         )
     }
 
@@ -124,6 +127,7 @@ pub struct Bindings {
     pub mongo: Option<MongoBackend>,
     pub nats: Option<NatsBackend>,
     pub signer: Option<SignerBackend>,
+    pub s3: Option<S3Backend>,
     pub kv: Option<KvStore>,
 }
 
@@ -178,6 +182,7 @@ pub fn linker(engine: &Engine, grants: &[Capability]) -> anyhow::Result<Linker<H
             Capability::Mongo => wit::mongo::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
             Capability::Nats => wit::nats::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
             Capability::Signer => wit::signer::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
+            Capability::S3 => wit::s3::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
             other => anyhow::bail!("capability `{other}` is not provided by this host version"),
         }
     }

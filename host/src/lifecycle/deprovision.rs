@@ -8,6 +8,24 @@ use crate::store::ResourceRow;
 use super::stored::{Credentials, resource_ref};
 
 pub async fn deprovision(app: &App, row: &ResourceRow, request_id: &str) -> Result<(), String> {
+    if row.kind == crate::webhooks::KIND {
+        app.store
+            .delete_webhook_requests(row.id)
+            .await
+            .map_err(|e| format!("cannot delete the stored requests: {e}"))?;
+    } else {
+        deprovision_backend(app, row, request_id).await?;
+    }
+    app.store
+        .finish_delete(row.id, app.clock.now())
+        .await
+        .map_err(|e| format!("cannot record the delete: {e}"))?;
+    tracing::info!(request_id, resource.id = %row.id, kind = %row.kind, "resource deprovisioned");
+    Ok(())
+}
+
+/// Removes what the provider created for the row.
+async fn deprovision_backend(app: &App, row: &ResourceRow, request_id: &str) -> Result<(), String> {
     let provider = app
         .registry
         .for_kind(&row.kind)
@@ -23,10 +41,5 @@ pub async fn deprovision(app: &App, row: &ResourceRow, request_id: &str) -> Resu
         Ok(Err(e)) => return Err(format!("provider refused: {e:?}")),
         Err(e) => return Err(e.to_string()),
     }
-    app.store
-        .finish_delete(row.id, app.clock.now())
-        .await
-        .map_err(|e| format!("cannot record the delete: {e}"))?;
-    tracing::info!(request_id, resource.id = %row.id, kind = %row.kind, "resource deprovisioned");
     Ok(())
 }

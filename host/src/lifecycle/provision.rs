@@ -53,6 +53,8 @@ pub struct ProvisionInput {
     pub fingerprint: Option<String>,
     pub request_id: String,
     pub fault: Option<FaultPoint>,
+    /// Webhooks only: the HMAC secret senders sign request bodies with.
+    pub webhook_secret: Option<String>,
 }
 
 /// A created resource, or (over the daily cap) the caller's existing one.
@@ -86,7 +88,8 @@ enum Undo {
 /// The registered undos of one saga run.
 struct Saga<'a> {
     app: &'a App,
-    provider: &'a Loaded,
+    /// None for the kinds the host serves itself (webhooks).
+    provider: Option<&'a Loaded>,
     request_id: &'a str,
     undo: Vec<Undo>,
 }
@@ -96,7 +99,9 @@ impl Saga<'_> {
         for step in self.undo.into_iter().rev() {
             match step {
                 Undo::Deprovision(resource) => {
-                    undo_provider(self.provider, self.request_id, &resource).await
+                    if let Some(provider) = self.provider {
+                        undo_provider(provider, self.request_id, &resource).await;
+                    }
                 }
                 Undo::MarkFailed(id) => {
                     if let Err(e) = self.app.store.mark_failed(id, self.app.clock.now()).await {
@@ -133,13 +138,17 @@ pub async fn provision(app: SharedApp, input: ProvisionInput) -> Result<Provisio
 }
 
 async fn run_saga(app: &App, input: ProvisionInput) -> Result<ProvisionOutput, ApiError> {
-    let provider = app
-        .registry
-        .for_kind(&input.kind)
-        .ok_or_else(|| ApiError::not_found(&format!("Resource kind `{}`", input.kind)))?;
+    let provider = match input.kind.as_str() {
+        crate::webhooks::KIND => None,
+        kind => Some(
+            app.registry
+                .for_kind(kind)
+                .ok_or_else(|| ApiError::not_found(&format!("Resource kind `{kind}`")))?,
+        ),
+    };
     let mut saga = Saga {
         app,
-        provider: &provider,
+        provider: provider.as_deref(),
         request_id: &input.request_id,
         undo: Vec::new(),
     };
@@ -177,8 +186,9 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
                 name: input.name.as_str(),
                 env: input.env.as_str(),
                 tier: tier_name,
-                provider: &provider.name,
-                provider_version: &provider.version,
+                provider: provider.map_or("host", |p| p.name.as_str()),
+                provider_version: provider
+                    .map_or(env!("CARGO_PKG_VERSION"), |p| p.version.as_str()),
                 fingerprint: input.fingerprint.as_deref(),
                 limits: serde_json::Value::Object(
                     limits
@@ -202,27 +212,37 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
     saga.undo.push(Undo::MarkFailed(id));
     fault(FaultPoint::AfterInsert)?;
 
-    let resource_id = resource_id(id);
-    saga.undo.push(Undo::Deprovision(ResourceRef {
-        resource_id: resource_id.clone(),
-        kind: input.kind.clone(),
-        tier: tier_name.to_string(),
-        limits: limits.clone(),
-        state: String::new(),
-    }));
-    let request = ProvisionRequest {
-        resource_id,
-        name: input.name.to_string(),
-        kind: input.kind.clone(),
-        tier: tier_name.to_string(),
-        limits: limits.clone(),
-        options: vec![],
+    let provisioned = match provider {
+        Some(provider) => {
+            let resource_id = resource_id(id);
+            saga.undo.push(Undo::Deprovision(ResourceRef {
+                resource_id: resource_id.clone(),
+                kind: input.kind.clone(),
+                tier: tier_name.to_string(),
+                limits: limits.clone(),
+                state: String::new(),
+            }));
+            let request = ProvisionRequest {
+                resource_id,
+                name: input.name.to_string(),
+                kind: input.kind.clone(),
+                tier: tier_name.to_string(),
+                limits: limits.clone(),
+                options: vec![],
+            };
+            let provisioned =
+                provider_answer(provider.provision(&input.request_id, &request).await)?;
+            check_answer(&provisioned).map_err(ApiError::provider_failed)?;
+            if let Some(Undo::Deprovision(resource)) = saga.undo.last_mut() {
+                resource.state = provisioned.state.clone();
+            }
+            provisioned
+        }
+        // Nothing to create outside the metadata database.
+        None => {
+            crate::webhooks::provisioned(&app.public_url, token, input.webhook_secret.as_deref())
+        }
     };
-    let provisioned = provider_answer(provider.provision(&input.request_id, &request).await)?;
-    check_answer(&provisioned).map_err(ApiError::provider_failed)?;
-    if let Some(Undo::Deprovision(resource)) = saga.undo.last_mut() {
-        resource.state = provisioned.state.clone();
-    }
     fault(FaultPoint::AfterProvision)?;
 
     let credentials = Credentials {

@@ -21,7 +21,8 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use crate::caps::{
-    self, Bindings, Capability, MongoBackend, NatsBackend, RedisBackend, SignerBackend, SqlBackend,
+    self, Bindings, Capability, MongoBackend, NatsBackend, RedisBackend, S3Backend, SignerBackend,
+    SqlBackend,
 };
 use crate::config::{Config, ProviderConfig, SandboxConfig};
 use crate::store::{KeyRing, Store};
@@ -90,6 +91,13 @@ impl Registry {
     }
 }
 
+impl Loaded {
+    /// The bucket this provider is bound to, for URLs the host presigns on its behalf.
+    pub fn s3(&self) -> Option<&S3Backend> {
+        self.bindings.s3.as_ref()
+    }
+}
+
 impl Live {
     fn index(by_name: BTreeMap<String, Arc<Loaded>>) -> Self {
         let by_kind = by_name
@@ -145,6 +153,10 @@ async fn load_provider(
                     .collect::<anyhow::Result<_>>()?;
                 Some(SignerBackend::new(keys.clone(), granted))
             }
+            _ => None,
+        },
+        s3: match (&provider.s3, grants.contains(&Capability::S3)) {
+            (Some(binding), true) => Some(S3Backend::new(binding)?),
             _ => None,
         },
         kv: grants.contains(&Capability::Kv).then(|| store.kv(name)),

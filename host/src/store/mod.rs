@@ -5,6 +5,7 @@ mod keys;
 mod kv;
 mod resources;
 mod seal;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ pub use keys::{HostKey, KeyRing};
 pub use kv::KvStore;
 pub use resources::{DeleteStart, EndReason, NewResource, ResourceRow};
 pub use seal::Sealer;
+pub use webhooks::{ReceivedRequest, StoredRequest};
 
 /// Handle on the metadata database. Cheap to clone.
 #[derive(Clone)]

@@ -1,6 +1,7 @@
 //! Helpers every provider component shares. Errors are plain strings; each provider maps
 //! them onto its `provider-error`.
 
+pub mod endpoint;
 #[cfg(feature = "nats")]
 pub mod nats_jwt;
 

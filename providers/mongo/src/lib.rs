@@ -33,6 +33,7 @@ use instanode::provider::mongo;
 use instanode::provider::types::{
     CapabilityError, Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
 };
+use instanode_provider_kit::endpoint::Endpoint;
 // `preserve_order`: a command is named by its first key, so keys keep their written order.
 use serde_json::{Value, json};
 
@@ -107,7 +108,9 @@ impl Guest for Mongo {
             version: env!("CARGO_PKG_VERSION").into(),
             kinds: vec!["nosql".into()],
             capabilities: vec!["mongo".into()],
-            config_schema: CONFIG_SCHEMA.into(),
+            config_schema: instanode_provider_kit::endpoint::config_schema(
+                r#""url_options": {"type": "string", "description": "Extra URL query options, e.g. directConnection=true"}"#,
+            ),
         }
     }
 
@@ -141,22 +144,17 @@ impl Guest for Mongo {
             .filter(|o| !o.is_empty())
             .map(|o| format!("&{o}"))
             .unwrap_or_default();
-        let url = |host: &str, port: &str| {
-            format!(
-                "mongodb://{}:{password}@{host}:{port}/{db}?authSource={db}{options}",
-                tenant.user,
-                db = tenant.database
-            )
-        };
-        let (host, port) = (setting("public_host")?, setting("public_port")?);
-        let internal_url = config::get("internal_host").map(|h| {
-            url(
-                &h,
-                &config::get("internal_port").unwrap_or_else(|| port.clone()),
-            )
-        });
+        let (connection_url, internal_url) = Endpoint::from_settings(config::get)
+            .map_err(ProviderError::Internal)?
+            .urls(|host, port| {
+                format!(
+                    "mongodb://{}:{password}@{host}:{port}/{db}?authSource={db}{options}",
+                    tenant.user,
+                    db = tenant.database
+                )
+            });
         Ok(Provisioned {
-            connection_url: url(&host, &port),
+            connection_url,
             internal_url,
             fields: vec![("database".into(), tenant.database.clone())],
             state: String::new(),
@@ -235,19 +233,6 @@ impl Guest for Mongo {
 
 export!(Mongo);
 
-const CONFIG_SCHEMA: &str = r#"{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
-  "required": ["public_host", "public_port"],
-  "properties": {
-    "public_host": {"type": "string", "description": "Host tenants connect to"},
-    "public_port": {"type": "string", "description": "Port tenants connect to"},
-    "internal_host": {"type": "string", "description": "Host deployed apps connect to"},
-    "internal_port": {"type": "string", "description": "Port deployed apps connect to"},
-    "url_options": {"type": "string", "description": "Extra URL query options, e.g. directConnection=true"}
-  }
-}"#;
-
 fn drop_suspended_role(tenant: &Tenant) -> Result<(), ProviderError> {
     match tenant.run(json!({"dropRole": SUSPENDED_ROLE})) {
         Ok(_) => Ok(()),
@@ -270,12 +255,6 @@ fn from_mongo(e: CapabilityError) -> ProviderError {
         code::USER_NOT_FOUND => ProviderError::Conflict("the resource no longer exists".into()),
         code => ProviderError::Internal(format!("mongo error {code}: {}", e.message)),
     }
-}
-
-fn setting(key: &str) -> Result<String, ProviderError> {
-    config::get(key).ok_or_else(|| {
-        ProviderError::Internal(format!("provider setting `{key}` is not configured"))
-    })
 }
 
 fn random_password() -> Result<String, ProviderError> {

@@ -29,6 +29,7 @@ use instanode::provider::types::{
     CapabilityError, Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
 };
 use instanode::provider::{config, nats, signer};
+use instanode_provider_kit::endpoint::Endpoint;
 use instanode_provider_kit::nats_jwt::{self, AccountLimits, Claims};
 use nkeys::{KeyPair, KeyPairType};
 use serde_json::Value;
@@ -184,7 +185,7 @@ impl Guest for Nats {
             version: env!("CARGO_PKG_VERSION").into(),
             kinds: vec!["queue".into()],
             capabilities: vec!["nats".into(), "signer".into()],
-            config_schema: CONFIG_SCHEMA.into(),
+            config_schema: instanode_provider_kit::endpoint::config_schema(""),
         }
     }
 
@@ -201,17 +202,10 @@ impl Guest for Nats {
         tenant.verify_jetstream()?;
         let (jwt, seed) = tenant.new_user()?;
 
-        let url = |host: &str, port: &str| format!("nats://{host}:{port}");
-        let (host, port) = (setting("public_host")?, setting("public_port")?);
-        let internal_url = config::get("internal_host").map(|h| {
-            url(
-                &h,
-                &config::get("internal_port").unwrap_or_else(|| port.clone()),
-            )
-        });
+        let (connection_url, internal_url) = endpoint()?.urls(|h, p| format!("nats://{h}:{p}"));
         let creds = nats_jwt::creds_file(&jwt, &seed);
         Ok(Provisioned {
-            connection_url: url(&host, &port),
+            connection_url,
             internal_url,
             fields: vec![
                 ("subject_prefix".into(), format!("tenant_{}.", tenant.hex)),
@@ -332,18 +326,6 @@ impl Guest for Nats {
 
 export!(Nats);
 
-const CONFIG_SCHEMA: &str = r#"{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
-  "required": ["public_host", "public_port"],
-  "properties": {
-    "public_host": {"type": "string", "description": "Host tenants connect to"},
-    "public_port": {"type": "string", "description": "Port tenants connect to"},
-    "internal_host": {"type": "string", "description": "Host deployed apps connect to"},
-    "internal_port": {"type": "string", "description": "Port deployed apps connect to"}
-  }
-}"#;
-
 fn system_request(subject: &str, payload: &[u8]) -> Result<Vec<u8>, ProviderError> {
     nats::request(subject, payload, REQUEST_TIMEOUT_MS).map_err(from_capability)
 }
@@ -361,8 +343,8 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn setting(key: &str) -> Result<String, ProviderError> {
-    config::get(key).ok_or_else(|| internal(format!("provider setting `{key}` is not configured")))
+fn endpoint() -> Result<Endpoint, ProviderError> {
+    Endpoint::from_settings(config::get).map_err(internal)
 }
 
 fn internal(message: impl Into<String>) -> ProviderError {

@@ -32,6 +32,7 @@ use instanode::provider::sql::{self, Value};
 use instanode::provider::types::{
     CapabilityError, Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
 };
+use instanode_provider_kit::endpoint::Endpoint;
 
 /// Connection cap when the tier names none.
 const DEFAULT_CONNECTIONS: u64 = 2;
@@ -58,7 +59,9 @@ impl Guest for Postgres {
             version: env!("CARGO_PKG_VERSION").into(),
             kinds: vec!["db".into(), "vector".into()],
             capabilities: vec!["sql".into(), "log".into()],
-            config_schema: CONFIG_SCHEMA.into(),
+            config_schema: instanode_provider_kit::endpoint::config_schema(
+                r#""warm_pool": {"type": "string", "description": "Pre-created databases kept ready per kind (default 16, 0 disables)"}"#,
+            ),
         }
     }
 
@@ -76,19 +79,15 @@ impl Guest for Postgres {
 
         create_tenant(&request.kind, &names, &verifier, connections)?;
 
-        let host = setting("public_host")?;
-        let port = setting("public_port")?;
-        let url = |host: &str, port: &str| {
-            format!(
-                "postgres://{}:{password}@{host}:{port}/{}",
-                names.role.as_str(),
-                names.database.as_str()
-            )
-        };
-        let internal_url = match (config::get("internal_host"), config::get("internal_port")) {
-            (Some(h), p) => Some(url(&h, p.as_deref().unwrap_or(&port))),
-            (None, _) => None,
-        };
+        let (connection_url, internal_url) = Endpoint::from_settings(config::get)
+            .map_err(ProviderError::Internal)?
+            .urls(|host, port| {
+                format!(
+                    "postgres://{}:{password}@{host}:{port}/{}",
+                    names.role.as_str(),
+                    names.database.as_str()
+                )
+            });
         let fields = match request.kind.as_str() {
             "vector" => vec![("extension".to_string(), "pgvector".to_string())],
             _ => vec![],
@@ -98,7 +97,7 @@ impl Guest for Postgres {
             role: names.role.as_str().into(),
         };
         Ok(Provisioned {
-            connection_url: url(&host, &port),
+            connection_url,
             internal_url,
             fields,
             state: serde_json::to_string(&state).map_err(internal)?,
@@ -232,19 +231,6 @@ impl Guest for Postgres {
 }
 
 export!(Postgres);
-
-const CONFIG_SCHEMA: &str = r#"{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
-  "required": ["public_host", "public_port"],
-  "properties": {
-    "public_host": {"type": "string", "description": "Host name agents connect to"},
-    "public_port": {"type": "string", "description": "Port agents connect to"},
-    "internal_host": {"type": "string", "description": "Host name for callers inside the deployment network"},
-    "internal_port": {"type": "string", "description": "Port for internal_host (defaults to public_port)"},
-    "warm_pool": {"type": "string", "description": "Pre-created databases kept ready per kind (default 16, 0 disables)"}
-  }
-}"#;
 
 /// Creates the tenant's role and database (create-or-adopt). The common case is one batch,
 /// one transaction: create the role, rename a warm-pool database to the tenant's name, hand
@@ -557,10 +543,6 @@ fn int_at(row: &[Value], index: usize) -> Result<i64, ProviderError> {
 
 fn limit(limits: &[(String, u64)], name: &str) -> Option<u64> {
     limits.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
-}
-
-fn setting(key: &str) -> Result<String, ProviderError> {
-    config::get(key).ok_or_else(|| internal(format!("provider setting `{key}` is not configured")))
 }
 
 fn random_bytes<const N: usize>() -> Result<[u8; N], ProviderError> {

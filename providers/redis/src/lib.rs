@@ -35,6 +35,7 @@ use instanode::provider::redis::{self, ReplyNode};
 use instanode::provider::types::{
     CapabilityError, Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
 };
+use instanode_provider_kit::endpoint::Endpoint;
 
 /// Commands every tenant user runs under, applied after `+@all`.
 const COMMAND_RULES: &[&str] = &[
@@ -98,7 +99,7 @@ impl Guest for Redis {
             version: env!("CARGO_PKG_VERSION").into(),
             kinds: vec!["cache".into()],
             capabilities: vec!["redis".into()],
-            config_schema: CONFIG_SCHEMA.into(),
+            config_schema: instanode_provider_kit::endpoint::config_schema(""),
         }
     }
 
@@ -124,17 +125,11 @@ impl Guest for Redis {
         create.extend(COMMAND_RULES.iter().map(|r| r.as_bytes().to_vec()));
         run_all(vec![create, args(&["ACL", "SAVE"])])?;
 
-        let url =
-            |host: &str, port: &str| format!("redis://{}:{password}@{host}:{port}/0", tenant.user);
-        let (host, port) = (setting("public_host")?, setting("public_port")?);
-        let internal_url = config::get("internal_host").map(|h| {
-            url(
-                &h,
-                &config::get("internal_port").unwrap_or_else(|| port.clone()),
-            )
-        });
+        let (connection_url, internal_url) = Endpoint::from_settings(config::get)
+            .map_err(internal)?
+            .urls(|h, p| format!("redis://{}:{password}@{h}:{p}/0", tenant.user));
         Ok(Provisioned {
-            connection_url: url(&host, &port),
+            connection_url,
             internal_url,
             fields: vec![("key_prefix".into(), tenant.prefix.clone())],
             state: String::new(),
@@ -229,18 +224,6 @@ impl Guest for Redis {
 }
 
 export!(Redis);
-
-const CONFIG_SCHEMA: &str = r#"{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
-  "required": ["public_host", "public_port"],
-  "properties": {
-    "public_host": {"type": "string", "description": "Host tenants connect to"},
-    "public_port": {"type": "string", "description": "Port tenants connect to"},
-    "internal_host": {"type": "string", "description": "Host deployed apps connect to"},
-    "internal_port": {"type": "string", "description": "Port deployed apps connect to"}
-  }
-}"#;
 
 /// Calls `each` with the tenant's keys, a batch at a time.
 fn for_each_key_batch(
@@ -344,10 +327,6 @@ fn from_redis(e: CapabilityError) -> ProviderError {
 
 fn limit(limits: &[(String, u64)], name: &str) -> Option<u64> {
     limits.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
-}
-
-fn setting(key: &str) -> Result<String, ProviderError> {
-    config::get(key).ok_or_else(|| internal(format!("provider setting `{key}` is not configured")))
 }
 
 fn internal(message: impl Into<String>) -> ProviderError {

@@ -1,0 +1,216 @@
+//! `POST /storage/{token}/presign`: short-lived URLs for one object under a storage
+//! resource's prefix ("broker" mode: tenants never hold a long-lived S3 key). The host
+//! checks the key and signs with the bucket's key; the S3 server checks the signature, so an
+//! edited URL (another prefix, a longer expiry, another method) is refused there.
+
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde_json::{Map, Value, json};
+
+use super::error::ApiError;
+use super::json::JsonObject;
+use super::resources::{ended, not_found, parse_token};
+use crate::app::SharedApp;
+use crate::caps::ObjectMethod;
+use crate::lifecycle::stored::Credentials;
+
+/// Longest key accepted, relative to the prefix (S3 allows 1024 bytes in all).
+const MAX_KEY_BYTES: usize = 900;
+const DEFAULT_EXPIRES_IN: u64 = 600;
+
+pub async fn presign(
+    State(app): State<SharedApp>,
+    Path(token): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Json<Value>, ApiError> {
+    let token = parse_token(&token)?;
+    let row = app
+        .store
+        .find_by_token(token)
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|row| row.kind == "storage" && row.status != "failed")
+        .ok_or_else(not_found)?;
+    let now = app.clock.now();
+    match row.status.as_str() {
+        "deleted" | "deleting" => return Err(ended(&row)),
+        "pending" => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not_ready",
+                "The resource is still being created.",
+            )
+            .action("Wait a second, then retry.")
+            .retry_after(1));
+        }
+        _ if row.expires_at.is_some_and(|at| at <= now) => {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                "resource_expired",
+                "This resource reached the end of its lifetime.",
+            )
+            .action("Tell the user this storage expired and its objects are being removed; provision a new one if they still need it."));
+        }
+        _ => {}
+    }
+    if let Err(wait) = app.presign_limiter.take(token, Instant::now()) {
+        let seconds = wait.as_secs().max(1);
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "Too many presign requests for this resource (limit {PRESIGN_PER_MINUTE} per minute)."
+            ),
+        )
+        .action(format!(
+            "Wait {seconds} seconds, then retry; reuse a URL until it expires instead of signing one per request."
+        ))
+        .retry_after(seconds));
+    }
+
+    let method = parse_operation(&body)?;
+    let expires_in = parse_expires_in(&body)?;
+    let key = parse_key(&body)?;
+    if method == ObjectMethod::Put && row.status == "suspended" {
+        return Err(ApiError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "storage_limit_exceeded",
+            "This storage is over its size limit: uploads are paused, downloads still work.",
+        )
+        .action("Tell the user the storage is full: delete objects (or claim an account for a bigger tier) and retry the upload once usage is below the limit."));
+    }
+
+    let credentials = Credentials::open(&app, &row).map_err(ApiError::internal)?;
+    let prefix = credentials
+        .fields
+        .iter()
+        .find(|(k, _)| k == "prefix")
+        .map(|(_, v)| v.clone())
+        .ok_or_else(|| ApiError::internal("the storage resource has no prefix"))?;
+    let provider = app
+        .registry
+        .for_kind("storage")
+        .ok_or_else(|| ApiError::provider_failed("no provider serves storage"))?;
+    let s3 = provider
+        .s3()
+        .ok_or_else(|| ApiError::provider_failed("the storage provider has no bucket"))?;
+    let object_key = format!("{prefix}{key}");
+    let url = s3.presign(method, &object_key, Duration::from_secs(expires_in));
+    let expires_at = now + chrono::Duration::seconds(i64::try_from(expires_in).unwrap_or(3600));
+    Ok(Json(json!({
+        "ok": true,
+        "url": url,
+        "method": method.as_str(),
+        "key": key,
+        "object_key": object_key,
+        "expires_at": expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    })))
+}
+
+/// Presign requests one resource may make per minute.
+pub const PRESIGN_PER_MINUTE: u32 = 10;
+
+fn parse_operation(body: &Map<String, Value>) -> Result<ObjectMethod, ApiError> {
+    match body.get("operation").and_then(Value::as_str) {
+        Some("PUT") => Ok(ObjectMethod::Put),
+        Some("GET") => Ok(ObjectMethod::Get),
+        Some("HEAD") => Ok(ObjectMethod::Head),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_operation",
+            "`operation` must be \"PUT\", \"GET\" or \"HEAD\".",
+        )
+        .action("Retry with {\"operation\":\"PUT\",\"key\":\"path/to/file\"} to upload, or \"GET\" to download.")),
+    }
+}
+
+fn parse_expires_in(body: &Map<String, Value>) -> Result<u64, ApiError> {
+    match body.get("expires_in") {
+        None | Some(Value::Null) => Ok(DEFAULT_EXPIRES_IN),
+        Some(value) => value
+            .as_u64()
+            .filter(|s| (1..=3600).contains(s))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_expires_in",
+                    "`expires_in` must be a whole number of seconds from 1 to 3600.",
+                )
+                .action(
+                    "Retry with an expires_in between 1 and 3600, or leave it out for 600 seconds.",
+                )
+            }),
+    }
+}
+
+/// The object key relative to the prefix: non-empty, relative, no `..` or empty segments,
+/// no control characters or backslashes, at most [`MAX_KEY_BYTES`].
+fn parse_key(body: &Map<String, Value>) -> Result<String, ApiError> {
+    let invalid = |why: &str| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_key", format!("`key` {why}."))
+            .action("Retry with a relative object key such as \"reports/2026/summary.pdf\": no leading '/', no '..' or empty segments, no control characters, at most 900 bytes.")
+    };
+    let key = match body.get("key") {
+        Some(Value::String(key)) => key,
+        _ => return Err(invalid("is required and must be a string")),
+    };
+    if key.is_empty() {
+        return Err(invalid("must not be empty"));
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(invalid("is longer than 900 bytes"));
+    }
+    if key.starts_with('/') {
+        return Err(invalid("must be relative (no leading '/')"));
+    }
+    if key.chars().any(|c| c.is_control() || c == '\\') {
+        return Err(invalid(
+            "must not contain control characters or backslashes",
+        ));
+    }
+    if key
+        .split('/')
+        .any(|segment| segment == ".." || segment == ".")
+    {
+        return Err(invalid("must not contain '.' or '..' segments"));
+    }
+    if key.contains("//") {
+        return Err(invalid("must not contain empty segments ('//')"));
+    }
+    Ok(key.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(value: Value) -> Result<String, &'static str> {
+        let body: Map<String, Value> = [("key".to_string(), value)].into_iter().collect();
+        parse_key(&body).map_err(|e| e.code())
+    }
+
+    #[test]
+    fn keys_stay_under_the_prefix() {
+        assert_eq!(key(json!("a/b.txt")).unwrap(), "a/b.txt");
+        assert_eq!(key(json!("dir/")).unwrap(), "dir/");
+        for bad in [
+            json!(""),
+            json!("/etc/passwd"),
+            json!("../other/x"),
+            json!("a/../../b"),
+            json!("a/./b"),
+            json!("a//b"),
+            json!("a\u{0}b"),
+            json!("a\nb"),
+            json!("a\\b"),
+            json!("x".repeat(901)),
+            json!(7),
+            Value::Null,
+        ] {
+            assert_eq!(key(bad.clone()), Err("invalid_key"), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Webhook routes: `ANY /webhook/receive/{token}[/...]` stores what arrives, and
+//! `GET /api/v1/webhooks/{token}/requests` lists it, newest first.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use base64::Engine;
+use serde_json::{Map, Value, json};
+
+use super::error::ApiError;
+use super::resources::{ended, not_found};
+use crate::app::SharedApp;
+use crate::lifecycle::stored::{Credentials, limits_of};
+use crate::store::{ReceivedRequest, ResourceRow};
+use crate::webhooks::{self, WebhookState};
+
+/// Stored requests kept when the tier names no number.
+const DEFAULT_KEEP: u64 = 100;
+
+pub async fn receive(
+    State(app): State<SharedApp>,
+    Path(params): Path<Vec<(String, String)>>,
+    request: Request,
+) -> Result<Json<Value>, ApiError> {
+    let token = params
+        .iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    let row = live_webhook(&app, token).await?;
+    let (parts, body) = request.into_parts();
+    let body = read_body(body).await?;
+    let state: WebhookState = Credentials::open(&app, &row)
+        .ok()
+        .and_then(|c| serde_json::from_str(&c.state).ok())
+        .unwrap_or_default();
+    if let Some(secret) = &state.hmac_secret {
+        let signature = parts
+            .headers
+            .get(webhooks::SIGNATURE_HEADER)
+            .and_then(|v| v.to_str().ok());
+        if !webhooks::signature_matches(secret, &body, signature) {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_signature",
+                "This receiver requires an X-Hub-Signature-256 header: sha256=<hex HMAC-SHA256 of the body with the shared secret>.",
+            )
+            .action("Sign the exact request body with the webhook's secret and send it as X-Hub-Signature-256: sha256=<hex>."));
+        }
+    }
+    let mut headers = Map::new();
+    for (name, value) in &parts.headers {
+        let value = webhooks::stored_header_value(
+            name.as_str(),
+            &String::from_utf8_lossy(value.as_bytes()),
+        );
+        match headers.get_mut(name.as_str()) {
+            // Repeated headers are kept in order, comma-joined as HTTP allows.
+            Some(Value::String(existing)) => {
+                existing.push_str(", ");
+                existing.push_str(&value);
+            }
+            _ => {
+                headers.insert(name.as_str().to_string(), Value::String(value));
+            }
+        }
+    }
+    let keep = limits_of(&row)
+        .into_iter()
+        .find(|(k, _)| k == "requests_stored")
+        .map_or(DEFAULT_KEEP, |(_, v)| v);
+    let id = app
+        .store
+        .store_webhook_request(
+            row.id,
+            &ReceivedRequest {
+                method: parts.method.as_str(),
+                path: parts.uri.path(),
+                query: parts.uri.query().unwrap_or_default(),
+                headers: Value::Object(headers),
+                body: &body,
+                received_at: app.clock.now(),
+            },
+            i64::try_from(keep).unwrap_or(i64::MAX),
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(json!({"ok": true, "id": id})))
+}
+
+pub async fn list(
+    State(app): State<SharedApp>,
+    Path(token): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let row = find_webhook(&app, &token).await?;
+    if row.status == "deleted" {
+        return Err(ended(&row));
+    }
+    let stored = app
+        .store
+        .webhook_requests(row.id, 10_000)
+        .await
+        .map_err(ApiError::internal)?;
+    let requests: Vec<Value> = stored
+        .into_iter()
+        .map(|r| {
+            let (body, encoding) = match String::from_utf8(r.body) {
+                Ok(text) => (text, "utf8"),
+                Err(e) => (
+                    base64::engine::general_purpose::STANDARD.encode(e.into_bytes()),
+                    "base64",
+                ),
+            };
+            json!({
+                "id": r.id,
+                "received_at": r.received_at,
+                "method": r.method,
+                "path": r.path,
+                "query": r.query,
+                "headers": r.headers,
+                "body": body,
+                "body_encoding": encoding,
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "ok": true,
+        "token": row.token,
+        "count": requests.len(),
+        "requests": requests,
+    })))
+}
+
+async fn find_webhook(app: &SharedApp, token: &str) -> Result<ResourceRow, ApiError> {
+    let token = uuid::Uuid::parse_str(token).map_err(|_| not_found())?;
+    app.store
+        .find_by_token(token)
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|row| {
+            row.kind == webhooks::KIND && row.status != "failed" && row.status != "pending"
+        })
+        .ok_or_else(not_found)
+}
+
+/// A webhook that may still receive: not deleted, not past its lifetime.
+async fn live_webhook(app: &SharedApp, token: &str) -> Result<ResourceRow, ApiError> {
+    let row = find_webhook(app, token).await?;
+    let expired = row.expires_at.is_some_and(|at| at <= app.clock.now());
+    if row.status == "deleted" || row.status == "deleting" || expired {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "resource_expired",
+            "This webhook receiver has ended.",
+        )
+        .action("Point the sender at a new receiver from POST /webhook/new."));
+    }
+    Ok(row)
+}
+
+async fn read_body(body: Body) -> Result<Vec<u8>, ApiError> {
+    axum::body::to_bytes(body, webhooks::MAX_BODY)
+        .await
+        .map(|b| b.to_vec())
+        .map_err(|_| ApiError::payload_too_large(webhooks::MAX_BODY))
+}

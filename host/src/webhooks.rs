@@ -1,0 +1,103 @@
+//! Webhooks: a kind the host serves itself. A resource is a receive URL; every request to
+//! it is stored (secrets in headers redacted) in a ring of the newest N, N from the tier.
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use uuid::Uuid;
+
+use crate::registry::bindings::types::Provisioned;
+
+pub const KIND: &str = "webhook";
+/// Largest request body stored.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// The header a sender signs with, GitHub-style: `sha256=<hex HMAC of the body>`.
+pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
+/// Headers whose values are never stored.
+const REDACTED: [&str; 6] = [
+    "authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "x-auth-token",
+    "proxy-authorization",
+];
+
+/// What the host keeps sealed for a webhook resource.
+#[derive(Serialize, Deserialize, Default)]
+pub struct WebhookState {
+    /// When set, every request must carry a valid [`SIGNATURE_HEADER`].
+    pub hmac_secret: Option<String>,
+}
+
+/// The "provisioned" answer for a new webhook: nothing exists outside the metadata.
+pub fn provisioned(public_url: &str, token: Uuid, secret: Option<&str>) -> Provisioned {
+    let receive_url = format!("{public_url}/webhook/receive/{token}");
+    let mut fields = vec![("receive_url".to_string(), receive_url.clone())];
+    if secret.is_some() {
+        fields.push(("signature_header".into(), "X-Hub-Signature-256".into()));
+    }
+    let state = WebhookState {
+        hmac_secret: secret.map(str::to_string),
+    };
+    Provisioned {
+        connection_url: receive_url,
+        internal_url: None,
+        fields,
+        state: serde_json::to_string(&state).expect("state serializes"),
+    }
+}
+
+/// Whether `signature` (`sha256=<hex>`) is the HMAC-SHA256 of `body` under `secret`,
+/// compared in constant time.
+pub fn signature_matches(secret: &str, body: &[u8], signature: Option<&str>) -> bool {
+    let Some(hex_sig) = signature.and_then(|s| s.strip_prefix("sha256=")) else {
+        return false;
+    };
+    let Ok(expected) = hex::decode(hex_sig.trim()) else {
+        return false;
+    };
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(body);
+    mac.verify_slice(&expected).is_ok()
+}
+
+/// Header value as stored: redacted for the names that carry credentials.
+pub fn stored_header_value(name: &str, value: &str) -> String {
+    if REDACTED.contains(&name.to_ascii_lowercase().as_str()) {
+        "[redacted]".into()
+    } else {
+        value.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_are_checked() {
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"s3cret").unwrap();
+        mac.update(b"payload");
+        let good = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        assert!(signature_matches("s3cret", b"payload", Some(&good)));
+        assert!(!signature_matches("s3cret", b"payload!", Some(&good)));
+        assert!(!signature_matches("other", b"payload", Some(&good)));
+        assert!(!signature_matches("s3cret", b"payload", None));
+        assert!(!signature_matches("s3cret", b"payload", Some("sha256=zz")));
+    }
+
+    #[test]
+    fn credentials_in_headers_are_redacted() {
+        assert_eq!(
+            stored_header_value("Authorization", "Bearer x"),
+            "[redacted]"
+        );
+        assert_eq!(stored_header_value("x-api-key", "k"), "[redacted]");
+        assert_eq!(
+            stored_header_value("content-type", "text/plain"),
+            "text/plain"
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! Where tenants reach a provider's backend: the settings every provider with a network
+//! endpoint reads, and the public and internal URLs built from them.
+
+/// The JSON Schema of a provider's settings: the endpoint settings plus `extra` properties
+/// (`"name": {...}` entries, comma-separated, or empty).
+pub fn config_schema(extra: &str) -> String {
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(",\n    {extra}")
+    };
+    format!(
+        r#"{{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "required": ["public_host", "public_port"],
+  "properties": {{
+    "public_host": {{"type": "string", "description": "Host tenants connect to"}},
+    "public_port": {{"type": "string", "description": "Port tenants connect to"}},
+    "internal_host": {{"type": "string", "description": "Host deployed apps connect to"}},
+    "internal_port": {{"type": "string", "description": "Port for internal_host (defaults to public_port)"}}{extra}
+  }}
+}}"#
+    )
+}
+
+/// A `(host, port)` pair from the settings.
+type Address = (String, String);
+
+/// The addresses a provider hands out.
+pub struct Endpoint {
+    public: Address,
+    internal: Option<Address>,
+}
+
+impl Endpoint {
+    /// Reads `public_host`, `public_port` (required) and `internal_host`, `internal_port`
+    /// through `setting`.
+    pub fn from_settings(setting: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let required = |key: &str| {
+            setting(key).ok_or_else(|| format!("provider setting `{key}` is not configured"))
+        };
+        let public = (required("public_host")?, required("public_port")?);
+        let internal = setting("internal_host").map(|host| {
+            let port = setting("internal_port").unwrap_or_else(|| public.1.clone());
+            (host, port)
+        });
+        Ok(Self { public, internal })
+    }
+
+    /// `(connection_url, internal_url)`, each made by `url(host, port)`.
+    pub fn urls(&self, url: impl Fn(&str, &str) -> String) -> (String, Option<String>) {
+        (
+            url(&self.public.0, &self.public.1),
+            self.internal.as_ref().map(|(h, p)| url(h, p)),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_internal_port_defaults_to_the_public_one() {
+        let settings = |key: &str| match key {
+            "public_host" => Some("db.example".to_string()),
+            "public_port" => Some("5432".to_string()),
+            "internal_host" => Some("db.internal".to_string()),
+            _ => None,
+        };
+        let endpoint = Endpoint::from_settings(settings).unwrap();
+        let (public, internal) = endpoint.urls(|h, p| format!("x://{h}:{p}"));
+        assert_eq!(public, "x://db.example:5432");
+        assert_eq!(internal.as_deref(), Some("x://db.internal:5432"));
+        assert!(Endpoint::from_settings(|_| None).is_err());
+    }
+
+    #[test]
+    fn the_schema_is_json_with_the_extra_properties() {
+        let schema = config_schema(r#""pool": {"type": "string"}"#);
+        assert!(schema.contains(r#""internal_port""#) && schema.contains(r#""pool""#));
+        assert!(config_schema("").ends_with('}'));
+    }
+}

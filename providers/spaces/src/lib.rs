@@ -1,0 +1,144 @@
+//! The spaces provider: every resource is a key prefix in one shared S3 bucket, reached
+//! only through URLs the host presigns ("broker" mode), so no tenant ever holds an S3 key.
+//!
+//! Isolation: the host signs URLs only for keys under the resource's prefix (it checks the
+//! key before signing), and the S3 server verifies every signature, so a URL edited to reach
+//! another prefix is refused by the server itself.
+//!
+//! Limits: `usage` lists the prefix and sums object sizes (one request per 1000 objects).
+//! Over the tier's storage the host suspends the resource, and a suspended resource gets no
+//! upload URLs (downloads still work); nothing has to change in the bucket, so `suspend` and
+//! `resume` have nothing to do here.
+
+#![expect(
+    unsafe_code,
+    reason = "the glue wit-bindgen generates for the component ABI is unsafe"
+)]
+
+wit_bindgen::generate!({
+    world: "provider",
+    path: "../../wit",
+});
+
+use exports::instanode::provider::provisioner::Guest;
+use instanode::provider::types::{
+    CapabilityError, Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
+};
+use instanode::provider::{config, s3};
+
+/// A prefix nothing else uses, listed by `check`.
+const HEALTH_PREFIX: &str = "instanode-health/";
+
+struct Spaces;
+
+/// The prefix of one resource: derived from the host's resource id only.
+fn prefix_of(resource_id: &str) -> Result<String, ProviderError> {
+    let hex =
+        instanode_provider_kit::resource_hex(resource_id).map_err(ProviderError::InvalidRequest)?;
+    Ok(format!("t_{hex}/"))
+}
+
+impl Guest for Spaces {
+    fn describe() -> Info {
+        Info {
+            name: "spaces".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            kinds: vec!["storage".into()],
+            capabilities: vec!["s3".into()],
+            config_schema: CONFIG_SCHEMA.into(),
+        }
+    }
+
+    fn provision(request: ProvisionRequest) -> Result<Provisioned, ProviderError> {
+        if request.kind != "storage" {
+            return Err(ProviderError::InvalidRequest(format!(
+                "unknown kind {}",
+                request.kind
+            )));
+        }
+        // Nothing to create: a prefix exists once an object is stored under it.
+        let prefix = prefix_of(&request.resource_id)?;
+        let endpoint = setting("public_endpoint")?;
+        let endpoint = endpoint.trim_end_matches('/');
+        let bucket = setting("bucket")?;
+        Ok(Provisioned {
+            connection_url: format!("{endpoint}/{bucket}/{prefix}"),
+            internal_url: None,
+            fields: vec![
+                ("endpoint".into(), endpoint.to_string()),
+                ("bucket".into(), bucket),
+                ("prefix".into(), prefix),
+                ("mode".into(), "broker".into()),
+            ],
+            state: String::new(),
+        })
+    }
+
+    fn deprovision(resource: ResourceRef) -> Result<(), ProviderError> {
+        let prefix = prefix_of(&resource.resource_id)?;
+        s3::delete_prefix(&prefix).map_err(from_s3)?;
+        Ok(())
+    }
+
+    fn usage(resource: ResourceRef) -> Result<UsageReport, ProviderError> {
+        let prefix = prefix_of(&resource.resource_id)?;
+        let (mut bytes, mut objects) = (0u64, 0u64);
+        let mut after = None;
+        loop {
+            let page = s3::list_objects(&prefix, after.as_deref()).map_err(from_s3)?;
+            objects += page.objects.len() as u64;
+            bytes += page.objects.iter().map(|o| o.size).sum::<u64>();
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        Ok(UsageReport {
+            storage_bytes: bytes,
+            connections: 0,
+            extra: vec![("objects".into(), objects)],
+        })
+    }
+
+    fn suspend(_resource: ResourceRef) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    fn resume(_resource: ResourceRef) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    fn check() -> Result<String, ProviderError> {
+        s3::list_objects(HEALTH_PREFIX, None).map_err(from_s3)?;
+        Ok("bucket reachable".into())
+    }
+
+    fn maintain() -> Result<(), ProviderError> {
+        Ok(())
+    }
+}
+
+export!(Spaces);
+
+const CONFIG_SCHEMA: &str = r#"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "required": ["public_endpoint", "bucket"],
+  "properties": {
+    "public_endpoint": {"type": "string", "description": "S3 endpoint URL as tenants reach it"},
+    "bucket": {"type": "string", "description": "The bucket named in the s3 binding"}
+  }
+}"#;
+
+fn from_s3(e: CapabilityError) -> ProviderError {
+    match e.code.as_str() {
+        "unavailable" | "timeout" => ProviderError::BackendUnavailable(e.message),
+        code => ProviderError::Internal(format!("s3 error {code}: {}", e.message)),
+    }
+}
+
+fn setting(key: &str) -> Result<String, ProviderError> {
+    config::get(key).ok_or_else(|| {
+        ProviderError::Internal(format!("provider setting `{key}` is not configured"))
+    })
+}
