@@ -1,0 +1,252 @@
+//! `POST /webhook/new` and the receiver: every method captured with its body and redacted
+//! headers, a ring of the newest N, optional HMAC signatures, durable across restarts.
+
+use hmac::{Hmac, Mac};
+use instanode_tests::{HostOptions, TestHost, assert_error};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+fn options() -> HostOptions {
+    HostOptions {
+        providers: vec![],
+        ..HostOptions::default()
+    }
+}
+
+fn receive_path(body: &Value) -> String {
+    let url = body["receive_url"].as_str().unwrap();
+    url[url.find("/webhook/").unwrap()..].to_string()
+}
+
+async fn stored(host: &TestHost, body: &Value) -> Vec<Value> {
+    let token = body["token"].as_str().unwrap();
+    let reply = host
+        .get(&format!("/api/v1/webhooks/{token}/requests"))
+        .await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    reply.body["requests"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn every_method_is_captured_with_body_and_redacted_headers() {
+    let host = TestHost::start(options()).await;
+    let body = host.provision("webhook", "github-events").await;
+    let token = body["token"].as_str().unwrap();
+    assert_eq!(
+        body["receive_url"],
+        format!("{}/webhook/receive/{token}", host.url)
+    );
+    assert_eq!(body["connection_url"], body["receive_url"]);
+    assert_eq!(body["limits"]["requests_stored"], 100);
+    assert!(body["expires_at"].is_string());
+
+    let url = format!("{}{}", host.url, receive_path(&body));
+    let methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"];
+    for method in methods {
+        let reply = host
+            .http
+            .request(
+                method.parse().unwrap(),
+                format!("{url}/sub/path?x=1&y={method}"),
+            )
+            .header("Authorization", "Bearer top-secret")
+            .header("Cookie", "session=abc")
+            .header("X-Api-Key", "k-123")
+            .header("X-Auth-Token", "t-456")
+            .header("Proxy-Authorization", "Basic Zm9v")
+            .header("X-Event", "push")
+            .body(format!("payload for {method}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status().as_u16(), 200, "{method}");
+    }
+    let requests = stored(&host, &body).await;
+    assert_eq!(requests.len(), methods.len());
+    // Newest first.
+    let seen: Vec<&str> = requests
+        .iter()
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
+    let mut expected = methods.to_vec();
+    expected.reverse();
+    assert_eq!(seen, expected);
+    let post = requests.iter().find(|r| r["method"] == "POST").unwrap();
+    assert_eq!(post["body"], "payload for POST");
+    assert_eq!(post["path"], format!("/webhook/receive/{token}/sub/path"));
+    assert_eq!(post["query"], "x=1&y=POST");
+    let headers = &post["headers"];
+    for secret in [
+        "authorization",
+        "cookie",
+        "x-api-key",
+        "x-auth-token",
+        "proxy-authorization",
+    ] {
+        assert_eq!(headers[secret], "[redacted]", "{secret}");
+    }
+    assert_eq!(headers["x-event"], "push");
+    let text = serde_json::to_string(&requests).unwrap();
+    for leaked in ["top-secret", "session=abc", "k-123", "t-456", "Zm9v"] {
+        assert!(!text.contains(leaked), "{leaked} was stored");
+    }
+}
+
+#[tokio::test]
+async fn the_ring_keeps_exactly_n_and_bodies_are_capped() {
+    let host = TestHost::start(options()).await;
+    let body = host.provision("webhook", "ring").await;
+    let path = receive_path(&body);
+    for i in 0..105 {
+        let reply = host.post_json(&path, json!({"n": i})).await;
+        assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+        assert!(reply.body["id"].is_i64());
+    }
+    let requests = stored(&host, &body).await;
+    assert_eq!(requests.len(), 100);
+    assert_eq!(requests[0]["body"], r#"{"n":104}"#);
+    assert_eq!(requests[99]["body"], r#"{"n":5}"#);
+
+    let url = format!("{}{path}", host.url);
+    let at_limit = host
+        .http
+        .post(&url)
+        .body(vec![b'a'; 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(at_limit.status().as_u16(), 200);
+    let over = host
+        .http
+        .post(&url)
+        .body(vec![b'a'; 1024 * 1024 + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over.status().as_u16(), 413);
+    let envelope: Value = over.json().await.unwrap();
+    assert_eq!(envelope["error"], "payload_too_large");
+    let binary = host
+        .http
+        .post(&url)
+        .body(vec![0xff, 0x00, 0xfe])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(binary.status().as_u16(), 200);
+    let newest = &stored(&host, &body).await[0];
+    assert_eq!(newest["body_encoding"], "base64");
+    assert_eq!(newest["body"], "/wD+");
+}
+
+#[tokio::test]
+async fn signed_receivers_need_a_valid_hmac() {
+    let host = TestHost::start(options()).await;
+    let secret = "a-shared-secret-of-some-length";
+    let reply = host
+        .post_json("/webhook/new", json!({"name": "signed", "secret": secret}))
+        .await;
+    assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
+    assert!(
+        reply.body.get("secret").is_none(),
+        "the secret is not echoed"
+    );
+    let url = format!("{}{}", host.url, receive_path(&reply.body));
+    let payload = br#"{"action":"opened"}"#;
+    let sign = |key: &str, body: &[u8]| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
+        mac.update(body);
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    };
+    let send = |signature: Option<String>| {
+        let mut request = host.http.post(&url).body(payload.to_vec());
+        if let Some(signature) = signature {
+            request = request.header("X-Hub-Signature-256", signature);
+        }
+        request.send()
+    };
+    assert_eq!(
+        send(Some(sign(secret, payload)))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(send(None).await.unwrap().status().as_u16(), 401);
+    assert_eq!(
+        send(Some(sign("wrong-secret-wrong-secret", payload)))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+    assert_eq!(
+        send(Some(sign(secret, b"other body")))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+    assert_eq!(stored(&host, &reply.body).await.len(), 1);
+
+    // Unsigned receivers take anything; a short secret is refused at creation.
+    let open = host.provision("webhook", "open").await;
+    let plain = host
+        .http
+        .post(format!("{}{}", host.url, receive_path(&open)))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status().as_u16(), 200);
+    let short = host
+        .post_json("/webhook/new", json!({"name": "weak", "secret": "short"}))
+        .await;
+    assert_error(&short, 400, "invalid_secret");
+}
+
+#[tokio::test]
+async fn stored_requests_survive_a_restart_and_end_with_the_resource() {
+    let first = TestHost::start(options()).await;
+    let body = first.provision("webhook", "durable").await;
+    first
+        .post_json(&receive_path(&body), json!({"kept": true}))
+        .await;
+    let metadata_db = first.metadata_db.clone();
+    drop(first);
+
+    let host = TestHost::start(HostOptions {
+        metadata_db: Some(metadata_db),
+        ..options()
+    })
+    .await;
+    let requests = stored(&host, &body).await;
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0]["body"], r#"{"kept":true}"#);
+
+    let unknown = host
+        .post_json(
+            &format!("/webhook/receive/{}", uuid::Uuid::new_v4()),
+            json!({}),
+        )
+        .await;
+    assert_error(&unknown, 404, "resource_not_found");
+    host.advance_clock(24 * 3600 + 60).await;
+    let late = host.post_json(&receive_path(&body), json!({})).await;
+    assert_error(&late, 410, "resource_expired");
+    assert_eq!(host.reap().await["ended"], 1);
+    let token = body["token"].as_str().unwrap();
+    let gone = host
+        .get(&format!("/api/v1/webhooks/{token}/requests"))
+        .await;
+    assert_error(&gone, 410, "resource_expired");
+    let mut db = host.metadata().await;
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_requests")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the stored requests went with the resource");
+}
