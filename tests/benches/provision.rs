@@ -54,6 +54,26 @@ async fn provision_and_query(host: &TestHost, path: &str, name: &str) -> Duratio
             .expect("publish acknowledged");
         return started.elapsed();
     }
+    if let Some(presign_url) = reply.body["presign_url"].as_str() {
+        let path = &presign_url[presign_url.find("/storage/").expect("presign path")..];
+        let signed = host
+            .post_json(path, json!({"operation": "PUT", "key": "first.txt"}))
+            .await;
+        assert_eq!(signed.status.as_u16(), 200, "{}", signed.body);
+        let put = host
+            .http
+            .put(signed.body["url"].as_str().expect("url"))
+            .body("hello")
+            .send()
+            .await
+            .expect("upload sent");
+        assert!(
+            put.status().is_success(),
+            "upload refused: {}",
+            put.status()
+        );
+        return started.elapsed();
+    }
     if url.starts_with("redis://") {
         let mut conn = redis::Client::open(url)
             .expect("redis url")
@@ -95,6 +115,44 @@ async fn concurrent(host: &TestHost, path: &str, workers: usize, per_worker: usi
             samples.push(provision_and_query(host, path, &format!("bench-{w}-{i}")).await);
         }
         samples
+    });
+    let samples = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    Stats::new(samples, started.elapsed())
+}
+
+/// `total` small JSON deliveries to one receiver from `senders` concurrent senders, each
+/// timed until the host answers 200 (stored).
+async fn webhook_ingest(host: &TestHost, senders: usize, total: usize) -> Stats {
+    let body = host.provision("webhook", "ingest").await;
+    let url = body["receive_url"]
+        .as_str()
+        .expect("receive_url")
+        .to_string();
+    let per_sender = total / senders;
+    let started = Instant::now();
+    let runs = (0..senders).map(|s| {
+        let url = url.clone();
+        async move {
+            let mut samples = Vec::with_capacity(per_sender);
+            for i in 0..per_sender {
+                let sent = Instant::now();
+                let reply = host
+                    .http
+                    .post(&url)
+                    .header("X-Event", "push")
+                    .json(&json!({"sender": s, "n": i, "payload": "x".repeat(512)}))
+                    .send()
+                    .await
+                    .expect("delivery sent");
+                assert_eq!(reply.status().as_u16(), 200);
+                samples.push(sent.elapsed());
+            }
+            samples
+        }
     });
     let samples = futures::future::join_all(runs)
         .await
@@ -148,7 +206,10 @@ async fn main() {
             ProviderSpec::redis(),
             ProviderSpec::mongo(),
             ProviderSpec::nats(),
+            ProviderSpec::spaces(),
         ],
+        // The ingest scenario sends from one address far faster than any client would.
+        extra: "rate_limit_per_minute = 0".into(),
         ..HostOptions::default()
     })
     .await;
@@ -192,6 +253,10 @@ async fn main() {
             "queue",
             "POST /queue/new → first acknowledged JetStream publish, sequential",
         ),
+        (
+            "storage",
+            "POST /storage/new → first presigned PUT stored, sequential",
+        ),
     ];
     for (kind, scenario) in others {
         if wanted(kind) {
@@ -201,6 +266,14 @@ async fn main() {
                     .row(scenario),
             );
         }
+    }
+
+    if wanted("webhook") {
+        rows.push(
+            webhook_ingest(&host, 64, n * 10)
+                .await
+                .row("webhook ingest: POST to the receive URL, 64 concurrent senders"),
+        );
     }
 
     println!(
