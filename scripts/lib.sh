@@ -18,6 +18,17 @@ log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Random lowercase hex (2*N chars). Hex keeps secrets safe to embed in URLs and TOML.
+# pidfile_alive FILE: the process named in FILE runs.
+pidfile_alive() { [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# stop_pidfile WHAT FILE: stops the process named in FILE, if it runs.
+stop_pidfile() {
+    if pidfile_alive "$2"; then
+        log "stopping $1"
+        terminate "$(cat "$2")"
+    fi
+}
+
 # terminate PID: SIGTERM, up to 10 s for the process to exit, then SIGKILL.
 terminate() {
     local pid=$1 i
@@ -315,10 +326,7 @@ redis_cli() {
         redis-cli -h 127.0.0.1 -p "$port" --user admin --no-auth-warning "$@"
 }
 
-redis_running() {
-    local pidfile=$1/redis/redis.pid
-    [[ -s $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
-}
+redis_running() { pidfile_alive "$1/redis/redis.pid"; }
 
 # start_redis DATA PORT: a Redis server of our own under DATA/redis, users in an ACL file
 # (`default` off, an `admin` user for the host), nothing persisted but the ACL file.
@@ -389,10 +397,7 @@ ensure_mongo() {
     fi
 }
 
-mongo_running() {
-    local pidfile=$1/mongo/server.pid
-    [[ -s $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
-}
+mongo_running() { pidfile_alive "$1/mongo/server.pid"; }
 
 # mongo_ping DATA PORT [USER PASSWORD]: exits 0 once the server answers (as USER when given).
 mongo_ping() {
@@ -455,13 +460,7 @@ PY
 
 # stop_mongo DATA: stops the server and waits for it to exit (its storage engine holds a
 # lock until then).
-stop_mongo() {
-    local data=$1
-    if mongo_running "$data"; then
-        log "stopping MongoDB-wire server ($data/mongo)"
-        terminate "$(cat "$data/mongo/server.pid")"
-    fi
-}
+stop_mongo() { stop_pidfile "MongoDB-wire server ($1/mongo)" "$1/mongo/server.pid"; }
 
 # ---------------------------------------------------------------------------
 # NATS 2.10 (trixie's nats-server: bookworm's 2.9 lacks what JetStream clients expect)
@@ -479,10 +478,7 @@ ensure_nats() {
     apt-get install -y -qq "$w"/nats-server_*.deb >/dev/null
 }
 
-nats_running() {
-    local pidfile=$1/nats/nats.pid
-    [[ -s $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
-}
+nats_running() { pidfile_alive "$1/nats/nats.pid"; }
 
 nats_healthy() {
     curl -fsS "http://127.0.0.1:$1/healthz?js-enabled-only=true" >/dev/null 2>&1
@@ -540,13 +536,7 @@ EOF
     die "NATS failed to start (log: $dir/nats.log)"
 }
 
-stop_nats() {
-    local data=$1
-    if nats_running "$data"; then
-        log "stopping NATS ($data/nats)"
-        terminate "$(cat "$data/nats/nats.pid")"
-    fi
-}
+stop_nats() { stop_pidfile "NATS ($1/nats)" "$1/nats/nats.pid"; }
 
 # ---------------------------------------------------------------------------
 # S3: s3s-fs, a small S3-compatible server that verifies SigV4 signatures
@@ -564,10 +554,7 @@ ensure_s3() {
         --root "$INSTANODE_CACHE_DIR/s3s-fs"
 }
 
-s3_running() {
-    local pidfile=$1/s3/server.pid
-    [[ -s $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
-}
+s3_running() { pidfile_alive "$1/s3/server.pid"; }
 
 # start_s3 DATA PORT: an S3 server on PORT storing under DATA/s3, with the bucket
 # `instanode` and one key pair (DATA/secrets/s3_*), held by the host only.
@@ -594,13 +581,7 @@ start_s3() {
     die "S3 server failed to start (log: $dir/server.log)"
 }
 
-stop_s3() {
-    local data=$1
-    if s3_running "$data"; then
-        log "stopping S3 ($data/s3)"
-        terminate "$(cat "$data/s3/server.pid")"
-    fi
-}
+stop_s3() { stop_pidfile "S3 ($1/s3)" "$1/s3/server.pid"; }
 
 # ---------------------------------------------------------------------------
 # Host config
