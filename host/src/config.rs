@@ -188,6 +188,9 @@ pub struct NatsBinding {
 pub struct S3Binding {
     /// Server URL, e.g. `https://s3.us-east-1.amazonaws.com` or `http://127.0.0.1:59000`.
     pub endpoint: String,
+    /// The server as tenants reach it, when that differs from `endpoint` (presigned URLs
+    /// sign the host name, so they must name the one tenants use).
+    pub public_endpoint: Option<String>,
     #[serde(default = "default_region")]
     pub region: String,
     pub bucket: String,

@@ -30,9 +30,13 @@ pub struct WebhookState {
     pub hmac_secret: Option<String>,
 }
 
-/// The "provisioned" answer for a new webhook: nothing exists outside the metadata.
-pub fn provisioned(public_url: &str, token: Uuid, secret: Option<&str>) -> Provisioned {
-    let receive_url = format!("{public_url}/webhook/receive/{token}");
+/// How long a sender may take to deliver one body.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The "provisioned" answer for a new webhook: nothing exists outside the metadata. The
+/// receive id is not the owner's token: senders can deliver, not read or delete.
+pub fn provisioned(public_url: &str, receive_id: Uuid, secret: Option<&str>) -> Provisioned {
+    let receive_url = format!("{public_url}/webhook/receive/{receive_id}");
     let mut fields = vec![("receive_url".to_string(), receive_url.clone())];
     if secret.is_some() {
         fields.push(("signature_header".into(), "X-Hub-Signature-256".into()));

@@ -493,11 +493,18 @@ fn render_config(
     for p in &options.providers {
         let _ = write!(
             config,
-            "[providers.{}]\ncomponent = {:?}\nkinds = {:?}\ngrants = {:?}\n{}\n",
+            "[providers.{}]\ncomponent = {:?}\nkinds = {:?}\ngrants = {:?}\n{}{}\n",
             p.name,
             providers_dir.join(p.component).display().to_string(),
             p.kinds,
             p.grants,
+            // DROP DATABASE waits for a checkpoint, which tests running side by side on a
+            // small machine can stretch past the default 10 s call budget.
+            if p.name == "postgres" {
+                "sandbox = { call_timeout_ms = 30000 }\n"
+            } else {
+                ""
+            },
             p.extra,
         );
     }

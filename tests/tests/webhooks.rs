@@ -21,7 +21,7 @@ fn receive_path(body: &Value) -> String {
 async fn stored(host: &TestHost, body: &Value) -> Vec<Value> {
     let token = body["token"].as_str().unwrap();
     let reply = host
-        .get(&format!("/api/v1/webhooks/{token}/requests"))
+        .get(&format!("/api/v1/webhooks/{token}/requests?limit=100"))
         .await;
     assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
     reply.body["requests"].as_array().unwrap().clone()
@@ -32,11 +32,18 @@ async fn every_method_is_captured_with_body_and_redacted_headers() {
     let host = TestHost::start(options()).await;
     let body = host.provision("webhook", "github-events").await;
     let token = body["token"].as_str().unwrap();
-    assert_eq!(
-        body["receive_url"],
-        format!("{}/webhook/receive/{token}", host.url)
-    );
+    let receive_url = body["receive_url"].as_str().unwrap();
+    assert!(receive_url.starts_with(&format!("{}/webhook/receive/", host.url)));
+    // Senders get a receive id of their own, never the owner's token.
+    assert!(!receive_url.contains(token), "{receive_url}");
+    assert!(body.get("internal_url").is_none());
     assert_eq!(body["connection_url"], body["receive_url"]);
+    let owner_path = format!("/webhook/receive/{token}");
+    assert_error(
+        &host.post_json(&owner_path, json!({})).await,
+        404,
+        "resource_not_found",
+    );
     assert_eq!(body["limits"]["requests_stored"], 100);
     assert!(body["expires_at"].is_string());
 
@@ -73,7 +80,7 @@ async fn every_method_is_captured_with_body_and_redacted_headers() {
     assert_eq!(seen, expected);
     let post = requests.iter().find(|r| r["method"] == "POST").unwrap();
     assert_eq!(post["body"], "payload for POST");
-    assert_eq!(post["path"], format!("/webhook/receive/{token}/sub/path"));
+    assert_eq!(post["path"], format!("{}/sub/path", receive_path(&body)));
     assert_eq!(post["query"], "x=1&y=POST");
     let headers = &post["headers"];
     for secret in [
@@ -106,6 +113,21 @@ async fn the_ring_keeps_exactly_n_and_bodies_are_capped() {
     assert_eq!(requests.len(), 100);
     assert_eq!(requests[0]["body"], r#"{"n":104}"#);
     assert_eq!(requests[99]["body"], r#"{"n":5}"#);
+    // Pages: 60, then the 40 older ones.
+    let token = body["token"].as_str().unwrap();
+    let first = host
+        .get(&format!("/api/v1/webhooks/{token}/requests?limit=60"))
+        .await;
+    assert_eq!(first.body["count"], 60);
+    let before = first.body["next_before"].as_i64().unwrap();
+    let rest = host
+        .get(&format!(
+            "/api/v1/webhooks/{token}/requests?limit=60&before={before}"
+        ))
+        .await;
+    assert_eq!(rest.body["count"], 40);
+    assert_eq!(rest.body["requests"][39]["body"], r#"{"n":5}"#);
+    assert!(rest.body["next_before"].is_null());
 
     let url = format!("{}{path}", host.url);
     let at_limit = host

@@ -39,11 +39,11 @@ pub fn router(app: SharedApp) -> Router {
         )
         .route("/storage/{token}/presign", post(storage::presign))
         .route(
-            "/webhook/receive/{token}",
+            "/webhook/receive/{receive_id}",
             any(webhooks::receive).layer(DefaultBodyLimit::disable()),
         )
         .route(
-            "/webhook/receive/{token}/{*rest}",
+            "/webhook/receive/{receive_id}/{*rest}",
             any(webhooks::receive).layer(DefaultBodyLimit::disable()),
         )
         .route("/api/v1/webhooks/{token}/requests", get(webhooks::list))

@@ -143,9 +143,12 @@ fn created_body(
         .map(|at| (at - now).max(chrono::Duration::zero()));
     let expires_in = remaining.map(|r| format!("{}h{:02}m", r.num_hours(), r.num_minutes() % 60));
     limits.insert("expires_in".into(), json!(expires_in));
-    let internal_url = out
-        .internal_url
-        .unwrap_or_else(|| out.connection_url.clone());
+    // A webhook is reached only at its public receive URL.
+    let internal_url = (out.kind != crate::webhooks::KIND).then(|| {
+        out.internal_url
+            .clone()
+            .unwrap_or_else(|| out.connection_url.clone())
+    });
     let note = match (&expires_in, out.existing) {
         (Some(left), true) => format!(
             "Returning your existing resource. Expires in {left}. Claim it to keep it: {upgrade}"
@@ -172,6 +175,10 @@ fn created_body(
         "claim_url": claim_url,
     });
     let map = body.as_object_mut().expect("built as an object");
+    if map["internal_url"].is_null() {
+        map.remove("internal_url");
+    }
+    let host_fields: std::collections::HashSet<String> = map.keys().cloned().collect();
     // Broker-mode storage: no key is handed out; objects are reached through presigned URLs.
     if out.fields.iter().any(|(k, v)| k == "mode" && v == "broker") {
         map.insert(
@@ -181,8 +188,10 @@ fn created_body(
         map.insert("agent_action".into(), json!("use_presign_endpoint"));
     }
     for (key, value) in out.fields {
-        // `outer.inner` nests: `credentials.nats_jwt` lands in the `credentials` object.
+        // `outer.inner` nests (`credentials.nats_jwt` lands in `credentials`), but only
+        // under an object of the provider's own, never inside the host's fields.
         match key.split_once('.') {
+            Some((outer, _)) if host_fields.contains(outer) => {}
             Some((outer, inner)) => {
                 if let Some(object) = map
                     .entry(outer)

@@ -97,6 +97,12 @@ pub async fn presign(
     let s3 = provider
         .s3()
         .ok_or_else(|| ApiError::provider_failed("the storage provider has no bucket"))?;
+    // A URL never outlives its resource: uploads after the reaper emptied the prefix
+    // would be orphans.
+    let expires_in = match row.expires_at {
+        Some(at) => expires_in.min(u64::try_from((at - now).num_seconds()).unwrap_or(1).max(1)),
+        None => expires_in,
+    };
     let object_key = format!("{prefix}{key}");
     let url = s3.presign(method, &object_key, Duration::from_secs(expires_in));
     let expires_at = now + chrono::Duration::seconds(i64::try_from(expires_in).unwrap_or(3600));
@@ -147,11 +153,11 @@ fn parse_expires_in(body: &Map<String, Value>) -> Result<u64, ApiError> {
 }
 
 /// The object key relative to the prefix: non-empty, relative, no `..` or empty segments,
-/// no control characters or backslashes, at most [`MAX_KEY_BYTES`].
+/// no control characters, backslashes, `%` or `+`, at most [`MAX_KEY_BYTES`].
 fn parse_key(body: &Map<String, Value>) -> Result<String, ApiError> {
     let invalid = |why: &str| {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_key", format!("`key` {why}."))
-            .action("Retry with a relative object key such as \"reports/2026/summary.pdf\": no leading '/', no '..' or empty segments, no control characters, at most 900 bytes.")
+            .action("Retry with a relative object key such as \"reports/2026/summary.pdf\": no leading '/', no '..' or empty segments, no control characters, '%' or '+', at most 900 bytes.")
     };
     let key = match body.get("key") {
         Some(Value::String(key)) => key,
@@ -166,9 +172,14 @@ fn parse_key(body: &Map<String, Value>) -> Result<String, ApiError> {
     if key.starts_with('/') {
         return Err(invalid("must be relative (no leading '/')"));
     }
-    if key.chars().any(|c| c.is_control() || c == '\\') {
+    // `%` and `+` are refused too: S3 listings come back URL-encoded (or, from some
+    // servers, claim to be), and a key that decodes differently could name another object.
+    if key
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '\\' | '%' | '+'))
+    {
         return Err(invalid(
-            "must not contain control characters or backslashes",
+            "must not contain control characters, backslashes, '%' or '+'",
         ));
     }
     if key
@@ -206,6 +217,8 @@ mod tests {
             json!("a\u{0}b"),
             json!("a\nb"),
             json!("a\\b"),
+            json!("a%2e%2e/x"),
+            json!("a+b"),
             json!("x".repeat(901)),
             json!(7),
             Value::Null,

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use base64::Engine;
 use serde_json::{Map, Value, json};
@@ -25,16 +25,16 @@ pub async fn receive(
 ) -> Result<Json<Value>, ApiError> {
     let token = params
         .iter()
-        .find(|(k, _)| k == "token")
+        .find(|(k, _)| k == "receive_id")
         .map(|(_, v)| v.as_str())
         .unwrap_or_default();
     let row = live_webhook(&app, token).await?;
     let (parts, body) = request.into_parts();
     let body = read_body(body).await?;
+    // Fail closed: a receiver whose settings cannot be read accepts nothing.
     let state: WebhookState = Credentials::open(&app, &row)
-        .ok()
-        .and_then(|c| serde_json::from_str(&c.state).ok())
-        .unwrap_or_default();
+        .map_err(ApiError::internal)
+        .and_then(|c| serde_json::from_str(&c.state).map_err(ApiError::internal))?;
     if let Some(secret) = &state.hmac_secret {
         let signature = parts
             .headers
@@ -85,23 +85,36 @@ pub async fn receive(
             i64::try_from(keep).unwrap_or(i64::MAX),
         )
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::internal)?
+        .ok_or_else(receiver_ended)?;
     Ok(Json(json!({"ok": true, "id": id})))
+}
+
+/// `?limit=` (1-100, default 20) and `?before=<id>` page through the stored requests.
+#[derive(serde::Deserialize)]
+pub struct Page {
+    limit: Option<i64>,
+    before: Option<i64>,
 }
 
 pub async fn list(
     State(app): State<SharedApp>,
     Path(token): Path<String>,
+    Query(page): Query<Page>,
 ) -> Result<Json<Value>, ApiError> {
     let row = find_webhook(&app, &token).await?;
     if row.status == "deleted" {
         return Err(ended(&row));
     }
+    let limit = page.limit.unwrap_or(20).clamp(1, 100);
     let stored = app
         .store
-        .webhook_requests(row.id, 10_000)
+        .webhook_requests(row.id, limit, page.before)
         .await
         .map_err(ApiError::internal)?;
+    let next_before = (stored.len() == usize::try_from(limit).unwrap_or(0))
+        .then(|| stored.last().map(|r| r.id))
+        .flatten();
     let requests: Vec<Value> = stored
         .into_iter()
         .map(|r| {
@@ -129,6 +142,8 @@ pub async fn list(
         "token": row.token,
         "count": requests.len(),
         "requests": requests,
+        // Pass as `before` for the next (older) page; null on the last.
+        "next_before": next_before,
     })))
 }
 
@@ -144,24 +159,47 @@ async fn find_webhook(app: &SharedApp, token: &str) -> Result<ResourceRow, ApiEr
         .ok_or_else(not_found)
 }
 
-/// A webhook that may still receive: not deleted, not past its lifetime.
-async fn live_webhook(app: &SharedApp, token: &str) -> Result<ResourceRow, ApiError> {
-    let row = find_webhook(app, token).await?;
+/// The webhook behind a receive id that may still receive: not deleted, not past its
+/// lifetime.
+async fn live_webhook(app: &SharedApp, receive_id: &str) -> Result<ResourceRow, ApiError> {
+    let receive_id = uuid::Uuid::parse_str(receive_id).map_err(|_| not_found())?;
+    let row = app
+        .store
+        .find_by_receive_id(receive_id)
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|row| row.status != "failed" && row.status != "pending")
+        .ok_or_else(not_found)?;
     let expired = row.expires_at.is_some_and(|at| at <= app.clock.now());
     if row.status == "deleted" || row.status == "deleting" || expired {
-        return Err(ApiError::new(
-            StatusCode::GONE,
-            "resource_expired",
-            "This webhook receiver has ended.",
-        )
-        .action("Point the sender at a new receiver from POST /webhook/new."));
+        return Err(receiver_ended());
     }
     Ok(row)
 }
 
+fn receiver_ended() -> ApiError {
+    ApiError::new(
+        StatusCode::GONE,
+        "resource_expired",
+        "This webhook receiver has ended.",
+    )
+    .action("Point the sender at a new receiver from POST /webhook/new.")
+}
+
 async fn read_body(body: Body) -> Result<Vec<u8>, ApiError> {
-    axum::body::to_bytes(body, webhooks::MAX_BODY)
-        .await
-        .map(|b| b.to_vec())
-        .map_err(|_| ApiError::payload_too_large(webhooks::MAX_BODY))
+    match tokio::time::timeout(
+        webhooks::BODY_TIMEOUT,
+        axum::body::to_bytes(body, webhooks::MAX_BODY),
+    )
+    .await
+    {
+        Ok(Ok(bytes)) => Ok(bytes.to_vec()),
+        Ok(Err(_)) => Err(ApiError::payload_too_large(webhooks::MAX_BODY)),
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "The request body did not arrive in time.",
+        )
+        .action("Send the whole body within 30 seconds.")),
+    }
 }

@@ -41,26 +41,34 @@ impl ObjectMethod {
 
 /// One bucket on one S3 server, with the host's key.
 pub struct S3Backend {
+    /// Reached by the host: listing and deleting.
     bucket: Bucket,
+    /// Named in the URLs tenants get.
+    public_bucket: Bucket,
     credentials: Credentials,
     http: reqwest::Client,
 }
 
 impl S3Backend {
     pub fn new(binding: &S3Binding) -> anyhow::Result<Self> {
-        let endpoint = binding
-            .endpoint
-            .parse()
-            .context("s3.endpoint is not a URL")?;
-        let bucket = Bucket::new(
-            endpoint,
-            UrlStyle::Path,
-            binding.bucket.clone(),
-            binding.region.clone(),
-        )
-        .context("s3 bucket settings")?;
+        let bucket_at = |endpoint: &str| -> anyhow::Result<Bucket> {
+            let url = endpoint.parse().context("s3 endpoint is not a URL")?;
+            Bucket::new(
+                url,
+                UrlStyle::Path,
+                binding.bucket.clone(),
+                binding.region.clone(),
+            )
+            .context("s3 bucket settings")
+        };
         Ok(Self {
-            bucket,
+            bucket: bucket_at(&binding.endpoint)?,
+            public_bucket: bucket_at(
+                binding
+                    .public_endpoint
+                    .as_deref()
+                    .unwrap_or(&binding.endpoint),
+            )?,
             credentials: Credentials::new(binding.access_key.expose(), binding.secret_key.expose()),
             http: reqwest::Client::builder()
                 .timeout(REQUEST_TIMEOUT)
@@ -71,12 +79,22 @@ impl S3Backend {
     /// A URL allowing `method` on `key` for `expires_in` (at most an hour).
     pub fn presign(&self, method: ObjectMethod, key: &str, expires_in: Duration) -> String {
         let expires_in = expires_in.min(MAX_PRESIGN);
+        self.sign(&self.public_bucket, method, key, expires_in)
+    }
+
+    fn sign(
+        &self,
+        bucket: &Bucket,
+        method: ObjectMethod,
+        key: &str,
+        expires_in: Duration,
+    ) -> String {
         let credentials = Some(&self.credentials);
         let url = match method {
-            ObjectMethod::Get => self.bucket.get_object(credentials, key).sign(expires_in),
-            ObjectMethod::Put => self.bucket.put_object(credentials, key).sign(expires_in),
-            ObjectMethod::Head => self.bucket.head_object(credentials, key).sign(expires_in),
-            ObjectMethod::Delete => self.bucket.delete_object(credentials, key).sign(expires_in),
+            ObjectMethod::Get => bucket.get_object(credentials, key).sign(expires_in),
+            ObjectMethod::Put => bucket.put_object(credentials, key).sign(expires_in),
+            ObjectMethod::Head => bucket.head_object(credentials, key).sign(expires_in),
+            ObjectMethod::Delete => bucket.delete_object(credentials, key).sign(expires_in),
         };
         url.to_string()
     }
@@ -97,6 +115,15 @@ impl S3Backend {
         let objects: Vec<Object> = parsed
             .contents
             .into_iter()
+            // Keys are URL-decoded by the client whether or not the server encoded them;
+            // never act on one that decodes outside the prefix asked for.
+            .filter(|o| {
+                o.key.starts_with(prefix)
+                    && !o
+                        .key
+                        .split('/')
+                        .any(|segment| segment == ".." || segment == ".")
+            })
             .map(|o| Object {
                 key: o.key,
                 size: o.size.unwrap_or(0),
@@ -115,14 +142,27 @@ impl S3Backend {
             return Err(cap_error("invalid", "refusing to delete the whole bucket"));
         }
         let mut deleted = 0;
+        let mut previous_first: Option<String> = None;
         // Deleting shrinks the listing, so always read the first page again.
         loop {
             let page = self.list(prefix, None).await?;
-            if page.objects.is_empty() {
+            let Some(first) = page.objects.first().map(|o| o.key.clone()) else {
                 return Ok(deleted);
+            };
+            if previous_first.as_ref() == Some(&first) {
+                return Err(cap_error(
+                    "internal",
+                    format!("deleting {first} did not remove it; giving up on {prefix}"),
+                ));
             }
+            previous_first = Some(first);
             for object in page.objects {
-                let url = self.presign(ObjectMethod::Delete, &object.key, INTERNAL_URL_LIFETIME);
+                let url = self.sign(
+                    &self.bucket,
+                    ObjectMethod::Delete,
+                    &object.key,
+                    INTERNAL_URL_LIFETIME,
+                );
                 let response = self.http.delete(url).send().await.map_err(http_error)?;
                 checked(response).await?;
                 deleted += 1;

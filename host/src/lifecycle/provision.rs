@@ -240,7 +240,16 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
         }
         // Nothing to create outside the metadata database.
         None => {
-            crate::webhooks::provisioned(&app.public_url, token, input.webhook_secret.as_deref())
+            let receive_id = Uuid::new_v4();
+            app.store
+                .add_webhook_receiver(id, receive_id)
+                .await
+                .map_err(ApiError::internal)?;
+            crate::webhooks::provisioned(
+                &app.public_url,
+                receive_id,
+                input.webhook_secret.as_deref(),
+            )
         }
     };
     fault(FaultPoint::AfterProvision)?;

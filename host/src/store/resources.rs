@@ -150,6 +150,17 @@ impl Store {
             .await
     }
 
+    /// The webhook resource whose receiver has `receive_id`.
+    pub async fn find_by_receive_id(&self, receive_id: Uuid) -> sqlx::Result<Option<ResourceRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM resources
+              WHERE id = (SELECT resource_id FROM webhook_receivers WHERE receive_id = $1)"
+        ))
+        .bind(receive_id)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
     /// Moves a live resource to `deleting`. A row already `deleting` (a delete that failed
     /// half-way) is handed out again: deprovisioning is idempotent.
     pub async fn begin_delete(&self, token: Uuid, now: DateTime<Utc>) -> sqlx::Result<DeleteStart> {

@@ -31,20 +31,23 @@ pub struct StoredRequest {
 
 impl Store {
     /// Stores `request` and drops the resource's older requests beyond `keep`, in one
-    /// statement. Returns the new request's id.
+    /// statement. Returns the new request's id, or none when the resource is no longer live
+    /// (a slow delivery that finished after a delete stores nothing).
     pub async fn store_webhook_request(
         &self,
         resource: Uuid,
         request: &ReceivedRequest<'_>,
         keep: i64,
-    ) -> sqlx::Result<i64> {
+    ) -> sqlx::Result<Option<i64>> {
         // The DELETE sees the table as it was before the INSERT: keeping the newest
         // `keep - 1` old rows leaves `keep` with the new one.
         sqlx::query_scalar(
             "WITH inserted AS (
                  INSERT INTO webhook_requests
                      (resource_id, received_at, method, path, query, headers, body)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 SELECT $1, $2, $3, $4, $5, $6, $7
+                  WHERE EXISTS (SELECT 1 FROM resources
+                                 WHERE id = $1 AND status IN ('active', 'suspended'))
                  RETURNING id
              ), trimmed AS (
                  DELETE FROM webhook_requests
@@ -62,22 +65,35 @@ impl Store {
         .bind(&request.headers)
         .bind(request.body)
         .bind((keep - 1).max(0))
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await
     }
 
-    /// The resource's stored requests, newest first.
+    /// Gives a webhook resource its receive id.
+    pub async fn add_webhook_receiver(&self, resource: Uuid, receive_id: Uuid) -> sqlx::Result<()> {
+        sqlx::query("INSERT INTO webhook_receivers (receive_id, resource_id) VALUES ($1, $2)")
+            .bind(receive_id)
+            .bind(resource)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The resource's stored requests, newest first, older than `before` when given.
     pub async fn webhook_requests(
         &self,
         resource: Uuid,
         limit: i64,
+        before: Option<i64>,
     ) -> sqlx::Result<Vec<StoredRequest>> {
         sqlx::query_as(
             "SELECT id, received_at, method, path, query, headers, body FROM webhook_requests
-              WHERE resource_id = $1 ORDER BY id DESC LIMIT $2",
+              WHERE resource_id = $1 AND ($3::bigint IS NULL OR id < $3)
+              ORDER BY id DESC LIMIT $2",
         )
         .bind(resource)
         .bind(limit)
+        .bind(before)
         .fetch_all(&self.pool)
         .await
     }

@@ -76,13 +76,22 @@ impl Tenant {
 
     /// Signs the account JWT with `limits` and hands it to the server's resolver.
     fn push_account(&self, limits: &AccountLimits) -> Result<(), ProviderError> {
+        self.push_account_revoking(limits, None)
+    }
+
+    /// Like `push_account`, also revoking every user issued at or before `revoke_before`.
+    fn push_account_revoking(
+        &self,
+        limits: &AccountLimits,
+        revoke_before: Option<u64>,
+    ) -> Result<(), ProviderError> {
         let operator = signer::public_key(OPERATOR_KEY).map_err(from_capability)?;
         let jwt = Claims {
             issuer: operator,
             subject: self.public_key(),
             name: format!("queue-{}", self.hex),
             issued_at: unix_now(),
-            nats: nats_jwt::account(limits, None),
+            nats: nats_jwt::account(limits, revoke_before),
         }
         .encode(|bytes| signer::sign(OPERATOR_KEY, bytes).map_err(|e| e.message))
         .map_err(internal)?;
@@ -225,7 +234,14 @@ impl Guest for Nats {
         if !tenant.exists()? {
             return Ok(());
         }
-        // Streams first: an account deleted with its streams leaves their data on disk,
+        // Lock the account first (no logins, every user revoked, open connections closed),
+        // so no client can create a stream between the purge and the delete.
+        let locked = AccountLimits {
+            connections: 0,
+            ..account_limits(&resource.limits)
+        };
+        tenant.push_account_revoking(&locked, Some(unix_now()))?;
+        // Streams next: an account deleted with its streams leaves their data on disk,
         // and the server reports JetStream unhealthy after its next restart.
         let subject = format!("$JS.API.ACCOUNT.PURGE.{}", tenant.public_key());
         let reply = system_request(&subject, b"")?;
