@@ -49,7 +49,8 @@ pub async fn create(
         webhook_secret,
     };
     let output = provision::provision(app.clone(), input).await?;
-    let status = if output.existing {
+    let existing = output.existing;
+    let status = if existing {
         StatusCode::OK
     } else {
         StatusCode::CREATED
@@ -58,7 +59,8 @@ pub async fn create(
     let mut ignored: Vec<&String> = body
         .keys()
         .filter(|k| !KNOWN_FIELDS.contains(&k.as_str()))
-        .filter(|k| !(k.as_str() == "secret" && kind_is_webhook))
+        // A secret applies to a new receiver only; an existing one keeps its own.
+        .filter(|k| !(k.as_str() == "secret" && kind_is_webhook && !existing))
         .collect();
     if !ignored.is_empty() {
         ignored.sort();
