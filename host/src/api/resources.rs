@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::error::ApiError;
-use crate::app::SharedApp;
+use crate::app::{App, SharedApp};
 use crate::lifecycle::deprovision::deprovision;
 use crate::lifecycle::stored::limits_of;
 use crate::store::{DeleteStart, ResourceRow};
@@ -17,17 +17,25 @@ pub async fn get(
     State(app): State<SharedApp>,
     Path(token): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let token = parse_token(&token)?;
-    let row = app
-        .store
+    let row = find(&app, parse_token(&token)?, None).await?;
+    if row.status == "deleted" {
+        return Err(ended(&row));
+    }
+    Ok(Json(describe(&row)))
+}
+
+/// The resource behind `token` (of `kind`, when given), unless it never came to exist.
+pub(super) async fn find(
+    app: &App,
+    token: Uuid,
+    kind: Option<&str>,
+) -> Result<ResourceRow, ApiError> {
+    app.store
         .find_by_token(token)
         .await
-        .map_err(ApiError::internal)?;
-    match row {
-        Some(row) if row.status == "deleted" => Err(ended(&row)),
-        Some(row) if row.status != "failed" => Ok(Json(describe(&row))),
-        _ => Err(not_found()),
-    }
+        .map_err(ApiError::internal)?
+        .filter(|row| row.status != "failed" && kind.is_none_or(|k| row.kind == k))
+        .ok_or_else(not_found)
 }
 
 pub async fn delete(

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::ApiError;
 use super::json::JsonObject;
-use super::resources::{ended, not_found, parse_token};
+use super::resources::{ended, find, parse_token};
 use crate::app::SharedApp;
 use crate::caps::ObjectMethod;
 use crate::lifecycle::stored::Credentials;
@@ -27,13 +27,7 @@ pub async fn presign(
     JsonObject(body): JsonObject,
 ) -> Result<Json<Value>, ApiError> {
     let token = parse_token(&token)?;
-    let row = app
-        .store
-        .find_by_token(token)
-        .await
-        .map_err(ApiError::internal)?
-        .filter(|row| row.kind == "storage" && row.status != "failed")
-        .ok_or_else(not_found)?;
+    let row = find(&app, token, Some("storage")).await?;
     let now = app.clock.now();
     match row.status.as_str() {
         "deleted" | "deleting" => return Err(ended(&row)),

@@ -9,7 +9,7 @@ use base64::Engine;
 use serde_json::{Map, Value, json};
 
 use super::error::ApiError;
-use super::resources::{ended, not_found};
+use super::resources::{ended, find, not_found};
 use crate::app::SharedApp;
 use crate::lifecycle::stored::{Credentials, limits_of};
 use crate::store::{ReceivedRequest, ResourceRow};
@@ -149,14 +149,11 @@ pub async fn list(
 
 async fn find_webhook(app: &SharedApp, token: &str) -> Result<ResourceRow, ApiError> {
     let token = uuid::Uuid::parse_str(token).map_err(|_| not_found())?;
-    app.store
-        .find_by_token(token)
-        .await
-        .map_err(ApiError::internal)?
-        .filter(|row| {
-            row.kind == webhooks::KIND && row.status != "failed" && row.status != "pending"
-        })
-        .ok_or_else(not_found)
+    let row = find(app, token, Some(webhooks::KIND)).await?;
+    if row.status == "pending" {
+        return Err(not_found());
+    }
+    Ok(row)
 }
 
 /// The webhook behind a receive id that may still receive: not deleted, not past its

@@ -81,18 +81,7 @@ impl Capability {
 
     /// Whether this host version implements the capability (the contract defines more).
     pub fn is_implemented(self) -> bool {
-        matches!(
-            self,
-            Self::Config
-                | Self::Log
-                | Self::Kv
-                | Self::Sql
-                | Self::Redis
-                | Self::Mongo
-                | Self::Nats
-                | Self::Signer
-                | Self::S3
-        )
+        self != Self::Containers
     }
 
     /// Granted to every provider without asking: reading its own settings.
