@@ -72,6 +72,13 @@ pkg_installed() {
     [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]
 }
 
+# debian_mirror: the system's Debian mirror (it may be a closer one than deb.debian.org).
+debian_mirror() {
+    local mirror
+    mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    printf '%s\n' "${mirror:-http://deb.debian.org/debian}"
+}
+
 # trixie_apt_options: apt-get options that read Debian trixie through a private sources
 # list and lists dir, so the system's apt setup stays bookworm-only. Only packages that do
 # not pull trixie's libc may be installed from it (pgvector's source, nats-server).
@@ -80,8 +87,7 @@ trixie_apt_options() {
     mkdir -p "$w/aptlists/partial"
     if [[ ! -f $w/aptlists/.updated ]]; then
         local mirror kr=/usr/share/keyrings/debian-archive-keyring.gpg
-        mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-        mirror=${mirror:-http://deb.debian.org/debian}
+        mirror=$(debian_mirror)
         printf 'deb [signed-by=%s] %s trixie main\ndeb-src [signed-by=%s] %s trixie main\n' \
             "$kr" "$mirror" "$kr" "$mirror" >"$w/trixie.list"
         apt-get -o "Dir::Etc::sourcelist=$w/trixie.list" -o Dir::Etc::sourceparts=- \
@@ -171,15 +177,205 @@ build_all() {
         log "building provider components"
         cargo build --release --locked --target wasm32-wasip2 \
             -p instanode-provider-postgres -p instanode-provider-redis \
-            -p instanode-provider-mongo -p instanode-provider-nats -p instanode-provider-spaces -p instanode-provider-testing
+            -p instanode-provider-mongo -p instanode-provider-nats -p instanode-provider-spaces \
+            -p instanode-provider-deploy -p instanode-provider-testing
     )
     mkdir -p "$data/providers"
     local name
-    for name in postgres redis mongo nats spaces testing; do
+    for name in postgres redis mongo nats spaces deploy testing; do
         # Copy then rename, so a running host never loads a half-written file.
         cp "$target/wasm32-wasip2/release/instanode_provider_$name.wasm" "$data/providers/.$name.wasm.tmp"
         mv "$data/providers/.$name.wasm.tmp" "$data/providers/$name.wasm"
     done
+}
+
+# ---------------------------------------------------------------------------
+# Docker Engine (container deploys): Debian's docker.io, one daemon per machine
+# ---------------------------------------------------------------------------
+
+# Machine-wide like the daemon itself: scripts/up and scripts/test share both.
+DOCKERD_DIR=$INSTANODE_CACHE_DIR/dockerd
+IMAGES_DIR=$INSTANODE_CACHE_DIR/images
+BUSYBOX_IMAGE=instanode/busybox:1
+PYTHON_IMAGE=instanode/python:3-bookworm
+
+# wait_for_apt: waits while another apt-get or dpkg runs (a hand-started install, or the
+# other script on a fresh box), instead of failing on its lock halfway through.
+wait_for_apt() {
+    local i
+    for ((i = 0; i < 1200; i++)); do
+        pgrep -x 'apt-get|apt|dpkg' >/dev/null || return 0
+        ((i)) || log "waiting for another apt-get/dpkg run to finish"
+        sleep 0.5
+    done
+    die "apt-get/dpkg still running after 10 minutes"
+}
+
+ensure_docker() {
+    # debootstrap and busybox-static build the base images (no registry is reachable).
+    local pkgs=(docker.io debootstrap busybox-static) missing=() p
+    for p in "${pkgs[@]}"; do pkg_installed "$p" || missing+=("$p"); done
+    ((${#missing[@]})) || return 0
+
+    wait_for_apt
+    missing=()
+    for p in "${pkgs[@]}"; do pkg_installed "$p" || missing+=("$p"); done
+    ((${#missing[@]})) || return 0
+    log "installing ${missing[*]}"
+    # Fresh images often have empty apt lists: refresh only when needed.
+    if ! apt-get install -s -qq "${missing[@]}" >/dev/null 2>&1; then apt-get update -q; fi
+    if ! apt-get install -y -q -o DPkg::Lock::Timeout=600 "${missing[@]}"; then
+        apt-get update -q
+        apt-get install -y -q -o DPkg::Lock::Timeout=600 "${missing[@]}"
+    fi
+}
+
+docker_up() { timeout 10 docker info >/dev/null 2>&1; }
+
+# start_docker: reuses the daemon on the default socket (/var/run/docker.sock), whoever
+# started it, or starts dockerd in the background. Never stopped by our scripts: other
+# runs on this machine may be using it.
+start_docker() {
+    if docker_up; then
+        log "reusing running Docker daemon"
+        return
+    fi
+    mkdir -p "$DOCKERD_DIR"
+    # up and test started together: one starts the daemon, the other waits for it.
+    exec 7>"$DOCKERD_DIR/.lock"
+    flock 7
+    local pid=
+    if ! docker_up && ! pidfile_alive "$DOCKERD_DIR/dockerd.pid"; then
+        log "starting the Docker daemon (log: $DOCKERD_DIR/dockerd.log)"
+        # Own session, no terminal, no inherited lock: Ctrl-C on scripts/up must not reach
+        # it, and CI must not wait on it for its output pipes to close.
+        setsid dockerd --pidfile "$DOCKERD_DIR/dockerd.pid" \
+            </dev/null >>"$DOCKERD_DIR/dockerd.log" 2>&1 7>&- &
+        pid=$!
+    fi
+    local i
+    for ((i = 0; i < 600; i++)); do
+        if docker_up; then
+            exec 7>&-
+            return
+        fi
+        [[ -z $pid ]] || kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    tail -n 30 "$DOCKERD_DIR/dockerd.log" >&2 || true
+    die "the Docker daemon did not answer within 60 s (log: $DOCKERD_DIR/dockerd.log)"
+}
+
+# docker_gateway_ip: the default bridge's gateway (docker0, e.g. 172.17.0.1). Containers
+# started with --add-host host.docker.internal:host-gateway reach the host there.
+docker_gateway_ip() {
+    local dev gw
+    # Docker 20.10 lists only the subnet for its default bridge: read the bridge's address.
+    dev=$(docker network inspect bridge \
+        --format '{{index .Options "com.docker.network.bridge.name"}}' 2>/dev/null) || dev=
+    gw=$(ip -4 -o addr show dev "${dev:-docker0}" 2>/dev/null | awk '{sub("/.*", "", $4); print $4; exit}')
+    [[ $gw =~ ^[0-9]+(\.[0-9]+){3}$ ]] || die "no IPv4 address on Docker's default bridge (${dev:-docker0})"
+    printf '%s\n' "$gw"
+}
+
+# backend_hosts: the addresses the backends listen on, space-separated: loopback, plus
+# the Docker gateway when the daemon runs, so tenants' containers reach them. Never 0.0.0.0.
+backend_hosts() {
+    local gw
+    gw=$(docker_gateway_ip 2>/dev/null) || gw=
+    printf '127.0.0.1%s\n' "${gw:+ $gw}"
+}
+
+# ensure_base_images: local images that tenants' Dockerfiles can FROM (no registry is
+# reachable). A machine whose Docker lost its images re-imports them from the cached
+# root filesystems in seconds.
+ensure_base_images() {
+    ensure_image "$BUSYBOX_IMAGE" busybox build_busybox_rootfs 'CMD ["sh"]'
+    ensure_image "$PYTHON_IMAGE" python-3-bookworm build_python_rootfs 'ENV LANG=C.UTF-8' \
+        'CMD ["python3"]'
+}
+
+# ensure_image IMAGE NAME BUILDER CHANGE...: imports IMAGE from $IMAGES_DIR/NAME-HASH.tar,
+# made by `BUILDER ROOTFS` when missing. HASH covers the recipe (the builder's source and
+# the changes), so editing a recipe rebuilds its image; the image carries it as a label.
+ensure_image() {
+    local image=$1 name=$2 builder=$3 hash
+    shift 3
+    local changes=('ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' "$@")
+    hash=$({ declare -f "$builder"; printf '%s\n' "${changes[@]}"; } | sha256sum | cut -c1-12)
+    image_current "$image" "$hash" && return
+
+    local tar=$IMAGES_DIR/$name-$hash.tar build=$IMAGES_DIR/.$name.build
+    mkdir -p "$IMAGES_DIR"
+    # Serialise concurrent runs (up and test started together on a fresh box).
+    exec 7>"$IMAGES_DIR/.$name.lock"
+    flock 7
+    if ! image_current "$image" "$hash"; then
+        if [[ ! -s $tar ]]; then
+            log "building the root filesystem of $image (once per machine: $tar)"
+            # Built aside and renamed into place: an interrupted run leaves no broken cache.
+            remove_tree "$build"
+            mkdir -p "$build/rootfs"
+            "$builder" "$build/rootfs"
+            tar --numeric-owner --one-file-system -C "$build/rootfs" -cf "$build/rootfs.tar" .
+            mv "$build/rootfs.tar" "$tar"
+            remove_tree "$build"
+            # Tarballs of older recipes.
+            find "$IMAGES_DIR" -maxdepth 1 -name "$name-*.tar" ! -name "${tar##*/}" -delete
+        fi
+        log "importing $image"
+        local args=() c
+        for c in "${changes[@]}" "LABEL org.instanode.recipe=$hash"; do args+=(--change "$c"); done
+        docker import "${args[@]}" "$tar" "$image" >/dev/null
+    fi
+    exec 7>&-
+}
+
+# image_current IMAGE HASH: Docker has IMAGE, built from the recipe HASH.
+image_current() {
+    [[ $(docker image inspect -f '{{index .Config.Labels "org.instanode.recipe"}}' "$1" \
+        2>/dev/null) == "$2" ]]
+}
+
+# remove_tree DIR: removes a build dir, first unmounting what an interrupted debootstrap
+# may have left mounted in it (proc, sys).
+remove_tree() {
+    local m
+    [[ -e $1 ]] || return 0
+    awk -v d="$1/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
+        umount -l "$m" || true
+    done
+    rm -rf --one-file-system "$1"
+}
+
+# build_busybox_rootfs ROOT: busybox-static with every applet linked at its usual path
+# (bin/sh, usr/bin/env for #! lines, usr/sbin/httpd, ...), root and nobody.
+build_busybox_rootfs() {
+    local root=$1 applet
+    mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,root,tmp}
+    cp /bin/busybox "$root/bin/busybox"
+    "$root/bin/busybox" --list-full | while read -r applet; do
+        [[ -e $root/$applet ]] || ln -s /bin/busybox "$root/$applet"
+    done
+    chmod 1777 "$root/tmp"
+    chmod 700 "$root/root"
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
+        >"$root/etc/passwd"
+    printf 'root:x:0:\nnobody:x:65534:\n' >"$root/etc/group"
+}
+
+# build_python_rootfs ROOT: a minimal Debian bookworm with Python 3 and what a small web
+# app on Postgres needs, without apt's caches and lists, docs or man pages.
+build_python_rootfs() {
+    local root=$1
+    log "running debootstrap (a few minutes; log: $root.log)"
+    debootstrap --variant=minbase --include=python3,python3-fastapi,python3-uvicorn,python3-psycopg2 \
+        bookworm "$root" "$(debian_mirror)" >"$root.log" 2>&1 ||
+        { tail -n 30 "$root.log" >&2; die "debootstrap failed (log: $root.log)"; }
+    # Docker provides /dev: no device nodes in the image.
+    rm -rf "$root"/dev/* "$root"/var/cache/apt/* "$root"/var/lib/apt/lists/* "$root"/var/log/* \
+        "$root"/usr/share/man/* "$root"/usr/share/info/*
+    find "$root/usr/share/doc" -type f ! -name copyright -delete
 }
 
 # ---------------------------------------------------------------------------
@@ -256,13 +452,30 @@ start_postgres() {
             --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 -N >/dev/null
     fi
 
+    # Tenants' containers connect through the Docker bridges (172.16.0.0/12 holds docker0
+    # and user-defined networks), with passwords like any TCP client.
+    local hba=$pgdata/pg_hba.conf hba_changed='' method
+    if ! grep -qE '^host[[:space:]]+all[[:space:]]+all[[:space:]]+172\.16\.0\.0/12[[:space:]]' "$hba"; then
+        method=$(awk '$1 == "host" && $4 == "127.0.0.1/32" {print $5; exit}' "$hba")
+        printf '# Containers on Docker bridges (tenants'"'"' deployed apps)\nhost all all 172.16.0.0/12 %s\n' \
+            "${method:-scram-sha-256}" >>"$hba"
+        hba_changed=1
+    fi
+
+    local listen
+    listen=$(backend_hosts)
+    listen=${listen// /,}
     if pg_running "$data"; then
-        local running_port
+        local running_port running_listen=
         running_port=$(sed -n 4p "$pgdata/postmaster.pid")
         if [[ $running_port == "$port" ]]; then
+            running_listen=$(pg_psql "$data" "$port" -d postgres -Atc 'SHOW listen_addresses' || true)
+        fi
+        if [[ $running_port == "$port" && $running_listen == "$listen" ]]; then
             log "reusing running Postgres on port $port"
+            [[ -z $hba_changed ]] || pg_psql "$data" "$port" -d postgres -Atc 'SELECT pg_reload_conf()' >/dev/null
         else
-            log "Postgres in $pgdata runs on port $running_port; restarting on $port"
+            log "Postgres in $pgdata runs on $running_listen port $running_port; restarting on $listen port $port"
             stop_postgres "$data"
         fi
     fi
@@ -274,11 +487,11 @@ start_postgres() {
             [[ $old =~ ^[0-9]+$ && -e /proc/$old ]] || break
             sleep 0.2
         done
-        log "starting Postgres on 127.0.0.1:$port"
+        log "starting Postgres on $listen port $port"
         # Every new tenant database writes its template (~7.5 MB) to the WAL: a larger
         # max_wal_size keeps warm-pool refills from forcing back-to-back checkpoints.
         as_postgres "$PG_BIN/pg_ctl" -D "$pgdata" -w -l "$data/pg.log" \
-            -o "-p $port -k $run -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=128MB -c max_wal_size=4GB" \
+            -o "-p $port -k $run -c listen_addresses=$listen -c max_connections=400 -c shared_buffers=128MB -c max_wal_size=4GB" \
             start >/dev/null || { tail -n 30 "$data/pg.log" >&2; die "Postgres failed to start (log: $data/pg.log)"; }
     fi
 
@@ -331,22 +544,24 @@ redis_running() { pidfile_alive "$1/redis/redis.pid"; }
 # start_redis DATA PORT: a Redis server of our own under DATA/redis, users in an ACL file
 # (`default` off, an `admin` user for the host), nothing persisted but the ACL file.
 start_redis() {
-    local data=$1 port=$2 dir=$1/redis adminpw
+    local data=$1 port=$2 dir=$1/redis adminpw hosts
     mkdir -p "$dir"
     adminpw=$(secret "$data/secrets/redis_admin_password")
+    hosts=$(backend_hosts)
     if [[ ! -s $dir/users.acl ]]; then
         (umask 077 && printf 'user default off resetkeys resetchannels -@all\nuser admin on >%s ~* &* +@all\n' \
             "$adminpw" >"$dir/users.acl")
     fi
     if redis_running "$data"; then
-        if [[ $(redis_cli "$data" "$port" PING 2>/dev/null) == PONG ]]; then
+        if [[ $(redis_cli "$data" "$port" PING 2>/dev/null) == PONG &&
+            $(redis_cli "$data" "$port" CONFIG GET bind 2>/dev/null | sed -n 2p) == "$hosts" ]]; then
             log "reusing running Redis on port $port"
             return
         fi
         stop_redis "$data"
     fi
     cat >"$dir/redis.conf" <<EOF
-bind 127.0.0.1
+bind $hosts
 port $port
 protected-mode yes
 daemonize yes
@@ -358,7 +573,7 @@ appendonly no
 aclfile $dir/users.acl
 maxclients 4000
 EOF
-    log "starting Redis on 127.0.0.1:$port"
+    log "starting Redis on $hosts port $port"
     redis-server "$dir/redis.conf"
     local i
     for ((i = 0; i < 100; i++)); do
@@ -624,6 +839,8 @@ url = "postgres://postgres:$superpw@127.0.0.1:$port/postgres"
 [providers.postgres.config]
 public_host = "127.0.0.1"
 public_port = "$port"
+# Deployed apps reach Postgres through the Docker bridge gateway.
+internal_host = "host.docker.internal"
 
 [providers.redis]
 component = "$data/providers/redis.wasm"
@@ -636,6 +853,7 @@ url = "redis://admin:$redispw@127.0.0.1:$redis_port"
 [providers.redis.config]
 public_host = "127.0.0.1"
 public_port = "$redis_port"
+internal_host = "host.docker.internal"
 
 [providers.mongo]
 component = "$data/providers/mongo.wasm"
@@ -679,6 +897,18 @@ secret_key = "$(secret "$data/secrets/s3_secret_key")"
 [providers.spaces.config]
 public_endpoint = "http://127.0.0.1:$s3_port"
 bucket = "$S3_BUCKET"
+
+[providers.deploy]
+component = "$data/providers/deploy.wasm"
+kinds = ["deploy"]
+grants = ["containers", "log"]
+# Builds wait on the engine for up to 10 minutes; the provider's own computing stays
+# within the usual budget.
+sandbox = { host_wait_ms = 900000 }
+
+[providers.deploy.containers]
+socket = "/var/run/docker.sock"
+namespace = "instanode"
 EOF
     )
     mv "$cfg.tmp" "$cfg"
@@ -693,8 +923,12 @@ prepare_test_backends() {
     ensure_mongo
     ensure_nats
     ensure_s3
+    ensure_docker
     ensure_wasm_target
     build_all "$data"
+    # Before the backends: they also listen on the Docker gateway, for tenants' containers.
+    start_docker
+    ensure_base_images
     start_postgres "$data" "$port"
     start_s3 "$data" "$s3_port"
     export INSTANODE_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"

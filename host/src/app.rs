@@ -6,8 +6,10 @@ use crate::api::health::Readiness;
 use crate::api::rate_limit::RateLimiter;
 use crate::clock::Clock;
 use crate::config::{Config, LifecycleConfig};
+use crate::deploy::AppUrls;
 use crate::lifecycle::maintenance::{self, Maintenance};
 use crate::lifecycle::schedule;
+use crate::proxy::{Proxy, Upstream};
 use crate::registry::Registry;
 use crate::store::{Sealer, Store};
 use crate::tenancy::client::{ClientResolver, parse_cidrs};
@@ -32,6 +34,8 @@ pub struct App {
     pub fault_injection: bool,
     pub control_routes: bool,
     pub maintenance: Maintenance,
+    /// Where deployed apps are reached.
+    pub apps: AppUrls,
 }
 
 pub type SharedApp = Arc<App>;
@@ -65,11 +69,37 @@ impl App {
             fault_injection: config.testing.fault_injection,
             control_routes: config.testing.control_routes,
             maintenance: Maintenance::default(),
+            apps: AppUrls::parse(&config.apps_url())?,
         });
         maintenance::spawn(app.clone());
         schedule::spawn(app.clone());
         Ok(app)
     }
+}
+
+/// The reverse proxy for deployed apps: a healthy app (or one rolling out while its last
+/// version still serves) gets its traffic; anything else gets a page saying why not.
+pub fn app_proxy(app: &SharedApp) -> Arc<Proxy> {
+    let lookup = app.clone();
+    let resolve: crate::proxy::Resolve = Arc::new(move |slug: String| {
+        let app = lookup.clone();
+        Box::pin(async move {
+            match app.store.deployment_by_slug(&slug).await {
+                Ok(Some(row)) => match row.upstream.as_deref().map(str::parse) {
+                    Some(Ok(address)) if row.status != "stopped" => Upstream::Ready(address),
+                    _ => Upstream::Unavailable { status: row.status },
+                },
+                Ok(None) => Upstream::Unknown,
+                Err(e) => {
+                    tracing::warn!(error = %e, "app lookup failed");
+                    Upstream::Unavailable {
+                        status: "unavailable".into(),
+                    }
+                }
+            }
+        })
+    });
+    Arc::new(Proxy::new(app.apps.domain(), resolve))
 }
 
 /// The NATS server settings that make it trust this host's keys (`instanode

@@ -49,6 +49,28 @@ pub struct Config {
     pub lifecycle: LifecycleConfig,
     #[serde(default)]
     pub testing: TestingConfig,
+    #[serde(default)]
+    pub apps: AppsConfig,
+}
+
+/// Where deployed apps are reached.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppsConfig {
+    /// App URL pattern: `*` becomes the app's slug, e.g. `https://*.apps.example.com`.
+    /// Default: `http://*.deployment.localhost:<listen port>`, which browsers and curl
+    /// resolve to this machine with no DNS setup.
+    pub url: Option<String>,
+}
+
+impl Config {
+    /// The app URL pattern in effect (see [`AppsConfig::url`]).
+    pub fn apps_url(&self) -> String {
+        self.apps
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("http://*.deployment.localhost:{}", self.listen.port()))
+    }
 }
 
 /// A list that may also be written as one comma-separated string.
@@ -138,6 +160,8 @@ pub struct ProviderConfig {
     pub signer: Option<SignerBinding>,
     /// The bucket behind the `s3` capability.
     pub s3: Option<S3Binding>,
+    /// The container engine behind the `containers` capability.
+    pub containers: Option<ContainersBinding>,
     /// Per-call limits; unset fields take `[sandbox]` values.
     #[serde(default)]
     pub sandbox: SandboxOverrides,
@@ -199,6 +223,27 @@ pub struct S3Binding {
     pub secret_key: Secret,
 }
 
+/// The Docker Engine behind the `containers` capability.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainersBinding {
+    /// The engine's unix socket.
+    #[serde(default = "default_docker_socket")]
+    pub socket: String,
+    /// Prefix of every container, image and network name the host creates, and the value
+    /// of the label that marks them: hosts sharing one engine must use different ones.
+    #[serde(default = "default_container_namespace")]
+    pub namespace: String,
+}
+
+fn default_docker_socket() -> String {
+    "/var/run/docker.sock".into()
+}
+
+fn default_container_namespace() -> String {
+    "instanode".into()
+}
+
 fn default_region() -> String {
     "us-east-1".into()
 }
@@ -215,8 +260,13 @@ pub struct SignerBinding {
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxConfig {
-    /// Wall-clock budget of one call, host imports included.
+    /// Budget of one call: the guest's own computing, and (with `host_wait_ms`) the wall
+    /// clock, host imports included.
     pub call_timeout_ms: u64,
+    /// Extra wall-clock time a call may spend waiting in host imports, e.g. a deploy
+    /// provider waiting on an image build. Guest computing stays within `call_timeout_ms`.
+    #[serde(default)]
+    pub host_wait_ms: u64,
     /// Linear memory a component instance may grow to.
     pub memory_mb: u64,
     /// Instances alive at once across all providers (the pooling allocator's size).
@@ -228,6 +278,7 @@ pub struct SandboxConfig {
 #[serde(deny_unknown_fields)]
 pub struct SandboxOverrides {
     pub call_timeout_ms: Option<u64>,
+    pub host_wait_ms: Option<u64>,
     pub memory_mb: Option<u64>,
 }
 
@@ -249,6 +300,7 @@ impl Default for SandboxConfig {
     fn default() -> Self {
         Self {
             call_timeout_ms: 10_000,
+            host_wait_ms: 0,
             memory_mb: 64,
             max_instances: 256,
         }
@@ -260,6 +312,7 @@ impl SandboxConfig {
     pub fn with(self, overrides: SandboxOverrides) -> Self {
         Self {
             call_timeout_ms: overrides.call_timeout_ms.unwrap_or(self.call_timeout_ms),
+            host_wait_ms: overrides.host_wait_ms.unwrap_or(self.host_wait_ms),
             memory_mb: overrides.memory_mb.unwrap_or(self.memory_mb),
             ..self
         }
@@ -340,6 +393,7 @@ impl Config {
         }
         crate::tenancy::client::parse_cidrs(&self.trusted_proxies.items())
             .context("trusted_proxies")?;
+        crate::deploy::AppUrls::parse(&self.apps_url()).context("apps.url")?;
         let mut kinds = BTreeMap::new();
         for (name, provider) in &self.providers {
             for kind in &provider.kinds {
@@ -377,6 +431,11 @@ impl Config {
                 }
                 (None, false) => {}
             }
+            if provider.grants.iter().any(|g| g == "containers") && provider.containers.is_none() {
+                bail!(
+                    "provider `{name}` is granted `containers` but has no [providers.{name}.containers] engine"
+                );
+            }
             if provider.grants.iter().any(|g| g == "redis") && provider.redis.is_none() {
                 bail!(
                     "provider `{name}` is granted `redis` but has no [providers.{name}.redis] url"
@@ -388,7 +447,7 @@ impl Config {
 }
 
 /// The keys of [`Config`], the only ones the environment may set.
-const TOP_LEVEL_KEYS: [&str; 12] = [
+const TOP_LEVEL_KEYS: [&str; 13] = [
     "listen",
     "public_url",
     "data_dir",
@@ -401,6 +460,7 @@ const TOP_LEVEL_KEYS: [&str; 12] = [
     "rate_limit_per_minute",
     "lifecycle",
     "testing",
+    "apps",
 ];
 
 /// Overlays `INSTANODE_*` variables onto the parsed file.

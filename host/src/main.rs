@@ -59,7 +59,8 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(listen = %listener.local_addr()?, public_url = %config.public_url, "instanode ready");
     axum::serve(
         listener,
-        api::router(app).into_make_service_with_connect_info::<SocketAddr>(),
+        instanode::proxy::route(api::router(app.clone()), app::app_proxy(&app))
+            .into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;

@@ -10,6 +10,7 @@
 //! `INSTANODE_TEST_PROVIDERS_DIR` and `INSTANODE_TEST_DATA_DIR`. NATS servers are started per
 //! test host (see [`nats`]), since each trusts one host's keys.
 
+pub mod deploy;
 pub mod nats;
 
 use std::fmt::Write as _;
@@ -163,6 +164,30 @@ impl ProviderSpec {
             component: "spaces.wasm",
             kinds: &["storage"],
             grants: &["s3"],
+            extra,
+            nats: None,
+        }
+    }
+
+    /// The deploy provider (kind `deploy`) on the machine's Docker Engine, in a namespace
+    /// of its own (see [`deploy::namespace_of`]).
+    pub fn deploy() -> Self {
+        let namespace = format!("it{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let extra = [
+            "[providers.deploy.containers]".to_string(),
+            format!("namespace = {namespace:?}"),
+            "[providers.deploy.sandbox]".into(),
+            "host_wait_ms = 900000".into(),
+            "[providers.deploy.config]".into(),
+            "start_timeout_seconds = \"30\"".into(),
+            String::new(),
+        ]
+        .join("\n");
+        Self {
+            name: "deploy",
+            component: "deploy.wasm",
+            kinds: &["deploy"],
+            grants: &["containers", "log"],
             extra,
             nats: None,
         }
@@ -502,6 +527,8 @@ fn render_config(
             // small machine can stretch past the default 10 s call budget.
             if p.name == "postgres" {
                 "sandbox = { call_timeout_ms = 30000 }\n"
+            } else if p.name == "deploy" {
+                ""
             } else {
                 ""
             },

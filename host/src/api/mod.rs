@@ -2,6 +2,7 @@
 
 pub mod capabilities;
 pub mod client;
+mod deploy;
 pub mod error;
 pub mod health;
 pub use health::COMMIT_ID;
@@ -11,6 +12,7 @@ pub mod provision;
 pub mod rate_limit;
 pub mod request_id;
 pub mod resources;
+mod stacks;
 mod storage;
 pub mod testing;
 mod webhooks;
@@ -36,6 +38,27 @@ pub fn router(app: SharedApp) -> Router {
                 app.clone(),
                 idempotency::middleware,
             )),
+        )
+        .route(
+            "/deploy/new",
+            post(deploy::create).layer(DefaultBodyLimit::max(deploy::MAX_DEPLOY_BODY)),
+        )
+        .route("/deploy/{id}/logs", get(deploy::logs))
+        .route("/deploy/{id}/redeploy", post(deploy::redeploy))
+        .route("/deploy/{id}", get(deploy::get).delete(deploy::delete))
+        .route(
+            "/api/v1/deployments/{id}",
+            get(deploy::get).delete(deploy::delete),
+        )
+        .route("/api/v1/deployments/{id}/events", get(deploy::events))
+        .route(
+            "/stacks/new",
+            post(stacks::create).layer(DefaultBodyLimit::max(stacks::MAX_STACK_BODY)),
+        )
+        .route("/stacks/{slug}", get(stacks::get).delete(stacks::delete))
+        .route(
+            "/api/v1/stacks/{slug}",
+            get(stacks::get).delete(stacks::delete),
         )
         .route("/storage/{token}/presign", post(storage::presign))
         .route(

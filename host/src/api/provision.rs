@@ -47,6 +47,10 @@ pub async fn create(
         request_id: super::request_id::current(),
         fault,
         webhook_secret,
+        id: None,
+        options: Vec::new(),
+        ttl: None,
+        hand_back_existing: true,
     };
     let output = provision::provision(app.clone(), input).await?;
     let existing = output.existing;
@@ -67,6 +71,23 @@ pub async fn create(
         response.insert("ignored_fields".into(), json!(ignored));
     }
     Ok((status, Json(Value::Object(response))))
+}
+
+/// A `name` sent as a form field (`/deploy/new`, `/stacks/new`).
+pub(super) fn name_field(value: Option<&str>) -> Result<ResourceName, ApiError> {
+    let mut body = Map::new();
+    if let Some(value) = value {
+        body.insert("name".into(), Value::String(value.to_string()));
+    }
+    parse_name(&body)
+}
+
+/// An `env` sent as a form field.
+pub(super) fn env_field(value: Option<&str>) -> Result<EnvName, ApiError> {
+    match value {
+        None => Ok(EnvName::default()),
+        Some(s) => EnvName::parse(s).ok_or_else(invalid_env),
+    }
 }
 
 fn parse_name(body: &Map<String, Value>) -> Result<ResourceName, ApiError> {

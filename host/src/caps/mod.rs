@@ -6,6 +6,7 @@
 //! refused when it is loaded (see `registry`).
 
 mod config;
+mod containers;
 mod kv;
 mod log;
 mod mongo;
@@ -27,6 +28,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::registry::bindings::instanode::provider as wit;
 use crate::store::KvStore;
 
+pub use containers::{BuildLog, ContainersBackend, context_ref};
 pub use mongo::MongoBackend;
 pub use nats::{NatsBackend, server_trust_config};
 pub use redis::RedisBackend;
@@ -79,9 +81,9 @@ impl Capability {
         }
     }
 
-    /// Whether this host version implements the capability (the contract defines more).
+    /// Whether this host version implements the capability (the contract may define more).
     pub fn is_implemented(self) -> bool {
-        self != Self::Containers
+        true
     }
 
     /// Granted to every provider without asking: reading its own settings.
@@ -117,6 +119,7 @@ pub struct Bindings {
     pub nats: Option<NatsBackend>,
     pub signer: Option<SignerBackend>,
     pub s3: Option<S3Backend>,
+    pub containers: Option<ContainersBackend>,
     pub kv: Option<KvStore>,
 }
 
@@ -172,7 +175,9 @@ pub fn linker(engine: &Engine, grants: &[Capability]) -> anyhow::Result<Linker<H
             Capability::Nats => wit::nats::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
             Capability::Signer => wit::signer::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
             Capability::S3 => wit::s3::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
-            other => anyhow::bail!("capability `{other}` is not provided by this host version"),
+            Capability::Containers => {
+                wit::containers::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?
+            }
         }
     }
     Ok(linker)

@@ -16,6 +16,12 @@ pub async fn deprovision(app: &App, row: &ResourceRow, request_id: &str) -> Resu
     } else {
         deprovision_backend(app, row, request_id).await?;
     }
+    if row.kind == crate::deploy::KIND {
+        app.store
+            .stop_deployment(row.id, app.clock.now())
+            .await
+            .map_err(|e| format!("cannot record the stopped app: {e}"))?;
+    }
     app.store
         .finish_delete(row.id, app.clock.now())
         .await

@@ -55,6 +55,15 @@ pub struct ProvisionInput {
     pub fault: Option<FaultPoint>,
     /// Webhooks only: the HMAC secret senders sign request bodies with.
     pub webhook_secret: Option<String>,
+    /// The resource id to use, when the caller recorded it already (deploys).
+    pub id: Option<Uuid>,
+    /// Options handed to the provider, e.g. a deploy's `url`.
+    pub options: Vec<(String, String)>,
+    /// A lifetime shorter than the tier's (anonymous stacks).
+    pub ttl: Option<Duration>,
+    /// Over the daily cap, answer with the caller's existing resource (data kinds) instead
+    /// of refusing (deploys: an existing app is no substitute for a new one).
+    pub hand_back_existing: bool,
 }
 
 /// A created resource, or (over the daily cap) the caller's existing one.
@@ -163,7 +172,7 @@ async fn run_saga(app: &App, input: ProvisionInput) -> Result<ProvisionOutput, A
 
 async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOutput, ApiError> {
     let (app, provider) = (saga.app, saga.provider);
-    let id = Uuid::new_v4();
+    let id = input.id.unwrap_or_else(Uuid::new_v4);
     let token = Uuid::new_v4();
     let now = app.clock.now();
     // Callers without an account are anonymous; accounts bring their own tier later.
@@ -173,7 +182,11 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
         .tier(tier_name)
         .ok_or_else(|| ApiError::internal(format!("tier `{tier_name}` is not in the plans")))?;
     let limits = tier.limits_for(&input.kind);
-    let expires_at = tier.ttl().map(|ttl| now + ttl);
+    let expires_at = match (tier.ttl(), input.ttl) {
+        (Some(tier_ttl), Some(ttl)) => Some(now + tier_ttl.min(ttl)),
+        (None, Some(ttl)) => Some(now + ttl),
+        (tier_ttl, None) => tier_ttl.map(|ttl| now + ttl),
+    };
     let fault = |point| fail_if(input.fault, point);
 
     let admission = app
@@ -206,7 +219,13 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
         .map_err(ApiError::internal)?;
     match admission {
         Admission::Admit => {}
-        Admission::ReturnExisting(token) => return existing_output(app, token).await,
+        Admission::ReturnExisting(token) if input.hand_back_existing => {
+            return existing_output(app, token).await;
+        }
+        Admission::ReturnExisting(_) => {
+            let limit = tier.provisions_per_day().unwrap_or_default();
+            return Err(denied(app, Denial::ProvisionLimitReached { limit }));
+        }
         Admission::Deny(denial) => return Err(denied(app, denial)),
     }
     saga.undo.push(Undo::MarkFailed(id));
@@ -228,7 +247,7 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
                 kind: input.kind.clone(),
                 tier: tier_name.to_string(),
                 limits: limits.clone(),
-                options: vec![],
+                options: input.options.clone(),
             };
             let provisioned =
                 provider_answer(provider.provision(&input.request_id, &request).await)?;

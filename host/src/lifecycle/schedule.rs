@@ -19,6 +19,7 @@ pub fn spawn(app: Arc<App>) {
             loop {
                 ticks.tick().await;
                 reaper::reap_once(&app).await;
+                crate::deploy::rollout::fail_stale(&app).await;
             }
         });
     }

@@ -7,6 +7,7 @@ use wasmtime::{Store, StoreLimitsBuilder, Trap, UpdateDeadline};
 
 use super::Loaded;
 use super::bindings::Provider;
+use super::bindings::deploy::deployer::{App, Built, Started};
 use super::bindings::types::{
     Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
 };
@@ -22,6 +23,8 @@ pub enum CallError {
     TimedOut { provider: String, budget: Duration },
     #[error("provider `{provider}` could not be instantiated: {detail}")]
     Instantiate { provider: String, detail: String },
+    #[error("provider `{provider}` does not export `deployer`")]
+    NotADeployer { provider: String },
 }
 
 /// The outcome of a call that ran to completion: the provider's own answer.
@@ -82,35 +85,41 @@ impl Loaded {
         self.bounded(guest.call_maintain(&mut store)).await
     }
 
+    /// `deployer.build`: may wait minutes on the engine (see `sandbox.host_wait_ms`).
+    pub async fn deploy_build(&self, request_id: &str, app: &App) -> Answer<Built> {
+        let (mut store, deployer) = self.instantiate_deployer(request_id).await?;
+        let guest = deployer.instanode_provider_deployer();
+        self.bounded(guest.call_build(&mut store, app)).await
+    }
+
+    /// `deployer.start`.
+    pub async fn deploy_start(&self, request_id: &str, app: &App, image: &str) -> Answer<Started> {
+        let (mut store, deployer) = self.instantiate_deployer(request_id).await?;
+        let guest = deployer.instanode_provider_deployer();
+        self.bounded(guest.call_start(&mut store, app, image)).await
+    }
+
+    /// `deployer.logs`.
+    pub async fn deploy_logs(&self, request_id: &str, app: &App, tail: u32) -> Answer<Vec<String>> {
+        let (mut store, deployer) = self.instantiate_deployer(request_id).await?;
+        let guest = deployer.instanode_provider_deployer();
+        self.bounded(guest.call_logs(&mut store, app, tail)).await
+    }
+
+    /// Guest compute per call; host imports may add up to `host_wait_ms` of waiting.
     fn budget(&self) -> Duration {
         Duration::from_millis(self.sandbox.call_timeout_ms)
     }
 
-    /// A fresh store and instance: nothing survives from one call to the next.
+    fn wall_budget(&self) -> Duration {
+        self.budget() + Duration::from_millis(self.sandbox.host_wait_ms)
+    }
+
     async fn instantiate(
         &self,
         request_id: &str,
     ) -> Result<(Store<HostState>, Provider), CallError> {
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(usize::try_from(self.sandbox.memory_mb << 20).unwrap_or(usize::MAX))
-            .trap_on_grow_failure(true)
-            .build();
-        let state = HostState::new(self.bindings.clone(), limits, request_id);
-        let mut store = Store::new(self.pre.engine(), state);
-        store.limiter(|s| &mut s.limits);
-        let deadline = Instant::now() + self.budget();
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                return Err(Trap::Interrupt.into());
-            }
-            // Yield to the runtime at every tick so a spinning guest cannot starve other
-            // requests of this worker thread.
-            Ok(UpdateDeadline::YieldCustom(
-                1,
-                Box::pin(tokio::task::yield_now()),
-            ))
-        });
+        let mut store = self.new_store(request_id);
         let provider =
             self.pre
                 .instantiate_async(&mut store)
@@ -122,13 +131,65 @@ impl Loaded {
         Ok((store, provider))
     }
 
+    async fn instantiate_deployer(
+        &self,
+        request_id: &str,
+    ) -> Result<(Store<HostState>, super::bindings::deploy::DeployProvider), CallError> {
+        let pre = self
+            .deploy_pre
+            .as_ref()
+            .ok_or_else(|| CallError::NotADeployer {
+                provider: self.name.clone(),
+            })?;
+        let mut store = self.new_store(request_id);
+        let deployer =
+            pre.instantiate_async(&mut store)
+                .await
+                .map_err(|e| CallError::Instantiate {
+                    provider: self.name.clone(),
+                    detail: format!("{e:#}"),
+                })?;
+        Ok((store, deployer))
+    }
+
+    /// A fresh store: nothing survives from one call to the next. Its epoch callback
+    /// interrupts a guest that computes past the budget, counting only the ticks the guest
+    /// itself runs (a call parked in a host import for minutes is bounded by the wall
+    /// budget in `bounded` instead).
+    fn new_store(&self, request_id: &str) -> Store<HostState> {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(usize::try_from(self.sandbox.memory_mb << 20).unwrap_or(usize::MAX))
+            .trap_on_grow_failure(true)
+            .build();
+        let state = HostState::new(self.bindings.clone(), limits, request_id);
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|s| &mut s.limits);
+        let deadline = Instant::now() + self.wall_budget();
+        let max_ticks = self.budget().as_millis() / EPOCH_TICK.as_millis().max(1);
+        let mut ticks = 0u128;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            ticks += 1;
+            if ticks > max_ticks || Instant::now() >= deadline {
+                return Err(Trap::Interrupt.into());
+            }
+            // Yield to the runtime at every tick so a spinning guest cannot starve other
+            // requests of this worker thread.
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
+        });
+        store
+    }
+
     /// Runs a call under the wall-clock budget. The epoch deadline stops a spinning guest;
     /// this outer timeout also stops one parked in a host import that hangs.
     async fn bounded<T>(
         &self,
         call: impl Future<Output = wasmtime::Result<T>>,
     ) -> Result<T, CallError> {
-        let budget = self.budget();
+        let budget = self.wall_budget();
         let grace = EPOCH_TICK * 5;
         match tokio::time::timeout(budget + grace, call).await {
             Ok(Ok(answer)) => Ok(answer),

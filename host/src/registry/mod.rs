@@ -21,12 +21,13 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use crate::caps::{
-    self, Bindings, Capability, MongoBackend, NatsBackend, RedisBackend, S3Backend, SignerBackend,
-    SqlBackend,
+    self, Bindings, Capability, ContainersBackend, MongoBackend, NatsBackend, RedisBackend,
+    S3Backend, SignerBackend, SqlBackend,
 };
 use crate::config::{Config, ProviderConfig, SandboxConfig};
 use crate::store::{KeyRing, Store};
 use bindings::ProviderPre;
+use bindings::deploy::DeployProviderPre;
 
 pub use call::CallError;
 
@@ -39,6 +40,8 @@ pub struct Loaded {
     pub grants: Vec<Capability>,
     pub loaded_at: DateTime<Utc>,
     pre: ProviderPre<caps::HostState>,
+    /// Set when the component also exports `deployer`.
+    deploy_pre: Option<DeployProviderPre<caps::HostState>>,
     bindings: Arc<Bindings>,
     sandbox: SandboxConfig,
 }
@@ -96,6 +99,16 @@ impl Loaded {
     pub fn s3(&self) -> Option<&S3Backend> {
         self.bindings.s3.as_ref()
     }
+
+    /// The container engine this provider is bound to, for build logs and log streams.
+    pub fn containers(&self) -> Option<&ContainersBackend> {
+        self.bindings.containers.as_ref()
+    }
+
+    /// Whether the component exports `deployer`.
+    pub fn is_deployer(&self) -> bool {
+        self.deploy_pre.is_some()
+    }
 }
 
 impl Live {
@@ -124,7 +137,9 @@ async fn load_provider(
     let compiled = engine::compile(engine, wasm, cache_dir).await?;
     check_imports(engine, &compiled.component, &grants)?;
     let linker = caps::linker(engine, &grants)?;
-    let pre = ProviderPre::new(linker.instantiate_pre(&compiled.component)?)?;
+    let instance_pre = linker.instantiate_pre(&compiled.component)?;
+    let pre = ProviderPre::new(instance_pre.clone())?;
+    let deploy_pre = DeployProviderPre::new(instance_pre).ok();
     let bindings = Arc::new(Bindings {
         provider: name.to_string(),
         settings: provider.config.clone(),
@@ -159,6 +174,13 @@ async fn load_provider(
             (Some(binding), true) => Some(S3Backend::new(binding)?),
             _ => None,
         },
+        containers: match (
+            &provider.containers,
+            grants.contains(&Capability::Containers),
+        ) {
+            (Some(binding), true) => Some(ContainersBackend::new(binding, store.clone())?),
+            _ => None,
+        },
         kv: grants.contains(&Capability::Kv).then(|| store.kv(name)),
     });
     let mut loaded = Loaded {
@@ -169,6 +191,7 @@ async fn load_provider(
         grants,
         loaded_at: Utc::now(),
         pre,
+        deploy_pre,
         bindings,
         sandbox: config.sandbox.with(provider.sandbox),
     };

@@ -1,5 +1,6 @@
 //! The metadata store: the only module that talks to the metadata database.
 
+mod deployments;
 mod idempotency;
 mod keys;
 mod kv;
@@ -13,6 +14,7 @@ use anyhow::Context;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+pub use deployments::{DeploymentRow, NewDeployment, Outcome, StackRow};
 pub use idempotency::{Claim, EntryKey};
 pub use keys::{HostKey, KeyRing};
 pub use kv::KvStore;

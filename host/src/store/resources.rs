@@ -36,6 +36,7 @@ pub struct ResourceRow {
     pub tier: String,
     pub status: String,
     pub provider: String,
+    pub fingerprint: Option<String>,
     pub limits: serde_json::Value,
     pub sealed_credentials: Option<Vec<u8>>,
     pub usage: Option<serde_json::Value>,
@@ -48,7 +49,7 @@ pub struct ResourceRow {
 }
 
 const COLUMNS: &str =
-    "id, token, kind, name, env, tier, status, provider, limits, sealed_credentials,
+    "id, token, kind, name, env, tier, status, provider, fingerprint, limits, sealed_credentials,
      usage, usage_checked_at, end_reason, created_at, expires_at, suspended_at, ended_at";
 
 /// Why a resource is leaving service.

@@ -1,0 +1,733 @@
+//! Deploys: `POST /deploy/new` (multipart: a gzipped tarball with a Dockerfile), the app's
+//! status, failure autopsy, logs, redeploy and delete.
+//!
+//! The app's `id` (its resource token) is the credential for reading and deleting it, like
+//! every resource token; `app_id` is public (it is part of the URL).
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Extension, Multipart, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::Stream;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::provision::{env_field, name_field};
+use super::resources::{ended, not_found, parse_token};
+use crate::app::{App, SharedApp};
+use crate::caps::context_ref;
+use crate::deploy::rollout::{self, seal_env};
+use crate::deploy::source::{self, SourceError, SourceLimits};
+use crate::deploy::{self as apps, KIND};
+use crate::lifecycle::deprovision::deprovision;
+use crate::lifecycle::provision::{self, ProvisionInput};
+use crate::store::{DeleteStart, DeploymentRow, NewDeployment};
+use crate::tenancy::client::Client;
+use crate::tenancy::plans;
+
+/// The largest tarball accepted.
+pub const MAX_TARBALL: usize = 10 * 1024 * 1024;
+/// The largest plain form field (names, ports, env vars as JSON).
+const MAX_FIELD: usize = 64 * 1024;
+/// The largest env var set, as JSON.
+const MAX_ENV_JSON: usize = 64 * 1024;
+const DEFAULT_PORT: u16 = 8080;
+
+/// A parsed multipart form: plain fields and files.
+#[derive(Default)]
+pub(super) struct Form {
+    pub fields: BTreeMap<String, String>,
+    pub files: BTreeMap<String, Bytes>,
+}
+
+impl Form {
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).map(String::as_str)
+    }
+}
+
+/// Reads a multipart form; parts with a file name (or named in `file_fields`) are files of
+/// at most [`MAX_TARBALL`] bytes each.
+pub(super) async fn read_form(
+    mut multipart: Multipart,
+    file_fields: &[&str],
+) -> Result<Form, ApiError> {
+    let mut form = Form::default();
+    // An oversized file is read to its end (and dropped) before the answer, so the client,
+    // still sending, gets the 413 instead of a closed connection.
+    let mut refusal = None;
+    loop {
+        let mut field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => return Err(form_error(e.status(), &e.body_text())),
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        let is_file = field.file_name().is_some() || file_fields.contains(&name.as_str());
+        let limit = if is_file { MAX_TARBALL } else { MAX_FIELD };
+        let mut data = Vec::new();
+        loop {
+            match field.chunk().await {
+                Ok(Some(chunk)) if refusal.is_some() => drop(chunk),
+                Ok(Some(chunk)) if data.len() + chunk.len() > limit => {
+                    data = Vec::new();
+                    refusal = Some(if is_file {
+                        tarball_too_large()
+                    } else {
+                        invalid_form(&format!("field `{name}` is larger than {limit} bytes"))
+                    });
+                }
+                Ok(Some(chunk)) => data.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(e) => return Err(form_error(e.status(), &e.body_text())),
+            }
+        }
+        if refusal.is_some() {
+            continue;
+        }
+        if is_file {
+            form.files.insert(name, Bytes::from(data));
+        } else {
+            let text = String::from_utf8(data)
+                .map_err(|_| invalid_form(&format!("field `{name}` is not UTF-8 text")))?;
+            form.fields.insert(name, text);
+        }
+    }
+    match refusal {
+        Some(error) => Err(error),
+        None => Ok(form),
+    }
+}
+
+fn form_error(status: StatusCode, detail: &str) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        tarball_too_large()
+    } else {
+        invalid_form(detail)
+    }
+}
+
+/// The body is not a multipart form at all.
+pub(super) fn not_multipart(e: &MultipartRejection) -> ApiError {
+    invalid_form(&e.body_text())
+}
+
+fn invalid_form(detail: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_form",
+        format!("The request must be multipart/form-data: {detail}."),
+    )
+    .action("Send the upload as multipart form fields, e.g. curl -F tarball=@app.tar.gz -F name=my-app.")
+}
+
+pub(super) fn tarball_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "tarball_too_large",
+        format!(
+            "The tarball is larger than {} MB.",
+            MAX_TARBALL / (1024 * 1024)
+        ),
+    )
+    .action(SourceError::TooLarge.agent_action())
+}
+
+/// A refused upload: what was wrong and how to fix it.
+pub(super) fn source_error(e: &SourceError) -> ApiError {
+    let status = if matches!(e, SourceError::TooLarge) {
+        StatusCode::PAYLOAD_TOO_LARGE
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    ApiError::new(status, e.code(), e.to_string()).action(e.agent_action())
+}
+
+/// Who deploys: the owner of the resource whose upgrade token is the bearer.
+pub(super) struct Deployer {
+    pub fingerprint: String,
+    pub tier: String,
+}
+
+/// The caller behind `Authorization: Bearer <upgrade_jwt>`; none when the header is absent.
+pub(super) async fn bearer(
+    app: &App,
+    headers: &HeaderMap,
+    client: &Client,
+) -> Result<Option<Deployer>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(unauthorized)?;
+    let claims = app.tokens.verify(token).map_err(|_| unauthorized())?;
+    let resource = Uuid::parse_str(&claims.sub).map_err(|_| unauthorized())?;
+    let row = app
+        .store
+        .find_by_token(resource)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(unauthorized)?;
+    Ok(Some(Deployer {
+        fingerprint: row
+            .fingerprint
+            .unwrap_or_else(|| client.fingerprint.clone()),
+        tier: row.tier,
+    }))
+}
+
+fn unauthorized() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "Deploys need `Authorization: Bearer <upgrade_jwt>`.",
+    )
+    .action("Send the upgrade_jwt from any provisioning response (e.g. POST /db/new) as `Authorization: Bearer <upgrade_jwt>` and retry.")
+}
+
+/// Refuses a new app past the tier's `deploy.apps`.
+pub(super) async fn check_app_quota(app: &App, deployer: &Deployer) -> Result<(), ApiError> {
+    let tier = app.plans.tier(&deployer.tier).ok_or_else(|| {
+        ApiError::internal(format!("tier `{}` is not in the plans", deployer.tier))
+    })?;
+    let allowed = tier
+        .limits_for(KIND)
+        .into_iter()
+        .find(|(k, _)| k == "apps")
+        .map_or(0, |(_, v)| v);
+    let running = app
+        .store
+        .live_app_count(&deployer.fingerprint)
+        .await
+        .map_err(ApiError::internal)?;
+    if u64::try_from(running).unwrap_or(u64::MAX) >= allowed {
+        let claim_url = format!("{}/claim", app.public_url);
+        return Err(ApiError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "deployment_limit_reached",
+            format!("The {} tier runs at most {allowed} app(s) at once, and that many run.", deployer.tier),
+        )
+        .with("limit", allowed)
+        .with("claim_url", claim_url.clone())
+        .action(format!("Tell the user this tier's deployment limit ({allowed}) is reached: redeploy the existing app with redeploy=true and the same name, delete it (DELETE /api/v1/deployments/<id>), or claim an account and upgrade: {claim_url}")));
+    }
+    Ok(())
+}
+
+fn parse_port(value: Option<&str>) -> Result<u16, ApiError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(DEFAULT_PORT),
+        Some(text) => text.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_port",
+                "`port` must be a number from 1 to 65535.",
+            )
+            .action("Retry with the port your app listens on, e.g. -F port=8080 (the default).")
+        }),
+    }
+}
+
+/// `env_vars`: a JSON object of names to string (or number/bool) values.
+pub(super) fn parse_env_vars(value: Option<&str>) -> Result<BTreeMap<String, String>, ApiError> {
+    let invalid = |detail: &str| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_env_vars",
+            format!("`env_vars` must be a JSON object of names to values: {detail}."),
+        )
+        .action("Retry with env_vars as a JSON object string, e.g. -F 'env_vars={\"DATABASE_URL\":\"postgres://...\"}'; names are letters, digits and '_', not starting with a digit.")
+    };
+    let Some(text) = value.filter(|t| !t.trim().is_empty()) else {
+        return Ok(BTreeMap::new());
+    };
+    if text.len() > MAX_ENV_JSON {
+        return Err(invalid("larger than 64 KiB"));
+    }
+    let Ok(Value::Object(object)) = serde_json::from_str::<Value>(text) else {
+        return Err(invalid("not a JSON object"));
+    };
+    let mut env = BTreeMap::new();
+    for (key, value) in object {
+        let name_ok = !key.is_empty()
+            && key.len() <= 256
+            && !key.starts_with(|c: char| c.is_ascii_digit())
+            && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !name_ok {
+            return Err(invalid(&format!("`{key}` is not a valid variable name")));
+        }
+        let value = match value {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => return Err(invalid(&format!("the value of `{key}` is not a string"))),
+        };
+        if value.contains('\0') {
+            return Err(invalid(&format!(
+                "the value of `{key}` contains a NUL byte"
+            )));
+        }
+        env.insert(key, value);
+    }
+    Ok(env)
+}
+
+fn truthy(value: Option<&str>) -> bool {
+    matches!(
+        value.map(|v| v.trim().to_ascii_lowercase()).as_deref(),
+        Some("true" | "1" | "yes")
+    )
+}
+
+/// A new app to record and provision.
+pub(super) struct NewApp<'a> {
+    pub deployer: &'a Deployer,
+    pub name: crate::tenancy::names::ResourceName,
+    pub env: crate::tenancy::names::EnvName,
+    pub port: u16,
+    pub env_vars: &'a BTreeMap<String, String>,
+    /// The build context as Docker takes it (a tar, gzipped or not).
+    pub context: &'a [u8],
+    /// A stack service: the stack, the service name, whether it gets a URL.
+    pub stack: Option<(Uuid, &'a str, bool)>,
+    pub network: Option<&'a str>,
+    pub ttl: Option<Duration>,
+}
+
+/// A recorded, provisioned app whose first rollout has started.
+pub(super) struct CreatedApp {
+    pub token: Uuid,
+    pub app_id: String,
+    pub url: Option<String>,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Records the app and its upload, runs the provision saga, and starts the first rollout.
+/// On failure nothing is left: the saga undoes itself and the record is removed.
+pub(super) async fn create_app(app: &SharedApp, new: NewApp<'_>) -> Result<CreatedApp, ApiError> {
+    let resource_id = Uuid::new_v4();
+    let app_id = apps::new_app_id();
+    let exposed = new.stack.is_none_or(|(_, _, expose)| expose);
+    let slug = exposed.then(|| match new.stack {
+        Some((_, service, _)) => apps::slug_for(service, &app_id),
+        None => apps::slug_for(new.name.as_str(), &app_id),
+    });
+    let url = slug.as_deref().map(|s| app.apps.url(s));
+    let sealed_env = seal_env(app, resource_id, new.env_vars).map_err(ApiError::internal)?;
+    app.store
+        .insert_deployment(&NewDeployment {
+            resource_id,
+            app_id: &app_id,
+            slug: slug.as_deref(),
+            fingerprint: &new.deployer.fingerprint,
+            name: new.name.as_str(),
+            port: new.port,
+            sealed_env: &sealed_env,
+            stack_id: new.stack.map(|(id, _, _)| id),
+            service: new.stack.map(|(_, service, _)| service),
+            context: new.context,
+            now: app.clock.now(),
+        })
+        .await
+        .map_err(ApiError::internal)?;
+    let mut options = vec![(
+        "url".to_string(),
+        url.clone()
+            .unwrap_or_else(|| format!("{}/api/v1/deployments/{resource_id}", app.public_url)),
+    )];
+    if let Some(network) = new.network {
+        options.push(("network".into(), network.to_string()));
+    }
+    let input = ProvisionInput {
+        kind: KIND.into(),
+        name: new.name,
+        env: new.env,
+        fingerprint: Some(new.deployer.fingerprint.clone()),
+        request_id: super::request_id::current(),
+        fault: None,
+        webhook_secret: None,
+        id: Some(resource_id),
+        options,
+        ttl: new.ttl,
+        hand_back_existing: false,
+    };
+    let output = match provision::provision(app.clone(), input).await {
+        Ok(output) => output,
+        Err(e) => {
+            if let Err(cleanup) = app.store.delete_deployment(resource_id).await {
+                tracing::error!(resource.id = %resource_id, error = %cleanup, "cannot remove the record of a failed deploy");
+            }
+            return Err(e);
+        }
+    };
+    rollout::spawn(app.clone(), resource_id, 1);
+    Ok(CreatedApp {
+        token: output.token,
+        app_id,
+        url,
+        expires_at: output.expires_at,
+    })
+}
+
+/// `POST /deploy/new`.
+pub async fn create(
+    State(app): State<SharedApp>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let multipart = multipart.map_err(|e| super::deploy::not_multipart(&e))?;
+    let deployer = bearer(&app, &headers, &client)
+        .await?
+        .ok_or_else(unauthorized)?;
+    let form = read_form(multipart, &["tarball"]).await?;
+    let name = name_field(form.field("name"))?;
+    let env = env_field(form.field("env"))?;
+    let port = parse_port(form.field("port"))?;
+    let env_vars = parse_env_vars(form.field("env_vars"))?;
+    let tarball = form.files.get("tarball").ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "missing_tarball",
+            "A `tarball` file field is required.",
+        )
+        .action("Pack the app with its Dockerfile at the top (tar czf app.tar.gz -C app .) and send it as -F tarball=@app.tar.gz.")
+    })?;
+    source::check(tarball, &SourceLimits::default()).map_err(|e| source_error(&e))?;
+
+    if truthy(form.field("redeploy")) {
+        let row = app
+            .store
+            .latest_deployment_named(&deployer.fingerprint, name.as_str())
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "no_existing_deployment_to_redeploy",
+                    format!("No running app of yours is named `{}`.", name.as_str()),
+                )
+                .action("Drop redeploy=true to create a new app, or use the exact name of the existing one.")
+            })?;
+        let sealed = (form.field("env_vars").is_some())
+            .then(|| seal_env(&app, row.resource_id, &env_vars))
+            .transpose()
+            .map_err(ApiError::internal)?;
+        let row = start_redeploy(&app, row, Some(tarball), sealed.as_deref()).await?;
+        let mut body = item(&app, &row);
+        body.insert("redeployed".into(), json!(true));
+        body.insert(
+            "note".into(),
+            json!("Rebuilding in place: the same URL serves the new version once it is healthy."),
+        );
+        return Ok((StatusCode::ACCEPTED, Json(Value::Object(body))));
+    }
+
+    check_app_quota(&app, &deployer).await?;
+    let created = create_app(
+        &app,
+        NewApp {
+            deployer: &deployer,
+            name,
+            env,
+            port,
+            env_vars: &env_vars,
+            context: tarball,
+            stack: None,
+            network: None,
+            ttl: None,
+        },
+    )
+    .await?;
+    let row = find_row(&app, created.token).await?;
+    let mut body = item(&app, &row);
+    body.insert("redeployed".into(), json!(false));
+    let expiry = match created.expires_at {
+        Some(at) => format!(
+            " It expires at {} unless claimed.",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+        None => String::new(),
+    };
+    body.insert(
+        "note".into(),
+        json!(format!(
+            "Building. Poll GET /api/v1/deployments/{} until status is healthy.{expiry}",
+            created.token
+        )),
+    );
+    body.insert(
+        "agent_action".into(),
+        json!(format!(
+            "Poll GET {}/api/v1/deployments/{} until status is \"healthy\", then give the user {}; on \"failed\" read GET {}/api/v1/deployments/{}/events, fix, and redeploy.",
+            app.public_url,
+            created.token,
+            created.url.clone().unwrap_or_default(),
+            app.public_url,
+            created.token
+        )),
+    );
+    Ok((StatusCode::ACCEPTED, Json(Value::Object(body))))
+}
+
+/// Starts a new rollout of an existing app (new upload, or the last one again).
+async fn start_redeploy(
+    app: &SharedApp,
+    row: DeploymentRow,
+    context: Option<&Bytes>,
+    sealed_env: Option<&[u8]>,
+) -> Result<DeploymentRow, ApiError> {
+    if row.resource_status == "pending" {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_ready",
+            "The app is still being created.",
+        )
+        .action("Wait a second, then retry the redeploy.")
+        .retry_after(1));
+    }
+    let generation = app
+        .store
+        .begin_rollout(
+            row.resource_id,
+            context.map(|c| c.as_ref()),
+            sealed_env,
+            app.clock.now(),
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    rollout::spawn(app.clone(), row.resource_id, generation);
+    find_row(app, row.token).await
+}
+
+/// The live app behind `token`.
+async fn find_row(app: &App, token: Uuid) -> Result<DeploymentRow, ApiError> {
+    let row = app
+        .store
+        .deployment_by_token(token)
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|row| row.resource_status != "failed")
+        .ok_or_else(not_found)?;
+    if row.resource_status == "deleted" {
+        let resource = app
+            .store
+            .find_by_token(token)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(not_found)?;
+        return Err(ended(&resource));
+    }
+    Ok(row)
+}
+
+/// The public view of an app.
+pub(super) fn item(app: &App, row: &DeploymentRow) -> Map<String, Value> {
+    let url = row.slug.as_deref().map(|s| app.apps.url(s));
+    let status = if row.resource_status == "deleted" {
+        "stopped"
+    } else {
+        row.status.as_str()
+    };
+    let item = json!({
+        "id": row.token,
+        "app_id": row.app_id,
+        "token": row.token,
+        "name": row.name,
+        "url": url,
+        "status": status,
+        "port": row.port,
+        "tier": row.tier,
+        "generation": row.generation,
+        "error": row.error,
+        "failure": row.failure,
+        "service": row.service,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "expires_at": row.expires_at,
+    });
+    let mut body = Map::new();
+    body.insert("ok".into(), json!(true));
+    for key in ["id", "app_id", "url", "status"] {
+        body.insert(key.into(), item[key].clone());
+    }
+    body.insert("item".into(), item);
+    body
+}
+
+/// `GET /api/v1/deployments/{id}`.
+pub async fn get(
+    State(app): State<SharedApp>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let row = find_row(&app, parse_token(&id)?).await?;
+    Ok(Json(Value::Object(item(&app, &row))))
+}
+
+/// `GET /api/v1/deployments/{id}/events`: the failure autopsy, when there is one.
+pub async fn events(
+    State(app): State<SharedApp>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let row = find_row(&app, parse_token(&id)?).await?;
+    let events: Vec<Value> = row.failure.clone().into_iter().collect();
+    Ok(Json(json!({
+        "ok": true,
+        "deployment_id": row.token,
+        "status": row.status,
+        "events": events,
+        "count": events.len(),
+    })))
+}
+
+/// `POST /deploy/{id}/redeploy`: rebuild from the last upload (and current env).
+pub async fn redeploy(
+    State(app): State<SharedApp>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let row = find_row(&app, parse_token(&id)?).await?;
+    let row = start_redeploy(&app, row, None, None).await?;
+    let mut body = item(&app, &row);
+    body.insert("redeployed".into(), json!(true));
+    Ok((StatusCode::ACCEPTED, Json(Value::Object(body))))
+}
+
+/// `DELETE /api/v1/deployments/{id}`: stops and removes the app now (accounts with the
+/// two-step confirmation arrive with accounts).
+pub async fn delete(
+    State(app): State<SharedApp>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let token = parse_token(&id)?;
+    let deployment = find_row(&app, token).await?;
+    let row = match app
+        .store
+        .begin_delete(token, app.clock.now())
+        .await
+        .map_err(ApiError::internal)?
+    {
+        DeleteStart::Started(row) => row,
+        DeleteStart::Ended(row) => return Err(ended(&row)),
+        DeleteStart::NotFound => return Err(not_found()),
+        DeleteStart::Pending => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not_ready",
+                "The app is still being created.",
+            )
+            .action("Wait a second, then retry the delete.")
+            .retry_after(1));
+        }
+    };
+    deprovision(&app, &row, &super::request_id::current())
+        .await
+        .map_err(|e| {
+            ApiError::provider_failed(e).action("Tell the user the delete has started but the container engine did not finish it; it will be retried automatically, or retry the DELETE in 30 seconds.")
+        })?;
+    Ok(Json(json!({
+        "ok": true,
+        "id": token,
+        "app_id": deployment.app_id,
+        "status": "deleted",
+        "deletion_status": "confirmed",
+        "message": "The app was stopped and removed; its URL no longer answers.",
+    })))
+}
+
+/// `GET /deploy/{id}/logs`: server-sent events, one `data:` per line, `data: [end]` last.
+/// While the app builds, the build output streams live; then the app's recent output.
+pub async fn logs(
+    State(app): State<SharedApp>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let row = find_row(&app, parse_token(&id)?).await?;
+    let provider = app
+        .registry
+        .for_kind(KIND)
+        .ok_or_else(|| ApiError::not_found("Resource kind `deploy`"))?;
+    let stream = log_lines(app.clone(), provider, row);
+    let sse = Sse::new(futures_util::StreamExt::map(stream, |line| {
+        Ok::<_, Infallible>(Event::default().data(line))
+    }))
+    .keep_alive(KeepAlive::default());
+    let mut response = sse.into_response();
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", header::HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+fn log_lines(
+    app: SharedApp,
+    provider: std::sync::Arc<crate::registry::Loaded>,
+    row: DeploymentRow,
+) -> impl Stream<Item = String> {
+    async_stream_lines(move |tx| async move {
+        let reference = context_ref(row.resource_id, row.generation);
+        if let Some(build) = provider.containers().and_then(|c| c.build_log(&reference)) {
+            let mut sent = 0;
+            loop {
+                let (lines, finished) = build.read_from(sent);
+                sent += lines.len();
+                for line in lines {
+                    if tx.send(line).await.is_err() {
+                        return;
+                    }
+                }
+                if finished {
+                    break;
+                }
+                build.changed(Duration::from_secs(1)).await;
+            }
+        }
+        let Ok(target) = rollout::target(&app, &row, row.generation).await else {
+            let _ = tx.send("[end]".into()).await;
+            return;
+        };
+        let request_id = super::request_id::current();
+        if let Ok(Ok(lines)) = provider.deploy_logs(&request_id, &target, 200).await {
+            for line in lines {
+                if tx.send(line).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let _ = tx.send("[end]".into()).await;
+    })
+}
+
+/// A stream fed by `produce` through a small channel (the producer stops when the client
+/// goes away).
+fn async_stream_lines<F, Fut>(produce: F) -> impl Stream<Item = String>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<String>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(produce(tx));
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        let line = rx.recv().await?;
+        Some((line, rx))
+    })
+}
+
+/// The route's own body limit. Well above the tarball cap, so that a somewhat oversized
+/// upload is read and answered with `tarball_too_large`; beyond it the connection closes.
+pub const MAX_DEPLOY_BODY: usize = 64 * 1024 * 1024;
+
+/// Anonymous stacks and apps on the anonymous tier.
+pub(super) fn is_anonymous(tier: &str) -> bool {
+    tier == plans::ANONYMOUS
+}

@@ -1,0 +1,374 @@
+//! Stacks: several services from one `instant.yaml` manifest, each built from its own
+//! tarball, sharing a private network (`service://name` reaches a sibling) and reading the
+//! caller's resources (`needs`) from injected env vars such as `DATABASE_URL`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Extension, Multipart, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::deploy::{
+    CreatedApp, Deployer, NewApp, bearer, check_app_quota, create_app, item, read_form,
+    source_error,
+};
+use super::error::ApiError;
+use super::provision::{env_field, name_field};
+use crate::app::{App, SharedApp};
+use crate::deploy::manifest::{self, Manifest};
+use crate::deploy::source::{self, SourceLimits};
+use crate::lifecycle::deprovision::deprovision;
+use crate::lifecycle::stored::Credentials;
+use crate::store::{DeleteStart, DeploymentRow, StackRow};
+use crate::tenancy::client::Client;
+
+/// The whole upload: manifest plus every service's tarball.
+pub const MAX_STACK_BODY: usize = 50 * 1024 * 1024;
+
+/// Anonymous stacks are live compute: a shorter life than anonymous data.
+const ANONYMOUS_STACK_TTL: Duration = Duration::from_secs(6 * 3600);
+
+/// `POST /stacks/new`: multipart `manifest` (instant.yaml), `name`, one tarball per service.
+pub async fn create(
+    State(app): State<SharedApp>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let multipart = multipart.map_err(|e| super::deploy::not_multipart(&e))?;
+    let deployer = match bearer(&app, &headers, &client).await? {
+        Some(deployer) => deployer,
+        None => Deployer {
+            fingerprint: client.fingerprint.clone(),
+            tier: crate::tenancy::plans::ANONYMOUS.into(),
+        },
+    };
+    let mut form = read_form(multipart, &[]).await?;
+    let name = name_field(form.field("name"))?;
+    let env = env_field(form.field("env"))?;
+    let manifest_text = match (
+        form.fields.remove("manifest"),
+        form.files.remove("manifest"),
+    ) {
+        (Some(text), _) => text,
+        (None, Some(file)) => String::from_utf8(file.to_vec())
+            .map_err(|_| invalid_manifest("the manifest is not UTF-8 text".into()))?,
+        (None, None) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "missing_manifest",
+                "A `manifest` field with the instant.yaml text is required.",
+            )
+            .action("Send the manifest as -F manifest=@instant.yaml along with one tarball per service (-F <service>=@<service>.tar.gz)."));
+        }
+    };
+    let (manifest, warnings) = manifest::parse(&manifest_text).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()).action(
+            "Fix instant.yaml (services.<name>.{build, port, expose, needs, env}) and retry.",
+        )
+    })?;
+
+    // Every check before anything is created.
+    let mut contexts = BTreeMap::new();
+    for (service, spec) in &manifest.services {
+        let tarball = form.files.get(service).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "missing_tarball",
+                format!("No tarball for service `{service}`."),
+            )
+            .action(format!("Send each service's build context as a file field named after it, e.g. -F {service}=@{service}.tar.gz."))
+        })?;
+        let context = source::build_context(tarball, &spec.build, &SourceLimits::default())
+            .map_err(|e| source_error(&e).with("service", service.clone()))?;
+        contexts.insert(service.clone(), context);
+    }
+    let injected = needed_env(&app, &deployer, &manifest).await?;
+    check_app_quota(&app, &deployer).await?;
+
+    let stack_id = Uuid::new_v4();
+    let slug = format!("stk-{}", crate::deploy::new_app_id());
+    let anonymous = super::deploy::is_anonymous(&deployer.tier);
+    let now = app.clock.now();
+    let stack = StackRow {
+        id: stack_id,
+        slug: slug.clone(),
+        fingerprint: deployer.fingerprint.clone(),
+        name: name.as_str().to_string(),
+        manifest: manifest_text,
+        created_at: now,
+        expires_at: anonymous.then(|| now + ANONYMOUS_STACK_TTL),
+    };
+    app.store
+        .insert_stack(&stack)
+        .await
+        .map_err(ApiError::internal)?;
+
+    let mut created: Vec<(String, CreatedApp)> = Vec::new();
+    for (service, spec) in &manifest.services {
+        // The manifest's own env wins over injected resource URLs.
+        let mut env_vars = injected.get(service).cloned().unwrap_or_default();
+        env_vars.extend(manifest.resolved_env(service));
+        let result = create_app(
+            &app,
+            NewApp {
+                deployer: &deployer,
+                name: name.clone(),
+                env: env.clone(),
+                port: spec.port,
+                env_vars: &env_vars,
+                context: &contexts[service],
+                stack: Some((stack_id, service, spec.expose)),
+                network: Some(&slug),
+                ttl: anonymous.then_some(ANONYMOUS_STACK_TTL),
+            },
+        )
+        .await;
+        match result {
+            Ok(app_created) => created.push((service.clone(), app_created)),
+            Err(e) => {
+                undo_stack(&app, stack_id, &created).await;
+                return Err(e);
+            }
+        }
+    }
+
+    let services: Vec<Value> = created
+        .iter()
+        .map(|(service, c)| {
+            json!({
+                "name": service,
+                "id": c.token,
+                "app_id": c.app_id,
+                "url": c.url,
+                "status": "building",
+            })
+        })
+        .collect();
+    let stack_url = created.iter().find_map(|(_, c)| c.url.clone());
+    let mut note =
+        String::from("Building. Poll GET /api/v1/stacks/{slug} until status is healthy.");
+    if !warnings.is_empty() {
+        note = format!(
+            "{} warning(s) from manifest parsing: {}. {note}",
+            warnings.len(),
+            warnings.join("; ")
+        );
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "ok": true,
+            "slug": slug,
+            "stack_id": slug,
+            "name": name.as_str(),
+            "status": "building",
+            "tier": deployer.tier,
+            "stack_url": stack_url,
+            "services": services,
+            "expires_in": if anonymous { "6h" } else { "" },
+            "expires_at": stack.expires_at,
+            "note": note.replace("{slug}", &slug),
+            "agent_action": format!("Poll GET {}/api/v1/stacks/{slug} until status is \"healthy\", then give the user the service URLs.", app.public_url),
+        })),
+    ))
+}
+
+/// Env vars from each service's `needs`: `DATABASE_URL`, `REDIS_URL`, ... pointing at the
+/// resource's internal URL (reachable from containers). Only the caller's own live
+/// resources may be named.
+async fn needed_env(
+    app: &App,
+    deployer: &Deployer,
+    manifest: &Manifest,
+) -> Result<BTreeMap<String, BTreeMap<String, String>>, ApiError> {
+    let mut out = BTreeMap::new();
+    for (service, spec) in &manifest.services {
+        let mut env = BTreeMap::new();
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for token in &spec.needs {
+            let not_found = || {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "resource_not_found",
+                    format!("Service `{service}` needs `{token}`, which is not a live resource of yours."),
+                )
+                .action("Use the `token` of a resource you provisioned (from its provisioning response) in `needs`.")
+            };
+            let token_id = Uuid::parse_str(token).map_err(|_| not_found())?;
+            let row = app
+                .store
+                .find_by_token(token_id)
+                .await
+                .map_err(ApiError::internal)?
+                .filter(|r| matches!(r.status.as_str(), "active" | "suspended"))
+                .filter(|r| r.fingerprint.as_deref() == Some(deployer.fingerprint.as_str()))
+                .ok_or_else(not_found)?;
+            let credentials = Credentials::open(app, &row).map_err(ApiError::internal)?;
+            let url = credentials
+                .internal_url
+                .unwrap_or(credentials.connection_url);
+            let ordinal = seen.entry(row.kind.clone()).or_default();
+            env.insert(manifest::needs_env_name(&row.kind, *ordinal), url);
+            *ordinal += 1;
+        }
+        out.insert(service.clone(), env);
+    }
+    Ok(out)
+}
+
+/// Removes what a half-created stack made.
+async fn undo_stack(app: &App, stack_id: Uuid, created: &[(String, CreatedApp)]) {
+    for (_, c) in created {
+        delete_app(app, c.token).await;
+    }
+    if let Err(e) = app.store.delete_stack(stack_id).await {
+        tracing::error!(stack.id = %stack_id, error = %e, "cannot remove a failed stack");
+    }
+}
+
+async fn delete_app(app: &App, token: Uuid) {
+    let request_id = super::request_id::current();
+    match app.store.begin_delete(token, app.clock.now()).await {
+        Ok(DeleteStart::Started(row)) => {
+            if let Err(e) = deprovision(app, &row, &request_id).await {
+                tracing::warn!(resource.id = %row.id, error = %e, "stack service delete failed; the reaper retries it");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "cannot start deleting a stack service"),
+    }
+}
+
+/// `GET /api/v1/stacks/{slug}`: the slug is the credential of an anonymous stack.
+pub async fn get(
+    State(app): State<SharedApp>,
+    Path(slug): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (stack, services) = find(&app, &slug).await?;
+    let items: Vec<Value> = services
+        .iter()
+        .map(|row| {
+            let view = item(&app, row);
+            let manifest_service = row.service.clone().unwrap_or_default();
+            json!({
+                "name": manifest_service,
+                "id": view["id"],
+                "app_id": view["app_id"],
+                "status": view["status"],
+                "url": view["url"],
+                "expose": row.slug.is_some(),
+                "port": row.port,
+                "error": row.error,
+                "failure": row.failure,
+                "env": redacted_env(&app, row),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "ok": true,
+        "slug": stack.slug,
+        "stack_id": stack.slug,
+        "name": stack.name,
+        "status": overall_status(&services),
+        "tier": services.first().map(|s| s.tier.clone()),
+        "manifest": stack.manifest,
+        "services": items,
+        "created_at": stack.created_at,
+        "expires_at": stack.expires_at,
+    })))
+}
+
+/// `DELETE /api/v1/stacks/{slug}`: stops and removes every service.
+pub async fn delete(
+    State(app): State<SharedApp>,
+    Path(slug): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (stack, services) = find(&app, &slug).await?;
+    for row in &services {
+        delete_app(&app, row.token).await;
+    }
+    Ok(Json(json!({
+        "ok": true,
+        "slug": stack.slug,
+        "status": "deleted",
+        "message": "Stack deleted.",
+    })))
+}
+
+async fn find(app: &App, slug: &str) -> Result<(StackRow, Vec<DeploymentRow>), ApiError> {
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "stack_not_found",
+            "No stack has this slug.",
+        )
+        .action("Use the `slug` from the POST /stacks/new response.")
+    };
+    if !slug.starts_with("stk-") || slug.len() > 32 {
+        return Err(not_found());
+    }
+    let stack = app
+        .store
+        .stack_by_slug(slug)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(not_found)?;
+    let services = app
+        .store
+        .stack_services(stack.id)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok((stack, services))
+}
+
+/// `healthy` only when every service is; `failed` when any failed; `stopped` once gone.
+fn overall_status(services: &[DeploymentRow]) -> &'static str {
+    let status = |row: &DeploymentRow| {
+        if row.resource_status == "deleted" {
+            "stopped"
+        } else {
+            match row.status.as_str() {
+                "healthy" => "healthy",
+                "failed" => "failed",
+                "stopped" => "stopped",
+                _ => "building",
+            }
+        }
+    };
+    if services.is_empty() || services.iter().all(|s| status(s) == "stopped") {
+        "stopped"
+    } else if services.iter().any(|s| status(s) == "failed") {
+        "failed"
+    } else if services.iter().all(|s| status(s) == "healthy") {
+        "healthy"
+    } else {
+        "building"
+    }
+}
+
+/// Env var names with values hidden (they carry credentials), except sibling links.
+fn redacted_env(app: &App, row: &DeploymentRow) -> Value {
+    let env =
+        crate::deploy::rollout::open_env(app, row.resource_id, &row.sealed_env).unwrap_or_default();
+    env.into_iter()
+        .map(|(k, v)| {
+            let shown = if v.starts_with("http://") && !v.contains('@') {
+                v
+            } else {
+                "***".to_string()
+            };
+            (k, Value::String(shown))
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+fn invalid_manifest(message: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_manifest", message)
+        .action("Fix instant.yaml (services.<name>.{build, port, expose, needs, env}) and retry.")
+}

@@ -1,0 +1,751 @@
+//! `containers`: images, containers and networks on a Docker Engine, over its unix socket.
+//!
+//! Every name a provider passes is checked and prefixed with the binding's namespace, and
+//! everything created carries the namespace label, so a provider only ever sees and touches
+//! its own objects. Containers run unprivileged, with memory, CPU and process caps, publish
+//! their port on 127.0.0.1 only, and reach the host's backends as `host.docker.internal`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::errors::Error as DockerError;
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, HostConfigLogConfig, NetworkCreateRequest,
+    NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, InspectContainerOptions,
+    ListContainersOptionsBuilder, ListImagesOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+};
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{Notify, OnceCell};
+use uuid::Uuid;
+
+use super::{HostState, cap_error};
+use crate::config::ContainersBinding;
+use crate::registry::bindings::instanode::provider::containers::{Container, Host, RunRequest};
+use crate::registry::bindings::instanode::provider::types::CapabilityError;
+use crate::store::Store;
+
+/// The label every object of one namespace carries.
+const NAMESPACE_LABEL: &str = "dev.instanode.namespace";
+/// Provider labels live under this prefix, apart from anything else on the engine.
+const LABEL_PREFIX: &str = "dev.instanode.label.";
+/// Build output kept per build, and the most a caller asks for.
+pub const MAX_LINES: usize = 200;
+/// Builds whose output stays readable after they end.
+const KEPT_BUILDS: usize = 256;
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The network of apps outside a stack (containers on it cannot reach each other).
+const SOLO_NETWORK: &str = "apps";
+
+/// Output of one build, readable while it runs.
+#[derive(Default)]
+pub struct BuildLog {
+    lines: Mutex<Vec<String>>,
+    finished: std::sync::atomic::AtomicBool,
+    changed: Notify,
+}
+
+impl BuildLog {
+    fn push(&self, line: String) {
+        if let Ok(mut lines) = self.lines.lock() {
+            lines.push(line);
+            // Keep the tail only: a chatty build must not grow without bound.
+            if lines.len() > 4 * MAX_LINES {
+                let excess = lines.len() - MAX_LINES;
+                lines.drain(..excess);
+            }
+        }
+        self.changed.notify_waiters();
+    }
+
+    fn finish(&self) {
+        self.finished
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    /// Lines from index `from` on, and whether the build has ended.
+    pub fn read_from(&self, from: usize) -> (Vec<String>, bool) {
+        let finished = self.finished.load(std::sync::atomic::Ordering::SeqCst);
+        let lines = self
+            .lines
+            .lock()
+            .map(|l| l.iter().skip(from).cloned().collect())
+            .unwrap_or_default();
+        (lines, finished)
+    }
+
+    /// Waits until a line is added or the build ends (or `timeout` passes).
+    pub async fn changed(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.changed.notified()).await;
+    }
+
+    fn tail(&self) -> Vec<String> {
+        let lines = self.lines.lock().map(|l| l.clone()).unwrap_or_default();
+        let skip = lines.len().saturating_sub(MAX_LINES);
+        lines.into_iter().skip(skip).collect()
+    }
+}
+
+/// One Docker Engine, as one namespace on it.
+pub struct ContainersBackend {
+    socket: String,
+    namespace: String,
+    docker: OnceCell<Docker>,
+    store: Store,
+    builds: Mutex<Vec<(String, Arc<BuildLog>)>>,
+    network_lock: tokio::sync::Mutex<()>,
+}
+
+impl ContainersBackend {
+    pub fn new(binding: &ContainersBinding, store: Store) -> anyhow::Result<Self> {
+        if !valid_name(&binding.namespace) {
+            anyhow::bail!(
+                "containers.namespace must be 1-63 lowercase letters, digits or '-', got {:?}",
+                binding.namespace
+            );
+        }
+        Ok(Self {
+            socket: binding.socket.clone(),
+            namespace: binding.namespace.clone(),
+            docker: OnceCell::new(),
+            store,
+            builds: Mutex::new(Vec::new()),
+            network_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The engine client, connected on first use (the engine may start after the host).
+    async fn docker(&self) -> Result<&Docker, CapabilityError> {
+        self.docker
+            .get_or_try_init(|| async {
+                let docker =
+                    Docker::connect_with_unix(&self.socket, 660, bollard::API_DEFAULT_VERSION)
+                        .map_err(unavailable)?;
+                docker.negotiate_version().await.map_err(unavailable)
+            })
+            .await
+    }
+
+    fn full_name(&self, name: &str) -> Result<String, CapabilityError> {
+        if !valid_name(name) {
+            return Err(cap_error(
+                "invalid",
+                format!("`{name}` is not 1-63 lowercase letters, digits or '-'"),
+            ));
+        }
+        Ok(format!("{}-{name}", self.namespace))
+    }
+
+    fn full_tag(&self, tag: &str) -> Result<String, CapabilityError> {
+        let (repository, version) = tag.split_once(':').unwrap_or((tag, "latest"));
+        let version_ok = !version.is_empty()
+            && version.len() <= 64
+            && version
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !version_ok {
+            return Err(cap_error("invalid", format!("`{tag}` is not a valid tag")));
+        }
+        Ok(format!("{}:{version}", self.full_name(repository)?))
+    }
+
+    fn labels(
+        &self,
+        extra: &[(String, String)],
+    ) -> Result<HashMap<String, String>, CapabilityError> {
+        let mut labels = HashMap::from([(NAMESPACE_LABEL.to_string(), self.namespace.clone())]);
+        for (key, value) in extra {
+            if !valid_name(key) || value.len() > 128 {
+                return Err(cap_error("invalid", format!("label `{key}` is not valid")));
+            }
+            labels.insert(format!("{LABEL_PREFIX}{key}"), value.clone());
+        }
+        Ok(labels)
+    }
+
+    /// The output of the build of `context_ref`, while it runs and for a while after.
+    pub fn build_log(&self, context_ref: &str) -> Option<Arc<BuildLog>> {
+        let builds = self.builds.lock().ok()?;
+        builds
+            .iter()
+            .rev()
+            .find(|(r, _)| r == context_ref)
+            .map(|(_, log)| log.clone())
+    }
+
+    fn new_build_log(&self, context_ref: &str) -> Arc<BuildLog> {
+        let log = Arc::new(BuildLog::default());
+        if let Ok(mut builds) = self.builds.lock() {
+            builds.push((context_ref.to_string(), log.clone()));
+            if builds.len() > KEPT_BUILDS {
+                let excess = builds.len() - KEPT_BUILDS;
+                builds.drain(..excess);
+            }
+        }
+        log
+    }
+
+    async fn build(
+        &self,
+        context_ref: &str,
+        tag: &str,
+        memory_bytes: u64,
+        deadline: Duration,
+    ) -> Result<Vec<String>, CapabilityError> {
+        let tag = self.full_tag(tag)?;
+        let (resource, generation) = parse_context_ref(context_ref)?;
+        let context = self
+            .store
+            .deploy_context(resource, generation)
+            .await
+            .map_err(|e| cap_error("unavailable", format!("metadata store: {e}")))?
+            .ok_or_else(|| cap_error("not-found", format!("no build context `{context_ref}`")))?;
+        let docker = self.docker().await?;
+        let log = self.new_build_log(context_ref);
+        let labels = self.labels(&[])?;
+        let options = BuildImageOptionsBuilder::default()
+            .dockerfile("Dockerfile")
+            .t(&tag)
+            .rm(true)
+            .forcerm(true)
+            .pull("false")
+            .memory(i32::try_from(memory_bytes).unwrap_or(i32::MAX))
+            .memswap(i32::try_from(memory_bytes).unwrap_or(i32::MAX))
+            .labels(&labels)
+            .build();
+        let run = async {
+            let mut stream =
+                docker.build_image(options, None, Some(bollard::body_full(context.into())));
+            let mut partial = String::new();
+            while let Some(item) = stream.next().await {
+                let info = match item {
+                    Ok(info) => info,
+                    Err(e) => {
+                        log.push(build_error_text(&e));
+                        return Err(());
+                    }
+                };
+                if let Some(text) = info.stream {
+                    partial.push_str(&text);
+                    while let Some(at) = partial.find('\n') {
+                        let line: String = partial.drain(..=at).collect();
+                        log.push(line.trim_end().to_string());
+                    }
+                }
+                if let Some(error) = info.error_detail.and_then(|d| d.message) {
+                    log.push(error);
+                    return Err(());
+                }
+            }
+            if !partial.is_empty() {
+                log.push(partial);
+            }
+            Ok(())
+        };
+        let outcome = tokio::time::timeout(deadline, run).await;
+        log.finish();
+        match outcome {
+            Ok(Ok(())) => Ok(log.tail()),
+            Ok(Err(())) => Err(cap_error("build-failed", log.tail().join("\n"))),
+            Err(_) => Err(cap_error("deadline", log.tail().join("\n"))),
+        }
+    }
+
+    async fn run(&self, request: RunRequest) -> Result<Container, CapabilityError> {
+        let name = self.full_name(&request.name)?;
+        let image = self.full_tag(&request.image)?;
+        let docker = self.docker().await?;
+        self.remove(&request.name).await?;
+        let port = format!("{}/tcp", request.port);
+        // Apps outside a stack share one network on which they cannot reach each other.
+        let network = match &request.network {
+            Some(network) => self.full_name(network)?,
+            None => {
+                self.create_network(&self.full_name(SOLO_NETWORK)?, false)
+                    .await?;
+                self.full_name(SOLO_NETWORK)?
+            }
+        };
+        let memory = i64::try_from(request.memory_bytes).unwrap_or(i64::MAX);
+        let host_config = HostConfig {
+            memory: Some(memory),
+            // No swap: the memory cap is the whole allowance.
+            memory_swap: Some(memory),
+            nano_cpus: Some(i64::from(request.cpu_millis) * 1_000_000),
+            pids_limit: Some(i64::from(request.pids.max(16))),
+            port_bindings: Some(HashMap::from([(
+                port.clone(),
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some(String::new()),
+                }]),
+            )])),
+            privileged: Some(false),
+            cap_drop: Some(vec!["ALL".into()]),
+            // What ordinary images need to start (switching users, owning their files).
+            cap_add: Some(
+                [
+                    "CHOWN",
+                    "DAC_OVERRIDE",
+                    "FOWNER",
+                    "SETGID",
+                    "SETUID",
+                    "NET_BIND_SERVICE",
+                    "KILL",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
+            security_opt: Some(vec!["no-new-privileges:true".into()]),
+            extra_hosts: Some(vec!["host.docker.internal:host-gateway".into()]),
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::NO),
+                maximum_retry_count: None,
+            }),
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("json-file".into()),
+                config: Some(HashMap::from([
+                    ("max-size".to_string(), "1m".to_string()),
+                    ("max-file".to_string(), "2".to_string()),
+                ])),
+            }),
+            network_mode: Some(network.clone()),
+            ..Default::default()
+        };
+        let networking_config = Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                network.clone(),
+                EndpointSettings {
+                    aliases: request.hostname.clone().map(|h| vec![h]),
+                    ..Default::default()
+                },
+            )])),
+        });
+        let body = ContainerCreateBody {
+            image: Some(image),
+            env: Some(
+                request
+                    .env
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect(),
+            ),
+            labels: Some(self.labels(&request.labels)?),
+            exposed_ports: Some(vec![port]),
+            hostname: request.hostname.clone(),
+            host_config: Some(host_config),
+            networking_config,
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(engine_error)?;
+        docker
+            .start_container(
+                &name,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .map_err(engine_error)?;
+        self.inspect(&request.name).await?.ok_or_else(|| {
+            cap_error(
+                "not-found",
+                format!("container `{}` vanished", request.name),
+            )
+        })
+    }
+
+    async fn keep_restarting(&self, name: &str, max_retries: u32) -> Result<(), CapabilityError> {
+        let full = self.full_name(name)?;
+        let docker = self.docker().await?;
+        let update = bollard::models::ContainerUpdateBody {
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::ON_FAILURE),
+                maximum_retry_count: Some(i64::from(max_retries.min(100))),
+            }),
+            ..Default::default()
+        };
+        docker
+            .update_container(&full, update)
+            .await
+            .map_err(engine_error)
+    }
+
+    async fn inspect(&self, name: &str) -> Result<Option<Container>, CapabilityError> {
+        let full = self.full_name(name)?;
+        let docker = self.docker().await?;
+        let info = match docker
+            .inspect_container(&full, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(info) => info,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(engine_error(e)),
+        };
+        if info
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.as_ref())
+            .and_then(|l| l.get(NAMESPACE_LABEL))
+            != Some(&self.namespace)
+        {
+            return Ok(None);
+        }
+        let state = info.state.unwrap_or_default();
+        let address = info
+            .network_settings
+            .and_then(|n| n.ports)
+            .into_iter()
+            .flat_map(|ports| ports.into_values())
+            .flatten()
+            .flatten()
+            .find_map(|binding| {
+                let port = binding.host_port.filter(|p| !p.is_empty())?;
+                Some(format!("127.0.0.1:{port}"))
+            });
+        Ok(Some(Container {
+            name: name.to_string(),
+            state: state
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown".into()),
+            exit_code: state.exit_code,
+            oom_killed: state.oom_killed.unwrap_or(false),
+            restart_count: u32::try_from(info.restart_count.unwrap_or(0)).unwrap_or(u32::MAX),
+            address,
+        }))
+    }
+
+    async fn probe(&self, name: &str) -> Result<bool, CapabilityError> {
+        let Some(address) = self.inspect(name).await?.and_then(|c| c.address) else {
+            return Ok(false);
+        };
+        Ok(tokio::time::timeout(PROBE_TIMEOUT, answers_http(&address))
+            .await
+            .unwrap_or(false))
+    }
+
+    /// The last `tail` lines `name` wrote (stdout and stderr).
+    pub async fn logs(&self, name: &str, tail: u32) -> Result<Vec<String>, CapabilityError> {
+        let full = self.full_name(name)?;
+        let docker = self.docker().await?;
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&tail.min(MAX_LINES as u32).to_string())
+            .build();
+        let mut stream = docker.logs(&full, Some(options));
+        let mut text = String::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(output) => text.push_str(&output.to_string()),
+                Err(e) if is_not_found(&e) => return Ok(Vec::new()),
+                Err(e) => return Err(engine_error(e)),
+            }
+        }
+        Ok(text.lines().map(str::to_string).collect())
+    }
+
+    /// Follows `name`'s output from now on: each chunk as it is written.
+    pub async fn follow(
+        &self,
+        name: &str,
+    ) -> Result<impl futures_util::Stream<Item = String> + use<>, CapabilityError> {
+        let full = self.full_name(name)?;
+        let docker = self.docker().await?.clone();
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .follow(true)
+            .tail("0")
+            .build();
+        Ok(docker
+            .logs(&full, Some(options))
+            .take_while(|item| std::future::ready(item.is_ok()))
+            .filter_map(|item| std::future::ready(item.ok().map(|o| o.to_string()))))
+    }
+
+    async fn find(&self, label: &str, value: &str) -> Result<Vec<String>, CapabilityError> {
+        let docker = self.docker().await?;
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![
+                format!("{NAMESPACE_LABEL}={}", self.namespace),
+                format!("{LABEL_PREFIX}{label}={value}"),
+            ],
+        )]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let prefix = format!("/{}-", self.namespace);
+        Ok(docker
+            .list_containers(Some(options))
+            .await
+            .map_err(engine_error)?
+            .into_iter()
+            .flat_map(|c| c.names.unwrap_or_default())
+            .filter_map(|n| n.strip_prefix(&prefix).map(str::to_string))
+            .collect())
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), CapabilityError> {
+        let full = self.full_name(name)?;
+        let docker = self.docker().await?;
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        match docker.remove_container(&full, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(engine_error(e)),
+        }
+    }
+
+    async fn remove_images(&self, prefix: &str) -> Result<(), CapabilityError> {
+        let full_prefix = self.full_name(prefix)?;
+        let docker = self.docker().await?;
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{NAMESPACE_LABEL}={}", self.namespace)],
+        )]);
+        let options = ListImagesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let images = docker
+            .list_images(Some(options))
+            .await
+            .map_err(engine_error)?;
+        // `app-1` covers `app-1:latest` and `app-1-2:latest`, never `app-10`.
+        let matches = |tag: &str| {
+            let repository = tag.split(':').next().unwrap_or(tag);
+            repository == full_prefix
+                || repository
+                    .strip_prefix(&full_prefix)
+                    .is_some_and(|rest| rest.starts_with('-'))
+        };
+        for tag in images
+            .into_iter()
+            .flat_map(|i| i.repo_tags)
+            .filter(|t| matches(t))
+        {
+            let options = RemoveImageOptionsBuilder::default().force(true).build();
+            match docker.remove_image(&tag, Some(options), None).await {
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(engine_error(e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn ensure_network(&self, name: &str) -> Result<(), CapabilityError> {
+        if name == SOLO_NETWORK {
+            return Err(cap_error("invalid", format!("`{name}` is reserved")));
+        }
+        self.create_network(&self.full_name(name)?, true).await
+    }
+
+    /// Creates a bridge network unless it exists. `linked`: whether its containers may
+    /// reach each other (a stack's services do; unrelated apps do not).
+    async fn create_network(&self, full: &str, linked: bool) -> Result<(), CapabilityError> {
+        let docker = self.docker().await?;
+        // Engines before API 1.44 accept a second network of the same name: look first,
+        // one creation at a time.
+        let _one_at_a_time = self.network_lock.lock().await;
+        match docker
+            .inspect_network(
+                full,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(engine_error(e)),
+        }
+        let request = NetworkCreateRequest {
+            name: full.to_string(),
+            driver: Some("bridge".into()),
+            labels: Some(self.labels(&[])?),
+            options: Some(HashMap::from([(
+                "com.docker.network.bridge.enable_icc".to_string(),
+                linked.to_string(),
+            )])),
+            ..Default::default()
+        };
+        match docker.create_network(request).await {
+            Ok(_) => Ok(()),
+            Err(DockerError::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(()),
+            Err(e) => Err(engine_error(e)),
+        }
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<(), CapabilityError> {
+        let full = self.full_name(name)?;
+        let docker = self.docker().await?;
+        match docker.remove_network(&full).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            // Still in use: the last service to leave removes it.
+            Err(DockerError::DockerResponseServerError {
+                status_code: 403 | 409,
+                ..
+            }) => Ok(()),
+            Err(e) => Err(engine_error(e)),
+        }
+    }
+}
+
+/// `<resource uuid>.<generation>`.
+pub fn context_ref(resource: Uuid, generation: i32) -> String {
+    format!("{}.{generation}", resource.simple())
+}
+
+fn parse_context_ref(context_ref: &str) -> Result<(Uuid, i32), CapabilityError> {
+    let invalid = || {
+        cap_error(
+            "invalid",
+            format!("`{context_ref}` is not a context reference"),
+        )
+    };
+    let (resource, generation) = context_ref.split_once('.').ok_or_else(invalid)?;
+    Ok((
+        Uuid::parse_str(resource).map_err(|_| invalid())?,
+        generation.parse().map_err(|_| invalid())?,
+    ))
+}
+
+/// Lowercase letters, digits and '-', 1-63 characters, not starting with '-'.
+fn valid_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && !name.starts_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Whether an HTTP server answers at `address` (any status line counts).
+async fn answers_http(address: &str) -> bool {
+    let Ok(mut stream) = tokio::net::TcpStream::connect(address).await else {
+        return false;
+    };
+    let request = b"GET / HTTP/1.0\r\nHost: localhost\r\nUser-Agent: instanode-probe\r\n\r\n";
+    if stream.write_all(request).await.is_err() {
+        return false;
+    }
+    let mut head = [0u8; 5];
+    stream.read_exact(&mut head).await.is_ok() && &head == b"HTTP/"
+}
+
+fn is_not_found(e: &DockerError) -> bool {
+    matches!(
+        e,
+        DockerError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+fn build_error_text(e: &DockerError) -> String {
+    match e {
+        DockerError::DockerResponseServerError { message, .. } => message.clone(),
+        DockerError::DockerStreamError { error } => error.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn engine_error(e: DockerError) -> CapabilityError {
+    match e {
+        DockerError::DockerResponseServerError {
+            status_code,
+            message,
+        } if status_code < 500 => cap_error(&format!("http-{status_code}"), message),
+        other => unavailable(other),
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> CapabilityError {
+    cap_error("unavailable", format!("container engine: {e}"))
+}
+
+impl HostState {
+    fn containers(&self) -> Result<&ContainersBackend, CapabilityError> {
+        self.bindings
+            .containers
+            .as_ref()
+            .ok_or_else(|| cap_error("not-granted", "containers is not granted"))
+    }
+}
+
+impl Host for HostState {
+    async fn build(
+        &mut self,
+        context_ref: String,
+        tag: String,
+        memory_bytes: u64,
+        deadline_seconds: u32,
+    ) -> Result<Vec<String>, CapabilityError> {
+        let deadline = Duration::from_secs(u64::from(deadline_seconds.clamp(1, 3600)));
+        self.containers()?
+            .build(&context_ref, &tag, memory_bytes, deadline)
+            .await
+    }
+
+    async fn run(&mut self, request: RunRequest) -> Result<Container, CapabilityError> {
+        self.containers()?.run(request).await
+    }
+
+    async fn keep_restarting(
+        &mut self,
+        name: String,
+        max_retries: u32,
+    ) -> Result<(), CapabilityError> {
+        self.containers()?.keep_restarting(&name, max_retries).await
+    }
+
+    async fn inspect(&mut self, name: String) -> Result<Option<Container>, CapabilityError> {
+        self.containers()?.inspect(&name).await
+    }
+
+    async fn probe(&mut self, name: String) -> Result<bool, CapabilityError> {
+        self.containers()?.probe(&name).await
+    }
+
+    async fn logs(&mut self, name: String, tail: u32) -> Result<Vec<String>, CapabilityError> {
+        self.containers()?.logs(&name, tail).await
+    }
+
+    async fn find(&mut self, label: String, value: String) -> Result<Vec<String>, CapabilityError> {
+        self.containers()?.find(&label, &value).await
+    }
+
+    async fn remove(&mut self, name: String) -> Result<(), CapabilityError> {
+        self.containers()?.remove(&name).await
+    }
+
+    async fn remove_images(&mut self, prefix: String) -> Result<(), CapabilityError> {
+        self.containers()?.remove_images(&prefix).await
+    }
+
+    async fn ensure_network(&mut self, name: String) -> Result<(), CapabilityError> {
+        self.containers()?.ensure_network(&name).await
+    }
+
+    async fn remove_network(&mut self, name: String) -> Result<(), CapabilityError> {
+        self.containers()?.remove_network(&name).await
+    }
+}

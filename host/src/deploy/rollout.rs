@@ -1,0 +1,243 @@
+//! One rollout of an app: build its image, start it, record the outcome.
+//!
+//! Rollouts run as background tasks; the status (`building` → `deploying` → `healthy` |
+//! `failed`) lives in the metadata store, and only the current generation may write it, so
+//! a redeploy simply supersedes a rollout still running.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::api::request_id;
+use crate::app::{App, SharedApp};
+use crate::caps::context_ref;
+use crate::registry::bindings::deploy::deployer::{App as Target, Built, Failure, Started};
+use crate::registry::bindings::types::ProviderError;
+use crate::registry::{CallError, Loaded};
+use crate::store::{DeploymentRow, Outcome};
+
+/// Longest a whole rollout may take: the build's own 10-minute deadline, the start, slack.
+pub const ROLLOUT_DEADLINE: Duration = Duration::from_secs(15 * 60);
+
+/// Starts the rollout of `generation` of the app in the background.
+pub fn spawn(app: SharedApp, resource_id: Uuid, generation: i32) {
+    let request_id = request_id::current();
+    tokio::spawn(request_id::scope(request_id.clone(), async move {
+        let run = run(&app, resource_id, generation, &request_id);
+        let failure = match tokio::time::timeout(ROLLOUT_DEADLINE, run).await {
+            Ok(Ok(())) => return,
+            Ok(Err(failure)) => failure,
+            Err(_) => host_failure(
+                "DeadlineExceeded",
+                "The rollout ran past its 15-minute deadline: use a smaller base image, drop slow steps, and redeploy.",
+            ),
+        };
+        record_failure(&app, resource_id, generation, &failure).await;
+    }));
+}
+
+async fn run(
+    app: &App,
+    resource_id: Uuid,
+    generation: i32,
+    request_id: &str,
+) -> Result<(), Failure> {
+    let row = app
+        .store
+        .deployment_by_resource(resource_id)
+        .await
+        .map_err(|e| internal(format!("metadata store: {e}")))?
+        .ok_or_else(|| internal("the app vanished".into()))?;
+    let provider = app
+        .registry
+        .for_kind(super::KIND)
+        .ok_or_else(|| internal("no provider serves deploys any more".into()))?;
+    let target = target(app, &row, generation).await?;
+
+    let image = match provider.deploy_build(request_id, &target).await {
+        Ok(Ok(Built::Image(image))) => image,
+        Ok(Ok(Built::Failed(failure))) => return Err(failure),
+        other => return Err(call_failure(&provider, other.map(|a| a.map(|_| ())))),
+    };
+    let deploying = Outcome {
+        status: "deploying",
+        upstream: None,
+        error: None,
+        failure: None,
+    };
+    if !record(app, resource_id, generation, &deploying).await {
+        return Ok(());
+    }
+    let upstream = match provider.deploy_start(request_id, &target, &image).await {
+        Ok(Ok(Started::Running(upstream))) => upstream,
+        Ok(Ok(Started::Failed(failure))) => return Err(failure),
+        other => return Err(call_failure(&provider, other.map(|a| a.map(|_| ())))),
+    };
+    let healthy = Outcome {
+        status: "healthy",
+        upstream: Some(&upstream),
+        error: None,
+        failure: None,
+    };
+    record(app, resource_id, generation, &healthy).await;
+    tracing::info!(request_id, resource.id = %resource_id, generation, "app healthy");
+    Ok(())
+}
+
+/// What the provider needs to know about the app for one rollout.
+pub async fn target(app: &App, row: &DeploymentRow, generation: i32) -> Result<Target, Failure> {
+    let env = open_env(app, row.resource_id, &row.sealed_env)
+        .map_err(|e| internal(format!("cannot open the app's env: {e}")))?;
+    let network = match row.stack_id {
+        Some(stack) => Some(
+            app.store
+                .stack_by_id(stack)
+                .await
+                .map_err(|e| internal(format!("metadata store: {e}")))?
+                .ok_or_else(|| internal("the app's stack vanished".into()))?
+                .slug,
+        ),
+        None => None,
+    };
+    Ok(Target {
+        app_id: row.resource_id.simple().to_string(),
+        tier: row.tier.clone(),
+        limits: row
+            .limits
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
+            .collect(),
+        generation: u32::try_from(generation).unwrap_or_default(),
+        context_ref: context_ref(row.resource_id, generation),
+        port: u16::try_from(row.port).unwrap_or(8080),
+        env: env.into_iter().collect(),
+        network,
+        hostname: row.service.clone(),
+    })
+}
+
+async fn record(app: &App, resource_id: Uuid, generation: i32, outcome: &Outcome<'_>) -> bool {
+    match app
+        .store
+        .record_rollout(resource_id, generation, outcome, app.clock.now())
+        .await
+    {
+        Ok(current) => current,
+        Err(e) => {
+            tracing::error!(resource.id = %resource_id, error = %e, "cannot record a rollout");
+            false
+        }
+    }
+}
+
+/// Records a failed rollout with its autopsy.
+pub async fn record_failure(app: &App, resource_id: Uuid, generation: i32, failure: &Failure) {
+    let autopsy = autopsy_json(failure, app.clock.now());
+    let error = error_message(failure);
+    let outcome = Outcome {
+        status: "failed",
+        upstream: None,
+        error: Some(&error),
+        failure: Some(&autopsy),
+    };
+    tracing::info!(resource.id = %resource_id, generation, reason = %failure.reason, "rollout failed");
+    record(app, resource_id, generation, &outcome).await;
+}
+
+/// `<reason>: <first sentence of the hint>`.
+fn error_message(failure: &Failure) -> String {
+    let first = failure
+        .hint
+        .split_once(": ")
+        .map_or(failure.hint.as_str(), |(head, _)| head);
+    format!("{}: {}", failure.reason, first.trim_end_matches('.'))
+}
+
+fn autopsy_json(failure: &Failure, at: chrono::DateTime<chrono::Utc>) -> Value {
+    json!({
+        "kind": "failure_autopsy",
+        "reason": failure.reason,
+        "exit_code": failure.exit_code,
+        "event": match failure.reason.as_str() {
+            "BuildFailed" | "DeadlineExceeded" => "build",
+            _ => "run",
+        },
+        "last_lines": failure.last_lines,
+        "hint": failure.hint,
+        "created_at": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    })
+}
+
+/// A provider that could not answer: the cause goes to the log, the agent gets `Error`.
+fn call_failure(
+    provider: &Loaded,
+    answer: Result<Result<(), ProviderError>, CallError>,
+) -> Failure {
+    let detail = match answer {
+        Ok(Ok(())) => "no answer".to_string(),
+        Ok(Err(e)) => format!("{e:?}"),
+        Err(e) => e.to_string(),
+    };
+    tracing::warn!(provider = %provider.name, error = %detail, "rollout step failed");
+    host_failure(
+        "Error",
+        "The platform could not complete the rollout (the container engine was unavailable or timed out); this is usually transient: redeploy in a minute.",
+    )
+}
+
+fn internal(detail: String) -> Failure {
+    tracing::error!(error = %detail, "rollout failed on the host");
+    host_failure(
+        "Unknown",
+        "The rollout stopped for a reason on our side: redeploy, and stream GET /deploy/{id}/logs to watch it.",
+    )
+}
+
+fn host_failure(reason: &str, hint: &str) -> Failure {
+    Failure {
+        reason: reason.into(),
+        exit_code: None,
+        last_lines: Vec::new(),
+        hint: hint.into(),
+    }
+}
+
+/// Seals an app's env vars (they may hold credentials) with its resource id as context.
+pub fn seal_env(
+    app: &App,
+    resource_id: Uuid,
+    env: &BTreeMap<String, String>,
+) -> anyhow::Result<Vec<u8>> {
+    let plain = serde_json::to_vec(env)?;
+    app.sealer.seal(&plain, resource_id.as_bytes())
+}
+
+pub fn open_env(
+    app: &App,
+    resource_id: Uuid,
+    sealed: &[u8],
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let plain = app.sealer.open(sealed, resource_id.as_bytes())?;
+    Ok(serde_json::from_slice(&plain)?)
+}
+
+/// Fails rollouts that stopped moving (their host restarted mid-build, or hung).
+pub async fn fail_stale(app: &App) {
+    let before = app.clock.now()
+        - chrono::Duration::from_std(ROLLOUT_DEADLINE + Duration::from_secs(60))
+            .unwrap_or_default();
+    let Ok(stale) = app.store.stale_rollouts(before).await else {
+        return;
+    };
+    for (resource_id, generation) in stale {
+        let failure = host_failure(
+            "DeadlineExceeded",
+            "The rollout stopped making progress (the platform restarted during it): redeploy.",
+        );
+        record_failure(app, resource_id, generation, &failure).await;
+    }
+}

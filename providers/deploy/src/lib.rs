@@ -1,0 +1,327 @@
+//! The deploy provider: every resource is an app, built from the caller's Dockerfile context
+//! into an image and run as one container per rollout on the host's container engine.
+//!
+//! The host drives a rollout (`deployer.build`, then `deployer.start`) and routes the app's
+//! URL to the loopback address `start` answers. This component owns the policy: names,
+//! limits from the tier, what "healthy" means, and how a failure is classified and
+//! explained to an agent.
+//!
+//! Isolation: the `containers` capability namespaces and labels everything; each app's
+//! containers and images carry its resource id, so `deprovision` finds exactly them.
+
+#![expect(
+    unsafe_code,
+    reason = "the glue wit-bindgen generates for the component ABI is unsafe"
+)]
+
+wit_bindgen::generate!({
+    world: "deploy-provider",
+    path: "../../wit",
+});
+
+mod autopsy;
+
+use std::time::{Duration, Instant};
+
+use exports::instanode::provider::deployer::{self, App, Built, Started};
+use exports::instanode::provider::provisioner;
+use instanode::provider::config;
+use instanode::provider::containers::{self, RunRequest};
+use instanode::provider::log::{self, Level};
+use instanode::provider::types::{
+    CapabilityError, Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
+};
+
+use autopsy::Reason;
+
+const KIND: &str = "deploy";
+const DEFAULT_MEMORY_MB: u64 = 256;
+const DEFAULT_CPU_MILLIS: u64 = 500;
+const DEFAULT_BUILD_MEMORY_MB: u64 = 1024;
+const DEFAULT_BUILD_DEADLINE_SECONDS: u32 = 600;
+const DEFAULT_START_TIMEOUT_SECONDS: u64 = 60;
+const PIDS: u32 = 256;
+/// Restarts the engine grants a serving app that later crashes.
+const RESTARTS: u32 = 5;
+const POLL: Duration = Duration::from_millis(100);
+
+const CONFIG_SCHEMA: &str = r#"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "properties": {
+    "build_memory_mb": {"type": "string", "description": "Memory a build may use (default 1024)"},
+    "build_deadline_seconds": {"type": "string", "description": "Longest a build may take (default 600)"},
+    "start_timeout_seconds": {"type": "string", "description": "Longest a new container may take to answer HTTP (default 60)"}
+  }
+}"#;
+
+struct Deploy;
+
+/// Images and containers of one app start with this.
+fn app_prefix(app_id: &str) -> Result<String, ProviderError> {
+    let hex =
+        instanode_provider_kit::resource_hex(app_id).map_err(ProviderError::InvalidRequest)?;
+    Ok(format!("app-{hex}"))
+}
+
+fn setting<T: std::str::FromStr>(key: &str, default: T) -> T {
+    config::get(key)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn limit(limits: &[(String, u64)], name: &str, default: u64) -> u64 {
+    limits
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or(default, |(_, v)| *v)
+}
+
+fn unavailable(e: CapabilityError) -> ProviderError {
+    ProviderError::BackendUnavailable(format!("{}: {}", e.code, e.message))
+}
+
+impl provisioner::Guest for Deploy {
+    fn describe() -> Info {
+        Info {
+            name: "deploy".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            kinds: vec![KIND.into()],
+            capabilities: vec!["containers".into(), "log".into()],
+            config_schema: CONFIG_SCHEMA.into(),
+        }
+    }
+
+    /// Nothing runs yet: the host starts the first rollout right after. The URL is the
+    /// host's (it routes it), handed in as the `url` option; a stack's network comes in
+    /// as `network` and is kept in the state so `deprovision` can remove it.
+    fn provision(request: ProvisionRequest) -> Result<Provisioned, ProviderError> {
+        if request.kind != KIND {
+            return Err(ProviderError::InvalidRequest(format!(
+                "unknown kind {}",
+                request.kind
+            )));
+        }
+        app_prefix(&request.resource_id)?;
+        let option = |key: &str| {
+            request
+                .options
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        let url = option("url")
+            .ok_or_else(|| ProviderError::InvalidRequest("the `url` option is required".into()))?;
+        Ok(Provisioned {
+            connection_url: url,
+            internal_url: None,
+            fields: vec![],
+            state: option("network").unwrap_or_default(),
+        })
+    }
+
+    fn deprovision(target: ResourceRef) -> Result<(), ProviderError> {
+        let prefix = app_prefix(&target.resource_id)?;
+        let hex = prefix.trim_start_matches("app-");
+        for name in containers::find("app", hex).map_err(unavailable)? {
+            containers::remove(&name).map_err(unavailable)?;
+        }
+        containers::remove_images(&prefix).map_err(unavailable)?;
+        if !target.state.is_empty() {
+            // The last service of a stack to go takes the network with it.
+            containers::remove_network(&target.state).map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    fn usage(target: ResourceRef) -> Result<UsageReport, ProviderError> {
+        let prefix = app_prefix(&target.resource_id)?;
+        let hex = prefix.trim_start_matches("app-");
+        let running = containers::find("app", hex).map_err(unavailable)?.len();
+        Ok(UsageReport {
+            storage_bytes: 0,
+            connections: 0,
+            extra: vec![("containers".into(), running as u64)],
+        })
+    }
+
+    fn suspend(_target: ResourceRef) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    fn resume(_target: ResourceRef) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    fn check() -> Result<String, ProviderError> {
+        containers::find("app", "none").map_err(unavailable)?;
+        Ok("container engine reachable".into())
+    }
+
+    fn maintain() -> Result<(), ProviderError> {
+        Ok(())
+    }
+}
+
+impl deployer::Guest for Deploy {
+    fn build(target: App) -> Result<Built, ProviderError> {
+        let tag = format!("{}-{}", app_prefix(&target.app_id)?, target.generation);
+        let memory = setting("build_memory_mb", DEFAULT_BUILD_MEMORY_MB) << 20;
+        let deadline = setting("build_deadline_seconds", DEFAULT_BUILD_DEADLINE_SECONDS);
+        match containers::build(&target.context_ref, &tag, memory, deadline) {
+            Ok(_) => Ok(Built::Image(tag)),
+            Err(e) if e.code == "build-failed" => Ok(Built::Failed(autopsy::failure(
+                Reason::BuildFailed,
+                None,
+                lines(&e.message),
+                target.port,
+            ))),
+            Err(e) if e.code == "deadline" => Ok(Built::Failed(autopsy::failure(
+                Reason::DeadlineExceeded,
+                None,
+                lines(&e.message),
+                target.port,
+            ))),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    fn start(target: App, image: String) -> Result<Started, ProviderError> {
+        let prefix = app_prefix(&target.app_id)?;
+        let hex = prefix.trim_start_matches("app-").to_string();
+        let name = format!("{prefix}-{}", target.generation);
+        if let Some(network) = &target.network {
+            containers::ensure_network(network).map_err(unavailable)?;
+        }
+        let request = RunRequest {
+            name: name.clone(),
+            image,
+            env: target.env.clone(),
+            port: target.port,
+            memory_bytes: limit(&target.limits, "memory_mb", DEFAULT_MEMORY_MB) << 20,
+            cpu_millis: u32::try_from(limit(&target.limits, "cpu_millis", DEFAULT_CPU_MILLIS))
+                .unwrap_or(u32::MAX),
+            pids: PIDS,
+            labels: vec![
+                ("app".into(), hex.clone()),
+                ("generation".into(), target.generation.to_string()),
+            ],
+            network: target.network.clone(),
+            hostname: target.hostname.clone(),
+        };
+        let started = containers::run(&request).map_err(unavailable)?;
+        let timeout = Duration::from_secs(setting(
+            "start_timeout_seconds",
+            DEFAULT_START_TIMEOUT_SECONDS,
+        ));
+        let outcome = wait_until_serving(&name, started, target.port, timeout)?;
+        match &outcome {
+            Started::Running(_) => {
+                containers::keep_restarting(&name, RESTARTS).map_err(unavailable)?;
+                retire_older(&hex, &prefix, &name, target.generation)?;
+            }
+            Started::Failed(failure) => {
+                log::write(
+                    Level::Info,
+                    &format!("rollout {name} failed: {}", failure.reason),
+                );
+                containers::remove(&name).map_err(unavailable)?;
+                containers::remove_images(&name).map_err(unavailable)?;
+            }
+        }
+        Ok(outcome)
+    }
+
+    fn logs(target: App, tail: u32) -> Result<Vec<String>, ProviderError> {
+        let prefix = app_prefix(&target.app_id)?;
+        let hex = prefix.trim_start_matches("app-");
+        let newest = containers::find("app", hex)
+            .map_err(unavailable)?
+            .into_iter()
+            .max_by_key(|n| generation_of(n));
+        match newest {
+            Some(name) => containers::logs(&name, tail).map_err(unavailable),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// Polls the new container until it answers HTTP, exits, restarts, or runs out of time.
+fn wait_until_serving(
+    name: &str,
+    mut container: containers::Container,
+    port: u16,
+    timeout: Duration,
+) -> Result<Started, ProviderError> {
+    let began = Instant::now();
+    loop {
+        let crashed = container.restart_count > 0
+            || matches!(container.state.as_str(), "exited" | "dead" | "restarting");
+        if crashed {
+            let reason = if container.oom_killed {
+                Reason::OomKilled
+            } else {
+                Reason::CrashLoopBackOff
+            };
+            let output = containers::logs(name, 200).map_err(unavailable)?;
+            return Ok(Started::Failed(autopsy::failure(
+                reason,
+                container.exit_code,
+                output,
+                port,
+            )));
+        }
+        if container.state == "running"
+            && let Some(address) = &container.address
+            && containers::probe(name).map_err(unavailable)?
+        {
+            return Ok(Started::Running(address.clone()));
+        }
+        if began.elapsed() >= timeout {
+            let output = containers::logs(name, 200).map_err(unavailable)?;
+            return Ok(Started::Failed(autopsy::failure(
+                Reason::NotAnswering,
+                None,
+                output,
+                port,
+            )));
+        }
+        std::thread::sleep(POLL);
+        container = containers::inspect(name)
+            .map_err(unavailable)?
+            .ok_or_else(|| ProviderError::Internal(format!("container {name} vanished")))?;
+    }
+}
+
+/// Once a rollout serves, earlier generations' containers and images go.
+fn retire_older(
+    hex: &str,
+    prefix: &str,
+    current: &str,
+    generation: u32,
+) -> Result<(), ProviderError> {
+    for name in containers::find("app", hex).map_err(unavailable)? {
+        if name != current && generation_of(&name) < generation {
+            containers::remove(&name).map_err(unavailable)?;
+            containers::remove_images(&name).map_err(unavailable)?;
+        }
+    }
+    if generation > 1 {
+        containers::remove_images(&format!("{prefix}-{}", generation - 1)).map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+/// `app-<hex>-<generation>` → generation.
+fn generation_of(name: &str) -> u32 {
+    name.rsplit('-')
+        .next()
+        .and_then(|g| g.parse().ok())
+        .unwrap_or(0)
+}
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines().map(str::to_string).collect()
+}
+
+export!(Deploy);

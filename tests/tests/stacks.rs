@@ -1,0 +1,263 @@
+//! End to end on the real engine and the real Postgres: the spec's canonical flow (a
+//! database, then a Python web app on it, deployed to a URL) and a two-service stack.
+
+use std::time::{Duration, Instant};
+
+use instanode_tests::deploy::{
+    containers_of, deploy, namespace_of, tarball, through_proxy, upload, wait_for,
+};
+use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+/// Python images build slower than busybox ones on a busy machine.
+const ROLLOUT: Duration = Duration::from_secs(240);
+
+fn options() -> HostOptions {
+    HostOptions {
+        providers: vec![
+            ProviderSpec::postgres(&["db"]).setting("internal_host", "host.docker.internal"),
+            ProviderSpec::deploy(),
+        ],
+        ..HostOptions::default()
+    }
+}
+
+const EXPENSES_APP: &str = r#"
+import os
+import psycopg2
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+def connect():
+    return psycopg2.connect(os.environ["DATABASE_URL"])
+
+
+@app.on_event("startup")
+def create_table():
+    with connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE IF NOT EXISTS expenses (id serial PRIMARY KEY, item text NOT NULL, cents int NOT NULL)")
+
+
+@app.post("/expenses")
+def add(expense: dict):
+    with connect() as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO expenses (item, cents) VALUES (%s, %s) RETURNING id", (expense["item"], int(expense["cents"])))
+        return {"id": cur.fetchone()[0]}
+
+
+@app.get("/expenses")
+def list_expenses():
+    with connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT item, cents FROM expenses ORDER BY id")
+        return [{"item": item, "cents": cents} for item, cents in cur.fetchall()]
+"#;
+
+const EXPENSES_DOCKERFILE: &str = "FROM instanode/python:3-bookworm\nWORKDIR /app\nCOPY main.py .\nUSER nobody\nCMD [\"python3\", \"-m\", \"uvicorn\", \"main:app\", \"--host\", \"0.0.0.0\", \"--port\", \"8080\"]\n";
+
+#[tokio::test]
+async fn the_canonical_example_a_fastapi_app_on_postgres_answers_at_its_url() {
+    let host = TestHost::start(options()).await;
+    let db = host.provision("db", "expenses-db").await;
+    let internal_url = db["internal_url"].as_str().unwrap();
+    assert!(
+        internal_url.contains("@host.docker.internal:"),
+        "{internal_url}"
+    );
+    let jwt = db["upgrade_jwt"].as_str().unwrap();
+
+    let app = tarball(&[
+        ("Dockerfile", EXPENSES_DOCKERFILE),
+        ("main.py", EXPENSES_APP),
+    ]);
+    let env_vars = json!({ "DATABASE_URL": internal_url }).to_string();
+    let reply = deploy(
+        &host,
+        jwt,
+        app,
+        &[("name", "expense-tracker"), ("env_vars", &env_vars)],
+    )
+    .await;
+    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    let id = reply.body["id"].as_str().unwrap();
+    let url = reply.body["url"].as_str().unwrap().to_string();
+    wait_for(&host, id, 1, &["healthy"], ROLLOUT).await;
+
+    let (status, body) = through_proxy(
+        &host,
+        Method::POST,
+        &format!("{url}/expenses"),
+        Some(json!({ "item": "coffee", "cents": 350 }).to_string()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) =
+        through_proxy(&host, Method::GET, &format!("{url}/expenses"), None, None).await;
+    assert_eq!(status, 200, "{body}");
+    let listed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(listed, json!([{ "item": "coffee", "cents": 350 }]));
+
+    // The row is really in the tenant's database.
+    let mut conn = sqlx::PgConnection::connect(db["connection_url"].as_str().unwrap())
+        .await
+        .unwrap();
+    let cents: i32 = sqlx::query_scalar("SELECT cents FROM expenses WHERE item = 'coffee'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(cents, 350);
+}
+
+const WEB: &str = r#"
+import os, urllib.request
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        with urllib.request.urlopen(os.environ["BACKEND_URL"] + "/", timeout=5) as r:
+            body = b"web sees: " + r.read()
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(body)
+
+HTTPServer(("0.0.0.0", 8080), Handler).serve_forever()
+"#;
+
+const BACKEND: &str = r#"
+import os, psycopg2
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        with psycopg2.connect(os.environ["DATABASE_URL"]) as conn, conn.cursor() as cur:
+            cur.execute("SELECT current_database()")
+            name = cur.fetchone()[0]
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(("backend-ok db=" + name).encode())
+
+HTTPServer(("0.0.0.0", 9000), Handler).serve_forever()
+"#;
+
+fn python_service(script: &str) -> Vec<u8> {
+    tarball(&[
+        (
+            "Dockerfile",
+            "FROM instanode/python:3-bookworm\nCOPY app.py /app.py\nUSER nobody\nCMD [\"python3\", \"-u\", \"/app.py\"]\n",
+        ),
+        ("app.py", script),
+    ])
+}
+
+async fn stack_status(host: &TestHost, slug: &str, wanted: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let reply = host.get(&format!("/api/v1/stacks/{slug}")).await;
+        assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+        if reply.body["status"] == wanted {
+            return reply.body;
+        }
+        assert!(
+            started.elapsed() < ROLLOUT && reply.body["status"] != "failed",
+            "stack {slug}: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_stack_links_its_services_and_injects_the_database_url() {
+    let host = TestHost::start(options()).await;
+    let namespace = namespace_of(&host);
+    let db = host.provision("db", "stack-db").await;
+    let jwt = db["upgrade_jwt"].as_str().unwrap();
+    let token = db["token"].as_str().unwrap();
+    let manifest = format!(
+        "services:\n  web:\n    build: .\n    port: 8080\n    expose: true\n    env:\n      BACKEND_URL: service://backend\n  backend:\n    port: 9000\n    needs: [\"{token}\"]\n"
+    );
+
+    // A missing tarball and a foreign resource are refused before anything starts.
+    let reply = upload(
+        &host,
+        "/stacks/new",
+        Some(jwt),
+        &[("name", "shop"), ("manifest", &manifest)],
+        &[("web", python_service(WEB))],
+    )
+    .await;
+    assert_error(&reply, 400, "missing_tarball");
+    let other = host.provision("db", "not-mine").await;
+    let foreign = manifest.replace(token, other["token"].as_str().unwrap());
+    let reply = upload(
+        &host,
+        "/stacks/new",
+        Some(jwt),
+        &[("name", "shop"), ("manifest", &foreign)],
+        &[
+            ("web", python_service(WEB)),
+            ("backend", python_service(BACKEND)),
+        ],
+    )
+    .await;
+    assert_error(&reply, 400, "resource_not_found");
+    let reply = upload(
+        &host,
+        "/stacks/new",
+        Some(jwt),
+        &[("name", "shop"), ("manifest", "services: {}")],
+        &[],
+    )
+    .await;
+    assert_error(&reply, 400, "invalid_manifest");
+    assert!(containers_of(&namespace).is_empty());
+
+    let reply = upload(
+        &host,
+        "/stacks/new",
+        Some(jwt),
+        &[("name", "shop"), ("manifest", &manifest)],
+        &[
+            ("web", python_service(WEB)),
+            ("backend", python_service(BACKEND)),
+        ],
+    )
+    .await;
+    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    let slug = reply.body["slug"].as_str().unwrap().to_string();
+    assert!(slug.starts_with("stk-"), "{slug}");
+    assert_eq!(reply.body["expires_in"], "6h");
+
+    let stack = stack_status(&host, &slug, "healthy").await;
+    let services = stack["services"].as_array().unwrap();
+    let web = services.iter().find(|s| s["name"] == "web").unwrap();
+    let backend = services.iter().find(|s| s["name"] == "backend").unwrap();
+    assert!(backend["url"].is_null(), "unexposed: {backend}");
+    assert_eq!(
+        backend["env"]["DATABASE_URL"], "***",
+        "credentials stay hidden"
+    );
+    assert_eq!(web["env"]["BACKEND_URL"], "http://backend:9000");
+    let url = web["url"].as_str().unwrap();
+    let (status, body) = through_proxy(&host, Method::GET, url, None, None).await;
+    assert_eq!(status, 200, "{body}");
+    let database = db["connection_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    assert_eq!(body, format!("web sees: backend-ok db={database}"));
+
+    let reply = host.delete(&format!("/api/v1/stacks/{slug}")).await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    assert_eq!(
+        stack_status(&host, &slug, "stopped").await["status"],
+        "stopped"
+    );
+    assert!(containers_of(&namespace).is_empty());
+}
