@@ -527,8 +527,6 @@ fn render_config(
             // small machine can stretch past the default 10 s call budget.
             if p.name == "postgres" {
                 "sandbox = { call_timeout_ms = 30000 }\n"
-            } else if p.name == "deploy" {
-                ""
             } else {
                 ""
             },

@@ -120,7 +120,10 @@ async fn a_configured_kind_the_component_does_not_serve_is_refused() {
 }
 
 #[tokio::test]
-async fn a_capability_the_host_does_not_provide_yet_is_refused() {
+async fn a_granted_capability_without_its_backend_is_refused() {
     let error = refusal(&["db"], &["sql", "containers"]).await;
-    assert!(error.contains("capability `containers`"), "{error}");
+    assert!(
+        error.contains("is granted `containers` but has no [providers.postgres.containers]"),
+        "{error}"
+    );
 }

@@ -21,6 +21,11 @@ pub async fn capabilities(State(app): State<SharedApp>) -> Json<Value> {
                 "ttl_hours": tier.ttl_hours,
                 "resource_count_limit": tier.resource_count_limit,
                 "limits": tier.limits,
+                "deployments_apps": tier
+                    .limits_for(crate::deploy::KIND)
+                    .into_iter()
+                    .find_map(|(k, v)| (k == "apps").then_some(v))
+                    .unwrap_or(0),
             })
         })
         .collect();

@@ -81,11 +81,6 @@ impl Capability {
         }
     }
 
-    /// Whether this host version implements the capability (the contract may define more).
-    pub fn is_implemented(self) -> bool {
-        true
-    }
-
     /// Granted to every provider without asking: reading its own settings.
     pub fn is_implicit(self) -> bool {
         self == Self::Config

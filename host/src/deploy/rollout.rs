@@ -68,6 +68,7 @@ async fn run(
         failure: None,
     };
     if !record(app, resource_id, generation, &deploying).await {
+        clean_up_if_gone(app, &provider, resource_id, request_id).await;
         return Ok(());
     }
     let upstream = match provider.deploy_start(request_id, &target, &image).await {
@@ -81,9 +82,34 @@ async fn run(
         error: None,
         failure: None,
     };
-    record(app, resource_id, generation, &healthy).await;
-    tracing::info!(request_id, resource.id = %resource_id, generation, "app healthy");
+    if record(app, resource_id, generation, &healthy).await {
+        tracing::info!(request_id, resource.id = %resource_id, generation, "app healthy");
+    } else {
+        clean_up_if_gone(app, &provider, resource_id, request_id).await;
+    }
     Ok(())
+}
+
+/// A rollout that outlived its app (deleted or expired while building) removes what it
+/// made after the delete had run.
+async fn clean_up_if_gone(app: &App, provider: &Loaded, resource_id: Uuid, request_id: &str) {
+    let Ok(Some(row)) = app.store.deployment_by_resource(resource_id).await else {
+        return;
+    };
+    if row.status != "stopped" && row.resource_status != "deleted" {
+        // Superseded by a newer rollout, which retires this one's container.
+        return;
+    }
+    let Ok(Some(resource)) = app.store.find_by_token(row.token).await else {
+        return;
+    };
+    let state = crate::lifecycle::stored::Credentials::open(app, &resource)
+        .map(|c| c.state)
+        .unwrap_or_default();
+    let target = crate::lifecycle::stored::resource_ref(&resource, state);
+    if let Err(e) = provider.deprovision(request_id, &target).await {
+        tracing::warn!(resource.id = %resource_id, error = %e, "cannot remove a late rollout");
+    }
 }
 
 /// What the provider needs to know about the app for one rollout.
