@@ -452,15 +452,18 @@ start_postgres() {
             --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 -N >/dev/null
     fi
 
-    # Tenants' containers connect through the Docker bridges (172.16.0.0/12 holds docker0
-    # and user-defined networks), with passwords like any TCP client.
-    local hba=$pgdata/pg_hba.conf hba_changed='' method
-    if ! grep -qE '^host[[:space:]]+all[[:space:]]+all[[:space:]]+172\.16\.0\.0/12[[:space:]]' "$hba"; then
-        method=$(awk '$1 == "host" && $4 == "127.0.0.1/32" {print $5; exit}' "$hba")
-        printf '# Containers on Docker bridges (tenants'"'"' deployed apps)\nhost all all 172.16.0.0/12 %s\n' \
-            "${method:-scram-sha-256}" >>"$hba"
-        hba_changed=1
-    fi
+    # Tenants' containers connect through the Docker bridges, with passwords like any TCP
+    # client. Docker's default address pools: 172.17-31.0.0/16 first, then 192.168.0.0/16
+    # in /20s once those are taken.
+    local hba=$pgdata/pg_hba.conf hba_changed='' method range
+    method=$(awk '$1 == "host" && $4 == "127.0.0.1/32" {print $5; exit}' "$hba")
+    for range in 172.16.0.0/12 192.168.0.0/16; do
+        if ! grep -qE "^host[[:space:]]+all[[:space:]]+all[[:space:]]+${range//./\\.}[[:space:]]" "$hba"; then
+            printf '# Containers on Docker bridges (tenants'"'"' deployed apps)\nhost all all %s %s\n' \
+                "$range" "${method:-scram-sha-256}" >>"$hba"
+            hba_changed=1
+        fi
+    done
 
     local listen
     listen=$(backend_hosts)
@@ -916,6 +919,18 @@ EOF
 
 # prepare_test_backends DATA PORT REDIS_PORT MONGO_PORT S3_PORT: installs and builds what is missing, starts
 # the test backends, and exports what the test harness (tests/src/lib.rs) reads.
+# remove_test_containers: what interrupted test runs left on the engine (test hosts use
+# namespaces starting with "it"), and every instanode network no container uses. The
+# engine has room for few networks, so leftovers would soon stop new ones.
+remove_test_containers() {
+    local label=dev.instanode.namespace
+    docker ps -a --filter "label=$label" --format "{{.ID}} {{.Label \"$label\"}}" |
+        awk '$2 ~ /^it/ {print $1}' | xargs -r docker rm -f >/dev/null
+    docker images --filter "label=$label" --format '{{.Repository}}:{{.Tag}}' |
+        awk '/^it/' | xargs -r docker rmi -f >/dev/null
+    docker network prune -f --filter "label=$label" >/dev/null
+}
+
 prepare_test_backends() {
     local data=$1 port=$2 redis_port=$3 mongo_port=$4 s3_port=$5
     ensure_postgres
@@ -929,6 +944,7 @@ prepare_test_backends() {
     # Before the backends: they also listen on the Docker gateway, for tenants' containers.
     start_docker
     ensure_base_images
+    remove_test_containers
     start_postgres "$data" "$port"
     start_s3 "$data" "$s3_port"
     export INSTANODE_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"

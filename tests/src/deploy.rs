@@ -241,3 +241,35 @@ pub async fn sse_lines(host: &TestHost, path: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Removes every container, image and network of a namespace.
+pub fn remove_namespace(namespace: &str) {
+    let containers = containers_of(namespace);
+    if !containers.is_empty() {
+        let mut args = vec!["rm", "-f"];
+        args.extend(containers.iter().map(String::as_str));
+        docker(&args);
+    }
+    let images = images_of(namespace);
+    if !images.is_empty() {
+        let mut args = vec!["rmi", "-f"];
+        args.extend(images.iter().map(String::as_str));
+        docker(&args);
+    }
+    let networks: Vec<String> = docker(&[
+        "network",
+        "ls",
+        "--filter",
+        &format!("label=dev.instanode.namespace={namespace}"),
+        "--format",
+        "{{.ID}}",
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect();
+    if !networks.is_empty() {
+        let mut args = vec!["network", "rm"];
+        args.extend(networks.iter().map(String::as_str));
+        docker(&args);
+    }
+}

@@ -259,6 +259,21 @@ pub struct TestHost {
     next_client: AtomicU32,
 }
 
+impl Drop for TestHost {
+    /// Removes what the host's deploys left on the machine's engine (containers, images,
+    /// networks), so test runs do not use up the engine's network address pools.
+    fn drop(&mut self) {
+        let config = std::fs::read_to_string(self.dir.join("instanode.toml")).unwrap_or_default();
+        if let Some(namespace) = config
+            .lines()
+            .find_map(|l| l.strip_prefix("namespace = "))
+            .map(|n| n.trim_matches('"'))
+        {
+            deploy::remove_namespace(namespace);
+        }
+    }
+}
+
 /// A test host's directory (config, log) and its fresh metadata database.
 pub struct HostFiles {
     pub dir: PathBuf,
