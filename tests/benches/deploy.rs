@@ -107,10 +107,11 @@ async fn main() {
     let id = reply.body["id"].as_str().expect("id").to_string();
     let url = reply.body["url"].as_str().expect("url").to_string();
     wait_for(&host, &id, 1, &["healthy"], Duration::from_secs(120)).await;
-    let upstream: String = sqlx::query_scalar("SELECT upstream FROM deployments")
-        .fetch_one(&mut host.metadata().await)
-        .await
-        .expect("the app's upstream");
+    let upstream: String =
+        sqlx::query_scalar("SELECT upstream FROM deployments WHERE status = 'healthy'")
+            .fetch_one(&mut host.metadata().await)
+            .await
+            .expect("the app's upstream");
     let authority = url.trim_start_matches("http://").to_string();
     // Warm both paths.
     load(&format!("http://{upstream}/"), None).await;
