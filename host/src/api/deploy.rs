@@ -21,15 +21,14 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::provision::{env_field, name_field};
-use super::resources::{ended, not_found, parse_token};
+use super::resources::{delete_now, ended, not_found, parse_token};
 use crate::app::{App, SharedApp};
 use crate::caps::context_ref;
 use crate::deploy::rollout::{self, seal_env};
 use crate::deploy::source::{self, SourceError, SourceLimits};
 use crate::deploy::{self as apps, KIND};
-use crate::lifecycle::deprovision::deprovision;
 use crate::lifecycle::provision::{self, ProvisionInput};
-use crate::store::{DeleteStart, DeploymentRow, NewDeployment};
+use crate::store::{DeploymentRow, NewDeployment};
 use crate::tenancy::client::Client;
 use crate::tenancy::plans;
 
@@ -612,30 +611,7 @@ pub async fn delete(
 ) -> Result<Json<Value>, ApiError> {
     let token = parse_token(&id)?;
     let deployment = find_row(&app, token).await?;
-    let row = match app
-        .store
-        .begin_delete(token, app.clock.now())
-        .await
-        .map_err(ApiError::internal)?
-    {
-        DeleteStart::Started(row) => row,
-        DeleteStart::Ended(row) => return Err(ended(&row)),
-        DeleteStart::NotFound => return Err(not_found()),
-        DeleteStart::Pending => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "not_ready",
-                "The app is still being created.",
-            )
-            .action("Wait a second, then retry the delete.")
-            .retry_after(1));
-        }
-    };
-    deprovision(&app, &row, &super::request_id::current())
-        .await
-        .map_err(|e| {
-            ApiError::provider_failed(e).action("Tell the user the delete has started but the container engine did not finish it; it will be retried automatically, or retry the DELETE in 30 seconds.")
-        })?;
+    delete_now(&app, token).await?;
     Ok(Json(json!({
         "ok": true,
         "id": token,

@@ -42,7 +42,17 @@ pub async fn delete(
     State(app): State<SharedApp>,
     Path(token): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let token = parse_token(&token)?;
+    let row = delete_now(&app, parse_token(&token)?).await?;
+    Ok(Json(json!({
+        "ok": true,
+        "id": row.id,
+        "token": row.token,
+        "status": "deleted",
+    })))
+}
+
+/// Deletes the resource behind `token` now: marks it, then removes its backend objects.
+pub(super) async fn delete_now(app: &App, token: Uuid) -> Result<ResourceRow, ApiError> {
     let row = match app
         .store
         .begin_delete(token, app.clock.now())
@@ -63,15 +73,10 @@ pub async fn delete(
         }
     };
     let request_id = super::request_id::current();
-    deprovision(&app, &row, &request_id).await.map_err(|e| {
+    deprovision(app, &row, &request_id).await.map_err(|e| {
         ApiError::provider_failed(e).action("Tell the user the delete has started but the backend did not finish it; it will be retried automatically, or retry the DELETE in 30 seconds.")
     })?;
-    Ok(Json(json!({
-        "ok": true,
-        "id": row.id,
-        "token": row.token,
-        "status": "deleted",
-    })))
+    Ok(row)
 }
 
 fn describe(row: &ResourceRow) -> Value {
