@@ -607,13 +607,43 @@ MONGO_VENV=$INSTANODE_CACHE_DIR/mongo-venv
 
 ensure_mongo() {
     if [[ ! -x $MONGO_VENV/bin/secantusd-py || ! -x $MONGO_VENV/bin/python ]] ||
-        ! "$MONGO_VENV/bin/python" -c 'import pymongo, nats, nkeys, boto3' 2>/dev/null; then
-        log "installing the MongoDB-wire server and the Python test clients into $MONGO_VENV"
+        ! "$MONGO_VENV/bin/python" -c 'import pymongo, nats, nkeys, boto3, aiosmtpd' 2>/dev/null; then
+        log "installing the MongoDB-wire server, the SMTP sink and the Python test clients into $MONGO_VENV"
         mkdir -p "$INSTANODE_CACHE_DIR"
         python3 -m venv "$MONGO_VENV"
-        "$MONGO_VENV/bin/pip" install -q 'secantusdb==0.7.0b3' pymongo 'nats-py[nkeys]' boto3
+        "$MONGO_VENV/bin/pip" install -q 'secantusdb==0.7.0b3' pymongo 'nats-py[nkeys]' boto3 'aiosmtpd==1.4.6'
     fi
 }
+
+# ---------------------------------------------------------------------------
+# SMTP sink (aiosmtpd, in the same virtualenv): a real SMTP server that keeps every
+# message in DATA/mail (a Maildir), so sign-in and claim links can be read locally.
+# ---------------------------------------------------------------------------
+
+# start_smtp DATA PORT
+start_smtp() {
+    local data=$1 port=$2 dir=$1/smtp
+    # A Maildir: the sink writes to tmp/ and moves each message to new/.
+    mkdir -p "$dir" "$data/mail/tmp" "$data/mail/new" "$data/mail/cur"
+    if pidfile_alive "$dir/server.pid"; then
+        log "reusing running SMTP sink on port $port"
+        return
+    fi
+    log "starting SMTP sink on 127.0.0.1:$port (mail in $data/mail)"
+    setsid "$MONGO_VENV/bin/python" -m aiosmtpd -n -l "127.0.0.1:$port" \
+        -c aiosmtpd.handlers.Mailbox "$data/mail" >"$dir/server.log" 2>&1 </dev/null &
+    echo $! >"$dir/server.pid"
+    local i
+    for ((i = 0; i < 100; i++)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return; fi
+        pidfile_alive "$dir/server.pid" || break
+        sleep 0.1
+    done
+    tail -n 20 "$dir/server.log" >&2
+    die "SMTP sink failed to start (log: $dir/server.log)"
+}
+
+stop_smtp() { stop_pidfile "SMTP sink ($1/smtp)" "$1/smtp/server.pid"; }
 
 mongo_running() { pidfile_alive "$1/mongo/server.pid"; }
 
@@ -805,9 +835,9 @@ stop_s3() { stop_pidfile "S3 ($1/s3)" "$1/s3/server.pid"; }
 # Host config
 # ---------------------------------------------------------------------------
 
-# write_config DATA LISTEN PG_PORT REDIS_PORT MONGO_PORT NATS_PORT S3_PORT
+# write_config DATA LISTEN PG_PORT REDIS_PORT MONGO_PORT NATS_PORT S3_PORT SMTP_PORT
 write_config() {
-    local data listen=$2 port=$3 redis_port=$4 mongo_port=$5 nats_port=$6 s3_port=$7
+    local data listen=$2 port=$3 redis_port=$4 mongo_port=$5 nats_port=$6 s3_port=$7 smtp_port=$8
     data=$(abs_dir "$1")
     local seal jwt superpw instpw redispw mongopw
     seal=$(secret "$data/secrets/seal_key" 32)
@@ -830,6 +860,10 @@ url = "postgres://instanode:$instpw@127.0.0.1:$port/instanode"
 [secrets]
 seal_key = "$seal"
 jwt_secret = "$jwt"
+
+[email]
+smtp_url = "smtp://127.0.0.1:$smtp_port"
+from = "instanode <no-reply@instanode.localhost>"
 
 [providers.postgres]
 component = "$data/providers/postgres.wasm"
@@ -932,7 +966,7 @@ remove_test_containers() {
 }
 
 prepare_test_backends() {
-    local data=$1 port=$2 redis_port=$3 mongo_port=$4 s3_port=$5
+    local data=$1 port=$2 redis_port=$3 mongo_port=$4 s3_port=$5 smtp_port=${6:-2526}
     ensure_postgres
     ensure_redis
     ensure_mongo
@@ -954,6 +988,9 @@ prepare_test_backends() {
     export INSTANODE_TEST_S3_ACCESS_KEY INSTANODE_TEST_S3_SECRET_KEY
     start_redis "$data" "$redis_port"
     start_mongo "$data" "$mongo_port"
+    start_smtp "$data" "$smtp_port"
+    export INSTANODE_TEST_SMTP_URL="smtp://127.0.0.1:$smtp_port"
+    export INSTANODE_TEST_MAILDIR=$data/mail
     export INSTANODE_TEST_MONGO_URL="mongodb://admin:$(secret "$data/secrets/mongo_admin_password")@127.0.0.1:$mongo_port/?authSource=admin&directConnection=true"
     export INSTANODE_TEST_MONGO_PORT=$mongo_port
     export INSTANODE_TEST_PYTHON=$MONGO_VENV/bin/python

@@ -36,6 +36,8 @@ pub struct App {
     pub maintenance: Maintenance,
     /// Where deployed apps are reached.
     pub apps: AppUrls,
+    /// Sends claim and sign-in links, when an email relay is configured.
+    pub mailer: Option<crate::mail::Mailer>,
 }
 
 pub type SharedApp = Arc<App>;
@@ -70,6 +72,11 @@ impl App {
             control_routes: config.testing.control_routes,
             maintenance: Maintenance::default(),
             apps: AppUrls::parse(&config.apps_url())?,
+            mailer: config
+                .email
+                .as_ref()
+                .map(crate::mail::Mailer::new)
+                .transpose()?,
         });
         maintenance::spawn(app.clone());
         schedule::spawn(app.clone());

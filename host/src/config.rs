@@ -51,6 +51,19 @@ pub struct Config {
     pub testing: TestingConfig,
     #[serde(default)]
     pub apps: AppsConfig,
+    /// Outgoing email (claim and sign-in links); without it, those answer 503.
+    pub email: Option<EmailConfig>,
+}
+
+/// The SMTP relay that carries sign-in links.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// `smtp://host:port` (plain, for a local relay), `smtp://user:pass@host:587?tls=required`,
+    /// or `smtps://user:pass@host`.
+    pub smtp_url: Secret,
+    /// The sender, e.g. `instanode <no-reply@example.com>`.
+    pub from: String,
 }
 
 /// Where deployed apps are reached.
@@ -447,7 +460,7 @@ impl Config {
 }
 
 /// The keys of [`Config`], the only ones the environment may set.
-const TOP_LEVEL_KEYS: [&str; 13] = [
+const TOP_LEVEL_KEYS: [&str; 14] = [
     "listen",
     "public_url",
     "data_dir",
@@ -461,6 +474,7 @@ const TOP_LEVEL_KEYS: [&str; 13] = [
     "lifecycle",
     "testing",
     "apps",
+    "email",
 ];
 
 /// Overlays `INSTANODE_*` variables onto the parsed file.

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod deploy;
 pub mod lifecycle;
+pub mod mail;
 pub mod proxy;
 pub mod registry;
 pub mod store;

@@ -11,6 +11,7 @@
 //! test host (see [`nats`]), since each trusts one host's keys.
 
 pub mod deploy;
+pub mod mail;
 pub mod nats;
 
 use std::fmt::Write as _;
@@ -71,7 +72,9 @@ impl ProviderSpec {
     /// The postgres provider bound to another cluster (superuser `url`, tenants on `port`).
     pub fn postgres_on(kinds: &'static [&'static str], url: &str, port: &str) -> Self {
         let extra = format!(
-            "[providers.postgres.sql]\nurl = {url:?}\n[providers.postgres.config]\npublic_host = {:?}\npublic_port = {port:?}\n",
+            // DROP DATABASE waits for a checkpoint, which tests running side by side (and
+            // image builds) on a small machine can stretch past the default 10 s.
+            "[providers.postgres.sql]\nurl = {url:?}\nstatement_timeout_ms = 30000\n[providers.postgres.config]\npublic_host = {:?}\npublic_port = {port:?}\n",
             env("INSTANODE_TEST_PG_HOST"),
         );
         Self {
@@ -432,7 +435,11 @@ impl TestHost {
     }
 
     pub async fn delete(&self, path: &str) -> Reply {
-        self.send(self.http.delete(format!("{}{path}", self.url)), &[])
+        self.delete_with(path, &[]).await
+    }
+
+    pub async fn delete_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.send(self.http.delete(format!("{}{path}", self.url)), headers)
             .await
     }
 
@@ -530,6 +537,12 @@ fn render_config(
         options.fault_injection,
         options.control_routes,
     );
+    if let Ok(smtp_url) = std::env::var("INSTANODE_TEST_SMTP_URL") {
+        let _ = write!(
+            config,
+            "[email]\nsmtp_url = {smtp_url:?}\nfrom = \"instanode tests <no-reply@instanode.localhost>\"\n\n"
+        );
+    }
     for p in &options.providers {
         let _ = write!(
             config,
@@ -541,7 +554,7 @@ fn render_config(
             // DROP DATABASE waits for a checkpoint, which tests running side by side on a
             // small machine can stretch past the default 10 s call budget.
             if p.name == "postgres" {
-                "sandbox = { call_timeout_ms = 30000 }\n"
+                "sandbox = { call_timeout_ms = 45000 }\n"
             } else {
                 ""
             },

@@ -1,6 +1,8 @@
 //! HTTP routes. Handlers are thin: parse, call one lifecycle function, shape the answer.
 
+mod auth;
 pub mod capabilities;
+mod claim;
 pub mod client;
 mod deploy;
 pub mod error;
@@ -21,7 +23,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware;
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 
 use crate::app::SharedApp;
 use error::ApiError;
@@ -71,6 +73,23 @@ pub fn router(app: SharedApp) -> Router {
         )
         .route("/api/v1/webhooks/{token}/requests", get(webhooks::list))
         .route("/api/v1/capabilities", get(capabilities::capabilities))
+        .route("/claim/preview", get(claim::preview))
+        .route("/claim", post(claim::claim))
+        .route("/start", get(claim::start))
+        .route("/auth/email/start", post(auth::email_start))
+        .route("/auth/email/callback", get(auth::email_callback))
+        .route("/auth/me", get(auth::me))
+        .route("/auth/logout", post(auth::logout))
+        .route(
+            "/api/v1/auth/api-keys",
+            get(auth::list_api_keys).post(auth::create_api_key),
+        )
+        .route("/api/v1/auth/api-keys/{id}", delete(auth::revoke_api_key))
+        .route("/api/v1/resources", get(resources::list))
+        .route(
+            "/api/v1/resources/{token}/credentials",
+            get(resources::credentials),
+        )
         .route(
             "/api/v1/resources/{token}",
             get(resources::get).delete(resources::delete),

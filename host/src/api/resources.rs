@@ -3,14 +3,14 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::error::ApiError;
 use crate::app::{App, SharedApp};
 use crate::lifecycle::deprovision::deprovision;
-use crate::lifecycle::stored::limits_of;
+use crate::lifecycle::stored::{Credentials, limits_of};
 use crate::store::{DeleteStart, ResourceRow};
 
 pub async fn get(
@@ -22,6 +22,63 @@ pub async fn get(
         return Err(ended(&row));
     }
     Ok(Json(describe(&row)))
+}
+
+/// `GET /api/v1/resources`: the signed-in team's resources (never their URLs).
+pub async fn list(
+    State(app): State<SharedApp>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let account = super::auth::account(&app, &headers).await?;
+    let rows = app
+        .store
+        .team_resources(account.team_id)
+        .await
+        .map_err(ApiError::internal)?;
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            let mut item = describe(row);
+            if let Some(object) = item.as_object_mut() {
+                object.remove("ok");
+            }
+            item
+        })
+        .collect();
+    Ok(Json(
+        json!({ "ok": true, "total": items.len(), "items": items }),
+    ))
+}
+
+/// `GET /api/v1/resources/{token}/credentials`: the URLs, for the owning team only.
+pub async fn credentials(
+    State(app): State<SharedApp>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let account = super::auth::account(&app, &headers).await?;
+    let row = find(&app, parse_token(&token)?, None).await?;
+    // Another team's resource is answered exactly like a missing one.
+    if row.team_id != Some(account.team_id) {
+        return Err(not_found());
+    }
+    if row.status == "deleted" {
+        return Err(ended(&row));
+    }
+    let credentials = Credentials::open(&app, &row).map_err(ApiError::internal)?;
+    let fields: serde_json::Map<String, Value> = credentials
+        .fields
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    Ok(Json(json!({
+        "ok": true,
+        "token": row.token,
+        "kind": row.kind,
+        "connection_url": credentials.connection_url,
+        "internal_url": credentials.internal_url,
+        "fields": fields,
+    })))
 }
 
 /// The resource behind `token` (of `kind`, when given), unless it never came to exist.

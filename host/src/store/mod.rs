@@ -1,5 +1,6 @@
 //! The metadata store: the only module that talks to the metadata database.
 
+mod accounts;
 mod deployments;
 mod idempotency;
 mod keys;
@@ -14,6 +15,7 @@ use anyhow::Context;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+pub use accounts::{Account, ApiKeyRow, NewLink, UsedLink};
 pub use deployments::{DeploymentRow, NewDeployment, Outcome, StackRow};
 pub use idempotency::{Claim, EntryKey};
 pub use keys::{HostKey, KeyRing};

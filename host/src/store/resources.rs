@@ -37,6 +37,8 @@ pub struct ResourceRow {
     pub status: String,
     pub provider: String,
     pub fingerprint: Option<String>,
+    /// The team that owns it, once claimed.
+    pub team_id: Option<Uuid>,
     pub limits: serde_json::Value,
     pub sealed_credentials: Option<Vec<u8>>,
     pub usage: Option<serde_json::Value>,
@@ -49,7 +51,7 @@ pub struct ResourceRow {
 }
 
 const COLUMNS: &str =
-    "id, token, kind, name, env, tier, status, provider, fingerprint, limits, sealed_credentials,
+    "id, token, kind, name, env, tier, status, provider, fingerprint, team_id, limits, sealed_credentials,
      usage, usage_checked_at, end_reason, created_at, expires_at, suspended_at, ended_at";
 
 /// Why a resource is leaving service.
@@ -85,6 +87,20 @@ pub enum DeleteStart {
 }
 
 impl Store {
+    /// Rows matching `condition` (on `$1` = `value`), newest first.
+    pub(super) async fn resources_where(
+        &self,
+        condition: &str,
+        value: impl for<'q> sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres> + Send,
+    ) -> sqlx::Result<Vec<ResourceRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM resources WHERE {condition} ORDER BY created_at DESC LIMIT 1000"
+        ))
+        .bind(value)
+        .fetch_all(&self.pool)
+        .await
+    }
+
     /// Admits and inserts a `pending` row (the first saga step) in one transaction, under a
     /// lock on the caller's fingerprint, so concurrent requests and other host replicas
     /// see each other's rows: caps have no two winners. Without a fingerprint there is

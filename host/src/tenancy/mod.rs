@@ -3,6 +3,7 @@
 
 pub mod caps;
 pub mod client;
+pub mod email;
 pub mod names;
 pub mod plans;
 pub mod tokens;

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 /// The tier of callers without an account.
 pub const ANONYMOUS: &str = "anonymous";
+/// The tier of a team that claimed its resources but pays nothing.
+pub const FREE: &str = "free";
 
 /// Every tier a plans file must define, lowest rank first.
 pub const TIERS: [&str; 7] = [

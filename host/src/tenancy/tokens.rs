@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 const ISSUER: &str = "instanode";
+/// Sessions carry their own issuer, so neither kind of token passes for the other.
+const SESSION_ISSUER: &str = "instanode-session";
+/// A session lasts a day; then the user signs in again.
+pub const SESSION_HOURS: i64 = 24;
 /// Upgrade tokens outlive the resource so a late claim still finds it.
 const LIFETIME_DAYS: i64 = 7;
 
@@ -22,7 +26,22 @@ pub struct UpgradeClaims {
     pub jti: String,
 }
 
-/// Signs and checks upgrade tokens.
+/// A signed-in user's session token.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SessionClaims {
+    /// The user id.
+    pub sub: String,
+    /// The team id.
+    pub tid: String,
+    pub email: String,
+    pub iss: String,
+    pub iat: i64,
+    pub exp: i64,
+    /// Unique per session: a logout revokes it.
+    pub jti: String,
+}
+
+/// Signs and checks upgrade and session tokens.
 pub struct TokenSigner {
     encoding: EncodingKey,
     decoding: DecodingKey,
@@ -55,6 +74,33 @@ impl TokenSigner {
             &claims,
             &self.encoding,
         )?)
+    }
+
+    /// A 24-hour session for `user` of `team`.
+    pub fn session_token(
+        &self,
+        user: Uuid,
+        team: Uuid,
+        email: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<(String, SessionClaims)> {
+        let claims = SessionClaims {
+            sub: user.to_string(),
+            tid: team.to_string(),
+            email: email.to_string(),
+            iss: SESSION_ISSUER.into(),
+            iat: now.timestamp(),
+            exp: (now + Duration::hours(SESSION_HOURS)).timestamp(),
+            jti: Uuid::new_v4().to_string(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
+        Ok((token, claims))
+    }
+
+    pub fn verify_session(&self, token: &str) -> anyhow::Result<SessionClaims> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[SESSION_ISSUER]);
+        Ok(jsonwebtoken::decode::<SessionClaims>(token, &self.decoding, &validation)?.claims)
     }
 
     pub fn verify(&self, token: &str) -> anyhow::Result<UpgradeClaims> {

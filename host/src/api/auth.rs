@@ -1,0 +1,355 @@
+//! Accounts: sign-in by emailed link, sessions, API keys, and who the caller is.
+//!
+//! `Authorization: Bearer` takes a session token (24 h, revoked by logout) or an API key
+//! (`ink_…`, until revoked).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::json::JsonObject;
+use crate::app::App;
+use crate::app::SharedApp;
+use crate::store::{Account, NewLink};
+use crate::tenancy::{email, plans};
+
+/// Emailed links work this long, once.
+const LINK_MINUTES: i64 = 15;
+const API_KEY_PREFIX: &str = "ink_";
+
+/// The signed-in caller behind the request's bearer token.
+pub(super) async fn account(app: &App, headers: &HeaderMap) -> Result<Account, ApiError> {
+    let token = bearer_token(headers).ok_or_else(unauthorized)?;
+    let now = app.clock.now();
+    if token.starts_with(API_KEY_PREFIX) {
+        return app
+            .store
+            .account_for_api_key(&hash(token), now)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(unauthorized);
+    }
+    let claims = app
+        .tokens
+        .verify_session(token)
+        .map_err(|_| unauthorized())?;
+    if claims.exp <= now.timestamp()
+        || app
+            .store
+            .is_session_revoked(&claims.jti)
+            .await
+            .map_err(ApiError::internal)?
+    {
+        return Err(unauthorized());
+    }
+    let user = Uuid::parse_str(&claims.sub).map_err(|_| unauthorized())?;
+    app.store
+        .account(user)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(unauthorized)
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+fn unauthorized() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "This needs a signed-in session or an API key.",
+    )
+    .action("Sign in (POST /auth/email/start {\"email\": ...}, then follow the emailed link) and send `Authorization: Bearer <session_token>`, or use an API key.")
+}
+
+pub(super) fn hash(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+/// A fresh single-use secret for a link or a key (64 hex characters).
+pub(super) fn new_secret() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex::encode(bytes)
+}
+
+pub(super) fn parse_email(value: Option<&Value>) -> Result<String, ApiError> {
+    let text = match value {
+        None | Some(Value::Null) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "missing_email",
+                "An `email` field is required.",
+            )
+            .action("Ask the user for their email address and retry with {\"email\": \"...\"}."));
+        }
+        Some(Value::String(s)) => s,
+        Some(_) => "",
+    };
+    email::parse(text).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_email_format",
+            format!("`email` is not a deliverable address: {e}."),
+        )
+        .action("Ask the user for a valid email address such as name@example.com and retry.")
+    })
+}
+
+/// Stores a single-use link and mails it.
+pub(super) async fn send_link(
+    app: &App,
+    to: &str,
+    purpose: &str,
+    fingerprint: Option<&str>,
+) -> Result<(), ApiError> {
+    let mailer = app.mailer.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "email_not_configured",
+            "This server cannot send email, so it cannot sign anyone in.",
+        )
+        .action("Tell the user this instanode server has no email relay configured ([email] in its config); the operator must add one.")
+    })?;
+    let secret = new_secret();
+    let now = app.clock.now();
+    app.store
+        .insert_email_link(&NewLink {
+            token_hash: &hash(&secret),
+            email: to,
+            purpose,
+            fingerprint,
+            now,
+            expires_at: now + chrono::Duration::minutes(LINK_MINUTES),
+        })
+        .await
+        .map_err(ApiError::internal)?;
+    let link = format!("{}/auth/email/callback?t={secret}", app.public_url);
+    let (subject, intro) = match purpose {
+        "claim" => (
+            "Claim your instanode resources",
+            "Follow this link to claim the resources created from your network and keep them in your own account:",
+        ),
+        _ => ("Sign in to instanode", "Follow this link to sign in:"),
+    };
+    let body = format!(
+        "{intro}\n\n{link}\n\nThe link works once, for {LINK_MINUTES} minutes. If you did not ask for it, ignore this message.\n"
+    );
+    mailer.send(to, subject, body).await.map_err(|e| {
+        tracing::warn!(error = %e, "sending an email link failed");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "email_send_failed",
+            "The email could not be sent.",
+        )
+        .action("Retry in a minute; if it keeps failing, the server's email relay is down.")
+        .retry_after(60)
+    })
+}
+
+/// `POST /auth/email/start {email}`: mails a sign-in link. Always 202 for a well-formed
+/// address, whether or not an account exists.
+pub async fn email_start(
+    State(app): State<SharedApp>,
+    JsonObject(body): JsonObject,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let email = parse_email(body.get("email"))?;
+    send_link(&app, &email, "sign_in", None).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "ok": true,
+            "message": "If the address can receive mail, a sign-in link is on its way.",
+            "expires_in_minutes": LINK_MINUTES,
+        })),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct LinkQuery {
+    t: Option<String>,
+}
+
+/// `GET /auth/email/callback?t=`: consumes the link, finishes a claim (moving the
+/// network's resources to the account), and answers with a session token.
+pub async fn email_callback(
+    State(app): State<SharedApp>,
+    Query(query): Query<LinkQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let invalid = || {
+        ApiError::new(
+            StatusCode::GONE,
+            "link_invalid",
+            "This link is unknown, already used, or older than 15 minutes.",
+        )
+        .action("Ask for a new link (POST /auth/email/start, or POST /claim again for a claim).")
+    };
+    let secret = query.t.filter(|t| !t.is_empty()).ok_or_else(invalid)?;
+    let now = app.clock.now();
+    let link = app
+        .store
+        .use_email_link(&hash(&secret), now)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(invalid)?;
+    let account = app
+        .store
+        .account_for_email(&link.email, plans::FREE, now)
+        .await
+        .map_err(ApiError::internal)?;
+    let claimed = match (link.purpose.as_str(), link.fingerprint.as_deref()) {
+        ("claim", Some(fingerprint)) => app
+            .store
+            .move_to_team(fingerprint, account.team_id, &account.tier, now)
+            .await
+            .map_err(ApiError::internal)?,
+        _ => 0,
+    };
+    let (token, claims) = app
+        .tokens
+        .session_token(account.user_id, account.team_id, &account.email, now)
+        .map_err(ApiError::internal)?;
+    Ok(Json(json!({
+        "ok": true,
+        "session_token": token,
+        "token_type": "Bearer",
+        "expires_at": DateTime::<Utc>::from_timestamp(claims.exp, 0),
+        "user_id": account.user_id,
+        "team_id": account.team_id,
+        "email": account.email,
+        "tier": account.tier,
+        "claimed_resources": claimed,
+    })))
+}
+
+/// `GET /auth/me`.
+pub async fn me(State(app): State<SharedApp>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let account = account(&app, &headers).await?;
+    Ok(Json(json!({
+        "ok": true,
+        "user_id": account.user_id,
+        "team_id": account.team_id,
+        "team_name": account.team_name,
+        "email": account.email,
+        "tier": account.tier,
+    })))
+}
+
+/// `POST /auth/logout`: revokes the session token sent; always 200.
+pub async fn logout(
+    State(app): State<SharedApp>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    if let Some(claims) = bearer_token(&headers).and_then(|t| app.tokens.verify_session(t).ok()) {
+        let expires_at = DateTime::<Utc>::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now);
+        app.store
+            .revoke_session(&claims.jti, expires_at)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    Ok(Json(json!({ "ok": true, "message": "Signed out." })))
+}
+
+/// `POST /api/v1/auth/api-keys {name}`: a new key, shown once.
+pub async fn create_api_key(
+    State(app): State<SharedApp>,
+    headers: HeaderMap,
+    JsonObject(body): JsonObject,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let account = account(&app, &headers).await?;
+    let name = match body.get("name") {
+        Some(Value::String(s)) if (1..=120).contains(&s.trim().len()) => s.trim().to_string(),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_name",
+                "`name` must be 1-120 characters.",
+            )
+            .action("Retry with a label for the key, e.g. {\"name\": \"laptop cli\"}."));
+        }
+    };
+    let key = format!("{API_KEY_PREFIX}{}", new_secret());
+    let now = app.clock.now();
+    let id = app
+        .store
+        .insert_api_key(&account, &name, &hash(&key), now)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "ok": true,
+            "id": id,
+            "key": key,
+            "name": name,
+            "created_at": now,
+            "note": "Store the key now: it is shown only once. Send it as `Authorization: Bearer <key>`.",
+        })),
+    ))
+}
+
+/// `GET /api/v1/auth/api-keys`.
+pub async fn list_api_keys(
+    State(app): State<SharedApp>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let account = account(&app, &headers).await?;
+    let keys = app
+        .store
+        .team_api_keys(account.team_id)
+        .await
+        .map_err(ApiError::internal)?;
+    let items: Vec<Value> = keys
+        .into_iter()
+        .map(|k| {
+            json!({
+                "id": k.id,
+                "name": k.name,
+                "created_at": k.created_at,
+                "last_used_at": k.last_used_at,
+                "revoked": k.revoked_at.is_some(),
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({ "ok": true, "total": items.len(), "items": items }),
+    ))
+}
+
+/// `DELETE /api/v1/auth/api-keys/{id}`.
+pub async fn revoke_api_key(
+    State(app): State<SharedApp>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let account = account(&app, &headers).await?;
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "api_key_not_found",
+            "Your team has no such key.",
+        )
+        .action("List the keys with GET /api/v1/auth/api-keys and use one of their ids.")
+    };
+    let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    if !app
+        .store
+        .revoke_api_key(account.team_id, id, app.clock.now())
+        .await
+        .map_err(ApiError::internal)?
+    {
+        return Err(not_found());
+    }
+    Ok(Json(json!({ "ok": true, "id": id, "revoked": true })))
+}

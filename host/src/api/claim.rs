@@ -1,0 +1,184 @@
+//! Claim: an anonymous network's resources become an account's. `GET /claim/preview` shows
+//! what would move; `POST /claim` mails a single-use link; following it (see `auth`)
+//! creates or joins the email's team and moves every live resource of the network.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Html;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::auth::{parse_email, send_link};
+use super::error::ApiError;
+use super::json::JsonObject;
+use crate::app::{App, SharedApp};
+use crate::store::ResourceRow;
+use crate::tenancy::tokens::UpgradeClaims;
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    t: Option<String>,
+}
+
+fn missing_token() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "missing_token",
+        "The upgrade token is missing.",
+    )
+    .action("Send the `upgrade_jwt` from a provisioning response (as `token`, or `?t=` on the preview).")
+}
+
+fn invalid_token() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_token",
+        "The upgrade token is not valid: altered, expired, or from another server.",
+    )
+    .action(
+        "Use the `upgrade_jwt` exactly as a provisioning response returned it; tokens last 7 days.",
+    )
+}
+
+/// The upgrade token's claims and the network it was issued to.
+async fn verified(app: &App, token: &str) -> Result<(UpgradeClaims, String), ApiError> {
+    let claims = app.tokens.verify(token).map_err(|_| invalid_token())?;
+    let resource = Uuid::parse_str(&claims.sub).map_err(|_| invalid_token())?;
+    let fingerprint = app
+        .store
+        .find_by_token(resource)
+        .await
+        .map_err(ApiError::internal)?
+        .and_then(|row| row.fingerprint)
+        .ok_or_else(invalid_token)?;
+    Ok((claims, fingerprint))
+}
+
+fn item(row: &ResourceRow) -> Value {
+    json!({
+        "token": row.token,
+        "name": row.name,
+        "kind": row.kind,
+        "tier": row.tier,
+        "status": row.status,
+        "created_at": row.created_at,
+        "expires_at": row.expires_at,
+    })
+}
+
+/// `GET /claim/preview?t=<upgrade_jwt>`: what a claim would move. No side effects.
+pub async fn preview(
+    State(app): State<SharedApp>,
+    Query(query): Query<TokenQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let token = query
+        .t
+        .filter(|t| !t.is_empty())
+        .ok_or_else(missing_token)?;
+    let (claims, fingerprint) = verified(&app, &token).await?;
+    if app
+        .store
+        .is_claimed(&claims.jti)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        return Ok(Json(json!({
+            "ok": true,
+            "token_valid": false,
+            "already_claimed": true,
+            "items": [],
+            "resources": [],
+        })));
+    }
+    let items: Vec<Value> = app
+        .store
+        .claimable(&fingerprint)
+        .await
+        .map_err(ApiError::internal)?
+        .iter()
+        .map(item)
+        .collect();
+    Ok(Json(json!({
+        "ok": true,
+        "token_valid": true,
+        "already_claimed": false,
+        "items": items,
+        "resources": items,
+        "expires_at": DateTime::<Utc>::from_timestamp(claims.exp, 0),
+    })))
+}
+
+/// `POST /claim {token, email}` (`jwt` is an older name for `token`; `token` wins).
+pub async fn claim(
+    State(app): State<SharedApp>,
+    JsonObject(body): JsonObject,
+) -> Result<Json<Value>, ApiError> {
+    let token = ["token", "jwt"]
+        .iter()
+        .find_map(|k| {
+            body.get(*k)
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+        })
+        .ok_or_else(missing_token)?;
+    let email = parse_email(body.get("email"))?;
+    let (claims, fingerprint) = verified(&app, token).await?;
+    let now = app.clock.now();
+    if !app
+        .store
+        .mark_claimed(&claims.jti, &email, now)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_claimed",
+            "This upgrade token has already been used for a claim.",
+        )
+        .action("Tell the user to follow the link already emailed to them, or sign in with POST /auth/email/start."));
+    }
+    if let Err(e) = send_link(&app, &email, "claim", Some(&fingerprint)).await {
+        // Nothing was sent: the token stays usable for another try.
+        if let Err(undo) = app.store.unmark_claimed(&claims.jti).await {
+            tracing::error!(error = %undo, "cannot release a claim whose email failed");
+        }
+        return Err(e);
+    }
+    Ok(Json(json!({
+        "ok": true,
+        "message": format!("Magic link sent to {email}."),
+        "email": email,
+        "agent_action": format!("Tell the user to open the link just emailed to {email} within 15 minutes to claim their resources."),
+    })))
+}
+
+/// `GET /start?t=<upgrade_jwt>`: the claim page a person lands on from the `upgrade` link.
+pub async fn start(Query(query): Query<TokenQuery>) -> Html<String> {
+    let token = query.t.unwrap_or_default();
+    // The token is only ever placed in a JSON string literal below.
+    let token_json = serde_json::to_string(&token)
+        .unwrap_or_else(|_| "\"\"".into())
+        .replace('<', "\\u003c");
+    Html(format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Claim your resources</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family: system-ui, sans-serif; max-width: 34rem; margin: 3rem auto; padding: 0 1rem">
+<h1>Keep what you built</h1>
+<p>Enter your email. We send a link; opening it moves the resources created from your network into your own account.</p>
+<form id="claim"><input id="email" type="email" required placeholder="you@example.com" style="width: 100%; padding: .5rem">
+<p><button type="submit">Email me the link</button></p></form><p id="result" role="status"></p>
+<script>
+const token = {token_json};
+document.getElementById("claim").addEventListener("submit", async (event) => {{
+  event.preventDefault();
+  const response = await fetch("/claim", {{method: "POST", headers: {{"Content-Type": "application/json"}},
+    body: JSON.stringify({{token, email: document.getElementById("email").value}})}});
+  const body = await response.json();
+  document.getElementById("result").textContent = body.ok ? body.message : body.message || body.error;
+}});
+</script></body></html>"#
+    ))
+}

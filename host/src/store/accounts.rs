@@ -1,0 +1,303 @@
+//! Teams, users, email links, claims, sessions and API keys.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::Store;
+use super::resources::ResourceRow;
+
+/// A signed-in user and their team.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Account {
+    pub user_id: Uuid,
+    pub email: String,
+    pub team_id: Uuid,
+    pub team_name: String,
+    pub tier: String,
+}
+
+/// What an email link was for, once consumed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UsedLink {
+    pub email: String,
+    pub purpose: String,
+    pub fingerprint: Option<String>,
+}
+
+/// A new email link.
+pub struct NewLink<'a> {
+    pub token_hash: &'a [u8],
+    pub email: &'a str,
+    pub purpose: &'a str,
+    pub fingerprint: Option<&'a str>,
+    pub now: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An API key as listed (never its secret).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiKeyRow {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+const ACCOUNT: &str =
+    "SELECT u.id AS user_id, u.email, t.id AS team_id, t.name AS team_name, t.tier
+     FROM users u JOIN teams t ON t.id = u.team_id";
+
+impl Store {
+    /// Records that the upgrade token `jti` is being claimed; false when it already was.
+    pub async fn mark_claimed(
+        &self,
+        jti: &str,
+        email: &str,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO claimed_tokens (jti, email, claimed_at) VALUES ($1, $2, $3)
+             ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(email)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    /// Releases a claim that could not be completed (its email was never sent).
+    pub async fn unmark_claimed(&self, jti: &str) -> sqlx::Result<()> {
+        sqlx::query("DELETE FROM claimed_tokens WHERE jti = $1")
+            .bind(jti)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn is_claimed(&self, jti: &str) -> sqlx::Result<bool> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM claimed_tokens WHERE jti = $1)")
+            .bind(jti)
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    pub async fn insert_email_link(&self, link: &NewLink<'_>) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO email_links (token_hash, email, purpose, fingerprint, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(link.token_hash)
+        .bind(link.email)
+        .bind(link.purpose)
+        .bind(link.fingerprint)
+        .bind(link.now)
+        .bind(link.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Consumes a link: once, and only before it expires.
+    pub async fn use_email_link(
+        &self,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Option<UsedLink>> {
+        sqlx::query_as(
+            "UPDATE email_links SET used_at = $2
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
+             RETURNING email, purpose, fingerprint",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// The account of `email`, created with a team of its own (at `tier`) on first use.
+    pub async fn account_for_email(
+        &self,
+        email: &str,
+        tier: &str,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Account> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7342))")
+            .bind(format!("email:{email}"))
+            .execute(&mut *tx)
+            .await?;
+        let existing: Option<Account> = sqlx::query_as(&format!("{ACCOUNT} WHERE u.email = $1"))
+            .bind(email)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(account) = existing {
+            tx.commit().await?;
+            return Ok(account);
+        }
+        let (team_id, user_id) = (Uuid::new_v4(), Uuid::new_v4());
+        sqlx::query("INSERT INTO teams (id, name, tier, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(team_id)
+            .bind(email)
+            .bind(tier)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO users (id, email, team_id, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(user_id)
+            .bind(email)
+            .bind(team_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Account {
+            user_id,
+            email: email.to_string(),
+            team_id,
+            team_name: email.to_string(),
+            tier: tier.to_string(),
+        })
+    }
+
+    pub async fn account(&self, user_id: Uuid) -> sqlx::Result<Option<Account>> {
+        sqlx::query_as(&format!("{ACCOUNT} WHERE u.id = $1"))
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// Moves the network's live anonymous resources to the team, at `tier`. Returns how
+    /// many moved. Their URLs and credentials do not change.
+    pub async fn move_to_team(
+        &self,
+        fingerprint: &str,
+        team_id: Uuid,
+        tier: &str,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<u64> {
+        let moved = sqlx::query(
+            "UPDATE resources SET team_id = $2, tier = $3, updated_at = $4
+             WHERE fingerprint = $1 AND team_id IS NULL
+               AND status IN ('pending', 'active', 'suspended')",
+        )
+        .bind(fingerprint)
+        .bind(team_id)
+        .bind(tier)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(moved.rows_affected())
+    }
+
+    /// The live anonymous resources of a network (what a claim would move).
+    pub async fn claimable(&self, fingerprint: &str) -> sqlx::Result<Vec<ResourceRow>> {
+        self.resources_where(
+            "fingerprint = $1 AND team_id IS NULL AND status IN ('pending', 'active', 'suspended')",
+            fingerprint,
+        )
+        .await
+    }
+
+    /// A team's resources that have not ended, newest first.
+    pub async fn team_resources(&self, team_id: Uuid) -> sqlx::Result<Vec<ResourceRow>> {
+        self.resources_where(
+            "team_id = $1 AND status IN ('pending', 'active', 'suspended', 'deleting')",
+            team_id,
+        )
+        .await
+    }
+
+    pub async fn revoke_session(&self, jti: &str, expires_at: DateTime<Utc>) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO revoked_sessions (jti, expires_at) VALUES ($1, $2)
+             ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn is_session_revoked(&self, jti: &str) -> sqlx::Result<bool> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM revoked_sessions WHERE jti = $1)")
+            .bind(jti)
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    pub async fn insert_api_key(
+        &self,
+        account: &Account,
+        name: &str,
+        key_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Uuid> {
+        let id = Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO api_keys (id, team_id, user_id, name, key_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(account.team_id)
+        .bind(account.user_id)
+        .bind(name)
+        .bind(key_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// The account behind a live API key (and notes its use).
+    pub async fn account_for_api_key(
+        &self,
+        key_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Option<Account>> {
+        let user: Option<Uuid> = sqlx::query_scalar(
+            "UPDATE api_keys SET last_used_at = $2
+             WHERE key_hash = $1 AND revoked_at IS NULL RETURNING user_id",
+        )
+        .bind(key_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        match user {
+            Some(user) => self.account(user).await,
+            None => Ok(None),
+        }
+    }
+
+    pub async fn team_api_keys(&self, team_id: Uuid) -> sqlx::Result<Vec<ApiKeyRow>> {
+        sqlx::query_as(
+            "SELECT id, name, created_at, last_used_at, revoked_at FROM api_keys
+             WHERE team_id = $1 ORDER BY created_at",
+        )
+        .bind(team_id)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Revokes a team's key; false when the team has no such key.
+    pub async fn revoke_api_key(
+        &self,
+        team_id: Uuid,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = coalesce(revoked_at, $3)
+             WHERE id = $1 AND team_id = $2",
+        )
+        .bind(id)
+        .bind(team_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

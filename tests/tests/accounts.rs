@@ -1,0 +1,321 @@
+//! Claims and accounts against a real SMTP server and real PostgreSQL: an anonymous
+//! database is claimed by email, the emailed link signs the user in, the team sees the
+//! database and its URL keeps working; sessions end at logout; API keys until revoked.
+
+use instanode::tenancy::tokens::TokenSigner;
+use instanode_tests::mail::link_sent_to;
+use instanode_tests::{HostOptions, Reply, TestHost, assert_error};
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+/// The secret test hosts sign tokens with (see the harness's config).
+const JWT_SECRET: &[u8] = b"test-jwt-secret-0123456789";
+
+fn new_email() -> String {
+    format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+async fn with_bearer(host: &TestHost, path: &str, token: &str) -> Reply {
+    host.get_with(path, &[("authorization", &format!("Bearer {token}"))])
+        .await
+}
+
+/// Follows the emailed link; the session token it yields.
+async fn follow_link(host: &TestHost, email: &str) -> Value {
+    let link = link_sent_to(email).await;
+    let reply = host.get(&link).await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    // A link works once.
+    assert_error(&host.get(&link).await, 410, "link_invalid");
+    reply.body
+}
+
+#[tokio::test]
+async fn a_claimed_database_moves_to_the_new_account_and_keeps_working() {
+    let host = TestHost::start(HostOptions::default()).await;
+    let network = [("x-forwarded-for", "10.77.1.9")];
+    let reply = host
+        .post(
+            "/db/new",
+            Some("application/json"),
+            br#"{"name":"keep-me"}"#.to_vec(),
+            &network,
+        )
+        .await;
+    assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
+    let db = reply.body;
+    let jwt = db["upgrade_jwt"].as_str().unwrap();
+    let token = db["token"].as_str().unwrap();
+    assert!(db["upgrade"].as_str().unwrap().contains("/start?t="));
+
+    // The landing page and the dry run change nothing.
+    let page = host
+        .http
+        .get(format!("{}/start?t={jwt}", host.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains("/claim"));
+    let preview = host.get(&format!("/claim/preview?t={jwt}")).await;
+    assert_eq!(preview.status.as_u16(), 200, "{}", preview.body);
+    assert_eq!(preview.body["token_valid"], true);
+    let items = preview.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["token"], token);
+
+    let email = new_email();
+    let reply = host
+        .post_json(
+            "/claim",
+            json!({ "token": jwt, "email": email.to_uppercase() }),
+        )
+        .await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    // Single use, even before the link is followed.
+    let again = host
+        .post_json("/claim", json!({ "token": jwt, "email": email }))
+        .await;
+    assert_error(&again, 409, "already_claimed");
+    let preview = host.get(&format!("/claim/preview?t={jwt}")).await;
+    assert_eq!(preview.body["already_claimed"], true);
+
+    let session = follow_link(&host, &email).await;
+    assert_eq!(session["claimed_resources"], 1);
+    assert_eq!(session["email"], email.as_str());
+    let session_token = session["session_token"].as_str().unwrap();
+
+    let me = with_bearer(&host, "/auth/me", session_token).await;
+    assert_eq!(me.status.as_u16(), 200, "{}", me.body);
+    assert_eq!(me.body["tier"], "free");
+    let listed = with_bearer(&host, "/api/v1/resources", session_token).await;
+    assert_eq!(listed.status.as_u16(), 200, "{}", listed.body);
+    let items = listed.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", listed.body);
+    assert_eq!(items[0]["token"], token);
+    assert_eq!(items[0]["tier"], "free");
+    assert!(items[0].get("connection_url").is_none(), "no URLs in lists");
+
+    // The owner reads the credentials; they are the ones handed out, and still work.
+    let creds = with_bearer(
+        &host,
+        &format!("/api/v1/resources/{token}/credentials"),
+        session_token,
+    )
+    .await;
+    assert_eq!(creds.status.as_u16(), 200, "{}", creds.body);
+    assert_eq!(creds.body["connection_url"], db["connection_url"]);
+    let mut conn = sqlx::PgConnection::connect(db["connection_url"].as_str().unwrap())
+        .await
+        .expect("the original URL still works");
+    let one: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(one, 1);
+
+    // Someone else's account sees neither the resource nor its credentials.
+    let stranger = new_email();
+    let reply = host
+        .post_json("/auth/email/start", json!({ "email": stranger }))
+        .await;
+    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    let other = follow_link(&host, &stranger).await;
+    let other_token = other["session_token"].as_str().unwrap();
+    let listed = with_bearer(&host, "/api/v1/resources", other_token).await;
+    assert_eq!(listed.body["total"], 0);
+    let creds = with_bearer(
+        &host,
+        &format!("/api/v1/resources/{token}/credentials"),
+        other_token,
+    )
+    .await;
+    assert_error(&creds, 404, "resource_not_found");
+}
+
+#[tokio::test]
+async fn bad_claims_are_refused_with_their_codes() {
+    let host = TestHost::start(HostOptions::default()).await;
+    let db = host.provision("db", "claim-me").await;
+    let jwt = db["upgrade_jwt"].as_str().unwrap().to_string();
+
+    assert_error(
+        &host
+            .post_json("/claim", json!({ "email": new_email() }))
+            .await,
+        400,
+        "missing_token",
+    );
+    assert_error(
+        &host.post_json("/claim", json!({ "token": jwt })).await,
+        400,
+        "missing_email",
+    );
+    for bad in [
+        "not-an-email",
+        "a b@example.com",
+        "ada@localhost",
+        "ada@example..com",
+        "@example.com",
+    ] {
+        let reply = host
+            .post_json("/claim", json!({ "token": jwt, "email": bad }))
+            .await;
+        assert_error(&reply, 400, "invalid_email_format");
+    }
+    let too_long = format!("{}@{}.com", "a".repeat(64), "b".repeat(190));
+    let reply = host
+        .post_json("/claim", json!({ "token": jwt, "email": too_long }))
+        .await;
+    assert_error(&reply, 400, "invalid_email_format");
+
+    // Tampered, foreign, expired.
+    let mut tampered = jwt.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    let resource = uuid::Uuid::parse_str(db["token"].as_str().unwrap()).unwrap();
+    let foreign = TokenSigner::new(b"some-other-server-secret-123")
+        .upgrade_token(resource, "db", chrono::Utc::now())
+        .unwrap();
+    let expired = TokenSigner::new(JWT_SECRET)
+        .upgrade_token(
+            resource,
+            "db",
+            chrono::Utc::now() - chrono::Duration::days(8),
+        )
+        .unwrap();
+    for token in [tampered, foreign, expired, "garbage".to_string()] {
+        let reply = host
+            .post_json("/claim", json!({ "token": token, "email": new_email() }))
+            .await;
+        assert_error(&reply, 400, "invalid_token");
+        let reply = host.get(&format!("/claim/preview?t={token}")).await;
+        assert_error(&reply, 400, "invalid_token");
+    }
+    assert_error(&host.get("/claim/preview").await, 400, "missing_token");
+
+    // `jwt` is the older name of `token`; `token` wins when both come.
+    let reply = host
+        .post_json(
+            "/claim",
+            json!({ "jwt": "garbage", "token": jwt, "email": new_email() }),
+        )
+        .await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn sessions_end_at_logout_and_api_keys_when_revoked() {
+    let host = TestHost::start(HostOptions {
+        providers: vec![],
+        ..HostOptions::default()
+    })
+    .await;
+    let email = new_email();
+    let reply = host
+        .post_json("/auth/email/start", json!({ "email": email }))
+        .await;
+    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    let session = follow_link(&host, &email).await;
+    let token = session["session_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        with_bearer(&host, "/auth/me", &token).await.status.as_u16(),
+        200
+    );
+
+    // An API key works like the session, until revoked.
+    let auth = format!("Bearer {token}");
+    let reply = host
+        .post(
+            "/api/v1/auth/api-keys",
+            Some("application/json"),
+            br#"{"name":"laptop"}"#.to_vec(),
+            &[("authorization", &auth)],
+        )
+        .await;
+    assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
+    let key = reply.body["key"].as_str().unwrap().to_string();
+    let key_id = reply.body["id"].as_str().unwrap().to_string();
+    let me = with_bearer(&host, "/auth/me", &key).await;
+    assert_eq!(me.status.as_u16(), 200, "{}", me.body);
+    assert_eq!(me.body["email"], email.as_str());
+    let keys = with_bearer(&host, "/api/v1/auth/api-keys", &token).await;
+    assert_eq!(keys.body["items"][0]["name"], "laptop");
+    assert!(!keys.body.to_string().contains(&key), "keys are shown once");
+    let revoke = host
+        .delete_with(
+            &format!("/api/v1/auth/api-keys/{key_id}"),
+            &[("authorization", &auth)],
+        )
+        .await;
+    assert_eq!(revoke.status.as_u16(), 200, "{}", revoke.body);
+    assert_error(
+        &with_bearer(&host, "/auth/me", &key).await,
+        401,
+        "unauthorized",
+    );
+
+    // Logout revokes the session everywhere; so does expiry, or a forged token.
+    let reply = host
+        .post("/auth/logout", None, vec![], &[("authorization", &auth)])
+        .await;
+    assert_eq!(reply.status.as_u16(), 200);
+    assert_error(
+        &with_bearer(&host, "/auth/me", &token).await,
+        401,
+        "unauthorized",
+    );
+    assert_error(
+        &with_bearer(&host, "/api/v1/resources", &token).await,
+        401,
+        "unauthorized",
+    );
+    let user = uuid::Uuid::parse_str(session["user_id"].as_str().unwrap()).unwrap();
+    let team = uuid::Uuid::parse_str(session["team_id"].as_str().unwrap()).unwrap();
+    let (expired, _) = TokenSigner::new(JWT_SECRET)
+        .session_token(
+            user,
+            team,
+            &email,
+            chrono::Utc::now() - chrono::Duration::hours(25),
+        )
+        .unwrap();
+    assert_error(
+        &with_bearer(&host, "/auth/me", &expired).await,
+        401,
+        "unauthorized",
+    );
+    let (forged, _) = TokenSigner::new(b"some-other-server-secret-123")
+        .session_token(user, team, &email, chrono::Utc::now())
+        .unwrap();
+    assert_error(
+        &with_bearer(&host, "/auth/me", &forged).await,
+        401,
+        "unauthorized",
+    );
+    // An upgrade token is not a session.
+    let upgrade = TokenSigner::new(JWT_SECRET)
+        .upgrade_token(uuid::Uuid::new_v4(), "db", chrono::Utc::now())
+        .unwrap();
+    assert_error(
+        &with_bearer(&host, "/auth/me", &upgrade).await,
+        401,
+        "unauthorized",
+    );
+    assert_error(&host.get("/auth/me").await, 401, "unauthorized");
+
+    // Signing in again gives a fresh session for the same account.
+    let reply = host
+        .post_json("/auth/email/start", json!({ "email": email }))
+        .await;
+    assert_eq!(reply.status.as_u16(), 202);
+    let again = follow_link(&host, &email).await;
+    assert_eq!(again["user_id"], session["user_id"]);
+    assert_error(
+        &host
+            .post_json("/auth/email/start", json!({ "email": "nope" }))
+            .await,
+        400,
+        "invalid_email_format",
+    );
+}
