@@ -38,6 +38,8 @@ pub struct App {
     pub apps: AppUrls,
     /// Sends claim and sign-in links, when an email relay is configured.
     pub mailer: Option<crate::mail::Mailer>,
+    /// The key billing events are signed with.
+    pub billing_secret: Option<String>,
 }
 
 pub type SharedApp = Arc<App>;
@@ -77,6 +79,11 @@ impl App {
                 .as_ref()
                 .map(crate::mail::Mailer::new)
                 .transpose()?,
+            billing_secret: config
+                .billing
+                .webhook_secret
+                .as_ref()
+                .map(|s| s.expose().to_string()),
         });
         maintenance::spawn(app.clone());
         schedule::spawn(app.clone());

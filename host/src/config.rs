@@ -53,6 +53,16 @@ pub struct Config {
     pub apps: AppsConfig,
     /// Outgoing email (claim and sign-in links); without it, those answer 503.
     pub email: Option<EmailConfig>,
+    #[serde(default)]
+    pub billing: BillingConfig,
+}
+
+/// Subscription events from a payment system (`POST /billing/webhook`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingConfig {
+    /// The HMAC-SHA256 key events are signed with; unset, the webhook answers 503.
+    pub webhook_secret: Option<Secret>,
 }
 
 /// The SMTP relay that carries sign-in links.
@@ -460,7 +470,7 @@ impl Config {
 }
 
 /// The keys of [`Config`], the only ones the environment may set.
-const TOP_LEVEL_KEYS: [&str; 14] = [
+const TOP_LEVEL_KEYS: [&str; 15] = [
     "listen",
     "public_url",
     "data_dir",
@@ -475,6 +485,7 @@ const TOP_LEVEL_KEYS: [&str; 14] = [
     "testing",
     "apps",
     "email",
+    "billing",
 ];
 
 /// Overlays `INSTANODE_*` variables onto the parsed file.

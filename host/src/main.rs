@@ -7,22 +7,41 @@ use std::path::PathBuf;
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
-const USAGE: &str = "usage: instanode [--config PATH] [nats-server-config]
+const USAGE: &str =
+    "usage: instanode [--config PATH] [nats-server-config | admin set-tier --team TEAM --tier TIER]
 
 Starts the instanode host. Settings come from PATH (default: ./instanode.toml when present)
 and INSTANODE_* environment variables; see instanode.example.toml.
 
 nats-server-config  prints the lines a NATS server's config needs to trust this host
-                    (operator, system account), creating the host's NATS keys on first use.";
+                    (operator, system account), creating the host's NATS keys on first use.
+admin set-tier      moves a team (its id, or a member's email) to a tier of the plans: its
+                    resources take the tier's limits and lifetime; prints a JSON report.";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut config_path = std::env::var_os("INSTANODE_CONFIG").map(PathBuf::from);
     let mut args = std::env::args().skip(1);
     let mut nats_server_config = false;
+    let mut set_tier: Option<(Option<String>, Option<String>)> = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "nats-server-config" => nats_server_config = true,
+            "admin" => {
+                anyhow::ensure!(
+                    args.next().as_deref() == Some("set-tier"),
+                    "admin takes one command: set-tier\n\n{USAGE}"
+                );
+                set_tier = Some((None, None));
+            }
+            "--team" => {
+                let team = args.next().context("--team needs a team id or email")?;
+                set_tier.get_or_insert((None, None)).0 = Some(team);
+            }
+            "--tier" => {
+                let tier = args.next().context("--tier needs a tier name")?;
+                set_tier.get_or_insert((None, None)).1 = Some(tier);
+            }
             "--config" => config_path = Some(args.next().context("--config needs a path")?.into()),
             "--version" => {
                 println!(
@@ -53,6 +72,29 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let app = app::App::start(&config).await?;
+    if let Some((team, tier)) = set_tier {
+        let (team, tier) = (
+            team.context("admin set-tier needs --team")?,
+            tier.context("admin set-tier needs --tier")?,
+        );
+        let (team_id, _) = app
+            .store
+            .find_team(&team)
+            .await?
+            .with_context(|| format!("no team has the id or member email {team:?}"))?;
+        let change = instanode::lifecycle::tiers::set_team_tier(&app, team_id, &tier).await?;
+        println!(
+            "{}",
+            serde_json::json!({
+                "ok": change.failed.is_empty(),
+                "team_id": team_id,
+                "tier": tier,
+                "resources": change.resources,
+                "failed": change.failed,
+            })
+        );
+        return Ok(());
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

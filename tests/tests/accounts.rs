@@ -319,3 +319,163 @@ async fn sessions_end_at_logout_and_api_keys_when_revoked() {
         "invalid_email_format",
     );
 }
+
+#[tokio::test]
+async fn the_cli_device_flow_hands_over_an_api_key_once() {
+    let host = TestHost::start(HostOptions {
+        providers: vec![],
+        ..HostOptions::default()
+    })
+    .await;
+    let reply = host.post_json("/auth/cli", json!({})).await;
+    assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
+    assert_eq!(reply.body["expires_in"], 600);
+    let id = reply.body["session_id"].as_str().unwrap().to_string();
+    let auth_url = reply.body["auth_url"].as_str().unwrap();
+    let page = host.http.get(auth_url).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let poll = format!("/auth/cli/{id}");
+    assert_eq!(host.get(&poll).await.status.as_u16(), 202);
+    let unknown = format!("/auth/cli/{}", uuid::Uuid::new_v4());
+    assert_error(&host.get(&unknown).await, 404, "session_not_found");
+    let approve = format!("/auth/cli/{id}/approve");
+    assert_error(
+        &host.post_json(&approve, json!({})).await,
+        401,
+        "unauthorized",
+    );
+
+    // The browser: sign in, approve.
+    let email = new_email();
+    host.post_json("/auth/email/start", json!({ "email": email }))
+        .await;
+    let session = follow_link(&host, &email).await;
+    let auth = format!("Bearer {}", session["session_token"].as_str().unwrap());
+    let reply = host
+        .post(&approve, None, vec![], &[("authorization", &auth)])
+        .await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+
+    // The CLI collects its key once; the key works.
+    let reply = host.get(&poll).await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    assert_eq!(reply.body["email"], email.as_str());
+    let key = reply.body["api_key"].as_str().unwrap();
+    assert_eq!(
+        with_bearer(&host, "/auth/me", key).await.status.as_u16(),
+        200
+    );
+    assert_error(&host.get(&poll).await, 404, "session_not_found");
+    let reply = host
+        .post(&approve, None, vec![], &[("authorization", &auth)])
+        .await;
+    assert_error(&reply, 404, "session_not_found");
+}
+
+const BILLING_SECRET: &str = "billing-secret-for-tests-0123";
+
+fn signed(body: &Value) -> (Vec<u8>, String) {
+    use hmac::{Hmac, Mac};
+    let bytes = body.to_string().into_bytes();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(BILLING_SECRET.as_bytes()).unwrap();
+    mac.update(&bytes);
+    (
+        bytes,
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
+    )
+}
+
+async fn connection_limit(host: &TestHost, token: &str) -> i32 {
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM resources WHERE token = $1::uuid")
+        .bind(token)
+        .fetch_one(&mut host.metadata().await)
+        .await
+        .unwrap();
+    sqlx::query_scalar("SELECT rolconnlimit FROM pg_roles WHERE rolname = $1")
+        .bind(format!("usr_{}", id.simple()))
+        .fetch_one(&mut instanode_tests::superuser("postgres").await)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_paid_tier_keeps_resources_and_raises_their_limits() {
+    let host = TestHost::start(HostOptions {
+        extra: format!("[billing]\nwebhook_secret = {BILLING_SECRET:?}\n"),
+        ..HostOptions::default()
+    })
+    .await;
+    let db = host.provision("db", "grows-up").await;
+    let token = db["token"].as_str().unwrap().to_string();
+    let email = new_email();
+    let jwt = db["upgrade_jwt"].as_str().unwrap();
+    host.post_json("/claim", json!({ "token": jwt, "email": email }))
+        .await;
+    let session = follow_link(&host, &email).await;
+    let session_token = session["session_token"].as_str().unwrap().to_string();
+    assert_eq!(connection_limit(&host, &token).await, 2);
+
+    // The operator's command.
+    let output = tokio::process::Command::new(std::env::var("INSTANODE_BIN").unwrap())
+        .args([
+            "--config",
+            host.dir.join("instanode.toml").to_str().unwrap(),
+        ])
+        .args(["admin", "set-tier", "--team", &email, "--tier", "hobby"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["resources"], 1, "{report}");
+
+    let listed = with_bearer(&host, "/api/v1/resources", &session_token).await;
+    let item = &listed.body["items"][0];
+    assert_eq!(item["tier"], "hobby");
+    assert!(item["expires_at"].is_null(), "{item}");
+    assert_eq!(connection_limit(&host, &token).await, 8);
+    let me = with_bearer(&host, "/auth/me", &session_token).await;
+    assert_eq!(me.body["tier"], "hobby");
+
+    // Past the anonymous lifetime, the reaper leaves it alone.
+    host.advance_clock(25 * 3600).await;
+    host.reap().await;
+    let reply = host.get(&format!("/api/v1/resources/{token}")).await;
+    assert_eq!(reply.body["status"], "active", "{}", reply.body);
+    let mut conn = sqlx::PgConnection::connect(db["connection_url"].as_str().unwrap())
+        .await
+        .expect("still works");
+    sqlx::query("SELECT 1").execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+
+    // Billing events must be signed; a cancellation brings the free tier's lifetime back.
+    let event = json!({ "event": "subscription.cancelled", "team": email });
+    let (body, signature) = signed(&event);
+    let reply = host
+        .post(
+            "/billing/webhook",
+            Some("application/json"),
+            body.clone(),
+            &[("x-instanode-signature", "sha256=00")],
+        )
+        .await;
+    assert_error(&reply, 401, "signature_invalid");
+    let reply = host
+        .post(
+            "/billing/webhook",
+            Some("application/json"),
+            body,
+            &[("x-instanode-signature", &signature)],
+        )
+        .await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    assert_eq!(reply.body["tier"], "free");
+    assert_eq!(connection_limit(&host, &token).await, 2);
+    host.reap().await;
+    let reply = host.get(&format!("/api/v1/resources/{token}")).await;
+    assert_error(&reply, 410, "resource_expired");
+}

@@ -84,6 +84,11 @@ pub(super) fn new_secret() -> String {
     hex::encode(bytes)
 }
 
+/// A new API key (`ink_` and 64 hex characters).
+pub(super) fn new_api_key() -> String {
+    format!("{API_KEY_PREFIX}{}", new_secret())
+}
+
 pub(super) fn parse_email(value: Option<&Value>) -> Result<String, ApiError> {
     let text = match value {
         None | Some(Value::Null) => {
@@ -279,7 +284,7 @@ pub async fn create_api_key(
             .action("Retry with a label for the key, e.g. {\"name\": \"laptop cli\"}."));
         }
     };
-    let key = format!("{API_KEY_PREFIX}{}", new_secret());
+    let key = new_api_key();
     let now = app.clock.now();
     let id = app
         .store

@@ -1,8 +1,10 @@
 //! HTTP routes. Handlers are thin: parse, call one lifecycle function, shape the answer.
 
 mod auth;
+mod billing;
 pub mod capabilities;
 mod claim;
+mod cli;
 pub mod client;
 mod deploy;
 pub mod error;
@@ -80,6 +82,13 @@ pub fn router(app: SharedApp) -> Router {
         .route("/auth/email/callback", get(auth::email_callback))
         .route("/auth/me", get(auth::me))
         .route("/auth/logout", post(auth::logout))
+        .route("/auth/cli", post(cli::start))
+        .route("/auth/cli/{id}", get(cli::poll))
+        .route(
+            "/auth/cli/{id}/approve",
+            get(cli::approve_page).post(cli::approve),
+        )
+        .route("/billing/webhook", post(billing::webhook))
         .route(
             "/api/v1/auth/api-keys",
             get(auth::list_api_keys).post(auth::create_api_key),

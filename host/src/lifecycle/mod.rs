@@ -8,3 +8,4 @@ pub mod provision;
 pub mod reaper;
 pub mod schedule;
 pub mod stored;
+pub mod tiers;

@@ -15,7 +15,10 @@ pub fn spawn(app: Arc<App>) {
     {
         let app = app.clone();
         tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(reap_every);
+            // The first pass waits one interval: a host just started (or a test that moves
+            // its clock at once) is not raced by a pass it did not ask for.
+            let mut ticks =
+                tokio::time::interval_at(tokio::time::Instant::now() + reap_every, reap_every);
             loop {
                 ticks.tick().await;
                 reaper::reap_once(&app).await;
@@ -24,7 +27,8 @@ pub fn spawn(app: Arc<App>) {
         });
     }
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(meter_every);
+        let mut ticks =
+            tokio::time::interval_at(tokio::time::Instant::now() + meter_every, meter_every);
         loop {
             ticks.tick().await;
             meter::meter_once(&app, false).await;

@@ -301,3 +301,128 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 }
+
+impl Store {
+    /// The team of a user's email, or the team with this id.
+    pub async fn find_team(&self, team: &str) -> sqlx::Result<Option<(Uuid, String)>> {
+        let by_id = Uuid::parse_str(team).ok();
+        sqlx::query_as(
+            "SELECT t.id, t.tier FROM teams t
+             WHERE t.id = $1 OR t.id = (SELECT team_id FROM users WHERE email = lower($2))",
+        )
+        .bind(by_id)
+        .bind(team)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    pub async fn set_team_tier(&self, team_id: Uuid, tier: &str) -> sqlx::Result<()> {
+        sqlx::query("UPDATE teams SET tier = $2 WHERE id = $1")
+            .bind(team_id)
+            .bind(tier)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Moves one resource to a tier: its limits, and its expiry (`None` keeps it).
+    pub async fn set_resource_tier(
+        &self,
+        id: Uuid,
+        tier: &str,
+        limits: &serde_json::Value,
+        expires_at: Option<Option<DateTime<Utc>>>,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE resources SET tier = $2, limits = $3,
+                 expires_at = CASE WHEN $4 THEN $5 ELSE expires_at END, updated_at = $6
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(tier)
+        .bind(limits)
+        .bind(expires_at.is_some())
+        .bind(expires_at.flatten())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// A CLI sign-in waiting for approval, or approved.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CliSession {
+    pub status: String,
+    pub sealed_api_key: Option<Vec<u8>>,
+    pub user_id: Option<Uuid>,
+}
+
+impl Store {
+    pub async fn insert_cli_session(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO cli_sessions (id, status, created_at, expires_at)
+             VALUES ($1, 'pending', $2, $3)",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Approves a pending, unexpired session with a sealed key; false otherwise.
+    pub async fn approve_cli_session(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        sealed_api_key: &[u8],
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE cli_sessions SET status = 'approved', sealed_api_key = $3, user_id = $2
+             WHERE id = $1 AND status = 'pending' AND expires_at > $4",
+        )
+        .bind(id)
+        .bind(user_id)
+        .bind(sealed_api_key)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Reads a live session; an approved one is handed over once (then it is collected).
+    pub async fn poll_cli_session(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Option<CliSession>> {
+        let mut tx = self.pool.begin().await?;
+        let session: Option<CliSession> = sqlx::query_as(
+            "SELECT status, sealed_api_key, user_id FROM cli_sessions
+             WHERE id = $1 AND status <> 'collected' AND expires_at > $2 FOR UPDATE",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if session.as_ref().is_some_and(|s| s.status == "approved") {
+            sqlx::query(
+                "UPDATE cli_sessions SET status = 'collected', sealed_api_key = NULL WHERE id = $1",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(session)
+    }
+}

@@ -15,7 +15,7 @@ use anyhow::Context;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-pub use accounts::{Account, ApiKeyRow, NewLink, UsedLink};
+pub use accounts::{Account, ApiKeyRow, CliSession, NewLink, UsedLink};
 pub use deployments::{DeploymentRow, NewDeployment, Outcome, StackRow};
 pub use idempotency::{Claim, EntryKey};
 pub use keys::{HostKey, KeyRing};

@@ -213,6 +213,16 @@ impl Guest for Postgres {
             execute_in(db, &format!("DROP OWNED BY {holder}"))?;
             execute(&format!("DROP ROLE IF EXISTS {holder}"), &[])?;
         }
+        // The host also resumes after a tier change: apply the tier's connection limit.
+        if let Some(connections) = limit(&resource.limits, "connections") {
+            execute(
+                &format!(
+                    "ALTER ROLE {} CONNECTION LIMIT {connections}",
+                    names.role.quoted()
+                ),
+                &[],
+            )?;
+        }
         Ok(())
     }
 

@@ -1,0 +1,139 @@
+//! The CLI's device flow: `POST /auth/cli` opens a session and names the page where its
+//! user approves it; the CLI polls `GET /auth/cli/{id}` and, once approved, receives an
+//! API key (once). A signed-in browser approves with `POST /auth/cli/{id}/approve`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Html;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::auth::{account, hash, new_api_key};
+use super::error::ApiError;
+use crate::app::SharedApp;
+
+/// A CLI session waits this long for approval.
+const SESSION_SECONDS: i64 = 600;
+
+fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "session_not_found",
+        "No CLI sign-in is waiting under this id: unknown, expired, or already collected.",
+    )
+    .action("Start again with POST /auth/cli.")
+}
+
+fn session_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| not_found())
+}
+
+/// `POST /auth/cli`.
+pub async fn start(State(app): State<SharedApp>) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = Uuid::new_v4();
+    let now = app.clock.now();
+    app.store
+        .insert_cli_session(id, now, now + chrono::Duration::seconds(SESSION_SECONDS))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "ok": true,
+            "session_id": id,
+            "auth_url": format!("{}/auth/cli/{id}/approve", app.public_url),
+            "expires_in": SESSION_SECONDS,
+            "agent_action": "Open auth_url in a browser, sign in and approve; meanwhile poll GET /auth/cli/<session_id> every few seconds.",
+        })),
+    ))
+}
+
+/// `GET /auth/cli/{id}`: 202 while pending; 200 with the API key once approved (once).
+pub async fn poll(
+    State(app): State<SharedApp>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = session_id(&id)?;
+    let session = app
+        .store
+        .poll_cli_session(id, app.clock.now())
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(not_found)?;
+    let (Some(sealed), Some(user)) = (session.sealed_api_key, session.user_id) else {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({ "ok": true, "pending": true, "status": "pending" })),
+        ));
+    };
+    let key = app
+        .sealer
+        .open(&sealed, id.as_bytes())
+        .map_err(ApiError::internal)?;
+    let account = app
+        .store
+        .account(user)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(not_found)?;
+    Ok((
+        StatusCode::OK,
+        Json(json!({
+            "ok": true,
+            "status": "approved",
+            "api_key": String::from_utf8_lossy(&key),
+            "email": account.email,
+            "team_id": account.team_id,
+            "team_name": account.team_name,
+            "tier": account.tier,
+        })),
+    ))
+}
+
+/// `POST /auth/cli/{id}/approve`: the signed-in user lets the waiting CLI in.
+pub async fn approve(
+    State(app): State<SharedApp>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = session_id(&id)?;
+    let account = account(&app, &headers).await?;
+    let now = app.clock.now();
+    let key = new_api_key();
+    let sealed = app
+        .sealer
+        .seal(key.as_bytes(), id.as_bytes())
+        .map_err(ApiError::internal)?;
+    if !app
+        .store
+        .approve_cli_session(id, account.user_id, &sealed, now)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        return Err(not_found());
+    }
+    app.store
+        .insert_api_key(&account, "cli", &hash(&key), now)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(
+        json!({ "ok": true, "approved": true, "session_id": id }),
+    ))
+}
+
+/// `GET /auth/cli/{id}/approve`: the page the CLI sends its user to.
+pub async fn approve_page(Path(id): Path<String>) -> Html<String> {
+    let id = Uuid::parse_str(&id)
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    Html(format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Approve CLI sign-in</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 34rem; margin: 3rem auto; padding: 0 1rem">
+<h1>Approve a CLI sign-in</h1>
+<p>A command line program asked to act for your account (session <code>{id}</code>).</p>
+<p>Signed in? Approve it with <code>POST /auth/cli/{id}/approve</code> and your session token.
+Not signed in? Ask for a link with <code>POST /auth/email/start</code> first.</p>
+</body></html>"#
+    ))
+}
