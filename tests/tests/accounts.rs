@@ -131,6 +131,47 @@ async fn a_claimed_database_moves_to_the_new_account_and_keeps_working() {
     )
     .await;
     assert_error(&creds, 404, "resource_not_found");
+    let rotate = format!("/api/v1/resources/{token}/rotate-credentials");
+    let reply = host
+        .post(
+            &rotate,
+            None,
+            vec![],
+            &[("authorization", &format!("Bearer {other_token}"))],
+        )
+        .await;
+    assert_error(&reply, 404, "resource_not_found");
+
+    // Rotation: a new password for the same data; the old one stops working.
+    conn.close().await.unwrap();
+    let reply = host
+        .post(
+            &rotate,
+            None,
+            vec![],
+            &[("authorization", &format!("Bearer {session_token}"))],
+        )
+        .await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    let new_url = reply.body["connection_url"].as_str().unwrap().to_string();
+    assert_ne!(new_url, db["connection_url"].as_str().unwrap());
+    assert!(
+        sqlx::PgConnection::connect(db["connection_url"].as_str().unwrap())
+            .await
+            .is_err(),
+        "the old password is refused"
+    );
+    let mut conn = sqlx::PgConnection::connect(&new_url)
+        .await
+        .expect("the new URL works");
+    sqlx::query("SELECT 1").execute(&mut conn).await.unwrap();
+    let creds = with_bearer(
+        &host,
+        &format!("/api/v1/resources/{token}/credentials"),
+        session_token,
+    )
+    .await;
+    assert_eq!(creds.body["connection_url"], new_url.as_str());
 }
 
 #[tokio::test]

@@ -100,6 +100,10 @@ pub fn router(app: SharedApp) -> Router {
             get(resources::credentials),
         )
         .route(
+            "/api/v1/resources/{token}/rotate-credentials",
+            post(resources::rotate_credentials),
+        )
+        .route(
             "/api/v1/resources/{token}",
             get(resources::get).delete(resources::delete),
         )

@@ -56,29 +56,68 @@ pub async fn credentials(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let account = super::auth::account(&app, &headers).await?;
-    let row = find(&app, parse_token(&token)?, None).await?;
-    // Another team's resource is answered exactly like a missing one.
+    let row = owned(&app, &headers, &token).await?;
+    let credentials = Credentials::open(&app, &row).map_err(ApiError::internal)?;
+    Ok(Json(credentials_body(&row, credentials)))
+}
+
+/// `POST /api/v1/resources/{token}/rotate-credentials`: new credentials from the provider;
+/// the old ones stop working where the backend allows it (Postgres: the old password).
+pub async fn rotate_credentials(
+    State(app): State<SharedApp>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let row = owned(&app, &headers, &token).await?;
+    if row.status != "active"
+        || row.kind == crate::webhooks::KIND
+        || row.kind == crate::deploy::KIND
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "rotation_not_possible",
+            format!(
+                "A {} resource in status `{}` has no credentials to rotate.",
+                row.kind, row.status
+            ),
+        )
+        .action("Rotate an active database, cache, document store or queue."));
+    }
+    let request_id = super::request_id::current();
+    let credentials = crate::lifecycle::provision::rotate(&app, &row, &request_id).await?;
+    let mut body = credentials_body(&row, credentials);
+    body["rotated"] = json!(true);
+    Ok(Json(body))
+}
+
+/// The signed-in team's live resource behind `token`; another team's is answered exactly
+/// like a missing one.
+async fn owned(app: &App, headers: &HeaderMap, token: &str) -> Result<ResourceRow, ApiError> {
+    let account = super::auth::account(app, headers).await?;
+    let row = find(app, parse_token(token)?, None).await?;
     if row.team_id != Some(account.team_id) {
         return Err(not_found());
     }
     if row.status == "deleted" {
         return Err(ended(&row));
     }
-    let credentials = Credentials::open(&app, &row).map_err(ApiError::internal)?;
+    Ok(row)
+}
+
+fn credentials_body(row: &ResourceRow, credentials: Credentials) -> Value {
     let fields: serde_json::Map<String, Value> = credentials
         .fields
         .into_iter()
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
-    Ok(Json(json!({
+    json!({
         "ok": true,
         "token": row.token,
         "kind": row.kind,
         "connection_url": credentials.connection_url,
         "internal_url": credentials.internal_url,
         "fields": fields,
-    })))
+    })
 }
 
 /// The resource behind `token` (of `kind`, when given), unless it never came to exist.

@@ -397,7 +397,9 @@ fn fail_if(fault: Option<FaultPoint>, point: FaultPoint) -> Result<(), ApiError>
 }
 
 /// Maps a provider's answer (or its failure to answer) to the API's errors.
-fn provider_answer<T>(answer: Result<Result<T, ProviderError>, CallError>) -> Result<T, ApiError> {
+pub(crate) fn provider_answer<T>(
+    answer: Result<Result<T, ProviderError>, CallError>,
+) -> Result<T, ApiError> {
     match answer {
         Ok(Ok(value)) => Ok(value),
         Err(e) => Err(ApiError::provider_failed(e)),
@@ -415,7 +417,7 @@ fn provider_answer<T>(answer: Result<Result<T, ProviderError>, CallError>) -> Re
 }
 
 /// A provider's answer must be usable before anything is stored or returned.
-fn check_answer(provisioned: &Provisioned) -> Result<(), String> {
+pub(crate) fn check_answer(provisioned: &Provisioned) -> Result<(), String> {
     let url_ok =
         |u: &str| u.len() <= 2048 && url::Url::parse(u).is_ok_and(|u| !u.scheme().is_empty());
     if !url_ok(&provisioned.connection_url) {
@@ -432,4 +434,40 @@ fn check_answer(provisioned: &Provisioned) -> Result<(), String> {
         return Err(format!("provider state is larger than {MAX_STATE} bytes"));
     }
     Ok(())
+}
+
+/// New credentials for a live resource: the provider's create-or-adopt run again with the
+/// same id (Postgres: a new password for the same role and data). The new credentials
+/// replace the stored ones.
+pub async fn rotate(
+    app: &App,
+    row: &ResourceRow,
+    request_id: &str,
+) -> Result<Credentials, ApiError> {
+    let provider = app
+        .registry
+        .for_kind(&row.kind)
+        .ok_or_else(|| ApiError::not_found(&format!("Resource kind `{}`", row.kind)))?;
+    let request = ProvisionRequest {
+        resource_id: resource_id(row.id),
+        name: row.name.clone(),
+        kind: row.kind.clone(),
+        tier: row.tier.clone(),
+        limits: super::stored::limits_of(row),
+        options: vec![],
+    };
+    let provisioned = provider_answer(provider.provision(request_id, &request).await)?;
+    check_answer(&provisioned).map_err(ApiError::provider_failed)?;
+    let credentials = Credentials {
+        connection_url: provisioned.connection_url,
+        internal_url: provisioned.internal_url,
+        state: provisioned.state,
+        fields: provisioned.fields,
+    };
+    let sealed = credentials.seal(app, row.id).map_err(ApiError::internal)?;
+    app.store
+        .replace_credentials(row.id, &sealed, app.clock.now())
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(credentials)
 }

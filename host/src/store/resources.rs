@@ -147,6 +147,25 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Replaces a live row's credentials (after a rotation).
+    pub async fn replace_credentials(
+        &self,
+        id: Uuid,
+        sealed_credentials: &[u8],
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE resources SET sealed_credentials = $2, updated_at = $3
+             WHERE id = $1 AND status IN ('active', 'suspended')",
+        )
+        .bind(id)
+        .bind(sealed_credentials)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Marks a row `failed` and drops its credentials: the undo of `admit_pending`.
     pub async fn mark_failed(&self, id: Uuid, now: DateTime<Utc>) -> sqlx::Result<()> {
         sqlx::query(
