@@ -520,3 +520,76 @@ async fn a_paid_tier_keeps_resources_and_raises_their_limits() {
     let reply = host.get(&format!("/api/v1/resources/{token}")).await;
     assert_error(&reply, 410, "resource_expired");
 }
+
+#[tokio::test]
+async fn signed_in_callers_provision_for_their_team_under_its_caps() {
+    let host = TestHost::start(HostOptions::default()).await;
+    let network = [("x-forwarded-for", "10.78.3.4")];
+    let anonymous = host
+        .post(
+            "/db/new",
+            Some("application/json"),
+            br#"{"name":"anon"}"#.to_vec(),
+            &network,
+        )
+        .await;
+    assert_eq!(anonymous.status.as_u16(), 201, "{}", anonymous.body);
+    let again = host
+        .post(
+            "/db/new",
+            Some("application/json"),
+            br#"{"name":"anon-2"}"#.to_vec(),
+            &network,
+        )
+        .await;
+    assert_error(&again, 402, "resource_count_limit_exceeded");
+
+    let email = new_email();
+    host.post_json("/auth/email/start", json!({ "email": email }))
+        .await;
+    let session = follow_link(&host, &email).await;
+    let auth = format!("Bearer {}", session["session_token"].as_str().unwrap());
+    let headers = [
+        ("x-forwarded-for", "10.78.3.4"),
+        ("authorization", auth.as_str()),
+    ];
+    // The network's anonymous cap does not apply to the team.
+    let reply = host
+        .post(
+            "/db/new",
+            Some("application/json"),
+            br#"{"name":"team-db"}"#.to_vec(),
+            &headers,
+        )
+        .await;
+    assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
+    assert_eq!(reply.body["tier"], "free");
+    let listed = with_bearer(
+        &host,
+        "/api/v1/resources",
+        session["session_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(listed.body["total"], 1, "{}", listed.body);
+    assert_eq!(listed.body["items"][0]["name"], "team-db");
+    // The team's own cap does (free: one per kind).
+    let reply = host
+        .post(
+            "/db/new",
+            Some("application/json"),
+            br#"{"name":"team-db-2"}"#.to_vec(),
+            &headers,
+        )
+        .await;
+    assert_error(&reply, 402, "resource_count_limit_exceeded");
+    // A token that is not a session is refused, not taken as anonymous.
+    let reply = host
+        .post(
+            "/db/new",
+            Some("application/json"),
+            br#"{"name":"x"}"#.to_vec(),
+            &[("authorization", "Bearer not-a-session")],
+        )
+        .await;
+    assert_error(&reply, 401, "unauthorized");
+}

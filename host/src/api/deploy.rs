@@ -152,8 +152,11 @@ pub(super) fn source_error(e: &SourceError) -> ApiError {
 
 /// Who deploys: the owner of the resource whose upgrade token is the bearer.
 pub(super) struct Deployer {
+    /// Whose apps count together: a network's fingerprint, or `team:<id>`.
     pub fingerprint: String,
     pub tier: String,
+    /// A signed-in caller's team.
+    pub team: Option<(Uuid, String)>,
 }
 
 /// The caller behind `Authorization: Bearer <upgrade_jwt>`; none when the header is absent.
@@ -171,6 +174,14 @@ pub(super) async fn bearer(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .ok_or_else(unauthorized)?;
+    // A signed-in session or API key deploys for its team.
+    if let Ok(account) = super::auth::account(app, headers).await {
+        return Ok(Some(Deployer {
+            fingerprint: format!("team:{}", account.team_id),
+            tier: account.tier.clone(),
+            team: Some((account.team_id, account.tier)),
+        }));
+    }
     let claims = app.tokens.verify(token).map_err(|_| unauthorized())?;
     let resource = Uuid::parse_str(&claims.sub).map_err(|_| unauthorized())?;
     let row = app
@@ -179,11 +190,20 @@ pub(super) async fn bearer(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(unauthorized)?;
+    // The upgrade token of a claimed resource acts for its team.
+    if let Some(team) = row.team_id {
+        return Ok(Some(Deployer {
+            fingerprint: format!("team:{team}"),
+            tier: row.tier.clone(),
+            team: Some((team, row.tier)),
+        }));
+    }
     Ok(Some(Deployer {
         fingerprint: row
             .fingerprint
             .unwrap_or_else(|| client.fingerprint.clone()),
         tier: row.tier,
+        team: None,
     }))
 }
 
@@ -360,6 +380,7 @@ pub(super) async fn create_app(app: &SharedApp, new: NewApp<'_>) -> Result<Creat
         id: Some(resource_id),
         options,
         ttl: new.ttl,
+        team: new.deployer.team.clone(),
         hand_back_existing: false,
     };
     let output = match provision::provision(app.clone(), input).await {

@@ -25,6 +25,15 @@ pub async fn create(
     if kind != crate::webhooks::KIND && app.registry.for_kind(&kind).is_none() {
         return Err(ApiError::not_found(&format!("Resource kind `{kind}`")));
     }
+    // Signed-in callers provision for their team, at its tier, under its caps; a bad
+    // token is refused rather than treated as anonymous.
+    let team = match headers.get(axum::http::header::AUTHORIZATION) {
+        Some(_) => {
+            let account = super::auth::account(&app, &headers).await?;
+            Some((account.team_id, account.tier))
+        }
+        None => None,
+    };
     let name = parse_name(&body)?;
     let env = parse_env(&body)?;
     let webhook_secret = parse_secret(&kind, &body)?;
@@ -50,6 +59,7 @@ pub async fn create(
         id: None,
         options: Vec::new(),
         ttl: None,
+        team,
         hand_back_existing: true,
     };
     let output = provision::provision(app.clone(), input).await?;

@@ -45,6 +45,7 @@ pub async fn create(
         None => Deployer {
             fingerprint: client.fingerprint.clone(),
             tier: crate::tenancy::plans::ANONYMOUS.into(),
+            team: None,
         },
     };
     let mut form = read_form(multipart, &[]).await?;
@@ -206,7 +207,11 @@ async fn needed_env(
                 .await
                 .map_err(ApiError::internal)?
                 .filter(|r| matches!(r.status.as_str(), "active" | "suspended"))
-                .filter(|r| r.fingerprint.as_deref() == Some(deployer.fingerprint.as_str()))
+                .filter(|r| match (&deployer.team, r.team_id) {
+                    (Some((team, _)), Some(owner)) => *team == owner,
+                    (None, None) => r.fingerprint.as_deref() == Some(deployer.fingerprint.as_str()),
+                    _ => false,
+                })
                 .ok_or_else(not_found)?;
             let credentials = Credentials::open(app, &row).map_err(ApiError::internal)?;
             let url = credentials

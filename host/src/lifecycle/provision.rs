@@ -61,6 +61,8 @@ pub struct ProvisionInput {
     pub options: Vec<(String, String)>,
     /// A lifetime shorter than the tier's (anonymous stacks).
     pub ttl: Option<Duration>,
+    /// A signed-in caller's team and its tier (none: anonymous).
+    pub team: Option<(Uuid, String)>,
     /// Over the daily cap, answer with the caller's existing resource (data kinds) instead
     /// of refusing (deploys: an existing app is no substitute for a new one).
     pub hand_back_existing: bool,
@@ -175,8 +177,11 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
     let id = input.id.unwrap_or_else(Uuid::new_v4);
     let token = Uuid::new_v4();
     let now = app.clock.now();
-    // Callers without an account are anonymous; accounts bring their own tier later.
-    let tier_name = plans::ANONYMOUS;
+    // Callers without an account are anonymous; a team brings its own tier.
+    let tier_name = input
+        .team
+        .as_ref()
+        .map_or(plans::ANONYMOUS, |(_, tier)| tier.as_str());
     let tier = app
         .plans
         .tier(tier_name)
@@ -203,6 +208,7 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
                 provider_version: provider
                     .map_or(env!("CARGO_PKG_VERSION"), |p| p.version.as_str()),
                 fingerprint: input.fingerprint.as_deref(),
+                team_id: input.team.as_ref().map(|(team, _)| *team),
                 limits: serde_json::Value::Object(
                     limits
                         .iter()

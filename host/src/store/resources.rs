@@ -19,6 +19,8 @@ pub struct NewResource<'a> {
     pub provider: &'a str,
     pub provider_version: &'a str,
     pub fingerprint: Option<&'a str>,
+    /// The owning team, for a signed-in caller.
+    pub team_id: Option<Uuid>,
     pub limits: serde_json::Value,
     pub request_id: &'a str,
     pub created_at: DateTime<Utc>,
@@ -111,12 +113,19 @@ impl Store {
         decide: impl FnOnce(&Holdings) -> Admission,
     ) -> sqlx::Result<Admission> {
         let mut tx = self.pool.begin().await?;
-        if let Some(fingerprint) = new.fingerprint {
+        // A team's resources are capped as the team's; anonymous ones per network.
+        let owner = match (new.team_id, new.fingerprint) {
+            (Some(team), _) => Some(Owner::Team(team)),
+            (None, Some(fingerprint)) => Some(Owner::Fingerprint(fingerprint)),
+            (None, None) => None,
+        };
+        if let Some(owner) = owner {
+            let (lock, condition, value) = owner.parts();
             sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7341))")
-                .bind(format!("fingerprint:{fingerprint}"))
+                .bind(lock)
                 .execute(&mut *tx)
                 .await?;
-            let holdings = holdings(&mut tx, fingerprint, new.created_at).await?;
+            let holdings = holdings(&mut tx, condition, &value, new.created_at).await?;
             let admission = decide(&holdings);
             if admission != Admission::Admit {
                 return Ok(admission);
@@ -352,17 +361,39 @@ fn prefixed(prefix: &str) -> String {
         .join(", ")
 }
 
+/// Whose holdings caps count: an anonymous network's, or a team's.
+#[derive(Debug, Clone, Copy)]
+pub enum Owner<'a> {
+    Fingerprint(&'a str),
+    Team(Uuid),
+}
+
+impl Owner<'_> {
+    /// The lock key and the SQL condition on `$1` (bound as text) selecting its rows.
+    fn parts(&self) -> (String, &'static str, String) {
+        match self {
+            Self::Fingerprint(f) => (
+                format!("fingerprint:{f}"),
+                "fingerprint = $1",
+                f.to_string(),
+            ),
+            Self::Team(t) => (format!("team:{t}"), "team_id = $1::uuid", t.to_string()),
+        }
+    }
+}
+
 async fn holdings(
     tx: &mut Transaction<'_, Postgres>,
-    fingerprint: &str,
+    condition: &str,
+    owner: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Holdings> {
-    let live: Vec<(Uuid, String, String)> = sqlx::query_as(
+    let live: Vec<(Uuid, String, String)> = sqlx::query_as(&format!(
         "SELECT token, kind, status FROM resources
-          WHERE fingerprint = $1 AND status IN ('pending', 'active', 'suspended')
-          ORDER BY created_at",
-    )
-    .bind(fingerprint)
+          WHERE {condition} AND status IN ('pending', 'active', 'suspended')
+          ORDER BY created_at"
+    ))
+    .bind(owner)
     .fetch_all(&mut **tx)
     .await?;
     let day_start = now
@@ -370,14 +401,14 @@ async fn holdings(
         .and_hms_opt(0, 0, 0)
         .expect("midnight exists")
         .and_utc();
-    let (provisions_today, had_resources): (i64, bool) = sqlx::query_as(
+    let (provisions_today, had_resources): (i64, bool) = sqlx::query_as(&format!(
         "SELECT (SELECT count(*) FROM resources
-                  WHERE fingerprint = $1 AND created_at >= $2 AND status <> 'failed'),
+                  WHERE {condition} AND created_at >= $2 AND status <> 'failed'),
                 EXISTS (SELECT 1 FROM resources
-                         WHERE fingerprint = $1 AND status IN ('deleting', 'deleted')
-                           AND end_reason <> 'abandoned' AND created_at >= $3)",
-    )
-    .bind(fingerprint)
+                         WHERE {condition} AND status IN ('deleting', 'deleted')
+                           AND end_reason <> 'abandoned' AND created_at >= $3)"
+    ))
+    .bind(owner)
     .bind(day_start)
     .bind(now - RECYCLE_MEMORY)
     .fetch_one(&mut **tx)
@@ -406,8 +437,8 @@ async fn insert_pending(
     sqlx::query(
         "INSERT INTO resources (id, token, kind, name, env, tier, status, provider,
                                 provider_version, fingerprint, limits, request_id,
-                                created_at, updated_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $11, $12, $12, $13)",
+                                created_at, updated_at, expires_at, team_id)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $11, $12, $12, $13, $14)",
     )
     .bind(new.id)
     .bind(new.token)
@@ -422,6 +453,7 @@ async fn insert_pending(
     .bind(new.request_id)
     .bind(new.created_at)
     .bind(new.expires_at)
+    .bind(new.team_id)
     .execute(&mut **tx)
     .await?;
     Ok(())
