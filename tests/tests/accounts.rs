@@ -411,6 +411,14 @@ async fn the_cli_device_flow_hands_over_an_api_key_once() {
         .post(&approve, None, vec![], &[("authorization", &auth)])
         .await;
     assert_error(&reply, 404, "session_not_found");
+
+    // Emailed links last 15 minutes.
+    let late = new_email();
+    host.post_json("/auth/email/start", json!({ "email": late }))
+        .await;
+    let link = link_sent_to(&late).await;
+    host.advance_clock(16 * 60).await;
+    assert_error(&host.get(&link).await, 410, "link_invalid");
 }
 
 const BILLING_SECRET: &str = "billing-secret-for-tests-0123";
