@@ -545,19 +545,7 @@ fn describe_key(key: &Value) -> String {
 
 /// `text` fit for a message: control characters escaped, at most 100 characters.
 fn truncated(text: &str) -> String {
-    let mut out = String::new();
-    for (index, c) in text.chars().enumerate() {
-        if index == 100 {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    super::printable(text, 100)
 }
 
 #[cfg(test)]

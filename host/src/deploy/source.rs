@@ -563,20 +563,7 @@ fn unreadable(error: io::Error) -> SourceError {
 
 /// A member name fit for a message: lossy UTF-8, control characters escaped, at most 200 chars.
 fn printable(raw: &[u8]) -> String {
-    let text = String::from_utf8_lossy(raw);
-    let mut out = String::new();
-    for (index, c) in text.chars().enumerate() {
-        if index == 200 {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    super::printable(&String::from_utf8_lossy(raw), 200)
 }
 
 /// Bytes, with MiB alongside when the limit is a round number of them (as the default is).
