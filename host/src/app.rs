@@ -36,6 +36,8 @@ pub struct App {
     pub maintenance: Maintenance,
     /// Where deployed apps are reached.
     pub apps: AppUrls,
+    /// Serving apps' addresses, remembered briefly for the proxy.
+    pub routes: crate::deploy::routes::RouteCache,
     /// Sends claim and sign-in links, when an email relay is configured.
     pub mailer: Option<crate::mail::Mailer>,
     /// The key billing events are signed with.
@@ -74,6 +76,7 @@ impl App {
             control_routes: config.testing.control_routes,
             maintenance: Maintenance::default(),
             apps: AppUrls::parse(&config.apps_url())?,
+            routes: Default::default(),
             mailer: config
                 .email
                 .as_ref()
@@ -98,9 +101,15 @@ pub fn app_proxy(app: &SharedApp) -> Arc<Proxy> {
     let resolve: crate::proxy::Resolve = Arc::new(move |slug: String| {
         let app = lookup.clone();
         Box::pin(async move {
+            if let Some(address) = app.routes.get(&slug) {
+                return Upstream::Ready(address);
+            }
             match app.store.deployment_by_slug(&slug).await {
                 Ok(Some(row)) => match row.upstream.as_deref().map(str::parse) {
-                    Some(Ok(address)) if row.status != "stopped" => Upstream::Ready(address),
+                    Some(Ok(address)) if row.status != "stopped" => {
+                        app.routes.put(slug, address);
+                        Upstream::Ready(address)
+                    }
                     _ => Upstream::Unavailable { status: row.status },
                 },
                 Ok(None) => Upstream::Unknown,

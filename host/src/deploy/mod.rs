@@ -6,6 +6,7 @@
 
 pub mod manifest;
 pub mod rollout;
+pub mod routes;
 pub mod source;
 
 use anyhow::bail;

@@ -147,11 +147,13 @@ pub async fn target(app: &App, row: &DeploymentRow, generation: i32) -> Result<T
 }
 
 async fn record(app: &App, resource_id: Uuid, generation: i32, outcome: &Outcome<'_>) -> bool {
-    match app
+    let recorded = app
         .store
         .record_rollout(resource_id, generation, outcome, app.clock.now())
-        .await
-    {
+        .await;
+    // After the write: a lookup racing it must not cache the old route again.
+    app.routes.forget_all();
+    match recorded {
         Ok(current) => current,
         Err(e) => {
             tracing::error!(resource.id = %resource_id, error = %e, "cannot record a rollout");

@@ -21,6 +21,7 @@ pub async fn deprovision(app: &App, row: &ResourceRow, request_id: &str) -> Resu
             .stop_deployment(row.id, app.clock.now())
             .await
             .map_err(|e| format!("cannot record the stopped app: {e}"))?;
+        app.routes.forget_all();
     }
     app.store
         .finish_delete(row.id, app.clock.now())

@@ -1,0 +1,60 @@
+//! Where each app's traffic goes, remembered for a moment so the proxy does not ask the
+//! metadata store on every request. Only serving apps are remembered; this host forgets
+//! them all whenever any rollout or delete changes a route, and other replicas within
+//! [`FRESH`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long another replica's change may go unnoticed here.
+const FRESH: Duration = Duration::from_secs(2);
+/// Routes remembered at most (then the cache starts over).
+const MAX_ROUTES: usize = 10_000;
+
+#[derive(Default)]
+pub struct RouteCache {
+    routes: Mutex<HashMap<String, (SocketAddr, Instant)>>,
+}
+
+impl RouteCache {
+    /// The serving address of `slug`, if looked up within [`FRESH`].
+    pub fn get(&self, slug: &str) -> Option<SocketAddr> {
+        let routes = self.routes.lock().ok()?;
+        let (address, at) = routes.get(slug)?;
+        (at.elapsed() < FRESH).then_some(*address)
+    }
+
+    pub fn put(&self, slug: String, address: SocketAddr) {
+        if let Ok(mut routes) = self.routes.lock() {
+            if routes.len() >= MAX_ROUTES {
+                routes.clear();
+            }
+            routes.insert(slug, (address, Instant::now()));
+        }
+    }
+
+    /// A route changed somewhere: look everything up again.
+    pub fn forget_all(&self) {
+        if let Ok(mut routes) = self.routes.lock() {
+            routes.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_remembered_until_forgotten() {
+        let cache = RouteCache::default();
+        let address: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        assert_eq!(cache.get("a"), None);
+        cache.put("a".into(), address);
+        assert_eq!(cache.get("a"), Some(address));
+        cache.forget_all();
+        assert_eq!(cache.get("a"), None);
+    }
+}
