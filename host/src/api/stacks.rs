@@ -21,9 +21,8 @@ use super::provision::{env_field, name_field};
 use crate::app::{App, SharedApp};
 use crate::deploy::manifest::{self, Manifest};
 use crate::deploy::source::{self, SourceLimits};
-use crate::lifecycle::deprovision::deprovision;
 use crate::lifecycle::stored::Credentials;
-use crate::store::{DeleteStart, DeploymentRow, StackRow};
+use crate::store::{DeploymentRow, StackRow};
 use crate::tenancy::client::Client;
 
 /// The whole upload: manifest plus every service's tarball.
@@ -237,15 +236,14 @@ async fn undo_stack(app: &App, stack_id: Uuid, created: &[(String, CreatedApp)])
 }
 
 async fn delete_app(app: &App, token: Uuid) {
-    let request_id = super::request_id::current();
-    match app.store.begin_delete(token, app.clock.now()).await {
-        Ok(DeleteStart::Started(row)) => {
-            if let Err(e) = deprovision(app, &row, &request_id).await {
-                tracing::warn!(resource.id = %row.id, error = %e, "stack service delete failed; the reaper retries it");
-            }
-        }
-        Ok(_) => {}
-        Err(e) => tracing::error!(error = %e, "cannot start deleting a stack service"),
+    // Already gone is fine; anything else is left to the reaper, which retries it.
+    if let Err(e) = super::resources::delete_now(app, token).await
+        && !matches!(
+            e.code(),
+            "resource_deleted" | "resource_expired" | "resource_not_found"
+        )
+    {
+        tracing::warn!(resource.token = %token, error = e.code(), "stack service delete did not finish");
     }
 }
 
