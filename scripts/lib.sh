@@ -175,18 +175,33 @@ build_all() {
         log "building host"
         cargo build --release --locked -p instanode
         log "building provider components"
+        # A second build of postgres that names itself the next version, for upgrade
+        # tests; built first because the plain build below overwrites the same file.
+        cargo build --release --locked --target wasm32-wasip2 \
+            -p instanode-provider-postgres --features next-version
+        mkdir -p "$data/providers/variants"
+        install_component "$target/wasm32-wasip2/release/instanode_provider_postgres.wasm" \
+            "$data/providers/variants/postgres-next.wasm"
         cargo build --release --locked --target wasm32-wasip2 \
             -p instanode-provider-postgres -p instanode-provider-redis \
             -p instanode-provider-mongo -p instanode-provider-nats -p instanode-provider-spaces \
-            -p instanode-provider-deploy -p instanode-provider-testing
+            -p instanode-provider-deploy -p instanode-provider-testing \
+            -p instanode-provider-example
     )
-    mkdir -p "$data/providers"
     local name
-    for name in postgres redis mongo nats spaces deploy testing; do
-        # Copy then rename, so a running host never loads a half-written file.
-        cp "$target/wasm32-wasip2/release/instanode_provider_$name.wasm" "$data/providers/.$name.wasm.tmp"
-        mv "$data/providers/.$name.wasm.tmp" "$data/providers/$name.wasm"
+    for name in postgres redis mongo nats spaces deploy testing example; do
+        install_component "$target/wasm32-wasip2/release/instanode_provider_$name.wasm" \
+            "$data/providers/$name.wasm"
     done
+}
+
+# install_component FROM TO: copy then rename, so a running host (which watches its
+# providers directory) never loads a half-written file.
+install_component() {
+    local from=$1 to=$2
+    mkdir -p "$(dirname "$to")"
+    cp "$from" "$(dirname "$to")/.$(basename "$to").tmp"
+    mv "$(dirname "$to")/.$(basename "$to").tmp" "$to"
 }
 
 # ---------------------------------------------------------------------------

@@ -42,6 +42,8 @@ pub struct App {
     pub mailer: Option<crate::mail::Mailer>,
     /// The key billing events are signed with.
     pub billing_secret: Option<String>,
+    /// The operator API's bearer token; the API is off without one.
+    pub admin_token: Option<String>,
 }
 
 pub type SharedApp = Arc<App>;
@@ -87,8 +89,17 @@ impl App {
                 .webhook_secret
                 .as_ref()
                 .map(|s| s.expose().to_string()),
+            admin_token: config
+                .admin_token
+                .as_ref()
+                .map(|s| s.expose().to_string())
+                .filter(|t| !t.is_empty()),
         });
         maintenance::spawn(app.clone());
+        crate::registry::watch::spawn(
+            app.clone(),
+            std::time::Duration::from_millis(config.providers_poll_ms),
+        );
         schedule::spawn(app.clone());
         Ok(app)
     }

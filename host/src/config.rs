@@ -55,6 +55,15 @@ pub struct Config {
     pub email: Option<EmailConfig>,
     #[serde(default)]
     pub billing: BillingConfig,
+    /// Bearer token of the operator API (`/admin/*`); without it, that API is off.
+    pub admin_token: Option<Secret>,
+    /// Directory of provider versions: uploads are kept here, and a `<name>.wasm` dropped
+    /// here is loaded as provider `<name>`'s new version. Default `<data_dir>/providers`;
+    /// an empty string turns it off.
+    pub providers_dir: Option<PathBuf>,
+    /// How often the providers directory is looked at.
+    #[serde(default = "default_providers_poll_ms")]
+    pub providers_poll_ms: u64,
 }
 
 /// Subscription events from a payment system (`POST /billing/webhook`).
@@ -87,6 +96,15 @@ pub struct AppsConfig {
 }
 
 impl Config {
+    /// The providers directory in effect (see [`Config::providers_dir`]).
+    pub fn providers_dir(&self) -> Option<PathBuf> {
+        match &self.providers_dir {
+            None => Some(self.data_dir.join("providers")),
+            Some(dir) if dir.as_os_str().is_empty() => None,
+            Some(dir) => Some(dir.clone()),
+        }
+    }
+
     /// The app URL pattern in effect (see [`AppsConfig::url`]).
     pub fn apps_url(&self) -> String {
         self.apps
@@ -292,8 +310,23 @@ pub struct SandboxConfig {
     pub host_wait_ms: u64,
     /// Linear memory a component instance may grow to.
     pub memory_mb: u64,
-    /// Instances alive at once across all providers (the pooling allocator's size).
+    /// Instances alive at once: across all providers in `[sandbox]` (the pooling
+    /// allocator's size), for one provider in `[providers.X.sandbox]`. A call waits for a
+    /// free instance within its budget, then fails with 503.
     pub max_instances: u32,
+    /// Sandbox failures in a row (traps, timeouts) that open a provider's circuit breaker.
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    /// How long an open breaker refuses calls before letting one trial call through.
+    #[serde(default = "default_breaker_open_ms")]
+    pub breaker_open_ms: u64,
+}
+
+fn default_breaker_failures() -> u32 {
+    5
+}
+fn default_breaker_open_ms() -> u64 {
+    30_000
 }
 
 /// Per-provider overrides of [`SandboxConfig`].
@@ -303,6 +336,9 @@ pub struct SandboxOverrides {
     pub call_timeout_ms: Option<u64>,
     pub host_wait_ms: Option<u64>,
     pub memory_mb: Option<u64>,
+    pub max_instances: Option<u32>,
+    pub breaker_failures: Option<u32>,
+    pub breaker_open_ms: Option<u64>,
 }
 
 /// Switches that only tests turn on.
@@ -326,6 +362,8 @@ impl Default for SandboxConfig {
             host_wait_ms: 0,
             memory_mb: 64,
             max_instances: 256,
+            breaker_failures: default_breaker_failures(),
+            breaker_open_ms: default_breaker_open_ms(),
         }
     }
 }
@@ -337,7 +375,12 @@ impl SandboxConfig {
             call_timeout_ms: overrides.call_timeout_ms.unwrap_or(self.call_timeout_ms),
             host_wait_ms: overrides.host_wait_ms.unwrap_or(self.host_wait_ms),
             memory_mb: overrides.memory_mb.unwrap_or(self.memory_mb),
-            ..self
+            max_instances: overrides
+                .max_instances
+                .unwrap_or(self.max_instances)
+                .min(self.max_instances),
+            breaker_failures: overrides.breaker_failures.unwrap_or(self.breaker_failures),
+            breaker_open_ms: overrides.breaker_open_ms.unwrap_or(self.breaker_open_ms),
         }
     }
 }
@@ -367,6 +410,9 @@ fn default_public_url() -> String {
 }
 fn default_data_dir() -> PathBuf {
     PathBuf::from(".instanode")
+}
+fn default_providers_poll_ms() -> u64 {
+    1000
 }
 fn default_rate_limit() -> u32 {
     100
@@ -470,7 +516,7 @@ impl Config {
 }
 
 /// The keys of [`Config`], the only ones the environment may set.
-const TOP_LEVEL_KEYS: [&str; 15] = [
+const TOP_LEVEL_KEYS: [&str; 18] = [
     "listen",
     "public_url",
     "data_dir",
@@ -486,6 +532,9 @@ const TOP_LEVEL_KEYS: [&str; 15] = [
     "apps",
     "email",
     "billing",
+    "admin_token",
+    "providers_dir",
+    "providers_poll_ms",
 ];
 
 /// Overlays `INSTANODE_*` variables onto the parsed file.

@@ -8,6 +8,7 @@ pub mod app;
 pub mod caps;
 pub mod clock;
 pub mod config;
+pub mod conformance;
 pub mod deploy;
 pub mod lifecycle;
 pub mod mail;

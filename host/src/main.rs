@@ -1,14 +1,15 @@
 //! The `instanode` binary: loads the config and serves the API.
 
-use instanode::{api, app, config};
+use instanode::{api, app, config, conformance};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
-const USAGE: &str =
-    "usage: instanode [--config PATH] [nats-server-config | admin set-tier --team TEAM --tier TIER]
+const USAGE: &str = "usage: instanode [--config PATH] [nats-server-config
+                                     | admin set-tier --team TEAM --tier TIER
+                                     | provider check FILE.wasm [--provider NAME] [--kind KIND] [--json]]
 
 Starts the instanode host. Settings come from PATH (default: ./instanode.toml when present)
 and INSTANODE_* environment variables; see instanode.example.toml.
@@ -16,7 +17,13 @@ and INSTANODE_* environment variables; see instanode.example.toml.
 nats-server-config  prints the lines a NATS server's config needs to trust this host
                     (operator, system account), creating the host's NATS keys on first use.
 admin set-tier      moves a team (its id, or a member's email) to a tier of the plans: its
-                    resources take the tier's limits and lifetime; prints a JSON report.";
+                    resources take the tier's limits and lifetime; prints a JSON report.
+provider check      runs the conformance suite against the real backends of the config:
+                    loads FILE.wasm as a version of provider NAME (default: the provider
+                    whose component has the same file name, or the only one), then
+                    provisions, probes, suspends, resumes, deprovisions and adopts test
+                    resources of KIND (default: its first kind). Prints a table (or with
+                    --json a JSON report); exits 1 when a step fails.";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -24,9 +31,31 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let mut nats_server_config = false;
     let mut set_tier: Option<(Option<String>, Option<String>)> = None;
+    let mut provider_check: Option<conformance::Args> = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "nats-server-config" => nats_server_config = true,
+            "provider" => {
+                anyhow::ensure!(
+                    args.next().as_deref() == Some("check"),
+                    "provider takes one command: check\n\n{USAGE}"
+                );
+                let file = args
+                    .next()
+                    .context("provider check needs the component file (.wasm)")?;
+                provider_check
+                    .get_or_insert_with(Default::default)
+                    .component = file.into();
+            }
+            "--provider" => {
+                let name = args.next().context("--provider needs a provider name")?;
+                provider_check.get_or_insert_with(Default::default).provider = Some(name);
+            }
+            "--kind" => {
+                let kind = args.next().context("--kind needs a resource kind")?;
+                provider_check.get_or_insert_with(Default::default).kind = Some(kind);
+            }
+            "--json" => provider_check.get_or_insert_with(Default::default).json = true,
             "admin" => {
                 anyhow::ensure!(
                     args.next().as_deref() == Some("set-tier"),
@@ -58,14 +87,31 @@ async fn main() -> anyhow::Result<()> {
             other => anyhow::bail!("unknown argument `{other}`\n\n{USAGE}"),
         }
     }
+    // A check's report is what matters; the host's own progress lines would only bury it.
+    let default_log = if provider_check.is_some() {
+        "warn,sqlx::query=error,async_nats::connector=off"
+    } else {
+        "info"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_env("INSTANODE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_env("INSTANODE_LOG")
+                .unwrap_or_else(|_| EnvFilter::new(default_log)),
         )
         // stdout is reserved for what a subcommand prints.
         .with_writer(std::io::stderr)
         .init();
 
+    if let Some(mut check) = provider_check {
+        anyhow::ensure!(
+            !check.component.as_os_str().is_empty(),
+            "--provider, --kind and --json belong to `provider check FILE.wasm`\n\n{USAGE}"
+        );
+        check.config = config_path;
+        let passed = conformance::run(&check).await?;
+        std::io::Write::flush(&mut std::io::stdout())?;
+        std::process::exit(if passed { 0 } else { 1 });
+    }
     let config = config::Config::load(config_path.as_deref())?;
     if nats_server_config {
         print!("{}", app::nats_server_trust(&config).await?);

@@ -207,6 +207,46 @@ impl ProviderSpec {
             nats: None,
         }
     }
+
+    /// The example provider (kind `schema`) bound to the test cluster's `postgres` database;
+    /// `fault` breaks it on purpose (`adopt`, `deprovision-twice` or `suspend`: see
+    /// `providers/example`).
+    pub fn example(fault: Option<&str>) -> Self {
+        Self::example_in(fault, "postgres")
+    }
+
+    /// The example provider keeping its schemas in `database` of the test cluster (tenants
+    /// connect there too, so it must allow them to: the cluster's `postgres` does not).
+    pub fn example_in(fault: Option<&str>, database: &str) -> Self {
+        let mut extra = format!(
+            "[providers.example.sql]\nurl = {:?}\n[providers.example.config]\npublic_host = {:?}\npublic_port = {:?}\ndatabase = {database:?}\n",
+            with_database(&superuser_url(), database),
+            env("INSTANODE_TEST_PG_HOST"),
+            env("INSTANODE_TEST_PG_PORT"),
+        );
+        if let Some(fault) = fault {
+            let _ = writeln!(extra, "fault = {fault:?}");
+        }
+        Self {
+            name: "example",
+            component: "example.wasm",
+            kinds: &["schema"],
+            grants: &["sql", "log"],
+            extra,
+            nats: None,
+        }
+    }
+}
+
+/// The operator API token of every test host, and its `Authorization` value.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const ADMIN_BEARER: &str = "Bearer test-admin-token-0123456789";
+
+/// A built component under `INSTANODE_TEST_PROVIDERS_DIR` (e.g. `postgres.wasm`,
+/// `variants/postgres-next.wasm`).
+pub fn component_bytes(file: &str) -> Vec<u8> {
+    let path = PathBuf::from(env("INSTANODE_TEST_PROVIDERS_DIR")).join(file);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
 /// How to start a test host.
@@ -425,6 +465,41 @@ impl TestHost {
         self.send(request, headers).await
     }
 
+    /// PUTs raw bytes with extra headers.
+    pub async fn put(&self, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Reply {
+        self.send(
+            self.http.put(format!("{}{path}", self.url)).body(body),
+            headers,
+        )
+        .await
+    }
+
+    /// Uploads `wasm` as provider `name`'s new version through the operator API.
+    pub async fn upload_provider(&self, name: &str, wasm: Vec<u8>) -> Reply {
+        self.put(
+            &format!("/admin/providers/{name}"),
+            wasm,
+            &[
+                ("authorization", ADMIN_BEARER),
+                ("content-type", "application/wasm"),
+            ],
+        )
+        .await
+    }
+
+    /// The operator API's view of provider `name`.
+    pub async fn provider_status(&self, name: &str) -> Value {
+        let reply = self
+            .get_with("/admin/providers", &[("authorization", ADMIN_BEARER)])
+            .await;
+        assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+        reply.body["providers"]
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == name))
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         self.get_with(path, &[]).await
     }
@@ -522,7 +597,7 @@ fn render_config(
     let providers_dir = PathBuf::from(env("INSTANODE_TEST_PROVIDERS_DIR"));
     let mut config = format!(
         "listen = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\ndata_dir = {:?}\n\
-         trusted_proxies = {:?}\n{}\n\
+         admin_token = {ADMIN_TOKEN:?}\ntrusted_proxies = {:?}\n{}\n\
          [metadata]\nurl = {:?}\n\n[secrets]\nseal_key = \"{}\"\njwt_secret = \"test-jwt-secret-0123456789\"\n\n\
          [testing]\nfault_injection = {}\ncontrol_routes = {}\n\n",
         dir.display(),

@@ -127,3 +127,91 @@ async fn a_granted_capability_without_its_backend_is_refused() {
         "{error}"
     );
 }
+
+/// Sandbox failures in a row open the provider's breaker: its calls fail at once, other
+/// providers keep serving, and `/readyz` and the operator API say why.
+#[tokio::test]
+async fn repeated_sandbox_failures_open_that_providers_breaker_only() {
+    let host = TestHost::start(HostOptions {
+        providers: vec![
+            ProviderSpec::testing(&["test"]),
+            ProviderSpec::postgres(&["db"]),
+        ],
+        extra: format!(
+            "[sandbox]\ncall_timeout_ms = {CALL_TIMEOUT_MS}\nmemory_mb = 32\nmax_instances = 64\n\
+             breaker_failures = 3\nbreaker_open_ms = 120000\n"
+        ),
+        ..HostOptions::default()
+    })
+    .await;
+    for behaviour in ["trap", "loop", "hog"] {
+        let reply = host
+            .post_json("/test/new", json!({"name": behaviour}))
+            .await;
+        assert_error(&reply, 503, "provider_failed");
+    }
+    let started = Instant::now();
+    let refused = host.post_json("/test/new", json!({"name": "fine"})).await;
+    assert_error(&refused, 503, "provider_unavailable");
+    assert!(refused.body["retry_after_seconds"].as_u64().unwrap() > 60);
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "an open breaker answers at once, took {:?}",
+        started.elapsed()
+    );
+
+    // Other kinds are unaffected.
+    let db = host.post_json("/db/new", json!({"name": "beside"})).await;
+    assert_eq!(db.status.as_u16(), 201, "{}", db.body);
+
+    let testing = host.provider_status("testing").await;
+    assert_eq!(testing["health"]["breaker"], "open", "{testing}");
+    assert_eq!(testing["health"]["failures_total"], 3, "{testing}");
+    assert!(
+        testing["health"]["last_failure"]
+            .as_str()
+            .unwrap()
+            .contains("testing"),
+        "{testing}"
+    );
+    let postgres = host.provider_status("postgres").await;
+    assert_eq!(postgres["health"]["breaker"], "closed", "{postgres}");
+
+    let ready = host.get("/readyz").await;
+    assert_eq!(ready.status.as_u16(), 200);
+    assert_eq!(ready.body["overall"], "degraded");
+    let check = &ready.body["checks"]["provider:testing"];
+    assert_eq!(check["status"], "failed", "{check}");
+    assert!(
+        check["message"].as_str().unwrap().contains("circuit open"),
+        "{check}"
+    );
+    assert_eq!(ready.body["checks"]["provider:postgres"]["status"], "ok");
+}
+
+/// A provider limited to one instance: a second call waits briefly, then gets 503.
+#[tokio::test]
+async fn a_provider_at_its_instance_limit_answers_busy() {
+    let mut testing = ProviderSpec::testing(&["test"]);
+    testing.extra =
+        "[providers.testing.sandbox]\nmax_instances = 1\ncall_timeout_ms = 3000\n".into();
+    let host = TestHost::start(HostOptions {
+        providers: vec![testing, ProviderSpec::postgres(&["db"])],
+        ..HostOptions::default()
+    })
+    .await;
+    let looping = host.post_json("/test/new", json!({"name": "loop"}));
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = Instant::now();
+        let reply = host.post_json("/test/new", json!({"name": "fine"})).await;
+        (reply, started.elapsed())
+    };
+    let (looped, (busy, waited)) = tokio::join!(looping, second);
+    assert_error(&looped, 503, "provider_failed");
+    assert_error(&busy, 503, "provider_busy");
+    assert!(waited < Duration::from_millis(2500), "waited {waited:?}");
+    // Once the slot is free, calls go through again.
+    let fine = host.post_json("/test/new", json!({"name": "fine"})).await;
+    assert_eq!(fine.status.as_u16(), 201, "{}", fine.body);
+}

@@ -126,6 +126,32 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// A provider call that produced no answer: refused by the provider's breaker or
+    /// instance limit, or failed in the sandbox.
+    pub fn call_failed(error: crate::registry::CallError) -> Self {
+        use crate::registry::CallError;
+        match error {
+            CallError::CircuitOpen {
+                provider,
+                retry_after,
+            } => {
+                tracing::warn!(request_id = %request_id::current(), provider, "call refused: circuit open");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable", "The provider for this resource is paused after repeated failures; nothing was created.")
+                    .retry_after(retry_after.as_secs() + 1)
+                    .action("Tell the user this kind of resource is briefly unavailable and nothing was created; retry after retry_after_seconds, and if it keeps failing, report the request_id to the operator.")
+            }
+            CallError::Busy { provider, limit } => {
+                tracing::warn!(request_id = %request_id::current(), provider, limit, "call refused: all instances busy");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "provider_busy", "The provider for this resource is at its concurrency limit; nothing was created.")
+                    .retry_after(5)
+                    .action("Retry in a few seconds; nothing was created.")
+            }
+            other => Self::provider_failed(other),
+        }
+    }
+}
+
 /// Fallback advice when only the operator can help.
 const CONTACT_OPERATOR: &str = "Tell the user something went wrong on the server; retry once, then report this request_id to the operator.";
 

@@ -1,5 +1,6 @@
 //! HTTP routes. Handlers are thin: parse, call one lifecycle function, shape the answer.
 
+mod admin;
 mod auth;
 mod billing;
 pub mod capabilities;
@@ -33,7 +34,7 @@ use error::ApiError;
 pub use storage::PRESIGN_PER_MINUTE;
 
 pub fn router(app: SharedApp) -> Router {
-    Router::new()
+    let agents = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route(
@@ -121,7 +122,10 @@ pub fn router(app: SharedApp) -> Router {
         .layer(middleware::from_fn_with_state(
             app.clone(),
             client::identify,
-        ))
+        ));
+    Router::new()
+        .merge(admin::routes(app.clone()))
+        .merge(agents)
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(request_id::middleware))
         .with_state(app)

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Extension, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde_json::{Map, Value, json};
 
 use super::error::ApiError;
@@ -21,7 +21,7 @@ pub async fn create(
     Extension(client): Extension<Client>,
     headers: HeaderMap,
     JsonObject(body): JsonObject,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, [(HeaderName, HeaderValue); 1], Json<Value>), ApiError> {
     if kind != crate::webhooks::KIND && app.registry.for_kind(&kind).is_none() {
         return Err(ApiError::not_found(&format!("Resource kind `{kind}`")));
     }
@@ -64,6 +64,8 @@ pub async fn create(
     };
     let output = provision::provision(app.clone(), input).await?;
     let existing = output.existing;
+    let provider = HeaderValue::from_str(&output.provider)
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
     let status = if existing {
         StatusCode::OK
     } else {
@@ -80,8 +82,15 @@ pub async fn create(
         ignored.sort();
         response.insert("ignored_fields".into(), json!(ignored));
     }
-    Ok((status, Json(Value::Object(response))))
+    Ok((
+        status,
+        [(PROVIDER_HEADER, provider)],
+        Json(Value::Object(response)),
+    ))
 }
+
+/// Names the provider version that created the resource: `postgres@0.1.0`.
+pub const PROVIDER_HEADER: HeaderName = HeaderName::from_static("instanode-provider");
 
 /// A `name` sent as a form field (`/deploy/new`, `/stacks/new`).
 pub(super) fn name_field(value: Option<&str>) -> Result<ResourceName, ApiError> {

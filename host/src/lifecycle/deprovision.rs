@@ -35,7 +35,7 @@ pub async fn deprovision(app: &App, row: &ResourceRow, request_id: &str) -> Resu
 async fn deprovision_backend(app: &App, row: &ResourceRow, request_id: &str) -> Result<(), String> {
     let provider = app
         .registry
-        .for_kind(&row.kind)
+        .for_resource(&row.provider, &row.kind)
         .ok_or_else(|| format!("no provider serves kind `{}` any more", row.kind))?;
     let state = Credentials::open(app, row)
         .map_err(|e| format!("cannot open the stored credentials: {e}"))?

@@ -71,7 +71,7 @@ async fn meter(app: &App, row: &ResourceRow) -> Result<Option<bool>, String> {
     }
     let provider = app
         .registry
-        .for_kind(&row.kind)
+        .for_resource(&row.provider, &row.kind)
         .ok_or_else(|| format!("no provider serves kind `{}`", row.kind))?;
     let state = Credentials::open(app, row)
         .map_err(|e| e.to_string())?

@@ -84,6 +84,8 @@ pub struct ProvisionOutput {
     pub fields: Vec<(String, String)>,
     pub expires_at: Option<DateTime<Utc>>,
     pub upgrade_jwt: String,
+    /// `name@version` of the provider that created it (`host@…` for host-native kinds).
+    pub provider: String,
 }
 
 /// Largest provider state the host stores per resource.
@@ -255,8 +257,12 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
                 limits: limits.clone(),
                 options: input.options.clone(),
             };
-            let provisioned =
-                provider_answer(provider.provision(&input.request_id, &request).await)?;
+            let answer = provider.provision(&input.request_id, &request).await;
+            if matches!(&answer, Err(e) if e.never_ran()) {
+                // Refused before the component ran: there is nothing to undo on the backend.
+                saga.undo.pop();
+            }
+            let provisioned = provider_answer(answer)?;
             check_answer(&provisioned).map_err(ApiError::provider_failed)?;
             if let Some(Undo::Deprovision(resource)) = saga.undo.last_mut() {
                 resource.state = provisioned.state.clone();
@@ -319,6 +325,10 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
         fields: credentials.fields,
         expires_at,
         upgrade_jwt,
+        provider: provider.map_or_else(
+            || format!("host@{}", env!("CARGO_PKG_VERSION")),
+            Loaded::label,
+        ),
     })
 }
 
@@ -331,6 +341,7 @@ async fn existing_output(app: &App, token: Uuid) -> Result<ProvisionOutput, ApiE
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::internal("the existing resource vanished"))?;
     let credentials = Credentials::open(app, &row).map_err(ApiError::internal)?;
+    let provider = format!("{}@{}", row.provider, row.provider_version);
     let upgrade_jwt = app
         .tokens
         .upgrade_token(token, &row.kind, app.clock.now())
@@ -350,6 +361,7 @@ async fn existing_output(app: &App, token: Uuid) -> Result<ProvisionOutput, ApiE
         fields: credentials.fields,
         expires_at: row.expires_at,
         upgrade_jwt,
+        provider,
     })
 }
 
@@ -408,7 +420,7 @@ pub(crate) fn provider_answer<T>(
 ) -> Result<T, ApiError> {
     match answer {
         Ok(Ok(value)) => Ok(value),
-        Err(e) => Err(ApiError::provider_failed(e)),
+        Err(e) => Err(ApiError::call_failed(e)),
         Ok(Err(ProviderError::InvalidRequest(m))) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m)),
         Ok(Err(ProviderError::QuotaExceeded(m))) => Err(ApiError::new(StatusCode::PAYMENT_REQUIRED, "quota_exceeded", m)
             .action("Tell the user this tier's limit for the resource is reached; claim the resource or upgrade to raise it.")),
@@ -452,7 +464,7 @@ pub async fn rotate(
 ) -> Result<Credentials, ApiError> {
     let provider = app
         .registry
-        .for_kind(&row.kind)
+        .for_resource(&row.provider, &row.kind)
         .ok_or_else(|| ApiError::not_found(&format!("Resource kind `{}`", row.kind)))?;
     let request = ProvisionRequest {
         resource_id: resource_id(row.id),

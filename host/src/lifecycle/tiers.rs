@@ -47,7 +47,7 @@ pub async fn set_team_tier(
             .set_resource_tier(row.id, tier_name, &limits_json, expires_at, now)
             .await?;
         change.resources += 1;
-        let Some(provider) = app.registry.for_kind(&row.kind) else {
+        let Some(provider) = app.registry.for_resource(&row.provider, &row.kind) else {
             continue;
         };
         let state = Credentials::open(app, &row)?.state;

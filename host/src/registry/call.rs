@@ -25,6 +25,31 @@ pub enum CallError {
     Instantiate { provider: String, detail: String },
     #[error("provider `{provider}` does not export `deployer`")]
     NotADeployer { provider: String },
+    #[error("provider `{provider}` is not being called after repeated failures (circuit open)")]
+    CircuitOpen {
+        provider: String,
+        retry_after: Duration,
+    },
+    #[error("provider `{provider}` has all its {limit} instances busy")]
+    Busy { provider: String, limit: u32 },
+}
+
+impl CallError {
+    /// Whether the call was refused before the component ran (so it changed nothing).
+    pub fn never_ran(&self) -> bool {
+        matches!(
+            self,
+            Self::CircuitOpen { .. } | Self::Busy { .. } | Self::NotADeployer { .. }
+        )
+    }
+
+    /// Failures of the component itself, which count towards opening its breaker.
+    fn is_sandbox_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::Trapped { .. } | Self::TimedOut { .. } | Self::Instantiate { .. }
+        )
+    }
 }
 
 /// The outcome of a call that ran to completion: the provider's own answer.
@@ -32,9 +57,12 @@ pub type Answer<T> = Result<Result<T, ProviderError>, CallError>;
 
 impl Loaded {
     pub async fn describe(&self, request_id: &str) -> Result<Info, CallError> {
-        let (mut store, provider) = self.instantiate(request_id).await?;
-        let guest = provider.instanode_provider_provisioner();
-        self.bounded(guest.call_describe(&mut store)).await
+        self.guarded(async {
+            let (mut store, provider) = self.instantiate(request_id).await?;
+            let guest = provider.instanode_provider_provisioner();
+            self.bounded(guest.call_describe(&mut store)).await
+        })
+        .await
     }
 
     pub async fn provision(
@@ -42,68 +70,130 @@ impl Loaded {
         request_id: &str,
         request: &ProvisionRequest,
     ) -> Answer<Provisioned> {
-        let (mut store, provider) = self.instantiate(request_id).await?;
-        let guest = provider.instanode_provider_provisioner();
-        self.bounded(guest.call_provision(&mut store, request))
-            .await
+        self.guarded(async {
+            let (mut store, provider) = self.instantiate(request_id).await?;
+            let guest = provider.instanode_provider_provisioner();
+            self.bounded(guest.call_provision(&mut store, request))
+                .await
+        })
+        .await
     }
 
     pub async fn deprovision(&self, request_id: &str, resource: &ResourceRef) -> Answer<()> {
-        let (mut store, provider) = self.instantiate(request_id).await?;
-        let guest = provider.instanode_provider_provisioner();
-        self.bounded(guest.call_deprovision(&mut store, resource))
-            .await
+        self.guarded(async {
+            let (mut store, provider) = self.instantiate(request_id).await?;
+            let guest = provider.instanode_provider_provisioner();
+            self.bounded(guest.call_deprovision(&mut store, resource))
+                .await
+        })
+        .await
     }
 
     pub async fn usage(&self, request_id: &str, resource: &ResourceRef) -> Answer<UsageReport> {
-        let (mut store, provider) = self.instantiate(request_id).await?;
-        let guest = provider.instanode_provider_provisioner();
-        self.bounded(guest.call_usage(&mut store, resource)).await
+        self.guarded(async {
+            let (mut store, provider) = self.instantiate(request_id).await?;
+            let guest = provider.instanode_provider_provisioner();
+            self.bounded(guest.call_usage(&mut store, resource)).await
+        })
+        .await
     }
 
     pub async fn suspend(&self, request_id: &str, resource: &ResourceRef) -> Answer<()> {
-        let (mut store, provider) = self.instantiate(request_id).await?;
-        let guest = provider.instanode_provider_provisioner();
-        self.bounded(guest.call_suspend(&mut store, resource)).await
+        self.guarded(async {
+            let (mut store, provider) = self.instantiate(request_id).await?;
+            let guest = provider.instanode_provider_provisioner();
+            self.bounded(guest.call_suspend(&mut store, resource)).await
+        })
+        .await
     }
 
     pub async fn resume(&self, request_id: &str, resource: &ResourceRef) -> Answer<()> {
-        let (mut store, provider) = self.instantiate(request_id).await?;
-        let guest = provider.instanode_provider_provisioner();
-        self.bounded(guest.call_resume(&mut store, resource)).await
+        self.guarded(async {
+            let (mut store, provider) = self.instantiate(request_id).await?;
+            let guest = provider.instanode_provider_provisioner();
+            self.bounded(guest.call_resume(&mut store, resource)).await
+        })
+        .await
     }
 
     pub async fn check(&self, request_id: &str) -> Answer<String> {
-        let (mut store, provider) = self.instantiate(request_id).await?;
-        let guest = provider.instanode_provider_provisioner();
-        self.bounded(guest.call_check(&mut store)).await
+        self.guarded(async {
+            let (mut store, provider) = self.instantiate(request_id).await?;
+            let guest = provider.instanode_provider_provisioner();
+            self.bounded(guest.call_check(&mut store)).await
+        })
+        .await
     }
 
     pub async fn maintain(&self, request_id: &str) -> Answer<()> {
-        let (mut store, provider) = self.instantiate(request_id).await?;
-        let guest = provider.instanode_provider_provisioner();
-        self.bounded(guest.call_maintain(&mut store)).await
+        self.guarded(async {
+            let (mut store, provider) = self.instantiate(request_id).await?;
+            let guest = provider.instanode_provider_provisioner();
+            self.bounded(guest.call_maintain(&mut store)).await
+        })
+        .await
     }
 
     /// `deployer.build`: may wait minutes on the engine (see `sandbox.host_wait_ms`).
     pub async fn deploy_build(&self, request_id: &str, app: &App) -> Answer<Built> {
-        let (mut store, deployer) = self.instantiate_deployer(request_id).await?;
-        let guest = deployer.instanode_provider_deployer();
-        self.bounded(guest.call_build(&mut store, app)).await
+        self.guarded(async {
+            let (mut store, deployer) = self.instantiate_deployer(request_id).await?;
+            let guest = deployer.instanode_provider_deployer();
+            self.bounded(guest.call_build(&mut store, app)).await
+        })
+        .await
     }
 
     /// `deployer.start`.
     pub async fn deploy_start(&self, request_id: &str, app: &App, image: &str) -> Answer<Started> {
-        let (mut store, deployer) = self.instantiate_deployer(request_id).await?;
-        let guest = deployer.instanode_provider_deployer();
-        self.bounded(guest.call_start(&mut store, app, image)).await
+        self.guarded(async {
+            let (mut store, deployer) = self.instantiate_deployer(request_id).await?;
+            let guest = deployer.instanode_provider_deployer();
+            self.bounded(guest.call_start(&mut store, app, image)).await
+        })
+        .await
     }
 
     /// `deployer.logs`.
     pub async fn deploy_logs(&self, request_id: &str, app: &App, tail: u32) -> Answer<Vec<String>> {
-        let (mut store, deployer) = self.instantiate_deployer(request_id).await?;
-        let guest = deployer.instanode_provider_deployer();
-        self.bounded(guest.call_logs(&mut store, app, tail)).await
+        self.guarded(async {
+            let (mut store, deployer) = self.instantiate_deployer(request_id).await?;
+            let guest = deployer.instanode_provider_deployer();
+            self.bounded(guest.call_logs(&mut store, app, tail)).await
+        })
+        .await
+    }
+
+    /// Runs one call under the provider's instance limit and circuit breaker, recording
+    /// its outcome.
+    async fn guarded<T>(
+        &self,
+        call: impl Future<Output = Result<T, CallError>>,
+    ) -> Result<T, CallError> {
+        // A call waits for a free instance at most half its budget, so a provider whose
+        // instances are all stuck answers busy while callers still have time to retry.
+        let queue_budget = self.budget() / 2;
+        let _instance = match tokio::time::timeout(queue_budget, self.instances.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            _ => {
+                return Err(CallError::Busy {
+                    provider: self.name.clone(),
+                    limit: self.sandbox.max_instances,
+                });
+            }
+        };
+        self.health
+            .admit()
+            .map_err(|retry_after| CallError::CircuitOpen {
+                provider: self.name.clone(),
+                retry_after,
+            })?;
+        let outcome = call.await;
+        match &outcome {
+            Err(e) if e.is_sandbox_failure() => self.health.record(Some(&e.to_string())),
+            _ => self.health.record(None),
+        }
+        outcome
     }
 
     /// Guest compute per call; host imports may add up to `host_wait_ms` of waiting.

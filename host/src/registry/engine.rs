@@ -2,6 +2,7 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -53,22 +54,32 @@ fn start_epoch_ticker(engine: Engine) {
 pub struct Compiled {
     pub component: Component,
     pub sha256: String,
+    /// Whether the artifact was read from the cache instead of compiled.
+    pub cached: bool,
 }
 
 /// Compiles `wasm`, or loads the artifact this host compiled from the same bytes before.
 /// Artifacts live in `cache_dir`, named by content hash and engine compatibility.
-pub async fn compile(engine: &Engine, wasm: Vec<u8>, cache_dir: &Path) -> anyhow::Result<Compiled> {
+pub async fn compile(
+    engine: &Engine,
+    wasm: Arc<[u8]>,
+    cache_dir: &Path,
+) -> anyhow::Result<Compiled> {
     let sha256 = hex::encode(Sha256::digest(&wasm));
     let mut compat = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut compat);
     let artifact = cache_dir.join(format!("{sha256}-{:016x}.cwasm", compat.finish()));
     let engine = engine.clone();
     let cache_dir = cache_dir.to_path_buf();
-    let component =
+    let (component, cached) =
         tokio::task::spawn_blocking(move || load_or_compile(&engine, &wasm, &cache_dir, artifact))
             .await
             .context("compile task panicked")??;
-    Ok(Compiled { component, sha256 })
+    Ok(Compiled {
+        component,
+        sha256,
+        cached,
+    })
 }
 
 fn load_or_compile(
@@ -76,10 +87,10 @@ fn load_or_compile(
     wasm: &[u8],
     cache_dir: &Path,
     artifact: PathBuf,
-) -> anyhow::Result<Component> {
+) -> anyhow::Result<(Component, bool)> {
     if artifact.exists() {
         match deserialize_own_artifact(engine, &artifact) {
-            Ok(component) => return Ok(component),
+            Ok(component) => return Ok((component, true)),
             Err(e) => {
                 tracing::warn!(path = %artifact.display(), error = %e, "recompiling a bad cached artifact")
             }
@@ -91,10 +102,14 @@ fn load_or_compile(
         .with_context(|| format!("cannot create {}", cache_dir.display()))?;
     let bytes = component.serialize()?;
     // Write then rename, so a concurrent reader never sees half an artifact.
-    let tmp = artifact.with_extension(format!("tmp{}", std::process::id()));
+    let tmp = artifact.with_extension(format!(
+        "tmp{}-{:x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, &artifact)?;
-    Ok(component)
+    Ok((component, false))
 }
 
 #[expect(

@@ -1,35 +1,38 @@
-//! The provider registry: loads, validates and serves provider components.
+//! The provider registry: loads, validates, swaps and serves provider components.
 //!
-//! Each provider is loaded once (compiled and cached by content hash), checked against its
-//! config (imports only granted capabilities, `describe()` answers with the configured
-//! kinds), and kept as a pre-linked [`Loaded`]. The live set is one `ArcSwap`: replacing a
-//! provider later is a single atomic pointer change, and calls already running keep the
-//! version they started with.
+//! Each configured provider has a [`Slot`]: what outlives its versions (config, granted
+//! capabilities, backend connections, the instance limit). A version is a validated,
+//! pre-linked [`Loaded`]. The live set is one `ArcSwap`: replacing a provider is a single
+//! atomic pointer change, and a call already running keeps the version it started with.
 
 pub mod bindings;
 mod call;
 mod engine;
+mod health;
+mod load;
+pub mod watch;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use tokio::sync::{Mutex, Semaphore};
 use wasmtime::Engine;
-use wasmtime::component::Component;
 
-use crate::caps::{
-    self, Bindings, Capability, ContainersBackend, MongoBackend, NatsBackend, RedisBackend,
-    S3Backend, SignerBackend, SqlBackend,
-};
-use crate::config::{Config, ProviderConfig, SandboxConfig};
+use crate::caps::{self, Bindings, Capability, ContainersBackend, S3Backend};
+use crate::config::{Config, SandboxConfig};
 use crate::store::{KeyRing, Store};
 use bindings::ProviderPre;
 use bindings::deploy::DeployProviderPre;
 
 pub use call::CallError;
+pub use health::{Health, HealthReport};
+pub use load::Refusal;
 
 /// One loaded provider version.
 pub struct Loaded {
@@ -39,11 +42,29 @@ pub struct Loaded {
     pub sha256: String,
     pub grants: Vec<Capability>,
     pub loaded_at: DateTime<Utc>,
+    /// Where the bytes came from: a file path or `upload`.
+    pub source: String,
+    pub health: Health,
+    wasm: Arc<[u8]>,
     pre: ProviderPre<caps::HostState>,
     /// Set when the component also exports `deployer`.
     deploy_pre: Option<DeployProviderPre<caps::HostState>>,
     bindings: Arc<Bindings>,
     sandbox: SandboxConfig,
+    instances: Arc<Semaphore>,
+}
+
+/// A configured provider: everything that stays the same from one version to the next.
+pub struct Slot {
+    pub name: String,
+    pub kinds: Vec<String>,
+    pub grants: Vec<Capability>,
+    pub sandbox: SandboxConfig,
+    bindings: Arc<Bindings>,
+    instances: Arc<Semaphore>,
+    /// Held while a version is validated and swapped in, so swaps of one provider happen
+    /// one at a time; keeps the version the live one replaced, for rollback.
+    previous: Mutex<Option<Arc<Loaded>>>,
 }
 
 /// The live providers, by name and by kind.
@@ -52,12 +73,36 @@ struct Live {
     by_kind: HashMap<String, Arc<Loaded>>,
 }
 
+/// What a swap did.
+pub struct Swapped {
+    pub live: Arc<Loaded>,
+    pub replaced: Option<Arc<Loaded>>,
+    /// Time spent compiling (or loading the cached artifact), validating and swapping.
+    pub elapsed: Duration,
+    /// Whether a compiled artifact of the same bytes was reused.
+    pub cached: bool,
+}
+
+impl Swapped {
+    /// Whether the bytes were already the live version, so nothing changed.
+    pub fn unchanged(&self) -> bool {
+        self.replaced.is_none()
+    }
+}
+
 pub struct Registry {
+    engine: Engine,
+    cache_dir: PathBuf,
+    slots: BTreeMap<String, Arc<Slot>>,
     live: ArcSwap<Live>,
+    /// Where uploaded versions are kept, and new files are picked up from.
+    pub providers_dir: Option<PathBuf>,
 }
 
 impl Registry {
-    /// Loads every configured provider; any bad one stops the start with its reason.
+    /// Loads every configured provider; any bad one stops the start with its reason. A
+    /// version in the providers directory (an earlier upload) is preferred over the
+    /// configured file.
     pub async fn load(config: &Config, store: &Store, keys: Arc<KeyRing>) -> anyhow::Result<Self> {
         let max_memory = config
             .providers
@@ -67,19 +112,53 @@ impl Registry {
             .unwrap_or(config.sandbox.memory_mb);
         let engine = engine::build(&config.sandbox, max_memory)?;
         let cache_dir = config.data_dir.join("cache");
+        let providers_dir = config.providers_dir();
+        let mut slots = BTreeMap::new();
         let mut by_name = BTreeMap::new();
         for (name, provider) in &config.providers {
-            let loaded = load_provider(&engine, name, provider, config, store, &keys, &cache_dir)
+            let slot = load::slot(name, provider, config, store, &keys)
                 .await
                 .with_context(|| format!("provider `{name}` refused"))?;
+            let slot = Arc::new(slot);
+            let kept = providers_dir
+                .as_deref()
+                .map(|dir| dir.join(format!("{name}.wasm")))
+                .filter(|p| p.is_file());
+            let mut loaded = None;
+            if let Some(path) = kept {
+                // An earlier upload; if it no longer loads, the configured file still does.
+                match load_file(&engine, &cache_dir, &slot, &path).await {
+                    Ok(version) => loaded = Some(version),
+                    Err(e) => tracing::error!(
+                        provider = %name, path = %path.display(), error = %e,
+                        "the kept version is refused; loading the configured component"
+                    ),
+                }
+            }
+            let loaded = match loaded {
+                Some(version) => version,
+                None => load_file(&engine, &cache_dir, &slot, &provider.component)
+                    .await
+                    .with_context(|| format!("provider `{name}` refused"))?,
+            };
             tracing::info!(
                 provider = %loaded.name, version = %loaded.version, kinds = ?loaded.kinds,
-                sha256 = %loaded.sha256, "provider loaded"
+                sha256 = %loaded.sha256, source = %loaded.source, "provider loaded"
             );
             by_name.insert(name.clone(), Arc::new(loaded));
+            slots.insert(name.clone(), slot);
+        }
+        if let Some(dir) = &providers_dir {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .with_context(|| format!("cannot create {}", dir.display()))?;
         }
         Ok(Self {
+            engine,
+            cache_dir,
+            slots,
             live: ArcSwap::from_pointee(Live::index(by_name)),
+            providers_dir,
         })
     }
 
@@ -88,10 +167,165 @@ impl Registry {
         self.live.load().by_kind.get(kind).cloned()
     }
 
+    /// The provider that looks after an existing resource: the one that created it (by
+    /// name, whatever its version now), else the one serving its kind.
+    pub fn for_resource(&self, provider: &str, kind: &str) -> Option<Arc<Loaded>> {
+        let live = self.live.load();
+        live.by_name
+            .get(provider)
+            .filter(|p| p.kinds.iter().any(|k| k == kind))
+            .or_else(|| live.by_kind.get(kind))
+            .cloned()
+    }
+
+    /// The live version of provider `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<Loaded>> {
+        self.live.load().by_name.get(name).cloned()
+    }
+
     /// Every live provider.
     pub fn all(&self) -> Vec<Arc<Loaded>> {
         self.live.load().by_name.values().cloned().collect()
     }
+
+    /// The version a provider's live one replaced, if any.
+    pub async fn previous(&self, name: &str) -> Option<Arc<Loaded>> {
+        let slot = self.slots.get(name)?;
+        slot.previous.lock().await.clone()
+    }
+
+    /// Validates `wasm` as a new version of provider `name` and makes it live. Calls
+    /// already running finish on the version they started with. Nothing changes when the
+    /// component is refused.
+    pub async fn replace(
+        &self,
+        name: &str,
+        wasm: Arc<[u8]>,
+        source: String,
+    ) -> Result<Swapped, Refusal> {
+        let slot = self
+            .slots
+            .get(name)
+            .ok_or_else(|| Refusal::ProviderNotFound(name.to_string()))?;
+        let mut previous = slot.previous.lock().await;
+        let started = Instant::now();
+        if let Some(live) = self.get(name)
+            && live.sha256 == hex::encode(Sha256::digest(&wasm))
+        {
+            // Already live (e.g. the providers directory showing an upload just kept).
+            return Ok(Swapped {
+                live,
+                replaced: None,
+                elapsed: started.elapsed(),
+                cached: true,
+            });
+        }
+        let (loaded, cached) =
+            load::version(&self.engine, &self.cache_dir, slot, wasm, source).await?;
+        self.keep(&loaded).await;
+        let replaced = self.swap_in(Arc::new(loaded));
+        *previous = replaced.clone();
+        let live = self.get(name).expect("just swapped in");
+        tracing::info!(
+            provider = %name, version = %live.version, sha256 = %live.sha256,
+            replaced = ?replaced.as_ref().map(|r| &r.version), "provider swapped"
+        );
+        Ok(Swapped {
+            live,
+            replaced,
+            elapsed: started.elapsed(),
+            cached,
+        })
+    }
+
+    /// Makes the version before the live one live again (and the live one the previous).
+    pub async fn rollback(&self, name: &str) -> Result<Swapped, Refusal> {
+        let slot = self
+            .slots
+            .get(name)
+            .ok_or_else(|| Refusal::ProviderNotFound(name.to_string()))?;
+        let mut previous = slot.previous.lock().await;
+        let started = Instant::now();
+        let target = previous
+            .take()
+            .ok_or_else(|| Refusal::NoPreviousVersion(name.to_string()))?;
+        // A fresh copy, so the rolled-back version starts with a closed breaker.
+        let (restored, cached) = load::version(
+            &self.engine,
+            &self.cache_dir,
+            slot,
+            target.wasm.clone(),
+            target.source.clone(),
+        )
+        .await?;
+        self.keep(&restored).await;
+        let replaced = self.swap_in(Arc::new(restored));
+        *previous = replaced.clone();
+        let live = self.get(name).expect("just swapped in");
+        tracing::info!(provider = %name, version = %live.version, sha256 = %live.sha256, "provider rolled back");
+        Ok(Swapped {
+            live,
+            replaced,
+            elapsed: started.elapsed(),
+            cached,
+        })
+    }
+
+    /// The configured provider `name`.
+    pub fn slot(&self, name: &str) -> Option<&Arc<Slot>> {
+        self.slots.get(name)
+    }
+
+    /// Writes a version about to go live into the providers directory, so a restart keeps
+    /// it (unless it was read from there). A failed write is logged: the swap still happens.
+    async fn keep(&self, loaded: &Loaded) {
+        let Some(dir) = &self.providers_dir else {
+            return;
+        };
+        let path = dir.join(format!("{}.wasm", loaded.name));
+        if loaded.source == path.display().to_string() {
+            return;
+        }
+        let tmp = dir.join(format!(".{}.wasm.tmp", loaded.name));
+        let written = async {
+            tokio::fs::write(&tmp, &loaded.wasm).await?;
+            tokio::fs::rename(&tmp, &path).await
+        };
+        if let Err(e) = written.await {
+            tracing::error!(provider = %loaded.name, path = %path.display(), error = %e, "could not keep the new version: a restart will load the old one");
+        }
+    }
+
+    fn swap_in(&self, loaded: Arc<Loaded>) -> Option<Arc<Loaded>> {
+        let name = loaded.name.clone();
+        let mut replaced = None;
+        self.live.rcu(|live| {
+            let mut by_name = live.by_name.clone();
+            replaced = by_name.insert(name.clone(), loaded.clone());
+            Live::index(by_name)
+        });
+        replaced
+    }
+}
+
+async fn load_file(
+    engine: &Engine,
+    cache_dir: &std::path::Path,
+    slot: &Slot,
+    path: &std::path::Path,
+) -> anyhow::Result<Loaded> {
+    let wasm = tokio::fs::read(path)
+        .await
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let (loaded, _) = load::version(
+        engine,
+        cache_dir,
+        slot,
+        wasm.into(),
+        path.display().to_string(),
+    )
+    .await?;
+    Ok(loaded)
 }
 
 impl Loaded {
@@ -109,6 +343,16 @@ impl Loaded {
     pub fn is_deployer(&self) -> bool {
         self.deploy_pre.is_some()
     }
+
+    /// `name@version`, as responses and logs name a provider version.
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+
+    /// The limits every call of this version runs under.
+    pub fn sandbox(&self) -> SandboxConfig {
+        self.sandbox
+    }
 }
 
 impl Live {
@@ -119,131 +363,4 @@ impl Live {
             .collect();
         Self { by_name, by_kind }
     }
-}
-
-async fn load_provider(
-    engine: &Engine,
-    name: &str,
-    provider: &ProviderConfig,
-    config: &Config,
-    store: &Store,
-    keys: &Arc<KeyRing>,
-    cache_dir: &Path,
-) -> anyhow::Result<Loaded> {
-    let grants = parse_grants(&provider.grants)?;
-    let wasm = tokio::fs::read(&provider.component)
-        .await
-        .with_context(|| format!("cannot read {}", provider.component.display()))?;
-    let compiled = engine::compile(engine, wasm, cache_dir).await?;
-    check_imports(engine, &compiled.component, &grants)?;
-    let linker = caps::linker(engine, &grants)?;
-    let instance_pre = linker.instantiate_pre(&compiled.component)?;
-    let pre = ProviderPre::new(instance_pre.clone())?;
-    let deploy_pre = DeployProviderPre::new(instance_pre).ok();
-    let bindings = Arc::new(Bindings {
-        provider: name.to_string(),
-        settings: provider.config.clone(),
-        sql: match (&provider.sql, grants.contains(&Capability::Sql)) {
-            (Some(binding), true) => Some(SqlBackend::connect_lazy(binding)?),
-            _ => None,
-        },
-        redis: match (&provider.redis, grants.contains(&Capability::Redis)) {
-            (Some(binding), true) => Some(RedisBackend::new(binding)?),
-            _ => None,
-        },
-        mongo: match (&provider.mongo, grants.contains(&Capability::Mongo)) {
-            (Some(binding), true) => Some(MongoBackend::new(binding).await?),
-            _ => None,
-        },
-        nats: match (&provider.nats, grants.contains(&Capability::Nats)) {
-            (Some(binding), true) => Some(NatsBackend::new(binding, keys.clone())),
-            _ => None,
-        },
-        signer: match (&provider.signer, grants.contains(&Capability::Signer)) {
-            (Some(binding), true) => {
-                let granted = binding
-                    .keys
-                    .iter()
-                    .map(|k| k.parse().map_err(anyhow::Error::msg))
-                    .collect::<anyhow::Result<_>>()?;
-                Some(SignerBackend::new(keys.clone(), granted))
-            }
-            _ => None,
-        },
-        s3: match (&provider.s3, grants.contains(&Capability::S3)) {
-            (Some(binding), true) => Some(S3Backend::new(binding)?),
-            _ => None,
-        },
-        containers: match (
-            &provider.containers,
-            grants.contains(&Capability::Containers),
-        ) {
-            (Some(binding), true) => Some(ContainersBackend::new(binding, store.clone())?),
-            _ => None,
-        },
-        kv: grants.contains(&Capability::Kv).then(|| store.kv(name)),
-    });
-    let mut loaded = Loaded {
-        name: name.to_string(),
-        version: String::new(),
-        kinds: provider.kinds.clone(),
-        sha256: compiled.sha256,
-        grants,
-        loaded_at: Utc::now(),
-        pre,
-        deploy_pre,
-        bindings,
-        sandbox: config.sandbox.with(provider.sandbox),
-    };
-    let info = loaded.describe("load").await.context("describe() failed")?;
-    if let Some(kind) = provider.kinds.iter().find(|k| !info.kinds.contains(k)) {
-        bail!(
-            "configured kind `{kind}` is not among the kinds it serves: {:?}",
-            info.kinds
-        );
-    }
-    loaded.version = info.version;
-    Ok(loaded)
-}
-
-fn parse_grants(grants: &[String]) -> anyhow::Result<Vec<Capability>> {
-    let mut parsed = Vec::new();
-    for grant in grants {
-        let capability: Capability = grant.parse().map_err(anyhow::Error::msg)?;
-        parsed.push(capability);
-    }
-    parsed.sort();
-    parsed.dedup();
-    Ok(parsed)
-}
-
-/// Refuses a component that imports a capability it was not granted, or anything that is
-/// neither WASI nor part of the contract.
-fn check_imports(
-    engine: &Engine,
-    component: &Component,
-    grants: &[Capability],
-) -> anyhow::Result<()> {
-    for (import, _) in component.component_type().imports(engine) {
-        if import.starts_with("wasi:") {
-            continue;
-        }
-        let Some(interface) = import.strip_prefix("instanode:provider/") else {
-            bail!("it imports `{import}`, which is not part of the instanode:provider contract");
-        };
-        let interface = interface.split('@').next().unwrap_or(interface);
-        if interface == "types" {
-            continue;
-        }
-        let capability: Capability = interface
-            .parse()
-            .map_err(|_| anyhow::anyhow!("it imports unknown interface `{import}`"))?;
-        if !capability.is_implicit() && !grants.contains(&capability) {
-            bail!(
-                "it imports capability `{capability}`, which its config does not grant \
-                 (add \"{capability}\" to its grants to allow it)"
-            );
-        }
-    }
-    Ok(())
 }

@@ -38,6 +38,8 @@ pub struct ResourceRow {
     pub tier: String,
     pub status: String,
     pub provider: String,
+    /// The provider version that created it.
+    pub provider_version: String,
     pub fingerprint: Option<String>,
     /// The team that owns it, once claimed.
     pub team_id: Option<Uuid>,
@@ -53,8 +55,8 @@ pub struct ResourceRow {
 }
 
 const COLUMNS: &str =
-    "id, token, kind, name, env, tier, status, provider, fingerprint, team_id, limits, sealed_credentials,
-     usage, usage_checked_at, end_reason, created_at, expires_at, suspended_at, ended_at";
+    "id, token, kind, name, env, tier, status, provider, provider_version, fingerprint, team_id, limits,
+     sealed_credentials, usage, usage_checked_at, end_reason, created_at, expires_at, suspended_at, ended_at";
 
 /// Why a resource is leaving service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -43,6 +43,14 @@ const MAX_REFILL_PER_RUN: u64 = 4;
 /// The template every `vector` database is copied from.
 const VECTOR_TEMPLATE: &str = "instanode_template_vector";
 
+/// This build's version. The `next-version` feature marks an otherwise identical build as
+/// the next one, so upgrades can be exercised against a real component.
+const VERSION: &str = if cfg!(feature = "next-version") {
+    concat!(env!("CARGO_PKG_VERSION"), "+next")
+} else {
+    env!("CARGO_PKG_VERSION")
+};
+
 /// What the host keeps (sealed) for each resource.
 #[derive(Serialize, Deserialize)]
 struct State {
@@ -56,7 +64,7 @@ impl Guest for Postgres {
     fn describe() -> Info {
         Info {
             name: "postgres".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
+            version: VERSION.into(),
             kinds: vec!["db".into(), "vector".into()],
             capabilities: vec!["sql".into(), "log".into()],
             config_schema: instanode_provider_kit::endpoint::config_schema(

@@ -1,0 +1,165 @@
+//! The operator API (`/admin/*`): list providers, upload a new version, roll back. It sits
+//! outside the agents' rate limit and answers only the configured admin token.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use axum::{Router, extract::rejection::BytesRejection};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+use crate::app::SharedApp;
+use crate::registry::{Loaded, Refusal, Swapped};
+
+/// Largest component the API accepts.
+pub const MAX_COMPONENT_BYTES: usize = 64 << 20;
+
+pub fn routes(app: SharedApp) -> Router<SharedApp> {
+    Router::new()
+        .route("/admin/providers", get(list))
+        .route(
+            "/admin/providers/{name}",
+            put(upload).layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES)),
+        )
+        .route("/admin/providers/{name}/rollback", post(rollback))
+        .route_layer(middleware::from_fn_with_state(app, require_admin))
+}
+
+/// Lets through only requests bearing the admin token; the API is off without one.
+async fn require_admin(
+    State(app): State<SharedApp>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let Some(expected) = &app.admin_token else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "admin_disabled",
+            "The operator API is off on this host.",
+        )
+        .action("Tell the operator to set admin_token (INSTANODE_ADMIN_TOKEN) to use /admin."));
+    };
+    let presented = bearer(request.headers()).unwrap_or_default();
+    // Compare digests, so the comparison takes the same time wherever the tokens differ.
+    if Sha256::digest(presented.as_bytes()) != Sha256::digest(expected.as_bytes()) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "The operator API needs `Authorization: Bearer <admin token>`.",
+        ));
+    }
+    Ok(next.run(request).await)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+async fn list(State(app): State<SharedApp>) -> Json<Value> {
+    let mut providers = Vec::new();
+    for live in app.registry.all() {
+        let previous = app.registry.previous(&live.name).await;
+        providers.push(describe(&live, previous.as_deref()));
+    }
+    Json(json!({ "ok": true, "providers": providers }))
+}
+
+async fn upload(
+    State(app): State<SharedApp>,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::payload_too_large(MAX_COMPONENT_BYTES),
+        _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.body_text()),
+    })?;
+    if !body.starts_with(b"\0asm") {
+        return Err(refused(Refusal::InvalidComponent(
+            "the body is not a WebAssembly binary (send the .wasm file's bytes)".into(),
+        )));
+    }
+    let swapped = app
+        .registry
+        .replace(&name, Arc::from(&body[..]), "upload".into())
+        .await
+        .map_err(refused)?;
+    Ok(Json(swap_report(&swapped)))
+}
+
+async fn rollback(
+    State(app): State<SharedApp>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let swapped = app.registry.rollback(&name).await.map_err(refused)?;
+    Ok(Json(swap_report(&swapped)))
+}
+
+fn swap_report(swapped: &Swapped) -> Value {
+    json!({
+        "ok": true,
+        "unchanged": swapped.unchanged(),
+        "provider": describe(&swapped.live, swapped.replaced.as_deref()),
+        "swap_ms": swapped.elapsed.as_secs_f64() * 1000.0,
+        "compiled_artifact_cached": swapped.cached,
+    })
+}
+
+fn describe(live: &Loaded, previous: Option<&Loaded>) -> Value {
+    let sandbox = live.sandbox();
+    json!({
+        "name": live.name,
+        "version": live.version,
+        "kinds": live.kinds,
+        "sha256": live.sha256,
+        "loaded_at": live.loaded_at,
+        "source": live.source,
+        "grants": live.grants.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "deployer": live.is_deployer(),
+        "sandbox": {
+            "call_timeout_ms": sandbox.call_timeout_ms,
+            "host_wait_ms": sandbox.host_wait_ms,
+            "memory_mb": sandbox.memory_mb,
+            "max_instances": sandbox.max_instances,
+            "breaker_failures": sandbox.breaker_failures,
+            "breaker_open_ms": sandbox.breaker_open_ms,
+        },
+        "health": live.health.report(),
+        "previous": previous.map(|p| json!({
+            "version": p.version,
+            "sha256": p.sha256,
+            "loaded_at": p.loaded_at,
+        })),
+    })
+}
+
+fn refused(refusal: Refusal) -> ApiError {
+    let status = match refusal {
+        Refusal::ProviderNotFound(_) => StatusCode::NOT_FOUND,
+        Refusal::NoPreviousVersion(_) => StatusCode::CONFLICT,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let action = match refusal {
+        Refusal::ProviderNotFound(_) => {
+            "Add a [providers.<name>] section to the host config (component, kinds, grants, bindings) and restart; uploads replace configured providers only."
+        }
+        Refusal::NoPreviousVersion(_) => {
+            "Nothing to roll back to: upload the version you want with PUT /admin/providers/{name}."
+        }
+        _ => {
+            "The live version keeps serving. Fix the component (see docs/providers.md; `instanode provider check` runs the same checks) and upload it again."
+        }
+    };
+    tracing::warn!(code = refusal.code(), error = %refusal, "provider version refused");
+    ApiError::new(status, refusal.code(), refusal.to_string()).action(action)
+}

@@ -1,0 +1,90 @@
+//! Watching the providers directory: a `<name>.wasm` that appears or changes there is
+//! loaded as provider `<name>`'s new version, exactly as an upload through the operator
+//! API. A refused file is logged once and the live version keeps serving.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+
+use crate::app::SharedApp;
+
+/// What was last seen of one file, so unchanged files are not read again.
+#[derive(PartialEq)]
+struct Seen {
+    modified: SystemTime,
+    len: u64,
+}
+
+pub fn spawn(app: SharedApp, every: Duration) {
+    let Some(dir) = app.registry.providers_dir.clone() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut seen = HashMap::new();
+        let mut ticker = tokio::time::interval(every.max(Duration::from_millis(50)));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if let Err(e) = look(&app, &dir, &mut seen).await {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot read the providers directory");
+            }
+        }
+    });
+}
+
+async fn look(
+    app: &SharedApp,
+    dir: &Path,
+    seen: &mut HashMap<PathBuf, Seen>,
+) -> std::io::Result<()> {
+    let mut entries = tokio::fs::read_dir(dir).await?;
+    while let Some(entry) = entries.next_entry().await? {
+        let path = entry.path();
+        let Some(name) = provider_name(&path) else {
+            continue;
+        };
+        let Some(live) = app.registry.get(name) else {
+            continue;
+        };
+        let meta = entry.metadata().await?;
+        let now = Seen {
+            modified: meta.modified()?,
+            len: meta.len(),
+        };
+        if seen.get(&path) == Some(&now) {
+            continue;
+        }
+        seen.insert(path.clone(), now);
+        let wasm: Arc<[u8]> = tokio::fs::read(&path).await?.into();
+        if hex::encode(Sha256::digest(&wasm)) == live.sha256 {
+            continue;
+        }
+        match app
+            .registry
+            .replace(name, wasm, path.display().to_string())
+            .await
+        {
+            Ok(swapped) => tracing::info!(
+                provider = name, version = %swapped.live.version, path = %path.display(),
+                "new version from the providers directory is live"
+            ),
+            Err(refusal) => tracing::error!(
+                provider = name, path = %path.display(), code = refusal.code(), error = %refusal,
+                "refused a new version from the providers directory; the live version keeps serving"
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// `postgres.wasm` → `postgres`; hidden and temporary files are ignored.
+fn provider_name(path: &Path) -> Option<&str> {
+    if path.extension()? != "wasm" {
+        return None;
+    }
+    let stem = path.file_stem()?.to_str()?;
+    (!stem.starts_with('.')).then_some(stem)
+}
