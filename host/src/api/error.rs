@@ -135,6 +135,7 @@ impl ApiError {
             CallError::CircuitOpen {
                 provider,
                 retry_after,
+                ..
             } => {
                 tracing::warn!(request_id = %request_id::current(), provider, "call refused: circuit open");
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable", "The provider for this resource is paused after repeated failures; nothing was created.")

@@ -65,6 +65,14 @@ async fn check_all(app: &SharedApp) -> (StatusCode, Value) {
     for provider in app.registry.all() {
         let request_id = request_id.clone();
         checks.spawn(timed(format!("provider:{}", provider.name), async move {
+            let health = provider.health.report();
+            if !health.tripped.is_empty() {
+                return Err(format!(
+                    "circuit open for {} after repeated failures; last: {}",
+                    health.tripped.join(", "),
+                    health.last_failure.unwrap_or_default()
+                ));
+            }
             match provider.check(&request_id).await {
                 Ok(Ok(message)) => Ok(message),
                 Ok(Err(e)) => Err(format!("{e:?}")),

@@ -25,9 +25,12 @@ pub enum CallError {
     Instantiate { provider: String, detail: String },
     #[error("provider `{provider}` does not export `deployer`")]
     NotADeployer { provider: String },
-    #[error("provider `{provider}` is not being called after repeated failures (circuit open)")]
+    #[error(
+        "provider `{provider}` is not being called for `{function}` after repeated failures (circuit open)"
+    )]
     CircuitOpen {
         provider: String,
+        function: &'static str,
         retry_after: Duration,
     },
     #[error("provider `{provider}` has all its {limit} instances busy")]
@@ -57,7 +60,7 @@ pub type Answer<T> = Result<Result<T, ProviderError>, CallError>;
 
 impl Loaded {
     pub async fn describe(&self, request_id: &str) -> Result<Info, CallError> {
-        self.guarded(async {
+        self.guarded("describe", async {
             let (mut store, provider) = self.instantiate(request_id).await?;
             let guest = provider.instanode_provider_provisioner();
             self.bounded(guest.call_describe(&mut store)).await
@@ -70,7 +73,7 @@ impl Loaded {
         request_id: &str,
         request: &ProvisionRequest,
     ) -> Answer<Provisioned> {
-        self.guarded(async {
+        self.guarded("provision", async {
             let (mut store, provider) = self.instantiate(request_id).await?;
             let guest = provider.instanode_provider_provisioner();
             self.bounded(guest.call_provision(&mut store, request))
@@ -80,7 +83,7 @@ impl Loaded {
     }
 
     pub async fn deprovision(&self, request_id: &str, resource: &ResourceRef) -> Answer<()> {
-        self.guarded(async {
+        self.guarded("deprovision", async {
             let (mut store, provider) = self.instantiate(request_id).await?;
             let guest = provider.instanode_provider_provisioner();
             self.bounded(guest.call_deprovision(&mut store, resource))
@@ -90,7 +93,7 @@ impl Loaded {
     }
 
     pub async fn usage(&self, request_id: &str, resource: &ResourceRef) -> Answer<UsageReport> {
-        self.guarded(async {
+        self.guarded("usage", async {
             let (mut store, provider) = self.instantiate(request_id).await?;
             let guest = provider.instanode_provider_provisioner();
             self.bounded(guest.call_usage(&mut store, resource)).await
@@ -99,7 +102,7 @@ impl Loaded {
     }
 
     pub async fn suspend(&self, request_id: &str, resource: &ResourceRef) -> Answer<()> {
-        self.guarded(async {
+        self.guarded("suspend", async {
             let (mut store, provider) = self.instantiate(request_id).await?;
             let guest = provider.instanode_provider_provisioner();
             self.bounded(guest.call_suspend(&mut store, resource)).await
@@ -108,7 +111,7 @@ impl Loaded {
     }
 
     pub async fn resume(&self, request_id: &str, resource: &ResourceRef) -> Answer<()> {
-        self.guarded(async {
+        self.guarded("resume", async {
             let (mut store, provider) = self.instantiate(request_id).await?;
             let guest = provider.instanode_provider_provisioner();
             self.bounded(guest.call_resume(&mut store, resource)).await
@@ -117,7 +120,7 @@ impl Loaded {
     }
 
     pub async fn check(&self, request_id: &str) -> Answer<String> {
-        self.guarded(async {
+        self.guarded("check", async {
             let (mut store, provider) = self.instantiate(request_id).await?;
             let guest = provider.instanode_provider_provisioner();
             self.bounded(guest.call_check(&mut store)).await
@@ -126,7 +129,7 @@ impl Loaded {
     }
 
     pub async fn maintain(&self, request_id: &str) -> Answer<()> {
-        self.guarded(async {
+        self.guarded("maintain", async {
             let (mut store, provider) = self.instantiate(request_id).await?;
             let guest = provider.instanode_provider_provisioner();
             self.bounded(guest.call_maintain(&mut store)).await
@@ -136,7 +139,7 @@ impl Loaded {
 
     /// `deployer.build`: may wait minutes on the engine (see `sandbox.host_wait_ms`).
     pub async fn deploy_build(&self, request_id: &str, app: &App) -> Answer<Built> {
-        self.guarded(async {
+        self.guarded("deployer.build", async {
             let (mut store, deployer) = self.instantiate_deployer(request_id).await?;
             let guest = deployer.instanode_provider_deployer();
             self.bounded(guest.call_build(&mut store, app)).await
@@ -146,7 +149,7 @@ impl Loaded {
 
     /// `deployer.start`.
     pub async fn deploy_start(&self, request_id: &str, app: &App, image: &str) -> Answer<Started> {
-        self.guarded(async {
+        self.guarded("deployer.start", async {
             let (mut store, deployer) = self.instantiate_deployer(request_id).await?;
             let guest = deployer.instanode_provider_deployer();
             self.bounded(guest.call_start(&mut store, app, image)).await
@@ -156,7 +159,7 @@ impl Loaded {
 
     /// `deployer.logs`.
     pub async fn deploy_logs(&self, request_id: &str, app: &App, tail: u32) -> Answer<Vec<String>> {
-        self.guarded(async {
+        self.guarded("deployer.logs", async {
             let (mut store, deployer) = self.instantiate_deployer(request_id).await?;
             let guest = deployer.instanode_provider_deployer();
             self.bounded(guest.call_logs(&mut store, app, tail)).await
@@ -168,6 +171,7 @@ impl Loaded {
     /// its outcome.
     async fn guarded<T>(
         &self,
+        function: &'static str,
         call: impl Future<Output = Result<T, CallError>>,
     ) -> Result<T, CallError> {
         // A call waits for a free instance at most half its budget, so a provider whose
@@ -183,15 +187,16 @@ impl Loaded {
             }
         };
         self.health
-            .admit()
+            .admit(function)
             .map_err(|retry_after| CallError::CircuitOpen {
                 provider: self.name.clone(),
+                function,
                 retry_after,
             })?;
         let outcome = call.await;
         match &outcome {
-            Err(e) if e.is_sandbox_failure() => self.health.record(Some(&e.to_string())),
-            _ => self.health.record(None),
+            Err(e) if e.is_sandbox_failure() => self.health.record(function, Some(&e.to_string())),
+            _ => self.health.record(function, None),
         }
         outcome
     }

@@ -1,12 +1,15 @@
 //! How a provider version is doing: call counts, its last sandbox failure, and the circuit
-//! breaker that stops calling a version that keeps trapping, timing out or failing to start.
+//! breakers that stop calling a version that keeps trapping, timing out or failing to start.
 //!
 //! Only sandbox failures count (a trap, a timeout, an instance that could not start). A
 //! provider's own typed answers, such as "backend unavailable", are answers, not failures
-//! of the component. After `breaker_failures` failures in a row the breaker opens: calls
-//! fail at once for `breaker_open_ms`; then one trial call is let through, and its outcome
-//! closes the breaker or opens it again.
+//! of the component. Each exported function has its own breaker, so a `provision` that
+//! traps every time is stopped even though the `deprovision` that undoes it succeeds (and
+//! clean-up keeps working). After `breaker_failures` failures of a function in a row its
+//! breaker opens: its calls fail at once for `breaker_open_ms`; then one trial call is let
+//! through, and its outcome closes the breaker or opens it again.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -25,7 +28,8 @@ pub struct Health {
 }
 
 struct State {
-    breaker: Breaker,
+    /// By exported function; absent means closed with no failures.
+    breakers: HashMap<&'static str, Breaker>,
     last_failure: Option<(DateTime<Utc>, String)>,
 }
 
@@ -44,8 +48,11 @@ enum Breaker {
 /// A snapshot for `/readyz` and the operator API.
 #[derive(Debug, Clone, Serialize)]
 pub struct HealthReport {
-    /// `closed`, `open` or `half_open`.
+    /// The worst of the functions' breakers: `closed`, `half_open` or `open`.
     pub breaker: &'static str,
+    /// Functions whose breaker is not closed.
+    pub tripped: Vec<&'static str>,
+    /// The longest run of failures of any one function.
     pub failures_in_a_row: u32,
     pub calls_total: u64,
     pub failures_total: u64,
@@ -63,25 +70,27 @@ impl Health {
             calls: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             state: Mutex::new(State {
-                breaker: Breaker::Closed {
-                    failures_in_a_row: 0,
-                },
+                breakers: HashMap::new(),
                 last_failure: None,
             }),
         }
     }
 
-    /// Whether a call may run now; while open, how long until it may.
-    pub fn admit(&self) -> Result<(), Duration> {
+    /// Whether a call of `function` may run now; while its breaker is open, how long until
+    /// it may.
+    pub fn admit(&self, function: &'static str) -> Result<(), Duration> {
         let mut state = self.state.lock().expect("health lock");
-        match state.breaker {
+        let Some(breaker) = state.breakers.get_mut(function) else {
+            return Ok(());
+        };
+        match *breaker {
             Breaker::Closed { .. } => Ok(()),
             Breaker::Open { until } => {
                 let now = Instant::now();
                 if now < until {
                     Err(until - now)
                 } else {
-                    state.breaker = Breaker::Trial;
+                    *breaker = Breaker::Trial;
                     Ok(())
                 }
             }
@@ -91,13 +100,11 @@ impl Health {
     }
 
     /// Records a call's outcome: `None` for success, else the failure.
-    pub fn record(&self, failure: Option<&str>) {
+    pub fn record(&self, function: &'static str, failure: Option<&str>) {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let mut state = self.state.lock().expect("health lock");
         let Some(failure) = failure else {
-            state.breaker = Breaker::Closed {
-                failures_in_a_row: 0,
-            };
+            state.breakers.remove(function);
             return;
         };
         self.failures.fetch_add(1, Ordering::Relaxed);
@@ -105,14 +112,17 @@ impl Health {
         let open = Breaker::Open {
             until: Instant::now() + self.open_for,
         };
-        state.breaker = match state.breaker {
+        let breaker = state.breakers.entry(function).or_insert(Breaker::Closed {
+            failures_in_a_row: 0,
+        });
+        *breaker = match *breaker {
             Breaker::Closed { failures_in_a_row } if failures_in_a_row + 1 < self.threshold => {
                 Breaker::Closed {
                     failures_in_a_row: failures_in_a_row + 1,
                 }
             }
             Breaker::Closed { .. } | Breaker::Trial => {
-                tracing::warn!(failure, "provider circuit breaker opened");
+                tracing::warn!(function, failure, "provider circuit breaker opened");
                 open
             }
             already_open @ Breaker::Open { .. } => already_open,
@@ -121,17 +131,28 @@ impl Health {
 
     pub fn report(&self) -> HealthReport {
         let state = self.state.lock().expect("health lock");
-        let (breaker, failures_in_a_row, retry_after) = match state.breaker {
-            Breaker::Closed { failures_in_a_row } => ("closed", failures_in_a_row, None),
-            Breaker::Open { until } => (
-                "open",
-                self.threshold,
-                Some(until.saturating_duration_since(Instant::now()).as_secs() + 1),
-            ),
-            Breaker::Trial => ("half_open", self.threshold, None),
-        };
+        let (mut worst, mut failures_in_a_row, mut retry_after) = (0, 0, None);
+        let mut tripped = Vec::new();
+        for (function, breaker) in &state.breakers {
+            let (rank, run) = match *breaker {
+                Breaker::Closed { failures_in_a_row } => (0, failures_in_a_row),
+                Breaker::Trial => (1, self.threshold),
+                Breaker::Open { until } => {
+                    let wait = until.saturating_duration_since(Instant::now()).as_secs() + 1;
+                    retry_after = Some(retry_after.map_or(wait, |w: u64| w.max(wait)));
+                    (2, self.threshold)
+                }
+            };
+            if rank > 0 {
+                tripped.push(*function);
+            }
+            worst = worst.max(rank);
+            failures_in_a_row = failures_in_a_row.max(run);
+        }
+        tripped.sort_unstable();
         HealthReport {
-            breaker,
+            breaker: ["closed", "half_open", "open"][worst],
+            tripped,
             failures_in_a_row,
             calls_total: self.calls.load(Ordering::Relaxed),
             failures_total: self.failures.load(Ordering::Relaxed),
@@ -157,34 +178,48 @@ mod tests {
     #[test]
     fn failures_in_a_row_open_the_breaker_and_a_success_resets_the_count() {
         let h = health(3, 60_000);
-        h.record(Some("trap"));
-        h.record(Some("trap"));
-        h.record(None);
-        h.record(Some("trap"));
-        h.record(Some("trap"));
-        assert!(h.admit().is_ok(), "two in a row after a success");
-        h.record(Some("timeout"));
-        let wait = h.admit().unwrap_err();
+        h.record("provision", Some("trap"));
+        h.record("provision", Some("trap"));
+        h.record("provision", None);
+        h.record("provision", Some("trap"));
+        h.record("provision", Some("trap"));
+        assert!(h.admit("provision").is_ok(), "two in a row after a success");
+        h.record("provision", Some("timeout"));
+        let wait = h.admit("provision").unwrap_err();
         assert!(wait > Duration::from_secs(50));
         let report = h.report();
         assert_eq!(report.breaker, "open");
+        assert_eq!(report.tripped, ["provision"]);
         assert_eq!(report.failures_total, 5);
         assert_eq!(report.calls_total, 6);
         assert_eq!(report.last_failure.as_deref(), Some("timeout"));
     }
 
     #[test]
+    fn each_function_has_its_own_breaker() {
+        let h = health(2, 60_000);
+        for _ in 0..2 {
+            h.record("provision", Some("trap"));
+            // The undo of each failed provision succeeds: it must not reset provision's run.
+            h.record("deprovision", None);
+        }
+        assert!(h.admit("provision").is_err());
+        assert!(h.admit("deprovision").is_ok(), "clean-up keeps working");
+        assert!(h.admit("usage").is_ok());
+    }
+
+    #[test]
     fn after_the_pause_one_trial_call_decides() {
         let h = health(1, 0);
-        h.record(Some("trap"));
-        assert!(h.admit().is_ok(), "the pause is over: one trial");
-        assert!(h.admit().is_err(), "others wait for the trial");
+        h.record("provision", Some("trap"));
+        assert!(h.admit("provision").is_ok(), "the pause is over: one trial");
+        assert!(h.admit("provision").is_err(), "others wait for the trial");
         assert_eq!(h.report().breaker, "half_open");
-        h.record(Some("trap again"));
+        h.record("provision", Some("trap again"));
         assert_eq!(h.report().breaker, "open");
-        assert!(h.admit().is_ok(), "next trial");
-        h.record(None);
+        assert!(h.admit("provision").is_ok(), "next trial");
+        h.record("provision", None);
         assert_eq!(h.report().breaker, "closed");
-        assert!(h.admit().is_ok() && h.admit().is_ok());
+        assert!(h.admit("provision").is_ok() && h.admit("provision").is_ok());
     }
 }

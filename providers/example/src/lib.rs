@@ -114,9 +114,14 @@ impl Guest for Example {
             r#"CREATE SCHEMA IF NOT EXISTS "{role}" AUTHORIZATION "{role}""#
         ))?;
 
+        // Servers that revoke CONNECT from PUBLIC (as they should) need it granted per role.
+        let database = database()?;
+        execute(&format!(
+            r#"GRANT CONNECT ON DATABASE "{database}" TO "{role}""#
+        ))?;
+
         let host = setting("public_host", "127.0.0.1");
         let port = setting("public_port", "5432");
-        let database = setting("database", "postgres");
         Ok(Provisioned {
             connection_url: format!("postgres://{role}:{password}@{host}:{port}/{database}"),
             internal_url: None,
@@ -139,6 +144,13 @@ impl Guest for Example {
         // Open sessions hold locks that would make DROP SCHEMA wait.
         terminate_sessions(&role)?;
         execute(&format!(r#"DROP SCHEMA IF EXISTS "{role}" CASCADE"#))?;
+        if role_exists(&role)? {
+            // A role holding a privilege cannot be dropped.
+            let database = database()?;
+            execute(&format!(
+                r#"REVOKE CONNECT ON DATABASE "{database}" FROM "{role}""#
+            ))?;
+        }
         if fault("deprovision-twice") {
             // Without IF EXISTS the second deprovision fails: 42704 undefined_object.
             return execute(&format!(r#"DROP ROLE "{role}""#));
@@ -209,6 +221,24 @@ impl Guest for Example {
     /// Nothing to do: the provider keeps no pool of pre-created objects to refill.
     fn maintain() -> Result<(), ProviderError> {
         Ok(())
+    }
+}
+
+/// The database tenants connect to (the `sql` server's maintenance database). It is quoted
+/// into statements, so only plain names are accepted.
+fn database() -> Result<String, ProviderError> {
+    let database = setting("database", "postgres");
+    let plain = !database.is_empty()
+        && database.len() <= 63
+        && database
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if plain {
+        Ok(database)
+    } else {
+        Err(ProviderError::InvalidRequest(format!(
+            "setting `database` must be a plain database name, not {database:?}"
+        )))
     }
 }
 
