@@ -854,9 +854,10 @@ stop_s3() { stop_pidfile "S3 ($1/s3)" "$1/s3/server.pid"; }
 write_config() {
     local data listen=$2 port=$3 redis_port=$4 mongo_port=$5 nats_port=$6 s3_port=$7 smtp_port=$8
     data=$(abs_dir "$1")
-    local seal jwt superpw instpw redispw mongopw
+    local seal jwt admin superpw instpw redispw mongopw
     seal=$(secret "$data/secrets/seal_key" 32)
     jwt=$(secret "$data/secrets/jwt_secret" 32)
+    admin=$(secret "$data/secrets/admin_token" 24)
     superpw=$(secret "$data/secrets/pg_superuser_password")
     instpw=$(secret "$data/secrets/pg_instanode_password")
     redispw=$(secret "$data/secrets/redis_admin_password")
@@ -868,6 +869,8 @@ write_config() {
 listen = "$listen"
 public_url = "http://$listen"
 data_dir = "$data"
+# Operator API (/admin/providers); providers/<name>.wasm under data_dir is watched.
+admin_token = "$admin"
 
 [metadata]
 url = "postgres://instanode:$instpw@127.0.0.1:$port/instanode"

@@ -214,4 +214,15 @@ async fn a_provider_at_its_instance_limit_answers_busy() {
     // Once the slot is free, calls go through again.
     let fine = host.post_json("/test/new", json!({"name": "fine"})).await;
     assert_eq!(fine.status.as_u16(), 201, "{}", fine.body);
+    // Readiness stays ok (one failure opens nothing) but names the recent failure.
+    let ready = host.get("/readyz").await;
+    let check = &ready.body["checks"]["provider:testing"];
+    assert_eq!(check["status"], "ok", "{check}");
+    assert!(
+        check["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 sandbox failures so far"),
+        "{check}"
+    );
 }

@@ -17,6 +17,8 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Probes are answered from a cached round for this long, so a busy probe cannot load the
 /// backends.
 const CACHE_FOR: Duration = Duration::from_secs(10);
+/// A provider's sandbox failures this recent are named in its readiness message.
+const RECENT_FAILURE_MINUTES: i64 = 15;
 
 /// The last readiness round.
 #[derive(Default)]
@@ -73,8 +75,20 @@ async fn check_all(app: &SharedApp) -> (StatusCode, Value) {
                     health.last_failure.unwrap_or_default()
                 ));
             }
+            let recent = health.last_failure_at.filter(|at| {
+                chrono::Utc::now() - *at < chrono::Duration::minutes(RECENT_FAILURE_MINUTES)
+            });
             match provider.check(&request_id).await {
-                Ok(Ok(message)) => Ok(message),
+                Ok(Ok(message)) => Ok(match recent {
+                    // The backend answers, but the component failed calls lately: say so.
+                    Some(at) => format!(
+                        "{message}; {} sandbox failures so far, the last at {}: {}",
+                        health.failures_total,
+                        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        health.last_failure.unwrap_or_default()
+                    ),
+                    None => message,
+                }),
                 Ok(Err(e)) => Err(format!("{e:?}")),
                 Err(e) => Err(e.to_string()),
             }
