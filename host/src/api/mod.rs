@@ -8,6 +8,7 @@ mod claim;
 mod cli;
 pub mod client;
 mod deploy;
+mod docs;
 pub mod error;
 pub mod health;
 pub use health::COMMIT_ID;
@@ -37,6 +38,8 @@ pub fn router(app: SharedApp) -> Router {
     let agents = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/llms.txt", get(docs::llms_txt))
+        .route("/docs/{page}", get(docs::page))
         .route(
             "/{kind}/new",
             post(provision::create).route_layer(middleware::from_fn_with_state(

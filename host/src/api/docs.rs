@@ -1,0 +1,41 @@
+//! The documentation agents read: `/llms.txt` and the docs pages as Markdown. They are
+//! compiled into the binary and name this host's own URLs, so a self-hosted install
+//! describes itself rather than some other deployment.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use crate::app::SharedApp;
+
+const LLMS_TXT: &str = include_str!("../../../docs/llms.txt");
+
+/// Docs pages served under `/docs/`, by file name.
+const PAGES: [(&str, &str); 2] = [
+    ("providers.md", include_str!("../../../docs/providers.md")),
+    ("llms.md", LLMS_TXT),
+];
+
+pub async fn llms_txt(State(app): State<SharedApp>) -> Response {
+    text(&app, LLMS_TXT, "text/plain; charset=utf-8")
+}
+
+pub async fn page(State(app): State<SharedApp>, Path(name): Path<String>) -> Response {
+    match PAGES.iter().find(|(page, _)| *page == name) {
+        Some((_, body)) => text(&app, body, "text/markdown; charset=utf-8"),
+        None => ApiError::not_found(&format!("Docs page `{name}`")).into_response(),
+    }
+}
+
+/// Fills in the placeholders the docs are written with.
+fn text(app: &SharedApp, body: &str, content_type: &'static str) -> Response {
+    let body = body
+        .replace("{public_url}", &app.public_url)
+        .replace("{apps_url}", &app.apps.url("*"));
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        body,
+    )
+        .into_response()
+}
