@@ -29,6 +29,7 @@ pub fn routes(app: SharedApp) -> Router<SharedApp> {
             put(upload).layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES)),
         )
         .route("/admin/providers/{name}/rollback", post(rollback))
+        .route("/admin/providers/{name}/unload", post(unload))
         .route_layer(middleware::from_fn_with_state(app, require_admin))
 }
 
@@ -72,7 +73,11 @@ async fn list(State(app): State<SharedApp>) -> Json<Value> {
         let previous = app.registry.previous(&live.name).await;
         providers.push(describe(&live, previous.as_deref()));
     }
-    Json(json!({ "ok": true, "providers": providers }))
+    Json(json!({
+        "ok": true,
+        "providers": providers,
+        "unloaded": app.registry.unloaded(),
+    }))
 }
 
 async fn upload(
@@ -103,6 +108,19 @@ async fn rollback(
 ) -> Result<Json<Value>, ApiError> {
     let swapped = app.registry.rollback(&name).await.map_err(refused)?;
     Ok(Json(swap_report(&swapped)))
+}
+
+/// Takes a provider out of service until a rollback, an upload or a restart.
+async fn unload(
+    State(app): State<SharedApp>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let removed = app.registry.unload(&name).await.map_err(refused)?;
+    Ok(Json(json!({
+        "ok": true,
+        "unloaded": describe(&removed, None),
+        "kinds_no_longer_served": removed.kinds,
+    })))
 }
 
 fn swap_report(swapped: &Swapped) -> Value {
@@ -146,7 +164,7 @@ fn describe(live: &Loaded, previous: Option<&Loaded>) -> Value {
 fn refused(refusal: Refusal) -> ApiError {
     let status = match refusal {
         Refusal::ProviderNotFound(_) => StatusCode::NOT_FOUND,
-        Refusal::NoPreviousVersion(_) => StatusCode::CONFLICT,
+        Refusal::NoPreviousVersion(_) | Refusal::NotLoaded(_) => StatusCode::CONFLICT,
         _ => StatusCode::BAD_REQUEST,
     };
     let action = match refusal {
@@ -155,6 +173,9 @@ fn refused(refusal: Refusal) -> ApiError {
         }
         Refusal::NoPreviousVersion(_) => {
             "Nothing to roll back to: upload the version you want with PUT /admin/providers/{name}."
+        }
+        Refusal::NotLoaded(_) => {
+            "The provider is already out of service; bring it back with POST /admin/providers/{name}/rollback or an upload."
         }
         _ => {
             "The live version keeps serving. Fix the component (see docs/providers.md; `instanode provider check` runs the same checks) and upload it again."

@@ -11,6 +11,7 @@ mod deploy;
 mod docs;
 pub mod error;
 pub mod health;
+mod mcp;
 pub use health::COMMIT_ID;
 pub mod idempotency;
 pub mod json;
@@ -126,12 +127,16 @@ pub fn router(app: SharedApp) -> Router {
             app.clone(),
             client::identify,
         ));
-    Router::new()
+    let api = Router::new()
         .merge(admin::routes(app.clone()))
         .merge(agents)
+        .with_state(app.clone());
+    // MCP tool calls are answered by the routes above, so both surfaces behave alike.
+    Router::new()
+        .merge(mcp::routes(app, api.clone()))
+        .merge(api)
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(request_id::middleware))
-        .with_state(app)
 }
 
 /// Responses carry credentials: never cache them, never sniff them.

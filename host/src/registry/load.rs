@@ -34,6 +34,8 @@ pub enum Refusal {
     ProviderNotFound(String),
     #[error("provider `{0}` has no earlier version to roll back to")]
     NoPreviousVersion(String),
+    #[error("provider `{0}` is not loaded")]
+    NotLoaded(String),
     #[error("not a WebAssembly component: {0}")]
     InvalidComponent(String),
     #[error("not a component of the instanode:provider world: {0}")]
@@ -53,6 +55,7 @@ impl Refusal {
         match self {
             Self::ProviderNotFound(_) => "provider_not_found",
             Self::NoPreviousVersion(_) => "no_previous_version",
+            Self::NotLoaded(_) => "provider_not_loaded",
             Self::InvalidComponent(_) => "invalid_component",
             Self::WrongWorld(_) => "wrong_world",
             Self::UnsupportedContractVersion(_) => "unsupported_contract_version",

@@ -188,6 +188,16 @@ impl Registry {
         self.live.load().by_name.values().cloned().collect()
     }
 
+    /// Configured providers that have no live version (unloaded).
+    pub fn unloaded(&self) -> Vec<String> {
+        let live = self.live.load();
+        self.slots
+            .keys()
+            .filter(|name| !live.by_name.contains_key(*name))
+            .cloned()
+            .collect()
+    }
+
     /// The version a provider's live one replaced, if any.
     pub async fn previous(&self, name: &str) -> Option<Arc<Loaded>> {
         let slot = self.slots.get(name)?;
@@ -269,6 +279,27 @@ impl Registry {
             elapsed: started.elapsed(),
             cached,
         })
+    }
+
+    /// Takes provider `name` out of service: its kinds are no longer offered (existing
+    /// resources answer 503 until it is back). The version is kept as the previous one, so
+    /// a rollback (or any upload) brings a provider back; so does a restart.
+    pub async fn unload(&self, name: &str) -> Result<Arc<Loaded>, Refusal> {
+        let slot = self
+            .slots
+            .get(name)
+            .ok_or_else(|| Refusal::ProviderNotFound(name.to_string()))?;
+        let mut previous = slot.previous.lock().await;
+        let mut removed = None;
+        self.live.rcu(|live| {
+            let mut by_name = live.by_name.clone();
+            removed = by_name.remove(name);
+            Live::index(by_name)
+        });
+        let removed = removed.ok_or_else(|| Refusal::NotLoaded(name.to_string()))?;
+        *previous = Some(removed.clone());
+        tracing::info!(provider = %name, version = %removed.version, "provider unloaded");
+        Ok(removed)
     }
 
     /// The configured provider `name`.

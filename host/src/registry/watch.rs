@@ -46,9 +46,9 @@ async fn look(
         let Some(name) = provider_name(&path) else {
             continue;
         };
-        let Some(live) = app.registry.get(name) else {
+        if app.registry.slot(name).is_none() {
             continue;
-        };
+        }
         let meta = entry.metadata().await?;
         let now = Seen {
             modified: meta.modified()?,
@@ -59,7 +59,8 @@ async fn look(
         }
         seen.insert(path.clone(), now);
         let wasm: Arc<[u8]> = tokio::fs::read(&path).await?.into();
-        if hex::encode(Sha256::digest(&wasm)) == live.sha256 {
+        let live = app.registry.get(name);
+        if live.is_some_and(|live| hex::encode(Sha256::digest(&wasm)) == live.sha256) {
             continue;
         }
         match app

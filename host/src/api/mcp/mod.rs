@@ -1,0 +1,291 @@
+//! The MCP server at `/mcp`: JSON-RPC 2.0 over the Streamable HTTP transport.
+//!
+//! Every message is one `POST`; requests are answered with one `application/json` body (the
+//! transport allows it in place of a stream), notifications and client responses with 202.
+//! The server keeps no session: each tool call carries the caller's own `Authorization`,
+//! and the tool list is read from the live providers on every `tools/list`, so a tool
+//! appears and disappears with the provider that serves its kind.
+
+mod tools;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Map, Value, json};
+use std::net::SocketAddr;
+use tower::ServiceExt;
+
+use super::error::ApiError;
+use crate::app::SharedApp;
+
+/// Protocol revisions this server speaks, newest first.
+const PROTOCOL_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+/// The largest REST answer relayed to the client.
+const MAX_ANSWER: usize = 4 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct Mcp {
+    app: SharedApp,
+    /// The host's REST routes, which answer tool calls.
+    api: Router,
+}
+
+pub fn routes(app: SharedApp, api: Router) -> Router {
+    Router::new()
+        .route("/mcp", post(handle).get(no_stream).delete(no_stream))
+        .with_state(Mcp { app, api })
+}
+
+/// No server-initiated stream and no session to end: 405, as the transport prescribes.
+async fn no_stream() -> Response {
+    let mut response = ApiError::method_not_allowed().into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
+}
+
+async fn handle(State(mcp): State<Mcp>, request: Request) -> Response {
+    if !origin_allowed(&mcp.app.public_url, request.headers()) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "Browser pages from other sites may not call /mcp.",
+        )
+        .action("Call /mcp from an MCP client, not from a web page of another origin.")
+        .into_response();
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, super::json::MAX_JSON_BODY * 16).await else {
+        return rpc_error(Value::Null, -32700, "The body could not be read.");
+    };
+    let Ok(message) = serde_json::from_slice::<Value>(&bytes) else {
+        return rpc_error(Value::Null, -32700, "The body is not JSON.");
+    };
+    let Some(message) = message.as_object() else {
+        return rpc_error(
+            Value::Null,
+            -32600,
+            "Send one JSON-RPC message per request (batches are not supported).",
+        );
+    };
+    let id = message.get("id").cloned();
+    let method = message.get("method").and_then(Value::as_str);
+    let (Some(id), Some(method)) = (id, method) else {
+        // A notification, or the client's answer to something: nothing to say back.
+        return StatusCode::ACCEPTED.into_response();
+    };
+    let params = message
+        .get("params")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let caller = Caller {
+        headers: parts.headers,
+        peer: parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned(),
+    };
+    match method {
+        "initialize" => rpc_result(id, initialize(&params)),
+        "ping" => rpc_result(id, json!({})),
+        "tools/list" => rpc_result(id, json!({"tools": tools::catalog(&mcp.app)})),
+        "tools/call" => {
+            let Some(name) = params.get("name").and_then(Value::as_str) else {
+                return rpc_error(id, -32602, "tools/call needs params.name.");
+            };
+            let arguments = params
+                .get("arguments")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            let result = call_tool(&mcp, &caller, name, &arguments).await;
+            rpc_result(id, result)
+        }
+        other => rpc_error(id, -32601, &format!("No method `{other}` here.")),
+    }
+}
+
+fn initialize(params: &Map<String, Value>) -> Value {
+    let asked = params
+        .get("protocolVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let version = PROTOCOL_VERSIONS
+        .iter()
+        .find(|v| **v == asked)
+        .unwrap_or(&PROTOCOL_VERSIONS[0]);
+    json!({
+        "protocolVersion": version,
+        "capabilities": {"tools": {"listChanged": false}},
+        "serverInfo": {"name": "instanode", "version": env!("CARGO_PKG_VERSION")},
+        "instructions": "Each tool is one call of the instanode REST API (see /llms.txt). Create tools return a connection URL that works at once; anonymous resources live 24 hours unless claimed. Pass an API key as 'Authorization: Bearer <key>' to act for a team. When a tool fails, do what its agent_action says.",
+    })
+}
+
+/// What the MCP request carried that the REST request needs: the caller's identity.
+struct Caller {
+    headers: HeaderMap,
+    peer: Option<ConnectInfo<SocketAddr>>,
+}
+
+async fn call_tool(mcp: &Mcp, caller: &Caller, name: &str, args: &Map<String, Value>) -> Value {
+    let call = match tools::api_call(&mcp.app, name, args) {
+        Ok(call) => call,
+        Err(refused) => {
+            return tool_result(
+                &json!({
+                    "ok": false,
+                    "error": refused.code,
+                    "message": refused.message,
+                    "request_id": super::request_id::current(),
+                    "agent_action": "Fix the arguments as the message says and call the tool again.",
+                }),
+                true,
+            );
+        }
+    };
+    let mut builder = Request::builder()
+        .method(call.method)
+        .uri(call.path)
+        .header(super::request_id::HEADER, super::request_id::current());
+    for name in [
+        header::AUTHORIZATION,
+        header::USER_AGENT,
+        header::HeaderName::from_static("x-forwarded-for"),
+        header::HeaderName::from_static("idempotency-key"),
+    ] {
+        for value in caller.headers.get_all(&name) {
+            builder = builder.header(&name, value);
+        }
+    }
+    let body = match call.body {
+        tools::Body::None => Body::empty(),
+        tools::Body::Json(value) => {
+            builder = builder.header(header::CONTENT_TYPE, "application/json");
+            Body::from(value.to_string())
+        }
+        tools::Body::Form { fields, files } => {
+            let (boundary, bytes) = tools::multipart(&fields, &files);
+            builder = builder.header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            );
+            Body::from(bytes)
+        }
+    };
+    let mut request = builder.body(body).expect("a well-formed request");
+    if let Some(peer) = caller.peer {
+        request.extensions_mut().insert(peer);
+    }
+    let response = match mcp.api.clone().oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let failed = !response.status().is_success();
+    let status = response.status().as_u16();
+    let answer = match axum::body::to_bytes(response.into_body(), MAX_ANSWER).await {
+        Ok(bytes) => serde_json::from_slice::<Value>(&bytes).unwrap_or_else(
+            |_| json!({"ok": !failed, "status": status, "text": String::from_utf8_lossy(&bytes)}),
+        ),
+        Err(e) => json!({"ok": false, "error": "answer_unreadable", "message": e.to_string()}),
+    };
+    tool_result(&answer, failed)
+}
+
+/// A tool's answer: the REST body as text (what every client shows) and as structured
+/// content; on an error the text leads with the code and what to do about it.
+fn tool_result(answer: &Value, is_error: bool) -> Value {
+    let body = serde_json::to_string_pretty(answer).unwrap_or_default();
+    let text = if is_error {
+        let field = |k: &str| answer.get(k).and_then(Value::as_str).unwrap_or_default();
+        format!(
+            "{}: {}\nagent_action: {}\n\n{body}",
+            field("error"),
+            field("message"),
+            field("agent_action")
+        )
+    } else {
+        body
+    };
+    json!({
+        "content": [{"type": "text", "text": text}],
+        "structuredContent": answer,
+        "isError": is_error,
+    })
+}
+
+fn rpc_result(id: Value, result: Value) -> Response {
+    Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response()
+}
+
+fn rpc_error(id: Value, code: i64, message: &str) -> Response {
+    let status = if id.is_null() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        Json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+/// Browsers send `Origin`; only this host's own pages may call `/mcp` from one (a guard
+/// against DNS rebinding). Clients that are not browsers send none.
+fn origin_allowed(public_url: &str, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    origin == public_url
+        || origin.strip_prefix("http://") == Some(host)
+        || origin.strip_prefix("https://") == Some(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_same_origin_pages_may_call() {
+        let mut headers = HeaderMap::new();
+        assert!(origin_allowed("https://api.example", &headers));
+        headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8080"),
+        );
+        assert!(origin_allowed("https://api.example", &headers));
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://api.example"),
+        );
+        assert!(origin_allowed("https://api.example", &headers));
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://evil.example"),
+        );
+        assert!(!origin_allowed("https://api.example", &headers));
+    }
+
+    #[test]
+    fn the_client_version_is_kept_when_known() {
+        let asked = |v: &str| {
+            let mut params = Map::new();
+            params.insert("protocolVersion".into(), json!(v));
+            initialize(&params)["protocolVersion"].clone()
+        };
+        assert_eq!(asked("2025-03-26"), "2025-03-26");
+        assert_eq!(asked("1999-01-01"), PROTOCOL_VERSIONS[0]);
+    }
+}

@@ -1,0 +1,362 @@
+//! The MCP tools: their catalog (one `create_*` tool per kind the live providers serve, plus
+//! a fixed set), and how a call becomes a request on the REST API.
+//!
+//! A tool call is answered by the same handler the REST route uses, through the host's own
+//! router, so the two surfaces cannot drift: same validation, limits, errors and audit.
+
+use axum::http::Method;
+use base64::Engine as _;
+use serde_json::{Map, Value, json};
+
+use crate::app::App;
+
+/// What a tool call asks the REST API for.
+pub struct ApiCall {
+    pub method: Method,
+    pub path: String,
+    pub body: Body,
+}
+
+pub enum Body {
+    None,
+    Json(Value),
+    /// `multipart/form-data`: plain fields and one file per name.
+    Form {
+        fields: Vec<(String, String)>,
+        files: Vec<(String, Vec<u8>)>,
+    },
+}
+
+/// A tool call the host refuses before any request is made.
+pub struct Refused {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn refused(code: &'static str, message: impl Into<String>) -> Refused {
+    Refused {
+        code,
+        message: message.into(),
+    }
+}
+
+/// The tool that creates resources of `kind`: `create_postgres` for `db` (the name agents
+/// know), `create_<kind>` for every other kind.
+pub fn create_tool_name(kind: &str) -> String {
+    match kind {
+        "db" => "create_postgres".to_string(),
+        other => format!("create_{other}"),
+    }
+}
+
+/// Kinds with a `POST /{kind}/new` JSON route, as the live providers serve them now.
+fn json_kinds(app: &App) -> Vec<String> {
+    let mut kinds: Vec<String> = app
+        .registry
+        .all()
+        .iter()
+        .flat_map(|p| p.kinds.clone())
+        .filter(|k| k != crate::deploy::KIND)
+        .chain([crate::webhooks::KIND.to_string()])
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+}
+
+fn deploys_available(app: &App) -> bool {
+    app.registry.for_kind(crate::deploy::KIND).is_some()
+}
+
+fn string(description: &str) -> Value {
+    json!({"type": "string", "description": description})
+}
+
+fn schema(properties: Value, required: &[&str]) -> Value {
+    json!({
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    })
+}
+
+fn tool(name: &str, description: &str, input_schema: Value) -> Value {
+    json!({"name": name, "description": description, "inputSchema": input_schema})
+}
+
+fn token_only(description: &str) -> Value {
+    schema(json!({"token": string(description)}), &["token"])
+}
+
+/// Every tool this host offers right now.
+pub fn catalog(app: &App) -> Vec<Value> {
+    let mut tools: Vec<Value> = json_kinds(app)
+        .iter()
+        .map(|kind| {
+            let mut properties = json!({
+                "name": string("A name for the resource: letters, digits, '-' and '_', up to 64."),
+                "env": string("An environment label such as production or staging (default: production)."),
+            });
+            if kind == crate::webhooks::KIND {
+                properties["secret"] =
+                    string("If set, senders must sign bodies with it (X-Hub-Signature-256).");
+            }
+            tool(
+                &create_tool_name(kind),
+                &format!(
+                    "Creates a `{kind}` resource (POST /{kind}/new) and returns its connection URL and token. Anonymous resources expire after 24 hours unless claimed."
+                ),
+                schema(properties, &["name"]),
+            )
+        })
+        .collect();
+    tools.extend([
+        tool(
+            "list_resources",
+            "Lists the resources of the signed-in team (needs an API key).",
+            schema(json!({}), &[]),
+        ),
+        tool(
+            "get_resource",
+            "Status, kind, tier, limits, usage and expiry of one resource (never its URL).",
+            token_only("The resource token returned when it was created."),
+        ),
+        tool(
+            "delete_resource",
+            "Deletes a resource and everything in it.",
+            token_only("The resource token."),
+        ),
+        tool(
+            "presign_storage",
+            "A presigned URL for one object of a storage resource.",
+            schema(
+                json!({
+                    "token": string("The storage resource token."),
+                    "operation": {"type": "string", "enum": ["PUT", "GET", "HEAD"]},
+                    "key": string("The object key, relative to the resource's prefix."),
+                    "expires_in": {"type": "integer", "minimum": 1, "maximum": 3600},
+                }),
+                &["token", "operation", "key"],
+            ),
+        ),
+        tool(
+            "claim_resource",
+            "Claims anonymous resources for a person: emails them a link that keeps the resources past 24 hours.",
+            schema(
+                json!({
+                    "token": string("The upgrade token (upgrade_jwt) from a create answer."),
+                    "email": string("The person's email address."),
+                }),
+                &["token", "email"],
+            ),
+        ),
+        tool(
+            "get_capabilities",
+            "The tiers, their limits, and the resource kinds this host serves.",
+            schema(json!({}), &[]),
+        ),
+    ]);
+    if deploys_available(app) {
+        tools.extend([
+            tool(
+                "create_deploy",
+                "Builds and runs a container from a gzipped tarball with a Dockerfile at its top; returns the deployment id and URL while it builds.",
+                schema(
+                    json!({
+                        "tarball_base64": string("The .tar.gz, base64-encoded (at most 10 MB decoded)."),
+                        "name": string("The app's name."),
+                        "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "The port the app listens on (default 8080)."},
+                        "env_vars": {"type": "object", "additionalProperties": {"type": "string"}},
+                    }),
+                    &["tarball_base64", "name"],
+                ),
+            ),
+            tool(
+                "get_deployment",
+                "A deployment's status (building, deploying, healthy, failed, stopped), URL and error.",
+                schema(json!({"id": string("The deployment id.")}), &["id"]),
+            ),
+            tool(
+                "get_deployment_events",
+                "Why a deployment failed: reason, exit code, the last log lines and a hint.",
+                schema(json!({"id": string("The deployment id.")}), &["id"]),
+            ),
+        ]);
+    }
+    tools
+}
+
+/// Turns a call of tool `name` into the REST request that answers it.
+pub fn api_call(app: &App, name: &str, args: &Map<String, Value>) -> Result<ApiCall, Refused> {
+    let call = |method: Method, path: String, body: Body| Ok(ApiCall { method, path, body });
+    if let Some(kind) = json_kinds(app)
+        .into_iter()
+        .find(|k| create_tool_name(k) == name)
+    {
+        return call(
+            Method::POST,
+            format!("/{kind}/new"),
+            Body::Json(Value::Object(args.clone())),
+        );
+    }
+    match name {
+        "list_resources" => call(Method::GET, "/api/v1/resources".into(), Body::None),
+        "get_capabilities" => call(Method::GET, "/api/v1/capabilities".into(), Body::None),
+        "get_resource" => call(
+            Method::GET,
+            format!("/api/v1/resources/{}", segment(args, "token")?),
+            Body::None,
+        ),
+        "delete_resource" => call(
+            Method::DELETE,
+            format!("/api/v1/resources/{}", segment(args, "token")?),
+            Body::None,
+        ),
+        "presign_storage" => {
+            let token = segment(args, "token")?;
+            let mut body = args.clone();
+            body.remove("token");
+            call(
+                Method::POST,
+                format!("/storage/{token}/presign"),
+                Body::Json(Value::Object(body)),
+            )
+        }
+        "claim_resource" => call(
+            Method::POST,
+            "/claim".into(),
+            Body::Json(Value::Object(args.clone())),
+        ),
+        "create_deploy" if deploys_available(app) => deploy_call(args),
+        "get_deployment" if deploys_available(app) => call(
+            Method::GET,
+            format!("/api/v1/deployments/{}", segment(args, "id")?),
+            Body::None,
+        ),
+        "get_deployment_events" if deploys_available(app) => call(
+            Method::GET,
+            format!("/api/v1/deployments/{}/events", segment(args, "id")?),
+            Body::None,
+        ),
+        _ => Err(refused(
+            "unknown_tool",
+            format!("No tool `{name}` on this host; list the tools again (tools/list)."),
+        )),
+    }
+}
+
+fn deploy_call(args: &Map<String, Value>) -> Result<ApiCall, Refused> {
+    let encoded = text(args, "tarball_base64")?;
+    let tarball = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|e| {
+            refused(
+                "invalid_tarball",
+                format!("tarball_base64 is not base64: {e}"),
+            )
+        })?;
+    let mut fields = vec![("name".to_string(), text(args, "name")?.to_string())];
+    if let Some(port) = args.get("port") {
+        let port = port
+            .as_u64()
+            .ok_or_else(|| refused("invalid_port", "port must be an integer"))?;
+        fields.push(("port".into(), port.to_string()));
+    }
+    if let Some(env) = args.get("env_vars") {
+        fields.push(("env_vars".into(), env.to_string()));
+    }
+    Ok(ApiCall {
+        method: Method::POST,
+        path: "/deploy/new".into(),
+        body: Body::Form {
+            fields,
+            files: vec![("tarball".into(), tarball)],
+        },
+    })
+}
+
+fn text<'a>(args: &'a Map<String, Value>, field: &str) -> Result<&'a str, Refused> {
+    args.get(field).and_then(Value::as_str).ok_or_else(|| {
+        refused(
+            "invalid_arguments",
+            format!("`{field}` is required and must be a string."),
+        )
+    })
+}
+
+/// A token or id placed in a path: plain characters only, so it names one resource and
+/// can never reach another route.
+fn segment(args: &Map<String, Value>, field: &str) -> Result<String, Refused> {
+    let value = text(args, field)?;
+    let plain = !value.is_empty()
+        && value.len() <= 512
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && !value.starts_with('.');
+    if plain {
+        Ok(value.to_string())
+    } else {
+        Err(refused(
+            "invalid_arguments",
+            format!("`{field}` must be a token or id as the API returned it."),
+        ))
+    }
+}
+
+/// Writes a `multipart/form-data` body; returns it with its boundary.
+pub fn multipart(fields: &[(String, String)], files: &[(String, Vec<u8>)]) -> (String, Vec<u8>) {
+    let boundary = format!("instanode-{}", uuid::Uuid::new_v4().simple());
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    for (name, bytes) in files {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}.tar.gz\"\r\nContent-Type: application/gzip\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (boundary, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_cannot_leave_their_route() {
+        let args = |v: &str| {
+            let mut m = Map::new();
+            m.insert("token".into(), Value::String(v.into()));
+            m
+        };
+        assert!(segment(&args("abc-DEF_1.2"), "token").is_ok());
+        for bad in [
+            "",
+            "..",
+            "../admin/providers",
+            "a/b",
+            "a?b",
+            "a%2Fb",
+            ".hidden",
+        ] {
+            assert!(segment(&args(bad), "token").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn db_is_create_postgres() {
+        assert_eq!(create_tool_name("db"), "create_postgres");
+        assert_eq!(create_tool_name("cache"), "create_cache");
+    }
+}

@@ -1,0 +1,209 @@
+//! The MCP server at `/mcp`, driven by the official Python client (`mcp` from PyPI) over the
+//! Streamable HTTP transport: tools follow the live providers, a database made through
+//! `create_postgres` works, and failures carry `agent_action`.
+
+use instanode_tests::{ADMIN_BEARER, TestHost, python};
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection};
+
+/// Runs one MCP session: `tools/list`, then each call of `CALLS` (a JSON list of
+/// `[tool, arguments]`); prints `{"tools": [...], "results": [...]}`.
+const CLIENT: &str = r#"
+import asyncio, json, sys
+from mcp import ClientSession
+try:
+    from mcp.client.streamable_http import streamable_http_client as connect
+except ImportError:  # releases before 2.0
+    from mcp.client.streamable_http import streamablehttp_client as connect
+
+async def main(url, calls):
+    async with connect(url) as streams:
+        async with ClientSession(streams[0], streams[1]) as session:
+            init = await session.initialize()
+            tools = await session.list_tools()
+            results = []
+            for name, arguments in calls:
+                result = await session.call_tool(name, arguments)
+                results.append({
+                    "is_error": result.is_error,
+                    "text": result.content[0].text,
+                    "structured": result.structured_content,
+                })
+            print(json.dumps({
+                "server": init.server_info.name,
+                "protocol": init.protocol_version,
+                "tools": sorted(t.name for t in tools.tools),
+                "schemas": {t.name: t.input_schema for t in tools.tools},
+                "results": results,
+            }))
+
+asyncio.run(main(sys.argv[1], json.loads(sys.argv[2])))
+"#;
+
+fn session(host: &TestHost, calls: Value) -> Value {
+    let out = python(CLIENT, &[&format!("{}/mcp", host.url), &calls.to_string()]);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn tool_names(session: &Value) -> Vec<&str> {
+    session["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_mcp_client_provisions_a_working_database_and_tools_follow_the_providers() {
+    let host = TestHost::start(Default::default()).await;
+
+    let first = session(
+        &host,
+        json!([
+            ["create_postgres", {"name": "mcp-db"}],
+            ["create_postgres", {"name": "bad name!"}],
+            ["get_resource", {"token": "../admin/providers"}],
+        ]),
+    );
+    assert_eq!(first["server"], "instanode");
+    let tools = tool_names(&first);
+    for expected in [
+        "create_postgres",
+        "create_vector",
+        "create_webhook",
+        "list_resources",
+        "get_resource",
+        "delete_resource",
+        "presign_storage",
+        "claim_resource",
+    ] {
+        assert!(
+            tools.contains(&expected),
+            "{expected} missing from {tools:?}"
+        );
+    }
+    // This host runs no deploy provider, so its deploy tools are not offered.
+    assert!(!tools.contains(&"create_deploy"), "{tools:?}");
+    assert_eq!(
+        first["schemas"]["create_postgres"]["required"],
+        json!(["name"])
+    );
+
+    // The database made through the tool answers its own URL.
+    let created = &first["results"][0];
+    assert_eq!(created["is_error"], false, "{created}");
+    let url = created["structured"]["connection_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no connection_url: {created}"));
+    let mut conn = PgConnection::connect(url).await.expect("the URL connects");
+    let one: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(one, 1);
+    conn.close().await.unwrap();
+
+    // A refusal is a tool error that says what to do, with the API's own code.
+    let refused = &first["results"][1];
+    assert_eq!(refused["is_error"], true, "{refused}");
+    assert_eq!(refused["structured"]["error"], "invalid_name", "{refused}");
+    assert!(
+        refused["text"].as_str().unwrap().contains("agent_action: "),
+        "{refused}"
+    );
+    assert!(
+        !refused["structured"]["agent_action"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty()
+    );
+    // A token that tries to leave its route is refused before any request is made.
+    let escaped = &first["results"][2];
+    assert_eq!(escaped["is_error"], true);
+    assert_eq!(escaped["structured"]["error"], "invalid_arguments");
+
+    // The token from the create answers get_resource through the tool as through REST.
+    let token = created["structured"]["token"].as_str().unwrap();
+    let again = session(&host, json!([["get_resource", {"token": token}]]));
+    let item = &again["results"][0]["structured"];
+    assert_eq!(again["results"][0]["is_error"], false, "{item}");
+    let rest = host.get(&format!("/api/v1/resources/{token}")).await;
+    assert_eq!(item["item"]["kind"], rest.body["item"]["kind"], "{item}");
+
+    // Unloading the provider takes its tools away; a rollback brings them back.
+    let unloaded = host
+        .post(
+            "/admin/providers/postgres/unload",
+            None,
+            Vec::new(),
+            &[("authorization", ADMIN_BEARER)],
+        )
+        .await;
+    assert_eq!(unloaded.status, 200, "{}", unloaded.body);
+    let without = session(&host, json!([["create_postgres", {"name": "gone"}]]));
+    let tools = tool_names(&without);
+    assert!(!tools.contains(&"create_postgres"), "{tools:?}");
+    assert!(!tools.contains(&"create_vector"), "{tools:?}");
+    assert!(tools.contains(&"create_webhook"), "{tools:?}");
+    assert_eq!(without["results"][0]["is_error"], true);
+    assert_eq!(without["results"][0]["structured"]["error"], "unknown_tool");
+
+    let back = host
+        .post(
+            "/admin/providers/postgres/rollback",
+            None,
+            Vec::new(),
+            &[("authorization", ADMIN_BEARER)],
+        )
+        .await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    let with = session(&host, json!([]));
+    assert!(tool_names(&with).contains(&"create_postgres"));
+
+    // The resource made before the unload is still deleted through the tool.
+    let deleted = session(&host, json!([["delete_resource", {"token": token}]]));
+    assert_eq!(deleted["results"][0]["is_error"], false, "{deleted}");
+}
+
+#[tokio::test]
+async fn the_transport_refuses_what_it_does_not_speak() {
+    let host = TestHost::start(Default::default()).await;
+    // No server-initiated stream: GET is 405 naming POST.
+    let get = host.get("/mcp").await;
+    assert_eq!(get.status, 405);
+    assert_eq!(get.headers.get("allow").unwrap(), "POST");
+    // A page of another site may not call it.
+    let cross = host
+        .http
+        .post(format!("{}/mcp", host.url))
+        .header("origin", "http://evil.example")
+        .header("content-type", "application/json")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403);
+    // Not JSON, and an unknown method, get JSON-RPC errors.
+    let garbage = host
+        .post("/mcp", Some("application/json"), b"{not json".to_vec(), &[])
+        .await;
+    assert_eq!(garbage.status, 400);
+    assert_eq!(garbage.body["error"]["code"], -32700);
+    let unknown = host
+        .post_json(
+            "/mcp",
+            json!({"jsonrpc": "2.0", "id": 7, "method": "resources/list"}),
+        )
+        .await;
+    assert_eq!(unknown.body["id"], 7);
+    assert_eq!(unknown.body["error"]["code"], -32601);
+    // A notification is accepted with no body.
+    let note = host
+        .post_json(
+            "/mcp",
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        )
+        .await;
+    assert_eq!(note.status, 202);
+}
