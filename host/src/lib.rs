@@ -6,6 +6,7 @@
 pub mod api;
 pub mod app;
 pub mod caps;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod conformance;
@@ -17,3 +18,4 @@ pub mod registry;
 pub mod store;
 pub mod tenancy;
 pub mod webhooks;
+pub mod wire;

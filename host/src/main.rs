@@ -27,6 +27,11 @@ provider check      runs the conformance suite against the real backends of the 
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let words: Vec<String> = std::env::args().skip(1).collect();
+    if instanode::cli::is_client_command(&words) {
+        let code = instanode::cli::run(&words).await;
+        std::process::exit(code);
+    }
     let mut config_path = std::env::var_os("INSTANODE_CONFIG").map(PathBuf::from);
     let mut args = std::env::args().skip(1);
     let mut nats_server_config = false;
@@ -81,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
                 return Ok(());
             }
             "-h" | "--help" => {
-                println!("{USAGE}");
+                println!("{USAGE}\n\n{}", instanode::cli::USAGE);
                 return Ok(());
             }
             other => anyhow::bail!("unknown argument `{other}`\n\n{USAGE}"),

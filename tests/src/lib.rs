@@ -26,7 +26,7 @@ use serde_json::Value;
 use sqlx::{Connection, PgConnection};
 use tokio::process::{Child, Command};
 
-fn env(name: &str) -> String {
+pub fn env(name: &str) -> String {
     std::env::var(name)
         .unwrap_or_else(|_| panic!("{name} is not set: run the tests through ./scripts/test"))
 }

@@ -168,11 +168,8 @@ async fn call_tool(mcp: &Mcp, caller: &Caller, name: &str, args: &Map<String, Va
             Body::from(value.to_string())
         }
         tools::Body::Form { fields, files } => {
-            let (boundary, bytes) = tools::multipart(&fields, &files);
-            builder = builder.header(
-                header::CONTENT_TYPE,
-                format!("multipart/form-data; boundary={boundary}"),
-            );
+            let (content_type, bytes) = crate::wire::multipart(&fields, &files);
+            builder = builder.header(header::CONTENT_TYPE, content_type);
             Body::from(bytes)
         }
     };

@@ -285,17 +285,10 @@ fn text<'a>(args: &'a Map<String, Value>, field: &str) -> Result<&'a str, Refuse
     })
 }
 
-/// A token or id placed in a path: plain characters only, so it names one resource and
-/// can never reach another route.
+/// A token or id placed in a path (see [`crate::wire::plain_segment`]).
 fn segment(args: &Map<String, Value>, field: &str) -> Result<String, Refused> {
     let value = text(args, field)?;
-    let plain = !value.is_empty()
-        && value.len() <= 512
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && !value.starts_with('.');
-    if plain {
+    if crate::wire::plain_segment(value) {
         Ok(value.to_string())
     } else {
         Err(refused(
@@ -305,54 +298,9 @@ fn segment(args: &Map<String, Value>, field: &str) -> Result<String, Refused> {
     }
 }
 
-/// Writes a `multipart/form-data` body; returns it with its boundary.
-pub fn multipart(fields: &[(String, String)], files: &[(String, Vec<u8>)]) -> (String, Vec<u8>) {
-    let boundary = format!("instanode-{}", uuid::Uuid::new_v4().simple());
-    let mut body = Vec::new();
-    for (name, value) in fields {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    for (name, bytes) in files {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}.tar.gz\"\r\nContent-Type: application/gzip\r\n\r\n")
-                .as_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (boundary, body)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn path_segments_cannot_leave_their_route() {
-        let args = |v: &str| {
-            let mut m = Map::new();
-            m.insert("token".into(), Value::String(v.into()));
-            m
-        };
-        assert!(segment(&args("abc-DEF_1.2"), "token").is_ok());
-        for bad in [
-            "",
-            "..",
-            "../admin/providers",
-            "a/b",
-            "a?b",
-            "a%2Fb",
-            ".hidden",
-        ] {
-            assert!(segment(&args(bad), "token").is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn db_is_create_postgres() {
