@@ -622,11 +622,13 @@ MONGO_VENV=$INSTANODE_CACHE_DIR/mongo-venv
 
 ensure_mongo() {
     if [[ ! -x $MONGO_VENV/bin/secantusd-py || ! -x $MONGO_VENV/bin/python ]] ||
-        ! "$MONGO_VENV/bin/python" -c 'import pymongo, nats, nkeys, boto3, aiosmtpd, mcp' 2>/dev/null; then
+        ! "$MONGO_VENV/bin/python" -c 'import pymongo, nats, nkeys, boto3, aiosmtpd, mcp, openapi_spec_validator' 2>/dev/null ||
+        [[ ! -x $MONGO_VENV/bin/schemathesis ]]; then
         log "installing the MongoDB-wire server, the SMTP sink and the Python test clients into $MONGO_VENV"
         mkdir -p "$INSTANODE_CACHE_DIR"
         python3 -m venv "$MONGO_VENV"
-        "$MONGO_VENV/bin/pip" install -q 'secantusdb==0.7.0b3' pymongo 'nats-py[nkeys]' boto3 'aiosmtpd==1.4.6' 'mcp==2.3.0'
+        "$MONGO_VENV/bin/pip" install -q 'secantusdb==0.7.0b3' pymongo 'nats-py[nkeys]' boto3 'aiosmtpd==1.4.6' 'mcp==2.3.0' \
+            'schemathesis==4.32.5' 'openapi-spec-validator==0.9.0'
     fi
 }
 

@@ -129,7 +129,8 @@ async fn an_mcp_client_provisions_a_working_database_and_tools_follow_the_provid
     let item = &again["results"][0]["structured"];
     assert_eq!(again["results"][0]["is_error"], false, "{item}");
     let rest = host.get(&format!("/api/v1/resources/{token}")).await;
-    assert_eq!(item["item"]["kind"], rest.body["item"]["kind"], "{item}");
+    assert_eq!(item["kind"], "db", "{item}");
+    assert_eq!(item, &rest.body, "the tool answers what the route answers");
 
     // Unloading the provider takes its tools away; a rollback brings them back.
     let unloaded = host

@@ -25,10 +25,11 @@ pub async fn webhook(
 ) -> Result<Json<Value>, ApiError> {
     let secret = app.billing_secret.as_deref().ok_or_else(|| {
         ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::NOT_FOUND,
             "billing_not_configured",
             "This server takes no billing events.",
         )
+        .action("Tell the operator to set billing_secret if payment events should reach this host.")
     })?;
     let signature = headers
         .get("x-instanode-signature")

@@ -3,7 +3,9 @@
 //! creates or joins the email's team and moves every live resource of the network.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
+
+use super::query::Query;
 use axum::http::StatusCode;
 use axum::response::Html;
 use chrono::{DateTime, Utc};

@@ -12,10 +12,12 @@ mod docs;
 pub mod error;
 pub mod health;
 mod mcp;
+pub mod openapi;
 pub use health::COMMIT_ID;
 pub mod idempotency;
 pub mod json;
 pub mod provision;
+mod query;
 pub mod rate_limit;
 pub mod request_id;
 pub mod resources;
@@ -40,6 +42,7 @@ pub fn router(app: SharedApp) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/llms.txt", get(docs::llms_txt))
+        .route("/openapi.json", get(openapi::serve))
         .route("/docs/{page}", get(docs::page))
         .route(
             "/{kind}/new",

@@ -3,7 +3,9 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
+
+use super::query::Query;
 use axum::http::StatusCode;
 use base64::Engine;
 use serde_json::{Map, Value, json};

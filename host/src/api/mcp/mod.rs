@@ -79,6 +79,13 @@ async fn handle(State(mcp): State<Mcp>, request: Request) -> Response {
         // A notification, or the client's answer to something: nothing to say back.
         return StatusCode::ACCEPTED.into_response();
     };
+    if !(id.is_string() || id.is_i64() || id.is_u64()) {
+        return rpc_error(
+            Value::Null,
+            -32600,
+            "A request id is a string or an integer.",
+        );
+    }
     let params = message
         .get("params")
         .and_then(Value::as_object)

@@ -1,0 +1,143 @@
+//! The OpenAPI document: served equal to the committed `openapi/openapi.json`, complete
+//! (every route of the router is in it), valid OpenAPI 3.1 (openapi-spec-validator), and
+//! true of the live host (schemathesis: no 5xx, no answer outside the document).
+//!
+//! `INSTANODE_WRITE_OPENAPI=1 cargo test -p instanode-tests --test openapi` rewrites the
+//! committed file from the served one; `INSTANODE_SCHEMATHESIS_SEED` and
+//! `INSTANODE_SCHEMATHESIS_EXAMPLES` (default 1 and 12) widen the campaign.
+
+use std::path::PathBuf;
+
+use instanode_tests::{HostOptions, TestHost, env, python};
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn committed_path() -> PathBuf {
+    repo().join("openapi/openapi.json")
+}
+
+async fn served(host: &TestHost) -> Value {
+    let reply = host.get("/openapi.json").await;
+    assert_eq!(reply.status.as_u16(), 200);
+    reply.body
+}
+
+#[tokio::test]
+async fn the_served_document_is_the_committed_one_and_names_every_route() {
+    let host = TestHost::start(HostOptions::default()).await;
+    let document = served(&host).await;
+    let pretty = serde_json::to_string_pretty(&document).unwrap() + "\n";
+    if std::env::var_os("INSTANODE_WRITE_OPENAPI").is_some() {
+        std::fs::create_dir_all(committed_path().parent().unwrap()).unwrap();
+        std::fs::write(committed_path(), &pretty).unwrap();
+    }
+    let committed = std::fs::read_to_string(committed_path()).unwrap_or_default();
+    assert!(
+        committed == pretty,
+        "the served OpenAPI document differs from openapi/openapi.json; rewrite it with \
+         INSTANODE_WRITE_OPENAPI=1 cargo test -p instanode-tests --test openapi"
+    );
+
+    // Every route the router declares is documented (test-only and catch-all routes aside).
+    let paths = document["paths"].as_object().unwrap();
+    let mut missing = Vec::new();
+    for file in [
+        "host/src/api/mod.rs",
+        "host/src/api/admin.rs",
+        "host/src/api/mcp/mod.rs",
+    ] {
+        let source = std::fs::read_to_string(repo().join(file)).unwrap();
+        for route in source.split(".route(").skip(1) {
+            let Some(path) = route
+                .trim_start()
+                .strip_prefix('"')
+                .and_then(|r| r.split('"').next())
+            else {
+                continue;
+            };
+            if path.starts_with("/testing/") || path.contains("{*") {
+                continue;
+            }
+            if !paths.contains_key(path) {
+                missing.push(format!("{file}: {path}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "routes without an operation: {missing:?}"
+    );
+
+    // Valid OpenAPI 3.1.
+    let out = python(
+        "import json, sys\n\
+         from openapi_spec_validator import validate\n\
+         from openapi_spec_validator.validation import OpenAPIV31SpecValidator\n\
+         validate(json.load(open(sys.argv[1])), cls=OpenAPIV31SpecValidator)\n\
+         print('valid')",
+        &[committed_path().to_str().unwrap()],
+    );
+    assert_eq!(out.trim(), "valid");
+}
+
+#[tokio::test]
+async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
+    // A rate limit this run never reaches, so every operation's own logic is exercised.
+    let host = TestHost::start(HostOptions {
+        extra: "rate_limit_per_minute = 1000000\n".into(),
+        ..HostOptions::default()
+    })
+    .await;
+    let spec = host.dir.join("openapi.json");
+    std::fs::write(&spec, serde_json::to_vec(&served(&host).await).unwrap()).unwrap();
+    let schemathesis = PathBuf::from(env("INSTANODE_TEST_PYTHON")).with_file_name("schemathesis");
+    let report = host.dir.join("schemathesis");
+    // CI runs a bounded, reproducible campaign; these widen it by hand.
+    let seed = std::env::var("INSTANODE_SCHEMATHESIS_SEED").unwrap_or_else(|_| "1".into());
+    let examples = std::env::var("INSTANODE_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "12".into());
+    let out = tokio::process::Command::new(schemathesis)
+        .args([
+            "run",
+            spec.to_str().unwrap(),
+            "--url",
+            &host.url,
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--max-examples",
+            &examples,
+            "--seed",
+            &seed,
+            "--workers",
+            "2",
+            "--generation-database",
+            "none",
+            "--request-timeout",
+            "20",
+            "--no-color",
+            "--report",
+            "junit",
+            "--report-dir",
+            report.to_str().unwrap(),
+            // One client address for the whole run (the rate limit then refuses some calls
+            // with 429, which the document describes).
+            "-H",
+            "X-Forwarded-For: 10.99.0.1",
+        ])
+        .output()
+        .await
+        .expect("schemathesis runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "schemathesis found problems:\n{stdout}\n{stderr}\n(host log: {})",
+        host.dir.join("host.log").display()
+    );
+    // It did test: every operation ran.
+    assert!(stdout.contains("passed"), "{stdout}");
+}
