@@ -2,7 +2,11 @@
 //! Streamable HTTP transport: tools follow the live providers, a database made through
 //! `create_postgres` works, and failures carry `agent_action`.
 
-use instanode_tests::{ADMIN_BEARER, TestHost, python};
+use std::time::Duration;
+
+use base64::Engine as _;
+use instanode_tests::deploy::{namespace_of, remove_namespace, static_site, wait_for_body};
+use instanode_tests::{ADMIN_BEARER, HostOptions, ProviderSpec, TestHost, python};
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 
@@ -11,37 +15,48 @@ use sqlx::{Connection, PgConnection};
 const CLIENT: &str = r#"
 import asyncio, json, sys
 from mcp import ClientSession
-try:
-    from mcp.client.streamable_http import streamable_http_client as connect
-except ImportError:  # releases before 2.0
-    from mcp.client.streamable_http import streamablehttp_client as connect
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
-async def main(url, calls):
-    async with connect(url) as streams:
-        async with ClientSession(streams[0], streams[1]) as session:
-            init = await session.initialize()
-            tools = await session.list_tools()
-            results = []
-            for name, arguments in calls:
-                result = await session.call_tool(name, arguments)
-                results.append({
-                    "is_error": result.is_error,
-                    "text": result.content[0].text,
-                    "structured": result.structured_content,
-                })
-            print(json.dumps({
-                "server": init.server_info.name,
-                "protocol": init.protocol_version,
-                "tools": sorted(t.name for t in tools.tools),
-                "schemas": {t.name: t.input_schema for t in tools.tools},
-                "results": results,
-            }))
+async def main(url, calls, headers):
+    async with create_mcp_http_client(headers=headers) as http:
+        async with streamable_http_client(url, http_client=http) as (read, write):
+            async with ClientSession(read, write) as session:
+                init = await session.initialize()
+                tools = await session.list_tools()
+                results = []
+                for name, arguments in calls:
+                    result = await session.call_tool(name, arguments)
+                    results.append({
+                        "is_error": result.is_error,
+                        "text": result.content[0].text,
+                        "structured": result.structured_content,
+                    })
+                print(json.dumps({
+                    "server": init.server_info.name,
+                    "protocol": init.protocol_version,
+                    "tools": sorted(t.name for t in tools.tools),
+                    "schemas": {t.name: t.input_schema for t in tools.tools},
+                    "results": results,
+                }))
 
-asyncio.run(main(sys.argv[1], json.loads(sys.argv[2])))
+asyncio.run(main(sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])))
 "#;
 
 fn session(host: &TestHost, calls: Value) -> Value {
-    let out = python(CLIENT, &[&format!("{}/mcp", host.url), &calls.to_string()]);
+    session_with(host, calls, &json!({}))
+}
+
+/// A session whose HTTP requests carry `headers` (e.g. `Authorization`).
+fn session_with(host: &TestHost, calls: Value, headers: &Value) -> Value {
+    let out = python(
+        CLIENT,
+        &[
+            &format!("{}/mcp", host.url),
+            &calls.to_string(),
+            &headers.to_string(),
+        ],
+    );
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
@@ -207,4 +222,52 @@ async fn the_transport_refuses_what_it_does_not_speak() {
         )
         .await;
     assert_eq!(note.status, 202);
+}
+
+#[tokio::test]
+async fn an_app_deploys_through_mcp_with_the_callers_token() {
+    let host = TestHost::start(HostOptions {
+        providers: vec![ProviderSpec::deploy()],
+        ..HostOptions::default()
+    })
+    .await;
+    let namespace = namespace_of(&host);
+    let owner = session(&host, json!([["create_webhook", {"name": "owner"}]]));
+    let jwt = owner["results"][0]["structured"]["upgrade_jwt"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{owner}"))
+        .to_string();
+    let tarball = base64::engine::general_purpose::STANDARD.encode(static_site("deployed by mcp"));
+    let bearer = json!({"Authorization": format!("Bearer {jwt}")});
+
+    // Without the caller's token the deploy route refuses, and the tool says so.
+    let refused = session(
+        &host,
+        json!([["create_deploy", {"tarball_base64": tarball, "name": "mcp-app"}]]),
+    );
+    assert_eq!(refused["results"][0]["structured"]["error"], "unauthorized");
+
+    let started = session_with(
+        &host,
+        json!([["create_deploy", {"tarball_base64": tarball, "name": "mcp-app"}]]),
+        &bearer,
+    );
+    let accepted = &started["results"][0];
+    assert_eq!(accepted["is_error"], false, "{accepted}");
+    let id = accepted["structured"]["id"].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let item = loop {
+        let polled = session(&host, json!([["get_deployment", {"id": id}]]));
+        let item = polled["results"][0]["structured"]["item"].clone();
+        if item["status"] == "healthy" || item["status"] == "failed" {
+            break item;
+        }
+        assert!(std::time::Instant::now() < deadline, "{item}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(item["status"], "healthy", "{item}");
+    let url = item["url"].as_str().unwrap();
+    let body = wait_for_body(&host, url, "deployed by mcp", Duration::from_secs(30)).await;
+    assert!(body.contains("deployed by mcp"));
+    remove_namespace(&namespace);
 }

@@ -73,15 +73,9 @@ pub async fn run(
     }
     let (content_type, body) = crate::wire::multipart(&fields, &[("tarball".into(), tarball)]);
     let accepted = client.upload("/deploy/new", &content_type, body).await?;
-    let id = accepted["id"].as_str().unwrap_or_default().to_string();
-    if !crate::wire::plain_segment(&id) {
-        out.fail_local(
-            "unexpected_answer",
-            "the host answered without a deployment id",
-            "Report this to the host's operator.",
-        );
+    let Some(id) = out.id_in(&accepted, "id") else {
         return Ok(1);
-    }
+    };
     out.progress(&format!(
         "uploaded: deployment {id}, building {}",
         accepted["url"].as_str().unwrap_or_default()

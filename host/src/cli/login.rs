@@ -14,18 +14,9 @@ const POLL: Duration = Duration::from_secs(2);
 
 pub async fn run(client: &Client, out: &Output) -> Result<i32, Failure> {
     let session = client.call(Method::POST, "/auth/cli", None).await?;
-    let id = session["session_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    if !crate::wire::plain_segment(&id) {
-        out.fail_local(
-            "unexpected_answer",
-            "the host answered without a session id",
-            "Report this to the host's operator.",
-        );
+    let Some(id) = out.id_in(&session, "session_id") else {
         return Ok(1);
-    }
+    };
     let auth_url = session["auth_url"].as_str().unwrap_or_default();
     out.progress(&format!("open this page, sign in and approve: {auth_url}"));
     let polls = session["expires_in"].as_u64().unwrap_or(600) / POLL.as_secs();

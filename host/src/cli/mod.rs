@@ -321,6 +321,20 @@ impl Output {
         });
     }
 
+    /// The id the host answered in `field`, fit to be placed in a path; else says so.
+    fn id_in(&self, answer: &Value, field: &str) -> Option<String> {
+        let id = answer[field].as_str().unwrap_or_default();
+        if crate::wire::plain_segment(id) {
+            return Some(id.to_string());
+        }
+        self.fail_local(
+            "unexpected_answer",
+            &format!("the host answered without a usable `{field}`"),
+            "Report this to the host's operator.",
+        );
+        None
+    }
+
     /// Why a deployment failed: the host's autopsy (reason, exit code, last lines, hint).
     fn autopsy(&self, item: &Value, events: &Value) {
         if self.json {

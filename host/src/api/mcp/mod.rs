@@ -24,6 +24,8 @@ use crate::app::SharedApp;
 
 /// Protocol revisions this server speaks, newest first.
 const PROTOCOL_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+/// The largest message: a `create_deploy` carrying the largest tarball, base64-encoded.
+const MAX_MESSAGE: usize = super::deploy::MAX_TARBALL / 3 * 4 + 64 * 1024;
 /// The largest REST answer relayed to the client.
 const MAX_ANSWER: usize = 4 * 1024 * 1024;
 
@@ -60,7 +62,7 @@ async fn handle(State(mcp): State<Mcp>, request: Request) -> Response {
         .into_response();
     }
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, super::json::MAX_JSON_BODY * 16).await else {
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_MESSAGE).await else {
         return rpc_error(Value::Null, -32700, "The body could not be read.");
     };
     let Ok(message) = serde_json::from_slice::<Value>(&bytes) else {

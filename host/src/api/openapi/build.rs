@@ -89,10 +89,11 @@ impl Op {
         self
     }
 
-    pub fn query(mut self, name: &str, required: bool, description: &str) -> Self {
+    /// A query parameter of JSON type `kind` (`string`, `integer`).
+    pub fn query(mut self, name: &str, required: bool, kind: &str, description: &str) -> Self {
         self.parameters.push(json!({
             "name": name, "in": "query", "required": required,
-            "description": description, "schema": {"type": "string"},
+            "description": description, "schema": {"type": kind},
         }));
         self
     }

@@ -193,8 +193,8 @@ pub fn operations() -> Vec<Op> {
             .binary_body("application/octet-stream")
             .answers(200, "Stored.", ok_with(&[("id", json!({"type": "integer"}))], &["id"])),
         op("get", "/api/v1/webhooks/{token}/requests", "webhooks", "listWebhookRequests", "Stored webhook requests, newest first")
-            .query("limit", false, "1-100 (default 20).")
-            .query("before", false, "The next_before of the previous page.")
+            .query("limit", false, "integer", "1-100 (default 20).")
+            .query("before", false, "integer", "The next_before of the previous page.")
             .answers(200, "A page of requests.", ok_with(&[("count", json!({"type": "integer"})), ("requests", json!({"type": "array", "items": {"type": "object"}})), ("next_before", nullable("integer"))], &["requests"])),
         // Deploys.
         op("post", "/deploy/new", "deploys", "createDeploy", "Build and run a container")
@@ -262,19 +262,19 @@ pub fn operations() -> Vec<Op> {
             .answers(200, "Capabilities.", ok_with(&[("kinds", json!({"type": "array", "items": {"type": "string"}})), ("tiers", json!({"type": "array", "items": {"type": "object"}}))], &["kinds", "tiers"])),
         // Claiming and accounts.
         op("get", "/claim/preview", "accounts", "previewClaim", "What a claim would keep")
-            .query("token", true, "The upgrade token.")
+            .query("t", true, "string", "The upgrade token.")
             .answers(200, "The resources the token would claim.", reference("Ok")),
         op("post", "/claim", "accounts", "claim", "Claim anonymous resources by email")
             .json_body(object(&[("token", string("The upgrade token.")), ("email", json!({"type": "string"}))], &["token", "email"]))
             .answers(200, "A claim link was sent.", reference("Ok")),
         op("get", "/start", "accounts", "startPage", "The page a claim link opens")
-            .query("t", false, "The upgrade token.")
+            .query("t", false, "string", "The upgrade token.")
             .answers_as(200, "An HTML page.", "text/html"),
         op("post", "/auth/email/start", "accounts", "startEmailSignIn", "Email a sign-in link")
             .json_body(object(&[("email", json!({"type": "string"}))], &["email"]))
             .answers(202, "A link is on its way if the address can receive mail.", reference("Ok")),
         op("get", "/auth/email/callback", "accounts", "finishEmailSignIn", "Exchange an emailed link for a session")
-            .query("token", true, "From the emailed link.")
+            .query("t", true, "string", "From the emailed link.")
             .answers(200, "A session token.", ok_with(&[("session_token", json!({"type": "string"})), ("email", json!({"type": "string"}))], &["session_token"])),
         op("get", "/auth/me", "accounts", "me", "The signed-in account")
             .auth(Auth::Required)
