@@ -620,6 +620,28 @@ stop_redis() {
 
 MONGO_VENV=$INSTANODE_CACHE_DIR/mongo-venv
 
+# ---------------------------------------------------------------------------
+# A headless browser for the dashboard tests: Debian's chromium, driven by playwright-core
+# from npm (no browser download: it uses the system's).
+# ---------------------------------------------------------------------------
+
+PLAYWRIGHT_DIR=$INSTANODE_CACHE_DIR/playwright
+PLAYWRIGHT_VERSION=1.65.1
+
+ensure_browser() {
+    if ! pkg_installed chromium || ! command -v node >/dev/null; then
+        log "installing chromium and node for the dashboard tests"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium nodejs npm >/dev/null
+    fi
+    if [[ ! -f $PLAYWRIGHT_DIR/node_modules/playwright-core/package.json ]] ||
+        ! grep -q "\"version\": \"$PLAYWRIGHT_VERSION\"" "$PLAYWRIGHT_DIR/node_modules/playwright-core/package.json"; then
+        log "installing playwright-core $PLAYWRIGHT_VERSION into $PLAYWRIGHT_DIR"
+        mkdir -p "$PLAYWRIGHT_DIR"
+        (cd "$PLAYWRIGHT_DIR" && npm install --silent --no-audit --no-fund "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null)
+    fi
+}
+
 ensure_mongo() {
     if [[ ! -x $MONGO_VENV/bin/secantusd-py || ! -x $MONGO_VENV/bin/python ]] ||
         ! "$MONGO_VENV/bin/python" -c 'import pymongo, nats, nkeys, boto3, aiosmtpd, mcp, openapi_spec_validator' 2>/dev/null ||
@@ -994,6 +1016,7 @@ prepare_test_backends() {
     ensure_s3
     ensure_docker
     ensure_wasm_target
+    ensure_browser
     build_all "$data"
     # Before the backends: they also listen on the Docker gateway, for tenants' containers.
     start_docker
@@ -1014,6 +1037,8 @@ prepare_test_backends() {
     export INSTANODE_TEST_MONGO_URL="mongodb://admin:$(secret "$data/secrets/mongo_admin_password")@127.0.0.1:$mongo_port/?authSource=admin&directConnection=true"
     export INSTANODE_TEST_MONGO_PORT=$mongo_port
     export INSTANODE_TEST_PYTHON=$MONGO_VENV/bin/python
+    export INSTANODE_TEST_CHROMIUM=/usr/bin/chromium
+    export INSTANODE_TEST_PLAYWRIGHT_DIR=$PLAYWRIGHT_DIR
     export INSTANODE_TEST_REDIS_URL="redis://admin:$(secret "$data/secrets/redis_admin_password")@127.0.0.1:$redis_port"
     export INSTANODE_TEST_REDIS_PORT=$redis_port
 

@@ -49,6 +49,7 @@ async fn the_served_document_is_the_committed_one_and_names_every_route() {
         "host/src/api/mod.rs",
         "host/src/api/admin.rs",
         "host/src/api/mcp/mod.rs",
+        "host/src/api/dashboard/mod.rs",
     ] {
         let source = std::fs::read_to_string(repo().join(file)).unwrap();
         for route in source.split(".route(").skip(1) {

@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 
 use super::query::Query;
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -25,9 +26,44 @@ use crate::tenancy::{email, plans};
 const LINK_MINUTES: i64 = 15;
 const API_KEY_PREFIX: &str = "ink_";
 
+/// The cookie that carries a browser's session token (the dashboard's sign-in).
+pub(super) const SESSION_COOKIE: &str = "instanode_session";
+
 /// The signed-in caller behind the request's bearer token.
 pub(super) async fn account(app: &App, headers: &HeaderMap) -> Result<Account, ApiError> {
     let token = bearer_token(headers).ok_or_else(unauthorized)?;
+    account_for(app, token).await
+}
+
+/// The signed-in person behind the session cookie, if any (API keys never live in cookies).
+pub(super) async fn cookie_account(app: &App, headers: &HeaderMap) -> Option<Account> {
+    let token = cookie(headers, SESSION_COOKIE)?;
+    if token.starts_with(API_KEY_PREFIX) {
+        return None;
+    }
+    account_for(app, token).await.ok()
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
+}
+
+/// The `Set-Cookie` value that signs a browser in for `seconds`, or (at 0) out.
+pub(super) fn session_cookie(app: &App, token: &str, seconds: i64) -> String {
+    let secure = if app.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={seconds}{secure}")
+}
+
+async fn account_for(app: &App, token: &str) -> Result<Account, ApiError> {
     let now = app.clock.now();
     if token.starts_with(API_KEY_PREFIX) {
         return app
@@ -192,8 +228,9 @@ pub struct LinkQuery {
 /// network's resources to the account), and answers with a session token.
 pub async fn email_callback(
     State(app): State<SharedApp>,
+    headers: HeaderMap,
     Query(query): Query<LinkQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let invalid = || {
         ApiError::new(
             StatusCode::GONE,
@@ -227,6 +264,18 @@ pub async fn email_callback(
         .tokens
         .session_token(account.user_id, account.team_id, &account.email, now)
         .map_err(ApiError::internal)?;
+    // A browser is signed in to the dashboard by cookie; API clients get the token.
+    if wants_html(&headers) {
+        let cookie = session_cookie(&app, &token, claims.exp - now.timestamp());
+        return Ok((
+            StatusCode::SEE_OTHER,
+            [
+                (header::LOCATION, "/dashboard".to_string()),
+                (header::SET_COOKIE, cookie),
+            ],
+        )
+            .into_response());
+    }
     Ok(Json(json!({
         "ok": true,
         "session_token": token,
@@ -237,7 +286,16 @@ pub async fn email_callback(
         "email": account.email,
         "tier": account.tier,
         "claimed_resources": claimed,
-    })))
+    }))
+    .into_response())
+}
+
+/// Whether the caller is a browser following a link (it asks for HTML first).
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.starts_with("text/html"))
 }
 
 /// `GET /auth/me`.

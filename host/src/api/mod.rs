@@ -7,6 +7,7 @@ pub mod capabilities;
 mod claim;
 mod cli;
 pub mod client;
+mod dashboard;
 mod deploy;
 mod docs;
 pub mod error;
@@ -115,6 +116,7 @@ pub fn router(app: SharedApp) -> Router {
             "/api/v1/resources/{token}",
             get(resources::get).delete(resources::delete),
         )
+        .merge(dashboard::routes())
         .route("/testing/clock", post(testing::advance_clock))
         .route("/testing/reap", post(testing::reap))
         .route("/testing/meter", post(testing::meter))

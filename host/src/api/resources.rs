@@ -175,7 +175,7 @@ pub(super) async fn delete_now(app: &App, token: Uuid) -> Result<ResourceRow, Ap
     Ok(row)
 }
 
-fn describe(row: &ResourceRow) -> Value {
+pub(super) fn describe(row: &ResourceRow) -> Value {
     let limits: serde_json::Map<String, Value> = limits_of(row)
         .into_iter()
         .map(|(k, v)| (k, json!(v)))

@@ -275,7 +275,8 @@ pub fn operations() -> Vec<Op> {
             .answers(202, "A link is on its way if the address can receive mail.", reference("Ok")),
         op("get", "/auth/email/callback", "accounts", "finishEmailSignIn", "Exchange an emailed link for a session")
             .query("t", true, "string", "From the emailed link.")
-            .answers(200, "A session token.", ok_with(&[("session_token", json!({"type": "string"})), ("email", json!({"type": "string"}))], &["session_token"])),
+            .answers(200, "A session token.", ok_with(&[("session_token", json!({"type": "string"})), ("email", json!({"type": "string"}))], &["session_token"]))
+            .answers_empty(303, "A browser (Accept: text/html first) gets the session as a cookie and is sent to /dashboard."),
         op("get", "/auth/me", "accounts", "me", "The signed-in account")
             .auth(Auth::Required)
             .answers(200, "The account.", ok_with(&[("email", json!({"type": "string"})), ("team_id", json!({"type": "string"})), ("tier", json!({"type": "string"}))], &["email"])),
@@ -305,6 +306,14 @@ pub fn operations() -> Vec<Op> {
         op("post", "/billing/webhook", "accounts", "billingWebhook", "Payment events (signed by the billing provider)")
             .binary_body("application/json")
             .answers(200, "Applied.", reference("Ok")),
+        // The dashboard (people, in a browser).
+        op("get", "/dashboard", "dashboard", "dashboard", "The team's resources, or the sign-in form")
+            .describe("Signed in by the session cookie an emailed link sets.")
+            .answers_as(200, "An HTML page.", "text/html"),
+        op("post", "/dashboard/logout", "dashboard", "dashboardLogout", "Sign the browser out")
+            .answers_empty(303, "The cookie is cleared; back to /dashboard."),
+        op("get", "/dashboard/deployments/{id}", "dashboard", "dashboardDeployment", "A deployment's status, live log and autopsy")
+            .answers_as(200, "An HTML page.", "text/html"),
         // Discovery and health.
         op("get", "/healthz", "health", "healthz", "Liveness")
             .answers(200, "The process answers.", ok_with(&[("version", json!({"type": "string"})), ("commit_id", json!({"type": "string"}))], &["version"])),
