@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod conformance;
 pub mod deploy;
+pub mod html;
 pub mod lifecycle;
 pub mod mail;
 pub mod proxy;

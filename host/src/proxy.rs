@@ -472,9 +472,9 @@ impl Reply {
                  max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}}\
                  small{{color:#666}}</style></head>\n<body><h1>{title}</h1><p>{detail}</p>\
                  <p><small>Request id: <code>{id}</code></small></p></body></html>\n",
-                title = escape_html(&title),
-                detail = escape_html(&detail),
-                id = escape_html(&self.request_id),
+                title = crate::html::escape(&title),
+                detail = crate::html::escape(&detail),
+                id = crate::html::escape(&self.request_id),
             );
             let mut response = (status, page).into_response();
             response.headers_mut().insert(
@@ -493,21 +493,6 @@ impl Reply {
         }
         response
     }
-}
-
-fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// hyper-util's errors say "client error (Connect)" on top and the cause underneath.

@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use crate::html::escape;
 use crate::store::Account;
 
 const STYLE: &str = "
@@ -15,22 +16,6 @@ th{font-size:.8rem;text-transform:uppercase;color:#5b6576}
 border-radius:6px;max-height:28rem;overflow:auto;font-size:.8rem}
 .status{font-weight:600}.failed{color:#c0392b}.healthy{color:#1e8449}
 form.inline{display:inline}button{font:inherit;padding:.35rem .8rem}";
-
-/// Makes `text` safe inside HTML text and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn layout(title: &str, body: &str) -> String {
     format!(
@@ -205,14 +190,6 @@ refresh();
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn markup_is_escaped() {
-        assert_eq!(
-            escape(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
-    }
 
     #[test]
     fn usage_bars_are_capped_and_marked_when_exceeded() {
