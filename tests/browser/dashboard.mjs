@@ -1,10 +1,13 @@
 // Drives the dashboard in headless Chromium as a person would: signs in through the emailed
-// link, looks at the overview, opens a deployment and watches its log. Prints one JSON
-// report on stdout; the Rust test (tests/tests/dashboard.rs) judges it.
+// link, looks at the overview, reveals and rotates a database's credentials, opens a
+// deployment and watches its log, claims anonymous resources through the claim page, and
+// works the operator page (unload, upload). Prints one JSON report on stdout; the Rust test
+// (tests/tests/dashboard.rs) judges it.
 //
 // Environment: BASE_URL, MAILDIR, EMAIL, TARBALL (a .tar.gz to deploy), LOG_MARKER (a line
 // the build prints), SHOTS (where screenshots go), CHROMIUM (the browser binary),
-// PLAYWRIGHT_DIR (where playwright-core is installed).
+// PLAYWRIGHT_DIR (where playwright-core is installed), ADMIN_TOKEN, COMPONENT (a provider
+// component to upload), PROVIDER (its provider name).
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -23,14 +26,14 @@ const email = env('EMAIL');
 const shots = env('SHOTS');
 const report = {};
 
-// The newest message to `email` in the Maildir; its sign-in link (quoted-printable undone).
-async function emailedLink() {
+// The newest message to `to` in the Maildir; its sign-in link (quoted-printable undone).
+async function emailedLink(to = email) {
   const dir = join(env('MAILDIR'), 'new');
   for (let i = 0; i < 100; i++) {
     const messages = readdirSync(dir)
       .map((name) => join(dir, name))
       .map((path) => ({ path, at: statSync(path).mtimeMs, text: readFileSync(path, 'utf8') }))
-      .filter((m) => m.text.split('\n').some((l) => l.toLowerCase().startsWith('to:') && l.includes(email)))
+      .filter((m) => m.text.split('\n').some((l) => l.toLowerCase().startsWith('to:') && l.includes(to)))
       .sort((a, b) => a.at - b.at);
     if (messages.length) {
       const body = messages.at(-1).text.replaceAll('=\r\n', '').replaceAll('=\n', '').replaceAll('=3D', '=');
@@ -39,7 +42,7 @@ async function emailedLink() {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`no sign-in link for ${email}`);
+  throw new Error(`no sign-in link for ${to}`);
 }
 
 async function api(path, session, init = {}) {
@@ -89,6 +92,22 @@ try {
   report.db_row_meter = await row.locator('[role=meter]').count();
   await page.screenshot({ path: join(shots, '2-overview.png'), fullPage: true });
 
+  // The database's page: reveal (recorded), then rotate.
+  await row.locator('a').click();
+  await page.waitForSelector('#reveal');
+  report.resource_page_url = page.url();
+  report.history_before = await page.textContent('#history');
+  await page.click('#reveal');
+  await page.waitForSelector('#credentials');
+  report.revealed_text = await page.textContent('#credentials');
+  report.history_after_reveal = await page.textContent('#history');
+  await page.click('#rotate');
+  await page.waitForFunction(() => (document.getElementById('credentials-notice')?.textContent || '').includes('New credentials'));
+  report.rotated_notice = await page.textContent('#credentials-notice');
+  report.rotated_text = await page.textContent('#credentials');
+  report.history_after_rotate = await page.textContent('#history');
+  await page.screenshot({ path: join(shots, '4-resource.png'), fullPage: true });
+
   // The deployment: live log lines, then healthy.
   await page.goto(`${base}/dashboard/deployments/${id}`);
   await page.waitForFunction(
@@ -100,6 +119,57 @@ try {
   report.log = await page.textContent('#log');
   report.deployment_status = await page.textContent('#status');
   await page.screenshot({ path: join(shots, '3-deployment.png'), fullPage: true });
+
+  // The claim page an anonymous resource's `upgrade` link opens, in a fresh browser.
+  const anonymous = await fetch(`${base}/db/new`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'claim-me' }),
+  });
+  const created = await anonymous.json();
+  report.anonymous_status = anonymous.status;
+  report.anonymous_token = created.token;
+  if (!created.upgrade) throw new Error(`anonymous provisioning: ${anonymous.status} ${JSON.stringify(created)}`);
+  const stranger = await browser.newContext();
+  const claimPage = await stranger.newPage();
+  await claimPage.goto(created.upgrade);
+  report.claimable = await claimPage.textContent('#claimable');
+  const claimer = `claim-${email}`;
+  await claimPage.fill('#email', claimer);
+  await claimPage.click('button[type=submit]');
+  await claimPage.waitForFunction(() => document.getElementById('result').textContent.length > 0);
+  report.claim_result = await claimPage.textContent('#result');
+  await claimPage.screenshot({ path: join(shots, '5-claim.png'), fullPage: true });
+  await claimPage.goto(base + (await emailedLink(claimer)));
+  report.after_claim_url = claimPage.url();
+  report.after_claim_row = await claimPage.locator(`tr[data-token="${created.token}"]`).innerText();
+  await stranger.close();
+
+  // The operator page: sign in with the admin token, unload a provider, upload it again.
+  const provider = env('PROVIDER');
+  await page.goto(`${base}/dashboard/operator`);
+  await page.fill('input[name=token]', 'not-the-token');
+  await page.click('button[type=submit]');
+  report.operator_wrong_token = await page.textContent('.refusal');
+  await page.fill('input[name=token]', env('ADMIN_TOKEN'));
+  await page.click('button[type=submit]');
+  const providerRow = () => page.locator(`tr[data-provider="${provider}"]`);
+  report.operator_row = await providerRow().innerText();
+  await providerRow().locator('button', { hasText: 'Unload' }).click();
+  await page.waitForSelector('#notice.notice');
+  report.unload_notice = await page.textContent('#notice');
+  report.unloaded_row = await providerRow().innerText();
+  await providerRow().locator('input.component').setInputFiles(env('COMPONENT'));
+  await page.waitForFunction((name) => {
+    const row = document.querySelector(`tr[data-provider="${name}"] .version`);
+    return row !== null;
+  }, provider, { timeout: 60000 });
+  report.reloaded_row = await providerRow().innerText();
+  await page.screenshot({ path: join(shots, '6-operator.png'), fullPage: true });
+} catch (error) {
+  // What the page showed when a step failed, for the test's failure message.
+  for (const context of browser.contexts()) {
+    for (const open of context.pages()) console.error(`--- ${open.url()}\n${(await open.textContent('body').catch(() => '')).slice(0, 2000)}`);
+  }
+  throw error;
 } finally {
   await browser.close();
 }

@@ -601,3 +601,44 @@ async fn signed_in_callers_provision_for_their_team_under_its_caps() {
         .await;
     assert_error(&reply, 401, "unauthorized");
 }
+
+/// A team's resources made from a network do not count against that network's anonymous
+/// caps: the anonymous `db` is still allowed after a signed-in user made one.
+#[tokio::test]
+async fn team_resources_do_not_use_up_the_networks_anonymous_caps() {
+    let host = TestHost::start(HostOptions::default()).await;
+    let email = format!("caps-{}@example.com", uuid::Uuid::new_v4().simple());
+    let session = instanode_tests::mail::sign_in(&host, &email).await;
+    let network = ("x-forwarded-for", "198.51.100.90");
+    let bearer = format!("Bearer {session}");
+    let json = Some("application/json");
+    let team_db = host
+        .post(
+            "/db/new",
+            json,
+            br#"{"name":"team-db"}"#.to_vec(),
+            &[network, ("authorization", &bearer)],
+        )
+        .await;
+    assert_eq!(team_db.status.as_u16(), 201, "{}", team_db.body);
+    let anonymous = host
+        .post(
+            "/db/new",
+            json,
+            br#"{"name":"anon-db"}"#.to_vec(),
+            &[network],
+        )
+        .await;
+    assert_eq!(anonymous.status.as_u16(), 201, "{}", anonymous.body);
+    assert_ne!(anonymous.body["token"], team_db.body["token"]);
+    // The anonymous cap itself still holds.
+    let second = host
+        .post(
+            "/db/new",
+            json,
+            br#"{"name":"anon-db-2"}"#.to_vec(),
+            &[network],
+        )
+        .await;
+    assert_error(&second, 402, "resource_count_limit_exceeded");
+}

@@ -2,9 +2,10 @@
 //! session), the team's resources with usage bars and lifetimes, a deployment's page.
 
 use instanode_tests::deploy::{namespace_of, remove_namespace};
-use instanode_tests::mail::link_sent_to;
+use instanode_tests::mail::{link_sent_to, sign_in};
 use instanode_tests::{HostOptions, ProviderSpec, TestHost, env};
 use serde_json::json;
+use sqlx::Connection;
 
 /// A client that behaves like a browser following a link: asks for HTML, does not follow
 /// redirects (so the test sees them).
@@ -179,6 +180,12 @@ async fn a_browser_signs_in_sees_usage_and_follows_a_deployment_log() {
         .env("SHOTS", &shots)
         .env("CHROMIUM", env("INSTANODE_TEST_CHROMIUM"))
         .env("PLAYWRIGHT_DIR", env("INSTANODE_TEST_PLAYWRIGHT_DIR"))
+        .env("ADMIN_TOKEN", instanode_tests::ADMIN_TOKEN)
+        .env("PROVIDER", "postgres")
+        .env(
+            "COMPONENT",
+            std::path::Path::new(&env("INSTANODE_TEST_PROVIDERS_DIR")).join("postgres.wasm"),
+        )
         .output()
         .await
         .expect("node runs");
@@ -212,11 +219,269 @@ async fn a_browser_signs_in_sees_usage_and_follows_a_deployment_log() {
     assert_eq!(report["db_row_meter"], 1, "{report}");
     assert!(report["log"].as_str().unwrap().contains(marker), "{report}");
     assert_eq!(report["deployment_status"], "healthy");
-    for shot in ["1-sign-in.png", "2-overview.png", "3-deployment.png"] {
+
+    // Reveal and rotate: each recorded, the old password refused after the rotation.
+    let text = |key: &str| report[key].as_str().unwrap_or_default().to_string();
+    assert!(
+        text("history_before").contains("Nobody has revealed"),
+        "{report}"
+    );
+    let revealed_url = postgres_url_in(&text("revealed_text"));
+    let rotated_url = postgres_url_in(&text("rotated_text"));
+    assert_ne!(revealed_url, rotated_url, "rotation issues a new password");
+    let history = text("history_after_reveal");
+    assert!(
+        history.contains("reveal") && history.contains(&email) && history.contains("dashboard"),
+        "{history}"
+    );
+    let history = text("history_after_rotate");
+    assert_eq!(history.matches(&email).count(), 2, "{history}");
+    assert!(history.contains("rotate"), "{history}");
+    assert!(sqlx::PgConnection::connect(&rotated_url).await.is_ok());
+    assert!(sqlx::PgConnection::connect(&revealed_url).await.is_err());
+
+    // The claim page lists the anonymous database; the emailed link moves it.
+    assert_eq!(report["anonymous_status"], 201, "{report}");
+    assert!(text("claimable").contains("claim-me"), "{report}");
+    assert!(text("claim_result").contains("link sent"), "{report}");
+    assert!(text("after_claim_url").ends_with("/dashboard"), "{report}");
+    assert!(text("after_claim_row").contains("claim-me"), "{report}");
+    let token = text("anonymous_token");
+    let claimed = host.get(&format!("/api/v1/resources/{token}")).await;
+    assert_eq!(claimed.body["tier"], "free", "{}", claimed.body);
+
+    // The operator page: a wrong token refused; unload, then an upload brings it back.
+    assert!(text("operator_wrong_token").contains("not this host's admin token"));
+    assert!(text("operator_row").contains("db, vector"), "{report}");
+    assert!(text("unload_notice").contains("out of service"), "{report}");
+    assert!(text("unloaded_row").contains("out of service"), "{report}");
+    assert!(text("reloaded_row").contains("db, vector"), "{report}");
+    let postgres = host.provider_status("postgres").await;
+    assert_eq!(postgres["source"], "upload", "{postgres}");
+
+    for shot in [
+        "1-sign-in.png",
+        "2-overview.png",
+        "3-deployment.png",
+        "4-resource.png",
+        "5-claim.png",
+        "6-operator.png",
+    ] {
         let size = std::fs::metadata(shots.join(shot))
             .map(|m| m.len())
             .unwrap_or(0);
         assert!(size > 1000, "{shot}: {size} bytes");
     }
     remove_namespace(&namespace);
+}
+
+/// The `postgres://` URL in a page's text.
+fn postgres_url_in(text: &str) -> String {
+    let start = text
+        .find("postgres://")
+        .unwrap_or_else(|| panic!("no postgres URL in {text}"));
+    text[start..]
+        .split(|c: char| c.is_whitespace())
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Forms that change something need the page's token and this host as their origin; every
+/// reveal and rotation, through the API or the dashboard, lands in the credential history;
+/// another team's resource is not there; the operator cookie must be one the host signed.
+#[tokio::test]
+async fn dashboard_forms_are_guarded_and_credential_access_is_recorded() {
+    let host = TestHost::start(HostOptions::default()).await;
+    let browser = browser();
+    let email = format!("guard-{}@example.com", uuid::Uuid::new_v4().simple());
+    let session = sign_in(&host, &email).await;
+    let cookie = format!("instanode_session={session}");
+    let bearer = format!("Bearer {session}");
+    let created = host
+        .post(
+            "/db/new",
+            Some("application/json"),
+            br#"{"name":"guarded"}"#.to_vec(),
+            &[("authorization", &bearer)],
+        )
+        .await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.body);
+    let token = created.body["token"].as_str().unwrap().to_string();
+    let page_url = format!("{}/dashboard/resources/{token}", host.url);
+
+    // Without a session the page sends the browser to the sign-in form.
+    let anonymous = browser.get(&page_url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 303);
+
+    // The page carries the form token; the credentials are not on it.
+    let page = browser
+        .get(&page_url)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let url = created.body["connection_url"].as_str().unwrap();
+    assert!(!page.contains(url));
+    let form_token = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a form token on the page")
+        .to_string();
+
+    let reveal = |form: String, origin: Option<String>| {
+        let mut request = browser
+            .post(format!("{page_url}/reveal"))
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send()
+    };
+    // No token, a wrong token, or another site's origin: refused, nothing recorded.
+    for (form, origin) in [
+        (String::new(), None),
+        ("csrf=00112233445566778899aabbccddeeff".to_string(), None),
+        (
+            format!("csrf={form_token}"),
+            Some("https://evil.example".to_string()),
+        ),
+    ] {
+        let refused = reveal(form, origin).await.unwrap();
+        assert_eq!(refused.status(), 403);
+        let body = refused.text().await.unwrap();
+        assert!(body.contains("csrf_rejected"), "{body}");
+        assert!(!body.contains(url));
+    }
+    // The page's own form: the credentials, and the reveal recorded.
+    let shown = reveal(format!("csrf={form_token}"), Some(host.url.clone()))
+        .await
+        .unwrap();
+    let status = shown.status();
+    let shown = shown.text().await.unwrap();
+    assert_eq!(status, 200, "{shown}");
+    assert!(shown.contains(&html_escaped(url)), "{shown}");
+
+    // The API's reveal and rotation are recorded too.
+    let api = host
+        .get_with(
+            &format!("/api/v1/resources/{token}/credentials"),
+            &[("authorization", &bearer)],
+        )
+        .await;
+    assert_eq!(api.status.as_u16(), 200, "{}", api.body);
+    let rotated = host
+        .post(
+            &format!("/api/v1/resources/{token}/rotate-credentials"),
+            None,
+            Vec::new(),
+            &[("authorization", &bearer)],
+        )
+        .await;
+    assert_eq!(rotated.status.as_u16(), 200, "{}", rotated.body);
+    let page = browser
+        .get(&page_url)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let history = &page[page.find("id=\"history\"").expect("a history table")..];
+    assert_eq!(
+        history.matches("<tr>").count(),
+        4,
+        "header + 3 events: {history}"
+    );
+    assert_eq!(history.matches(">reveal<").count(), 2, "{history}");
+    assert_eq!(history.matches(">rotate<").count(), 1, "{history}");
+    assert_eq!(history.matches(">api<").count(), 2, "{history}");
+    assert_eq!(history.matches(">dashboard<").count(), 1, "{history}");
+
+    // Another team sees the resource as missing, and cannot reveal it.
+    let stranger = sign_in(
+        &host,
+        &format!("other-{}@example.com", uuid::Uuid::new_v4().simple()),
+    )
+    .await;
+    let stranger_cookie = format!("instanode_session={stranger}");
+    let missing = browser
+        .get(&page_url)
+        .header("cookie", &stranger_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let stranger_page = browser
+        .get(format!("{}/dashboard", host.url))
+        .header("cookie", &stranger_cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!stranger_page.contains(&token));
+
+    // The operator page: a forged or expired cookie is not a session.
+    let operator = |cookie: &str| {
+        browser
+            .get(format!("{}/dashboard/operator", host.url))
+            .header("cookie", format!("instanode_operator={cookie}"))
+            .send()
+    };
+    for forged in ["9999999999.00", "9999999999.zz", "1.deadbeef", "garbage"] {
+        let body = operator(forged).await.unwrap().text().await.unwrap();
+        assert!(body.contains("Operator sign-in"), "{forged}: {body}");
+    }
+    let signed = browser
+        .post(format!("{}/dashboard/operator/sign-in", host.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={}", instanode_tests::ADMIN_TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 303);
+    let set_cookie = signed.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"));
+    assert!(
+        !set_cookie.contains(instanode_tests::ADMIN_TOKEN),
+        "{set_cookie}"
+    );
+    let value = set_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("instanode_operator=")
+        .to_string();
+    let body = operator(&value).await.unwrap().text().await.unwrap();
+    assert!(body.contains("data-provider=\"postgres\""), "{body}");
+    // An action without the page's token is refused and changes nothing.
+    let refused = browser
+        .post(format!(
+            "{}/dashboard/operator/providers/postgres/unload",
+            host.url
+        ))
+        .header("cookie", format!("instanode_operator={value}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(host.provider_status("postgres").await.is_object());
+}
+
+/// `text` as the dashboard escapes it into HTML.
+fn html_escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
-use crate::app::SharedApp;
+use crate::app::{App, SharedApp};
 use crate::registry::{Loaded, Refusal, Swapped};
 
 /// Largest component the API accepts.
@@ -39,17 +39,10 @@ async fn require_admin(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let Some(expected) = &app.admin_token else {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "admin_disabled",
-            "The operator API is off on this host.",
-        )
-        .action("Tell the operator to set admin_token (INSTANODE_ADMIN_TOKEN) to use /admin."));
-    };
-    let presented = bearer(request.headers()).unwrap_or_default();
-    // Compare digests, so the comparison takes the same time wherever the tokens differ.
-    if Sha256::digest(presented.as_bytes()) != Sha256::digest(expected.as_bytes()) {
+    if app.admin_token.is_none() {
+        return Err(disabled());
+    }
+    if !is_admin_token(&app, bearer(request.headers()).unwrap_or_default()) {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -57,6 +50,23 @@ async fn require_admin(
         ));
     }
     Ok(next.run(request).await)
+}
+
+pub(super) fn disabled() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "admin_disabled",
+        "The operator API is off on this host.",
+    )
+    .action("Tell the operator to set admin_token (INSTANODE_ADMIN_TOKEN) to use /admin.")
+}
+
+/// Whether `presented` is the configured admin token (never true when none is configured).
+pub(super) fn is_admin_token(app: &App, presented: &str) -> bool {
+    // Compare digests, so the comparison takes the same time wherever the tokens differ.
+    app.admin_token.as_ref().is_some_and(|expected| {
+        Sha256::digest(presented.as_bytes()) == Sha256::digest(expected.as_bytes())
+    })
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -68,16 +78,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 async fn list(State(app): State<SharedApp>) -> Json<Value> {
-    let mut providers = Vec::new();
-    for live in app.registry.all() {
-        let previous = app.registry.previous(&live.name).await;
-        providers.push(describe(&live, previous.as_deref()));
-    }
-    Json(json!({
-        "ok": true,
-        "providers": providers,
-        "unloaded": app.registry.unloaded(),
-    }))
+    Json(inventory(&app).await)
 }
 
 async fn upload(
@@ -85,6 +86,43 @@ async fn upload(
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    Ok(Json(upload_component(&app, &name, body).await?))
+}
+
+async fn rollback(
+    State(app): State<SharedApp>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(roll_back(&app, &name).await?))
+}
+
+async fn unload(
+    State(app): State<SharedApp>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(take_out_of_service(&app, &name).await?))
+}
+
+/// Every live provider (version, health, the version it replaced) and those unloaded.
+pub(super) async fn inventory(app: &App) -> Value {
+    let mut providers = Vec::new();
+    for live in app.registry.all() {
+        let previous = app.registry.previous(&live.name).await;
+        providers.push(describe(&live, previous.as_deref()));
+    }
+    json!({
+        "ok": true,
+        "providers": providers,
+        "unloaded": app.registry.unloaded(),
+    })
+}
+
+/// Replaces provider `name` with the component in `body`, once it passes every check.
+pub(super) async fn upload_component(
+    app: &App,
+    name: &str,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Value, ApiError> {
     let body = body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::payload_too_large(MAX_COMPONENT_BYTES),
         _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.body_text()),
@@ -96,31 +134,25 @@ async fn upload(
     }
     let swapped = app
         .registry
-        .replace(&name, Arc::from(&body[..]), "upload".into())
+        .replace(name, Arc::from(&body[..]), "upload".into())
         .await
         .map_err(refused)?;
-    Ok(Json(swap_report(&swapped)))
+    Ok(swap_report(&swapped))
 }
 
-async fn rollback(
-    State(app): State<SharedApp>,
-    Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let swapped = app.registry.rollback(&name).await.map_err(refused)?;
-    Ok(Json(swap_report(&swapped)))
+pub(super) async fn roll_back(app: &App, name: &str) -> Result<Value, ApiError> {
+    let swapped = app.registry.rollback(name).await.map_err(refused)?;
+    Ok(swap_report(&swapped))
 }
 
 /// Takes a provider out of service until a rollback, an upload or a restart.
-async fn unload(
-    State(app): State<SharedApp>,
-    Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let removed = app.registry.unload(&name).await.map_err(refused)?;
-    Ok(Json(json!({
+pub(super) async fn take_out_of_service(app: &App, name: &str) -> Result<Value, ApiError> {
+    let removed = app.registry.unload(name).await.map_err(refused)?;
+    Ok(json!({
         "ok": true,
         "unloaded": describe(&removed, None),
         "kinds_no_longer_served": removed.kinds,
-    })))
+    }))
 }
 
 fn swap_report(swapped: &Swapped) -> Value {

@@ -44,7 +44,7 @@ pub(super) async fn cookie_account(app: &App, headers: &HeaderMap) -> Option<Acc
     account_for(app, token).await.ok()
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()

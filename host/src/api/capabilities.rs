@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use crate::app::SharedApp;
+use crate::app::{App, SharedApp};
 
 pub async fn capabilities(State(app): State<SharedApp>) -> Json<Value> {
     let tiers: Vec<Value> = app
@@ -29,6 +29,17 @@ pub async fn capabilities(State(app): State<SharedApp>) -> Json<Value> {
             })
         })
         .collect();
+    Json(json!({
+        "ok": true,
+        "kinds": served_kinds(&app),
+        "tiers": tiers,
+        "unlimited": -1,
+    }))
+}
+
+/// Every kind this host provisions now: the live providers' and the host's own webhooks,
+/// sorted and without repeats.
+pub fn served_kinds(app: &App) -> Vec<String> {
     let mut kinds: Vec<String> = app
         .registry
         .all()
@@ -37,10 +48,6 @@ pub async fn capabilities(State(app): State<SharedApp>) -> Json<Value> {
         .chain([crate::webhooks::KIND.to_string()])
         .collect();
     kinds.sort();
-    Json(json!({
-        "ok": true,
-        "kinds": kinds,
-        "tiers": tiers,
-        "unlimited": -1,
-    }))
+    kinds.dedup();
+    kinds
 }

@@ -7,7 +7,6 @@ use axum::extract::State;
 
 use super::query::Query;
 use axum::http::StatusCode;
-use axum::response::Html;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -22,7 +21,7 @@ use crate::tenancy::tokens::UpgradeClaims;
 
 #[derive(Deserialize)]
 pub struct TokenQuery {
-    t: Option<String>,
+    pub t: Option<String>,
 }
 
 fn missing_token() -> ApiError {
@@ -76,24 +75,29 @@ pub async fn preview(
     State(app): State<SharedApp>,
     Query(query): Query<TokenQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let token = query
-        .t
-        .filter(|t| !t.is_empty())
-        .ok_or_else(missing_token)?;
-    let (claims, fingerprint) = verified(&app, &token).await?;
+    let token = query.t.unwrap_or_default();
+    Ok(Json(preview_of(&app, &token).await?))
+}
+
+/// What a claim with the upgrade token `token` would move (also the claim page's list).
+pub(super) async fn preview_of(app: &App, token: &str) -> Result<Value, ApiError> {
+    if token.is_empty() {
+        return Err(missing_token());
+    }
+    let (claims, fingerprint) = verified(app, token).await?;
     if app
         .store
         .is_claimed(&claims.jti)
         .await
         .map_err(ApiError::internal)?
     {
-        return Ok(Json(json!({
+        return Ok(json!({
             "ok": true,
             "token_valid": false,
             "already_claimed": true,
             "items": [],
             "resources": [],
-        })));
+        }));
     }
     let items: Vec<Value> = app
         .store
@@ -103,14 +107,14 @@ pub async fn preview(
         .iter()
         .map(item)
         .collect();
-    Ok(Json(json!({
+    Ok(json!({
         "ok": true,
         "token_valid": true,
         "already_claimed": false,
         "items": items,
         "resources": items,
         "expires_at": DateTime::<Utc>::from_timestamp(claims.exp, 0),
-    })))
+    }))
 }
 
 /// `POST /claim {token, email}` (`jwt` is an older name for `token`; `token` wins).
@@ -155,32 +159,4 @@ pub async fn claim(
         "email": email,
         "agent_action": format!("Tell the user to open the link just emailed to {email} within 15 minutes to claim their resources."),
     })))
-}
-
-/// `GET /start?t=<upgrade_jwt>`: the claim page a person lands on from the `upgrade` link.
-pub async fn start(Query(query): Query<TokenQuery>) -> Html<String> {
-    let token = query.t.unwrap_or_default();
-    // The token is only ever placed in a JSON string literal below.
-    let token_json = serde_json::to_string(&token)
-        .unwrap_or_else(|_| "\"\"".into())
-        .replace('<', "\\u003c");
-    Html(format!(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Claim your resources</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family: system-ui, sans-serif; max-width: 34rem; margin: 3rem auto; padding: 0 1rem">
-<h1>Keep what you built</h1>
-<p>Enter your email. We send a link; opening it moves the resources created from your network into your own account.</p>
-<form id="claim"><input id="email" type="email" required placeholder="you@example.com" style="width: 100%; padding: .5rem">
-<p><button type="submit">Email me the link</button></p></form><p id="result" role="status"></p>
-<script>
-const token = {token_json};
-document.getElementById("claim").addEventListener("submit", async (event) => {{
-  event.preventDefault();
-  const response = await fetch("/claim", {{method: "POST", headers: {{"Content-Type": "application/json"}},
-    body: JSON.stringify({{token, email: document.getElementById("email").value}})}});
-  const body = await response.json();
-  document.getElementById("result").textContent = body.ok ? body.message : body.message || body.error;
-}});
-</script></body></html>"#
-    ))
 }

@@ -62,6 +62,16 @@ impl ApiError {
         self.0.code
     }
 
+    /// The HTTP status the error is answered with.
+    pub fn status(&self) -> StatusCode {
+        self.0.status
+    }
+
+    /// The sentence for people.
+    pub fn message(&self) -> &str {
+        &self.0.message
+    }
+
     /// Adds the sentence an agent should act on.
     pub fn action(mut self, agent_action: impl Into<String>) -> Self {
         self.0.agent_action = Some(agent_action.into());

@@ -86,7 +86,6 @@ pub fn router(app: SharedApp) -> Router {
         .route("/api/v1/capabilities", get(capabilities::capabilities))
         .route("/claim/preview", get(claim::preview))
         .route("/claim", post(claim::claim))
-        .route("/start", get(claim::start))
         .route("/auth/email/start", post(auth::email_start))
         .route("/auth/email/callback", get(auth::email_callback))
         .route("/auth/me", get(auth::me))
@@ -156,9 +155,11 @@ async fn security_headers(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // URLs may carry tokens (`/start?t=`): no referrer leaves for another site. Same-origin
+    // keeps the dashboard's form posts carrying their real `Origin` (not `null`).
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     headers.insert(
         HeaderName::from_static("x-frame-options"),

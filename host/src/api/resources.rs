@@ -11,7 +11,7 @@ use super::error::ApiError;
 use crate::app::{App, SharedApp};
 use crate::lifecycle::deprovision::deprovision;
 use crate::lifecycle::stored::{Credentials, limits_of};
-use crate::store::{DeleteStart, ResourceRow};
+use crate::store::{Account, CredentialEvent, DeleteStart, ResourceRow};
 
 pub async fn get(
     State(app): State<SharedApp>,
@@ -56,9 +56,9 @@ pub async fn credentials(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let row = owned(&app, &headers, &token).await?;
-    let credentials = Credentials::open(&app, &row).map_err(ApiError::internal)?;
-    Ok(Json(credentials_body(&row, credentials)))
+    let account = super::auth::account(&app, &headers).await?;
+    let row = owned_by(&app, &account, &token).await?;
+    Ok(Json(reveal(&app, &account, &row, Via::Api).await?))
 }
 
 /// `POST /api/v1/resources/{token}/rotate-credentials`: new credentials from the provider;
@@ -68,7 +68,38 @@ pub async fn rotate_credentials(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let row = owned(&app, &headers, &token).await?;
+    let account = super::auth::account(&app, &headers).await?;
+    let row = owned_by(&app, &account, &token).await?;
+    Ok(Json(rotate(&app, &account, &row, Via::Api).await?))
+}
+
+/// The surface a credential reveal or rotation came through, for the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Via {
+    Api,
+    Dashboard,
+}
+
+/// The resource's credentials, recorded in the audit trail before they are shown.
+pub(super) async fn reveal(
+    app: &App,
+    account: &Account,
+    row: &ResourceRow,
+    via: Via,
+) -> Result<Value, ApiError> {
+    let credentials = Credentials::open(app, row).map_err(ApiError::internal)?;
+    audit(app, account, row, "reveal", via).await?;
+    Ok(credentials_body(row, credentials))
+}
+
+/// New credentials from the provider. The attempt is recorded before the provider is asked,
+/// so the trail also shows rotations that failed.
+pub(super) async fn rotate(
+    app: &App,
+    account: &Account,
+    row: &ResourceRow,
+    via: Via,
+) -> Result<Value, ApiError> {
     if row.status != "active"
         || row.kind == crate::webhooks::KIND
         || row.kind == crate::deploy::KIND
@@ -83,17 +114,47 @@ pub async fn rotate_credentials(
         )
         .action("Rotate an active database, cache, document store or queue."));
     }
+    audit(app, account, row, "rotate", via).await?;
     let request_id = super::request_id::current();
-    let credentials = crate::lifecycle::provision::rotate(&app, &row, &request_id).await?;
-    let mut body = credentials_body(&row, credentials);
+    let credentials = crate::lifecycle::provision::rotate(app, row, &request_id).await?;
+    let mut body = credentials_body(row, credentials);
     body["rotated"] = json!(true);
-    Ok(Json(body))
+    Ok(body)
 }
 
-/// The signed-in team's live resource behind `token`; another team's is answered exactly
-/// like a missing one.
-async fn owned(app: &App, headers: &HeaderMap, token: &str) -> Result<ResourceRow, ApiError> {
-    let account = super::auth::account(app, headers).await?;
+async fn audit(
+    app: &App,
+    account: &Account,
+    row: &ResourceRow,
+    action: &str,
+    via: Via,
+) -> Result<(), ApiError> {
+    let event = CredentialEvent {
+        resource_token: row.token,
+        team_id: account.team_id,
+        actor: account.email.clone(),
+        action: action.to_string(),
+        via: match via {
+            Via::Api => "api",
+            Via::Dashboard => "dashboard",
+        }
+        .to_string(),
+        request_id: super::request_id::current(),
+        at: app.clock.now(),
+    };
+    app.store
+        .record_credential_event(&event)
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// The team's live resource behind `token`; another team's is answered exactly like a
+/// missing one.
+pub(super) async fn owned_by(
+    app: &App,
+    account: &Account,
+    token: &str,
+) -> Result<ResourceRow, ApiError> {
     let row = find(app, parse_token(token)?, None).await?;
     if row.team_id != Some(account.team_id) {
         return Err(not_found());

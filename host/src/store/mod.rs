@@ -1,6 +1,7 @@
 //! The metadata store: the only module that talks to the metadata database.
 
 mod accounts;
+mod audit;
 mod deployments;
 mod idempotency;
 mod keys;
@@ -16,6 +17,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use accounts::{Account, ApiKeyRow, CliSession, NewLink, UsedLink};
+pub use audit::CredentialEvent;
 pub use deployments::{DeploymentRow, NewDeployment, Outcome, StackRow};
 pub use idempotency::{Claim, EntryKey};
 pub use keys::{HostKey, KeyRing};

@@ -376,7 +376,8 @@ impl Owner<'_> {
         match self {
             Self::Fingerprint(f) => (
                 format!("fingerprint:{f}"),
-                "fingerprint = $1",
+                // A network's anonymous caps count only what no team owns.
+                "fingerprint = $1 AND team_id IS NULL",
                 f.to_string(),
             ),
             Self::Team(t) => (format!("team:{t}"), "team_id = $1::uuid", t.to_string()),

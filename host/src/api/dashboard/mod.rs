@@ -1,38 +1,103 @@
 //! The dashboard: server-rendered pages for people, signed in by an emailed link (the link
 //! sets the session cookie; see `auth::email_callback`). Pages read the same store the API
-//! does; the little JavaScript they carry only counts down lifetimes and follows log streams.
+//! does and act through the same functions; the little JavaScript they carry only counts
+//! down lifetimes, follows log streams and sends forms.
 
+mod claim;
+mod guard;
+mod operator;
 mod page;
+mod resource;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
 
 use super::auth;
 use super::error::ApiError;
-use crate::app::SharedApp;
+use crate::app::{App, SharedApp};
+use crate::store::Account;
 
 pub fn routes() -> Router<SharedApp> {
     Router::new()
         .route("/dashboard", get(overview))
         .route("/dashboard/logout", post(logout))
+        .route("/dashboard/resources/{token}", get(resource::show))
+        .route(
+            "/dashboard/resources/{token}/reveal",
+            post(resource::reveal),
+        )
+        .route(
+            "/dashboard/resources/{token}/rotate",
+            post(resource::rotate),
+        )
         .route("/dashboard/deployments/{id}", get(deployment))
+        .route("/dashboard/operator", get(operator::show))
+        .route("/dashboard/operator/sign-in", post(operator::sign_in))
+        .route("/dashboard/operator/sign-out", post(operator::sign_out))
+        .route(
+            "/dashboard/operator/providers/{name}/rollback",
+            post(operator::rollback),
+        )
+        .route(
+            "/dashboard/operator/providers/{name}/unload",
+            post(operator::unload),
+        )
+        .route(
+            "/dashboard/operator/providers/{name}/upload",
+            post(operator::upload).layer(DefaultBodyLimit::max(super::admin::MAX_COMPONENT_BYTES)),
+        )
+        .route("/start", get(claim::start))
+}
+
+/// A browser signed in by the session cookie.
+struct Session {
+    account: Account,
+    /// The token this session's forms carry (see `guard`).
+    form_token: String,
+}
+
+impl Session {
+    async fn of(app: &App, headers: &HeaderMap) -> Option<Self> {
+        let cookie = auth::cookie(headers, auth::SESSION_COOKIE)?;
+        let account = auth::cookie_account(app, headers).await?;
+        Some(Self {
+            account,
+            form_token: guard::token_for(cookie),
+        })
+    }
+
+    /// Refuses a form that did not come from this session's pages.
+    fn check(
+        &self,
+        app: &App,
+        headers: &HeaderMap,
+        form_token: Option<&str>,
+    ) -> Result<(), ApiError> {
+        guard::check(app, headers, &self.form_token, form_token)
+    }
+}
+
+/// A refusal as a page, with the API's status and code.
+fn refusal(error: ApiError) -> Response {
+    let status = error.status();
+    (status, Html(page::refusal(error.code(), error.message()))).into_response()
 }
 
 /// The team's resources; the sign-in form for a browser without a session.
 async fn overview(State(app): State<SharedApp>, headers: HeaderMap) -> Response {
-    let Some(account) = auth::cookie_account(&app, &headers).await else {
+    let Some(session) = Session::of(&app, &headers).await else {
         return Html(page::sign_in()).into_response();
     };
-    let rows = match app.store.team_resources(account.team_id).await {
+    let rows = match app.store.team_resources(session.account.team_id).await {
         Ok(rows) => rows,
-        Err(e) => return ApiError::internal(e).into_response(),
+        Err(e) => return refusal(ApiError::internal(e)),
     };
     let items: Vec<Value> = rows.iter().map(super::resources::describe).collect();
-    Html(page::overview(&account, &items)).into_response()
+    Html(page::overview(&session.account, &items)).into_response()
 }
 
 /// Signs the browser out (the cookie is cleared; the session token ends with its lifetime).
@@ -47,11 +112,16 @@ async fn logout(State(app): State<SharedApp>) -> Response {
         .into_response()
 }
 
+/// Pages behind the sign-in send a browser without a session to the sign-in form.
+fn to_sign_in() -> Response {
+    Redirect::to("/dashboard").into_response()
+}
+
 /// One deployment: its status, live log lines and, when it failed, the autopsy. The id in
 /// the path is the credential, as on the API.
 async fn deployment(Path(id): Path<String>) -> Response {
     if !crate::wire::plain_segment(&id) {
-        return ApiError::not_found("Deployment").into_response();
+        return refusal(ApiError::not_found("Deployment"));
     }
     Html(page::deployment(&id)).into_response()
 }

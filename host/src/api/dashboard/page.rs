@@ -15,9 +15,47 @@ th{font-size:.8rem;text-transform:uppercase;color:#5b6576}
 .muted{color:#6b7585;font-size:.85rem}pre{background:#10151f;color:#d8dee9;padding:1rem;
 border-radius:6px;max-height:28rem;overflow:auto;font-size:.8rem}
 .status{font-weight:600}.failed{color:#c0392b}.healthy{color:#1e8449}
-form.inline{display:inline}button{font:inherit;padding:.35rem .8rem}";
+form.inline{display:inline}button{font:inherit;padding:.35rem .8rem}
+.notice{background:#eaf4ea;border-left:4px solid #1e8449;padding:.5rem .8rem}
+.refusal{background:#fbeaea;border-left:4px solid #c0392b;padding:.5rem .8rem}
+code.secret{word-break:break-all}dl{display:grid;grid-template-columns:10rem 1fr;gap:.3rem 1rem}dt{color:#5b6576}dd{margin:0}";
 
-fn layout(title: &str, body: &str) -> String {
+/// Counts down every `.ttl` element's `data-expires` once a second.
+pub(super) const COUNTDOWN: &str = "<script>
+function tick() {
+  for (const el of document.querySelectorAll('.ttl')) {
+    const left = Math.max(0, Date.parse(el.dataset.expires) - Date.now()) / 1000;
+    const h = Math.floor(left / 3600), m = Math.floor(left % 3600 / 60), s = Math.floor(left % 60);
+    el.textContent = left > 0 ? h + 'h ' + String(m).padStart(2, '0') + 'm ' + String(s).padStart(2, '0') + 's' : 'expired';
+  }
+}
+tick(); setInterval(tick, 1000);
+</script>";
+
+/// A refusal, for people: what happened and where to go from here.
+pub(super) fn refusal(code: &str, message: &str) -> String {
+    layout(
+        "Not possible",
+        &format!(
+            "<h1>That did not work</h1><p class=\"refusal\"><code>{}</code>: {}</p><p><a href=\"/dashboard\">Back to the dashboard</a></p>",
+            escape(code),
+            escape(message)
+        ),
+    )
+}
+
+/// The lifetime cell: a live countdown, or "never".
+pub(super) fn expires(item: &Value) -> String {
+    match item["expires_at"].as_str() {
+        Some(at) => format!(
+            "<span class=\"ttl\" data-expires=\"{}\"></span>",
+            escape(at)
+        ),
+        None => "never".to_string(),
+    }
+}
+
+pub(super) fn layout(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
@@ -50,7 +88,7 @@ document.getElementById('signin').addEventListener('submit', async (event) => {
 }
 
 /// A `used / limit` bar for a resource with a storage or memory limit.
-fn usage_bar(item: &Value) -> String {
+pub(super) fn usage_bar(item: &Value) -> String {
     let used = item["storage_bytes"].as_u64();
     let limit = item["storage_limit_bytes"].as_u64();
     match (used, limit) {
@@ -92,12 +130,13 @@ pub fn overview(account: &Account, items: &[Value]) -> String {
                     text(&item["name"])
                 )
             } else {
-                text(&item["name"])
+                format!(
+                    "<a href=\"/dashboard/resources/{}\">{}</a>",
+                    text(&item["token"]),
+                    text(&item["name"])
+                )
             };
-            let expires = match item["expires_at"].as_str() {
-                Some(at) => format!("<span class=\"ttl\" data-expires=\"{}\"></span>", escape(at)),
-                None => "never".to_string(),
-            };
+            let expires = expires(item);
             format!(
                 "<tr data-token=\"{}\"><td>{}</td><td>{name}</td><td class=\"status\">{}</td><td>{}</td><td>{expires}</td></tr>",
                 text(&item["token"]),
@@ -119,19 +158,10 @@ pub fn overview(account: &Account, items: &[Value]) -> String {
         "Resources",
         &format!(
             r#"<h1>Resources of {team}</h1>
-<p class="muted">Signed in as {email} · tier {tier}
-<form class="inline" method="post" action="/dashboard/logout"><button>Sign out</button></form></p>
+<div class="muted">Signed in as {email} · tier {tier}
+<form class="inline" method="post" action="/dashboard/logout"><button>Sign out</button></form></div>
 {table}
-<script>
-function tick() {{
-  for (const el of document.querySelectorAll('.ttl')) {{
-    const left = Math.max(0, Date.parse(el.dataset.expires) - Date.now()) / 1000;
-    const h = Math.floor(left / 3600), m = Math.floor(left % 3600 / 60), s = Math.floor(left % 60);
-    el.textContent = left > 0 ? h + 'h ' + String(m).padStart(2, '0') + 'm ' + String(s).padStart(2, '0') + 's' : 'expired';
-  }}
-}}
-tick(); setInterval(tick, 1000);
-</script>"#,
+{COUNTDOWN}"#,
             team = escape(&account.team_name),
             email = escape(&account.email),
             tier = escape(&account.tier),

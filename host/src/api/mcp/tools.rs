@@ -50,17 +50,10 @@ pub fn create_tool_name(kind: &str) -> String {
 }
 
 /// Kinds with a `POST /{kind}/new` JSON route, as the live providers serve them now.
+/// The kinds provisioned by a JSON body (deploys take a tarball and have their own tool).
 fn json_kinds(app: &App) -> Vec<String> {
-    let mut kinds: Vec<String> = app
-        .registry
-        .all()
-        .iter()
-        .flat_map(|p| p.kinds.clone())
-        .filter(|k| k != crate::deploy::KIND)
-        .chain([crate::webhooks::KIND.to_string()])
-        .collect();
-    kinds.sort();
-    kinds.dedup();
+    let mut kinds = crate::api::capabilities::served_kinds(app);
+    kinds.retain(|k| k != crate::deploy::KIND);
     kinds
 }
 

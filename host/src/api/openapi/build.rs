@@ -114,6 +114,20 @@ impl Op {
         self.request("multipart/form-data", schema)
     }
 
+    /// A browser form (`application/x-www-form-urlencoded`).
+    pub fn url_encoded_body(self, schema: Value) -> Self {
+        self.request("application/x-www-form-urlencoded", schema)
+    }
+
+    /// A dashboard page: HTML on success and on refusal (`refusals` lists their statuses).
+    pub fn html_page(mut self, refusals: &[u16]) -> Self {
+        self = self.answers_as(200, "An HTML page.", "text/html");
+        for status in refusals {
+            self = self.answers_as(*status, "The refusal, as an HTML page.", "text/html");
+        }
+        self
+    }
+
     pub fn binary_body(self, content_type: &str) -> Self {
         self.request(
             content_type,

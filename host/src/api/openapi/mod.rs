@@ -11,9 +11,14 @@ use serde_json::{Map, Value, json};
 use build::{Auth, Op, nullable, object, op, reference, string};
 
 /// `GET /openapi.json`.
-pub async fn serve() -> axum::Json<Value> {
-    static DOCUMENT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-    axum::Json(DOCUMENT.get_or_init(document).clone())
+pub async fn serve() -> impl axum::response::IntoResponse {
+    // Built and serialized once; every request shares the bytes.
+    static DOCUMENT: std::sync::OnceLock<axum::body::Bytes> = std::sync::OnceLock::new();
+    let bytes = DOCUMENT.get_or_init(|| serde_json::to_vec(&document()).unwrap_or_default().into());
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        bytes.clone(),
+    )
 }
 
 /// The whole document.
@@ -267,9 +272,10 @@ pub fn operations() -> Vec<Op> {
         op("post", "/claim", "accounts", "claim", "Claim anonymous resources by email")
             .json_body(object(&[("token", string("The upgrade token.")), ("email", json!({"type": "string"}))], &["token", "email"]))
             .answers(200, "A claim link was sent.", reference("Ok")),
-        op("get", "/start", "accounts", "startPage", "The page a claim link opens")
+        op("get", "/start", "accounts", "startPage", "The claim page an upgrade link opens")
+            .describe("What the network created and a form that emails the claim link.")
             .query("t", false, "string", "The upgrade token.")
-            .answers_as(200, "An HTML page.", "text/html"),
+            .html_page(&[]),
         op("post", "/auth/email/start", "accounts", "startEmailSignIn", "Email a sign-in link")
             .json_body(object(&[("email", json!({"type": "string"}))], &["email"]))
             .answers(202, "A link is on its way if the address can receive mail.", reference("Ok")),
@@ -312,8 +318,41 @@ pub fn operations() -> Vec<Op> {
             .answers_as(200, "An HTML page.", "text/html"),
         op("post", "/dashboard/logout", "dashboard", "dashboardLogout", "Sign the browser out")
             .answers_empty(303, "The cookie is cleared; back to /dashboard."),
+        op("get", "/dashboard/resources/{token}", "dashboard", "dashboardResource", "One resource: status, usage, lifetime, credential history")
+            .html_page(&[400, 404, 410])
+            .answers_empty(303, "No session: to the sign-in form."),
+        op("post", "/dashboard/resources/{token}/reveal", "dashboard", "dashboardRevealCredentials", "Show the credentials (recorded in the credential history)")
+            .url_encoded_body(object(&[("csrf", string("The form token of the page the form is on."))], &["csrf"]))
+            .html_page(&[400, 403, 404, 410])
+            .answers_empty(303, "No session: to the sign-in form."),
+        op("post", "/dashboard/resources/{token}/rotate", "dashboard", "dashboardRotateCredentials", "Issue new credentials (recorded in the credential history)")
+            .url_encoded_body(object(&[("csrf", string("The form token of the page the form is on."))], &["csrf"]))
+            .html_page(&[400, 403, 404, 409, 410, 503])
+            .answers_empty(303, "No session: to the sign-in form."),
         op("get", "/dashboard/deployments/{id}", "dashboard", "dashboardDeployment", "A deployment's status, live log and autopsy")
-            .answers_as(200, "An HTML page.", "text/html"),
+            .html_page(&[404]),
+        op("get", "/dashboard/operator", "dashboard", "operatorPage", "Providers, versions and health; the operator sign-in form")
+            .describe("Signed in by the `instanode_operator` cookie that the admin token is exchanged for.")
+            .html_page(&[403]),
+        op("post", "/dashboard/operator/sign-in", "dashboard", "operatorSignIn", "Exchange the admin token for an operator cookie")
+            .url_encoded_body(object(&[("token", string("The host's admin token."))], &["token"]))
+            .answers_empty(303, "Signed in; to the operator page.")
+            .html_page(&[401, 403]),
+        op("post", "/dashboard/operator/sign-out", "dashboard", "operatorSignOut", "Clear the operator cookie")
+            .answers_empty(303, "Signed out; to the operator page."),
+        op("post", "/dashboard/operator/providers/{name}/rollback", "dashboard", "operatorRollback", "Go back to a provider's previous version")
+            .url_encoded_body(object(&[("csrf", string("The form token of the page the form is on."))], &["csrf"]))
+            .html_page(&[400, 403, 404, 409])
+            .answers_empty(303, "No operator session: to the sign-in form."),
+        op("post", "/dashboard/operator/providers/{name}/unload", "dashboard", "operatorUnload", "Take a provider out of service")
+            .url_encoded_body(object(&[("csrf", string("The form token of the page the form is on."))], &["csrf"]))
+            .html_page(&[400, 403, 404, 409])
+            .answers_empty(303, "No operator session: to the sign-in form."),
+        op("post", "/dashboard/operator/providers/{name}/upload", "dashboard", "operatorUpload", "Replace a provider with an uploaded component")
+            .describe("Sent by the operator page's script with the page's form token in `X-Instanode-Form-Token`; answers like PUT /admin/providers/{name}.")
+            .header("X-Instanode-Form-Token", "The operator page's form token.")
+            .binary_body("application/octet-stream")
+            .answers(200, "Swapped (or unchanged).", ok_with(&[("unchanged", json!({"type": "boolean"})), ("provider", json!({"type": "object"})), ("swap_ms", json!({"type": "number"}))], &["provider"])),
         // Discovery and health.
         op("get", "/healthz", "health", "healthz", "Liveness")
             .answers(200, "The process answers.", ok_with(&[("version", json!({"type": "string"})), ("commit_id", json!({"type": "string"}))], &["version"])),

@@ -1,0 +1,355 @@
+//! The operator's page: every provider with its version, kinds, health and the version it
+//! replaced, with upload, rollback and unload. The operator signs in with the admin token
+//! once; the browser then holds a cookie signed with that token (so changing the token signs
+//! every browser out), never the token itself. Actions go through the admin API's functions.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Json, Redirect, Response};
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+
+use super::{guard, page, refusal};
+use crate::api::admin;
+use crate::api::auth;
+use crate::api::error::ApiError;
+use crate::app::{App, SharedApp};
+use crate::html::escape;
+
+const COOKIE: &str = "instanode_operator";
+const COOKIE_PATH: &str = "/dashboard/operator";
+/// How long an operator stays signed in.
+const SESSION_SECONDS: i64 = 8 * 3600;
+/// The header the upload's script carries the form token in.
+const FORM_TOKEN_HEADER: &str = "x-instanode-form-token";
+
+/// `<expiry>.<hex HMAC-SHA256(admin token, expiry)>`
+fn session_value(admin_token: &str, expires: i64) -> String {
+    let signature = signer(admin_token, expires).finalize().into_bytes();
+    format!("{expires}.{}", hex::encode(signature))
+}
+
+/// The MAC over a session's expiry, keyed with the admin token.
+fn signer(admin_token: &str, expires: i64) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(admin_token.as_bytes()).expect("any key length");
+    mac.update(format!("instanode operator session\0{expires}").as_bytes());
+    mac
+}
+
+/// The operator cookie's value, when it is one this host signed and it has not expired.
+fn operator_session<'a>(app: &App, headers: &'a HeaderMap) -> Option<&'a str> {
+    let admin_token = app.admin_token.as_deref()?;
+    let value = auth::cookie(headers, COOKIE)?;
+    let (expires, signature) = value.split_once('.')?;
+    let expires: i64 = expires.parse().ok()?;
+    let signature = hex::decode(signature).ok()?;
+    // `verify_slice` compares in constant time.
+    let genuine = signer(admin_token, expires)
+        .verify_slice(&signature)
+        .is_ok();
+    (genuine && expires > app.clock.now().timestamp()).then_some(value)
+}
+
+fn cookie(app: &App, value: &str, seconds: i64) -> String {
+    let secure = if app.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{COOKIE}={value}; Path={COOKIE_PATH}; HttpOnly; SameSite=Strict; Max-Age={seconds}{secure}"
+    )
+}
+
+/// `GET /dashboard/operator`: the providers, or the sign-in form.
+pub async fn show(State(app): State<SharedApp>, headers: HeaderMap) -> Response {
+    if app.admin_token.is_none() {
+        return refusal(admin::disabled());
+    }
+    match operator_session(&app, &headers) {
+        Some(session) => Html(providers_page(&app, session, None).await).into_response(),
+        None => Html(sign_in_page(None)).into_response(),
+    }
+}
+
+/// `POST /dashboard/operator/sign-in` (form field `token`: the admin token).
+pub async fn sign_in(State(app): State<SharedApp>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(admin_token) = app.admin_token.as_deref() else {
+        return refusal(admin::disabled());
+    };
+    // No session yet to bind a form token to; the origin check still applies.
+    if let Err(error) = guard::check_origin(&app, &headers) {
+        return refusal(error);
+    }
+    let presented = guard::form(&body).remove("token").unwrap_or_default();
+    if !admin::is_admin_token(&app, &presented) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Html(sign_in_page(Some("That is not this host's admin token."))),
+        )
+            .into_response();
+    }
+    let expires = app.clock.now().timestamp() + SESSION_SECONDS;
+    let value = session_value(admin_token, expires);
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, COOKIE_PATH.to_string()),
+            (header::SET_COOKIE, cookie(&app, &value, SESSION_SECONDS)),
+        ],
+    )
+        .into_response()
+}
+
+/// `POST /dashboard/operator/sign-out`.
+pub async fn sign_out(State(app): State<SharedApp>) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, COOKIE_PATH.to_string()),
+            (header::SET_COOKIE, cookie(&app, "", 0)),
+        ],
+    )
+        .into_response()
+}
+
+pub async fn rollback(
+    State(app): State<SharedApp>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    act(&app, &headers, &name, &body, Action::Rollback).await
+}
+
+pub async fn unload(
+    State(app): State<SharedApp>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    act(&app, &headers, &name, &body, Action::Unload).await
+}
+
+enum Action {
+    Rollback,
+    Unload,
+}
+
+/// Runs a provider form's action; the providers page again, saying how it went.
+async fn act(app: &App, headers: &HeaderMap, name: &str, form: &Bytes, action: Action) -> Response {
+    let Some(session) = operator_session(app, headers) else {
+        return Redirect::to(COOKIE_PATH).into_response();
+    };
+    if let Err(error) = checked_form(app, headers, session, form) {
+        return refusal(error);
+    }
+    let notice = match action {
+        Action::Rollback => admin::roll_back(app, name).await.map(|report| {
+            format!(
+                "{name} rolled back to version {} in {:.1} ms.",
+                report["provider"]["version"].as_str().unwrap_or("?"),
+                report["swap_ms"].as_f64().unwrap_or_default()
+            )
+        }),
+        Action::Unload => admin::take_out_of_service(app, name)
+            .await
+            .map(|_| format!("{name} is out of service until a rollback, an upload or a restart.")),
+    };
+    let status = match &notice {
+        Ok(_) => StatusCode::OK,
+        Err(error) => error.status(),
+    };
+    (
+        status,
+        Html(providers_page(app, session, Some(notice)).await),
+    )
+        .into_response()
+}
+
+/// The page's upload script sends the component's bytes; the answer is the admin API's.
+pub async fn upload(
+    State(app): State<SharedApp>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Some(session) = operator_session(&app, &headers) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Sign in on the operator page first.",
+        ));
+    };
+    let presented = headers.get(FORM_TOKEN_HEADER).and_then(|v| v.to_str().ok());
+    guard::check(&app, &headers, &guard::token_for(session), presented)?;
+    admin::upload_component(&app, &name, body).await.map(Json)
+}
+
+fn checked_form(
+    app: &App,
+    headers: &HeaderMap,
+    session: &str,
+    body: &Bytes,
+) -> Result<(), ApiError> {
+    let fields = guard::form(body);
+    guard::check(
+        app,
+        headers,
+        &guard::token_for(session),
+        fields.get(guard::FIELD).map(String::as_str),
+    )
+}
+
+fn sign_in_page(problem: Option<&str>) -> String {
+    let problem = problem
+        .map(|p| format!("<p class=\"refusal\">{}</p>", escape(p)))
+        .unwrap_or_default();
+    page::layout(
+        "Operator sign-in",
+        &format!(
+            r#"<h1>Operator sign-in</h1>{problem}
+<p>Enter the host's admin token (<code>admin_token</code> in the config, or <code>INSTANODE_ADMIN_TOKEN</code>). This browser then stays signed in for 8 hours.</p>
+<form method="post" action="/dashboard/operator/sign-in"><input type="password" name="token" required size="40" autocomplete="off">
+<button type="submit">Sign in</button></form>"#
+        ),
+    )
+}
+
+async fn providers_page(
+    app: &App,
+    session: &str,
+    notice: Option<Result<String, ApiError>>,
+) -> String {
+    let inventory = admin::inventory(app).await;
+    let form_token = escape(&guard::token_for(session));
+    let notice = match notice {
+        Some(Ok(text)) => format!("<p class=\"notice\" id=\"notice\">{}</p>", escape(&text)),
+        Some(Err(error)) => format!(
+            "<p class=\"refusal\" id=\"notice\"><code>{}</code>: {}</p>",
+            escape(error.code()),
+            escape(error.message())
+        ),
+        None => "<p id=\"notice\" role=\"status\"></p>".to_string(),
+    };
+    let button = |name: &str, action: &str, label: &str| {
+        format!(
+            "<form class=\"inline\" method=\"post\" action=\"/dashboard/operator/providers/{name}/{action}\">\
+             <input type=\"hidden\" name=\"{field}\" value=\"{form_token}\"><button>{label}</button></form> ",
+            name = escape(name),
+            field = guard::FIELD,
+        )
+    };
+    let empty = Vec::new();
+    let rows: String = inventory["providers"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .map(|p| {
+            let name = p["name"].as_str().unwrap_or_default();
+            let previous = p["previous"]["version"].as_str();
+            let health = &p["health"];
+            let mut actions = button(name, "unload", "Unload");
+            if let Some(previous) = previous {
+                actions.push_str(&button(name, "rollback", &format!("Roll back to {}", escape(previous))));
+            }
+            format!(
+                "<tr data-provider=\"{n}\"><td><b>{n}</b></td><td class=\"version\">{version}</td><td>{kinds}</td>\
+                 <td><code>{sha}</code></td><td>{health_state}<br><span class=\"muted\">{calls} calls, {failures} failed</span></td>\
+                 <td class=\"muted\">{source}<br>{loaded}</td><td>{actions}{upload}</td></tr>",
+                n = escape(name),
+                version = escape(p["version"].as_str().unwrap_or("-")),
+                kinds = escape(&kinds(&p["kinds"])),
+                sha = escape(p["sha256"].as_str().unwrap_or("").get(..12).unwrap_or("")),
+                health_state = match health["breaker"].as_str() {
+                    Some("closed") => "healthy",
+                    Some("half_open") => "recovering (trial calls)",
+                    Some("open") => "failing (calls refused)",
+                    _ => "-",
+                },
+                calls = health["calls_total"],
+                failures = health["failures_total"],
+                source = escape(p["source"].as_str().unwrap_or("-")),
+                loaded = escape(p["loaded_at"].as_str().unwrap_or("-")),
+                upload = upload_control(name),
+            )
+        })
+        .collect();
+    let unloaded: String = inventory["unloaded"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .filter_map(Value::as_str)
+        .map(|name| {
+            format!(
+                "<tr data-provider=\"{n}\"><td><b>{n}</b></td><td colspan=\"5\" class=\"muted\">out of service</td><td>{}{}</td></tr>",
+                button(name, "rollback", "Bring back"),
+                upload_control(name),
+                n = escape(name),
+            )
+        })
+        .collect();
+    page::layout(
+        "Providers",
+        &format!(
+            r#"<h1>Providers</h1>
+<div class="muted">Signed in as the operator · <form class="inline" method="post" action="/dashboard/operator/sign-out"><button>Sign out</button></form></div>
+{notice}
+<table><thead><tr><th>name</th><th>version</th><th>kinds</th><th>sha256</th><th>health</th><th>loaded</th><th></th></tr></thead>
+<tbody>{rows}{unloaded}</tbody></table>
+<script>
+for (const input of document.querySelectorAll('input.component')) {{
+  input.addEventListener('change', async () => {{
+    const notice = document.getElementById('notice');
+    notice.textContent = 'Checking and loading ' + input.files[0].name + '…';
+    const answer = await fetch('/dashboard/operator/providers/' + input.dataset.provider + '/upload', {{
+      method: 'POST', headers: {{'{FORM_TOKEN_HEADER}': '{form_token}', 'Content-Type': 'application/octet-stream'}},
+      body: input.files[0]}});
+    const body = await answer.json();
+    if (body.ok) {{ location.assign('/dashboard/operator'); return; }}
+    notice.className = 'refusal';
+    notice.textContent = body.error + ': ' + body.message;
+  }});
+}}
+</script>"#
+        ),
+    )
+}
+
+fn upload_control(name: &str) -> String {
+    format!(
+        "<label class=\"muted\">Upload .wasm <input type=\"file\" class=\"component\" accept=\".wasm\" data-provider=\"{}\"></label>",
+        escape(name)
+    )
+}
+
+fn kinds(kinds: &Value) -> String {
+    kinds
+        .as_array()
+        .map(|k| {
+            k.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_values_are_bound_to_the_admin_token_and_expiry() {
+        let value = session_value("secret", 100);
+        let (expires, signature) = value.split_once('.').unwrap();
+        assert_eq!(expires, "100");
+        let signature = hex::decode(signature).unwrap();
+        assert!(signer("secret", 100).verify_slice(&signature).is_ok());
+        assert!(signer("other", 100).verify_slice(&signature).is_err());
+        assert!(signer("secret", 101).verify_slice(&signature).is_err());
+    }
+}
