@@ -425,6 +425,17 @@ impl TestHost {
         std::fs::read_to_string(self.dir.join("host.log")).unwrap_or_default()
     }
 
+    /// The host process's resident memory in KiB (from `/proc`).
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.child.id().expect("the host is running");
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Whether the host process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -571,7 +582,7 @@ impl TestHost {
     }
 }
 
-async fn reply(response: reqwest::Response) -> Reply {
+pub async fn reply(response: reqwest::Response) -> Reply {
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = response.bytes().await.expect("response body");

@@ -6,7 +6,6 @@
 //! sent as `X-Instanode-Signature: sha256=<hex>`.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
@@ -14,6 +13,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use super::error::ApiError;
+use super::json::RawBody;
 use crate::app::SharedApp;
 use crate::lifecycle::tiers;
 use crate::tenancy::plans;
@@ -21,7 +21,7 @@ use crate::tenancy::plans;
 pub async fn webhook(
     State(app): State<SharedApp>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     let secret = app.billing_secret.as_deref().ok_or_else(|| {
         ApiError::new(

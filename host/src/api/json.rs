@@ -1,5 +1,5 @@
-//! A JSON body extractor that answers in the error envelope: 415 for a body that is not
-//! declared JSON, 400 `invalid_body` for malformed JSON, 413 over the size limit.
+//! Body extractors that answer in the error envelope: 415 for a body that is not declared
+//! JSON, 400 `invalid_body` for malformed JSON, 413 over the size limit.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -40,6 +40,21 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
             Ok(_) => Err(ApiError::invalid_body("expected a JSON object")),
             Err(e) => Err(ApiError::invalid_body(e)),
         }
+    }
+}
+
+/// Any body up to [`MAX_JSON_BODY`] (signed events, browser forms), refused in the envelope
+/// when larger.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(request, state)
+            .await
+            .map(Self)
+            .map_err(|_| ApiError::payload_too_large(MAX_JSON_BODY))
     }
 }
 

@@ -16,6 +16,7 @@ use super::{guard, page, refusal};
 use crate::api::admin;
 use crate::api::auth;
 use crate::api::error::ApiError;
+use crate::api::json::RawBody;
 use crate::app::{App, SharedApp};
 use crate::html::escape;
 
@@ -76,7 +77,11 @@ pub async fn show(State(app): State<SharedApp>, headers: HeaderMap) -> Response 
 }
 
 /// `POST /dashboard/operator/sign-in` (form field `token`: the admin token).
-pub async fn sign_in(State(app): State<SharedApp>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn sign_in(
+    State(app): State<SharedApp>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Response {
     let Some(admin_token) = app.admin_token.as_deref() else {
         return refusal(admin::disabled());
     };
@@ -120,7 +125,7 @@ pub async fn rollback(
     State(app): State<SharedApp>,
     headers: HeaderMap,
     Path(name): Path<String>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Response {
     act(&app, &headers, &name, &body, Action::Rollback).await
 }
@@ -129,7 +134,7 @@ pub async fn unload(
     State(app): State<SharedApp>,
     headers: HeaderMap,
     Path(name): Path<String>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Response {
     act(&app, &headers, &name, &body, Action::Unload).await
 }

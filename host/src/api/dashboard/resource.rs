@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::page::{self, COUNTDOWN};
 use super::{Session, guard, refusal, to_sign_in};
 use crate::api::error::ApiError;
+use crate::api::json::RawBody;
 use crate::api::resources::{self, Via};
 use crate::app::{App, SharedApp};
 use crate::html::escape;
@@ -38,7 +39,7 @@ pub async fn reveal(
     State(app): State<SharedApp>,
     headers: HeaderMap,
     Path(token): Path<String>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Response {
     act(&app, &headers, &token, Some(body), Action::Reveal).await
 }
@@ -47,7 +48,7 @@ pub async fn rotate(
     State(app): State<SharedApp>,
     headers: HeaderMap,
     Path(token): Path<String>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Response {
     act(&app, &headers, &token, Some(body), Action::Rotate).await
 }
