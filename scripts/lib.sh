@@ -245,6 +245,22 @@ ensure_docker() {
     fi
 }
 
+# ensure_nginx: Debian's nginx, which scripts/bench puts in front of a deployed app to
+# compare proxies. The packaged service is not started: the bench runs its own instance.
+ensure_nginx() {
+    pkg_installed nginx-light && return 0
+    wait_for_apt
+    log "installing nginx-light"
+    local policy=/usr/sbin/policy-rc.d placed=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && placed=1
+    fi
+    if ! apt-get install -s -qq nginx-light >/dev/null 2>&1; then apt-get update -q; fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=600 nginx-light
+    ((placed)) && rm -f "$policy"
+    return 0
+}
+
 docker_up() { timeout 10 docker info >/dev/null 2>&1; }
 
 # start_docker: reuses the daemon on the default socket (/var/run/docker.sock), whoever

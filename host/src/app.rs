@@ -15,9 +15,12 @@ use crate::store::{Sealer, Store};
 use crate::tenancy::client::{ClientResolver, parse_cidrs};
 use crate::tenancy::plans::Plans;
 use crate::tenancy::tokens::TokenSigner;
+use crate::webhook_ingest::WebhookIngest;
 
 pub struct App {
     pub store: Store,
+    /// Where webhook deliveries queue to be stored in batches.
+    pub webhook_ingest: WebhookIngest,
     pub registry: Registry,
     pub sealer: Sealer,
     pub tokens: TokenSigner,
@@ -62,6 +65,7 @@ impl App {
         let registry = Registry::load(config, &store, keys).await?;
         let jwt_secret = config.secrets.jwt_secret.expose().as_bytes();
         let app = Arc::new(Self {
+            webhook_ingest: WebhookIngest::spawn(store.clone()),
             store,
             registry,
             sealer,

@@ -18,5 +18,6 @@ pub mod proxy;
 pub mod registry;
 pub mod store;
 pub mod tenancy;
+pub mod webhook_ingest;
 pub mod webhooks;
 pub mod wire;

@@ -230,6 +230,63 @@ async fn signed_receivers_need_a_valid_hmac() {
     assert_error(&short, 400, "invalid_secret");
 }
 
+/// Deliveries arriving together are stored in shared batches: each still gets its own id,
+/// two receivers never see each other's requests, and each ring keeps exactly its newest N
+/// even when one batch holds more than N deliveries for it.
+#[tokio::test]
+async fn a_concurrent_burst_is_stored_per_receiver_and_trimmed_to_n() {
+    // One sender address, far faster than the per-address rate limit allows.
+    let host = TestHost::start(HostOptions {
+        extra: "rate_limit_per_minute = 0".into(),
+        ..options()
+    })
+    .await;
+    let first = host.provision("webhook", "burst-a").await;
+    let second = host.provision("webhook", "burst-b").await;
+    let deliveries = (0..400).map(|i| {
+        let target = if i % 4 == 0 { &second } else { &first };
+        let url = format!("{}{}", host.url, receive_path(target));
+        let http = host.http.clone();
+        async move {
+            let reply = http
+                .post(url)
+                .json(&json!({"n": i}))
+                .send()
+                .await
+                .expect("delivery sent");
+            assert_eq!(reply.status().as_u16(), 200);
+            let body: Value = reply.json().await.expect("json answer");
+            (i, body["id"].as_i64().expect("an id per delivery"))
+        }
+    });
+    let answered = futures::future::join_all(deliveries).await;
+    let mut ids: Vec<i64> = answered.iter().map(|(_, id)| *id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 400, "every delivery has its own id");
+
+    for (receiver, count, of_it) in [(&first, 100, 1), (&second, 100, 0)] {
+        let requests = stored(&host, receiver).await;
+        assert_eq!(requests.len(), count);
+        // Exactly the receiver's newest deliveries (by id), and only its own.
+        let mut newest: Vec<(i64, i64)> = answered
+            .iter()
+            .filter(|(i, _)| i64::from(i % 4 != 0) == of_it)
+            .map(|(i, id)| (*id, i64::from(*i)))
+            .collect();
+        newest.sort_unstable_by(|a, b| b.cmp(a));
+        newest.truncate(count);
+        let kept: Vec<(i64, i64)> = requests
+            .iter()
+            .map(|r| {
+                let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+                (r["id"].as_i64().unwrap(), body["n"].as_i64().unwrap())
+            })
+            .collect();
+        assert_eq!(kept, newest);
+    }
+}
+
 #[tokio::test]
 async fn stored_requests_survive_a_restart_and_end_with_the_resource() {
     let first = TestHost::start(options()).await;

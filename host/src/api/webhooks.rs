@@ -72,20 +72,17 @@ pub async fn receive(
         .into_iter()
         .find(|(k, _)| k == "requests_stored")
         .map_or(DEFAULT_KEEP, |(_, v)| v);
+    let request = ReceivedRequest {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or_default().to_string(),
+        headers: Value::Object(headers),
+        body,
+        received_at: app.clock.now(),
+    };
     let id = app
-        .store
-        .store_webhook_request(
-            row.id,
-            &ReceivedRequest {
-                method: parts.method.as_str(),
-                path: parts.uri.path(),
-                query: parts.uri.query().unwrap_or_default(),
-                headers: Value::Object(headers),
-                body: &body,
-                received_at: app.clock.now(),
-            },
-            i64::try_from(keep).unwrap_or(i64::MAX),
-        )
+        .webhook_ingest
+        .store(row.id, i64::try_from(keep).unwrap_or(i64::MAX), request)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(receiver_ended)?;

@@ -7,13 +7,13 @@ use uuid::Uuid;
 use super::Store;
 
 /// One received request.
-pub struct ReceivedRequest<'a> {
-    pub method: &'a str,
-    pub path: &'a str,
-    pub query: &'a str,
+pub struct ReceivedRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
     /// Header names to values, secrets already redacted.
     pub headers: Value,
-    pub body: &'a [u8],
+    pub body: Vec<u8>,
     pub received_at: DateTime<Utc>,
 }
 
@@ -30,43 +30,81 @@ pub struct StoredRequest {
 }
 
 impl Store {
-    /// Stores `request` and drops the resource's older requests beyond `keep`, in one
-    /// statement. Returns the new request's id, or none when the resource is no longer live
-    /// (a slow delivery that finished after a delete stores nothing).
-    pub async fn store_webhook_request(
+    /// Stores a batch of `(resource, request)` deliveries in one statement. Answers, in
+    /// order, each delivery's new id, or none when its resource is no longer live (a slow
+    /// delivery that finished after a delete stores nothing).
+    pub async fn store_webhook_requests(
         &self,
-        resource: Uuid,
-        request: &ReceivedRequest<'_>,
-        keep: i64,
-    ) -> sqlx::Result<Option<i64>> {
-        // The DELETE sees the table as it was before the INSERT: keeping the newest
-        // `keep - 1` old rows leaves `keep` with the new one.
-        sqlx::query_scalar(
-            "WITH inserted AS (
+        deliveries: &[(Uuid, ReceivedRequest)],
+    ) -> sqlx::Result<Vec<Option<i64>>> {
+        let column = |f: fn(&ReceivedRequest) -> String| -> Vec<String> {
+            deliveries.iter().map(|d| f(&d.1)).collect()
+        };
+        let resources: Vec<Uuid> = deliveries.iter().map(|d| d.0).collect();
+        let received: Vec<DateTime<Utc>> = deliveries.iter().map(|d| d.1.received_at).collect();
+        let headers: Vec<&Value> = deliveries.iter().map(|d| &d.1.headers).collect();
+        let bodies: Vec<&[u8]> = deliveries.iter().map(|d| d.1.body.as_slice()).collect();
+        // Ids are drawn before the insert so each answer maps back to its delivery by
+        // position (`n`), whatever order the insert happens in.
+        let stored: Vec<(i64, i64)> = sqlx::query_as(
+            "WITH incoming AS MATERIALIZED (
+                 SELECT i.*, nextval('webhook_requests_id_seq') AS id
+                   FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[],
+                               $5::text[], $6::jsonb[], $7::bytea[])
+                        WITH ORDINALITY AS i(resource_id, received_at, method, path, query,
+                                             headers, body, n)
+             ), inserted AS (
                  INSERT INTO webhook_requests
-                     (resource_id, received_at, method, path, query, headers, body)
-                 SELECT $1, $2, $3, $4, $5, $6, $7
-                  WHERE EXISTS (SELECT 1 FROM resources
-                                 WHERE id = $1 AND status IN ('active', 'suspended'))
+                     (id, resource_id, received_at, method, path, query, headers, body)
+                 SELECT id, resource_id, received_at, method, path, query, headers, body
+                   FROM incoming
+                  WHERE EXISTS (SELECT 1 FROM resources r
+                                 WHERE r.id = incoming.resource_id
+                                   AND r.status IN ('active', 'suspended'))
                  RETURNING id
-             ), trimmed AS (
-                 DELETE FROM webhook_requests
-                  WHERE resource_id = $1
-                    AND id NOT IN (SELECT id FROM webhook_requests WHERE resource_id = $1
-                                    ORDER BY id DESC LIMIT $8)
              )
-             SELECT id FROM inserted",
+             SELECT incoming.n, incoming.id FROM incoming JOIN inserted USING (id)",
         )
-        .bind(resource)
-        .bind(request.received_at)
-        .bind(request.method)
-        .bind(request.path)
-        .bind(request.query)
-        .bind(&request.headers)
-        .bind(request.body)
-        .bind((keep - 1).max(0))
-        .fetch_optional(&self.pool)
-        .await
+        .bind(&resources)
+        .bind(&received)
+        .bind(column(|r| r.method.clone()))
+        .bind(column(|r| r.path.clone()))
+        .bind(column(|r| r.query.clone()))
+        .bind(&headers)
+        .bind(&bodies)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut ids = vec![None; deliveries.len()];
+        for (n, id) in stored {
+            if let Some(slot) = usize::try_from(n - 1).ok().and_then(|i| ids.get_mut(i)) {
+                *slot = Some(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Trims each of `rings` (resource, keep) to its newest `keep` requests. Runs after the
+    /// insert, so it sees the new rows: a batch larger than a ring still leaves exactly the
+    /// newest `keep`.
+    pub async fn trim_webhook_requests(&self, rings: &[(Uuid, i64)]) -> sqlx::Result<()> {
+        let resources: Vec<Uuid> = rings.iter().map(|r| r.0).collect();
+        let keeps: Vec<i64> = rings.iter().map(|r| r.1).collect();
+        sqlx::query(
+            "DELETE FROM webhook_requests w
+              USING (SELECT id FROM (
+                         SELECT r.id, k.keep,
+                                row_number() OVER (PARTITION BY r.resource_id ORDER BY r.id DESC) AS rank
+                           FROM webhook_requests r
+                           JOIN unnest($1::uuid[], $2::int8[]) AS k(resource_id, keep)
+                                USING (resource_id)
+                     ) ranked WHERE rank > keep) doomed
+              WHERE w.id = doomed.id",
+        )
+        .bind(&resources)
+        .bind(&keeps)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Gives a webhook resource its receive id.
