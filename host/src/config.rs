@@ -144,6 +144,8 @@ pub struct LifecycleConfig {
     pub meter_interval_secs: u64,
     /// A provision or delete untouched this long is taken to have died with its host.
     pub stale_after_secs: u64,
+    /// How often providers' upkeep (`maintain`: warm pools and the like) runs at least.
+    pub maintain_interval_ms: u64,
 }
 
 impl Default for LifecycleConfig {
@@ -152,6 +154,7 @@ impl Default for LifecycleConfig {
             reap_interval_secs: 60,
             meter_interval_secs: 60,
             stale_after_secs: 600,
+            maintain_interval_ms: 5000,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The bare cost of calling a provider component: a fresh sandboxed instance per call
 //! (store, instance, call, teardown), measured in-process through the host's registry.
-//! Run with `./scripts/bench`.
+//! Run with `./scripts/bench component_call`.
 
 use std::time::{Duration, Instant};
 
@@ -54,8 +54,10 @@ async fn main() {
     }
     let parallel = Stats::new(all, started.elapsed());
 
-    println!("\nComponent call overhead (fresh instance per call, trivial export)\n");
     println!("{STATS_HEADER}");
-    println!("{}", sequential.row("check(), one caller"));
-    println!("{}", parallel.row("check(), 4 concurrent callers"));
+    let command = "./scripts/bench component_call";
+    let measurement =
+        "component call overhead: check() on a trivial provider, fresh instance per call";
+    println!("{}", sequential.row(measurement, 1, command));
+    println!("{}", parallel.row(measurement, 4, command));
 }

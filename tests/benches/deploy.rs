@@ -1,42 +1,92 @@
 //! Deploys as an agent sees them: from uploading a tarball to the first 200 from its URL
-//! (base image cached), and what the host's proxy costs next to calling the container
-//! directly at the same concurrency. Run with `./scripts/bench`; `INSTANODE_BENCH_ONLY`
-//! must include `deploy` when set; `INSTANODE_BENCH_DEPLOYS` sets the upload sample (20).
+//! (base image cached), one at a time and 16 at once; and what the host's proxy costs next
+//! to calling the container directly, and next to Debian's nginx in front of the same
+//! container, at the same concurrency. Run with `./scripts/bench deploy`;
+//! `INSTANODE_BENCH_DEPLOYS` sets the sample per scenario (16).
 
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use instanode_tests::deploy::{deploy, new_owner, static_site, through_proxy, wait_for};
-use instanode_tests::{HostOptions, ProviderSpec, STATS_HEADER, Stats, TestHost};
+use instanode_tests::{HostOptions, ProviderSpec, STATS_HEADER, Stats, TestHost, figure_row};
 use reqwest::Method;
 
 const WORKERS: usize = 16;
 const REQUESTS_PER_WORKER: usize = 250;
+const COMMAND: &str = "./scripts/bench deploy";
 
-/// Upload → healthy → first 200 through the proxy, one app at a time.
-async fn upload_to_first_answer(host: &TestHost, n: usize) -> Stats {
-    let mut samples = Vec::with_capacity(n);
-    let started = Instant::now();
-    for i in 0..n {
-        let jwt = new_owner(host).await;
-        let body = format!("bench {i}");
-        let began = Instant::now();
-        let reply = deploy(host, &jwt, static_site(&body), &[("name", "bench")]).await;
-        assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-        let id = reply.body["id"].as_str().expect("id").to_string();
-        let url = reply.body["url"].as_str().expect("url").to_string();
-        wait_for(host, &id, 1, &["healthy"], Duration::from_secs(120)).await;
-        loop {
-            let (status, text) = through_proxy(host, Method::GET, &url, None, None).await;
-            if status == 200 && text.contains(&body) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+/// Upload → healthy → first 200 through the proxy, then the app is deleted.
+async fn one_deploy(host: &TestHost, i: usize) -> Duration {
+    let jwt = new_owner(host).await;
+    let body = format!("bench {i}");
+    let began = Instant::now();
+    let reply = deploy(host, &jwt, static_site(&body), &[("name", "bench")]).await;
+    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    let id = reply.body["id"].as_str().expect("id").to_string();
+    let url = reply.body["url"].as_str().expect("url").to_string();
+    wait_for(host, &id, 1, &["healthy"], Duration::from_secs(180)).await;
+    loop {
+        let (status, text) = through_proxy(host, Method::GET, &url, None, None).await;
+        if status == 200 && text.contains(&body) {
+            break;
         }
-        samples.push(began.elapsed());
-        let deleted = host.delete(&format!("/api/v1/deployments/{id}")).await;
-        assert_eq!(deleted.status.as_u16(), 200, "{}", deleted.body);
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let elapsed = began.elapsed();
+    let deleted = host.delete(&format!("/api/v1/deployments/{id}")).await;
+    assert_eq!(deleted.status.as_u16(), 200, "{}", deleted.body);
+    elapsed
+}
+
+/// `n` deploys by `workers` concurrent agents.
+async fn upload_to_first_answer(host: &TestHost, workers: usize, n: usize) -> Stats {
+    let started = Instant::now();
+    let runs = (0..workers).map(|w| async move {
+        let mut samples = Vec::new();
+        for i in (w..n).step_by(workers) {
+            samples.push(one_deploy(host, i).await);
+        }
+        samples
+    });
+    let samples = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     Stats::new(samples, started.elapsed())
+}
+
+/// Debian's nginx as a reverse proxy to `upstream` (keep-alive to it, as the host keeps),
+/// on a free port, with its files under `dir`. Killed on drop.
+fn start_nginx(dir: &std::path::Path, upstream: &str) -> (tokio::process::Child, String) {
+    std::fs::create_dir_all(dir).expect("nginx dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let config = format!(
+        "worker_processes auto;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n\
+           fastcgi_temp_path {dir}/fastcgi;\n  uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n\
+           upstream app {{ server {upstream}; keepalive 32; }}\n\
+           server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
+               proxy_pass http://app;\n      proxy_http_version 1.1;\n\
+               proxy_set_header Connection \"\";\n      proxy_set_header Host $host;\n    }}\n  }}\n}}\n",
+        dir = dir.display()
+    );
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, config).expect("nginx config");
+    let child = tokio::process::Command::new("nginx")
+        .args(["-g", "daemon off;", "-e"])
+        .arg(dir.join("error.log"))
+        .arg("-c")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("nginx starts (scripts/bench installs nginx-light)");
+    (child, format!("http://127.0.0.1:{port}/"))
 }
 
 /// `WORKERS` concurrent clients, each sending `REQUESTS_PER_WORKER` GETs to `target` with
@@ -77,6 +127,12 @@ fn mean(stats: &Stats) -> f64 {
     stats.samples.iter().map(Duration::as_secs_f64).sum::<f64>() / stats.samples.len() as f64
 }
 
+/// `p50 a/b (mean a/b)` as a figure for the table.
+fn ratio(a: &Stats, b: &Stats) -> String {
+    let p50 = |s: &Stats| s.percentile(50.0).as_secs_f64();
+    format!("{:.2}× (mean {:.2}×)", p50(a) / p50(b), mean(a) / mean(b))
+}
+
 #[tokio::main]
 async fn main() {
     let only = std::env::var("INSTANODE_BENCH_ONLY").unwrap_or_default();
@@ -86,7 +142,7 @@ async fn main() {
     let n: usize = std::env::var("INSTANODE_BENCH_DEPLOYS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+        .unwrap_or(16);
     let host = TestHost::start(HostOptions {
         providers: vec![ProviderSpec::deploy()],
         extra: "rate_limit_per_minute = 0".into(),
@@ -95,11 +151,15 @@ async fn main() {
     .await;
 
     // Warm the engine's build cache path once.
-    upload_to_first_answer(&host, 1).await;
+    upload_to_first_answer(&host, 1, 1).await;
+    let measurement = "POST /deploy/new (busybox site) → healthy → first 200 from its URL";
     let mut rows = vec![
-        upload_to_first_answer(&host, n)
+        upload_to_first_answer(&host, 1, n)
             .await
-            .row("POST /deploy/new (busybox site) → first 200 from its URL, sequential"),
+            .row(measurement, 1, COMMAND),
+        upload_to_first_answer(&host, WORKERS, n)
+            .await
+            .row(measurement, WORKERS, COMMAND),
     ];
 
     let jwt = new_owner(&host).await;
@@ -113,23 +173,45 @@ async fn main() {
             .await
             .expect("the app's upstream");
     let authority = url.trim_start_matches("http://").to_string();
-    // Warm both paths.
-    load(&format!("http://{upstream}/"), None).await;
-    load(&format!("{}/", host.url), Some(&authority)).await;
-    let direct = load(&format!("http://{upstream}/"), None).await;
-    let proxied = load(&format!("{}/", host.url), Some(&authority)).await;
-    let ratio = mean(&proxied) / mean(&direct);
-    rows.push(direct.row(&format!("GET the container directly, {WORKERS} concurrent")));
-    rows.push(proxied.row(&format!(
-        "GET through the host proxy (Host header), {WORKERS} concurrent"
-    )));
+    let (_nginx, nginx_url) = start_nginx(&host.dir.join("nginx"), &upstream);
+    let direct_url = format!("http://{upstream}/");
+    let host_url = format!("{}/", host.url);
+    // Warm every path (nginx may need a moment to listen).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    load(&direct_url, None).await;
+    load(&host_url, Some(&authority)).await;
+    load(&nginx_url, Some(&authority)).await;
+    let direct = load(&direct_url, None).await;
+    let proxied = load(&host_url, Some(&authority)).await;
+    let nginx = load(&nginx_url, Some(&authority)).await;
+    rows.push(direct.row("GET the container directly", WORKERS, COMMAND));
+    rows.push(proxied.row("GET through the host's proxy", WORKERS, COMMAND));
+    rows.push(nginx.row(
+        "GET through nginx (Debian) in front of the same container",
+        WORKERS,
+        COMMAND,
+    ));
+    rows.push(figure_row(
+        "host proxy latency ÷ direct, p50",
+        &WORKERS.to_string(),
+        &ratio(&proxied, &direct),
+        COMMAND,
+    ));
+    rows.push(figure_row(
+        "nginx latency ÷ direct, p50",
+        &WORKERS.to_string(),
+        &ratio(&nginx, &direct),
+        COMMAND,
+    ));
+    rows.push(figure_row(
+        "host proxy latency ÷ nginx, p50",
+        &WORKERS.to_string(),
+        &ratio(&proxied, &nginx),
+        COMMAND,
+    ));
 
-    println!("\nDeploys (busybox base image cached; one app at a time)\n");
     println!("{STATS_HEADER}");
     for row in rows {
         println!("{row}");
     }
-    println!(
-        "\nProxy overhead: mean latency through the proxy is {ratio:.2}× the direct container's at {WORKERS} concurrent clients."
-    );
 }

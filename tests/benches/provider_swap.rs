@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use instanode::app::App;
 use instanode::config::Config;
-use instanode_tests::{HostFiles, HostOptions, ProviderSpec, component_bytes};
+use instanode_tests::{HostFiles, HostOptions, ProviderSpec, STATS_HEADER, Stats, component_bytes};
 
 const COLD_SWAPS: usize = 3;
 const CACHED_SWAPS: usize = 20;
@@ -41,20 +41,18 @@ fn leb128(out: &mut Vec<u8>, mut n: usize) {
     }
 }
 
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    samples.sort();
-    let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
-    samples[index]
-}
+const COMMAND: &str = "./scripts/bench provider_swap";
 
-fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1000.0)
+/// Stats of sequential samples (their sum is the wall time).
+fn sequential(samples: Vec<Duration>) -> Stats {
+    let wall = samples.iter().sum();
+    Stats::new(samples, wall)
 }
 
 #[tokio::main]
 async fn main() {
     let only = std::env::var("INSTANODE_BENCH_ONLY").unwrap_or_default();
-    if !only.is_empty() && !only.split(',').any(|s| s == "swap") {
+    if !only.is_empty() && !only.split(',').any(|s| s == "swap" || s == "provider_swap") {
         return;
     }
     let providers = vec![
@@ -75,11 +73,7 @@ async fn main() {
     let config = Config::load(Some(&files.config_path())).expect("bench config");
     let app = App::start(&config).await.expect("host starts");
 
-    println!("\nProvider versions: compile + validate + swap, and per-call overhead\n");
-    println!(
-        "| provider | component KiB | cold swap p50 ms (n={COLD_SWAPS}) | cached swap p50 / p99 ms (n={CACHED_SWAPS}) | call p50 / p99 ms (n={CALLS}) |"
-    );
-    println!("|---|---:|---:|---:|---:|");
+    println!("{STATS_HEADER}");
     for (name, component) in names {
         let original = component_bytes(component);
 
@@ -129,14 +123,28 @@ async fn main() {
             calls.push(started.elapsed());
         }
 
-        println!(
-            "| {name} | {} | {} | {} / {} | {} / {} |",
-            original.len() / 1024,
-            ms(percentile(&mut cold, 0.5)),
-            ms(percentile(&mut cached, 0.5)),
-            ms(percentile(&mut cached, 0.99)),
-            ms(percentile(&mut calls, 0.5)),
-            ms(percentile(&mut calls, 0.99)),
-        );
+        let kib = original.len() / 1024;
+        let rows = [
+            sequential(cold).row(
+                &format!(
+                    "hot-swap `{name}` ({kib} KiB) to a new version: compile + validate + swap"
+                ),
+                1,
+                COMMAND,
+            ),
+            sequential(cached).row(
+                &format!("hot-swap `{name}` to a version compiled before"),
+                1,
+                COMMAND,
+            ),
+            sequential(calls).row(
+                &format!("call `{name}`.describe(): fresh sandboxed instance per call"),
+                1,
+                COMMAND,
+            ),
+        ];
+        for row in rows {
+            println!("{row}");
+        }
     }
 }

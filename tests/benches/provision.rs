@@ -1,12 +1,18 @@
 //! Provisioning latency as an agent sees it: from `POST /<kind>/new` to the first
-//! successful query, command or acknowledged publish through the returned URL, over real HTTP and a real client.
-//! Run with `./scripts/bench`; `INSTANODE_BENCH_N` sets the sequential sample size (200)
-//! and `INSTANODE_BENCH_WARM_POOL` the provider's warm pool per kind (64);
-//! `INSTANODE_BENCH_ONLY=queue,cache` picks scenarios by kind.
+//! successful query, command, acknowledged publish, stored upload or stored delivery through
+//! the returned URL, over real HTTP and a real client; one caller and 16 at once, then all
+//! kinds mixed at 16, webhook ingest at 64 senders, and the host's memory.
+//! Run with `./scripts/bench provision [kinds]` (kinds: db, vector, cache, nosql, queue,
+//! storage, webhook, mixed, ingest); `INSTANODE_BENCH_N` sets the sample per scenario (96)
+//! and `INSTANODE_BENCH_WARM_POOL` the Postgres provider's warm pool per kind (128).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use instanode_tests::{HostOptions, ProviderSpec, STATS_HEADER, Stats, TestHost, superuser};
+use instanode_tests::{
+    HostOptions, ProviderSpec, STATS_HEADER, Stats, TestHost, figure_row, rss_kib_of, superuser,
+};
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
 
@@ -74,6 +80,17 @@ async fn provision_and_query(host: &TestHost, path: &str, name: &str) -> Duratio
         );
         return started.elapsed();
     }
+    if let Some(receive_url) = reply.body["receive_url"].as_str() {
+        let stored = host
+            .http
+            .post(receive_url)
+            .json(&json!({"hello": "world"}))
+            .send()
+            .await
+            .expect("delivery sent");
+        assert_eq!(stored.status().as_u16(), 200, "first delivery refused");
+        return started.elapsed();
+    }
     if url.starts_with("redis://") {
         let mut conn = redis::Client::open(url)
             .expect("redis url")
@@ -98,21 +115,15 @@ async fn provision_and_query(host: &TestHost, path: &str, name: &str) -> Duratio
     elapsed
 }
 
-async fn sequential(host: &TestHost, path: &str, n: usize) -> Stats {
-    let started = Instant::now();
-    let mut samples = Vec::with_capacity(n);
-    for i in 0..n {
-        samples.push(provision_and_query(host, path, &format!("bench-{i}")).await);
-    }
-    Stats::new(samples, started.elapsed())
-}
-
-async fn concurrent(host: &TestHost, path: &str, workers: usize, per_worker: usize) -> Stats {
+/// `total` provisions of `kinds` (taken in turn) by `workers` concurrent callers.
+async fn provisions(host: &TestHost, kinds: &[&str], workers: usize, total: usize) -> Stats {
     let started = Instant::now();
     let runs = (0..workers).map(|w| async move {
-        let mut samples = Vec::with_capacity(per_worker);
-        for i in 0..per_worker {
-            samples.push(provision_and_query(host, path, &format!("bench-{w}-{i}")).await);
+        let mut samples = Vec::with_capacity(total / workers);
+        for i in 0..total / workers {
+            let kind = kinds[(w + i) % kinds.len()];
+            let path = format!("/{kind}/new");
+            samples.push(provision_and_query(host, &path, &format!("bench-{w}-{i}")).await);
         }
         samples
     });
@@ -133,9 +144,13 @@ async fn webhook_ingest(host: &TestHost, senders: usize, total: usize) -> Stats 
         .expect("receive_url")
         .to_string();
     let per_sender = total / senders;
+    let payload = bytes::Bytes::from(
+        serde_json::to_vec(&json!({"event": "push", "payload": "x".repeat(512)})).expect("json"),
+    );
     let started = Instant::now();
     let runs = (0..senders).map(|s| {
         let url = url.clone();
+        let payload = payload.clone();
         async move {
             let mut samples = Vec::with_capacity(per_sender);
             for i in 0..per_sender {
@@ -144,7 +159,9 @@ async fn webhook_ingest(host: &TestHost, senders: usize, total: usize) -> Stats 
                     .http
                     .post(&url)
                     .header("X-Event", "push")
-                    .json(&json!({"sender": s, "n": i, "payload": "x".repeat(512)}))
+                    .header("X-Sender", format!("{s}-{i}"))
+                    .header("content-type", "application/json")
+                    .body(payload.clone())
                     .send()
                     .await
                     .expect("delivery sent");
@@ -188,16 +205,53 @@ async fn wait_for_warm_pool(want: i64) {
     }
 }
 
+/// Samples a process's resident memory every 20 ms and remembers the peak.
+struct PeakMemory {
+    peak_kib: Arc<AtomicU64>,
+}
+
+impl PeakMemory {
+    fn watch(pid: u32) -> Self {
+        let peak_kib = Arc::new(AtomicU64::new(0));
+        let peak = peak_kib.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss_kib_of(pid), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        Self { peak_kib }
+    }
+
+    /// The peak since the last call, in MiB.
+    fn take_mib(&self) -> f64 {
+        self.peak_kib.swap(0, Ordering::Relaxed) as f64 / 1024.0
+    }
+}
+
+/// What each kind's first operation is, for the table.
+const KINDS: [(&str, &str); 7] = [
+    ("db", "first query"),
+    ("vector", "first query"),
+    ("cache", "first command"),
+    ("nosql", "first command"),
+    ("queue", "first acknowledged JetStream publish"),
+    ("storage", "first presigned PUT stored"),
+    ("webhook", "first delivery stored"),
+];
+const WORKERS: usize = 16;
+const SENDERS: usize = 64;
+
 #[tokio::main]
 async fn main() {
     let n: usize = std::env::var("INSTANODE_BENCH_N")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(96);
     let pool: i64 = std::env::var("INSTANODE_BENCH_WARM_POOL")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(64);
+        .unwrap_or(128);
     let postgres =
         ProviderSpec::postgres(&["db", "vector"]).setting("warm_pool", &pool.to_string());
     let host = TestHost::start(HostOptions {
@@ -208,77 +262,83 @@ async fn main() {
             ProviderSpec::nats(),
             ProviderSpec::spaces(),
         ],
-        // The ingest scenario sends from one address far faster than any client would.
-        extra: "rate_limit_per_minute = 0".into(),
+        // The ingest scenario sends from one address far faster than any client would, and
+        // warm pools refill between scenarios without the bench waiting on 5 s upkeep rounds.
+        extra: "rate_limit_per_minute = 0\n\n[lifecycle]\nmaintain_interval_ms = 250".into(),
         ..HostOptions::default()
     })
     .await;
-    // `INSTANODE_BENCH_ONLY=queue,cache` runs only the scenarios of those kinds.
     let only = std::env::var("INSTANODE_BENCH_ONLY").unwrap_or_default();
     let wanted = |kind: &str| only.is_empty() || only.split(',').any(|k| k.trim() == kind);
+    let command = |kind: &str| format!("./scripts/bench provision {kind}");
     let mut rows = vec![];
-    if wanted("db") || wanted("vector") {
-        wait_for_warm_pool(pool).await;
-        // Warm the client and server paths once.
-        provision_and_query(&host, "/db/new", "warmup").await;
-    }
-    if wanted("db") {
-        wait_for_warm_pool(pool).await;
-        rows.push(
-            sequential(&host, "/db/new", n)
-                .await
-                .row("POST /db/new → first query, sequential"),
-        );
-    }
-    if wanted("vector") {
-        wait_for_warm_pool(pool).await;
-        rows.push(
-            sequential(&host, "/vector/new", n / 2)
-                .await
-                .row("POST /vector/new → first query, sequential"),
-        );
-    }
-    if wanted("db") {
-        wait_for_warm_pool(pool).await;
-        rows.push(
-            concurrent(&host, "/db/new", 8, n / 8)
-                .await
-                .row("POST /db/new → first query, 8 concurrent"),
-        );
-    }
-    let others = [
-        ("cache", "POST /cache/new → first command, sequential"),
-        ("nosql", "POST /nosql/new → first command, sequential"),
-        (
-            "queue",
-            "POST /queue/new → first acknowledged JetStream publish, sequential",
-        ),
-        (
-            "storage",
-            "POST /storage/new → first presigned PUT stored, sequential",
-        ),
-    ];
-    for (kind, scenario) in others {
-        if wanted(kind) {
-            rows.push(
-                sequential(&host, &format!("/{kind}/new"), n)
-                    .await
-                    .row(scenario),
-            );
+    wait_for_warm_pool(pool).await;
+    // Warm the client and server paths once.
+    provision_and_query(&host, "/db/new", "warmup").await;
+    let memory = PeakMemory::watch(host.pid());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let idle = memory.take_mib();
+
+    for (kind, first) in KINDS {
+        if !wanted(kind) {
+            continue;
         }
-    }
-
-    if wanted("webhook") {
+        let measurement = format!("POST /{kind}/new → {first}");
+        wait_for_warm_pool(pool).await;
         rows.push(
-            webhook_ingest(&host, 64, n * 10)
+            provisions(&host, &[kind], 1, n)
                 .await
-                .row("webhook ingest: POST to the receive URL, 64 concurrent senders"),
+                .row(&measurement, 1, &command(kind)),
         );
+        wait_for_warm_pool(pool).await;
+        rows.push(provisions(&host, &[kind], WORKERS, n).await.row(
+            &measurement,
+            WORKERS,
+            &command(kind),
+        ));
+    }
+    let mut loaded = None;
+    if wanted("mixed") {
+        wait_for_warm_pool(pool).await;
+        memory.take_mib();
+        let kinds: Vec<&str> = KINDS.iter().map(|(kind, _)| *kind).collect();
+        rows.push(provisions(&host, &kinds, WORKERS, n * 2).await.row(
+            "all 7 kinds mixed → each one's first operation",
+            WORKERS,
+            &command("mixed"),
+        ));
+        loaded = Some((
+            "provisioning all kinds",
+            WORKERS,
+            "mixed",
+            memory.take_mib(),
+        ));
+    }
+    let mut ingesting = None;
+    if wanted("ingest") {
+        memory.take_mib();
+        rows.push(webhook_ingest(&host, SENDERS, n * 200).await.row(
+            "webhook ingest: POST to one receive URL → stored",
+            SENDERS,
+            &command("ingest"),
+        ));
+        ingesting = Some(("webhook ingest", SENDERS, "ingest", memory.take_mib()));
+    }
+    rows.push(figure_row(
+        "host resident memory, idle (providers loaded)",
+        "0",
+        &format!("{idle:.0} MiB"),
+        &command("mixed"),
+    ));
+    for (what, concurrency, scenario, mib) in [loaded, ingesting].into_iter().flatten() {
+        rows.push(figure_row(
+            &format!("host resident memory, peak during {what}"),
+            &concurrency.to_string(),
+            &format!("{mib:.0} MiB"),
+            &command(scenario),
+        ));
     }
 
-    println!(
-        "\nProvisioning latency (HTTP request to the tenant's first successful query; warm pool {pool} per kind)\n"
-    );
     println!("{STATS_HEADER}");
     for row in rows {
         println!("{row}");

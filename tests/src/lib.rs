@@ -353,6 +353,16 @@ impl HostFiles {
     }
 }
 
+/// A process's resident memory in KiB (from `/proc`; 0 once it has exited).
+pub fn rss_kib_of(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// An HTTP answer, body parsed as JSON (or `Null`).
 pub struct Reply {
     pub status: StatusCode,
@@ -427,13 +437,12 @@ impl TestHost {
 
     /// The host process's resident memory in KiB (from `/proc`).
     pub fn rss_kib(&self) -> u64 {
-        let pid = self.child.id().expect("the host is running");
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
+        rss_kib_of(self.pid())
+    }
+
+    /// The host process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the host is running")
     }
 
     /// Whether the host process is still running.
@@ -748,11 +757,12 @@ impl Stats {
         self.samples[rank.clamp(1, self.samples.len()) - 1]
     }
 
-    /// One markdown table row: scenario, n, p50, p99, max, throughput.
-    pub fn row(&self, scenario: &str) -> String {
+    /// One markdown table row: measurement, concurrency, n, p50, p99, max, throughput and
+    /// the command that reproduces it.
+    pub fn row(&self, measurement: &str, concurrency: usize, command: &str) -> String {
         let ms = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1000.0);
         format!(
-            "| {scenario} | {} | {} | {} | {} | {:.0}/s |",
+            "| {measurement} | {concurrency} | {} | {} | {} | {} | {:.0}/s | `{command}` |",
             self.samples.len(),
             ms(self.percentile(50.0)),
             ms(self.percentile(99.0)),
@@ -762,6 +772,11 @@ impl Stats {
     }
 }
 
-/// The header matching [`Stats::row`].
-pub const STATS_HEADER: &str =
-    "| scenario | n | p50 ms | p99 ms | max ms | throughput |\n|---|---|---|---|---|---|";
+/// A table row for a single figure (a ratio, a memory size) rather than a distribution.
+pub fn figure_row(measurement: &str, concurrency: &str, figure: &str, command: &str) -> String {
+    format!("| {measurement} | {concurrency} | | | | | {figure} | `{command}` |")
+}
+
+/// The header matching [`Stats::row`] and [`figure_row`]: every bench prints it, and
+/// `./scripts/bench` keeps the first, so all rows form one table.
+pub const STATS_HEADER: &str = "| measurement | concurrency | n | p50 ms | p99 ms | max ms | rate or figure | command |\n|---|---:|---:|---:|---:|---:|---:|---|";

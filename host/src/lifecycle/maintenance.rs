@@ -9,8 +9,6 @@ use tokio::sync::Notify;
 
 use crate::app::App;
 
-/// Upkeep runs at least this often.
-const INTERVAL: Duration = Duration::from_secs(5);
 /// A burst has settled once no provision happened for this long.
 const QUIET: Duration = Duration::from_millis(250);
 
@@ -26,9 +24,9 @@ impl Maintenance {
         self.wake.notify_one();
     }
 
-    /// Waits until provisions pause for [`QUIET`], or [`INTERVAL`] at most.
-    async fn settle(&self) {
-        let give_up = tokio::time::Instant::now() + INTERVAL;
+    /// Waits until provisions pause for [`QUIET`], or `interval` at most.
+    async fn settle(&self, interval: Duration) {
+        let give_up = tokio::time::Instant::now() + interval;
         while tokio::time::timeout_at(give_up, tokio::time::timeout(QUIET, self.wake.notified()))
             .await
             .is_ok_and(|nudged| nudged.is_ok())
@@ -38,12 +36,14 @@ impl Maintenance {
 
 /// Runs forever (until the process exits).
 pub fn spawn(app: Arc<App>) {
+    // Upkeep runs at least this often (`lifecycle.maintain_interval_ms`).
+    let interval = Duration::from_millis(app.lifecycle.maintain_interval_ms.max(10));
     tokio::spawn(async move {
         loop {
             run_once(&app).await;
             tokio::select! {
-                () = tokio::time::sleep(INTERVAL) => {}
-                () = app.maintenance.wake.notified() => app.maintenance.settle().await,
+                () = tokio::time::sleep(interval) => {}
+                () = app.maintenance.wake.notified() => app.maintenance.settle(interval).await,
             }
         }
     });
