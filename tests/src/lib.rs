@@ -95,10 +95,16 @@ impl ProviderSpec {
 
     /// The redis provider bound to the test Redis server (kind `cache`).
     pub fn redis() -> Self {
-        let port = env("INSTANODE_TEST_REDIS_PORT");
+        Self::redis_on(
+            &env("INSTANODE_TEST_REDIS_URL"),
+            &env("INSTANODE_TEST_REDIS_PORT"),
+        )
+    }
+
+    /// The redis provider bound to another Redis server (admin `url`, tenants on `port`).
+    pub fn redis_on(url: &str, port: &str) -> Self {
         let extra = format!(
-            "[providers.redis.redis]\nurl = {:?}\n[providers.redis.config]\npublic_host = {:?}\npublic_port = {port:?}\n",
-            env("INSTANODE_TEST_REDIS_URL"),
+            "[providers.redis.redis]\nurl = {url:?}\n[providers.redis.config]\npublic_host = {:?}\npublic_port = {port:?}\n",
             env("INSTANODE_TEST_PG_HOST"),
         );
         Self {
@@ -113,10 +119,17 @@ impl ProviderSpec {
 
     /// The mongo provider bound to the test MongoDB-wire server (kind `nosql`).
     pub fn mongo() -> Self {
-        let port = env("INSTANODE_TEST_MONGO_PORT");
+        Self::mongo_on(
+            &env("INSTANODE_TEST_MONGO_URL"),
+            &env("INSTANODE_TEST_MONGO_PORT"),
+        )
+    }
+
+    /// The mongo provider bound to another MongoDB-wire server (admin `url`, tenants on
+    /// `port`).
+    pub fn mongo_on(url: &str, port: &str) -> Self {
         let extra = format!(
-            "[providers.mongo.mongo]\nurl = {:?}\n[providers.mongo.config]\npublic_host = {:?}\npublic_port = {port:?}\nurl_options = \"directConnection=true\"\n",
-            env("INSTANODE_TEST_MONGO_URL"),
+            "[providers.mongo.mongo]\nurl = {url:?}\n[providers.mongo.config]\npublic_host = {:?}\npublic_port = {port:?}\nurl_options = \"directConnection=true\"\n",
             env("INSTANODE_TEST_PG_HOST"),
         );
         Self {
@@ -154,13 +167,19 @@ impl ProviderSpec {
 
     /// The spaces provider (kind `storage`) bound to the test S3 server's bucket.
     pub fn spaces() -> Self {
-        let endpoint = env("INSTANODE_TEST_S3_ENDPOINT");
-        let bucket = env("INSTANODE_TEST_S3_BUCKET");
+        Self::spaces_on(
+            &env("INSTANODE_TEST_S3_ENDPOINT"),
+            &env("INSTANODE_TEST_S3_BUCKET"),
+            &env("INSTANODE_TEST_S3_ACCESS_KEY"),
+            &env("INSTANODE_TEST_S3_SECRET_KEY"),
+        )
+    }
+
+    /// The spaces provider bound to `bucket` on another S3 server.
+    pub fn spaces_on(endpoint: &str, bucket: &str, access_key: &str, secret_key: &str) -> Self {
         let extra = format!(
-            "[providers.spaces.s3]\nendpoint = {endpoint:?}\nbucket = {bucket:?}\naccess_key = {:?}\nsecret_key = {:?}\n\
+            "[providers.spaces.s3]\nendpoint = {endpoint:?}\nbucket = {bucket:?}\naccess_key = {access_key:?}\nsecret_key = {secret_key:?}\n\
              [providers.spaces.config]\npublic_endpoint = {endpoint:?}\nbucket = {bucket:?}\n",
-            env("INSTANODE_TEST_S3_ACCESS_KEY"),
-            env("INSTANODE_TEST_S3_SECRET_KEY"),
         );
         Self {
             name: "spaces",
@@ -259,6 +278,9 @@ pub struct HostOptions {
     pub trust_local_proxy: bool,
     /// Share an existing metadata database (another replica's) instead of a fresh one.
     pub metadata_db: Option<String>,
+    /// The superuser URL of the server holding the metadata database (default: the test
+    /// cluster), e.g. one a test stops and starts.
+    pub metadata_server: Option<String>,
     /// Extra top-level TOML (e.g. a `[sandbox]` section).
     pub extra: String,
 }
@@ -281,6 +303,7 @@ impl Default for HostOptions {
             control_routes: true,
             trust_local_proxy: true,
             metadata_db: None,
+            metadata_server: None,
             extra: String::new(),
         }
     }
@@ -292,6 +315,8 @@ pub struct TestHost {
     pub url: String,
     pub dir: PathBuf,
     pub metadata_db: String,
+    /// The superuser URL of the server holding `metadata_db`.
+    pub metadata_server: String,
     pub http: reqwest::Client,
     /// The NATS server started with this host, if its config has the nats provider and the
     /// server was not already running.
@@ -321,18 +346,23 @@ impl Drop for TestHost {
 pub struct HostFiles {
     pub dir: PathBuf,
     pub metadata_db: String,
+    pub metadata_server: String,
 }
 
 impl HostFiles {
     /// Creates the metadata database and writes `instanode.toml` for a host on `port`.
     pub async fn create(options: &HostOptions, port: u16) -> anyhow::Result<Self> {
         let id = uuid::Uuid::new_v4().simple().to_string();
+        let metadata_server = options
+            .metadata_server
+            .clone()
+            .unwrap_or_else(superuser_url);
         let metadata_db = match &options.metadata_db {
             Some(shared) => shared.clone(),
             None => {
                 let fresh = format!("meta_{id}");
                 sqlx::query(&format!("CREATE DATABASE \"{fresh}\""))
-                    .execute(&mut superuser("postgres").await)
+                    .execute(&mut PgConnection::connect(&metadata_server).await?)
                     .await?;
                 fresh
             }
@@ -343,9 +373,18 @@ impl HostFiles {
         std::fs::create_dir_all(&dir)?;
         std::fs::write(
             dir.join("instanode.toml"),
-            render_config(options, &dir, port, &metadata_db),
+            render_config(
+                options,
+                &dir,
+                port,
+                &with_database(&metadata_server, &metadata_db),
+            ),
         )?;
-        Ok(Self { dir, metadata_db })
+        Ok(Self {
+            dir,
+            metadata_db,
+            metadata_server,
+        })
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -378,7 +417,11 @@ impl TestHost {
     /// Writes a config, starts the binary and waits until `/healthz` answers.
     pub async fn try_start(options: HostOptions) -> anyhow::Result<TestHost> {
         let port = free_port()?;
-        let HostFiles { dir, metadata_db } = HostFiles::create(&options, port).await?;
+        let HostFiles {
+            dir,
+            metadata_db,
+            metadata_server,
+        } = HostFiles::create(&options, port).await?;
         let mut nats = None;
         if let Some(spec) = options.providers.iter().find_map(|p| p.nats)
             && !spec.in_use()
@@ -399,6 +442,7 @@ impl TestHost {
             url: format!("http://127.0.0.1:{port}"),
             dir,
             metadata_db,
+            metadata_server,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()?,
@@ -448,6 +492,19 @@ impl TestHost {
     /// Whether the host process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Kills the host process with SIGKILL, as a crash would: no shutdown of any kind.
+    /// Takes `&self` so a test can kill the host while requests to it are in flight.
+    pub fn kill_hard(&self) {
+        if let Some(pid) = self.child.id() {
+            let killed = std::process::Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .status()
+                .expect("kill runs");
+            assert!(killed.success(), "the host process was killed");
+        }
     }
 
     /// POSTs a JSON body.
@@ -587,7 +644,9 @@ impl TestHost {
 
     /// A superuser connection to this host's metadata database.
     pub async fn metadata(&self) -> PgConnection {
-        superuser(&self.metadata_db).await
+        PgConnection::connect(&with_database(&self.metadata_server, &self.metadata_db))
+            .await
+            .expect("superuser connection to the metadata database")
     }
 }
 
@@ -603,7 +662,8 @@ pub async fn reply(response: reqwest::Response) -> Reply {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+/// A TCP port nothing listens on right now.
+pub fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }
@@ -612,7 +672,7 @@ fn render_config(
     options: &HostOptions,
     dir: &std::path::Path,
     port: u16,
-    metadata_db: &str,
+    metadata_url: &str,
 ) -> String {
     let providers_dir = PathBuf::from(env("INSTANODE_TEST_PROVIDERS_DIR"));
     let mut config = format!(
@@ -627,7 +687,7 @@ fn render_config(
             vec![]
         },
         options.extra,
-        with_database(&superuser_url(), metadata_db),
+        metadata_url,
         "ab".repeat(32),
         options.fault_injection,
         options.control_routes,

@@ -126,6 +126,14 @@ impl TestNats {
         }
     }
 
+    /// Kills the server with SIGKILL (no shutdown of any kind) and waits for it.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+    }
+
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.stop().await;
         self.spawn().await

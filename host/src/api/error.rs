@@ -128,6 +128,17 @@ impl ApiError {
         .action("Retry with a JSON object body such as {\"name\":\"my-db\"}.")
     }
 
+    /// A metadata database failure: an outage (the database is down or restarting) is a
+    /// 503 to wait out; anything else is a host bug.
+    pub fn store(error: sqlx::Error) -> Self {
+        if !crate::store::unavailable(&error) {
+            return Self::internal(error);
+        }
+        tracing::warn!(request_id = %request_id::current(), error = %error, "metadata database unavailable");
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "metadata_unavailable", "The service's database is briefly unavailable; nothing was kept.")
+            .action("Tell the user the service is briefly unavailable and nothing was kept; retry in 30 seconds.")
+    }
+
     /// A provider failed (trap, timeout, bad answer, backend down): nothing was kept.
     pub fn provider_failed(detail: impl std::fmt::Display) -> Self {
         tracing::warn!(request_id = %request_id::current(), error = %detail, "provider failed");

@@ -109,15 +109,25 @@ struct Saga<'a> {
 
 impl Saga<'_> {
     async fn unwind(self) {
+        // A backend that died mid-provision cannot undo it either: the row then goes to
+        // the reaper, which removes what is left once the backend is back.
+        let mut left_behind = false;
         for step in self.undo.into_iter().rev() {
             match step {
                 Undo::Deprovision(resource) => {
                     if let Some(provider) = self.provider {
-                        undo_provider(provider, self.request_id, &resource).await;
+                        left_behind |= !undo_provider(provider, self.request_id, &resource).await;
                     }
                 }
                 Undo::MarkFailed(id) => {
-                    if let Err(e) = self.app.store.mark_failed(id, self.app.clock.now()).await {
+                    let now = self.app.clock.now();
+                    let marked = if left_behind {
+                        self.app.store.abandon(id, now).await
+                    } else {
+                        self.app.store.mark_failed(id, now).await
+                    };
+                    // Unmarked, the row stays `pending` and the reaper takes it when stale.
+                    if let Err(e) = marked {
                         tracing::error!(request_id = self.request_id, resource.id = %id, error = %e, "cannot mark a failed resource");
                     }
                 }
@@ -126,17 +136,19 @@ impl Saga<'_> {
     }
 }
 
-async fn undo_provider(provider: &Loaded, request_id: &str, resource: &ResourceRef) {
+/// Removes what a failed provision created; false when the provider could not.
+async fn undo_provider(provider: &Loaded, request_id: &str, resource: &ResourceRef) -> bool {
     for attempt in 1..=UNDO_ATTEMPTS {
         let error = match provider.deprovision(request_id, resource).await {
-            Ok(Ok(())) => return,
+            Ok(Ok(())) => return true,
             Ok(Err(e)) => format!("{e:?}"),
             Err(e) => e.to_string(),
         };
         tracing::warn!(request_id, resource.id = %resource.resource_id, attempt, error, "undo of provision failed");
         tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt * attempt))).await;
     }
-    tracing::error!(request_id, resource.id = %resource.resource_id, provider = %provider.name, "provision could not be undone: backend objects may be left behind");
+    tracing::error!(request_id, resource.id = %resource.resource_id, provider = %provider.name, "provision could not be undone; the reaper will retry");
+    false
 }
 
 /// Runs the saga; on any failure nothing is left behind. The saga runs as its own task: a
@@ -224,7 +236,7 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
             |holdings| caps::decide(tier, tier_name == plans::ANONYMOUS, &input.kind, holdings),
         )
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::store)?;
     match admission {
         Admission::Admit => {}
         Admission::ReturnExisting(token) if input.hand_back_existing => {
@@ -275,7 +287,7 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
             app.store
                 .add_webhook_receiver(id, receive_id)
                 .await
-                .map_err(ApiError::internal)?;
+                .map_err(ApiError::store)?;
             crate::webhooks::provisioned(
                 &app.public_url,
                 receive_id,
@@ -298,7 +310,7 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
         .store
         .activate(id, &sealed, app.clock.now())
         .await
-        .map_err(ApiError::internal)?
+        .map_err(ApiError::store)?
     {
         return Err(ApiError::internal(format!(
             "resource {id} was no longer pending"
@@ -338,7 +350,7 @@ async fn existing_output(app: &App, token: Uuid) -> Result<ProvisionOutput, ApiE
         .store
         .find_by_token(token)
         .await
-        .map_err(ApiError::internal)?
+        .map_err(ApiError::store)?
         .ok_or_else(|| ApiError::internal("the existing resource vanished"))?;
     let credentials = Credentials::open(app, &row).map_err(ApiError::internal)?;
     let provider = format!("{}@{}", row.provider, row.provider_version);

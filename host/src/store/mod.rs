@@ -69,6 +69,23 @@ impl Store {
     }
 }
 
+/// Whether `error` means the metadata database cannot be reached right now (down,
+/// restarting, connections cut), as opposed to a query that is wrong.
+pub fn unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08: connection exception; 57P0x: the server is shutting down or starting.
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
+}
+
 /// Tenants may live on the same server as the metadata: make sure no role but the host's
 /// can open the metadata database. A role that cannot revoke only gets a warning, since the
 /// operator may have locked it down another way.

@@ -190,6 +190,22 @@ impl Store {
         Ok(())
     }
 
+    /// Hands a failed provision whose backend objects could not be removed to the reaper:
+    /// the row goes `deleting` as `abandoned`, so once it is stale the reaper removes what is
+    /// left and ends it `failed`. Its credentials stay until then (they carry the provider's
+    /// state).
+    pub async fn abandon(&self, id: Uuid, now: DateTime<Utc>) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE resources SET status = 'deleting', end_reason = 'abandoned', updated_at = $2
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn find_by_token(&self, token: Uuid) -> sqlx::Result<Option<ResourceRow>> {
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM resources WHERE token = $1"))
             .bind(token)
