@@ -12,11 +12,11 @@ use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::{Router, extract::rejection::BytesRejection};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
 use crate::app::{App, SharedApp};
 use crate::registry::{Loaded, Refusal, Swapped};
+use crate::tenancy::tokens::secrets_equal;
 
 /// Largest component the API accepts.
 pub const MAX_COMPONENT_BYTES: usize = 64 << 20;
@@ -63,10 +63,9 @@ pub(super) fn disabled() -> ApiError {
 
 /// Whether `presented` is the configured admin token (never true when none is configured).
 pub(super) fn is_admin_token(app: &App, presented: &str) -> bool {
-    // Compare digests, so the comparison takes the same time wherever the tokens differ.
-    app.admin_token.as_ref().is_some_and(|expected| {
-        Sha256::digest(presented.as_bytes()) == Sha256::digest(expected.as_bytes())
-    })
+    app.admin_token
+        .as_ref()
+        .is_some_and(|expected| secrets_equal(presented, expected))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

@@ -35,9 +35,8 @@ pub(super) async fn account(app: &App, headers: &HeaderMap) -> Result<Account, A
     account_for(app, token).await
 }
 
-/// The signed-in person behind the session cookie, if any (API keys never live in cookies).
-pub(super) async fn cookie_account(app: &App, headers: &HeaderMap) -> Option<Account> {
-    let token = cookie(headers, SESSION_COOKIE)?;
+/// The signed-in person behind a session cookie's value, if any (API keys never live in cookies).
+pub(super) async fn cookie_account(app: &App, token: &str) -> Option<Account> {
     if token.starts_with(API_KEY_PREFIX) {
         return None;
     }
@@ -55,12 +54,27 @@ pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
 
 /// The `Set-Cookie` value that signs a browser in for `seconds`, or (at 0) out.
 pub(super) fn session_cookie(app: &App, token: &str, seconds: i64) -> String {
+    set_cookie(app, SESSION_COOKIE, token, "/", "Lax", seconds)
+}
+
+/// A `Set-Cookie` value the page's scripts cannot read, sent only over HTTPS when the host
+/// is served over HTTPS.
+pub(super) fn set_cookie(
+    app: &App,
+    name: &str,
+    value: &str,
+    path: &str,
+    same_site: &str,
+    seconds: i64,
+) -> String {
     let secure = if app.public_url.starts_with("https://") {
         "; Secure"
     } else {
         ""
     };
-    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={seconds}{secure}")
+    format!(
+        "{name}={value}; Path={path}; HttpOnly; SameSite={same_site}; Max-Age={seconds}{secure}"
+    )
 }
 
 async fn account_for(app: &App, token: &str) -> Result<Account, ApiError> {

@@ -110,6 +110,13 @@ impl TokenSigner {
     }
 }
 
+/// Whether a presented secret equals the expected one. Compares SHA-256 digests, so the time
+/// taken does not depend on where the two differ.
+pub fn secrets_equal(presented: &str, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(presented.as_bytes()) == Sha256::digest(expected.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

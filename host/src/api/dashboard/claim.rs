@@ -19,9 +19,8 @@ pub async fn start(State(app): State<SharedApp>, Query(query): Query<TokenQuery>
         }
         Ok(preview) => claim_form(&token, &preview),
         Err(error) => format!(
-            "<p class=\"refusal\"><code>{}</code>: {}</p><p>Ask the agent that created your resources for its latest claim link, or <a href=\"/dashboard\">sign in</a>.</p>",
-            escape(error.code()),
-            escape(error.message())
+            "{}<p>Ask the agent that created your resources for its latest claim link, or <a href=\"/dashboard\">sign in</a>.</p>",
+            page::refusal_line(error.code(), error.message(), None)
         ),
     };
     Html(page::layout(

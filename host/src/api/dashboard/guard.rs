@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::api::error::ApiError;
 use crate::app::App;
+use crate::tenancy::tokens::secrets_equal;
 
 /// The form field that carries the token.
 pub const FIELD: &str = "csrf";
@@ -34,10 +35,7 @@ pub fn check(
     expected: &str,
     presented: Option<&str>,
 ) -> Result<(), ApiError> {
-    let token_ok = presented.is_some_and(|p| {
-        // Compare digests, so the time taken does not depend on where the tokens differ.
-        Sha256::digest(p.as_bytes()) == Sha256::digest(expected.as_bytes())
-    });
+    let token_ok = presented.is_some_and(|p| secrets_equal(p, expected));
     if token_ok {
         check_origin(app, headers)
     } else {

@@ -63,7 +63,7 @@ struct Session {
 impl Session {
     async fn of(app: &App, headers: &HeaderMap) -> Option<Self> {
         let cookie = auth::cookie(headers, auth::SESSION_COOKIE)?;
-        let account = auth::cookie_account(app, headers).await?;
+        let account = auth::cookie_account(app, cookie).await?;
         Some(Self {
             account,
             form_token: guard::token_for(cookie),

@@ -55,14 +55,7 @@ fn operator_session<'a>(app: &App, headers: &'a HeaderMap) -> Option<&'a str> {
 }
 
 fn cookie(app: &App, value: &str, seconds: i64) -> String {
-    let secure = if app.public_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    format!(
-        "{COOKIE}={value}; Path={COOKIE_PATH}; HttpOnly; SameSite=Strict; Max-Age={seconds}{secure}"
-    )
+    auth::set_cookie(app, COOKIE, value, COOKIE_PATH, "Strict", seconds)
 }
 
 /// `GET /dashboard/operator`: the providers, or the sign-in form.
@@ -233,11 +226,7 @@ async fn providers_page(
     let form_token = escape(&guard::token_for(session));
     let notice = match notice {
         Some(Ok(text)) => format!("<p class=\"notice\" id=\"notice\">{}</p>", escape(&text)),
-        Some(Err(error)) => format!(
-            "<p class=\"refusal\" id=\"notice\"><code>{}</code>: {}</p>",
-            escape(error.code()),
-            escape(error.message())
-        ),
+        Some(Err(error)) => page::refusal_line(error.code(), error.message(), Some("notice")),
         None => "<p id=\"notice\" role=\"status\"></p>".to_string(),
     };
     let button = |name: &str, action: &str, label: &str| {

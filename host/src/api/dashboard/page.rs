@@ -37,10 +37,21 @@ pub(super) fn refusal(code: &str, message: &str) -> String {
     layout(
         "Not possible",
         &format!(
-            "<h1>That did not work</h1><p class=\"refusal\"><code>{}</code>: {}</p><p><a href=\"/dashboard\">Back to the dashboard</a></p>",
-            escape(code),
-            escape(message)
+            "<h1>That did not work</h1>{}<p><a href=\"/dashboard\">Back to the dashboard</a></p>",
+            refusal_line(code, message, None)
         ),
+    )
+}
+
+/// One refusal paragraph: the stable code, then the message (`id` lets a script find it).
+pub(super) fn refusal_line(code: &str, message: &str, id: Option<&str>) -> String {
+    let id = id
+        .map(|id| format!(" id=\"{}\"", escape(id)))
+        .unwrap_or_default();
+    format!(
+        "<p class=\"refusal\"{id}><code>{}</code>: {}</p>",
+        escape(code),
+        escape(message)
     )
 }
 

@@ -57,7 +57,7 @@ fn schemas() -> Value {
     json!({
         "Error": {
             "type": "object",
-            "description": "The error envelope. Stable `error` codes include invalid_name, invalid_body, invalid_query, unsupported_media_type, payload_too_large, not_found, method_not_allowed, rate_limited, provision_limit_reached, resource_not_found, resource_deleted, invalid_token, unauthorized, provider_failed, provider_unavailable, provider_busy, deployment_limit_reached, tarball_too_large, invalid_form, admin_disabled and the provider refusals (invalid_component, wrong_world, unsupported_contract_version, capability_not_granted, describe_failed, kind_mismatch, provider_not_found, no_previous_version, provider_not_loaded).",
+            "description": "The error envelope. Stable `error` codes include invalid_name, invalid_body, invalid_query, unsupported_media_type, payload_too_large, not_found, method_not_allowed, rate_limited, provision_limit_reached, resource_not_found, resource_deleted, invalid_token, unauthorized, provider_failed, provider_unavailable, provider_busy, metadata_unavailable, deployment_limit_reached, tarball_too_large, invalid_form, admin_disabled and the provider refusals (invalid_component, wrong_world, unsupported_contract_version, capability_not_granted, describe_failed, kind_mismatch, provider_not_found, no_previous_version, provider_not_loaded).",
             "properties": {
                 "ok": {"const": false},
                 "error": string("A stable, machine-readable code."),
