@@ -15,12 +15,14 @@ use crate::store::{Sealer, Store};
 use crate::tenancy::client::{ClientResolver, parse_cidrs};
 use crate::tenancy::plans::Plans;
 use crate::tenancy::tokens::TokenSigner;
-use crate::webhook_ingest::WebhookIngest;
+use crate::webhook_ingest::{Receivers, WebhookIngest};
 
 pub struct App {
     pub store: Store,
     /// Where webhook deliveries queue to be stored in batches.
     pub webhook_ingest: WebhookIngest,
+    /// Recently looked-up webhook receivers.
+    pub webhook_receivers: Receivers,
     pub registry: Registry,
     pub sealer: Sealer,
     pub tokens: TokenSigner,
@@ -66,6 +68,7 @@ impl App {
         let jwt_secret = config.secrets.jwt_secret.expose().as_bytes();
         let app = Arc::new(Self {
             webhook_ingest: WebhookIngest::spawn(store.clone()),
+            webhook_receivers: Receivers::default(),
             store,
             registry,
             sealer,

@@ -1,13 +1,67 @@
-//! Stores webhook deliveries in batches. A receive handler queues its delivery and waits
-//! for the stored id; one writer takes everything waiting and stores it with one statement,
-//! so a burst of deliveries costs the metadata database one commit per batch instead of one
-//! per request (and no two requests fight over the same rows while trimming the ring).
+//! The hot path of webhook deliveries. Receivers are looked up through a cache that trusts
+//! an answer for a second, and deliveries are stored in batches: a receive handler queues
+//! its delivery and waits for the stored id; one writer takes everything waiting and stores
+//! it (and trims each ring) with one statement, so a burst costs the metadata database one
+//! round trip and one commit per batch instead of a lookup and a commit per request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::store::{ReceivedRequest, Store};
+use crate::store::{ReceivedRequest, ResourceRow, Store};
+
+/// How long a looked-up receiver is used without asking the database again. Safe to cache:
+/// a receiver's settings never change, and a delete is caught when the delivery is stored
+/// (the insert only keeps deliveries to live resources).
+const RECEIVER_FRESH_FOR: Duration = Duration::from_secs(1);
+/// Receivers remembered at most; beyond it the stale ones are dropped.
+const MAX_RECEIVERS: usize = 10_000;
+
+/// Receive id → the webhook's row, as recently read.
+#[derive(Default)]
+pub struct Receivers {
+    seen: Mutex<HashMap<Uuid, (Instant, Arc<ResourceRow>)>>,
+}
+
+impl Receivers {
+    /// The receiver's row, from the cache while fresh, else from the database.
+    pub async fn find(
+        &self,
+        store: &Store,
+        receive_id: Uuid,
+    ) -> sqlx::Result<Option<Arc<ResourceRow>>> {
+        if let Some((at, row)) = self.lock().get(&receive_id)
+            && at.elapsed() < RECEIVER_FRESH_FOR
+        {
+            return Ok(Some(row.clone()));
+        }
+        let Some(row) = store.find_by_receive_id(receive_id).await? else {
+            return Ok(None);
+        };
+        let row = Arc::new(row);
+        // Only live receivers are worth remembering (and a pending one is about to change).
+        if !matches!(row.status.as_str(), "active" | "suspended") {
+            return Ok(Some(row));
+        }
+        let mut seen = self.lock();
+        if seen.len() >= MAX_RECEIVERS {
+            seen.retain(|_, (at, _)| at.elapsed() < RECEIVER_FRESH_FOR);
+        }
+        seen.insert(receive_id, (Instant::now(), row.clone()));
+        Ok(Some(row))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (Instant, Arc<ResourceRow>)>> {
+        // Every change is a single call on the map, so a poisoned lock still holds a whole map.
+        self.seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
 
 /// Deliveries stored by one statement at most.
 const MAX_BATCH: usize = 512;
@@ -67,12 +121,9 @@ impl WebhookIngest {
 async fn write_batches(store: Store, mut waiting: mpsc::Receiver<Queued>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let mut rings: Vec<(Uuid, i64)> = batch.iter().map(|q| (q.resource, q.keep)).collect();
-        rings.sort_unstable();
-        rings.dedup_by_key(|ring| ring.0);
         let (deliveries, answers): (Vec<_>, Vec<_>) = batch
             .drain(..)
-            .map(|q| ((q.resource, q.request), q.stored))
+            .map(|q| ((q.resource, q.keep, q.request), q.stored))
             .unzip();
         match store.store_webhook_requests(&deliveries).await {
             Ok(ids) => {
@@ -86,12 +137,7 @@ async fn write_batches(store: Store, mut waiting: mpsc::Receiver<Queued>) {
                 for answer in answers {
                     let _ = answer.send(Err(e.to_string()));
                 }
-                continue;
             }
-        }
-        // A failed trim only leaves a ring longer for a moment: the next batch trims it.
-        if let Err(e) = store.trim_webhook_requests(&rings).await {
-            tracing::warn!(error = %e, "webhook rings not trimmed");
         }
     }
 }

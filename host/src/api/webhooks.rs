@@ -1,6 +1,8 @@
 //! Webhook routes: `ANY /webhook/receive/{token}[/...]` stores what arrives, and
 //! `GET /api/v1/webhooks/{token}/requests` lists it, newest first.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -157,13 +159,13 @@ async fn find_webhook(app: &SharedApp, token: &str) -> Result<ResourceRow, ApiEr
 
 /// The webhook behind a receive id that may still receive: not deleted, not past its
 /// lifetime.
-async fn live_webhook(app: &SharedApp, receive_id: &str) -> Result<ResourceRow, ApiError> {
+async fn live_webhook(app: &SharedApp, receive_id: &str) -> Result<Arc<ResourceRow>, ApiError> {
     let receive_id = uuid::Uuid::parse_str(receive_id).map_err(|_| not_found())?;
     let row = app
-        .store
-        .find_by_receive_id(receive_id)
+        .webhook_receivers
+        .find(&app.store, receive_id)
         .await
-        .map_err(ApiError::internal)?
+        .map_err(ApiError::store)?
         .filter(|row| row.status != "failed" && row.status != "pending")
         .ok_or_else(not_found)?;
     let expired = row.expires_at.is_some_and(|at| at <= app.clock.now());

@@ -30,40 +30,56 @@ pub struct StoredRequest {
 }
 
 impl Store {
-    /// Stores a batch of `(resource, request)` deliveries in one statement. Answers, in
-    /// order, each delivery's new id, or none when its resource is no longer live (a slow
-    /// delivery that finished after a delete stores nothing).
+    /// Stores a batch of `(resource, keep, request)` deliveries and trims each touched ring
+    /// to its newest `keep`, in one statement (so no reader ever sees a ring longer than
+    /// `keep`). Answers, in order, each delivery's id, or none when its resource is no longer
+    /// live (a slow delivery that finished after a delete stores nothing). A delivery that its
+    /// own batch already pushes out of the ring gets an id but is never written.
     pub async fn store_webhook_requests(
         &self,
-        deliveries: &[(Uuid, ReceivedRequest)],
+        deliveries: &[(Uuid, i64, ReceivedRequest)],
     ) -> sqlx::Result<Vec<Option<i64>>> {
         let column = |f: fn(&ReceivedRequest) -> String| -> Vec<String> {
-            deliveries.iter().map(|d| f(&d.1)).collect()
+            deliveries.iter().map(|d| f(&d.2)).collect()
         };
         let resources: Vec<Uuid> = deliveries.iter().map(|d| d.0).collect();
-        let received: Vec<DateTime<Utc>> = deliveries.iter().map(|d| d.1.received_at).collect();
-        let headers: Vec<&Value> = deliveries.iter().map(|d| &d.1.headers).collect();
-        let bodies: Vec<&[u8]> = deliveries.iter().map(|d| d.1.body.as_slice()).collect();
-        // Ids are drawn before the insert so each answer maps back to its delivery by
-        // position (`n`), whatever order the insert happens in.
+        let keeps: Vec<i64> = deliveries.iter().map(|d| d.1.max(0)).collect();
+        let received: Vec<DateTime<Utc>> = deliveries.iter().map(|d| d.2.received_at).collect();
+        let headers: Vec<&Value> = deliveries.iter().map(|d| &d.2.headers).collect();
+        let bodies: Vec<&[u8]> = deliveries.iter().map(|d| d.2.body.as_slice()).collect();
+        // Ids are drawn in arrival order (`n`) before anything else, so each answer maps back
+        // to its delivery and newer deliveries have larger ids. The DELETE sees the rings as
+        // they were before this statement: it keeps the newest `keep - new` old rows.
         let stored: Vec<(i64, i64)> = sqlx::query_as(
             "WITH incoming AS MATERIALIZED (
-                 SELECT i.*, nextval('webhook_requests_id_seq') AS id
-                   FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[],
-                               $5::text[], $6::jsonb[], $7::bytea[])
-                        WITH ORDINALITY AS i(resource_id, received_at, method, path, query,
-                                             headers, body, n)
+                 SELECT s.*,
+                        row_number() OVER (PARTITION BY s.resource_id ORDER BY s.id DESC) AS newer,
+                        EXISTS (SELECT 1 FROM resources r
+                                 WHERE r.id = s.resource_id
+                                   AND r.status IN ('active', 'suspended')) AS live
+                   FROM (SELECT i.*, nextval('webhook_requests_id_seq') AS id
+                           FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[],
+                                       $5::text[], $6::jsonb[], $7::bytea[], $8::int8[])
+                                WITH ORDINALITY AS i(resource_id, received_at, method, path,
+                                                     query, headers, body, keep, n)
+                          ORDER BY i.n) s
              ), inserted AS (
                  INSERT INTO webhook_requests
                      (id, resource_id, received_at, method, path, query, headers, body)
                  SELECT id, resource_id, received_at, method, path, query, headers, body
                    FROM incoming
-                  WHERE EXISTS (SELECT 1 FROM resources r
-                                 WHERE r.id = incoming.resource_id
-                                   AND r.status IN ('active', 'suspended'))
-                 RETURNING id
+                  WHERE live AND newer <= keep
+             ), trimmed AS (
+                 DELETE FROM webhook_requests w
+                  USING (SELECT ring.resource_id,
+                                (SELECT r.id FROM webhook_requests r
+                                  WHERE r.resource_id = ring.resource_id
+                                  ORDER BY r.id DESC OFFSET ring.old_kept LIMIT 1) AS cut
+                           FROM (SELECT resource_id, greatest(max(keep) - count(*), 0) AS old_kept
+                                   FROM incoming WHERE live GROUP BY resource_id) ring) t
+                  WHERE w.resource_id = t.resource_id AND w.id <= t.cut
              )
-             SELECT incoming.n, incoming.id FROM incoming JOIN inserted USING (id)",
+             SELECT n, id FROM incoming WHERE live",
         )
         .bind(&resources)
         .bind(&received)
@@ -72,6 +88,7 @@ impl Store {
         .bind(column(|r| r.query.clone()))
         .bind(&headers)
         .bind(&bodies)
+        .bind(&keeps)
         .fetch_all(&self.pool)
         .await?;
         let mut ids = vec![None; deliveries.len()];
@@ -81,30 +98,6 @@ impl Store {
             }
         }
         Ok(ids)
-    }
-
-    /// Trims each of `rings` (resource, keep) to its newest `keep` requests. Runs after the
-    /// insert, so it sees the new rows: a batch larger than a ring still leaves exactly the
-    /// newest `keep`.
-    pub async fn trim_webhook_requests(&self, rings: &[(Uuid, i64)]) -> sqlx::Result<()> {
-        let resources: Vec<Uuid> = rings.iter().map(|r| r.0).collect();
-        let keeps: Vec<i64> = rings.iter().map(|r| r.1).collect();
-        sqlx::query(
-            "DELETE FROM webhook_requests w
-              USING (SELECT id FROM (
-                         SELECT r.id, k.keep,
-                                row_number() OVER (PARTITION BY r.resource_id ORDER BY r.id DESC) AS rank
-                           FROM webhook_requests r
-                           JOIN unnest($1::uuid[], $2::int8[]) AS k(resource_id, keep)
-                                USING (resource_id)
-                     ) ranked WHERE rank > keep) doomed
-              WHERE w.id = doomed.id",
-        )
-        .bind(&resources)
-        .bind(&keeps)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// Gives a webhook resource its receive id.
