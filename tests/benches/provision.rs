@@ -316,6 +316,8 @@ async fn main() {
     }
     let mut ingesting = None;
     if wanted("ingest") {
+        // Let the pools refill first: refilling would otherwise compete with the senders.
+        wait_for_warm_pool(pool).await;
         memory.take_mib();
         rows.push(webhook_ingest(&host, SENDERS, n * 200).await.row(
             "webhook ingest: POST to one receive URL → stored",
