@@ -56,9 +56,33 @@ async fn upload_to_first_answer(host: &TestHost, workers: usize, n: usize) -> St
     Stats::new(samples, started.elapsed())
 }
 
+/// A running nginx, stopped (master and workers) on drop.
+struct Nginx {
+    child: tokio::process::Child,
+    config: std::path::PathBuf,
+    error_log: std::path::PathBuf,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // Killing only the master would leave its workers running: ask it to stop them.
+        let stopped = std::process::Command::new("nginx")
+            .arg("-e")
+            .arg(&self.error_log)
+            .arg("-c")
+            .arg(&self.config)
+            .args(["-s", "stop"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !stopped {
+            let _ = self.child.start_kill();
+        }
+    }
+}
+
 /// Debian's nginx as a reverse proxy to `upstream` (keep-alive to it, as the host keeps),
-/// on a free port, with its files under `dir`. Killed on drop.
-fn start_nginx(dir: &std::path::Path, upstream: &str) -> (tokio::process::Child, String) {
+/// on a free port, with its files under `dir`.
+fn start_nginx(dir: &std::path::Path, upstream: &str) -> (Nginx, String) {
     std::fs::create_dir_all(dir).expect("nginx dir");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -83,10 +107,14 @@ fn start_nginx(dir: &std::path::Path, upstream: &str) -> (tokio::process::Child,
         .arg("-c")
         .arg(&path)
         .stdout(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("nginx starts (scripts/bench installs nginx-light)");
-    (child, format!("http://127.0.0.1:{port}/"))
+    let nginx = Nginx {
+        child,
+        config: path,
+        error_log: dir.join("error.log"),
+    };
+    (nginx, format!("http://127.0.0.1:{port}/"))
 }
 
 /// `WORKERS` concurrent clients, each sending `REQUESTS_PER_WORKER` GETs to `target` with
