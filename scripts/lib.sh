@@ -68,8 +68,179 @@ target_dir() {
     printf '%s\n' "$t"
 }
 
+# ---------------------------------------------------------------------------
+# Debian packages. Every need is checked on its own and installs only what is missing, so
+# a machine's own toolchains (a NodeSource Node.js, a Docker engine, a pyenv Python) are
+# used as they are, never replaced or conflicted with.
+# ---------------------------------------------------------------------------
+
 pkg_installed() {
     [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]
+}
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# Every package packages_needed may name: preflight checks that bare Debian 12 can install
+# them all together.
+ALL_PACKAGES=(curl ca-certificates iproute2 procps git
+    postgresql-15 postgresql-server-dev-15 build-essential dpkg-dev
+    redis-server python3 python3-venv docker.io debootstrap busybox-static
+    chromium nodejs nginx-light)
+
+# packages_needed NEED...: the Debian packages this machine lacks for each NEED, one a line.
+#   base      curl (with CA certificates), ip, pgrep, git
+#   postgres  PostgreSQL 15 and what building pgvector takes (PG_BIN is Debian's layout)
+#   redis     redis-server and redis-cli
+#   python    a python3 that can make virtualenvs
+#   docker    dockerd, and debootstrap and a static busybox for the local base images
+#   browser   chromium, and node to drive it (npm is not needed: see ensure_browser)
+#   nginx     nginx, for the proxy benchmark
+packages_needed() {
+    local need p
+    for need; do
+        case $need in
+            base)
+                have curl || echo curl
+                [[ -s /etc/ssl/certs/ca-certificates.crt ]] || echo ca-certificates
+                have ip || echo iproute2
+                have pgrep || echo procps
+                have git || echo git
+                ;;
+            postgres)
+                for p in postgresql-15 postgresql-server-dev-15 build-essential dpkg-dev; do
+                    pkg_installed "$p" || echo "$p"
+                done
+                ;;
+            redis) have redis-server && have redis-cli || echo redis-server ;;
+            python)
+                have python3 || echo python3
+                python3 -c 'import venv, ensurepip' 2>/dev/null || echo python3-venv
+                ;;
+            docker)
+                have dockerd || echo docker.io
+                have debootstrap || echo debootstrap
+                # The busybox image copies /bin/busybox: it must be the static build.
+                pkg_installed busybox-static || echo busybox-static
+                ;;
+            browser)
+                have chromium || echo chromium
+                have node || echo nodejs
+                ;;
+            nginx) have nginx || echo nginx-light ;;
+            *) die "packages_needed: unknown need $need" ;;
+        esac
+    done | awk '!seen[$0]++'
+}
+
+# needs_of PURPOSE: what each script needs (up, test, bench).
+needs_of() {
+    case $1 in
+        up) echo base postgres redis python docker ;;
+        test) echo base postgres redis python docker browser ;;
+        bench) echo base postgres redis python docker browser nginx ;;
+        *) die "needs_of: unknown purpose $1" ;;
+    esac
+}
+
+# wait_for_apt: waits while another apt-get or dpkg runs (a hand-started install, or the
+# other script on a fresh box), instead of failing on its lock halfway through.
+wait_for_apt() {
+    local i
+    for ((i = 0; i < 1200; i++)); do
+        pgrep -x 'apt-get|apt|dpkg' >/dev/null 2>&1 || return 0
+        ((i)) || log "waiting for another apt-get/dpkg run to finish"
+        sleep 0.5
+    done
+    die "apt-get/dpkg still running after 10 minutes"
+}
+
+APT_LISTS_REFRESHED=
+
+# apt_simulate [APT_OPTION...] -- PKG...: apt could install PKG... together (nothing is
+# installed). Fresh images often have empty package lists: a failed resolution refreshes them
+# once and tries again. On failure prints what apt said and which packages cannot go in.
+apt_simulate() {
+    local opts=() out
+    while [[ $1 != -- ]]; do opts+=("$1"); shift; done
+    shift
+    (($#)) || return 0
+    out=$(apt-get "${opts[@]}" install -s -q "$@" 2>&1) && return 0
+    if [[ -z $APT_LISTS_REFRESHED ]] && [[ ${#opts[@]} -eq 0 || ${opts[*]} != *Dir::State::status* ]]; then
+        log "refreshing apt's package lists"
+        apt-get update -q >&2 || true
+        APT_LISTS_REFRESHED=1
+        out=$(apt-get "${opts[@]}" install -s -q "$@" 2>&1) && return 0
+    fi
+    local p culprits=()
+    for p; do apt-get "${opts[@]}" install -s -qq "$p" >/dev/null 2>&1 || culprits+=("$p"); done
+    printf 'error: apt cannot install %s%s\n' "${culprits[*]:-these packages together: $*}" \
+        "${APT_WHERE:-}" >&2
+    # apt names the packages in the way: "nodejs : Conflicts: npm", "Unable to locate package x".
+    grep -E '^ [^ ].* : |^E: ' <<<"$out" | sed 's/^/  apt: /' >&2
+    return 1
+}
+
+# apt_install PKG...: installs PKG... that are not installed yet, after checking that apt
+# can. Packaged services are not started: the scripts run private servers only.
+apt_install() {
+    local missing=() p
+    for p; do pkg_installed "$p" || missing+=("$p"); done
+    ((${#missing[@]})) || return 0
+    wait_for_apt
+    APT_WHERE=" on this machine" apt_simulate -- "${missing[@]}" ||
+        die "cannot install what the scripts need (scripts/preflight checks every need)"
+    log "installing ${missing[*]}"
+    local policy=/usr/sbin/policy-rc.d placed=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && placed=1
+    fi
+    # Keep our createcluster.conf on postgresql-common's first install (see ensure_postgres).
+    UCF_FORCE_CONFFOLD=1 apt-get install -y -q -o DPkg::Lock::Timeout=600 "${missing[@]}" ||
+        { ((placed)) && rm -f "$policy"; die "apt-get install ${missing[*]} failed"; }
+    ((placed)) && rm -f "$policy"
+    return 0
+}
+
+# ensure_packages NEED...: installs what this machine lacks for each NEED.
+ensure_packages() {
+    local pkgs
+    mapfile -t pkgs < <(packages_needed "$@")
+    apt_install "${pkgs[@]}"
+}
+
+# preflight PURPOSE: checks, before anything is installed, that every install PURPOSE's
+# script may make can succeed: all the packages the scripts may ever install resolve
+# together on a bare Debian 12, the ones this machine lacks resolve against what it has,
+# and the rest (Rust, trixie's nats-server, Node.js's version) is in order. Fails naming
+# the package in the way.
+preflight() {
+    local purpose=$1 needs pkgs empty rc=0
+    read -ra needs < <(needs_of "$purpose")
+    have cargo && have rustup ||
+        die "Rust is missing: install it with rustup (https://rustup.rs), then run this again"
+    [[ -r /etc/debian_version ]] || die "these scripts install Debian 12 packages; this is not Debian"
+    have apt-get || die "apt-get is missing"
+
+    empty=$(mktemp)
+    APT_WHERE=" on a bare Debian 12" apt_simulate -o "Dir::State::status=$empty" -- "${ALL_PACKAGES[@]}" || rc=1
+    rm -f "$empty"
+
+    mapfile -t pkgs < <(packages_needed "${needs[@]}")
+    APT_WHERE=" on this machine" apt_simulate -- "${pkgs[@]}" || rc=1
+
+    if ! have nats-server; then
+        local aptx
+        read -ra aptx < <(trixie_apt_options)
+        APT_WHERE=" from Debian trixie on this machine" apt_simulate "${aptx[@]}" -- nats-server || rc=1
+    fi
+    if have node && [[ " ${needs[*]} " == *" browser "* ]] &&
+        ! node -e 'process.exit(+process.versions.node.split(".")[0] >= 18 ? 0 : 1)'; then
+        printf 'error: node %s is older than 18, which playwright-core %s needs\n' \
+            "$(node --version)" "$PLAYWRIGHT_VERSION" >&2
+        rc=1
+    fi
+    ((rc == 0)) || die "preflight failed: the setup would stop while installing (see above)"
+    log "preflight: ${#ALL_PACKAGES[@]} packages install on bare Debian 12; this machine lacks ${#pkgs[@]}${pkgs[*]:+ (${pkgs[*]})}, all installable"
 }
 
 # debian_mirror: the system's Debian mirror (it may be a closer one than deb.debian.org).
@@ -104,25 +275,15 @@ trixie_apt_options() {
 # ---------------------------------------------------------------------------
 
 ensure_postgres() {
-    local pkgs=(postgresql-15 postgresql-server-dev-15 build-essential dpkg-dev) missing=() p
-    for p in "${pkgs[@]}"; do pkg_installed "$p" || missing+=("$p"); done
-
-    if ((${#missing[@]})); then
+    if [[ -n $(packages_needed postgres) ]]; then
         # We run private clusters only; stop a fresh install from creating the
         # system "main" cluster on 5432 (ucf keeps our file on first install).
         if [[ ! -e /etc/postgresql-common/createcluster.conf ]]; then
             mkdir -p /etc/postgresql-common
             echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.conf
         fi
-        log "installing ${missing[*]}"
-        # Fresh images often have empty apt lists: refresh only when needed.
-        if ! apt-get install -s -qq "${missing[@]}" >/dev/null 2>&1; then apt-get update -q; fi
-        if ! UCF_FORCE_CONFFOLD=1 apt-get install -y -q "${missing[@]}"; then
-            apt-get update -q
-            UCF_FORCE_CONFFOLD=1 apt-get install -y -q "${missing[@]}"
-        fi
+        ensure_packages postgres
     fi
-
     [[ -e /usr/share/postgresql/15/extension/vector.control ]] || build_pgvector
 }
 
@@ -214,52 +375,11 @@ IMAGES_DIR=$INSTANODE_CACHE_DIR/images
 BUSYBOX_IMAGE=instanode/busybox:1
 PYTHON_IMAGE=instanode/python:3-bookworm
 
-# wait_for_apt: waits while another apt-get or dpkg runs (a hand-started install, or the
-# other script on a fresh box), instead of failing on its lock halfway through.
-wait_for_apt() {
-    local i
-    for ((i = 0; i < 1200; i++)); do
-        pgrep -x 'apt-get|apt|dpkg' >/dev/null || return 0
-        ((i)) || log "waiting for another apt-get/dpkg run to finish"
-        sleep 0.5
-    done
-    die "apt-get/dpkg still running after 10 minutes"
-}
+ensure_docker() { ensure_packages docker; }
 
-ensure_docker() {
-    # debootstrap and busybox-static build the base images (no registry is reachable).
-    local pkgs=(docker.io debootstrap busybox-static) missing=() p
-    for p in "${pkgs[@]}"; do pkg_installed "$p" || missing+=("$p"); done
-    ((${#missing[@]})) || return 0
-
-    wait_for_apt
-    missing=()
-    for p in "${pkgs[@]}"; do pkg_installed "$p" || missing+=("$p"); done
-    ((${#missing[@]})) || return 0
-    log "installing ${missing[*]}"
-    # Fresh images often have empty apt lists: refresh only when needed.
-    if ! apt-get install -s -qq "${missing[@]}" >/dev/null 2>&1; then apt-get update -q; fi
-    if ! apt-get install -y -q -o DPkg::Lock::Timeout=600 "${missing[@]}"; then
-        apt-get update -q
-        apt-get install -y -q -o DPkg::Lock::Timeout=600 "${missing[@]}"
-    fi
-}
-
-# ensure_nginx: Debian's nginx, which scripts/bench puts in front of a deployed app to
-# compare proxies. The packaged service is not started: the bench runs its own instance.
-ensure_nginx() {
-    pkg_installed nginx-light && return 0
-    wait_for_apt
-    log "installing nginx-light"
-    local policy=/usr/sbin/policy-rc.d placed=0
-    if [[ ! -e $policy ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && placed=1
-    fi
-    if ! apt-get install -s -qq nginx-light >/dev/null 2>&1; then apt-get update -q; fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=600 nginx-light
-    ((placed)) && rm -f "$policy"
-    return 0
-}
+# ensure_nginx: nginx, which scripts/bench puts in front of a deployed app to compare
+# proxies. The packaged service is not started: the bench runs its own instance.
+ensure_nginx() { ensure_packages nginx; }
 
 docker_up() { timeout 10 docker info >/dev/null 2>&1; }
 
@@ -558,13 +678,7 @@ stop_postgres() {
 # Private Redis server
 # ---------------------------------------------------------------------------
 
-ensure_redis() {
-    if ! pkg_installed redis-server; then
-        log "installing redis-server"
-        apt-get update -qq
-        apt-get install -y -qq redis-server >/dev/null
-    fi
-}
+ensure_redis() { ensure_packages redis; }
 
 redis_cli() {
     local data=$1 port=$2
@@ -642,20 +756,38 @@ MONGO_VENV=$INSTANODE_CACHE_DIR/mongo-venv
 # ---------------------------------------------------------------------------
 
 PLAYWRIGHT_DIR=$INSTANODE_CACHE_DIR/playwright
-PLAYWRIGHT_VERSION=1.65.1
+PLAYWRIGHT_VERSION=1.61.1
+# The sha512 of its tarball (the registry's `dist.integrity`, in hex).
+PLAYWRIGHT_SHA512=87b425b7a9b8444a76e6abc876f6c3b55983e0ba955dfa51c61391bfd2f48f3113334e69e1fb8f27774acae4974310d26d79e64bbf470208bde7cf65192a4b92
 
+# ensure_browser: chromium and node from Debian when the machine has none of its own, and
+# playwright-core fetched from the npm registry as its tarball, checked against a pinned
+# digest. It has no dependencies, so no npm is needed: a machine's own Node.js (NodeSource's
+# bundles npm, which conflicts with Debian's) is never touched. Its version supports Node 18
+# (Debian 12's nodejs) and later.
 ensure_browser() {
-    if ! pkg_installed chromium || ! command -v node >/dev/null; then
-        log "installing chromium and node for the dashboard tests"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium nodejs npm >/dev/null
+    ensure_packages browser
+    local pkg=$PLAYWRIGHT_DIR/node_modules/playwright-core
+    if [[ -f $pkg/package.json ]] && grep -q "\"version\": \"$PLAYWRIGHT_VERSION\"" "$pkg/package.json"; then
+        return 0
     fi
-    if [[ ! -f $PLAYWRIGHT_DIR/node_modules/playwright-core/package.json ]] ||
-        ! grep -q "\"version\": \"$PLAYWRIGHT_VERSION\"" "$PLAYWRIGHT_DIR/node_modules/playwright-core/package.json"; then
-        log "installing playwright-core $PLAYWRIGHT_VERSION into $PLAYWRIGHT_DIR"
-        mkdir -p "$PLAYWRIGHT_DIR"
-        (cd "$PLAYWRIGHT_DIR" && npm install --silent --no-audit --no-fund "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null)
-    fi
+    log "fetching playwright-core $PLAYWRIGHT_VERSION into $PLAYWRIGHT_DIR"
+    local registry=${NPM_CONFIG_REGISTRY:-https://registry.npmjs.org} tgz digest
+    mkdir -p "$PLAYWRIGHT_DIR"
+    tgz=$PLAYWRIGHT_DIR/playwright-core-$PLAYWRIGHT_VERSION.tgz
+    curl -fsSL --retry 3 -o "$tgz.part" \
+        "${registry%/}/playwright-core/-/playwright-core-$PLAYWRIGHT_VERSION.tgz" ||
+        die "cannot fetch playwright-core $PLAYWRIGHT_VERSION from $registry"
+    digest=$(sha512sum "$tgz.part" | cut -d' ' -f1)
+    [[ $digest == "$PLAYWRIGHT_SHA512" ]] ||
+        die "playwright-core $PLAYWRIGHT_VERSION from $registry does not match its pinned sha512"
+    mv "$tgz.part" "$tgz"
+    # Unpacked aside and renamed into place: an interrupted run leaves no half package.
+    rm -rf "$pkg" "$pkg.part"
+    mkdir -p "$pkg.part"
+    tar -xzf "$tgz" -C "$pkg.part" --strip-components=1
+    mv "$pkg.part" "$pkg"
+    rm -f "$tgz"
 }
 
 ensure_mongo() {
@@ -663,6 +795,7 @@ ensure_mongo() {
         ! "$MONGO_VENV/bin/python" -c 'import pymongo, nats, nkeys, boto3, aiosmtpd, mcp, openapi_spec_validator' 2>/dev/null ||
         [[ ! -x $MONGO_VENV/bin/schemathesis ]]; then
         log "installing the MongoDB-wire server, the SMTP sink and the Python test clients into $MONGO_VENV"
+        ensure_packages python
         mkdir -p "$INSTANODE_CACHE_DIR"
         python3 -m venv "$MONGO_VENV"
         "$MONGO_VENV/bin/pip" install -q 'secantusdb==0.7.0b3' pymongo 'nats-py[nkeys]' boto3 'aiosmtpd==1.4.6' 'mcp==2.3.0' \
@@ -778,7 +911,7 @@ ensure_nats() {
     rm -f "$w"/nats-server_*.deb
     # Downloaded as root into a root-owned cache: no _apt sandbox to drop to.
     (cd "$w" && apt-get "${aptx[@]}" -o APT::Sandbox::User=root download -q nats-server)
-    apt-get install -y -qq "$w"/nats-server_*.deb >/dev/null
+    apt_install "$(ls "$w"/nats-server_*.deb)"
 }
 
 nats_running() { pidfile_alive "$1/nats/nats.pid"; }
@@ -1025,6 +1158,7 @@ remove_test_containers() {
 
 prepare_test_backends() {
     local data=$1 port=$2 redis_port=$3 mongo_port=$4 s3_port=$5 smtp_port=${6:-2526}
+    ensure_packages base
     ensure_postgres
     ensure_redis
     ensure_mongo
