@@ -27,14 +27,10 @@ impl SqlBackend {
             .expose()
             .parse()
             .context("sql.url is not a PostgreSQL URL")?;
-        // A stuck statement must not hold a provider call (or a pool slot) forever:
-        // dropping a future does not cancel the statement on the server.
         let timeout = format!("{}ms", binding.statement_timeout_ms);
+        let admin = options.get_username().to_string();
         let options = options
-            .options([
-                ("statement_timeout", timeout.as_str()),
-                ("lock_timeout", timeout.as_str()),
-            ])
+            .options(pinned_settings(&timeout, &admin))
             .log_statements(tracing::log::LevelFilter::Trace);
         let pool = PgPoolOptions::new()
             .max_connections(binding.max_connections)
@@ -77,6 +73,35 @@ impl SqlBackend {
         };
         Ok(rows.iter().map(decode_row).collect())
     }
+}
+
+/// Settings every admin session starts with. These sessions also run inside tenants'
+/// databases, whose owners can `ALTER DATABASE ... SET` almost any setting for every role
+/// that connects there, superusers included (`role`, `search_path`, read-only, timeouts).
+/// Startup options take precedence over those, so the tenant cannot redirect what the admin
+/// runs: only `pg_catalog` resolves names (a tenant's `public.format()` is never called),
+/// the session stays the admin and writable, and triggers fire as usual.
+fn pinned_settings<'a>(timeout: &'a str, admin: &'a str) -> [(&'static str, &'a str); 16] {
+    [
+        ("search_path", "pg_catalog,pg_temp"),
+        ("role", "none"),
+        ("session_authorization", admin),
+        ("default_transaction_read_only", "off"),
+        ("transaction_read_only", "off"),
+        ("session_replication_role", "origin"),
+        // A stuck statement must not hold a provider call (or a pool slot) forever:
+        // dropping a future does not cancel the statement on the server.
+        ("statement_timeout", timeout),
+        ("lock_timeout", timeout),
+        ("idle_in_transaction_session_timeout", "0"),
+        ("idle_session_timeout", "0"),
+        ("standard_conforming_strings", "on"),
+        ("transform_null_equals", "off"),
+        ("check_function_bodies", "on"),
+        ("default_tablespace", ""),
+        ("temp_tablespaces", ""),
+        ("local_preload_libraries", ""),
+    ]
 }
 
 /// Statements without parameters go through the simple protocol: utility statements such as

@@ -178,23 +178,47 @@ impl Guest for Postgres {
                 Err(e) => return Err(e),
             }
         }
-        execute_in(db, &format!("REASSIGN OWNED BY {role} TO {holder}"))?;
-        execute_in(
+        let reassign = format!("REASSIGN OWNED BY {role} TO {holder}");
+        match sql::execute(Some(db), &reassign, &[]) {
+            Ok(_) => {}
+            // The tenant can hold locks on its own objects to keep its suspension waiting
+            // forever. Its sessions end (logins paused so none comes back in between; it may
+            // reconnect and read afterwards) and the move is tried once more.
+            Err(e) if LOCKED_OUT.contains(&e.code.as_str()) => {
+                let logins = |verb: &str| execute(&format!("ALTER ROLE {role} {verb}"), &[]);
+                logins("NOLOGIN")?;
+                let moved =
+                    terminate_role_sessions(&names.role).and_then(|()| execute_in(db, &reassign));
+                logins("LOGIN")?;
+                moved?;
+            }
+            Err(e) => return Err(from_sql(e)),
+        }
+        // Schema names are the tenant's: they reach the statements only as identifiers the
+        // provider quotes itself, never through SQL-side `format()` run as the admin.
+        let schemas = query_in(
             db,
-            &format!(
-                "DO $$
-                 DECLARE s name;
-                 BEGIN
-                   FOR s IN SELECT nspname FROM pg_namespace
-                             WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'
-                   LOOP
-                     EXECUTE format('GRANT USAGE ON SCHEMA %I TO {role}', s);
-                     EXECUTE format('GRANT SELECT, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA %I TO {role}', s);
-                     EXECUTE format('GRANT SELECT, USAGE ON ALL SEQUENCES IN SCHEMA %I TO {role}', s);
-                   END LOOP;
-                 END $$"
-            ),
+            "SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_namespace n
+              WHERE NOT pg_catalog.starts_with(n.nspname::pg_catalog.text, 'pg_')
+                AND n.nspname OPERATOR(pg_catalog.<>) 'information_schema'",
         )?;
+        let grants: String = schemas
+            .iter()
+            .filter_map(|row| match row.first() {
+                Some(Value::Text(name)) => Some(names::quote_catalog_name(name)),
+                _ => None,
+            })
+            .map(|schema| {
+                format!(
+                    "GRANT USAGE ON SCHEMA {schema} TO {role};
+                     GRANT SELECT, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA {schema} TO {role};
+                     GRANT SELECT, USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role};"
+                )
+            })
+            .collect();
+        if !grants.is_empty() {
+            execute_in(db, &grants)?;
+        }
         execute(
             &format!(
                 "GRANT CONNECT ON DATABASE {} TO {role}",
@@ -275,9 +299,15 @@ fn create_tenant(
         names.role.quoted()
     );
     if database_exists {
-        // A retry of a provision that got this far: adopt and finish the job.
+        // A retry of a provision that got this far, or a rotation: adopt and finish the job.
+        // Sessions opened with the old password end now (a password is only checked at
+        // login), and a suspended database stays with its holder.
         execute(&role, &[])?;
+        terminate_role_sessions(&names.role)?;
         close_database(&names.database, Some(&names.role))?;
+        if self::role_exists(&names.holder)? {
+            return Ok(());
+        }
         return execute(&hand_over, &[]);
     }
     for pooled in pool_candidates(kind)? {
@@ -501,6 +531,19 @@ fn pause_ms(ms: u64) {
     std::thread::sleep(std::time::Duration::from_millis(ms));
 }
 
+/// SQLSTATEs of a statement that gave up waiting for a lock (lock or statement timeout).
+const LOCKED_OUT: [&str; 2] = ["55P03", "57014"];
+
+/// Ends every session of the tenant's role (and no one else's).
+fn terminate_role_sessions(role: &Ident) -> Result<(), ProviderError> {
+    query(
+        "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity
+          WHERE usename = $1",
+        &[text(role.as_str())],
+    )?;
+    Ok(())
+}
+
 fn terminate_sessions(names: &ResourceNames) -> Result<(), ProviderError> {
     query(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 OR usename = $2",
@@ -528,6 +571,11 @@ fn execute_in(database: &str, statement: &str) -> Result<(), ProviderError> {
     sql::execute(Some(database), statement, &[])
         .map(|_| ())
         .map_err(from_sql)
+}
+
+/// Runs one query inside the tenant database `database`.
+fn query_in(database: &str, statement: &str) -> Result<Vec<Vec<Value>>, ProviderError> {
+    sql::query(Some(database), statement, &[]).map_err(from_sql)
 }
 
 fn query(statement: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, ProviderError> {

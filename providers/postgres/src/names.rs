@@ -33,6 +33,13 @@ impl Ident {
     }
 }
 
+/// Quotes a name read back from the catalog (a tenant's schema, say), which may hold any
+/// character: doubled double quotes cannot close the identifier. Catalog names never
+/// contain NUL.
+pub fn quote_catalog_name(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// The role and database that belong to one resource.
 pub struct ResourceNames {
     pub database: Ident,
