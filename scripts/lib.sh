@@ -165,7 +165,7 @@ apt_simulate() {
     shift
     (($#)) || return 0
     out=$(apt-get "${opts[@]}" install -s -q "$@" 2>&1) && return 0
-    if [[ -z $APT_LISTS_REFRESHED ]] && [[ ${#opts[@]} -eq 0 || ${opts[*]} != *Dir::State::status* ]]; then
+    if [[ -z $APT_LISTS_REFRESHED ]]; then
         log "refreshing apt's package lists"
         apt-get update -q >&2 || true
         APT_LISTS_REFRESHED=1
@@ -702,7 +702,8 @@ start_redis() {
     fi
     if redis_running "$data"; then
         if [[ $(redis_cli "$data" "$port" PING 2>/dev/null) == PONG &&
-            $(redis_cli "$data" "$port" CONFIG GET bind 2>/dev/null | sed -n 2p) == "$hosts" ]]; then
+            $(redis_cli "$data" "$port" CONFIG GET bind 2>/dev/null | sed -n 2p) == "$hosts" &&
+            $(redis_cli "$data" "$port" CONFIG GET maxmemory-policy 2>/dev/null | sed -n 2p) == noeviction ]]; then
             log "reusing running Redis on port $port"
             return
         fi
@@ -720,6 +721,15 @@ save ""
 appendonly no
 aclfile $dir/users.acl
 maxclients 4000
+# One tenant cannot take memory from all: a full server refuses writes instead of evicting
+# other tenants' keys, no single value or string offset passes 4 MB (SETRANGE, SETBIT,
+# APPEND), and client buffers are bounded.
+maxmemory ${INSTANODE_REDIS_MAXMEMORY:-512mb}
+maxmemory-policy noeviction
+proto-max-bulk-len 4mb
+client-query-buffer-limit 8mb
+client-output-buffer-limit normal 32mb 8mb 60
+client-output-buffer-limit pubsub 16mb 4mb 60
 EOF
     log "starting Redis on $hosts port $port"
     redis-server "$dir/redis.conf"
@@ -797,7 +807,7 @@ ensure_mongo() {
         log "installing the MongoDB-wire server, the SMTP sink and the Python test clients into $MONGO_VENV"
         ensure_packages python
         mkdir -p "$INSTANODE_CACHE_DIR"
-        python3 -m venv "$MONGO_VENV"
+        python3 -m venv --clear "$MONGO_VENV"
         "$MONGO_VENV/bin/pip" install -q 'secantusdb==0.7.0b3' pymongo 'nats-py[nkeys]' boto3 'aiosmtpd==1.4.6' 'mcp==2.3.0' \
             'schemathesis==4.32.5' 'openapi-spec-validator==0.9.0'
     fi

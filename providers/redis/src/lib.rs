@@ -3,21 +3,36 @@
 //!
 //! Isolation: the user sees keys and channels matching `<prefix>*` only, and loses every
 //! command that could reach past that prefix or the server itself: `@admin`, `@dangerous`
-//! and `@scripting`, and the commands that list or count the whole keyspace (a key pattern
-//! alone still leaks other tenants' key and channel *names* through SCAN, RANDOMKEY,
-//! DBSIZE, PUBSUB, OBJECT).
+//! and `@scripting`, and the commands outside those categories that report keys, channels
+//! or clients server-wide. Reviewed against the whole command table of Redis 7.0
+//! (`COMMAND INFO`, every command and subcommand that takes no key; the test
+//! `attacks_redis::no_keyless_command_outside_the_reviewed_list_is_allowed` re-checks it):
+//! - removed: SCAN, RANDOMKEY, DBSIZE (the keyspace's names and size), PUBSUB (every
+//!   channel), OBJECT, CLIENT TRACKING and CLIENT CACHING (with `BCAST`, invalidation
+//!   pushes name every key written on the server), MEMORY STATS, DOCTOR, MALLOC-STATS
+//!   (server-wide key counts and allocations) and PURGE, CLUSTER (GETKEYSINSLOT and
+//!   COUNTKEYSINSLOT list every tenant's keys on a cluster), SELECT, MOVE (other
+//!   databases), WAIT, FAILOVER, READONLY, READWRITE;
+//! - kept, because they report only the caller's own connection or nothing of others:
+//!   PING, ECHO, TIME, HELLO, AUTH, RESET, QUIT, ASKING, LOLWUT, MULTI, EXEC, DISCARD,
+//!   UNWATCH, UNSUBSCRIBE, PUNSUBSCRIBE, the COMMAND family, CLIENT ID, INFO, GETNAME,
+//!   SETNAME, REPLY, GETREDIR and TRACKINGINFO, ACL WHOAMI, CAT and GENPASS, and the HELP
+//!   subcommands; every other command names keys or channels, which the ACL checks;
+//! - SORT's `BY`/`GET` patterns are refused by Redis itself to users without `~*`.
 //!
-//! Limits: Redis has no per-user memory or connection cap, so both are measured.
+//! Limits:
+//! - one command: the server runs with `proto-max-bulk-len` (no value, and no SETRANGE,
+//!   SETBIT, APPEND or BITFIELD offset, past it), `maxmemory` with `noeviction` (a full
+//!   server refuses writes rather than evicting other tenants' keys), and bounded client
+//!   query and output buffers; `check` reports a server configured otherwise.
 //! - memory: `usage` walks the tenant's keys (`SCAN MATCH <prefix>* COUNT 1000`, then
 //!   `MEMORY USAGE` per key, pipelined). SCAN visits the whole keyspace to find one
 //!   tenant's keys, so one measurement costs in proportion to the *server's* key count
-//!   (about 0.2 s at 50k keys, 2 s at 1M). That is fine for one small shared server per
-//!   host; past that, shard tenants over several servers (one binding per provider) or give
-//!   a paid tier its own server with a hard `maxmemory`. Over the limit the host calls
-//!   `suspend`, which leaves reads and deletes (`-@write +del +unlink`).
-//! - connections: `usage` also counts the user's clients in `CLIENT LIST` and closes the
-//!   newest ones beyond the tier's `connections` (the cost is one CLIENT LIST, linear in
-//!   the server's clients).
+//!   (about 0.2 s at 50k keys, 2 s at 1M). Over the limit the host calls `suspend`, which
+//!   leaves reads and deletes (`-@write +del +unlink`).
+//! - connections: Redis has no per-user cap. Each user's tier limit is kept in an admin-only
+//!   hash, and `maintain` (every few seconds) closes the newest clients of any user past it,
+//!   as `usage` also does (one CLIENT LIST, linear in the server's clients).
 
 #![expect(
     unsafe_code,
@@ -50,6 +65,13 @@ const COMMAND_RULES: &[&str] = &[
     "-dbsize",
     "-pubsub",
     "-object",
+    "-client|tracking",
+    "-client|caching",
+    "-memory|stats",
+    "-memory|doctor",
+    "-memory|malloc-stats",
+    "-memory|purge",
+    "-cluster",
     "-wait",
     "-failover",
     "-readonly",
@@ -59,6 +81,11 @@ const COMMAND_RULES: &[&str] = &[
 const SUSPENDED_RULES: &[&str] = &["-@write", "+del", "+unlink"];
 /// Keys deleted or measured per round trip.
 const BATCH: usize = 500;
+/// Admin-only hash of each user's connection limit (tenants' keys all start with hex, so
+/// no tenant pattern reaches it).
+const CONNECTION_LIMITS: &str = "instanode:connection_limits";
+/// Largest single value (and string offset) a safe server accepts.
+const MAX_BULK_BYTES: u64 = 64 * 1024 * 1024;
 
 struct Redis;
 
@@ -112,18 +139,39 @@ impl Guest for Redis {
         }
         let tenant = Tenant::for_resource(&request.resource_id)?;
         let password = random_password()?;
-        // `reset` first: provisioning the same id again adopts the user with a new password.
-        let mut create = args(&["ACL", "SETUSER", &tenant.user, "reset", "on"]);
-        for rule in [
-            format!(">{password}"),
-            format!("~{}*", tenant.prefix),
-            "resetchannels".into(),
-            format!("&{}*", tenant.prefix),
-        ] {
-            create.push(rule.into_bytes());
-        }
-        create.extend(COMMAND_RULES.iter().map(|r| r.as_bytes().to_vec()));
-        run_all(vec![create, args(&["ACL", "SAVE"])])?;
+        let setup = if user_exists(&tenant)? {
+            // A rotation (or a retried provision): only the password changes, so a
+            // suspended user stays suspended; connections of the old password are closed.
+            vec![
+                args(&[
+                    "ACL",
+                    "SETUSER",
+                    &tenant.user,
+                    "resetpass",
+                    &format!(">{password}"),
+                ]),
+                args(&["ACL", "SAVE"]),
+                args(&["CLIENT", "KILL", "USER", &tenant.user]),
+                connection_limit_command(&tenant, &request.limits),
+            ]
+        } else {
+            let mut create = args(&["ACL", "SETUSER", &tenant.user, "reset", "on"]);
+            for rule in [
+                format!(">{password}"),
+                format!("~{}*", tenant.prefix),
+                "resetchannels".into(),
+                format!("&{}*", tenant.prefix),
+            ] {
+                create.push(rule.into_bytes());
+            }
+            create.extend(COMMAND_RULES.iter().map(|r| r.as_bytes().to_vec()));
+            vec![
+                create,
+                args(&["ACL", "SAVE"]),
+                connection_limit_command(&tenant, &request.limits),
+            ]
+        };
+        run_all(setup)?;
 
         let (connection_url, internal_url) = Endpoint::from_settings(config::get)
             .map_err(internal)?
@@ -142,6 +190,7 @@ impl Guest for Redis {
         run_all(vec![
             args(&["ACL", "DELUSER", &tenant.user]),
             args(&["ACL", "SAVE"]),
+            args(&["HDEL", CONNECTION_LIMITS, &tenant.user]),
         ])?;
         for_each_key_batch(&tenant.prefix, |keys| {
             let mut unlink = args(&["UNLINK"]);
@@ -203,7 +252,12 @@ impl Guest for Redis {
             ));
         }
         // The whole command rule again: `+@write` alone would also re-allow dangerous writes.
-        run_all(vec![tenant.set_commands(&[]), args(&["ACL", "SAVE"])])
+        // The host also resumes after a tier change: keep its connection limit.
+        run_all(vec![
+            tenant.set_commands(&[]),
+            args(&["ACL", "SAVE"]),
+            connection_limit_command(&tenant, &resource.limits),
+        ])
     }
 
     fn check() -> Result<String, ProviderError> {
@@ -215,10 +269,30 @@ impl Guest for Redis {
                 .unwrap_or_else(|| "unknown".into()),
             _ => "unknown".into(),
         };
-        Ok(format!("redis {} reachable", version.trim()))
+        let unsafe_settings = unsafe_server_settings()?;
+        if unsafe_settings.is_empty() {
+            Ok(format!("redis {} reachable", version.trim()))
+        } else {
+            Ok(format!(
+                "redis {} reachable; one tenant can exhaust it: {}",
+                version.trim(),
+                unsafe_settings.join(", ")
+            ))
+        }
     }
 
+    /// Closes the newest connections of every user past its limit.
     fn maintain() -> Result<(), ProviderError> {
+        let limits = pairs(run(args(&["HGETALL", CONNECTION_LIMITS]))?);
+        if limits.is_empty() {
+            return Ok(());
+        }
+        let clients = client_list()?;
+        for (user, limit) in limits {
+            if let Ok(limit) = limit.parse::<usize>() {
+                close_beyond(&clients, &user, limit)?;
+            }
+        }
         Ok(())
     }
 }
@@ -263,36 +337,114 @@ fn for_each_key_batch(
     Ok(())
 }
 
-/// Counts the user's connections and closes the newest beyond `limit`.
-fn enforce_connections(tenant: &Tenant, limit: Option<u64>) -> Result<u32, ProviderError> {
+/// One client of the server: (user, id, age in seconds).
+type Client = (String, u64, u64);
+
+fn client_list() -> Result<Vec<Client>, ProviderError> {
     let reply = run(args(&["CLIENT", "LIST"]))?;
     let Some(ReplyNode::Bulk(text)) = reply.first() else {
         return Err(internal("unexpected CLIENT LIST reply"));
     };
-    let wanted = format!("user={}", tenant.user);
-    // (id, age in seconds) of each of the user's clients.
-    let mut clients: Vec<(u64, u64)> = String::from_utf8_lossy(text)
+    Ok(String::from_utf8_lossy(text)
         .lines()
-        .filter(|line| line.split(' ').any(|field| field == wanted))
         .filter_map(|line| {
-            let field = |name: &str| {
-                line.split(' ')
-                    .find_map(|f| f.strip_prefix(name)?.parse::<u64>().ok())
-            };
-            Some((field("id=")?, field("age=")?))
+            let field = |name: &str| line.split(' ').find_map(|f| f.strip_prefix(name));
+            Some((
+                field("user=")?.to_string(),
+                field("id=")?.parse().ok()?,
+                field("age=")?.parse().ok()?,
+            ))
         })
+        .collect())
+}
+
+/// Closes the newest of `user`'s clients beyond `limit`; how many it had.
+fn close_beyond(clients: &[Client], user: &str, limit: usize) -> Result<u32, ProviderError> {
+    let mut own: Vec<(u64, u64)> = clients
+        .iter()
+        .filter(|(u, _, _)| u == user)
+        .map(|(_, id, age)| (*id, *age))
         .collect();
-    let count = u32::try_from(clients.len()).unwrap_or(u32::MAX);
-    if let Some(limit) = limit.and_then(|l| usize::try_from(l).ok())
-        && clients.len() > limit
-    {
+    let count = u32::try_from(own.len()).unwrap_or(u32::MAX);
+    if own.len() > limit {
         // Oldest first; the ones past the limit are the newest.
-        clients.sort_by_key(|(id, age)| (std::cmp::Reverse(*age), *id));
-        for (id, _) in &clients[limit..] {
+        own.sort_by_key(|(id, age)| (std::cmp::Reverse(*age), *id));
+        for (id, _) in &own[limit..] {
             run(args(&["CLIENT", "KILL", "ID", &id.to_string()]))?;
         }
     }
     Ok(count)
+}
+
+/// Counts the user's connections and closes the newest beyond `limit`.
+fn enforce_connections(tenant: &Tenant, limit: Option<u64>) -> Result<u32, ProviderError> {
+    let clients = client_list()?;
+    match limit.and_then(|l| usize::try_from(l).ok()) {
+        Some(limit) => close_beyond(&clients, &tenant.user, limit),
+        None => close_beyond(&clients, &tenant.user, usize::MAX),
+    }
+}
+
+/// Records (or, without a limit, forgets) the user's connection limit for `maintain`.
+fn connection_limit_command(tenant: &Tenant, limits: &[(String, u64)]) -> Vec<Vec<u8>> {
+    match limit(limits, "connections") {
+        Some(n) => args(&["HSET", CONNECTION_LIMITS, &tenant.user, &n.to_string()]),
+        None => args(&["HDEL", CONNECTION_LIMITS, &tenant.user]),
+    }
+}
+
+/// The server settings that would let one tenant's command or client take memory from
+/// everyone, described.
+fn unsafe_server_settings() -> Result<Vec<String>, ProviderError> {
+    let config = |name: &str| -> Result<String, ProviderError> {
+        Ok(pairs(run(args(&["CONFIG", "GET", name]))?)
+            .into_iter()
+            .next()
+            .map(|(_, v)| v)
+            .unwrap_or_default())
+    };
+    let mut found = Vec::new();
+    if config("maxmemory")? == "0" {
+        found.push("no maxmemory".to_string());
+    }
+    let policy = config("maxmemory-policy")?;
+    if policy != "noeviction" {
+        found.push(format!(
+            "maxmemory-policy {policy} evicts other tenants' keys"
+        ));
+    }
+    let bulk: u64 = config("proto-max-bulk-len")?.parse().unwrap_or(u64::MAX);
+    if bulk > MAX_BULK_BYTES {
+        found.push(format!(
+            "proto-max-bulk-len {bulk} (one command allocates that much)"
+        ));
+    }
+    let query_buffer: u64 = config("client-query-buffer-limit")?
+        .parse()
+        .unwrap_or(u64::MAX);
+    if query_buffer > 2 * MAX_BULK_BYTES {
+        found.push(format!("client-query-buffer-limit {query_buffer}"));
+    }
+    let output = config("client-output-buffer-limit")?;
+    if output.starts_with("normal 0 0 0") {
+        found.push("no client-output-buffer-limit for normal clients".to_string());
+    }
+    Ok(found)
+}
+
+/// A flat array reply of bulk strings as (name, value) pairs.
+fn pairs(reply: Vec<ReplyNode>) -> Vec<(String, String)> {
+    let texts: Vec<String> = reply
+        .into_iter()
+        .filter_map(|n| match n {
+            ReplyNode::Bulk(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+            _ => None,
+        })
+        .collect();
+    texts
+        .chunks_exact(2)
+        .map(|pair| (pair[0].clone(), pair[1].clone()))
+        .collect()
 }
 
 fn user_exists(tenant: &Tenant) -> Result<bool, ProviderError> {
