@@ -59,6 +59,9 @@ pub struct AccountLimits {
     pub consumers: i64,
     /// Largest single message payload.
     pub max_payload_bytes: i64,
+    /// Subscriptions held at once across the account's connections (each costs the server
+    /// memory, so a tenant must not open them without bound).
+    pub subscriptions: i64,
 }
 
 impl AccountLimits {
@@ -70,6 +73,7 @@ impl AccountLimits {
         streams: 0,
         consumers: 0,
         max_payload_bytes: -1,
+        subscriptions: -1,
     };
 }
 
@@ -83,7 +87,7 @@ pub fn operator(system_account: &str) -> Value {
 pub fn account(limits: &AccountLimits, revoke_users_issued_before: Option<u64>) -> Value {
     let mut nats = json!({
         "limits": {
-            "subs": -1, "data": -1, "payload": limits.max_payload_bytes,
+            "subs": limits.subscriptions, "data": -1, "payload": limits.max_payload_bytes,
             "imports": -1, "exports": -1, "wildcards": true,
             "conn": limits.connections, "leaf": 0,
             "mem_storage": limits.memory_storage_bytes,
@@ -99,6 +103,18 @@ pub fn account(limits: &AccountLimits, revoke_users_issued_before: Option<u64>) 
         nats["revocations"] = json!({"*": at});
     }
     nats
+}
+
+/// The cut-off of an account JWT's wildcard revocation: users issued at or before it are
+/// revoked. `None` when the JWT revokes no one (or cannot be read).
+pub fn revocation_cutoff(account_jwt: &str) -> Option<u64> {
+    claims_of(account_jwt)?["nats"]["revocations"]["*"].as_u64()
+}
+
+/// The claims of a JWT, unverified: only for reading back what this side signed.
+pub fn claims_of(jwt: &str) -> Option<Value> {
+    let payload = jwt.split('.').nth(1)?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
 }
 
 /// The `nats` section of a user JWT with the account's default permissions.

@@ -10,6 +10,20 @@
 //! but not insert, update or create: the tenant can free space, and resumes once under 90%.
 //! MongoDB has no per-user connection cap; connections are left to the server's own limit.
 //!
+//! Privileged calls into tenant space: the admin runs only `createUser`, `updateUser`,
+//! `createRole`, `dbStats`, `dropUser` and `dropDatabase` there, none of which executes
+//! anything a tenant defined (no server-side JavaScript, no views or pipelines evaluated);
+//! a tenant cannot create users, roles or settings outside its own database.
+//!
+//! Rotation (`provision` again) sets a new password and keeps the user's roles. Real MongoDB re-authenticates nothing
+//! on a password change: connections opened with the old password keep working until they
+//! close, and no command ends another user's connections (`killAllSessionsByPattern` ends
+//! sessions and their operations, not connections). New logins with the old password fail.
+//!
+//! Limits on real MongoDB and here alike: no per-user connection, operation-rate or memory
+//! cap exists; storage is measured (`dbStats`) and enforced by the role swap above; the
+//! server's own `maxIncomingConnections` and WiredTiger cache bound everyone together.
+//!
 //! Known differences of the MongoDB-wire server used in CI (SecantusDB):
 //! - a connection authenticated before `dropUser` or a role change keeps its old rights
 //!   (MongoDB re-checks them on the next command), and it has no `killAllSessionsByPattern`
@@ -132,11 +146,13 @@ impl Guest for Mongo {
         }));
         match created {
             Ok(_) => {}
-            // Provisioning the same id again adopts the user with a new password.
+            // Provisioning the same id again (a retry, or a rotation) adopts the user with a
+            // new password. Its roles stay as they are: a suspended tenant stays suspended.
             Err(e) if e.code == code::USER_EXISTS || e.code == code::DUPLICATE_KEY => {
                 tenant
-                    .run(json!({"updateUser": tenant.user, "pwd": password, "roles": roles}))
+                    .run(json!({"updateUser": tenant.user, "pwd": password}))
                     .map_err(from_mongo)?;
+                tenant.kill_sessions();
             }
             Err(e) => return Err(from_mongo(e)),
         }

@@ -3,8 +3,15 @@
 //!
 //! Isolation is the server's: subjects, streams and consumers of one account are invisible
 //! to every other (even a subscription to `>`), and a user can only log in to the account
-//! that signed it. Limits (JetStream file storage, streams, consumers, connections) live in
-//! the account JWT, so the server enforces them itself.
+//! that signed it. Limits (JetStream file storage, no memory storage, streams, consumers,
+//! connections, subscriptions) live in the account JWT, so the server enforces them itself;
+//! the server's `max_payload` bounds one message. A tenant cannot change its account JWT,
+//! define exports or imports, or reach `$SYS`; what the host reads back from the server
+//! (JSZ, CONNZ, claims lookups) goes through the system account, never a tenant's.
+//!
+//! Rotation (`provision` again) revokes every user issued until then with a wildcard
+//! revocation that every later push of the account keeps, so the server closes their
+//! connections and refuses their logins; a suspended account keeps its suspended limits.
 //!
 //! Keys: the account key of a resource is derived from the host's operator signature over
 //! its resource id, so every call (a retried provision, a deprovision that never saw the
@@ -41,6 +48,8 @@ const REQUEST_TIMEOUT_MS: u32 = 5_000;
 const PROBE_ATTEMPTS: u32 = 5;
 const PROBE_TIMEOUT_MS: u32 = 500;
 const MIB: i64 = 1024 * 1024;
+/// Subscriptions an account may hold at once when its tier names no `subscriptions`.
+const DEFAULT_SUBSCRIPTIONS: i64 = 10_000;
 /// What a suspended account may still store: nothing new.
 const SUSPENDED_STORAGE_BYTES: i64 = 1;
 
@@ -74,9 +83,22 @@ impl Tenant {
         self.account.public_key()
     }
 
-    /// Signs the account JWT with `limits` and hands it to the server's resolver.
+    /// Signs the account JWT with `limits` and hands it to the server's resolver, keeping
+    /// the revocation of the JWT it replaces: an update must never bring revoked users back.
     fn push_account(&self, limits: &AccountLimits) -> Result<(), ProviderError> {
-        self.push_account_revoking(limits, None)
+        let cutoff = self
+            .current_jwt()?
+            .and_then(|jwt| nats_jwt::revocation_cutoff(&jwt));
+        self.push_account_revoking(limits, cutoff)
+    }
+
+    /// The account JWT the server's resolver holds, if any.
+    fn current_jwt(&self) -> Result<Option<String>, ProviderError> {
+        let subject = format!("$SYS.REQ.ACCOUNT.{}.CLAIMS.LOOKUP", self.public_key());
+        let reply = system_request(&subject, b"")?;
+        Ok(reply
+            .starts_with(b"ey")
+            .then(|| String::from_utf8_lossy(&reply).trim().to_string()))
     }
 
     /// Like `push_account`, also revoking every user issued at or before `revoke_before`.
@@ -128,9 +150,7 @@ impl Tenant {
 
     /// Whether the server's resolver holds the account.
     fn exists(&self) -> Result<bool, ProviderError> {
-        let subject = format!("$SYS.REQ.ACCOUNT.{}.CLAIMS.LOOKUP", self.public_key());
-        let reply = system_request(&subject, b"")?;
-        Ok(reply.starts_with(b"ey"))
+        Ok(self.current_jwt()?.is_some())
     }
 
     /// A new user of the account: (user JWT, user seed).
@@ -184,6 +204,7 @@ fn account_limits(limits: &[(String, u64)]) -> AccountLimits {
         streams: get("queue_count", -1),
         consumers: get("consumers", -1),
         max_payload_bytes: -1,
+        subscriptions: get("subscriptions", DEFAULT_SUBSCRIPTIONS),
     }
 }
 
@@ -206,8 +227,24 @@ impl Guest for Nats {
             )));
         }
         let tenant = Tenant::for_resource(&request.resource_id)?;
-        // Pushing the same account again adopts it (a retried provision).
-        tenant.push_account(&account_limits(&request.limits))?;
+        let mut limits = account_limits(&request.limits);
+        if let Some(current) = tenant.current_jwt()? {
+            // A rotation (or a retried provision): every user issued so far is revoked, and
+            // the server closes their connections. The new user must be issued after the
+            // cut-off second. A suspended account stays suspended.
+            let stored = nats_jwt::claims_of(&current)
+                .and_then(|c| c["nats"]["limits"]["disk_storage"].as_i64());
+            if stored == Some(SUSPENDED_STORAGE_BYTES) {
+                limits.disk_storage_bytes = SUSPENDED_STORAGE_BYTES;
+            }
+            let cutoff = unix_now();
+            tenant.push_account_revoking(&limits, Some(cutoff))?;
+            while unix_now() <= cutoff {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        } else {
+            tenant.push_account(&limits)?;
+        }
         tenant.verify_jetstream()?;
         let (jwt, seed) = tenant.new_user()?;
 
