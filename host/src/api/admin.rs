@@ -24,6 +24,7 @@ pub const MAX_COMPONENT_BYTES: usize = 64 << 20;
 pub fn routes(app: SharedApp) -> Router<SharedApp> {
     Router::new()
         .route("/admin/providers", get(list))
+        .route("/admin/quota", get(quota))
         .route(
             "/admin/providers/{name}",
             put(upload).layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES)),
@@ -74,6 +75,18 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .to_str()
         .ok()?
         .strip_prefix("Bearer ")
+}
+
+/// Resources whose quota verdict (suspend or resume) their provider keeps failing to apply,
+/// the longest-failing first.
+async fn quota(State(app): State<SharedApp>) -> Result<Json<Value>, ApiError> {
+    const LISTED: i64 = 500;
+    let failing = app
+        .store
+        .enforcement_failures(LISTED)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(json!({ "ok": true, "failing": failing })))
 }
 
 async fn list(State(app): State<SharedApp>) -> Json<Value> {

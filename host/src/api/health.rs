@@ -64,6 +64,12 @@ async fn check_all(app: &SharedApp) -> (StatusCode, Value) {
                 .map_err(|e| e.to_string())
         }));
     }
+    {
+        let app = app.clone();
+        checks.spawn(timed("quota_enforcement".into(), async move {
+            quota_enforcement(&app).await
+        }));
+    }
     for provider in app.registry.all() {
         let request_id = request_id.clone();
         checks.spawn(timed(format!("provider:{}", provider.name), async move {
@@ -116,6 +122,39 @@ async fn check_all(app: &SharedApp) -> (StatusCode, Value) {
     let body =
         json!({ "ok": metadata_ok, "overall": overall, "commit_id": COMMIT_ID, "checks": report });
     (status, body)
+}
+
+/// Resources the meter found past their limit (or back under it) whose provider keeps
+/// failing to suspend (or resume) them: named, so they are never left growing unseen.
+async fn quota_enforcement(app: &SharedApp) -> Result<String, String> {
+    const NAMED: i64 = 10;
+    let failing = app
+        .store
+        .enforcement_failures(NAMED)
+        .await
+        .map_err(|e| e.to_string())?;
+    if failing.is_empty() {
+        return Ok("every quota verdict applied".into());
+    }
+    let named: Vec<String> = failing
+        .iter()
+        .map(|f| {
+            format!(
+                "{} ({} on {}, {} attempts since {}: {})",
+                f.id,
+                f.kind,
+                f.provider,
+                f.attempts,
+                f.failing_since
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                f.error
+            )
+        })
+        .collect();
+    Err(format!(
+        "quota verdicts the provider keeps failing to apply (GET /admin/quota): {}",
+        named.join("; ")
+    ))
 }
 
 async fn timed(

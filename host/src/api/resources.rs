@@ -100,7 +100,9 @@ pub(super) async fn rotate(
     row: &ResourceRow,
     via: Via,
 ) -> Result<Value, ApiError> {
-    if row.status != "active"
+    // A suspended resource rotates too (leaked credentials must be replaceable at any time);
+    // providers keep the suspension through the rotation.
+    if !matches!(row.status.as_str(), "active" | "suspended")
         || row.kind == crate::webhooks::KIND
         || row.kind == crate::deploy::KIND
     {
@@ -112,7 +114,7 @@ pub(super) async fn rotate(
                 row.kind, row.status
             ),
         )
-        .action("Rotate an active database, cache, document store or queue."));
+        .action("Rotate a live (active or suspended) database, cache, document store or queue."));
     }
     audit(app, account, row, "rotate", via).await?;
     let request_id = super::request_id::current();

@@ -104,18 +104,43 @@ async fn meter(app: &App, row: &ResourceRow) -> Result<Option<bool>, String> {
     let suspend = match row.status.as_str() {
         "active" if over => true,
         "suspended" if well_under => false,
-        _ => return Ok(None),
+        _ => {
+            // Nothing to apply: a verdict that failed before no longer matters.
+            app.store
+                .clear_enforcement_failure(row.id)
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(None);
+        }
     };
     let answer = if suspend {
         provider.suspend(&request_id, &target).await
     } else {
         provider.resume(&request_id, &target).await
     };
-    match answer {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(format!("{e:?}")),
-        Err(e) => return Err(e.to_string()),
+    let failure = match answer {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(format!("{e:?}")),
+        Err(e) => Some(e.to_string()),
+    };
+    // A verdict that cannot be applied is retried on every pass and shown to operators
+    // (`/readyz`, `GET /admin/quota`) until it is, never left silently growing.
+    if let Some(error) = failure {
+        let verb = if suspend { "suspend" } else { "resume" };
+        let error = format!("{verb} failed: {error}");
+        if let Err(e) = app
+            .store
+            .record_enforcement_failure(row.id, &error, app.clock.now())
+            .await
+        {
+            tracing::warn!(resource.id = %row.id, error = %e, "cannot record the failure");
+        }
+        return Err(error);
     }
+    app.store
+        .clear_enforcement_failure(row.id)
+        .await
+        .map_err(|e| e.to_string())?;
     let flipped = app
         .store
         .set_suspended(row.id, suspend, app.clock.now())

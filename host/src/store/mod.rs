@@ -22,7 +22,7 @@ pub use deployments::{DeploymentRow, NewDeployment, Outcome, StackRow};
 pub use idempotency::{Claim, EntryKey};
 pub use keys::{HostKey, KeyRing};
 pub use kv::KvStore;
-pub use resources::{DeleteStart, EndReason, NewResource, ResourceRow};
+pub use resources::{DeleteStart, EndReason, EnforcementFailure, NewResource, ResourceRow};
 pub use seal::Sealer;
 pub use webhooks::{ReceivedRequest, StoredRequest};
 

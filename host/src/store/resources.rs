@@ -54,6 +54,19 @@ pub struct ResourceRow {
     pub ended_at: Option<DateTime<Utc>>,
 }
 
+/// A live resource whose quota verdict (suspend or resume) the provider keeps failing.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct EnforcementFailure {
+    pub id: Uuid,
+    pub kind: String,
+    pub provider: String,
+    pub status: String,
+    pub error: String,
+    pub failing_since: DateTime<Utc>,
+    pub attempts: i32,
+    pub usage: Option<serde_json::Value>,
+}
+
 const COLUMNS: &str =
     "id, token, kind, name, env, tier, status, provider, provider_version, fingerprint, team_id, limits,
      sealed_credentials, usage, usage_checked_at, end_reason, created_at, expires_at, suspended_at, ended_at";
@@ -340,6 +353,58 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Records a failed attempt to apply a quota verdict (kept until one succeeds).
+    pub async fn record_enforcement_failure(
+        &self,
+        id: Uuid,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE resources
+                SET enforcement_error = $2,
+                    enforcement_failing_since = coalesce(enforcement_failing_since, $3),
+                    enforcement_attempts = enforcement_attempts + 1
+              WHERE id = $1",
+        )
+        .bind(id)
+        .bind(error)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets the failures of a row whose verdict was applied.
+    pub async fn clear_enforcement_failure(&self, id: Uuid) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE resources
+                SET enforcement_error = NULL, enforcement_failing_since = NULL,
+                    enforcement_attempts = 0
+              WHERE id = $1 AND enforcement_error IS NOT NULL",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Live resources whose quota verdict keeps failing, the longest-failing first.
+    pub async fn enforcement_failures(&self, limit: i64) -> sqlx::Result<Vec<EnforcementFailure>> {
+        sqlx::query_as(
+            "SELECT id, kind, provider, status, enforcement_error AS error,
+                    enforcement_failing_since AS failing_since, enforcement_attempts AS attempts,
+                    usage
+               FROM resources
+              WHERE enforcement_error IS NOT NULL AND status IN ('active', 'suspended')
+              ORDER BY enforcement_failing_since
+              LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
     }
 
     /// Flips a row between `active` and `suspended`. False when the row was in neither

@@ -376,6 +376,9 @@ pub fn operations() -> Vec<Op> {
         op("get", "/admin/providers", "operators", "listProviders", "Live providers, versions and health")
             .auth(Auth::Admin)
             .answers(200, "The providers.", ok_with(&[("providers", json!({"type": "array", "items": {"type": "object"}})), ("unloaded", json!({"type": "array", "items": {"type": "string"}}))], &["providers"])),
+        op("get", "/admin/quota", "operators", "listQuotaFailures", "Resources whose suspension or resumption keeps failing")
+            .auth(Auth::Admin)
+            .answers(200, "Each resource the meter could not suspend (or resume): id, kind, provider, status, error, failing_since, attempts, usage.", ok_with(&[("failing", json!({"type": "array", "items": {"type": "object"}}))], &["failing"])),
         op("put", "/admin/providers/{name}", "operators", "uploadProvider", "Replace a provider with a new component")
             .auth(Auth::Admin)
             .binary_body("application/octet-stream")
