@@ -205,6 +205,21 @@ async fn postgres(a: &Tenant, b: &Tenant, matrix: &mut Matrix) {
                     ),
                 ),
                 ("admin: create a role", "CREATE ROLE intruder".to_string()),
+                (
+                    "admin: change what sessions in B's database run (search_path)",
+                    format!("ALTER DATABASE \"{b_database}\" SET search_path = public, pg_catalog"),
+                ),
+                (
+                    "admin: make sessions in B's database run as A (role)",
+                    format!(
+                        "ALTER DATABASE \"{b_database}\" SET role = '{}'",
+                        userinfo(a.url(credential)).0
+                    ),
+                ),
+                (
+                    "admin: change what B's sessions run (ALTER ROLE ... SET)",
+                    format!("ALTER ROLE \"{b_role}\" SET search_path = public"),
+                ),
             ] {
                 let result = sqlx::query(&statement).execute(&mut own).await;
                 // The terminate query runs but must find nothing it may end.
@@ -267,6 +282,18 @@ async fn redis(a: &Tenant, b: &Tenant, matrix: &mut Matrix) {
         (
             "admin: CLIENT KILL",
             vec!["CLIENT", "KILL", "TYPE", "normal"],
+        ),
+        (
+            "list: B's key names through CLIENT TRACKING BCAST",
+            vec!["CLIENT", "TRACKING", "ON", "BCAST"],
+        ),
+        (
+            "list: server-wide key counts (MEMORY STATS)",
+            vec!["MEMORY", "STATS"],
+        ),
+        (
+            "list: keys in a slot (CLUSTER GETKEYSINSLOT)",
+            vec!["CLUSTER", "GETKEYSINSLOT", "0", "10"],
         ),
     ] {
         let mut cmd = redis::cmd(args[0]);
