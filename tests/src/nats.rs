@@ -171,3 +171,20 @@ fn names_in(dir: &Path, suffix: &str) -> Vec<String> {
         .filter(|n| n.starts_with('A'))
         .collect()
 }
+
+/// Logs in to `url` with a `.creds` file, as a tenant's client would, and proves the login
+/// with a round trip.
+pub async fn login(url: &str, creds: &str) -> Result<async_nats::Client, String> {
+    let options = async_nats::ConnectOptions::with_credentials(creds)
+        .map_err(|e| e.to_string())?
+        .connection_timeout(Duration::from_secs(2));
+    let client = tokio::time::timeout(Duration::from_secs(5), options.connect(url))
+        .await
+        .map_err(|_| "connect timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    match tokio::time::timeout(Duration::from_secs(3), client.flush()).await {
+        Ok(Ok(())) => Ok(client),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("login not confirmed".into()),
+    }
+}

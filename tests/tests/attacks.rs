@@ -682,21 +682,7 @@ async fn nats_login(resource: &Value) -> Result<async_nats::Client, String> {
         .as_str()
         .or_else(|| resource["fields"]["credentials.creds_file"].as_str())
         .expect("a creds file");
-    let options = async_nats::ConnectOptions::with_credentials(creds)
-        .map_err(|e| e.to_string())?
-        .connection_timeout(Duration::from_secs(2))
-        .max_reconnects(Some(1));
-    let client = tokio::time::timeout(
-        Duration::from_secs(5),
-        options.connect(resource["connection_url"].as_str().unwrap()),
-    )
-    .await
-    .map_err(|_| "timed out".to_string())?
-    .map_err(|e| e.to_string())?;
-    match tokio::time::timeout(Duration::from_secs(3), client.flush()).await {
-        Ok(Ok(())) => Ok(client),
-        _ => Err("login not confirmed".into()),
-    }
+    instanode_tests::nats::login(resource["connection_url"].as_str().unwrap(), creds).await
 }
 
 #[tokio::test]

@@ -14,7 +14,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use async_nats::ConnectOptions;
 use instanode_tests::{
     HostOptions, ProviderSpec, Reply, TestHost, backend_objects, env, free_port, redis_admin,
 };
@@ -677,20 +676,9 @@ async fn a_mongo_server_stopped_mid_provision_leaves_no_orphans() {
 /// Logs in with the resource's credentials and proves it with a round trip.
 async fn nats_works(body: &Value) -> Result<(), String> {
     let creds = body["credentials"]["creds_file"].as_str().unwrap();
-    let options = ConnectOptions::with_credentials(creds)
-        .map_err(|e| e.to_string())?
-        .connection_timeout(Duration::from_secs(2));
-    let client = tokio::time::timeout(
-        Duration::from_secs(5),
-        options.connect(body["connection_url"].as_str().unwrap()),
-    )
-    .await
-    .map_err(|_| "connect timed out".to_string())?
-    .map_err(|e| e.to_string())?;
-    tokio::time::timeout(Duration::from_secs(3), client.flush())
+    instanode_tests::nats::login(body["connection_url"].as_str().unwrap(), creds)
         .await
-        .map_err(|_| "login not confirmed".to_string())?
-        .map_err(|e| e.to_string())
+        .map(drop)
 }
 
 #[tokio::test]

@@ -404,17 +404,7 @@ async fn nats_client(tenant: &Tenant) -> Result<async_nats::Client, String> {
     let creds = tenant.get("queue")["credentials"]["creds_file"]
         .as_str()
         .unwrap();
-    let options = async_nats::ConnectOptions::with_credentials(creds)
-        .map_err(|e| e.to_string())?
-        .connection_timeout(Duration::from_secs(2));
-    let client = tokio::time::timeout(Duration::from_secs(5), options.connect(tenant.url("queue")))
-        .await
-        .map_err(|_| "timed out".to_string())?
-        .map_err(|e| e.to_string())?;
-    match tokio::time::timeout(Duration::from_secs(3), client.flush()).await {
-        Ok(Ok(())) => Ok(client),
-        _ => Err("login not confirmed".into()),
-    }
+    instanode_tests::nats::login(tenant.url("queue"), creds).await
 }
 
 async fn nats(a: &Tenant, b: &Tenant, matrix: &mut Matrix) {
