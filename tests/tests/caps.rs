@@ -89,12 +89,35 @@ async fn one_live_resource_per_kind_and_the_limits_reach_the_provider() {
     // Same /24, other address: the same caller.
     let second = provision(&host, "db", "second", "198.51.100.99").await;
     assert_error(&second, 402, "resource_count_limit_exceeded");
-    assert_eq!(second.body["token"], first.body["token"]);
+    // The network proves nothing: the refusal names no token.
+    let first_token = first.body["token"].as_str().unwrap();
     assert!(
-        second.body["agent_action"]
+        !second.body.to_string().contains(first_token),
+        "{}",
+        second.body
+    );
+    // A caller that proves it holds the db is told which one it is.
+    let proved = host
+        .post(
+            "/db/new",
+            Some("application/json"),
+            br#"{"name":"second"}"#.to_vec(),
+            &[
+                ("x-forwarded-for", "198.51.100.99"),
+                (
+                    "x-instanode-token",
+                    first.body["upgrade_jwt"].as_str().unwrap(),
+                ),
+            ],
+        )
+        .await;
+    assert_error(&proved, 402, "resource_count_limit_exceeded");
+    assert_eq!(proved.body["token"], first.body["token"]);
+    assert!(
+        proved.body["agent_action"]
             .as_str()
             .unwrap()
-            .contains(first.body["token"].as_str().unwrap())
+            .contains(first_token)
     );
     // Another kind is fine; another subnet is another caller.
     assert_eq!(
@@ -152,8 +175,28 @@ async fn over_the_daily_cap_the_existing_resource_comes_back() {
     let vector = provision(&host, "vector", "vec", ip).await;
     assert_eq!(vector.status.as_u16(), 201, "{}", vector.body);
 
-    // Third of the day: the existing db comes back, 200, with a working URL.
-    let again = provision(&host, "db", "another", ip).await;
+    // Third of the day, proving nothing: refused, naming no resource.
+    let unproven = provision(&host, "db", "another", ip).await;
+    assert_error(&unproven, 429, "provision_limit_reached");
+    assert!(
+        !unproven
+            .body
+            .to_string()
+            .contains(db.body["token"].as_str().unwrap())
+    );
+    // Proving the db (its token): it comes back, 200, with a working URL.
+    let proof = [
+        ("x-forwarded-for", ip),
+        ("x-instanode-token", db.body["token"].as_str().unwrap()),
+    ];
+    let again = host
+        .post(
+            "/db/new",
+            Some("application/json"),
+            br#"{"name":"another"}"#.to_vec(),
+            &proof,
+        )
+        .await;
     assert_eq!(again.status.as_u16(), 200, "{}", again.body);
     assert_eq!(again.body["token"], db.body["token"]);
     assert_eq!(again.body["connection_url"], db.body["connection_url"]);
@@ -163,8 +206,15 @@ async fn over_the_daily_cap_the_existing_resource_comes_back() {
         note.starts_with("Returning your existing resource. Expires in 23h"),
         "{note}"
     );
-    // A kind it holds none of: any existing resource (the oldest) comes back.
-    let other = provision(&host, "test", "t", ip).await;
+    // A kind it holds none of: a resource it proved comes back.
+    let other = host
+        .post(
+            "/test/new",
+            Some("application/json"),
+            br#"{"name":"t"}"#.to_vec(),
+            &proof,
+        )
+        .await;
     assert_eq!(other.status.as_u16(), 200, "{}", other.body);
     assert_eq!(other.body["token"], db.body["token"]);
 
@@ -269,7 +319,8 @@ async fn twenty_concurrent_provisions_from_one_caller_create_one_database() {
     for reply in replies.iter().filter(|r| r["status"] != 201) {
         assert_eq!(reply["status"], 402, "{reply}");
         assert_eq!(reply["body"]["error"], "resource_count_limit_exceeded");
-        assert_eq!(reply["body"]["token"], created[0]["body"]["token"]);
+        // The burst proves no resource: the refusals name none.
+        assert!(reply["body"].get("token").is_none(), "{reply}");
     }
     let rows = live_rows(&host).await;
     assert_eq!(rows.len(), 1);

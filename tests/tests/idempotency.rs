@@ -1,6 +1,8 @@
-//! Idempotent provisioning: explicit keys (24 h), the body fingerprint (120 s), replays,
-//! conflicts, in-flight duplicates, and what is never cached.
+//! Idempotent provisioning: explicit keys (24 h), a team's body fingerprint (120 s), no
+//! implicit replay for anonymous callers, conflicts, in-flight duplicates, and what is never
+//! cached.
 
+use instanode_tests::mail::sign_in;
 use instanode_tests::{HostOptions, ProviderSpec, Reply, TestHost, assert_error};
 
 async fn send(host: &TestHost, body: &str, headers: &[(&str, &str)]) -> Reply {
@@ -77,9 +79,11 @@ async fn bad_keys_are_refused() {
 }
 
 #[tokio::test]
-async fn without_a_key_identical_requests_dedup_for_two_minutes() {
+async fn without_a_key_a_teams_identical_requests_dedup_for_two_minutes() {
     let host = TestHost::start(HostOptions::default()).await;
-    let from = [("x-forwarded-for", "192.0.2.20")];
+    let email = format!("dedup-{}@example.com", uuid::Uuid::new_v4().simple());
+    let bearer = format!("Bearer {}", sign_in(&host, &email).await);
+    let from = [("authorization", bearer.as_str())];
     let first = send(&host, r#"{"name":"dup"}"#, &from).await;
     assert_eq!(first.status.as_u16(), 201, "{}", first.body);
     assert_eq!(header(&first, "x-idempotency-source"), Some("miss"));
@@ -92,11 +96,26 @@ async fn without_a_key_identical_requests_dedup_for_two_minutes() {
     );
     assert_eq!(header(&double_click, "x-idempotent-replay"), Some("true"));
 
-    // Past the window the request runs again (and meets the one-db cap).
+    // Past the window the request runs again (and meets the team's one-db cap).
     host.advance_clock(121).await;
     let later = send(&host, r#"{"name":"dup"}"#, &from).await;
     assert_eq!(header(&later, "x-idempotency-source"), Some("miss"));
     assert_error(&later, 402, "resource_count_limit_exceeded");
+}
+
+#[tokio::test]
+async fn without_a_key_anonymous_requests_are_never_replayed() {
+    let host = TestHost::start(HostOptions::default()).await;
+    let from = [("x-forwarded-for", "192.0.2.20")];
+    let first = send(&host, r#"{"name":"dup"}"#, &from).await;
+    assert_eq!(first.status.as_u16(), 201, "{}", first.body);
+    assert_eq!(header(&first, "x-idempotency-source"), Some("miss"));
+    // Anyone on the network could send the same body: it runs again and meets the cap.
+    let again = send(&host, r#"{"name":"dup"}"#, &from).await;
+    assert_eq!(header(&again, "x-idempotency-source"), Some("miss"));
+    assert_eq!(header(&again, "x-idempotent-replay"), None);
+    assert_error(&again, 402, "resource_count_limit_exceeded");
+    assert!(again.body.get("token").is_none(), "{}", again.body);
 }
 
 #[tokio::test]

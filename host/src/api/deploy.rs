@@ -382,6 +382,7 @@ pub(super) async fn create_app(app: &SharedApp, new: NewApp<'_>) -> Result<Creat
         ttl: new.ttl,
         team: new.deployer.team.clone(),
         hand_back_existing: false,
+        proven_tokens: Vec::new(),
     };
     let output = match provision::provision(app.clone(), input).await {
         Ok(output) => output,

@@ -1,8 +1,12 @@
-//! Idempotent creation. With an `Idempotency-Key` header the first answer is kept 24 hours
-//! per caller scope and replayed for the same key and body; without one, an identical
-//! request (same scope, route and canonical body) within 120 seconds gets the first answer.
-//! Entries live in the metadata database so every replica shares them, and their bodies
-//! are sealed because a creation answer carries credentials.
+//! Idempotent creation, scoped to the caller's *principal*: replays go only to whoever made
+//! the first request. With an `Idempotency-Key` header the first answer is kept 24 hours and
+//! replayed for the same key and body; for a signed-in team the key is the team's, for an
+//! anonymous caller the key itself is the proof (scoped to its network, which alone proves
+//! nothing), so it must be unguessable. Without a key, a signed-in team's identical request
+//! (same route and canonical body) within 120 seconds gets the first answer; an anonymous
+//! request without a key is never replayed, since a neighbour on the same network could
+//! send the same body. Entries live in the metadata database so every replica shares them,
+//! and their bodies are sealed because a creation answer carries credentials.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -22,9 +26,10 @@ use crate::tenancy::client::Client;
 const EXPLICIT_TTL: Duration = Duration::hours(24);
 const FINGERPRINT_TTL: Duration = Duration::seconds(120);
 /// Error codes describing a state that changes on its own: never replayed.
-const MUTABLE_CODES: [&str; 2] = [
+const MUTABLE_CODES: [&str; 3] = [
     "free_tier_recycle_requires_claim",
     "provision_limit_reached",
+    "resource_count_limit_exceeded",
 ];
 
 #[derive(Clone, Copy)]
@@ -53,6 +58,22 @@ pub async fn middleware(State(app): State<SharedApp>, request: Request, next: Ne
     let Some(client) = request.extensions().get::<Client>().cloned() else {
         return next.run(request).await;
     };
+    let team = match request.headers().get(header::AUTHORIZATION) {
+        None => None,
+        Some(_) => match super::auth::account(&app, request.headers()).await {
+            Ok(account) => Some(format!("team:{}", account.team_id)),
+            // The route refuses these credentials itself.
+            Err(_) => return next.run(request).await,
+        },
+    };
+    if explicit_key.is_none() && team.is_none() {
+        let mut response = next.run(request).await;
+        response
+            .headers_mut()
+            .insert("x-idempotency-source", Source::Miss.header());
+        return response;
+    }
+    let scope = team.unwrap_or(client.fingerprint);
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_JSON_BODY).await else {
         return ApiError::payload_too_large(MAX_JSON_BODY).into_response();
@@ -66,13 +87,13 @@ pub async fn middleware(State(app): State<SharedApp>, request: Request, next: Ne
             Source::Explicit,
         ),
         None => (
-            hex_sha256(&[client.fingerprint.as_bytes(), request_hash.as_bytes()]),
+            hex_sha256(&[scope.as_bytes(), request_hash.as_bytes()]),
             FINGERPRINT_TTL,
             Source::Fingerprint,
         ),
     };
     let key = Key {
-        scope: client.fingerprint,
+        scope,
         route,
         key_hash,
     };

@@ -4,10 +4,11 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde_json::{Map, Value, json};
+use uuid::Uuid;
 
 use super::error::ApiError;
 use super::json::JsonObject;
-use crate::app::SharedApp;
+use crate::app::{App, SharedApp};
 use crate::lifecycle::provision::{self, FaultPoint, ProvisionInput, ProvisionOutput};
 use crate::tenancy::client::Client;
 use crate::tenancy::names::{EnvName, NameError, ResourceName};
@@ -61,6 +62,7 @@ pub async fn create(
         ttl: None,
         team,
         hand_back_existing: true,
+        proven_tokens: proven_tokens(&app, &headers)?,
     };
     let output = provision::provision(app.clone(), input).await?;
     let existing = output.existing;
@@ -249,4 +251,39 @@ fn created_body(
         }
     }
     std::mem::take(map)
+}
+
+/// The resources the caller proves it holds: `X-Instanode-Token` carries one or more (comma
+/// separated) resource tokens or upgrade JWTs. Only these of its network's resources are
+/// handed back or named to an anonymous caller.
+fn proven_tokens(app: &App, headers: &HeaderMap) -> Result<Vec<Uuid>, ApiError> {
+    let Some(value) = headers.get(provision::PROOF_HEADER) else {
+        return Ok(Vec::new());
+    };
+    let refuse = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_resource_token",
+            format!(
+                "{} must hold resource tokens or upgrade JWTs, separated by commas.",
+                provision::PROOF_HEADER
+            ),
+        )
+        .action("Send the `token` or `upgrade_jwt` a creation answer gave you, or leave the header out.")
+    };
+    let text = value.to_str().map_err(|_| refuse())?;
+    text.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .take(16)
+        .map(|part| {
+            part.parse::<Uuid>().or_else(|_| {
+                app.tokens
+                    .verify(part)
+                    .ok()
+                    .and_then(|claims| claims.sub.parse().ok())
+                    .ok_or_else(refuse)
+            })
+        })
+        .collect()
 }

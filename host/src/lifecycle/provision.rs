@@ -66,6 +66,9 @@ pub struct ProvisionInput {
     /// Over the daily cap, answer with the caller's existing resource (data kinds) instead
     /// of refusing (deploys: an existing app is no substitute for a new one).
     pub hand_back_existing: bool,
+    /// Resources an anonymous caller proved it holds (their token or upgrade JWT): the only
+    /// ones of its network it may be handed back or shown.
+    pub proven_tokens: Vec<Uuid>,
 }
 
 /// A created resource, or (over the daily cap) the caller's existing one.
@@ -233,7 +236,19 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
                 created_at: now,
                 expires_at,
             },
-            |holdings| caps::decide(tier, tier_name == plans::ANONYMOUS, &input.kind, holdings),
+            |holdings| {
+                let visible = match input.team {
+                    Some(_) => caps::Visible::All,
+                    None => caps::Visible::Proven(&input.proven_tokens),
+                };
+                caps::decide(
+                    tier,
+                    tier_name == plans::ANONYMOUS,
+                    &input.kind,
+                    holdings,
+                    visible,
+                )
+            },
         )
         .await
         .map_err(ApiError::store)?;
@@ -377,6 +392,9 @@ async fn existing_output(app: &App, token: Uuid) -> Result<ProvisionOutput, ApiE
     })
 }
 
+/// The request header in which an anonymous caller proves which resources it holds.
+pub const PROOF_HEADER: &str = "X-Instanode-Token";
+
 /// The answer to a provision the caps refuse.
 fn denied(app: &App, denial: Denial) -> ApiError {
     let claim_url = format!("{}/claim", app.public_url);
@@ -393,7 +411,7 @@ fn denied(app: &App, denial: Denial) -> ApiError {
             "provision_limit_reached",
             format!("This network reached its {limit} free provisions for today (UTC)."),
         )
-        .action(format!("Tell the user the free daily provisioning limit is reached; retry after midnight UTC, or claim an account to lift it: {claim_url}"))
+        .action(format!("Tell the user the free daily provisioning limit is reached. To get back a resource you already hold, send its token or upgrade_jwt in the {PROOF_HEADER} header; otherwise retry after midnight UTC, or claim an account to lift the limit: {claim_url}"))
         .with("claim_url", claim_url),
         Denial::ResourceCountLimit { kind, limit, existing } => {
             let mut error = ApiError::new(
@@ -403,13 +421,16 @@ fn denied(app: &App, denial: Denial) -> ApiError {
             )
             .with("claim_url", claim_url.clone())
             .with("limit", limit);
-            if let Some(token) = existing {
-                error = error
+            error = if let Some(token) = existing {
+                error
                     .with("token", token.to_string())
-                    .action(format!("Tell the user this network already has an active {kind} resource (token {token}); reuse it, delete it with DELETE {}/api/v1/resources/{token}, or claim an account for more: {claim_url}", app.public_url));
+                    .action(format!("Tell the user they already have an active {kind} resource (token {token}); reuse it, delete it with DELETE {}/api/v1/resources/{token}, or claim an account for more: {claim_url}", app.public_url))
+            } else if limit == 0 {
+                error.action(format!("Tell the user this tier cannot create {kind} resources; claim an account and upgrade: {claim_url}"))
             } else {
-                error = error.action(format!("Tell the user this tier cannot create {kind} resources; claim an account and upgrade: {claim_url}"));
-            }
+                // Held by someone on this network, who may not be this caller: named to no one.
+                error.action(format!("Tell the user an active {kind} resource already exists for this network. If it is theirs, reuse it with the token they hold (send it or its upgrade_jwt in the {PROOF_HEADER} header to have it named here), or delete it with DELETE {}/api/v1/resources/{{token}}; otherwise claim an account for more: {claim_url}", app.public_url))
+            };
             error
         }
     }

@@ -43,21 +43,46 @@ pub enum Denial {
     ResourceCountLimit {
         kind: String,
         limit: u64,
-        /// The oldest live one, to hand back (none when the tier allows none).
+        /// The oldest live one the caller may be shown (none when the tier allows none, or
+        /// when the caller proved none of them).
         existing: Option<Uuid>,
     },
 }
 
+/// Which of the holdings may be named to the caller. A team's holdings are its own; an
+/// anonymous caller's are its *network's*, and the network is a quota key, never an
+/// identity: only the resources it proved it holds (their token or upgrade JWT) are named.
+#[derive(Debug, Clone, Copy)]
+pub enum Visible<'a> {
+    All,
+    Proven(&'a [Uuid]),
+}
+
+impl Visible<'_> {
+    fn allows(self, token: Uuid) -> bool {
+        match self {
+            Self::All => true,
+            Self::Proven(tokens) => tokens.contains(&token),
+        }
+    }
+}
+
 /// Decides one provision of `kind` by a caller on `tier`. `anonymous` callers are also
-/// subject to the recycle gate.
-pub fn decide(tier: &Tier, anonymous: bool, kind: &str, holdings: &Holdings) -> Admission {
+/// subject to the recycle gate. Only `visible` resources are handed back or named.
+pub fn decide(
+    tier: &Tier,
+    anonymous: bool,
+    kind: &str,
+    holdings: &Holdings,
+    visible: Visible<'_>,
+) -> Admission {
     if anonymous && holdings.had_resources && holdings.live.is_empty() {
         return Admission::Deny(Denial::RecycleRequiresClaim);
     }
     if let Some(limit) = tier.provisions_per_day()
         && holdings.provisions_today >= limit
     {
-        let committed = |r: &&LiveResource| r.status != "pending";
+        let committed = |r: &&LiveResource| r.status != "pending" && visible.allows(r.token);
         let existing = holdings
             .live
             .iter()
@@ -75,7 +100,10 @@ pub fn decide(tier: &Tier, anonymous: bool, kind: &str, holdings: &Holdings) -> 
             return Admission::Deny(Denial::ResourceCountLimit {
                 kind: kind.to_string(),
                 limit,
-                existing: of_kind.first().map(|r| r.token),
+                existing: of_kind
+                    .iter()
+                    .find(|r| visible.allows(r.token))
+                    .map(|r| r.token),
             });
         }
     }
@@ -97,7 +125,51 @@ mod tests {
 
     fn anonymous_decides(kind: &str, holdings: &Holdings) -> Admission {
         let plans = Plans::load(None).unwrap();
-        decide(plans.tier(ANONYMOUS).unwrap(), true, kind, holdings)
+        decide(
+            plans.tier(ANONYMOUS).unwrap(),
+            true,
+            kind,
+            holdings,
+            Visible::All,
+        )
+    }
+
+    #[test]
+    fn an_anonymous_caller_is_shown_only_what_it_proved() {
+        let plans = Plans::load(None).unwrap();
+        let (db, cache) = (live("db", "active"), live("cache", "active"));
+        let mut holdings = Holdings {
+            live: vec![db.clone(), cache.clone()],
+            provisions_today: 1,
+            had_resources: false,
+        };
+        let anonymous = |holdings: &Holdings, proven: &[Uuid]| {
+            decide(
+                plans.tier(ANONYMOUS).unwrap(),
+                true,
+                "db",
+                holdings,
+                Visible::Proven(proven),
+            )
+        };
+        let refused = |existing| {
+            Admission::Deny(Denial::ResourceCountLimit {
+                kind: "db".into(),
+                limit: 1,
+                existing,
+            })
+        };
+        assert_eq!(anonymous(&holdings, &[]), refused(None));
+        assert_eq!(anonymous(&holdings, &[db.token]), refused(Some(db.token)));
+        holdings.provisions_today = 5;
+        assert_eq!(
+            anonymous(&holdings, &[]),
+            Admission::Deny(Denial::ProvisionLimitReached { limit: 5 })
+        );
+        assert_eq!(
+            anonymous(&holdings, &[cache.token]),
+            Admission::ReturnExisting(cache.token)
+        );
     }
 
     #[test]

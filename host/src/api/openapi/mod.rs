@@ -57,7 +57,7 @@ fn schemas() -> Value {
     json!({
         "Error": {
             "type": "object",
-            "description": "The error envelope. Stable `error` codes include invalid_name, invalid_body, invalid_query, unsupported_media_type, payload_too_large, not_found, method_not_allowed, rate_limited, provision_limit_reached, resource_not_found, resource_deleted, invalid_token, unauthorized, provider_failed, provider_unavailable, provider_busy, metadata_unavailable, deployment_limit_reached, tarball_too_large, invalid_form, admin_disabled and the provider refusals (invalid_component, wrong_world, unsupported_contract_version, capability_not_granted, describe_failed, kind_mismatch, provider_not_found, no_previous_version, provider_not_loaded).",
+            "description": "The error envelope. Stable `error` codes include invalid_name, invalid_body, invalid_query, unsupported_media_type, payload_too_large, not_found, method_not_allowed, rate_limited, provision_limit_reached, resource_count_limit_exceeded, invalid_resource_token, resource_not_found, resource_deleted, invalid_token, unauthorized, provider_failed, provider_unavailable, provider_busy, metadata_unavailable, deployment_limit_reached, tarball_too_large, invalid_form, admin_disabled and the provider refusals (invalid_component, wrong_world, unsupported_contract_version, capability_not_granted, describe_failed, kind_mismatch, provider_not_found, no_previous_version, provider_not_loaded).",
             "properties": {
                 "ok": {"const": false},
                 "error": string("A stable, machine-readable code."),
@@ -169,9 +169,10 @@ pub fn operations() -> Vec<Op> {
     vec![
         // Provisioning.
         op("post", "/{kind}/new", "provision", "createResource", "Create a resource of a kind")
-            .describe("Kinds: db (PostgreSQL), vector (PostgreSQL with pgvector), cache (Redis), nosql (MongoDB), queue (NATS JetStream), storage (S3 prefix), webhook, and whatever else the live providers serve (GET /api/v1/capabilities lists them). The same caller asking again for the same kind and name gets its existing resource (200). Idempotency-Key makes retries safe. The answer's Instanode-Provider header names the provider version.")
+            .describe("Kinds: db (PostgreSQL), vector (PostgreSQL with pgvector), cache (Redis), nosql (MongoDB), queue (NATS JetStream), storage (S3 prefix), webhook, and whatever else the live providers serve (GET /api/v1/capabilities lists them). Over the daily cap, a caller proving a resource it holds (X-Instanode-Token) gets it back (200). Idempotency-Key makes retries safe. The answer's Instanode-Provider header names the provider version.")
             .auth(Auth::Optional)
-            .header("Idempotency-Key", "Retries with the same key answer the first result.")
+            .header("Idempotency-Key", "Retries with the same key answer the first result (to a signed-in team, or to an anonymous caller on the same network presenting the same key).")
+            .header("X-Instanode-Token", "Resource tokens or upgrade JWTs the caller holds, comma separated: over an anonymous cap, only these are handed back or named.")
             .json_body(object(
                 &[
                     ("name", string("1-64 characters: letters, digits, '-', '_'.")),
