@@ -1,6 +1,7 @@
 //! Two anonymous callers behind one /24 (an office, a CI runner pool, a carrier NAT): the
 //! network is their shared quota key, never an identity. B never receives A's token, URL or
-//! upgrade JWT from a provisioning route; A gets its own back by proving it holds it.
+//! upgrade JWT from provisioning (same body within 120 s, over a cap, after the daily cap),
+//! a claim preview or a claim; A gets its own back by proving it holds it.
 
 use instanode_tests::{HostOptions, ProviderSpec, Reply, TestHost, assert_error};
 use serde_json::Value;
@@ -139,4 +140,73 @@ async fn after_the_daily_cap_only_a_proven_resource_comes_back() {
     assert_eq!(back.status.as_u16(), 200, "{}", back.body);
     assert_eq!(back.body["token"], db["token"]);
     assert_eq!(back.body["connection_url"], db["connection_url"]);
+}
+
+/// Claims move only what the claimer proves: B's claim with its own upgrade JWT takes none of
+/// A's resources, a preview lists no tokens, and once claimed an upgrade JWT deploys nothing.
+#[tokio::test]
+async fn a_claim_moves_only_what_the_claimer_proves() {
+    let host = TestHost::start(HostOptions::default()).await;
+    let a = create(&host, "db", r#"{"name":"a-db"}"#, &[("x-forwarded-for", A)]).await;
+    assert_eq!(a.status.as_u16(), 201, "{}", a.body);
+    let b = create(
+        &host,
+        "vector",
+        r#"{"name":"b-vec"}"#,
+        &[("x-forwarded-for", B)],
+    )
+    .await;
+    assert_eq!(b.status.as_u16(), 201, "{}", b.body);
+    let secrets = secrets_of(&a.body);
+
+    // B's preview shows B's resource only, and no token at all.
+    let b_jwt = b.body["upgrade_jwt"].as_str().unwrap();
+    let preview = host.get(&format!("/claim/preview?t={b_jwt}")).await;
+    assert_eq!(preview.status.as_u16(), 200, "{}", preview.body);
+    assert_leaks_nothing(&preview, &secrets, "claim preview");
+    assert!(
+        !preview
+            .body
+            .to_string()
+            .contains(b.body["token"].as_str().unwrap())
+    );
+    assert_eq!(preview.body["items"].as_array().unwrap().len(), 1);
+
+    // B claims with its own token: A's db stays anonymous.
+    let email = format!("b-{}@example.com", uuid::Uuid::new_v4().simple());
+    let claimed = host
+        .post_json(
+            "/claim",
+            serde_json::json!({ "token": b_jwt, "email": email }),
+        )
+        .await;
+    assert_eq!(claimed.status.as_u16(), 200, "{}", claimed.body);
+    let link = instanode_tests::mail::link_sent_to(&email).await;
+    let session = host.get(&link).await;
+    assert_eq!(session.status.as_u16(), 200, "{}", session.body);
+    assert_eq!(session.body["claimed_resources"], 1);
+    let bearer = format!("Bearer {}", session.body["session_token"].as_str().unwrap());
+    let listed = host
+        .get_with("/api/v1/resources", &[("authorization", &bearer)])
+        .await;
+    assert_leaks_nothing(&listed, &secrets, "the claimer's resource list");
+    assert_eq!(listed.body["total"], 1, "{}", listed.body);
+
+    // A's upgrade JWT still claims A's db; B's, now spent, deploys nothing.
+    let a_preview = host
+        .get(&format!(
+            "/claim/preview?t={}",
+            a.body["upgrade_jwt"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(a_preview.body["items"].as_array().unwrap().len(), 1);
+    let deploy = instanode_tests::deploy::upload(
+        &host,
+        "/deploy/new",
+        Some(b_jwt),
+        &[("name", "after-claim")],
+        &[("tarball", instanode_tests::deploy::static_site("hello"))],
+    )
+    .await;
+    assert_error(&deploy, 401, "upgrade_token_claimed");
 }

@@ -169,7 +169,7 @@ pub(super) async fn send_link(
     app: &App,
     to: &str,
     purpose: &str,
-    fingerprint: Option<&str>,
+    claimed: &[Uuid],
 ) -> Result<(), ApiError> {
     let mailer = app.mailer.as_ref().ok_or_else(|| {
         ApiError::new(
@@ -186,7 +186,7 @@ pub(super) async fn send_link(
             token_hash: &hash(&secret),
             email: to,
             purpose,
-            fingerprint,
+            resource_tokens: claimed,
             now,
             expires_at: now + chrono::Duration::minutes(LINK_MINUTES),
         })
@@ -196,7 +196,7 @@ pub(super) async fn send_link(
     let (subject, intro) = match purpose {
         "claim" => (
             "Claim your instanode resources",
-            "Follow this link to claim the resources created from your network and keep them in your own account:",
+            "Follow this link to claim your resources and keep them in your own account:",
         ),
         _ => ("Sign in to instanode", "Follow this link to sign in:"),
     };
@@ -222,7 +222,7 @@ pub async fn email_start(
     JsonObject(body): JsonObject,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let email = parse_email(body.get("email"))?;
-    send_link(&app, &email, "sign_in", None).await?;
+    send_link(&app, &email, "sign_in", &[]).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({
@@ -266,10 +266,10 @@ pub async fn email_callback(
         .account_for_email(&link.email, plans::FREE, now)
         .await
         .map_err(ApiError::internal)?;
-    let claimed = match (link.purpose.as_str(), link.fingerprint.as_deref()) {
-        ("claim", Some(fingerprint)) => app
+    let claimed = match (link.purpose.as_str(), link.resource_tokens.as_deref()) {
+        ("claim", Some(tokens)) => app
             .store
-            .move_to_team(fingerprint, account.team_id, &account.tier, now)
+            .move_to_team(tokens, account.team_id, &account.tier, now)
             .await
             .map_err(ApiError::internal)?,
         _ => 0,

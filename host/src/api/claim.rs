@@ -1,6 +1,8 @@
-//! Claim: an anonymous network's resources become an account's. `GET /claim/preview` shows
-//! what would move; `POST /claim` mails a single-use link; following it (see `auth`)
-//! creates or joins the email's team and moves every live resource of the network.
+//! Claim: anonymous resources become an account's. `GET /claim/preview` shows what would
+//! move (kinds, names, lifetimes; never tokens); `POST /claim` mails a single-use link;
+//! following it (see `auth`) creates or joins the email's team and moves the resource whose
+//! upgrade JWT the claim carried, plus any others it proved (`tokens`): never the rest of
+//! the network, which is a quota key and not an identity.
 
 use axum::Json;
 use axum::extract::State;
@@ -44,23 +46,16 @@ fn invalid_token() -> ApiError {
     )
 }
 
-/// The upgrade token's claims and the network it was issued to.
-async fn verified(app: &App, token: &str) -> Result<(UpgradeClaims, String), ApiError> {
+/// The upgrade token's claims and the resource it was issued for.
+async fn verified(app: &App, token: &str) -> Result<(UpgradeClaims, Uuid), ApiError> {
     let claims = app.tokens.verify(token).map_err(|_| invalid_token())?;
     let resource = Uuid::parse_str(&claims.sub).map_err(|_| invalid_token())?;
-    let fingerprint = app
-        .store
-        .find_by_token(resource)
-        .await
-        .map_err(ApiError::internal)?
-        .and_then(|row| row.fingerprint)
-        .ok_or_else(invalid_token)?;
-    Ok((claims, fingerprint))
+    Ok((claims, resource))
 }
 
+/// Kinds, names and lifetimes only: a preview is no place for tokens.
 fn item(row: &ResourceRow) -> Value {
     json!({
-        "token": row.token,
         "name": row.name,
         "kind": row.kind,
         "tier": row.tier,
@@ -84,7 +79,7 @@ pub(super) async fn preview_of(app: &App, token: &str) -> Result<Value, ApiError
     if token.is_empty() {
         return Err(missing_token());
     }
-    let (claims, fingerprint) = verified(app, token).await?;
+    let (claims, resource) = verified(app, token).await?;
     if app
         .store
         .is_claimed(&claims.jti)
@@ -101,7 +96,7 @@ pub(super) async fn preview_of(app: &App, token: &str) -> Result<Value, ApiError
     }
     let items: Vec<Value> = app
         .store
-        .claimable(&fingerprint)
+        .claimable(&[resource])
         .await
         .map_err(ApiError::internal)?
         .iter()
@@ -131,7 +126,26 @@ pub async fn claim(
         })
         .ok_or_else(missing_token)?;
     let email = parse_email(body.get("email"))?;
-    let (claims, fingerprint) = verified(&app, token).await?;
+    let (claims, resource) = verified(&app, token).await?;
+    // The claim moves what the claimer proves it holds, never the rest of its network.
+    let mut proven = vec![resource];
+    proven.extend(more_proofs(&app, body.get("tokens"))?);
+    if app
+        .store
+        .claimable(&proven)
+        .await
+        .map_err(ApiError::internal)?
+        .is_empty()
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "nothing_to_claim",
+            "None of these resources is live and unclaimed.",
+        )
+        .action(
+            "Claim with the upgrade_jwt of a resource that still exists and has no account yet.",
+        ));
+    }
     let now = app.clock.now();
     if !app
         .store
@@ -146,7 +160,7 @@ pub async fn claim(
         )
         .action("Tell the user to follow the link already emailed to them, or sign in with POST /auth/email/start."));
     }
-    if let Err(e) = send_link(&app, &email, "claim", Some(&fingerprint)).await {
+    if let Err(e) = send_link(&app, &email, "claim", &proven).await {
         // Nothing was sent: the token stays usable for another try.
         if let Err(undo) = app.store.unmark_claimed(&claims.jti).await {
             tracing::error!(error = %undo, "cannot release a claim whose email failed");
@@ -159,4 +173,32 @@ pub async fn claim(
         "email": email,
         "agent_action": format!("Tell the user to open the link just emailed to {email} within 15 minutes to claim their resources."),
     })))
+}
+
+/// The further resources a claim proves it holds: `tokens`, a list of upgrade JWTs or
+/// resource tokens.
+fn more_proofs(app: &App, tokens: Option<&Value>) -> Result<Vec<Uuid>, ApiError> {
+    let Some(tokens) = tokens else {
+        return Ok(Vec::new());
+    };
+    let refuse = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_token",
+            "`tokens` must be a list of upgrade JWTs or resource tokens, at most 50.",
+        )
+        .action("Send the `upgrade_jwt` (or `token`) of each further resource to claim.")
+    };
+    let list = tokens
+        .as_array()
+        .filter(|l| l.len() <= 50)
+        .ok_or_else(refuse)?;
+    list.iter()
+        .map(|value| {
+            value
+                .as_str()
+                .and_then(|proof| app.tokens.resource_proven_by(proof))
+                .ok_or_else(refuse)
+        })
+        .collect()
 }

@@ -190,13 +190,20 @@ pub(super) async fn bearer(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(unauthorized)?;
-    // The upgrade token of a claimed resource acts for its team.
-    if let Some(team) = row.team_id {
-        return Ok(Some(Deployer {
-            fingerprint: format!("team:{team}"),
-            tier: row.tier.clone(),
-            team: Some((team, row.tier)),
-        }));
+    // Once its resource is claimed (or a claim with it is under way), an upgrade token acts
+    // for no one: the team deploys with its session or API key.
+    let claimed = app
+        .store
+        .is_claimed(&claims.jti)
+        .await
+        .map_err(ApiError::internal)?;
+    if row.team_id.is_some() || claimed {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "upgrade_token_claimed",
+            "This upgrade token's resource was claimed by an account; the token deploys nothing more.",
+        )
+        .action("Sign in (POST /auth/email/start) and deploy with the session token or an API key as `Authorization: Bearer ...`."));
     }
     Ok(Some(Deployer {
         fingerprint: row

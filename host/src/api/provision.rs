@@ -276,14 +276,6 @@ fn proven_tokens(app: &App, headers: &HeaderMap) -> Result<Vec<Uuid>, ApiError> 
         .map(str::trim)
         .filter(|part| !part.is_empty())
         .take(16)
-        .map(|part| {
-            part.parse::<Uuid>().or_else(|_| {
-                app.tokens
-                    .verify(part)
-                    .ok()
-                    .and_then(|claims| claims.sub.parse().ok())
-                    .ok_or_else(refuse)
-            })
-        })
+        .map(|part| app.tokens.resource_proven_by(part).ok_or_else(refuse))
         .collect()
 }

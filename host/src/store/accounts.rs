@@ -21,7 +21,8 @@ pub struct Account {
 pub struct UsedLink {
     pub email: String,
     pub purpose: String,
-    pub fingerprint: Option<String>,
+    /// For a claim: the resources it moves.
+    pub resource_tokens: Option<Vec<Uuid>>,
 }
 
 /// A new email link.
@@ -29,7 +30,8 @@ pub struct NewLink<'a> {
     pub token_hash: &'a [u8],
     pub email: &'a str,
     pub purpose: &'a str,
-    pub fingerprint: Option<&'a str>,
+    /// For a claim: the resources it moves.
+    pub resource_tokens: &'a [Uuid],
     pub now: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
@@ -86,13 +88,13 @@ impl Store {
 
     pub async fn insert_email_link(&self, link: &NewLink<'_>) -> sqlx::Result<()> {
         sqlx::query(
-            "INSERT INTO email_links (token_hash, email, purpose, fingerprint, created_at, expires_at)
+            "INSERT INTO email_links (token_hash, email, purpose, resource_tokens, created_at, expires_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(link.token_hash)
         .bind(link.email)
         .bind(link.purpose)
-        .bind(link.fingerprint)
+        .bind(link.resource_tokens)
         .bind(link.now)
         .bind(link.expires_at)
         .execute(&self.pool)
@@ -109,7 +111,7 @@ impl Store {
         sqlx::query_as(
             "UPDATE email_links SET used_at = $2
              WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
-             RETURNING email, purpose, fingerprint",
+             RETURNING email, purpose, resource_tokens",
         )
         .bind(token_hash)
         .bind(now)
@@ -169,21 +171,21 @@ impl Store {
             .await
     }
 
-    /// Moves the network's live anonymous resources to the team, at `tier`. Returns how
-    /// many moved. Their URLs and credentials do not change.
+    /// Moves the listed live anonymous resources to the team, at `tier`. Returns how many
+    /// moved. Their URLs and credentials do not change.
     pub async fn move_to_team(
         &self,
-        fingerprint: &str,
+        tokens: &[Uuid],
         team_id: Uuid,
         tier: &str,
         now: DateTime<Utc>,
     ) -> sqlx::Result<u64> {
         let moved = sqlx::query(
             "UPDATE resources SET team_id = $2, tier = $3, updated_at = $4
-             WHERE fingerprint = $1 AND team_id IS NULL
+             WHERE token = ANY($1) AND team_id IS NULL
                AND status IN ('pending', 'active', 'suspended')",
         )
-        .bind(fingerprint)
+        .bind(tokens)
         .bind(team_id)
         .bind(tier)
         .bind(now)
@@ -192,11 +194,11 @@ impl Store {
         Ok(moved.rows_affected())
     }
 
-    /// The live anonymous resources of a network (what a claim would move).
-    pub async fn claimable(&self, fingerprint: &str) -> sqlx::Result<Vec<ResourceRow>> {
+    /// Which of the listed resources are live and anonymous (what a claim would move).
+    pub async fn claimable(&self, tokens: &[Uuid]) -> sqlx::Result<Vec<ResourceRow>> {
         self.resources_where(
-            "fingerprint = $1 AND team_id IS NULL AND status IN ('pending', 'active', 'suspended')",
-            fingerprint,
+            "token = ANY($1) AND team_id IS NULL AND status IN ('pending', 'active', 'suspended')",
+            tokens.to_vec(),
         )
         .await
     }

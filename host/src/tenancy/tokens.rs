@@ -103,6 +103,15 @@ impl TokenSigner {
         Ok(jsonwebtoken::decode::<SessionClaims>(token, &self.decoding, &validation)?.claims)
     }
 
+    /// The resource a caller proves it holds with `proof`: its token, or a valid upgrade
+    /// JWT issued for it.
+    pub fn resource_proven_by(&self, proof: &str) -> Option<Uuid> {
+        proof
+            .parse()
+            .ok()
+            .or_else(|| self.verify(proof).ok()?.sub.parse().ok())
+    }
+
     pub fn verify(&self, token: &str) -> anyhow::Result<UpgradeClaims> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);

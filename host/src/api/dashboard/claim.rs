@@ -1,5 +1,5 @@
-//! The claim page an `upgrade` link opens (`/start?t=<upgrade_jwt>`): what the person's
-//! network created, and a form that emails them the link that moves it into their account.
+//! The claim page an `upgrade` link opens (`/start?t=<upgrade_jwt>`): the resource the link
+//! stands for, and a form that emails the link that moves it into the person's account.
 
 use axum::extract::State;
 use axum::response::Html;
@@ -52,8 +52,8 @@ fn claim_form(token: &str, preview: &Value) -> String {
         .unwrap_or_else(|_| "\"\"".into())
         .replace('<', "\\u003c");
     format!(
-        r#"<p>These were created from your network and end when their time runs out. Enter your
-email: we send a link, and opening it moves them into your own account, where they last.</p>
+        r#"<p>This resource ends when its time runs out. Enter your email: we send a link, and
+opening it moves it into your own account, where it lasts.</p>
 <table id="claimable"><thead><tr><th>kind</th><th>name</th><th>status</th><th>expires in</th></tr></thead>
 <tbody>{rows}</tbody></table>
 <form id="claim"><p><input id="email" type="email" required placeholder="you@example.com" size="32">

@@ -57,7 +57,7 @@ fn schemas() -> Value {
     json!({
         "Error": {
             "type": "object",
-            "description": "The error envelope. Stable `error` codes include invalid_name, invalid_body, invalid_query, unsupported_media_type, payload_too_large, not_found, method_not_allowed, rate_limited, provision_limit_reached, resource_count_limit_exceeded, invalid_resource_token, resource_not_found, resource_deleted, invalid_token, unauthorized, provider_failed, provider_unavailable, provider_busy, metadata_unavailable, deployment_limit_reached, tarball_too_large, invalid_form, admin_disabled and the provider refusals (invalid_component, wrong_world, unsupported_contract_version, capability_not_granted, describe_failed, kind_mismatch, provider_not_found, no_previous_version, provider_not_loaded).",
+            "description": "The error envelope. Stable `error` codes include invalid_name, invalid_body, invalid_query, unsupported_media_type, payload_too_large, not_found, method_not_allowed, rate_limited, provision_limit_reached, resource_count_limit_exceeded, invalid_resource_token, nothing_to_claim, upgrade_token_claimed, resource_not_found, resource_deleted, invalid_token, unauthorized, provider_failed, provider_unavailable, provider_busy, metadata_unavailable, deployment_limit_reached, tarball_too_large, invalid_form, admin_disabled and the provider refusals (invalid_component, wrong_world, unsupported_contract_version, capability_not_granted, describe_failed, kind_mismatch, provider_not_found, no_previous_version, provider_not_loaded).",
             "properties": {
                 "ok": {"const": false},
                 "error": string("A stable, machine-readable code."),
@@ -269,12 +269,12 @@ pub fn operations() -> Vec<Op> {
         // Claiming and accounts.
         op("get", "/claim/preview", "accounts", "previewClaim", "What a claim would keep")
             .query("t", true, "string", "The upgrade token.")
-            .answers(200, "The resources the token would claim.", reference("Ok")),
+            .answers(200, "The resource the token would claim: kind, name, status, expiry (never tokens).", reference("Ok")),
         op("post", "/claim", "accounts", "claim", "Claim anonymous resources by email")
-            .json_body(object(&[("token", string("The upgrade token.")), ("email", json!({"type": "string"}))], &["token", "email"]))
+            .json_body(object(&[("token", string("The upgrade token of the resource to claim.")), ("email", json!({"type": "string"})), ("tokens", json!({"type": "array", "maxItems": 50, "items": {"type": "string"}, "description": "Upgrade JWTs or tokens of further resources to claim with it; nothing else of the network moves."}))], &["token", "email"]))
             .answers(200, "A claim link was sent.", reference("Ok")),
         op("get", "/start", "accounts", "startPage", "The claim page an upgrade link opens")
-            .describe("What the network created and a form that emails the claim link.")
+            .describe("The resource the upgrade token stands for and a form that emails the claim link.")
             .query("t", false, "string", "The upgrade token.")
             .html_page(&[]),
         op("post", "/auth/email/start", "accounts", "startEmailSignIn", "Email a sign-in link")
