@@ -153,10 +153,15 @@ fn python_service(script: &str) -> Vec<u8> {
     ])
 }
 
-async fn stack_status(host: &TestHost, slug: &str, wanted: &str) -> Value {
+async fn stack_status(host: &TestHost, slug: &str, bearer: &str, wanted: &str) -> Value {
     let started = Instant::now();
     loop {
-        let reply = host.get(&format!("/api/v1/stacks/{slug}")).await;
+        let reply = host
+            .get_with(
+                &format!("/api/v1/stacks/{slug}"),
+                &[("authorization", &format!("Bearer {bearer}"))],
+            )
+            .await;
         assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
         if reply.body["status"] == wanted {
             return reply.body;
@@ -232,7 +237,30 @@ async fn a_stack_links_its_services_and_injects_the_database_url() {
     assert!(slug.starts_with("stk-"), "{slug}");
     assert_eq!(reply.body["expires_in"], "6h");
 
-    let stack = stack_status(&host, &slug, "healthy").await;
+    let stack_token = reply.body["stack_token"].as_str().unwrap().to_string();
+    assert!(stack_token.starts_with("stt_"), "{stack_token}");
+
+    // The slug is a public handle: reading or deleting needs the owner's credential.
+    let path = format!("/api/v1/stacks/{slug}");
+    assert_error(&host.get(&path).await, 401, "unauthorized");
+    let someone_else = other["upgrade_jwt"].as_str().unwrap();
+    let wrong = [("authorization", format!("Bearer {someone_else}"))];
+    let wrong = [(wrong[0].0, wrong[0].1.as_str())];
+    assert_error(&host.get_with(&path, &wrong).await, 404, "stack_not_found");
+    assert_error(
+        &host.delete_with(&path, &wrong).await,
+        404,
+        "stack_not_found",
+    );
+    let by_token = host
+        .get_with(
+            &path,
+            &[("authorization", &format!("Bearer {stack_token}"))],
+        )
+        .await;
+    assert_eq!(by_token.status.as_u16(), 200, "{}", by_token.body);
+
+    let stack = stack_status(&host, &slug, jwt, "healthy").await;
     let services = stack["services"].as_array().unwrap();
     let web = services.iter().find(|s| s["name"] == "web").unwrap();
     let backend = services.iter().find(|s| s["name"] == "backend").unwrap();
@@ -253,10 +281,15 @@ async fn a_stack_links_its_services_and_injects_the_database_url() {
         .unwrap();
     assert_eq!(body, format!("web sees: backend-ok db={database}"));
 
-    let reply = host.delete(&format!("/api/v1/stacks/{slug}")).await;
+    let reply = host
+        .delete_with(
+            &path,
+            &[("authorization", &format!("Bearer {stack_token}"))],
+        )
+        .await;
     assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
     assert_eq!(
-        stack_status(&host, &slug, "stopped").await["status"],
+        stack_status(&host, &slug, jwt, "stopped").await["status"],
         "stopped"
     );
     assert!(containers_of(&namespace).is_empty());

@@ -108,7 +108,7 @@ async fn account_for(app: &App, token: &str) -> Result<Account, ApiError> {
         .ok_or_else(unauthorized)
 }
 
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)?
         .to_str()

@@ -157,6 +157,8 @@ pub(super) struct Deployer {
     pub tier: String,
     /// A signed-in caller's team.
     pub team: Option<(Uuid, String)>,
+    /// The resource whose upgrade JWT an anonymous caller presented.
+    pub proof: Option<Uuid>,
 }
 
 /// The caller behind `Authorization: Bearer <upgrade_jwt>`; none when the header is absent.
@@ -180,6 +182,7 @@ pub(super) async fn bearer(
             fingerprint: format!("team:{}", account.team_id),
             tier: account.tier.clone(),
             team: Some((account.team_id, account.tier)),
+            proof: None,
         }));
     }
     let claims = app.tokens.verify(token).map_err(|_| unauthorized())?;
@@ -211,6 +214,7 @@ pub(super) async fn bearer(
             .unwrap_or_else(|| client.fingerprint.clone()),
         tier: row.tier,
         team: None,
+        proof: Some(resource),
     }))
 }
 

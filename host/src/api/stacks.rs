@@ -45,6 +45,7 @@ pub async fn create(
             fingerprint: client.fingerprint.clone(),
             tier: crate::tenancy::plans::ANONYMOUS.into(),
             team: None,
+            proof: None,
         },
     };
     let mut form = read_form(multipart, &[]).await?;
@@ -94,7 +95,15 @@ pub async fn create(
     let slug = format!("stk-{}", crate::deploy::new_app_id());
     let anonymous = super::deploy::is_anonymous(&deployer.tier);
     let now = app.clock.now();
+    // An anonymous stack's reader and deleter is whoever holds this token (or the upgrade
+    // JWT it was made with); a team's stack answers the team.
+    let stack_token = deployer
+        .team
+        .is_none()
+        .then(|| format!("stt_{}", super::auth::new_secret()));
     let stack = StackRow {
+        secret_hash: stack_token.as_deref().map(super::auth::hash),
+        made_with: deployer.proof,
         id: stack_id,
         slug: slug.clone(),
         fingerprint: deployer.fingerprint.clone(),
@@ -172,8 +181,9 @@ pub async fn create(
             "services": services,
             "expires_in": if anonymous { "6h" } else { "" },
             "expires_at": stack.expires_at,
+            "stack_token": stack_token,
             "note": note.replace("{slug}", &slug),
-            "agent_action": format!("Poll GET {}/api/v1/stacks/{slug} until status is \"healthy\", then give the user the service URLs.", app.public_url),
+            "agent_action": format!("Poll GET {}/api/v1/stacks/{slug} (Authorization: Bearer <stack_token, the upgrade_jwt you created it with, or your session/API key>) until status is \"healthy\", then give the user the service URLs.", app.public_url),
         })),
     ))
 }
@@ -251,8 +261,9 @@ async fn delete_app(app: &App, token: Uuid) {
 pub async fn get(
     State(app): State<SharedApp>,
     Path(slug): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let (stack, services) = find(&app, &slug).await?;
+    let (stack, services) = find(&app, &slug, &headers).await?;
     let items: Vec<Value> = services
         .iter()
         .map(|row| {
@@ -290,8 +301,9 @@ pub async fn get(
 pub async fn delete(
     State(app): State<SharedApp>,
     Path(slug): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let (stack, services) = find(&app, &slug).await?;
+    let (stack, services) = find(&app, &slug, &headers).await?;
     for row in &services {
         delete_app(&app, row.token).await;
     }
@@ -303,7 +315,21 @@ pub async fn delete(
     })))
 }
 
-async fn find(app: &App, slug: &str) -> Result<(StackRow, Vec<DeploymentRow>), ApiError> {
+/// The stack `slug` and its services, for a caller that proves it may act on it; a stack
+/// it may not see is not found.
+async fn find(
+    app: &App,
+    slug: &str,
+    headers: &HeaderMap,
+) -> Result<(StackRow, Vec<DeploymentRow>), ApiError> {
+    let Some(presented) = super::auth::bearer_token(headers) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Stacks are read and deleted with a credential of their owner.",
+        )
+        .action("Send `Authorization: Bearer <stack_token>` (from POST /stacks/new), the upgrade_jwt the stack was created with, or the owning team's session or API key."));
+    };
     let not_found = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -321,6 +347,9 @@ async fn find(app: &App, slug: &str) -> Result<(StackRow, Vec<DeploymentRow>), A
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(not_found)?;
+    if !may_act_on(app, &stack, presented, headers).await {
+        return Err(not_found());
+    }
     let services = app
         .store
         .stack_services(stack.id)
@@ -374,4 +403,22 @@ fn redacted_env(app: &App, row: &DeploymentRow) -> Value {
 fn invalid_manifest(message: String) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "invalid_manifest", message)
         .action("Fix instant.yaml (services.<name>.{build, port, expose, needs, env}) and retry.")
+}
+
+/// Whether `presented` (a bearer) may read or delete `stack`.
+async fn may_act_on(app: &App, stack: &StackRow, presented: &str, headers: &HeaderMap) -> bool {
+    match stack.fingerprint.strip_prefix("team:") {
+        Some(team) => super::auth::account(app, headers)
+            .await
+            .is_ok_and(|account| account.team_id.to_string() == team),
+        None => {
+            // Digests are compared: timing reveals nothing about the token itself.
+            let by_secret =
+                stack.secret_hash.as_deref() == Some(super::auth::hash(presented).as_slice());
+            by_secret
+                || stack
+                    .made_with
+                    .is_some_and(|made| app.tokens.resource_proven_by(presented) == Some(made))
+        }
+    }
 }

@@ -70,6 +70,10 @@ pub struct StackRow {
     pub manifest: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// Anonymous stacks: the SHA-256 of the stack token handed out at creation.
+    pub secret_hash: Option<Vec<u8>>,
+    /// Anonymous stacks made with an upgrade JWT: the resource it was issued for.
+    pub made_with: Option<Uuid>,
 }
 
 impl Store {
@@ -136,7 +140,8 @@ impl Store {
 
     pub async fn stack_by_id(&self, id: Uuid) -> sqlx::Result<Option<StackRow>> {
         sqlx::query_as(
-            "SELECT id, slug, fingerprint, name, manifest, created_at, expires_at
+            "SELECT id, slug, fingerprint, name, manifest, created_at, expires_at, secret_hash,
+                    made_with
              FROM stacks WHERE id = $1",
         )
         .bind(id)
@@ -321,8 +326,9 @@ impl Store {
 
     pub async fn insert_stack(&self, stack: &StackRow) -> sqlx::Result<()> {
         sqlx::query(
-            "INSERT INTO stacks (id, slug, fingerprint, name, manifest, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO stacks (id, slug, fingerprint, name, manifest, created_at, expires_at,
+                                 secret_hash, made_with)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(stack.id)
         .bind(&stack.slug)
@@ -331,6 +337,8 @@ impl Store {
         .bind(&stack.manifest)
         .bind(stack.created_at)
         .bind(stack.expires_at)
+        .bind(&stack.secret_hash)
+        .bind(stack.made_with)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -338,7 +346,8 @@ impl Store {
 
     pub async fn stack_by_slug(&self, slug: &str) -> sqlx::Result<Option<StackRow>> {
         sqlx::query_as(
-            "SELECT id, slug, fingerprint, name, manifest, created_at, expires_at
+            "SELECT id, slug, fingerprint, name, manifest, created_at, expires_at, secret_hash,
+                    made_with
              FROM stacks WHERE slug = $1",
         )
         .bind(slug)

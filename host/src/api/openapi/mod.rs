@@ -165,6 +165,9 @@ fn item(schema: Value) -> Value {
 }
 
 /// Every operation the REST API serves, in the order of the docs.
+/// Who may read or delete a stack.
+const STACK_OWNER: &str = "Bearer: an anonymous stack's stack_token (from POST /stacks/new) or the upgrade_jwt it was created with; a team's stack, the team's session or API key. The slug alone is a public handle.";
+
 pub fn operations() -> Vec<Op> {
     vec![
         // Provisioning.
@@ -241,12 +244,18 @@ pub fn operations() -> Vec<Op> {
                 ],
                 &["manifest"],
             ))
-            .answers(202, "Building.", ok_with(&[("slug", json!({"type": "string"})), ("stack_url", json!({"type": "string"})), ("services", json!({"type": "array"}))], &["slug"])),
+            .answers(202, "Building.", ok_with(&[("slug", json!({"type": "string"})), ("stack_url", json!({"type": "string"})), ("services", json!({"type": "array"})), ("stack_token", json!({"type": ["string", "null"], "description": "Anonymous stacks: the credential to read and delete it, shown once."}))], &["slug"])),
         op("get", "/api/v1/stacks/{slug}", "stacks", "getStack", "A stack's services")
+            .describe(STACK_OWNER)
+            .auth(Auth::Required)
             .answers(200, "The stack.", reference("Ok")),
         op("delete", "/api/v1/stacks/{slug}", "stacks", "deleteStack", "Delete every service of a stack")
+            .describe(STACK_OWNER)
+            .auth(Auth::Required)
             .answers(200, "Deleted.", reference("Ok")),
         op("get", "/stacks/{slug}", "stacks", "getStackShort", "A stack's services (short path)")
+            .describe(STACK_OWNER)
+            .auth(Auth::Required)
             .answers(200, "The stack.", reference("Ok")),
         op("delete", "/stacks/{slug}", "stacks", "deleteStackShort", "Delete a stack (short path)")
             .answers(200, "Deleted.", reference("Ok")),
