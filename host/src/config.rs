@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+/// The placeholder `jwt_secret` of `instanode.example.toml`.
+const EXAMPLE_JWT_SECRET: &str = "change-me-to-something-long-and-random";
+
 /// Everything the host needs to run. See `instanode.example.toml` for every key.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -453,6 +456,27 @@ impl Config {
         Ok(config)
     }
 
+    /// The example file's secrets are public: a host serving with them would seal every
+    /// credential with a known key and accept forged tokens. Only a test host may use them.
+    fn refuse_example_secrets(&self) -> anyhow::Result<()> {
+        if self.testing.control_routes || self.testing.fault_injection {
+            return Ok(());
+        }
+        if self.secrets.seal_key.expose().bytes().all(|b| b == b'0') {
+            bail!(
+                "secrets.seal_key is the example's all-zero key; generate one with \
+                 `openssl rand -hex 32` (INSTANODE_SECRETS__SEAL_KEY)"
+            );
+        }
+        if self.secrets.jwt_secret.expose() == EXAMPLE_JWT_SECRET {
+            bail!(
+                "secrets.jwt_secret is the example's placeholder; set a long random one \
+                 (INSTANODE_SECRETS__JWT_SECRET)"
+            );
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> anyhow::Result<()> {
         url::Url::parse(&self.public_url)
             .with_context(|| format!("public_url {:?} is not a URL", self.public_url))?;
@@ -463,6 +487,7 @@ impl Config {
         if self.secrets.jwt_secret.expose().len() < 16 {
             bail!("secrets.jwt_secret must be at least 16 characters");
         }
+        self.refuse_example_secrets()?;
         crate::tenancy::client::parse_cidrs(&self.trusted_proxies.items())
             .context("trusted_proxies")?;
         crate::deploy::AppUrls::parse(&self.apps_url()).context("apps.url")?;
@@ -606,11 +631,35 @@ mod tests {
         assert!(!table.contains_key("log") && !table.contains_key("test_pg_port"));
     }
 
+    /// The example file with real secrets in place of its public placeholders.
+    fn example_with_secrets() -> String {
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../instanode.example.toml"),
+        )
+        .unwrap()
+        .replace(&"0".repeat(64), &"5a".repeat(32))
+        .replace(EXAMPLE_JWT_SECRET, "a-real-and-long-random-secret")
+    }
+
+    #[test]
+    fn the_example_secrets_are_refused_outside_test_mode() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../instanode.example.toml");
+        let example = std::fs::read_to_string(path).unwrap();
+        let config: Config = toml::from_str(&example).unwrap();
+        let error = format!("{:#}", config.validate().unwrap_err());
+        assert!(error.contains("seal_key"), "{error}");
+        let zero_key_fixed = example.replace(&"0".repeat(64), &"5a".repeat(32));
+        let config: Config = toml::from_str(&zero_key_fixed).unwrap();
+        let error = format!("{:#}", config.validate().unwrap_err());
+        assert!(error.contains("jwt_secret"), "{error}");
+        let test_mode = example.replace("control_routes = false", "control_routes = true");
+        let config: Config = toml::from_str(&test_mode).unwrap();
+        config.validate().expect("a test host may use them");
+    }
+
     #[test]
     fn the_example_config_is_valid() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../instanode.example.toml");
-        let text = std::fs::read_to_string(path).unwrap();
-        let config: Config = toml::from_str(&text).unwrap();
+        let config: Config = toml::from_str(&example_with_secrets()).unwrap();
         config.validate().unwrap();
         assert_eq!(config.rate_limit_per_minute, 100);
         assert!(config.trusted_proxies.items().is_empty());
@@ -628,10 +677,7 @@ mod tests {
 
     #[test]
     fn signer_grants_name_known_host_keys() {
-        let base = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../instanode.example.toml"),
-        )
-        .unwrap();
+        let base = example_with_secrets();
         let bad = base.replace(r#"keys = ["nats-operator"]"#, r#"keys = ["nats-sytem"]"#);
         let config: Config = toml::from_str(&bad).unwrap();
         let error = format!("{:#}", config.validate().unwrap_err());

@@ -30,6 +30,15 @@ async fn follow_link(host: &TestHost, email: &str) -> Value {
     reply.body
 }
 
+/// Asks for a sign-in link and follows it.
+async fn follow_link_after_start(host: &TestHost, email: &str) -> Value {
+    let reply = host
+        .post_json("/auth/email/start", json!({ "email": email }))
+        .await;
+    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    follow_link(host, email).await
+}
+
 #[tokio::test]
 async fn a_claimed_database_moves_to_the_new_account_and_keeps_working() {
     let host = TestHost::start(HostOptions::default()).await;
@@ -317,6 +326,29 @@ async fn sessions_end_at_logout_and_api_keys_when_revoked() {
         401,
         "unauthorized",
     );
+
+    // Signing out of the dashboard revokes the session too, not only the cookie.
+    let browser = follow_link_after_start(&host, &email).await;
+    let browser = browser["session_token"].as_str().unwrap().to_string();
+    let reply = host
+        .post(
+            "/dashboard/logout",
+            Some("application/x-www-form-urlencoded"),
+            vec![],
+            &[
+                ("cookie", &format!("instanode_session={browser}")),
+                ("origin", &host.url),
+            ],
+        )
+        .await;
+    // 303 to the sign-in page, which the client follows.
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    assert_error(
+        &with_bearer(&host, "/auth/me", &browser).await,
+        401,
+        "unauthorized",
+    );
+
     let user = uuid::Uuid::parse_str(session["user_id"].as_str().unwrap()).unwrap();
     let team = uuid::Uuid::parse_str(session["team_id"].as_str().unwrap()).unwrap();
     let (expired, _) = TokenSigner::new(JWT_SECRET)

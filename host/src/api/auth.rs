@@ -330,14 +330,22 @@ pub async fn logout(
     State(app): State<SharedApp>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    if let Some(claims) = bearer_token(&headers).and_then(|t| app.tokens.verify_session(t).ok()) {
-        let expires_at = DateTime::<Utc>::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now);
-        app.store
-            .revoke_session(&claims.jti, expires_at)
-            .await
-            .map_err(ApiError::internal)?;
+    if let Some(token) = bearer_token(&headers) {
+        revoke_session_token(&app, token).await?;
     }
     Ok(Json(json!({ "ok": true, "message": "Signed out." })))
+}
+
+/// Revokes the session `token` stands for (its `jti`); anything else is ignored.
+pub(super) async fn revoke_session_token(app: &App, token: &str) -> Result<(), ApiError> {
+    let Ok(claims) = app.tokens.verify_session(token) else {
+        return Ok(());
+    };
+    let expires_at = DateTime::<Utc>::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now);
+    app.store
+        .revoke_session(&claims.jti, expires_at)
+        .await
+        .map_err(ApiError::internal)
 }
 
 /// `POST /api/v1/auth/api-keys {name}`: a new key, shown once.

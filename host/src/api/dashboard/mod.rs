@@ -100,8 +100,14 @@ async fn overview(State(app): State<SharedApp>, headers: HeaderMap) -> Response 
     Html(page::overview(&session.account, &items)).into_response()
 }
 
-/// Signs the browser out (the cookie is cleared; the session token ends with its lifetime).
-async fn logout(State(app): State<SharedApp>) -> Response {
+/// Signs the browser out: the session itself is revoked (its `jti`), so a copy of the cookie
+/// stops working too, and the cookie is cleared.
+async fn logout(State(app): State<SharedApp>, headers: HeaderMap) -> Response {
+    if let Some(token) = auth::cookie(&headers, auth::SESSION_COOKIE)
+        && let Err(e) = auth::revoke_session_token(&app, token).await
+    {
+        return refusal(e);
+    }
     (
         StatusCode::SEE_OTHER,
         [
