@@ -51,6 +51,8 @@ pub struct Config {
     #[serde(default)]
     pub lifecycle: LifecycleConfig,
     #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
     pub testing: TestingConfig,
     #[serde(default)]
     pub apps: AppsConfig,
@@ -133,6 +135,28 @@ impl StringList {
             Self::Empty => vec![],
             Self::One(s) => s.split(',').collect(),
             Self::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// The HTTP listener's defences against slow and greedy clients.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// A connection must send a whole request head within this long, or it is closed.
+    pub header_read_timeout_ms: u64,
+    /// A request body must arrive within this long (uploads included).
+    pub body_read_timeout_ms: u64,
+    /// Connections open at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 120_000,
+            max_connections: 10_000,
         }
     }
 }
@@ -488,6 +512,9 @@ impl Config {
             bail!("secrets.jwt_secret must be at least 16 characters");
         }
         self.refuse_example_secrets()?;
+        if self.http.max_connections == 0 || self.http.header_read_timeout_ms == 0 {
+            bail!("http.max_connections and http.header_read_timeout_ms must be above zero");
+        }
         crate::tenancy::client::parse_cidrs(&self.trusted_proxies.items())
             .context("trusted_proxies")?;
         crate::deploy::AppUrls::parse(&self.apps_url()).context("apps.url")?;
@@ -544,8 +571,9 @@ impl Config {
 }
 
 /// The keys of [`Config`], the only ones the environment may set.
-const TOP_LEVEL_KEYS: [&str; 18] = [
+const TOP_LEVEL_KEYS: [&str; 19] = [
     "listen",
+    "http",
     "public_url",
     "data_dir",
     "metadata",

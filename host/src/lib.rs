@@ -16,6 +16,7 @@ pub mod lifecycle;
 pub mod mail;
 pub mod proxy;
 pub mod registry;
+pub mod serve;
 pub mod store;
 pub mod tenancy;
 pub mod webhook_ingest;

@@ -1,7 +1,6 @@
 //! The `instanode` binary: loads the config and serves the API.
 
 use instanode::{api, app, config, conformance};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -150,13 +149,13 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!(listen = %listener.local_addr()?, public_url = %config.public_url, "instanode ready");
-    axum::serve(
+    instanode::serve::serve(
         listener,
-        instanode::proxy::route(api::router(app.clone()), app::app_proxy(&app))
-            .into_make_service_with_connect_info::<SocketAddr>(),
+        instanode::proxy::route(api::router(app.clone()), app::app_proxy(&app)),
+        &config.http,
+        shutdown_signal(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    .await;
     Ok(())
 }
 
