@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use async_nats::Client;
 use async_nats::jetstream::{self, stream};
-use async_nats::{Client, ConnectOptions};
 use futures::StreamExt;
 use instanode_tests::nats::TestNats;
 use instanode_tests::{HostOptions, ProviderSpec, TestHost, python};
@@ -28,18 +28,7 @@ fn account(body: &Value) -> String {
 
 /// Connects with `creds` and proves the login with a round trip; the error otherwise.
 async fn try_connect(url: &str, creds: &str) -> Result<Client, String> {
-    let options = ConnectOptions::with_credentials(creds)
-        .map_err(|e| e.to_string())?
-        .connection_timeout(Duration::from_secs(2));
-    let client = tokio::time::timeout(Duration::from_secs(5), options.connect(url))
-        .await
-        .map_err(|_| "connect timed out".to_string())?
-        .map_err(|e| e.to_string())?;
-    match tokio::time::timeout(Duration::from_secs(3), client.flush()).await {
-        Ok(Ok(())) => Ok(client),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("login not confirmed".into()),
-    }
+    instanode_tests::nats::login(url, creds).await
 }
 
 async fn connect(body: &Value) -> Client {
