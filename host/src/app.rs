@@ -31,6 +31,10 @@ pub struct App {
     pub rate_limiter: RateLimiter,
     /// Presign requests per storage resource.
     pub presign_limiter: RateLimiter<uuid::Uuid>,
+    /// Webhook deliveries per receiver (the rate follows its tier's ring size).
+    pub delivery_limiter: RateLimiter<uuid::Uuid>,
+    /// Webhook deliveries to all receivers together: the host's flood ceiling.
+    pub delivery_ceiling: RateLimiter<()>,
     pub clock: Clock,
     pub readiness: Readiness,
     pub lifecycle: LifecycleConfig,
@@ -77,6 +81,8 @@ impl App {
             clients: ClientResolver::new(parse_cidrs(&config.trusted_proxies.items())?, jwt_secret),
             rate_limiter: RateLimiter::new(config.rate_limit_per_minute),
             presign_limiter: RateLimiter::new(crate::api::PRESIGN_PER_MINUTE),
+            delivery_limiter: RateLimiter::new(0),
+            delivery_ceiling: RateLimiter::new(config.webhook_deliveries_per_minute),
             clock: Clock::default(),
             readiness: Readiness::default(),
             lifecycle: config.lifecycle,

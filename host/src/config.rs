@@ -48,6 +48,9 @@ pub struct Config {
     /// Requests per minute one client address may make (0 turns the limit off).
     #[serde(default = "default_rate_limit")]
     pub rate_limit_per_minute: u32,
+    /// Webhook deliveries the host takes per minute across all receivers (0: no ceiling).
+    #[serde(default = "default_webhook_deliveries")]
+    pub webhook_deliveries_per_minute: u32,
     #[serde(default)]
     pub lifecycle: LifecycleConfig,
     #[serde(default)]
@@ -453,6 +456,9 @@ fn default_metadata_pool() -> u32 {
 fn default_sql_pool() -> u32 {
     16
 }
+fn default_webhook_deliveries() -> u32 {
+    600_000
+}
 fn default_statement_timeout_ms() -> u64 {
     15_000
 }
@@ -571,8 +577,9 @@ impl Config {
 }
 
 /// The keys of [`Config`], the only ones the environment may set.
-const TOP_LEVEL_KEYS: [&str; 19] = [
+const TOP_LEVEL_KEYS: [&str; 20] = [
     "listen",
+    "webhook_deliveries_per_minute",
     "http",
     "public_url",
     "data_dir",

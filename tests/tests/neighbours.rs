@@ -1,7 +1,8 @@
 //! Two anonymous callers behind one /24 (an office, a CI runner pool, a carrier NAT): the
 //! network is their shared quota key, never an identity. B never receives A's token, URL or
 //! upgrade JWT from provisioning (same body within 120 s, over a cap, after the daily cap),
-//! a claim preview or a claim; A gets its own back by proving it holds it.
+//! a claim preview or a claim; A gets its own back by proving it holds it. A shared sender
+//! address does not throttle everyone's webhooks; the host's flood ceiling still holds.
 
 use instanode_tests::{HostOptions, ProviderSpec, Reply, TestHost, assert_error};
 use serde_json::Value;
@@ -209,4 +210,112 @@ async fn a_claim_moves_only_what_the_claimer_proves() {
     )
     .await;
     assert_error(&deploy, 401, "upgrade_token_claimed");
+}
+
+/// A webhook sender is a shared service delivering for many tenants from one address: its
+/// deliveries count against each receiver, never against the address.
+#[tokio::test]
+async fn one_senders_address_does_not_throttle_everyones_webhooks() {
+    let host = TestHost::start(HostOptions {
+        providers: vec![],
+        ..HostOptions::default()
+    })
+    .await;
+    let a = create(
+        &host,
+        "webhook",
+        r#"{"name":"a-hook"}"#,
+        &[("x-forwarded-for", A)],
+    )
+    .await;
+    let b = create(
+        &host,
+        "webhook",
+        r#"{"name":"b-hook"}"#,
+        &[("x-forwarded-for", "10.98.1.1")],
+    )
+    .await;
+    let paths: Vec<String> = [&a, &b]
+        .iter()
+        .map(|r| {
+            let url = r.body["receive_url"].as_str().unwrap();
+            url[url.find("/webhook/").unwrap()..].to_string()
+        })
+        .collect();
+    let sender = [("x-forwarded-for", "203.0.113.9")];
+    let deliveries = (0..1000).map(|i| {
+        let path = &paths[i % 2];
+        let host = &host;
+        async move {
+            host.post(
+                path,
+                Some("text/plain"),
+                format!("event {i}").into_bytes(),
+                &sender,
+            )
+            .await
+            .status
+            .as_u16()
+        }
+    });
+    let statuses = futures::future::join_all(deliveries).await;
+    let refused = statuses.iter().filter(|s| **s != 200).count();
+    assert_eq!(refused, 0, "statuses: {statuses:?}");
+    for (resource, path) in [&a, &b].iter().zip(&paths) {
+        let token = resource.body["token"].as_str().unwrap();
+        let listed = host
+            .get(&format!("/api/v1/webhooks/{token}/requests?limit=100"))
+            .await;
+        assert_eq!(listed.status.as_u16(), 200, "{path}: {}", listed.body);
+        assert_eq!(
+            listed.body["count"], 100,
+            "{path}: the ring keeps the newest 100"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_flood_past_the_hosts_ceiling_is_refused_and_health_still_answers() {
+    let host = TestHost::start(HostOptions {
+        providers: vec![],
+        extra: "webhook_deliveries_per_minute = 300\n".into(),
+        ..HostOptions::default()
+    })
+    .await;
+    let hook = create(
+        &host,
+        "webhook",
+        r#"{"name":"flooded"}"#,
+        &[("x-forwarded-for", A)],
+    )
+    .await;
+    let url = hook.body["receive_url"].as_str().unwrap();
+    let path = url[url.find("/webhook/").unwrap()..].to_string();
+    let flood = (0..400).map(|i| {
+        let (host, path) = (&host, &path);
+        async move {
+            let from = format!("198.18.{}.{}", i / 250, i % 250);
+            host.post(
+                path,
+                Some("text/plain"),
+                b"x".to_vec(),
+                &[("x-forwarded-for", &from)],
+            )
+            .await
+        }
+    });
+    let (replies, health) = tokio::join!(futures::future::join_all(flood), host.get("/healthz"));
+    assert_eq!(health.status.as_u16(), 200);
+    let limited: Vec<&Reply> = replies
+        .iter()
+        .filter(|r| r.status.as_u16() == 429)
+        .collect();
+    assert!(!limited.is_empty(), "the ceiling let 400 through");
+    assert_eq!(limited[0].body["error"], "rate_limited");
+    assert!(limited[0].body["agent_action"].is_string());
+    assert!(
+        replies
+            .iter()
+            .all(|r| matches!(r.status.as_u16(), 200 | 429))
+    );
 }

@@ -33,6 +33,7 @@ pub async fn receive(
         .map(|(_, v)| v.as_str())
         .unwrap_or_default();
     let row = live_webhook(&app, token).await?;
+    admit_delivery(&app, &row)?;
     let (parts, body) = request.into_parts();
     let body = read_body(body).await?;
     // Fail closed: a receiver whose settings cannot be read accepts nothing.
@@ -70,10 +71,7 @@ pub async fn receive(
             }
         }
     }
-    let keep = limits_of(&row)
-        .into_iter()
-        .find(|(k, _)| k == "requests_stored")
-        .map_or(DEFAULT_KEEP, |(_, v)| v);
+    let keep = ring_size(&row);
     let request = ReceivedRequest {
         method: parts.method.to_string(),
         path: parts.uri.path().to_string(),
@@ -173,6 +171,54 @@ async fn live_webhook(app: &SharedApp, receive_id: &str) -> Result<Arc<ResourceR
         return Err(receiver_ended());
     }
     Ok(row)
+}
+
+/// Deliveries a receiver takes per minute for each request its ring keeps.
+const DELIVERIES_PER_STORED: u32 = 10;
+
+/// How many requests the receiver's tier keeps.
+fn ring_size(row: &ResourceRow) -> u64 {
+    limits_of(row)
+        .into_iter()
+        .find(|(name, _)| name == "requests_stored")
+        .map_or(DEFAULT_KEEP, |(_, n)| n)
+}
+
+/// Admits one delivery to `row`: within the receiver's own rate (ten times its tier's ring
+/// size a minute) and the host's ceiling across all receivers.
+fn admit_delivery(app: &SharedApp, row: &ResourceRow) -> Result<(), ApiError> {
+    let now = std::time::Instant::now();
+    let per_minute = u32::try_from(ring_size(row))
+        .unwrap_or(u32::MAX)
+        .saturating_mul(DELIVERIES_PER_STORED);
+    let refused = |wait: std::time::Duration, message: String| {
+        let seconds = wait.as_secs().max(1);
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+            .action(format!(
+                "Deliveries are arriving faster than this receiver takes them; retry in {seconds} seconds."
+            ))
+            .retry_after(seconds)
+    };
+    // An operator who turned rate limits off (`rate_limit_per_minute = 0`) turned this off too.
+    let per_minute = if app.rate_limiter.per_minute() == 0 {
+        0
+    } else {
+        per_minute
+    };
+    app.delivery_limiter
+        .take_at(row.id, per_minute, now)
+        .map_err(|wait| {
+            refused(
+                wait,
+                format!("This receiver takes {per_minute} deliveries a minute."),
+            )
+        })?;
+    app.delivery_ceiling.take((), now).map_err(|wait| {
+        refused(
+            wait,
+            "The host is taking no more webhook deliveries right now.".into(),
+        )
+    })
 }
 
 fn receiver_ended() -> ApiError {
