@@ -196,7 +196,7 @@ apt_install() {
     fi
     # Keep our createcluster.conf on postgresql-common's first install (see ensure_postgres).
     UCF_FORCE_CONFFOLD=1 apt-get install -y -q -o DPkg::Lock::Timeout=600 "${missing[@]}" ||
-        { ((placed)) && rm -f "$policy"; die "apt-get install ${missing[*]} failed"; }
+        { ((placed)) && rm -f "$policy"; die "could not install ${missing[*]} (see apt's output above)"; }
     ((placed)) && rm -f "$policy"
     return 0
 }
