@@ -378,11 +378,8 @@ fn close_beyond(clients: &[Client], user: &str, limit: usize) -> Result<u32, Pro
 
 /// Counts the user's connections and closes the newest beyond `limit`.
 fn enforce_connections(tenant: &Tenant, limit: Option<u64>) -> Result<u32, ProviderError> {
-    let clients = client_list()?;
-    match limit.and_then(|l| usize::try_from(l).ok()) {
-        Some(limit) => close_beyond(&clients, &tenant.user, limit),
-        None => close_beyond(&clients, &tenant.user, usize::MAX),
-    }
+    let limit = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+    close_beyond(&client_list()?, &tenant.user, limit)
 }
 
 /// Records (or, without a limit, forgets) the user's connection limit for `maintain`.
