@@ -84,7 +84,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 # them all together.
 ALL_PACKAGES=(curl ca-certificates iproute2 procps git
     postgresql-15 postgresql-server-dev-15 build-essential dpkg-dev
-    redis-server python3 python3-venv docker.io debootstrap busybox-static
+    redis-server python3 python3-venv docker.io iptables debootstrap busybox-static
     chromium nodejs nginx-light)
 
 # packages_needed NEED...: the Debian packages this machine lacks for each NEED, one a line.
@@ -92,7 +92,7 @@ ALL_PACKAGES=(curl ca-certificates iproute2 procps git
 #   postgres  PostgreSQL 15 and what building pgvector takes (PG_BIN is Debian's layout)
 #   redis     redis-server and redis-cli
 #   python    a python3 that can make virtualenvs
-#   docker    dockerd, and debootstrap and a static busybox for the local base images
+#   docker    dockerd, iptables (the app firewall), and debootstrap and a static busybox for the local base images
 #   browser   chromium, and node to drive it (npm is not needed: see ensure_browser)
 #   nginx     nginx, for the proxy benchmark
 packages_needed() {
@@ -118,6 +118,7 @@ packages_needed() {
                 ;;
             docker)
                 have dockerd || echo docker.io
+                have iptables || echo iptables
                 have debootstrap || echo debootstrap
                 # The busybox image copies /bin/busybox: it must be the static build.
                 pkg_installed busybox-static || echo busybox-static
@@ -417,6 +418,38 @@ start_docker() {
     die "the Docker daemon did not answer within 60 s (log: $DOCKERD_DIR/dockerd.log)"
 }
 
+# guard_app_networks PORT...: what tenants' containers may reach. App networks have
+# bridges named inapp* (host/src/caps/containers.rs); from them, connections to this
+# machine (any of its addresses) are refused except to the backend PORTs, and connections
+# forwarded to link-local or private addresses (cloud metadata, the LAN) are refused.
+# Replies to connections the host opened stay allowed. Machine-wide and idempotent: ports
+# of earlier calls stay open, since scripts/up and scripts/test may run side by side.
+guard_app_networks() {
+    local inbound=INSTANODE-APPS-IN outbound=INSTANODE-APPS-OUT port range
+    have iptables || die "iptables is missing (Debian package iptables)"
+    if ! iptables -w -C "$inbound" -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN 2>/dev/null; then
+        iptables -w -N "$inbound" 2>/dev/null || iptables -w -F "$inbound"
+        iptables -w -A "$inbound" -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
+        iptables -w -A "$inbound" -p tcp -j REJECT --reject-with tcp-reset
+        iptables -w -A "$inbound" -j REJECT
+    fi
+    for port; do
+        iptables -w -C "$inbound" -p tcp --dport "$port" -j RETURN 2>/dev/null ||
+            iptables -w -I "$inbound" 2 -p tcp --dport "$port" -j RETURN
+    done
+    iptables -w -C INPUT -i inapp+ -j "$inbound" 2>/dev/null ||
+        iptables -w -I INPUT 1 -i inapp+ -j "$inbound"
+
+    iptables -w -N "$outbound" 2>/dev/null || iptables -w -F "$outbound"
+    # Between services of one stack (same bridge); the engine isolates other bridges.
+    iptables -w -A "$outbound" -o inapp+ -j RETURN
+    for range in 169.254.0.0/16 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 100.64.0.0/10; do
+        iptables -w -A "$outbound" -d "$range" -j REJECT
+    done
+    iptables -w -C DOCKER-USER -i inapp+ -j "$outbound" 2>/dev/null ||
+        iptables -w -I DOCKER-USER 1 -i inapp+ -j "$outbound"
+}
+
 # docker_gateway_ip: the default bridge's gateway (docker0, e.g. 172.17.0.1). Containers
 # started with --add-host host.docker.internal:host-gateway reach the host there.
 docker_gateway_ip() {
@@ -604,17 +637,27 @@ start_postgres() {
     fi
 
     # Tenants' containers connect through the Docker bridges, with passwords like any TCP
-    # client. Docker's default address pools: 172.17-31.0.0/16 first, then 192.168.0.0/16
-    # in /20s once those are taken.
-    local hba=$pgdata/pg_hba.conf hba_changed='' method range
+    # client, as tenants' roles only: never as the superuser or the host's own role, and
+    # never to the host's metadata database, whatever password they try. Docker's default
+    # address pools: 172.17-31.0.0/16 first, then 192.168.0.0/16 in /20s.
+    local hba=$pgdata/pg_hba.conf hba_changed='' method range block
     method=$(awk '$1 == "host" && $4 == "127.0.0.1/32" {print $5; exit}' "$hba")
+    block="# instanode: tenants' containers (begin)"
     for range in 172.16.0.0/12 192.168.0.0/16; do
-        if ! grep -qE "^host[[:space:]]+all[[:space:]]+all[[:space:]]+${range//./\\.}[[:space:]]" "$hba"; then
-            printf '# Containers on Docker bridges (tenants'"'"' deployed apps)\nhost all all %s %s\n' \
-                "$range" "${method:-scram-sha-256}" >>"$hba"
-            hba_changed=1
-        fi
+        block+=$'\n'"host all postgres,instanode $range reject"
+        block+=$'\n'"host instanode,postgres,template1 all $range reject"
+        block+=$'\n'"host all all $range ${method:-scram-sha-256}"
     done
+    block+=$'\n'"# instanode: tenants' containers (end)"
+    if [[ $(sed -n "/^# instanode: tenants' containers (begin)/,/^# instanode: tenants' containers (end)/p" "$hba") != "$block" ]]; then
+        # Drops the block, and the unguarded lines of earlier versions; rewritten in
+        # place so the file keeps its owner.
+        local kept
+        kept=$(sed -e "/^# instanode: tenants' containers (begin)/,/^# instanode: tenants' containers (end)/d" \
+            -e "/^# Containers on Docker bridges (tenants' deployed apps)/,+1d" "$hba")
+        printf '%s\n%s\n' "$kept" "$block" >"$hba"
+        hba_changed=1
+    fi
 
     local listen
     listen=$(backend_hosts)
@@ -1182,6 +1225,7 @@ prepare_test_backends() {
     start_docker
     ensure_base_images
     remove_test_containers
+    guard_app_networks "$port" "$redis_port" "$mongo_port"
     start_postgres "$data" "$port"
     start_s3 "$data" "$s3_port"
     export INSTANODE_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"

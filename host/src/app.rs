@@ -45,6 +45,8 @@ pub struct App {
     pub maintenance: Maintenance,
     /// Where deployed apps are reached.
     pub apps: AppUrls,
+    /// Turns to build app images.
+    pub builds: crate::deploy::build_slots::BuildSlots,
     /// Serving apps' addresses, remembered briefly for the proxy.
     pub routes: crate::deploy::routes::RouteCache,
     /// Sends claim and sign-in links, when an email relay is configured.
@@ -91,6 +93,10 @@ impl App {
             control_routes: config.testing.control_routes,
             maintenance: Maintenance::default(),
             apps: AppUrls::parse(&config.apps_url())?,
+            builds: crate::deploy::build_slots::BuildSlots::new(
+                config.apps.builds_per_owner,
+                config.apps.concurrent_builds,
+            ),
             routes: Default::default(),
             mailer: config
                 .email

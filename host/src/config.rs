@@ -93,14 +93,28 @@ pub struct EmailConfig {
     pub from: String,
 }
 
-/// Where deployed apps are reached.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Where deployed apps are reached, and how many of them build at once.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct AppsConfig {
     /// App URL pattern: `*` becomes the app's slug, e.g. `https://*.apps.example.com`.
     /// Default: `http://*.deployment.localhost:<listen port>`, which browsers and curl
     /// resolve to this machine with no DNS setup.
     pub url: Option<String>,
+    /// Image builds one owner (a team, or an anonymous network) runs at once; more wait.
+    pub builds_per_owner: usize,
+    /// Image builds the host runs at once, all owners together.
+    pub concurrent_builds: usize,
+}
+
+impl Default for AppsConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            builds_per_owner: 2,
+            concurrent_builds: 4,
+        }
+    }
 }
 
 impl Config {
@@ -308,6 +322,13 @@ pub struct ContainersBinding {
     /// of the label that marks them: hosts sharing one engine must use different ones.
     #[serde(default = "default_container_namespace")]
     pub namespace: String,
+    /// CPU one image build may use, in thousandths of a core.
+    #[serde(default = "default_build_cpu_millis")]
+    pub build_cpu_millis: u32,
+}
+
+fn default_build_cpu_millis() -> u32 {
+    1000
 }
 
 fn default_docker_socket() -> String {

@@ -43,6 +43,15 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The network of apps outside a stack (containers on it cannot reach each other).
 const SOLO_NETWORK: &str = "apps";
 
+/// Marks a build log ended when dropped.
+struct EndsOnDrop(Arc<BuildLog>);
+
+impl Drop for EndsOnDrop {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
+}
+
 /// Output of one build, readable while it runs.
 #[derive(Default)]
 pub struct BuildLog {
@@ -101,6 +110,8 @@ pub struct ContainersBackend {
     store: Store,
     builds: Mutex<Vec<(String, Arc<BuildLog>)>>,
     network_lock: tokio::sync::Mutex<()>,
+    /// CPU a build may use, in thousandths of a core.
+    build_cpu_millis: u32,
 }
 
 impl ContainersBackend {
@@ -118,6 +129,7 @@ impl ContainersBackend {
             store,
             builds: Mutex::new(Vec::new()),
             network_lock: tokio::sync::Mutex::new(()),
+            build_cpu_millis: binding.build_cpu_millis.max(100),
         })
     }
 
@@ -209,6 +221,8 @@ impl ContainersBackend {
             .ok_or_else(|| cap_error("not-found", format!("no build context `{context_ref}`")))?;
         let docker = self.docker().await?;
         let log = self.new_build_log(context_ref);
+        // A build whose caller goes away (a redeploy superseded it) still reads as ended.
+        let _ended = EndsOnDrop(log.clone());
         let labels = self.labels(&[])?;
         let options = BuildImageOptionsBuilder::default()
             .dockerfile("Dockerfile")
@@ -218,6 +232,11 @@ impl ContainersBackend {
             .pull("false")
             .memory(i32::try_from(memory_bytes).unwrap_or(i32::MAX))
             .memswap(i32::try_from(memory_bytes).unwrap_or(i32::MAX))
+            .cpuperiod(CPU_PERIOD_MICROS)
+            .cpuquota(cpu_quota(self.build_cpu_millis))
+            // `RUN` steps get no network: only the engine's own namespace has one, and
+            // the Dockerfile check refuses what would make the engine fetch there.
+            .networkmode("none")
             .labels(&labels)
             .build();
         let run = async {
@@ -250,7 +269,6 @@ impl ContainersBackend {
             Ok(())
         };
         let outcome = tokio::time::timeout(deadline, run).await;
-        log.finish();
         match outcome {
             Ok(Ok(())) => Ok(log.tail()),
             Ok(Err(())) => Err(cap_error("build-failed", log.tail().join("\n"))),
@@ -570,7 +588,21 @@ impl ContainersBackend {
             )
             .await
         {
-            Ok(_) => return Ok(()),
+            Ok(existing) => {
+                let guarded = existing
+                    .options
+                    .as_ref()
+                    .and_then(|options| options.get(BRIDGE_NAME_OPTION))
+                    .is_some_and(|bridge| bridge.starts_with(APP_BRIDGE_PREFIX));
+                if guarded {
+                    return Ok(());
+                }
+                // Made before app bridges had guarded names: replaced once nothing uses it.
+                if let Err(e) = docker.remove_network(full).await {
+                    tracing::warn!(network = full, error = %e, "an app network outside the firewall's reach is still in use");
+                    return Ok(());
+                }
+            }
             Err(e) if is_not_found(&e) => {}
             Err(e) => return Err(engine_error(e)),
         }
@@ -578,10 +610,13 @@ impl ContainersBackend {
             name: full.to_string(),
             driver: Some("bridge".into()),
             labels: Some(self.labels(&[])?),
-            options: Some(HashMap::from([(
-                "com.docker.network.bridge.enable_icc".to_string(),
-                linked.to_string(),
-            )])),
+            options: Some(HashMap::from([
+                (
+                    "com.docker.network.bridge.enable_icc".to_string(),
+                    linked.to_string(),
+                ),
+                (BRIDGE_NAME_OPTION.to_string(), app_bridge_name(full)),
+            ])),
             ..Default::default()
         };
         match docker.create_network(request).await {
@@ -610,6 +645,28 @@ impl ContainersBackend {
 }
 
 /// `<resource uuid>.<generation>`.
+/// The engine option naming a network's Linux bridge.
+const BRIDGE_NAME_OPTION: &str = "com.docker.network.bridge.name";
+/// Every app network's bridge is named `inapp<10 hex>`: the host firewall
+/// (`scripts/lib.sh`, `guard_app_networks`) matches interfaces `inapp+`.
+pub const APP_BRIDGE_PREFIX: &str = "inapp";
+
+/// The bridge of the network `full`: Linux allows 15 characters.
+fn app_bridge_name(full: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(full.as_bytes());
+    format!("{APP_BRIDGE_PREFIX}{}", &hex::encode(digest)[..10])
+}
+
+/// The CFS period builds are measured in (the engine's default).
+const CPU_PERIOD_MICROS: i32 = 100_000;
+
+/// The CFS quota for `millis` thousandths of a core.
+fn cpu_quota(millis: u32) -> i32 {
+    i32::try_from(u64::from(millis) * u64::from(CPU_PERIOD_MICROS.unsigned_abs()) / 1000)
+        .unwrap_or(i32::MAX)
+}
+
 pub fn context_ref(resource: Uuid, generation: i32) -> String {
     format!("{}.{generation}", resource.simple())
 }

@@ -56,7 +56,24 @@ async fn run(
         .ok_or_else(|| internal("no provider serves deploys any more".into()))?;
     let target = target(app, &row, generation).await?;
 
-    let image = match provider.deploy_build(request_id, &target).await {
+    let owner = match row.team_id {
+        Some(team) => team.to_string(),
+        None => row.fingerprint.clone(),
+    };
+    let Some(mut turn) = app.builds.wait_turn(resource_id, generation, &owner).await else {
+        // A newer rollout of the app was asked for while this one waited: it builds instead.
+        return Ok(());
+    };
+    // Dropping the provider's call drops its build request, and the engine cancels the build.
+    let built = tokio::select! {
+        built = provider.deploy_build(request_id, &target) => built,
+        () = turn.superseded() => {
+            tracing::info!(request_id, resource.id = %resource_id, generation, "build superseded");
+            return Ok(());
+        }
+    };
+    drop(turn);
+    let image = match built {
         Ok(Ok(Built::Image(image))) => image,
         Ok(Ok(Built::Failed(failure))) => return Err(failure),
         other => return Err(call_failure(&provider, other.map(|a| a.map(|_| ())))),

@@ -12,6 +12,8 @@ use std::io::{self, Read};
 use flate2::read::MultiGzDecoder;
 use tar::{Archive, Builder, Entry, EntryType, Header};
 
+use super::dockerfile::{self, RemoteFetch};
+
 const MIB: u64 = 1024 * 1024;
 /// The two bytes every gzip member starts with.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -87,6 +89,9 @@ pub enum SourceError {
     /// No `Dockerfile` where the build starts.
     #[error("no `Dockerfile` at the root of {}", build_root(.dir))]
     MissingDockerfile { dir: String },
+    /// The Dockerfile would make the engine fetch something over the network.
+    #[error(transparent)]
+    RemoteFetch(#[from] RemoteFetch),
 }
 
 impl SourceError {
@@ -101,6 +106,7 @@ impl SourceError {
             Self::UnpackedTooLarge { .. } => "tarball_unpacked_too_large",
             Self::TooManyEntries { .. } => "tarball_too_many_files",
             Self::MissingDockerfile { .. } => "missing_dockerfile",
+            Self::RemoteFetch(_) => "dockerfile_remote_source",
         }
     }
 
@@ -130,6 +136,9 @@ impl SourceError {
             }
             Self::MissingDockerfile { .. } => {
                 "Add a `Dockerfile` at the root of the build directory (or point `build` at the directory that holds it) and tar from inside the project: `tar czf app.tar.gz -C <project-dir> .`."
+            }
+            Self::RemoteFetch(_) => {
+                "Builds have no network access: put the file in the project and COPY it instead of `ADD <url>` or a git source, and start FROM an image without a registry host (the platform's base images)."
             }
         }
     }
@@ -185,6 +194,8 @@ struct Walk<'a> {
     earlier_files: HashSet<Vec<String>>,
     /// Whether `dir/Dockerfile` was seen.
     dockerfile: bool,
+    /// The member a hard-linked `dir/Dockerfile` points at.
+    linked_dockerfile: Option<Vec<String>>,
 }
 
 impl<'a> Walk<'a> {
@@ -199,6 +210,7 @@ impl<'a> Walk<'a> {
             symlinks: Vec::new(),
             earlier_files: HashSet::new(),
             dockerfile: false,
+            linked_dockerfile: None,
         }
     }
 
@@ -228,6 +240,9 @@ impl<'a> Walk<'a> {
         let unpacked_bytes = cap - inflated.limit();
 
         self.check_symlinks()?;
+        if let Some(target) = &self.linked_dockerfile {
+            dockerfile::check(&member_text(gzipped, target)?)?;
+        }
         if !self.dockerfile {
             return Err(SourceError::MissingDockerfile {
                 dir: self.dir.join("/"),
@@ -303,18 +318,25 @@ impl<'a> Walk<'a> {
             EntryType::Regular => {
                 self.files += 1;
                 self.earlier_files.insert(path);
-                self.dockerfile |= inside.as_deref() == Some("Dockerfile");
+                let is_dockerfile = inside.as_deref() == Some("Dockerfile");
+                self.dockerfile |= is_dockerfile;
+                if self.out.is_none() && !is_dockerfile {
+                    return Ok(());
+                }
+                let size = entry.size();
+                let mut data = Vec::with_capacity(size.min(MIB) as usize);
+                entry.read_to_end(&mut data).map_err(unreadable)?;
+                if data.len() as u64 != size {
+                    return Err(SourceError::Unreadable {
+                        reason: format!("member `{}` is cut short", display()),
+                    });
+                }
+                if is_dockerfile {
+                    dockerfile::check(&String::from_utf8_lossy(&data))?;
+                }
                 if let (Some(out), Some(rel)) = (self.out.as_mut(), inside) {
-                    let size = entry.size();
                     let mut header = repacked(EntryType::Regular, entry.header(), 0o644);
                     header.set_size(size);
-                    let mut data = Vec::with_capacity(size.min(MIB) as usize);
-                    entry.read_to_end(&mut data).map_err(unreadable)?;
-                    if data.len() as u64 != size {
-                        return Err(SourceError::Unreadable {
-                            reason: format!("member `{}` is cut short", display()),
-                        });
-                    }
                     out.append_data(&mut header, rel, data.as_slice())
                         .map_err(unreadable)?;
                 }
@@ -350,9 +372,13 @@ impl<'a> Walk<'a> {
                 if !self.earlier_files.contains(&target) {
                     return Err(outside("does not name an earlier file in the archive"));
                 }
+                if inside.as_deref() == Some("Dockerfile") {
+                    // Its text is an earlier member's, read again once the walk is done.
+                    self.dockerfile = true;
+                    self.linked_dockerfile = Some(target.clone());
+                }
                 self.files += 1;
                 self.earlier_files.insert(path);
-                self.dockerfile |= inside.as_deref() == Some("Dockerfile");
                 if let (Some(out), Some(rel)) = (self.out.as_mut(), inside) {
                     let target = target
                         .strip_prefix(self.dir.as_slice())
@@ -400,6 +426,21 @@ impl<'a> Walk<'a> {
 
 /// Checks that each link in `links` (archive paths, all under `root`) resolves below `root`,
 /// following the other links on the way the kernel would.
+/// The text of the regular file at `path` (an archive already walked once).
+fn member_text(gzipped: &[u8], path: &[String]) -> Result<String, SourceError> {
+    let mut archive = Archive::new(MultiGzDecoder::new(gzipped));
+    let mut text = Vec::new();
+    for entry in archive.entries().map_err(unreadable)? {
+        let mut entry = entry.map_err(unreadable)?;
+        let name = components(&entry.path_bytes()).unwrap_or_default();
+        if entry.header().entry_type() == EntryType::Regular && name == path {
+            text.clear();
+            entry.read_to_end(&mut text).map_err(unreadable)?;
+        }
+    }
+    Ok(String::from_utf8_lossy(&text).into_owned())
+}
+
 fn links_stay_inside(
     links: &[(&[String], &str)],
     root: &[String],
@@ -1096,6 +1137,25 @@ mod tests {
         hardlink(&mut tar, "Dockerfile", "docker/Dockerfile.prod");
         let gzipped = gzip(&tar.into_inner().expect("finish"));
         check(&gzipped, &SourceLimits::default()).expect("accepted");
+    }
+
+    #[test]
+    fn a_dockerfile_that_fetches_urls_is_refused_even_hard_linked() {
+        let fetching = b"FROM busybox\nADD http://127.0.0.1:8222/connz /x\n";
+        let mut tar = Builder::new(Vec::new());
+        file(&mut tar, "Dockerfile", fetching);
+        let gzipped = gzip(&tar.into_inner().expect("finish"));
+        let error = check(&gzipped, &SourceLimits::default()).expect_err("refused");
+        assert_eq!(error.code(), "dockerfile_remote_source");
+
+        let mut tar = Builder::new(Vec::new());
+        file(&mut tar, "docker/Dockerfile.prod", fetching);
+        hardlink(&mut tar, "Dockerfile", "docker/Dockerfile.prod");
+        let gzipped = gzip(&tar.into_inner().expect("finish"));
+        let error = check(&gzipped, &SourceLimits::default()).expect_err("refused");
+        assert_eq!(error.code(), "dockerfile_remote_source");
+        let error = build_context(&gzipped, ".", &SourceLimits::default()).expect_err("refused");
+        assert_eq!(error.code(), "dockerfile_remote_source");
     }
 
     /// A way to add members to a test archive.

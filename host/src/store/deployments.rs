@@ -28,6 +28,7 @@ pub struct DeploymentRow {
     pub token: Uuid,
     pub resource_status: String,
     pub tier: String,
+    pub team_id: Option<Uuid>,
     pub limits: Value,
     pub expires_at: Option<DateTime<Utc>>,
     pub app_id: String,
@@ -47,7 +48,7 @@ pub struct DeploymentRow {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "d.resource_id, r.token, r.status AS resource_status, r.tier, r.limits,
+const COLUMNS: &str = "d.resource_id, r.token, r.status AS resource_status, r.tier, r.team_id, r.limits,
      r.expires_at, d.app_id, d.slug, d.fingerprint, d.name, d.port, d.sealed_env, d.status,
      d.generation, d.upstream, d.error, d.failure, d.stack_id, d.service, d.created_at,
      d.updated_at";
