@@ -40,6 +40,8 @@ pub const MAX_LINES: usize = 200;
 /// Builds whose output stays readable after they end.
 const KEPT_BUILDS: usize = 256;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a running build checks whether a redeploy replaced it.
+const SUPERSEDED_POLL: Duration = Duration::from_millis(500);
 /// The network of apps outside a stack (containers on it cannot reach each other).
 const SOLO_NETWORK: &str = "apps";
 
@@ -268,11 +270,33 @@ impl ContainersBackend {
             }
             Ok(())
         };
-        let outcome = tokio::time::timeout(deadline, run).await;
+        let outcome = tokio::select! {
+            outcome = tokio::time::timeout(deadline, run) => outcome,
+            // Dropping the request makes the engine stop the build (it kills the step
+            // running), before this returns and the app's next build may start.
+            () = self.superseded(resource, generation) => {
+                log.push("Build cancelled: a newer deploy of this app replaced it.".into());
+                return Err(cap_error("cancelled", log.tail().join("\n")));
+            }
+        };
         match outcome {
             Ok(Ok(())) => Ok(log.tail()),
             Ok(Err(())) => Err(cap_error("build-failed", log.tail().join("\n"))),
             Err(_) => Err(cap_error("deadline", log.tail().join("\n"))),
+        }
+    }
+
+    /// Resolves once a newer generation of the app was asked for, or the app is gone; the
+    /// metadata store says so whichever host replica took the redeploy.
+    async fn superseded(&self, resource: Uuid, generation: i32) {
+        loop {
+            tokio::time::sleep(SUPERSEDED_POLL).await;
+            match self.store.deployment_generation(resource).await {
+                Ok(Some(newest)) if newest <= generation => {}
+                Ok(_) => return,
+                // The store is unreachable: keep building; the deadline still holds.
+                Err(_) => {}
+            }
         }
     }
 

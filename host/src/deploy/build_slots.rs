@@ -1,6 +1,7 @@
-//! Who may build now: one build per app at a time (a newer rollout cancels an older one's
-//! build), a few per owner, and a ceiling for the whole host, so a redeploy loop cannot
-//! fill the engine with builds.
+//! Who may build now: one build per app at a time (rollouts that a newer one replaced
+//! while they waited give up), a few per owner, and a ceiling for the whole host, so a
+//! redeploy loop cannot fill the engine with builds. The engine capability stops a running
+//! build that a newer rollout replaced.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,22 +25,9 @@ struct AppBuilds {
 
 /// The right to build one generation of an app, until dropped.
 pub struct BuildTurn {
-    generation: i32,
-    newest: watch::Receiver<i32>,
     _app: OwnedMutexGuard<()>,
     _owner: OwnedSemaphorePermit,
     _host: OwnedSemaphorePermit,
-}
-
-impl BuildTurn {
-    /// Resolves once a newer generation of the app has been asked for.
-    pub async fn superseded(&mut self) {
-        let generation = self.generation;
-        // A closed channel means the slots were dropped: nothing will supersede this.
-        if self.newest.wait_for(|newest| *newest > generation).await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
 }
 
 impl BuildSlots {
@@ -84,8 +72,6 @@ impl BuildSlots {
             return None;
         }
         Some(BuildTurn {
-            generation,
-            newest,
             _app: app_turn,
             _owner: owner_turn,
             _host: host_turn,
@@ -131,16 +117,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_newer_generation_supersedes_the_running_and_the_waiting() {
+    async fn one_build_per_app_and_the_newest_waiting_one_goes_next() {
         let slots = Arc::new(BuildSlots::new(2, 4));
         let app = Uuid::new_v4();
-        let mut first = slots.wait_turn(app, 1, "o").await.expect("first turn");
+        let first = slots.wait_turn(app, 1, "o").await.expect("first turn");
         let waiting = {
             let slots = slots.clone();
             tokio::spawn(async move { slots.wait_turn(app, 2, "o").await.is_some() })
         };
-        // The running build learns it was superseded.
-        settles(first.superseded()).await.expect("superseded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
         let third = {
             let slots = slots.clone();
             tokio::spawn(async move { slots.wait_turn(app, 3, "o").await.is_some() })
@@ -155,17 +140,33 @@ mod tests {
         let slots = Arc::new(BuildSlots::new(2, 10));
         let a = slots.wait_turn(Uuid::new_v4(), 1, "o").await.unwrap();
         let _b = slots.wait_turn(Uuid::new_v4(), 1, "o").await.unwrap();
-        assert!(settles(slots.wait_turn(Uuid::new_v4(), 1, "o")).await.is_none());
+        assert!(
+            settles(slots.wait_turn(Uuid::new_v4(), 1, "o"))
+                .await
+                .is_none()
+        );
         // Another owner is not held up.
-        assert!(settles(slots.wait_turn(Uuid::new_v4(), 1, "p")).await.is_some());
+        assert!(
+            settles(slots.wait_turn(Uuid::new_v4(), 1, "p"))
+                .await
+                .is_some()
+        );
         drop(a);
-        assert!(settles(slots.wait_turn(Uuid::new_v4(), 1, "o")).await.is_some());
+        assert!(
+            settles(slots.wait_turn(Uuid::new_v4(), 1, "o"))
+                .await
+                .is_some()
+        );
     }
 
     #[tokio::test]
     async fn the_host_ceiling_holds_across_owners() {
         let slots = BuildSlots::new(5, 1);
         let _a = slots.wait_turn(Uuid::new_v4(), 1, "o").await.unwrap();
-        assert!(settles(slots.wait_turn(Uuid::new_v4(), 1, "p")).await.is_none());
+        assert!(
+            settles(slots.wait_turn(Uuid::new_v4(), 1, "p"))
+                .await
+                .is_none()
+        );
     }
 }

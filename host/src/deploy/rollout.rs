@@ -60,18 +60,13 @@ async fn run(
         Some(team) => team.to_string(),
         None => row.fingerprint.clone(),
     };
-    let Some(mut turn) = app.builds.wait_turn(resource_id, generation, &owner).await else {
+    let Some(turn) = app.builds.wait_turn(resource_id, generation, &owner).await else {
         // A newer rollout of the app was asked for while this one waited: it builds instead.
         return Ok(());
     };
-    // Dropping the provider's call drops its build request, and the engine cancels the build.
-    let built = tokio::select! {
-        built = provider.deploy_build(request_id, &target) => built,
-        () = turn.superseded() => {
-            tracing::info!(request_id, resource.id = %resource_id, generation, "build superseded");
-            return Ok(());
-        }
-    };
+    // A build that a newer rollout replaces is stopped by the engine capability itself, so
+    // the turn passes on only once the engine has let go of it.
+    let built = provider.deploy_build(request_id, &target).await;
     drop(turn);
     let image = match built {
         Ok(Ok(Built::Image(image))) => image,

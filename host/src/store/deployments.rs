@@ -48,7 +48,8 @@ pub struct DeploymentRow {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "d.resource_id, r.token, r.status AS resource_status, r.tier, r.team_id, r.limits,
+const COLUMNS: &str =
+    "d.resource_id, r.token, r.status AS resource_status, r.tier, r.team_id, r.limits,
      r.expires_at, d.app_id, d.slug, d.fingerprint, d.name, d.port, d.sealed_env, d.status,
      d.generation, d.upstream, d.error, d.failure, d.stack_id, d.service, d.created_at,
      d.updated_at";
@@ -157,6 +158,14 @@ impl Store {
 
     pub async fn deployment_by_resource(&self, id: Uuid) -> sqlx::Result<Option<DeploymentRow>> {
         self.find_deployment_where("d.resource_id = $1", id).await
+    }
+
+    /// The newest generation asked of an app, unless it is gone.
+    pub async fn deployment_generation(&self, id: Uuid) -> sqlx::Result<Option<i32>> {
+        sqlx::query_scalar("SELECT generation FROM deployments WHERE resource_id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
     }
 
     /// The live app served at `slug`.
