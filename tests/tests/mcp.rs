@@ -271,3 +271,85 @@ async fn an_app_deploys_through_mcp_with_the_callers_token() {
     assert!(body.contains("deployed by mcp"));
     remove_namespace(&namespace);
 }
+
+#[tokio::test]
+async fn messages_are_bounded_in_size_and_count_against_the_callers_allowance() {
+    let host = TestHost::start(HostOptions {
+        extra: "rate_limit_per_minute = 6\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let message = |id: u64, padding: usize| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "ping", "params": {"pad": "x".repeat(padding)}})
+            .to_string()
+            .into_bytes()
+    };
+
+    // A megabyte from a caller showing no credential is refused before it is read whole.
+    let big = host
+        .post("/mcp", Some("application/json"), message(1, 1 << 20), &[])
+        .await;
+    assert_eq!(big.status, 413, "{}", big.body);
+    assert_eq!(big.body["error"], "payload_too_large");
+    // The same with an upgrade token is read (a deploy's tarball needs the room).
+    let jwt = host.provision("db", "mcp-size").await["upgrade_jwt"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bearer = format!("Bearer {jwt}");
+    let signed = host
+        .post(
+            "/mcp",
+            Some("application/json"),
+            message(2, 1 << 20),
+            &[("authorization", &bearer)],
+        )
+        .await;
+    assert_eq!(signed.status, 200, "{}", signed.body);
+    assert_eq!(signed.body["id"], 2);
+
+    // Six messages a minute from one IPv6 /64, whichever addresses in it send them; tool
+    // calls count once.
+    let from = |n: u32| format!("2001:db8:7:1::{n:x}");
+    let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "create_postgres", "arguments": {"name": "limited"}}});
+    for n in 0..6 {
+        let body = if n == 0 {
+            call.to_string().into_bytes()
+        } else {
+            message(10 + u64::from(n), 0)
+        };
+        let reply = host
+            .post(
+                "/mcp",
+                Some("application/json"),
+                body,
+                &[("x-forwarded-for", &from(n))],
+            )
+            .await;
+        assert_eq!(reply.status, 200, "message {n}: {}", reply.body);
+        if n == 0 {
+            assert_eq!(reply.body["result"]["isError"], false, "{}", reply.body);
+        }
+    }
+    let limited = host
+        .post(
+            "/mcp",
+            Some("application/json"),
+            message(20, 0),
+            &[("x-forwarded-for", &from(99))],
+        )
+        .await;
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    assert_eq!(limited.body["error"], "rate_limited");
+    // The next /64 has its own allowance.
+    let other = host
+        .post(
+            "/mcp",
+            Some("application/json"),
+            message(21, 0),
+            &[("x-forwarded-for", "2001:db8:7:2::1")],
+        )
+        .await;
+    assert_eq!(other.status, 200, "{}", other.body);
+}

@@ -79,17 +79,37 @@ impl<K: Hash + Eq> RateLimiter<K> {
     }
 }
 
+/// Marks a request the limiter already counted: a tool call made on behalf of an `/mcp`
+/// message, which paid for itself.
+#[derive(Clone, Copy)]
+pub struct AlreadyCounted;
+
+/// The key an address is limited under: IPv6 callers per /64 (one host or site usually
+/// holds a whole /64, so per-address buckets would be free to multiply), IPv4 per address.
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+    }
+}
+
 pub async fn middleware(State(app): State<SharedApp>, request: Request, next: Next) -> Response {
     let Some(client) = request.extensions().get::<Client>() else {
         return next.run(request).await;
     };
+    if request.extensions().get::<AlreadyCounted>().is_some() {
+        return next.run(request).await;
+    }
     // Webhook senders are shared services delivering for many tenants from few addresses:
     // their deliveries are limited per receiver and in total (`webhooks::receive`), never
     // per sender address, so one tenant's busy sender cannot block the others'.
     if request.uri().path().starts_with("/webhook/receive/") {
         return next.run(request).await;
     }
-    match app.rate_limiter.take(client.ip, Instant::now()) {
+    match app.rate_limiter.take(limit_key(client.ip), Instant::now()) {
         Ok(()) => next.run(request).await,
         Err(wait) => {
             let seconds = wait.as_secs().max(1);
@@ -127,5 +147,14 @@ mod tests {
         assert!(limiter.take("192.0.2.2".parse().unwrap(), start).is_ok());
         assert!(limiter.take(ip, start + Duration::from_millis(700)).is_ok());
         assert!(RateLimiter::new(0).take(ip, start).is_ok());
+    }
+
+    #[test]
+    fn ipv6_callers_share_a_bucket_per_64() {
+        let key = |text: &str| limit_key(text.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:ffff:1:2:3"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
+        assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
     }
 }

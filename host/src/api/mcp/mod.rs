@@ -26,6 +26,9 @@ use crate::app::SharedApp;
 const PROTOCOL_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 /// The largest message: a `create_deploy` carrying the largest tarball, base64-encoded.
 const MAX_MESSAGE: usize = super::deploy::MAX_TARBALL / 3 * 4 + 64 * 1024;
+/// The largest message from a caller showing no credential: every tool fits but a
+/// deploy, which needs one anyway.
+const MAX_UNSIGNED_MESSAGE: usize = 256 * 1024;
 /// The largest REST answer relayed to the client.
 const MAX_ANSWER: usize = 4 * 1024 * 1024;
 
@@ -39,7 +42,29 @@ pub struct Mcp {
 pub fn routes(app: SharedApp, api: Router) -> Router {
     Router::new()
         .route("/mcp", post(handle).get(no_stream).delete(no_stream))
+        // Every message counts against the caller's allowance, like a REST request; the
+        // tool calls it makes do not count again.
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            super::rate_limit::middleware,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            super::client::identify,
+        ))
         .with_state(Mcp { app, api })
+}
+
+/// Whether the caller shows a credential this host signed or issued (an upgrade token, a
+/// session, an API key), which lets it send messages as large as a deploy.
+async fn shows_credential(app: &crate::app::App, headers: &HeaderMap) -> bool {
+    let Some(token) = super::auth::bearer_token(headers) else {
+        return false;
+    };
+    app.tokens
+        .verify(token)
+        .is_ok_and(|claims| claims.exp > app.clock.now().timestamp())
+        || super::auth::account(app, headers).await.is_ok()
 }
 
 /// No server-initiated stream and no session to end: 405, as the transport prescribes.
@@ -62,8 +87,15 @@ async fn handle(State(mcp): State<Mcp>, request: Request) -> Response {
         .into_response();
     }
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_MESSAGE).await else {
-        return rpc_error(Value::Null, -32700, "The body could not be read.");
+    let limit = if shows_credential(&mcp.app, &parts.headers).await {
+        MAX_MESSAGE
+    } else {
+        MAX_UNSIGNED_MESSAGE
+    };
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return ApiError::payload_too_large(limit)
+            .action("Send smaller messages; a deploy's tarball is accepted only with `Authorization: Bearer <upgrade_jwt or API key>`.")
+            .into_response();
     };
     let Ok(message) = serde_json::from_slice::<Value>(&bytes) else {
         return rpc_error(Value::Null, -32700, "The body is not JSON.");
@@ -183,6 +215,9 @@ async fn call_tool(mcp: &Mcp, caller: &Caller, name: &str, args: &Map<String, Va
         }
     };
     let mut request = builder.body(body).expect("a well-formed request");
+    request
+        .extensions_mut()
+        .insert(super::rate_limit::AlreadyCounted);
     if let Some(peer) = caller.peer {
         request.extensions_mut().insert(peer);
     }
