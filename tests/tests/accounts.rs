@@ -472,6 +472,17 @@ fn signed(body: &Value) -> (Vec<u8>, String) {
     )
 }
 
+/// The host's clock (tests move it), in Unix seconds.
+async fn host_now(host: &TestHost) -> i64 {
+    let reply = host
+        .post_json("/testing/clock", json!({ "seconds": 0 }))
+        .await;
+    let now = reply.body["now"].as_str().expect("now");
+    chrono::DateTime::parse_from_rfc3339(now)
+        .unwrap()
+        .timestamp()
+}
+
 async fn connection_limit(host: &TestHost, token: &str) -> i32 {
     let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM resources WHERE token = $1::uuid")
         .bind(token)
@@ -540,7 +551,8 @@ async fn a_paid_tier_keeps_resources_and_raises_their_limits() {
     conn.close().await.unwrap();
 
     // Billing events must be signed; a cancellation brings the free tier's lifetime back.
-    let event = json!({ "event": "subscription.cancelled", "team": email });
+    let now = host_now(&host).await;
+    let event = json!({ "id": "evt-cancel-1", "created": now, "event": "subscription.cancelled", "team": email });
     let (body, signature) = signed(&event);
     let reply = host
         .post(
@@ -551,6 +563,24 @@ async fn a_paid_tier_keeps_resources_and_raises_their_limits() {
         )
         .await;
     assert_error(&reply, 401, "signature_invalid");
+    let send = |event: Value| {
+        let host = &host;
+        async move {
+            let (body, signature) = signed(&event);
+            host.post(
+                "/billing/webhook",
+                Some("application/json"),
+                body,
+                &[("x-instanode-signature", &signature)],
+            )
+            .await
+        }
+    };
+    // Without an id and a creation time, or created long ago: refused.
+    let reply = send(json!({ "event": "subscription.cancelled", "team": email })).await;
+    assert_error(&reply, 400, "invalid_event");
+    let reply = send(json!({ "id": "evt-old", "created": now - 3600, "event": "subscription.cancelled", "team": email })).await;
+    assert_error(&reply, 400, "event_expired");
     let reply = host
         .post(
             "/billing/webhook",
@@ -560,7 +590,17 @@ async fn a_paid_tier_keeps_resources_and_raises_their_limits() {
         )
         .await;
     assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    assert_eq!(reply.body["applied"], true, "{}", reply.body);
     assert_eq!(reply.body["tier"], "free");
+    assert_eq!(connection_limit(&host, &token).await, 2);
+    // A captured activation replayed under its id, or an older one under a new id, changes
+    // nothing: the team stays on the free tier.
+    let replayed = send(event.clone()).await;
+    assert_eq!(replayed.body["applied"], false, "{}", replayed.body);
+    assert_eq!(replayed.body["reason"], "duplicate");
+    let late = send(json!({ "id": "evt-activate-0", "created": now - 60, "event": "subscription.activated", "team": email, "tier": "hobby" })).await;
+    assert_eq!(late.status.as_u16(), 200, "{}", late.body);
+    assert_eq!(late.body["applied"], false, "{}", late.body);
     assert_eq!(connection_limit(&host, &token).await, 2);
     host.reap().await;
     let reply = host.get(&format!("/api/v1/resources/{token}")).await;

@@ -1,9 +1,12 @@
 //! `POST /billing/webhook`: a payment system tells the host a team's subscription changed.
 //!
-//! The body is JSON `{"event": "subscription.activated", "team": "<team id or email>",
-//! "tier": "hobby"}` or `{"event": "subscription.cancelled", "team": "..."}` (back to
-//! `free`), signed with HMAC-SHA256 over the raw body under `billing.webhook_secret`,
-//! sent as `X-Instanode-Signature: sha256=<hex>`.
+//! The body is JSON `{"id": "<unique event id>", "created": <unix seconds>, "event":
+//! "subscription.activated", "team": "<team id or email>", "tier": "hobby"}` or the same
+//! with `"event": "subscription.cancelled"` (back to `free`), signed with HMAC-SHA256 over
+//! the raw body under `billing.webhook_secret`, sent as `X-Instanode-Signature:
+//! sha256=<hex>`. A signed event is good for [`EVENT_TOLERANCE_SECS`] after `created`,
+//! applies once per `id`, and never undoes a newer event of its team: a captured event
+//! cannot be replayed later to change a team's tier.
 
 use axum::Json;
 use axum::extract::State;
@@ -16,7 +19,11 @@ use super::error::ApiError;
 use super::json::RawBody;
 use crate::app::SharedApp;
 use crate::lifecycle::tiers;
+use crate::store::BillingEventFate;
 use crate::tenancy::plans;
+
+/// How far an event's `created` may be from this host's clock.
+const EVENT_TOLERANCE_SECS: i64 = 300;
 
 pub async fn webhook(
     State(app): State<SharedApp>,
@@ -53,6 +60,23 @@ pub async fn webhook(
             format!("The event needs {what}."),
         )
     };
+    let event_id = event["id"]
+        .as_str()
+        .filter(|id| !id.is_empty() && id.len() <= 200)
+        .ok_or_else(|| invalid("an `id` (1-200 characters, unique per event)"))?;
+    let created = event["created"]
+        .as_i64()
+        .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
+        .ok_or_else(|| invalid("`created` (when it was made, in Unix seconds)"))?;
+    let now = app.clock.now();
+    if (now - created).num_seconds().abs() > EVENT_TOLERANCE_SECS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "event_expired",
+            format!("The event was created more than {EVENT_TOLERANCE_SECS} seconds from now; it is not applied."),
+        )
+        .action("Send events as they happen, with `created` set to the current time (and check this host's clock)."));
+    }
     let team = event["team"].as_str().ok_or_else(|| invalid("`team`"))?;
     let tier = match event["event"].as_str() {
         Some("subscription.activated") => {
@@ -80,10 +104,36 @@ pub async fn webhook(
                 "No team has this id or member email.",
             )
         })?;
+    let fate = app
+        .store
+        .billing_event_fate(event_id, team_id, created)
+        .await
+        .map_err(ApiError::internal)?;
+    if fate != BillingEventFate::New {
+        // Answered as a success, so the sender stops retrying; nothing changes.
+        if fate == BillingEventFate::Stale {
+            app.store
+                .record_billing_event(event_id, team_id, created, now)
+                .await
+                .map_err(ApiError::internal)?;
+        }
+        return Ok(Json(json!({
+            "ok": true,
+            "team_id": team_id,
+            "applied": false,
+            "reason": if fate == BillingEventFate::Duplicate { "duplicate" } else { "superseded" },
+        })));
+    }
     let change = tiers::set_team_tier(&app, team_id, tier)
         .await
         .map_err(ApiError::internal)?;
+    // After the change: a failed change is retried by the sender under the same id.
+    app.store
+        .record_billing_event(event_id, team_id, created, now)
+        .await
+        .map_err(ApiError::internal)?;
     Ok(Json(json!({
+        "applied": true,
         "ok": true,
         "team_id": team_id,
         "tier": tier,

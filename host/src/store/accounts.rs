@@ -428,3 +428,61 @@ impl Store {
         Ok(session)
     }
 }
+
+/// Where a billing event stands against those already applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BillingEventFate {
+    /// Not seen, and no newer event of its team applied: apply it.
+    New,
+    /// Applied before under this id.
+    Duplicate,
+    /// Older than an event already applied to its team.
+    Stale,
+}
+
+impl Store {
+    pub async fn billing_event_fate(
+        &self,
+        id: &str,
+        team_id: Uuid,
+        created_at: DateTime<Utc>,
+    ) -> sqlx::Result<BillingEventFate> {
+        let (seen, newer): (bool, bool) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM billing_events WHERE id = $1),
+                    EXISTS (SELECT 1 FROM billing_events WHERE team_id = $2 AND created_at > $3)",
+        )
+        .bind(id)
+        .bind(team_id)
+        .bind(created_at)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(if seen {
+            BillingEventFate::Duplicate
+        } else if newer {
+            BillingEventFate::Stale
+        } else {
+            BillingEventFate::New
+        })
+    }
+
+    /// Remembers an applied (or stale) billing event, so its replays change nothing.
+    pub async fn record_billing_event(
+        &self,
+        id: &str,
+        team_id: Uuid,
+        created_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO billing_events (id, team_id, created_at, received_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(team_id)
+        .bind(created_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
