@@ -37,7 +37,7 @@ pub fn document() -> Value {
             "title": "instanode",
             "version": env!("CARGO_PKG_VERSION"),
             "summary": "Real infrastructure for coding agents through single HTTP calls.",
-            "description": "Each call creates or manages one resource: a PostgreSQL database (also with pgvector), a Redis namespace, a MongoDB database, a NATS account, an S3 prefix, a webhook receiver or a container deploy. Anonymous resources live 24 hours unless claimed. Every failure answers with the error envelope; its `agent_action` says what to do next. See /llms.txt.",
+            "description": "Each call creates or manages one resource: a PostgreSQL database (also with pgvector), a Redis namespace, a MongoDB database, a NATS account, an S3 prefix, a webhook receiver or a container deploy. Anonymous resources live 24 hours unless claimed. Every failure answers with the error envelope; its `agent_action` says what to do next. A caller's network is a quota key, never an identity: a resource's token, credentials, deliveries, apps and stacks go only to a caller proving it holds them (the resource's token or upgrade_jwt in the path, as the bearer or in X-Instanode-Token; the same Idempotency-Key from the same caller; or the owning team's session or API key). See /llms.txt.",
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
         "servers": [{"url": "/"}],
@@ -57,7 +57,7 @@ fn schemas() -> Value {
     json!({
         "Error": {
             "type": "object",
-            "description": "The error envelope. Stable `error` codes include invalid_name, invalid_body, invalid_query, unsupported_media_type, payload_too_large, not_found, method_not_allowed, rate_limited, provision_limit_reached, resource_count_limit_exceeded, invalid_resource_token, nothing_to_claim, upgrade_token_claimed, resource_not_found, resource_deleted, invalid_token, unauthorized, provider_failed, provider_unavailable, provider_busy, metadata_unavailable, deployment_limit_reached, tarball_too_large, invalid_form, admin_disabled and the provider refusals (invalid_component, wrong_world, unsupported_contract_version, capability_not_granted, describe_failed, kind_mismatch, provider_not_found, no_previous_version, provider_not_loaded).",
+            "description": "The error envelope. Stable `error` codes include invalid_name, invalid_body, invalid_query, unsupported_media_type, payload_too_large, not_found, method_not_allowed, rate_limited, provision_limit_reached, resource_count_limit_exceeded, invalid_resource_token, nothing_to_claim, upgrade_token_claimed, resource_not_found, resource_deleted, invalid_token, unauthorized, provider_failed, provider_unavailable, provider_busy, metadata_unavailable, deployment_limit_reached, tarball_too_large, dockerfile_remote_source, event_expired, invalid_form, admin_disabled and the provider refusals (invalid_component, wrong_world, unsupported_contract_version, capability_not_granted, describe_failed, kind_mismatch, provider_not_found, no_previous_version, provider_not_loaded).",
             "properties": {
                 "ok": {"const": false},
                 "error": string("A stable, machine-readable code."),
@@ -207,7 +207,7 @@ pub fn operations() -> Vec<Op> {
             .answers(200, "A page of requests.", ok_with(&[("count", json!({"type": "integer"})), ("requests", json!({"type": "array", "items": {"type": "object"}})), ("next_before", nullable("integer"))], &["requests"])),
         // Deploys.
         op("post", "/deploy/new", "deploys", "createDeploy", "Build and run a container")
-            .describe("A gzipped tarball with a Dockerfile at its top (at most 10 MB). Needs a bearer: a team's API key or any resource's upgrade_jwt.")
+            .describe("A gzipped tarball with a Dockerfile at its top (at most 10 MB). Needs a bearer: a team's API key or any resource's upgrade_jwt. Builds have no network: a Dockerfile with ADD <url>, a git or $VARIABLE source, or FROM/COPY --from an image on a registry host is refused (400 dockerfile_remote_source). One build per app runs at a time; a redeploy stops the build it replaces.")
             .auth(Auth::Required)
             .form_body(object(
                 &[
@@ -320,6 +320,7 @@ pub fn operations() -> Vec<Op> {
             .auth(Auth::Required)
             .answers(200, "Revoked.", reference("Ok")),
         op("post", "/billing/webhook", "accounts", "billingWebhook", "Payment events (signed by the billing provider)")
+            .describe("JSON {id, created (Unix seconds), event: subscription.activated | subscription.cancelled, team, tier}, HMAC-SHA256 signed in X-Instanode-Signature: sha256=<hex>. Events created more than 5 minutes from the host's clock are refused (400 event_expired); an id already applied, or an event older than one applied to the team, answers 200 with applied: false.")
             .binary_body("application/json")
             .answers(200, "Applied.", reference("Ok")),
         // The dashboard (people, in a browser).
@@ -376,7 +377,7 @@ pub fn operations() -> Vec<Op> {
         op("get", "/openapi.json", "docs", "openapi", "This document")
             .answers(200, "OpenAPI 3.1.", json!({"type": "object"})),
         op("post", "/mcp", "docs", "mcp", "The MCP server (Streamable HTTP)")
-            .describe("One JSON-RPC 2.0 message per request: initialize, ping, tools/list, tools/call. Requests are answered with JSON; notifications with 202.")
+            .describe("One JSON-RPC 2.0 message per request: initialize, ping, tools/list, tools/call. Requests are answered with JSON; notifications with 202. Each message counts against the caller's rate limit once; a message is at most 256 KiB unless the request carries an upgrade_jwt, session or API key (413 payload_too_large).")
             .auth(Auth::Optional)
             .json_body(object(&[("jsonrpc", json!({"const": "2.0"})), ("id", json!({"type": ["integer", "string"]})), ("method", json!({"type": "string"})), ("params", json!({"type": "object"}))], &["jsonrpc", "method"]))
             .answers(200, "A JSON-RPC answer.", reference("JsonRpc"))
