@@ -446,6 +446,12 @@ guard_app_networks() {
     for range in 169.254.0.0/16 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 100.64.0.0/10; do
         iptables -w -A "$outbound" -d "$range" -j REJECT
     done
+    # The engine makes DOCKER-USER and jumps to it from FORWARD; one run without its
+    # iptables management still gets the rule.
+    if ! iptables -w -L DOCKER-USER -n >/dev/null 2>&1; then
+        iptables -w -N DOCKER-USER
+        iptables -w -I FORWARD 1 -j DOCKER-USER
+    fi
     iptables -w -C DOCKER-USER -i inapp+ -j "$outbound" 2>/dev/null ||
         iptables -w -I DOCKER-USER 1 -i inapp+ -j "$outbound"
 }
