@@ -290,7 +290,7 @@ async fn messages_are_bounded_in_size_and_count_against_the_callers_allowance() 
         .post("/mcp", Some("application/json"), message(1, 1 << 20), &[])
         .await;
     assert_eq!(big.status, 413, "{}", big.body);
-    assert_eq!(big.body["error"], "payload_too_large");
+    assert_eq!(big.body["error"]["code"], -32600, "{}", big.body);
     // The same with an upgrade token is read (a deploy's tarball needs the room).
     let jwt = host.provision("db", "mcp-size").await["upgrade_jwt"]
         .as_str()

@@ -93,9 +93,12 @@ async fn handle(State(mcp): State<Mcp>, request: Request) -> Response {
         MAX_UNSIGNED_MESSAGE
     };
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        return ApiError::payload_too_large(limit)
-            .action("Send smaller messages; a deploy's tarball is accepted only with `Authorization: Bearer <upgrade_jwt or API key>`.")
-            .into_response();
+        let message = format!(
+            "The message is larger than {limit} bytes; a deploy's tarball is accepted only with `Authorization: Bearer <upgrade_jwt or API key>`."
+        );
+        let mut response = rpc_error(Value::Null, -32600, &message);
+        *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+        return response;
     };
     let Ok(message) = serde_json::from_slice::<Value>(&bytes) else {
         return rpc_error(Value::Null, -32700, "The body is not JSON.");

@@ -377,11 +377,12 @@ pub fn operations() -> Vec<Op> {
         op("get", "/openapi.json", "docs", "openapi", "This document")
             .answers(200, "OpenAPI 3.1.", json!({"type": "object"})),
         op("post", "/mcp", "docs", "mcp", "The MCP server (Streamable HTTP)")
-            .describe("One JSON-RPC 2.0 message per request: initialize, ping, tools/list, tools/call. Requests are answered with JSON; notifications with 202. Each message counts against the caller's rate limit once; a message is at most 256 KiB unless the request carries an upgrade_jwt, session or API key (413 payload_too_large).")
+            .describe("One JSON-RPC 2.0 message per request: initialize, ping, tools/list, tools/call. Requests are answered with JSON; notifications with 202. Each message counts against the caller's rate limit once; a message is at most 256 KiB unless the request carries an upgrade_jwt, session or API key (413 with a JSON-RPC error).")
             .auth(Auth::Optional)
             .json_body(object(&[("jsonrpc", json!({"const": "2.0"})), ("id", json!({"type": ["integer", "string"]})), ("method", json!({"type": "string"})), ("params", json!({"type": "object"}))], &["jsonrpc", "method"]))
             .answers(200, "A JSON-RPC answer.", reference("JsonRpc"))
             .answers(400, "A message that is not JSON-RPC: a JSON-RPC error.", reference("JsonRpc"))
+            .answers(413, "A message over the size limit: a JSON-RPC error.", reference("JsonRpc"))
             .answers_empty(202, "A notification, accepted."),
         // Operators.
         op("get", "/admin/providers", "operators", "listProviders", "Live providers, versions and health")
