@@ -325,6 +325,14 @@ pub struct ContainersBinding {
     /// CPU one image build may use, in thousandths of a core.
     #[serde(default = "default_build_cpu_millis")]
     pub build_cpu_millis: u32,
+    /// Processes one image build may run at once (needs the engine's cgroupfs driver and a
+    /// host allowed to write `/sys/fs/cgroup`; otherwise builds run uncapped, with a warning).
+    #[serde(default = "default_build_pids")]
+    pub build_pids: u32,
+}
+
+fn default_build_pids() -> u32 {
+    512
 }
 
 fn default_build_cpu_millis() -> u32 {

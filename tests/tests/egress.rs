@@ -275,3 +275,42 @@ async fn a_redeploy_loop_keeps_one_build_running_per_app() {
     assert!(most >= 1, "the sampler never saw a build");
     assert!(most <= 1, "{most} builds of one app ran at once");
 }
+
+#[tokio::test]
+async fn a_build_step_cannot_fork_past_its_process_cap() {
+    let host = TestHost::start(HostOptions::only(ProviderSpec::deploy())).await;
+    let jwt = new_owner(&host).await;
+    // 600 background processes in one step: more than the default cap of 512.
+    let dockerfile = "FROM instanode/busybox:1\n\
+         RUN i=0; while [ $i -lt 600 ]; do sleep 30 & i=$((i+1)); done; echo forked-all\n\
+         CMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/\"]\n";
+    let reply = deploy(
+        &host,
+        &jwt,
+        tarball(&[("Dockerfile", dockerfile)]),
+        &[("name", "forker")],
+    )
+    .await;
+    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    let item = wait_for(
+        &host,
+        &id_of(&reply.body),
+        1,
+        &["healthy", "failed"],
+        ROLLOUT,
+    )
+    .await;
+    assert_eq!(
+        item["status"], "failed",
+        "the step forked 600 processes: {item}"
+    );
+    assert_eq!(item["failure"]["reason"], "BuildFailed", "{item}");
+    let lines: Vec<&str> = item["failure"]["last_lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(lines.iter().any(|l| l.contains("can't fork")), "{lines:?}");
+    assert!(!lines.contains(&"forked-all"), "{lines:?}");
+}

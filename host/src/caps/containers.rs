@@ -16,9 +16,9 @@ use bollard::models::{
     NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, InspectContainerOptions,
-    ListContainersOptionsBuilder, ListImagesOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+    CreateContainerOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
+    ListImagesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveImageOptionsBuilder,
 };
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -114,6 +114,11 @@ pub struct ContainersBackend {
     network_lock: tokio::sync::Mutex<()>,
     /// CPU a build may use, in thousandths of a core.
     build_cpu_millis: u32,
+    /// Processes a build may run at once.
+    build_pids: u32,
+    /// The engine's cgroup driver, asked once.
+    cgroup_driver: OnceCell<String>,
+    warned_uncapped: std::sync::atomic::AtomicBool,
 }
 
 impl ContainersBackend {
@@ -132,6 +137,9 @@ impl ContainersBackend {
             builds: Mutex::new(Vec::new()),
             network_lock: tokio::sync::Mutex::new(()),
             build_cpu_millis: binding.build_cpu_millis.max(100),
+            build_pids: binding.build_pids.max(32),
+            cgroup_driver: OnceCell::new(),
+            warned_uncapped: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -225,50 +233,61 @@ impl ContainersBackend {
         let log = self.new_build_log(context_ref);
         // A build whose caller goes away (a redeploy superseded it) still reads as ended.
         let _ended = EndsOnDrop(log.clone());
-        let labels = self.labels(&[])?;
-        let options = BuildImageOptionsBuilder::default()
-            .dockerfile("Dockerfile")
-            .t(&tag)
-            .rm(true)
-            .forcerm(true)
-            .pull("false")
-            .memory(i32::try_from(memory_bytes).unwrap_or(i32::MAX))
-            .memswap(i32::try_from(memory_bytes).unwrap_or(i32::MAX))
-            .cpuperiod(CPU_PERIOD_MICROS)
-            .cpuquota(cpu_quota(self.build_cpu_millis))
-            // `RUN` steps get no network: only the engine's own namespace has one, and
-            // the Dockerfile check refuses what would make the engine fetch there.
-            .networkmode("none")
-            .labels(&labels)
-            .build();
+        let labels = serde_json::to_string(&self.labels(&[])?).map_err(unavailable)?;
+        let memory = memory_bytes.to_string();
+        let cgroup = self.build_cgroup(docker, context_ref).await;
+        let query = {
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query
+                .append_pair("dockerfile", "Dockerfile")
+                .append_pair("t", &tag)
+                .append_pair("rm", "1")
+                .append_pair("forcerm", "1")
+                .append_pair("pull", "0")
+                .append_pair("memory", &memory)
+                .append_pair("memswap", &memory)
+                .append_pair("cpuperiod", &CPU_PERIOD_MICROS.to_string())
+                .append_pair("cpuquota", &cpu_quota(self.build_cpu_millis).to_string())
+                // `RUN` steps get no network: only the engine's own namespace has one, and
+                // the Dockerfile check refuses what would make the engine fetch there.
+                .append_pair("networkmode", "none")
+                .append_pair("labels", &labels);
+            if let Some(cgroup) = &cgroup {
+                query.append_pair("cgroupparent", &cgroup.parent);
+            }
+            query.finish()
+        };
         let run = async {
-            let mut stream =
-                docker.build_image(options, None, Some(bollard::body_full(context.into())));
             let mut partial = String::new();
-            while let Some(item) = stream.next().await {
-                let info = match item {
-                    Ok(info) => info,
-                    Err(e) => {
-                        log.push(build_error_text(&e));
-                        return Err(());
-                    }
-                };
-                if let Some(text) = info.stream {
-                    partial.push_str(&text);
+            let mut failed = false;
+            let sent = super::engine_build::build(&self.socket, &query, context, |message| {
+                if let Some(text) = message["stream"].as_str() {
+                    partial.push_str(text);
                     while let Some(at) = partial.find('\n') {
                         let line: String = partial.drain(..=at).collect();
                         log.push(line.trim_end().to_string());
                     }
                 }
-                if let Some(error) = info.error_detail.and_then(|d| d.message) {
-                    log.push(error);
-                    return Err(());
+                let error = message["errorDetail"]["message"]
+                    .as_str()
+                    .or_else(|| message["message"].as_str());
+                if let Some(error) = error {
+                    log.push(error.to_string());
+                    failed = true;
                 }
-            }
+            })
+            .await;
             if !partial.is_empty() {
                 log.push(partial);
             }
-            Ok(())
+            if let Err(e) = &sent {
+                log.push(e.clone());
+            }
+            if failed || sent.is_err() {
+                Err(())
+            } else {
+                Ok(())
+            }
         };
         let outcome = tokio::select! {
             outcome = tokio::time::timeout(deadline, run) => outcome,
@@ -283,6 +302,51 @@ impl ContainersBackend {
             Ok(Ok(())) => Ok(log.tail()),
             Ok(Err(())) => Err(cap_error("build-failed", log.tail().join("\n"))),
             Err(_) => Err(cap_error("deadline", log.tail().join("\n"))),
+        }
+    }
+
+    /// A pids-capped cgroup for one build, when the engine manages cgroups itself
+    /// (cgroupfs driver) and this host may write them; otherwise the build runs without a
+    /// process cap, said once in the log.
+    async fn build_cgroup(
+        &self,
+        docker: &Docker,
+        context_ref: &str,
+    ) -> Option<super::build_cgroup::BuildCgroup> {
+        let driver = self
+            .cgroup_driver
+            .get_or_init(|| async {
+                docker
+                    .info()
+                    .await
+                    .ok()
+                    .and_then(|info| info.cgroup_driver)
+                    .map(|driver| format!("{driver:?}").to_ascii_lowercase())
+                    .unwrap_or_default()
+            })
+            .await;
+        let made = if driver.contains("cgroupfs") {
+            super::build_cgroup::BuildCgroup::create(
+                &format!("{}-{context_ref}", self.namespace),
+                self.build_pids,
+            )
+            .map_err(|e| e.to_string())
+        } else {
+            Err(format!(
+                "the engine's cgroup driver is {driver:?}, not cgroupfs"
+            ))
+        };
+        match made {
+            Ok(cgroup) => Some(cgroup),
+            Err(e) => {
+                if !self
+                    .warned_uncapped
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::warn!(error = %e, "image builds run without a process cap");
+                }
+                None
+            }
         }
     }
 
@@ -739,14 +803,6 @@ fn is_not_found(e: &DockerError) -> bool {
             ..
         }
     )
-}
-
-fn build_error_text(e: &DockerError) -> String {
-    match e {
-        DockerError::DockerResponseServerError { message, .. } => message.clone(),
-        DockerError::DockerStreamError { error } => error.clone(),
-        other => other.to_string(),
-    }
 }
 
 fn engine_error(e: DockerError) -> CapabilityError {

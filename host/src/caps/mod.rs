@@ -5,8 +5,10 @@
 //! provider holds exactly the granted ones, and a component importing anything else is
 //! refused when it is loaded (see `registry`).
 
+mod build_cgroup;
 mod config;
 mod containers;
+mod engine_build;
 mod kv;
 mod log;
 mod mongo;
