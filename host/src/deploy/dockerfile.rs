@@ -24,7 +24,7 @@ pub fn check(text: &str) -> Result<(), RemoteFetch> {
     for (line, instruction) in instructions(text, escape) {
         let refuse = |reason| RemoteFetch {
             line,
-            instruction: shortened(&instruction),
+            instruction: super::printable(&instruction, 120),
             reason,
         };
         let (keyword, rest) = split_keyword(&instruction);
@@ -222,18 +222,6 @@ fn expand(text: &str, args: &HashMap<String, String>) -> String {
         }
     }
     out.push_str(rest);
-    out
-}
-
-fn shortened(instruction: &str) -> String {
-    let mut out: String = instruction
-        .chars()
-        .take(120)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if instruction.chars().count() > 120 {
-        out.push('…');
-    }
     out
 }
 
