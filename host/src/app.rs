@@ -2,18 +2,19 @@
 
 use std::sync::Arc;
 
-use crate::api::health::Readiness;
-use crate::api::rate_limit::RateLimiter;
 use crate::clock::Clock;
 use crate::config::{Config, LifecycleConfig};
 use crate::deploy::AppUrls;
+use crate::kinds::Catalog;
 use crate::lifecycle::maintenance::{self, Maintenance};
 use crate::lifecycle::schedule;
 use crate::proxy::{Proxy, Upstream};
+use crate::readiness::Readiness;
 use crate::registry::Registry;
 use crate::store::{Sealer, Store};
 use crate::tenancy::client::{ClientResolver, parse_cidrs};
 use crate::tenancy::plans::Plans;
+use crate::tenancy::rate_limit::{PRESIGN_PER_MINUTE, RateLimiter};
 use crate::tenancy::tokens::TokenSigner;
 use crate::webhook_ingest::{Receivers, WebhookIngest};
 
@@ -23,7 +24,9 @@ pub struct App {
     pub webhook_ingest: WebhookIngest,
     /// Recently looked-up webhook receivers.
     pub webhook_receivers: Receivers,
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
+    /// Every kind this host serves, through the live components and the built-in providers.
+    pub kinds: Catalog,
     pub sealer: Sealer,
     pub tokens: TokenSigner,
     pub plans: Plans,
@@ -70,25 +73,29 @@ impl App {
         .await?;
         let sealer = Sealer::from_hex(config.secrets.seal_key.expose())?;
         let keys = Arc::new(store.key_ring(sealer.clone()));
-        let registry = Registry::load(config, &store, keys).await?;
+        let registry = Arc::new(Registry::load(config, &store, keys).await?);
+        let public_url = config.public_url.trim_end_matches('/').to_string();
+        let webhooks = crate::webhooks::Webhooks::new(store.clone(), public_url.clone());
+        let kinds = Catalog::new(registry.clone(), vec![Arc::new(webhooks)]);
         let jwt_secret = config.secrets.jwt_secret.expose().as_bytes();
         let app = Arc::new(Self {
             webhook_ingest: WebhookIngest::spawn(store.clone()),
             webhook_receivers: Receivers::default(),
             store,
             registry,
+            kinds,
             sealer,
             tokens: TokenSigner::new(jwt_secret),
             plans,
             clients: ClientResolver::new(parse_cidrs(&config.trusted_proxies.items())?, jwt_secret),
             rate_limiter: RateLimiter::new(config.rate_limit_per_minute),
-            presign_limiter: RateLimiter::new(crate::api::PRESIGN_PER_MINUTE),
+            presign_limiter: RateLimiter::new(PRESIGN_PER_MINUTE),
             delivery_limiter: RateLimiter::new(0),
             delivery_ceiling: RateLimiter::new(config.webhook_deliveries_per_minute),
             clock: Clock::default(),
             readiness: Readiness::default(),
             lifecycle: config.lifecycle,
-            public_url: config.public_url.trim_end_matches('/').to_string(),
+            public_url,
             fault_injection: config.testing.fault_injection,
             control_routes: config.testing.control_routes,
             maintenance: Maintenance::default(),

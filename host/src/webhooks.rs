@@ -1,14 +1,23 @@
 //! Webhooks: a kind the host serves itself. A resource is a receive URL; every request to
 //! it is stored (secrets in headers redacted) in a ring of the newest N, N from the tier.
 
+use async_trait::async_trait;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::registry::bindings::types::Provisioned;
+use crate::contract::storage::objects::Presigned;
+use crate::contract::types::{
+    Creation, ObjectMethod, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
+};
+use crate::kinds::{KindInfo, RequestField, Service};
+use crate::registry::{Answer, CallError};
+use crate::store::Store;
 
 pub const KIND: &str = "webhook";
+/// The create-request field holding the HMAC secret senders sign with.
+const SECRET_FIELD: &str = "secret";
 /// Largest request body stored.
 pub const MAX_BODY: usize = 1024 * 1024;
 /// The header a sender signs with, GitHub-style: `sha256=<hex HMAC of the body>`.
@@ -35,7 +44,7 @@ pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30)
 
 /// The "provisioned" answer for a new webhook: nothing exists outside the metadata. The
 /// receive id is not the owner's token: senders can deliver, not read or delete.
-pub fn provisioned(public_url: &str, receive_id: Uuid, secret: Option<&str>) -> Provisioned {
+fn provisioned(public_url: &str, receive_id: Uuid, secret: Option<&str>) -> Provisioned {
     let receive_url = format!("{public_url}/webhook/receive/{receive_id}");
     let mut fields = vec![("receive_url".to_string(), receive_url.clone())];
     if secret.is_some() {
@@ -49,6 +58,137 @@ pub fn provisioned(public_url: &str, receive_id: Uuid, secret: Option<&str>) -> 
         internal_url: None,
         fields,
         state: serde_json::to_string(&state).expect("state serializes"),
+    }
+}
+
+/// The built-in provider of webhook receivers: nothing exists outside the metadata
+/// database, where each receiver and its stored requests live.
+pub struct Webhooks {
+    store: Store,
+    public_url: String,
+    kinds: [KindInfo; 1],
+}
+
+impl Webhooks {
+    pub fn new(store: Store, public_url: String) -> Self {
+        Self {
+            store,
+            public_url,
+            kinds: [Self::kind_info()],
+        }
+    }
+
+    /// What a webhook is, for the catalog.
+    pub fn kind_info() -> KindInfo {
+        KindInfo {
+            name: KIND.into(),
+            label: KIND.into(),
+            creation: Creation::JsonBody,
+            rotatable: false,
+            // Reached only at its public receive URL.
+            internal: false,
+            env_var: "WEBHOOK_URL".into(),
+            request_fields: vec![RequestField {
+                name: SECRET_FIELD.into(),
+                description: "If set, senders must sign bodies with it (X-Hub-Signature-256)."
+                    .into(),
+                min_length: 16,
+                max_length: 256,
+            }],
+        }
+    }
+}
+
+/// Whether a stored resource is a webhook receiver of this built-in provider.
+pub fn is_receiver(row: &crate::store::ResourceRow) -> bool {
+    row.kind == KIND && row.provider == "host"
+}
+
+fn resource_uuid(resource_id: &str) -> Result<Uuid, ProviderError> {
+    Uuid::parse_str(resource_id)
+        .map_err(|_| ProviderError::InvalidRequest(format!("bad resource id {resource_id}")))
+}
+
+fn unavailable(e: sqlx::Error) -> ProviderError {
+    ProviderError::BackendUnavailable(format!("metadata database: {e}"))
+}
+
+#[async_trait]
+impl Service for Webhooks {
+    fn name(&self) -> &str {
+        "host"
+    }
+
+    fn version(&self) -> &str {
+        env!("CARGO_PKG_VERSION")
+    }
+
+    fn kinds(&self) -> &[KindInfo] {
+        &self.kinds
+    }
+
+    async fn provision(
+        &self,
+        _request_id: &str,
+        request: &ProvisionRequest,
+    ) -> Answer<Provisioned> {
+        let provisioned = async {
+            let id = resource_uuid(&request.resource_id)?;
+            let receive_id = Uuid::new_v4();
+            self.store
+                .add_webhook_receiver(id, receive_id)
+                .await
+                .map_err(unavailable)?;
+            let secret = request
+                .options
+                .iter()
+                .find(|(k, _)| k == SECRET_FIELD)
+                .map(|(_, v)| v.as_str());
+            Ok(provisioned(&self.public_url, receive_id, secret))
+        };
+        Ok(provisioned.await)
+    }
+
+    async fn deprovision(&self, _request_id: &str, resource: &ResourceRef) -> Answer<()> {
+        let deleted = async {
+            let id = resource_uuid(&resource.resource_id)?;
+            self.store
+                .delete_webhook_requests(id)
+                .await
+                .map_err(unavailable)
+        };
+        Ok(deleted.await)
+    }
+
+    /// The ring of stored requests is its own limit.
+    async fn usage(
+        &self,
+        _request_id: &str,
+        _resource: &ResourceRef,
+    ) -> Answer<Option<UsageReport>> {
+        Ok(Ok(None))
+    }
+
+    async fn suspend(&self, _request_id: &str, _resource: &ResourceRef) -> Answer<()> {
+        Ok(Ok(()))
+    }
+
+    async fn resume(&self, _request_id: &str, _resource: &ResourceRef) -> Answer<()> {
+        Ok(Ok(()))
+    }
+
+    async fn presign(
+        &self,
+        _request_id: &str,
+        _resource: &ResourceRef,
+        _method: ObjectMethod,
+        _key: &str,
+        _expires_in_seconds: u32,
+    ) -> Answer<Presigned> {
+        Err(CallError::NotExported {
+            provider: self.name().into(),
+            interface: "objects",
+        })
     }
 }
 

@@ -4,7 +4,7 @@
 
 use instanode::app::App;
 use instanode::config::Config;
-use instanode::registry::bindings::types::{ProvisionRequest, ResourceRef};
+use instanode::contract::types::{ProvisionRequest, ResourceRef};
 use instanode_tests::{HostFiles, HostOptions, ProviderSpec, TestHost, backend_objects};
 use serde_json::json;
 use sha2::Digest;

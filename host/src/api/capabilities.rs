@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use crate::app::{App, SharedApp};
 
 pub async fn capabilities(State(app): State<SharedApp>) -> Json<Value> {
+    let app_kind = app.kinds.app_kind();
     let tiers: Vec<Value> = app
         .plans
         .by_rank()
@@ -21,10 +22,13 @@ pub async fn capabilities(State(app): State<SharedApp>) -> Json<Value> {
                 "ttl_hours": tier.ttl_hours,
                 "resource_count_limit": tier.resource_count_limit,
                 "limits": tier.limits,
-                "deployments_apps": tier
-                    .limits_for(crate::deploy::KIND)
-                    .into_iter()
-                    .find_map(|(k, v)| (k == "apps").then_some(v))
+                "deployments_apps": app_kind
+                    .as_ref()
+                    .and_then(|kind| {
+                        tier.limits_for(&kind.name)
+                            .into_iter()
+                            .find_map(|(k, v)| (k == "apps").then_some(v))
+                    })
                     .unwrap_or(0),
             })
         })
@@ -37,17 +41,7 @@ pub async fn capabilities(State(app): State<SharedApp>) -> Json<Value> {
     }))
 }
 
-/// Every kind this host provisions now: the live providers' and the host's own webhooks,
-/// sorted and without repeats.
+/// Every kind this host provisions now, sorted.
 pub fn served_kinds(app: &App) -> Vec<String> {
-    let mut kinds: Vec<String> = app
-        .registry
-        .all()
-        .iter()
-        .flat_map(|p| p.kinds.clone())
-        .chain([crate::webhooks::KIND.to_string()])
-        .collect();
-    kinds.sort();
-    kinds.dedup();
-    kinds
+    app.kinds.kinds().into_iter().map(|k| k.name).collect()
 }

@@ -20,13 +20,14 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::error::ApiError;
+use super::lifecycle_error::lifecycle_error;
 use super::provision::{env_field, name_field};
 use super::resources::{delete_now, ended, not_found, parse_token};
 use crate::app::{App, SharedApp};
 use crate::caps::context_ref;
+use crate::deploy as apps;
 use crate::deploy::rollout::{self, seal_env};
 use crate::deploy::source::{self, SourceError, SourceLimits};
-use crate::deploy::{self as apps, KIND};
 use crate::lifecycle::provision::{self, ProvisionInput};
 use crate::store::{DeploymentRow, NewDeployment};
 use crate::tenancy::client::Client;
@@ -227,13 +228,25 @@ fn unauthorized() -> ApiError {
     .action("Send the upgrade_jwt from any provisioning response (e.g. POST /db/new) as `Authorization: Bearer <upgrade_jwt>` and retry.")
 }
 
-/// Refuses a new app past the tier's `deploy.apps`.
+/// The kind apps are created as, when a deploy provider is live.
+fn app_kind(app: &App) -> Result<String, ApiError> {
+    apps::deployer(app)
+        .map(|(kind, _)| kind)
+        .ok_or_else(no_deployer)
+}
+
+fn no_deployer() -> ApiError {
+    ApiError::not_found("A deploy provider")
+}
+
+/// Refuses a new app past the tier's `<app kind>.apps`.
 pub(super) async fn check_app_quota(app: &App, deployer: &Deployer) -> Result<(), ApiError> {
     let tier = app.plans.tier(&deployer.tier).ok_or_else(|| {
         ApiError::internal(format!("tier `{}` is not in the plans", deployer.tier))
     })?;
+    let kind = app_kind(app)?;
     let allowed = tier
-        .limits_for(KIND)
+        .limits_for(&kind)
         .into_iter()
         .find(|(k, _)| k == "apps")
         .map_or(0, |(_, v)| v);
@@ -381,13 +394,12 @@ pub(super) async fn create_app(app: &SharedApp, new: NewApp<'_>) -> Result<Creat
         options.push(("network".into(), network.to_string()));
     }
     let input = ProvisionInput {
-        kind: KIND.into(),
+        kind: app_kind(app)?,
         name: new.name,
         env: new.env,
         fingerprint: Some(new.deployer.fingerprint.clone()),
         request_id: super::request_id::current(),
         fault: None,
-        webhook_secret: None,
         id: Some(resource_id),
         options,
         ttl: new.ttl,
@@ -401,7 +413,7 @@ pub(super) async fn create_app(app: &SharedApp, new: NewApp<'_>) -> Result<Creat
             if let Err(cleanup) = app.store.delete_deployment(resource_id).await {
                 tracing::error!(resource.id = %resource_id, error = %cleanup, "cannot remove the record of a failed deploy");
             }
-            return Err(e);
+            return Err(lifecycle_error(&app.public_url, e));
         }
     };
     rollout::spawn(app.clone(), resource_id, 1);
@@ -662,10 +674,7 @@ pub async fn logs(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let row = find_row(&app, parse_token(&id)?).await?;
-    let provider = app
-        .registry
-        .for_kind(KIND)
-        .ok_or_else(|| ApiError::not_found("Resource kind `deploy`"))?;
+    let (_, provider) = apps::deployer(&app).ok_or_else(no_deployer)?;
     let stream = log_lines(app.clone(), provider, row);
     let sse = Sse::new(futures_util::StreamExt::map(stream, |line| {
         Ok::<_, Infallible>(Event::default().data(line))

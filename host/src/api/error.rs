@@ -10,6 +10,8 @@
 //! JSON; 429 slow down; 500 a host bug; 503 a provider or backend failed, retry later
 //! (`retry_after_seconds` says when).
 
+use std::borrow::Cow;
+
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +26,7 @@ pub struct ApiError(Box<Details>);
 #[derive(Debug)]
 struct Details {
     status: StatusCode,
-    code: &'static str,
+    code: Cow<'static, str>,
     message: String,
     agent_action: Option<String>,
     /// Overrides the status's default `retry_after_seconds`.
@@ -34,10 +36,14 @@ struct Details {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
         Self(Box::new(Details {
             status,
-            code,
+            code: code.into(),
             message: message.into(),
             agent_action: None,
             retry_after: None,
@@ -58,8 +64,8 @@ impl ApiError {
     }
 
     /// The stable error code.
-    pub fn code(&self) -> &'static str {
-        self.0.code
+    pub fn code(&self) -> &str {
+        &self.0.code
     }
 
     /// The HTTP status the error is answered with.
@@ -188,7 +194,7 @@ impl IntoResponse for ApiError {
         });
         let mut body = Map::new();
         body.insert("ok".into(), Value::Bool(false));
-        body.insert("error".into(), details.code.into());
+        body.insert("error".into(), details.code.to_string().into());
         body.insert("message".into(), details.message.into());
         body.insert("request_id".into(), request_id::current().into());
         body.insert("retry_after_seconds".into(), json!(retry_after));

@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
-use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
 use crate::app::SharedApp;
@@ -19,12 +18,6 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 const CACHE_FOR: Duration = Duration::from_secs(10);
 /// A provider's sandbox failures this recent are named in its readiness message.
 const RECENT_FAILURE_MINUTES: i64 = 15;
-
-/// The last readiness round.
-#[derive(Default)]
-pub struct Readiness {
-    last: Mutex<Option<(Instant, StatusCode, Value)>>,
-}
 
 /// Shallow liveness: the process answers.
 pub async fn healthz() -> Json<Value> {
@@ -41,14 +34,22 @@ pub async fn healthz() -> Json<Value> {
 /// provider degrades it. Concurrent probes wait for one round instead of starting their own.
 pub async fn readyz(State(app): State<SharedApp>) -> (StatusCode, Json<Value>) {
     let mut last = app.readiness.last.lock().await;
-    if let Some((at, status, body)) = last.as_ref()
+    if let Some((at, ready, body)) = last.as_ref()
         && at.elapsed() < CACHE_FOR
     {
-        return (*status, Json(body.clone()));
+        return (status_of(*ready), Json(body.clone()));
     }
     let (status, body) = check_all(&app).await;
-    *last = Some((Instant::now(), status, body.clone()));
+    *last = Some((Instant::now(), status.is_success(), body.clone()));
     (status, Json(body))
+}
+
+fn status_of(ready: bool) -> StatusCode {
+    if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
 }
 
 async fn check_all(app: &SharedApp) -> (StatusCode, Value) {

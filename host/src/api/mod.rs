@@ -17,6 +17,7 @@ pub mod openapi;
 pub use health::COMMIT_ID;
 pub mod idempotency;
 pub mod json;
+mod lifecycle_error;
 pub mod provision;
 mod query;
 pub mod rate_limit;

@@ -8,7 +8,9 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::json::JsonObject;
+use super::lifecycle_error::{PROOF_HEADER, lifecycle_error};
 use crate::app::{App, SharedApp};
+use crate::kinds::{KindInfo, is_app};
 use crate::lifecycle::provision::{self, FaultPoint, ProvisionInput, ProvisionOutput};
 use crate::tenancy::client::Client;
 use crate::tenancy::names::{EnvName, NameError, ResourceName};
@@ -23,9 +25,9 @@ pub async fn create(
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<(StatusCode, [(HeaderName, HeaderValue); 1], Json<Value>), ApiError> {
-    if kind != crate::webhooks::KIND && app.registry.for_kind(&kind).is_none() {
+    let Some(kind_info) = app.kinds.kind(&kind).filter(|k| !is_app(k)) else {
         return Err(ApiError::not_found(&format!("Resource kind `{kind}`")));
-    }
+    };
     // Signed-in callers provision for their team, at its tier, under its caps; a bad
     // token is refused rather than treated as anonymous.
     let team = match headers.get(axum::http::header::AUTHORIZATION) {
@@ -37,8 +39,7 @@ pub async fn create(
     };
     let name = parse_name(&body)?;
     let env = parse_env(&body)?;
-    let webhook_secret = parse_secret(&kind, &body)?;
-    let kind_is_webhook = kind == crate::webhooks::KIND;
+    let options = request_fields(&kind_info, &body)?;
     let fault = app
         .fault_injection
         .then(|| {
@@ -56,15 +57,16 @@ pub async fn create(
         fingerprint: Some(client.fingerprint),
         request_id: super::request_id::current(),
         fault,
-        webhook_secret,
         id: None,
-        options: Vec::new(),
+        options,
         ttl: None,
         team,
         hand_back_existing: true,
         proven_tokens: proven_tokens(&app, &headers)?,
     };
-    let output = provision::provision(app.clone(), input).await?;
+    let output = provision::provision(app.clone(), input)
+        .await
+        .map_err(|e| lifecycle_error(&app.public_url, e))?;
     let existing = output.existing;
     let provider = HeaderValue::from_str(&output.provider)
         .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
@@ -73,13 +75,13 @@ pub async fn create(
     } else {
         StatusCode::CREATED
     };
-    let mut response = created_body(&app.public_url, app.clock.now(), output);
-    let mut ignored: Vec<&String> = body
-        .keys()
-        .filter(|k| !KNOWN_FIELDS.contains(&k.as_str()))
-        // A secret applies to a new receiver only; an existing one keeps its own.
-        .filter(|k| !(k.as_str() == "secret" && kind_is_webhook && !existing))
-        .collect();
+    let mut response = created_body(&app.public_url, app.clock.now(), kind_info.internal, output);
+    // The kind's own fields apply to a new resource only; an existing one keeps its own.
+    let applied = |field: &str| {
+        KNOWN_FIELDS.contains(&field)
+            || (!existing && kind_info.request_fields.iter().any(|f| f.name == field))
+    };
+    let mut ignored: Vec<&String> = body.keys().filter(|k| !applied(k)).collect();
     if !ignored.is_empty() {
         ignored.sort();
         response.insert("ignored_fields".into(), json!(ignored));
@@ -130,25 +132,39 @@ fn parse_name(body: &Map<String, Value>) -> Result<ResourceName, ApiError> {
     }
 }
 
-/// `secret` on `/webhook/new`: 16-256 printable characters; other kinds ignore it.
-fn parse_secret(kind: &str, body: &Map<String, Value>) -> Result<Option<String>, ApiError> {
-    if kind != crate::webhooks::KIND {
-        return Ok(None);
-    }
-    match body.get("secret") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s))
-            if (16..=256).contains(&s.len()) && s.chars().all(|c| c.is_ascii_graphic()) =>
-        {
-            Ok(Some(s.clone()))
+/// The kind's own request fields the caller sent, checked against what the kind declares;
+/// other kinds' fields are not read here (they end up in `ignored_fields`).
+fn request_fields(
+    kind: &KindInfo,
+    body: &Map<String, Value>,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let mut options = Vec::new();
+    for field in &kind.request_fields {
+        let name = field.name.as_str();
+        let (min, max) = (field.min_length as usize, field.max_length as usize);
+        match body.get(name) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s))
+                if (min..=max).contains(&s.len()) && s.chars().all(|c| c.is_ascii_graphic()) =>
+            {
+                options.push((name.to_string(), s.clone()));
+            }
+            Some(_) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid_{name}"),
+                    format!(
+                        "`{name}` must be {min}-{max} printable ASCII characters without spaces."
+                    ),
+                )
+                .action(format!(
+                    "Retry with a `{name}` of {min}-{max} printable characters, or without it. {}",
+                    field.description
+                )));
+            }
         }
-        Some(_) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_secret",
-            "`secret` must be 16-256 printable ASCII characters without spaces.",
-        )
-        .action("Retry with a random secret of at least 16 characters, or without `secret` for an unsigned receiver.")),
     }
+    Ok(options)
 }
 
 fn parse_env(body: &Map<String, Value>) -> Result<EnvName, ApiError> {
@@ -173,6 +189,7 @@ fn invalid_env() -> ApiError {
 fn created_body(
     public_url: &str,
     now: chrono::DateTime<chrono::Utc>,
+    internal: bool,
     out: ProvisionOutput,
 ) -> Map<String, Value> {
     let upgrade = format!("{public_url}/start?t={}", out.upgrade_jwt);
@@ -187,8 +204,8 @@ fn created_body(
         .map(|at| (at - now).max(chrono::Duration::zero()));
     let expires_in = remaining.map(|r| format!("{}h{:02}m", r.num_hours(), r.num_minutes() % 60));
     limits.insert("expires_in".into(), json!(expires_in));
-    // A webhook is reached only at its public receive URL.
-    let internal_url = (out.kind != crate::webhooks::KIND).then(|| {
+    // Some kinds are reached only at their public URL.
+    let internal_url = internal.then(|| {
         out.internal_url
             .clone()
             .unwrap_or_else(|| out.connection_url.clone())
@@ -257,7 +274,7 @@ fn created_body(
 /// separated) resource tokens or upgrade JWTs. Only these of its network's resources are
 /// handed back or named to an anonymous caller.
 fn proven_tokens(app: &App, headers: &HeaderMap) -> Result<Vec<Uuid>, ApiError> {
-    let Some(value) = headers.get(provision::PROOF_HEADER) else {
+    let Some(value) = headers.get(PROOF_HEADER) else {
         return Ok(Vec::new());
     };
     let refuse = || {
@@ -266,7 +283,7 @@ fn proven_tokens(app: &App, headers: &HeaderMap) -> Result<Vec<Uuid>, ApiError> 
             "invalid_resource_token",
             format!(
                 "{} must hold resource tokens or upgrade JWTs, separated by commas.",
-                provision::PROOF_HEADER
+                PROOF_HEADER
             ),
         )
         .action("Send the `token` or `upgrade_jwt` a creation answer gave you, or leave the header out.")

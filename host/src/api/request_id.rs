@@ -6,21 +6,9 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
+pub use crate::request_id::{current, scope};
+
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
-
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-/// The id of the request being handled on this task ("" outside a request).
-pub fn current() -> String {
-    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
-}
-
-/// Runs `work` with `id` as the current request id (for work spawned off the request task).
-pub async fn scope<F: Future>(id: String, work: F) -> F::Output {
-    REQUEST_ID.scope(id, work).await
-}
 
 /// Accepts 1..=128 characters of `[A-Za-z0-9._:-]`, so ids are safe in logs and headers.
 fn acceptable(id: &str) -> bool {
@@ -38,7 +26,7 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         .filter(|v| acceptable(v))
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let mut response = REQUEST_ID.scope(id.clone(), next.run(request)).await;
+    let mut response = scope(id.clone(), next.run(request)).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HEADER, value);
     }

@@ -17,7 +17,7 @@ pub async fn get(
     State(app): State<SharedApp>,
     Path(token): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let row = find(&app, parse_token(&token)?, None).await?;
+    let row = find(&app, parse_token(&token)?).await?;
     if row.status == "deleted" {
         return Err(ended(&row));
     }
@@ -102,10 +102,8 @@ pub(super) async fn rotate(
 ) -> Result<Value, ApiError> {
     // A suspended resource rotates too (leaked credentials must be replaceable at any time);
     // providers keep the suspension through the rotation.
-    if !matches!(row.status.as_str(), "active" | "suspended")
-        || row.kind == crate::webhooks::KIND
-        || row.kind == crate::deploy::KIND
-    {
+    let rotatable = app.kinds.kind(&row.kind).is_some_and(|k| k.rotatable);
+    if !matches!(row.status.as_str(), "active" | "suspended") || !rotatable {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "rotation_not_possible",
@@ -118,7 +116,9 @@ pub(super) async fn rotate(
     }
     audit(app, account, row, "rotate", via).await?;
     let request_id = super::request_id::current();
-    let credentials = crate::lifecycle::provision::rotate(app, row, &request_id).await?;
+    let credentials = crate::lifecycle::provision::rotate(app, row, &request_id)
+        .await
+        .map_err(|e| super::lifecycle_error::lifecycle_error(&app.public_url, e))?;
     let mut body = credentials_body(row, credentials);
     body["rotated"] = json!(true);
     Ok(body)
@@ -157,7 +157,7 @@ pub(super) async fn owned_by(
     account: &Account,
     token: &str,
 ) -> Result<ResourceRow, ApiError> {
-    let row = find(app, parse_token(token)?, None).await?;
+    let row = find(app, parse_token(token)?).await?;
     if row.team_id != Some(account.team_id) {
         return Err(not_found());
     }
@@ -184,16 +184,12 @@ fn credentials_body(row: &ResourceRow, credentials: Credentials) -> Value {
 }
 
 /// The resource behind `token` (of `kind`, when given), unless it never came to exist.
-pub(super) async fn find(
-    app: &App,
-    token: Uuid,
-    kind: Option<&str>,
-) -> Result<ResourceRow, ApiError> {
+pub(super) async fn find(app: &App, token: Uuid) -> Result<ResourceRow, ApiError> {
     app.store
         .find_by_token(token)
         .await
         .map_err(ApiError::internal)?
-        .filter(|row| row.status != "failed" && kind.is_none_or(|k| row.kind == k))
+        .filter(|row| row.status != "failed")
         .ok_or_else(not_found)
 }
 

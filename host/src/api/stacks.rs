@@ -227,7 +227,11 @@ async fn needed_env(
                 .internal_url
                 .unwrap_or(credentials.connection_url);
             let ordinal = seen.entry(row.kind.clone()).or_default();
-            env.insert(manifest::needs_env_name(&row.kind, *ordinal), url);
+            let base = app
+                .kinds
+                .kind(&row.kind)
+                .map_or_else(|| manifest::fallback_env_var(&row.kind), |k| k.env_var);
+            env.insert(manifest::needs_env_name(&base, *ordinal), url);
             *ordinal += 1;
         }
         out.insert(service.clone(), env);

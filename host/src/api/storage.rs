@@ -1,9 +1,10 @@
-//! `POST /storage/{token}/presign`: short-lived URLs for one object under a storage
-//! resource's prefix ("broker" mode: tenants never hold a long-lived S3 key). The host
-//! checks the key and signs with the bucket's key; the S3 server checks the signature, so an
-//! edited URL (another prefix, a longer expiry, another method) is refused there.
+//! `POST /storage/{token}/presign`: short-lived URLs for one object of a storage resource
+//! ("broker" mode: tenants never hold a long-lived S3 key). The host checks the caller, the
+//! resource's status and the key; the resource's provider (through its `objects` export)
+//! places the key and signs; the S3 server checks the signature, so an edited URL (another
+//! prefix, a longer expiry, another method) is refused there.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -12,10 +13,13 @@ use serde_json::{Map, Value, json};
 
 use super::error::ApiError;
 use super::json::JsonObject;
-use super::resources::{ended, find, parse_token};
+use super::lifecycle_error::lifecycle_error;
+use super::request_id;
+use super::resources::{ended, find, not_found, parse_token};
 use crate::app::SharedApp;
 use crate::caps::ObjectMethod;
-use crate::lifecycle::stored::Credentials;
+use crate::lifecycle::error::answered;
+use crate::lifecycle::stored::{Credentials, resource_ref};
 
 /// Longest key accepted, relative to the prefix (S3 allows 1024 bytes in all).
 const MAX_KEY_BYTES: usize = 900;
@@ -27,7 +31,13 @@ pub async fn presign(
     JsonObject(body): JsonObject,
 ) -> Result<Json<Value>, ApiError> {
     let token = parse_token(&token)?;
-    let row = find(&app, token, Some("storage")).await?;
+    let row = find(&app, token).await?;
+    // Only kinds whose provider exports `objects` have objects to sign for.
+    let service = app
+        .kinds
+        .for_resource(&row.provider, &row.kind)
+        .filter(|s| s.signs_objects())
+        .ok_or_else(not_found)?;
     let now = app.clock.now();
     match row.status.as_str() {
         "deleted" | "deleting" => return Err(ended(&row)),
@@ -77,41 +87,37 @@ pub async fn presign(
         .action("Tell the user the storage is full: delete objects (or claim an account for a bigger tier) and retry the upload once usage is below the limit."));
     }
 
-    let credentials = Credentials::open(&app, &row).map_err(ApiError::internal)?;
-    let prefix = credentials
-        .fields
-        .iter()
-        .find(|(k, _)| k == "prefix")
-        .map(|(_, v)| v.clone())
-        .ok_or_else(|| ApiError::internal("the storage resource has no prefix"))?;
-    let provider = app
-        .registry
-        .for_kind("storage")
-        .ok_or_else(|| ApiError::provider_failed("no provider serves storage"))?;
-    let s3 = provider
-        .s3()
-        .ok_or_else(|| ApiError::provider_failed("the storage provider has no bucket"))?;
     // A URL never outlives its resource: uploads after the reaper emptied the prefix
     // would be orphans.
     let expires_in = match row.expires_at {
         Some(at) => expires_in.min(u64::try_from((at - now).num_seconds()).unwrap_or(1).max(1)),
         None => expires_in,
     };
-    let object_key = format!("{prefix}{key}");
-    let url = s3.presign(method, &object_key, Duration::from_secs(expires_in));
+    let state = Credentials::open(&app, &row)
+        .map_err(ApiError::internal)?
+        .state;
+    let answer = service
+        .presign(
+            &request_id::current(),
+            &resource_ref(&row, state),
+            method,
+            &key,
+            u32::try_from(expires_in).unwrap_or(3600),
+        )
+        .await;
+    let presigned = answered(answer).map_err(|e| lifecycle_error(&app.public_url, e))?;
     let expires_at = now + chrono::Duration::seconds(i64::try_from(expires_in).unwrap_or(3600));
     Ok(Json(json!({
         "ok": true,
-        "url": url,
+        "url": presigned.url,
         "method": method.as_str(),
         "key": key,
-        "object_key": object_key,
+        "object_key": presigned.object_key,
         "expires_at": expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     })))
 }
 
-/// Presign requests one resource may make per minute.
-pub const PRESIGN_PER_MINUTE: u32 = 10;
+pub use crate::tenancy::rate_limit::PRESIGN_PER_MINUTE;
 
 fn parse_operation(body: &Map<String, Value>) -> Result<ObjectMethod, ApiError> {
     match body.get("operation").and_then(Value::as_str) {
@@ -192,9 +198,9 @@ fn parse_key(body: &Map<String, Value>) -> Result<String, ApiError> {
 mod tests {
     use super::*;
 
-    fn key(value: Value) -> Result<String, &'static str> {
+    fn key(value: Value) -> Result<String, String> {
         let body: Map<String, Value> = [("key".to_string(), value)].into_iter().collect();
-        parse_key(&body).map_err(|e| e.code())
+        parse_key(&body).map_err(|e| e.code().to_string())
     }
 
     #[test]
@@ -217,7 +223,7 @@ mod tests {
             json!(7),
             Value::Null,
         ] {
-            assert_eq!(key(bad.clone()), Err("invalid_key"), "{bad}");
+            assert_eq!(key(bad.clone()), Err("invalid_key".to_string()), "{bad}");
         }
     }
 }

@@ -148,8 +148,8 @@ pub async fn list(
 
 async fn find_webhook(app: &SharedApp, token: &str) -> Result<ResourceRow, ApiError> {
     let token = uuid::Uuid::parse_str(token).map_err(|_| not_found())?;
-    let row = find(app, token, Some(webhooks::KIND)).await?;
-    if row.status == "pending" {
+    let row = find(app, token).await?;
+    if !webhooks::is_receiver(&row) || row.status == "pending" {
         return Err(not_found());
     }
     Ok(row)

@@ -1,7 +1,7 @@
 //! `config`: a provider reads its operator settings.
 
 use super::HostState;
-use crate::registry::bindings::instanode::provider::config::Host;
+use crate::contract::instanode::provider::config::Host;
 
 impl Host for HostState {
     async fn get(&mut self, key: String) -> Option<String> {

@@ -27,8 +27,8 @@ use uuid::Uuid;
 
 use super::{HostState, cap_error};
 use crate::config::ContainersBinding;
-use crate::registry::bindings::instanode::provider::containers::{Container, Host, RunRequest};
-use crate::registry::bindings::instanode::provider::types::CapabilityError;
+use crate::contract::instanode::provider::containers::{Container, Host, RunRequest};
+use crate::contract::instanode::provider::types::CapabilityError;
 use crate::store::Store;
 
 /// The label every object of one namespace carries.

@@ -1,8 +1,8 @@
 //! `kv`: small private state per provider, stored in the metadata database.
 
 use super::{HostState, cap_error};
-use crate::registry::bindings::instanode::provider::kv::Host;
-use crate::registry::bindings::instanode::provider::types::CapabilityError;
+use crate::contract::instanode::provider::kv::Host;
+use crate::contract::instanode::provider::types::CapabilityError;
 use crate::store::KvStore;
 
 const MAX_KEY: usize = 512;

@@ -1,7 +1,7 @@
 //! `log`: provider lines in the host's log, tagged with provider and request id.
 
 use super::HostState;
-use crate::registry::bindings::instanode::provider::log::{Host, Level};
+use crate::contract::instanode::provider::log::{Host, Level};
 
 /// Longest line kept; a provider cannot flood the log with one call.
 const MAX_LINE: usize = 4096;

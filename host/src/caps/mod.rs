@@ -27,7 +27,7 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, StoreLimits};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::registry::bindings::instanode::provider as wit;
+use crate::contract::instanode::provider as wit;
 use crate::store::KvStore;
 
 pub use containers::{BuildLog, ContainersBackend, context_ref};

@@ -8,8 +8,8 @@ use mongodb::options::ClientOptions;
 
 use super::{HostState, cap_error};
 use crate::config::MongoBinding;
-use crate::registry::bindings::instanode::provider::mongo::Host;
-use crate::registry::bindings::instanode::provider::types::CapabilityError;
+use crate::contract::instanode::provider::mongo::Host;
+use crate::contract::instanode::provider::types::CapabilityError;
 
 /// The admin side of one MongoDB server. The driver connects lazily and reconnects on its
 /// own, so the host starts (and recovers) while the server is down.

@@ -16,8 +16,8 @@ use tokio::sync::OnceCell;
 
 use super::{HostState, cap_error};
 use crate::config::NatsBinding;
-use crate::registry::bindings::instanode::provider::nats::Host;
-use crate::registry::bindings::instanode::provider::types::CapabilityError;
+use crate::contract::instanode::provider::nats::Host;
+use crate::contract::instanode::provider::types::CapabilityError;
 use crate::store::{HostKey, KeyRing};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);

@@ -9,8 +9,8 @@ use tokio::sync::OnceCell;
 
 use super::{HostState, cap_error};
 use crate::config::RedisBinding;
-use crate::registry::bindings::instanode::provider::redis::{Host, ReplyNode};
-use crate::registry::bindings::instanode::provider::types::CapabilityError;
+use crate::contract::instanode::provider::redis::{Host, ReplyNode};
+use crate::contract::instanode::provider::types::CapabilityError;
 
 /// How long one command (or pipeline) may take before the call sees `timeout`.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);

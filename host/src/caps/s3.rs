@@ -10,8 +10,9 @@ use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
 use super::{HostState, cap_error};
 use crate::config::S3Binding;
-use crate::registry::bindings::instanode::provider::s3::{Host, Method, Object, Page};
-use crate::registry::bindings::instanode::provider::types::CapabilityError;
+use crate::contract::instanode::provider::s3::{Host, Object, Page};
+use crate::contract::instanode::provider::types::CapabilityError;
+pub use crate::contract::types::ObjectMethod;
 
 /// The longest a presigned URL may live.
 pub const MAX_PRESIGN: Duration = Duration::from_secs(3600);
@@ -19,16 +20,8 @@ pub const MAX_PRESIGN: Duration = Duration::from_secs(3600);
 const INTERNAL_URL_LIFETIME: Duration = Duration::from_secs(60);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// An HTTP method a presigned URL allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ObjectMethod {
-    Get,
-    Put,
-    Head,
-    Delete,
-}
-
 impl ObjectMethod {
+    /// The HTTP method a presigned URL allows.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Get => "GET",
@@ -206,19 +199,13 @@ impl HostState {
 impl Host for HostState {
     async fn presign(
         &mut self,
-        method: Method,
+        method: ObjectMethod,
         key: String,
         expires_in_seconds: u32,
     ) -> Result<String, CapabilityError> {
         if !(1..=3600).contains(&expires_in_seconds) {
             return Err(cap_error("invalid", "expires-in-seconds must be 1..=3600"));
         }
-        let method = match method {
-            Method::Get => ObjectMethod::Get,
-            Method::Put => ObjectMethod::Put,
-            Method::Head => ObjectMethod::Head,
-            Method::Delete => ObjectMethod::Delete,
-        };
         Ok(self.s3()?.presign(
             method,
             &key,

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use super::{HostState, cap_error};
-use crate::registry::bindings::instanode::provider::signer::Host;
-use crate::registry::bindings::instanode::provider::types::CapabilityError;
+use crate::contract::instanode::provider::signer::Host;
+use crate::contract::instanode::provider::types::CapabilityError;
 use crate::store::{HostKey, KeyRing};
 
 /// The keys one provider may sign with.

@@ -9,8 +9,8 @@ use sqlx::{Column, ConnectOptions, Connection, Executor, Postgres, Row, TypeInfo
 
 use super::{HostState, cap_error};
 use crate::config::SqlBinding;
-use crate::registry::bindings::instanode::provider::sql::{Host, Value};
-use crate::registry::bindings::instanode::provider::types::CapabilityError;
+use crate::contract::instanode::provider::sql::{Host, Value};
+use crate::contract::instanode::provider::types::CapabilityError;
 
 /// The admin side of one PostgreSQL server: a pool on its maintenance database, and
 /// one-off connections to tenant databases.

@@ -18,8 +18,9 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 
 use crate::config::Config;
+use crate::contract::types::{ProviderError, ProvisionRequest, ResourceRef};
+use crate::kinds::Service as _;
 use crate::lifecycle::provision::check_answer;
-use crate::registry::bindings::types::{ProviderError, ProvisionRequest, ResourceRef};
 use crate::registry::{CallError, Loaded, Registry};
 use crate::store::{Sealer, Store};
 use crate::tenancy::plans::{self, Plans};
@@ -56,9 +57,6 @@ pub const STEPS: [&str; 13] = [
     "adopt",
     "cleanup",
 ];
-
-/// The kind whose provision needs the URL the host would route to the app.
-const DEPLOY_KIND: &str = "deploy";
 
 /// Runs the suite and prints its report; whether every step passed (or was skipped by
 /// design). Errors are only for a check that could not start (config, provider choice).
@@ -222,18 +220,15 @@ impl Check {
                 if info.version.trim().is_empty() {
                     return Err("describe names no version".to_string());
                 }
-                if let Some(missing) = loaded.kinds.iter().find(|k| !info.kinds.contains(k)) {
+                let kinds: Vec<&String> = info.kinds.iter().map(|k| &k.name).collect();
+                if let Some(missing) = loaded.kinds.iter().find(|k| !kinds.contains(k)) {
                     return Err(format!(
-                        "configured kind `{missing}` is not among the kinds it serves: {:?}",
-                        info.kinds
+                        "configured kind `{missing}` is not among the kinds it serves: {kinds:?}"
                     ));
                 }
                 Ok((
                     (),
-                    format!(
-                        "{} {}, kinds {:?}, capabilities {:?}",
-                        info.name, info.version, info.kinds, info.capabilities
-                    ),
+                    format!("{} {}, kinds {kinds:?}", info.name, info.version),
                 ))
             })
             .await;
@@ -272,7 +267,7 @@ impl Check {
 
         let probe = first
             .as_ref()
-            .map(|answer| Probe::for_answer(&kind, answer, &loaded));
+            .map(|answer| Probe::for_answer(answer, &loaded, &a));
         let probe = match probe {
             None => {
                 report.skip("credentials", "");
@@ -414,7 +409,7 @@ impl Check {
                 self.keep_state("B", &second.state);
                 check_answer(&second)
                     .map_err(|e| format!("the second answer fails the host's own check: {e}"))?;
-                let detail = match Probe::for_answer(&kind, &second, &loaded)? {
+                let detail = match Probe::for_answer(&second, &loaded, &b)? {
                     Some(probe) => {
                         let unusable =
                             |e| format!("the second answer's credentials do not work: {e}");
@@ -487,7 +482,12 @@ impl Check {
     }
 
     fn request(&self, target: &ResourceRef) -> ProvisionRequest {
-        let options = if self.kind == DEPLOY_KIND {
+        let is_app = self
+            .loaded
+            .kind_info
+            .iter()
+            .any(|k| k.name == self.kind && crate::kinds::is_app(k));
+        let options = if is_app {
             // What the host hands a deploy provider: the URL it will route to the app.
             vec![("url".to_string(), "http://conformance.invalid".to_string())]
         } else {

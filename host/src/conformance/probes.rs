@@ -14,8 +14,8 @@ use mongodb::bson::{Document, doc};
 use sqlx::{Connection, PgConnection};
 
 use crate::caps::ObjectMethod;
+use crate::contract::types::{Provisioned, ResourceRef};
 use crate::registry::Loaded;
-use crate::registry::bindings::types::Provisioned;
 
 /// The longest one probe may take.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,10 +40,10 @@ pub enum Probe {
         creds: String,
         prefix: String,
     },
-    /// Objects under `prefix`, through URLs the host presigns with the provider's bucket.
+    /// Objects of the resource, through URLs the provider signs (its `objects` export).
     Storage {
         provider: Arc<Loaded>,
-        prefix: String,
+        target: ResourceRef,
         http: reqwest::Client,
     },
 }
@@ -53,9 +53,9 @@ impl Probe {
     /// could log in with (a deploy's URL is the host's own route); an error when the answer
     /// lacks a field its backend's clients need.
     pub fn for_answer(
-        kind: &str,
         answer: &Provisioned,
         provider: &Arc<Loaded>,
+        target: &ResourceRef,
     ) -> Result<Option<Self>, String> {
         let field = |key: &str| {
             answer
@@ -66,11 +66,12 @@ impl Probe {
                 .ok_or_else(|| format!("the answer has no `{key}` field"))
         };
         let url = answer.connection_url.clone();
-        let has_prefix = answer.fields.iter().any(|(k, _)| k == "prefix");
-        if kind == "storage" || (provider.s3().is_some() && has_prefix) {
+        if provider.exports_objects() {
+            let mut target = target.clone();
+            target.state = answer.state.clone();
             return Ok(Some(Self::Storage {
                 provider: provider.clone(),
-                prefix: field("prefix")?,
+                target,
                 http: reqwest::Client::builder()
                     .timeout(PROBE_TIMEOUT)
                     .build()
@@ -166,11 +167,10 @@ impl Probe {
                 }
                 Self::Storage {
                     provider,
-                    prefix,
+                    target,
                     http,
                 } => {
-                    let key = object_key(prefix, n);
-                    let url = presign(provider, ObjectMethod::Put, &key)?;
+                    let (key, url) = presign(provider, target, ObjectMethod::Put, n).await?;
                     let response = http
                         .put(url)
                         .body(format!("conformance {n}"))
@@ -260,11 +260,10 @@ impl Probe {
                 }
                 Self::Storage {
                     provider,
-                    prefix,
+                    target,
                     http,
                 } => {
-                    let key = object_key(prefix, n);
-                    let url = presign(provider, ObjectMethod::Get, &key)?;
+                    let (key, url) = presign(provider, target, ObjectMethod::Get, n).await?;
                     let response = http
                         .get(url)
                         .send()
@@ -331,11 +330,10 @@ impl Probe {
                 },
                 Self::Storage {
                     provider,
-                    prefix,
+                    target,
                     http,
                 } => {
-                    let key = object_key(prefix, n);
-                    let url = presign(provider, ObjectMethod::Get, &key)?;
+                    let (key, url) = presign(provider, target, ObjectMethod::Get, n).await?;
                     match http.get(url).send().await {
                         Ok(r) if matches!(r.status().as_u16(), 403 | 404) => {
                             Ok(format!("GET {key} answered {}", r.status()))
@@ -362,15 +360,21 @@ async fn within<T>(probe: impl Future<Output = Result<T, String>>) -> Result<T, 
         .unwrap_or_else(|_| Err(format!("timed out after {} s", PROBE_TIMEOUT.as_secs())))
 }
 
-fn object_key(prefix: &str, n: u32) -> String {
-    format!("{prefix}conformance-{n}")
-}
-
-fn presign(provider: &Loaded, method: ObjectMethod, key: &str) -> Result<String, String> {
-    let s3 = provider
-        .s3()
-        .ok_or("the provider is bound to no bucket to sign URLs with")?;
-    Ok(s3.presign(method, key, Duration::from_secs(60)))
+/// The bucket key and a 60-second URL for the n-th probe object of the resource, signed by
+/// the provider.
+async fn presign(
+    provider: &Loaded,
+    target: &ResourceRef,
+    method: ObjectMethod,
+    n: u32,
+) -> Result<(String, String), String> {
+    let key = format!("conformance-{n}");
+    let answer = provider
+        .presign("conformance-presign", target, method, &key, 60)
+        .await
+        .map_err(|e| format!("presign of {key} produced no answer: {e}"))?
+        .map_err(|e| format!("presign of {key} refused: {e:?}"))?;
+    Ok((answer.object_key, answer.url))
 }
 
 async fn pg_connect(url: &str) -> Result<PgConnection, String> {

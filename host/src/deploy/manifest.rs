@@ -216,25 +216,20 @@ impl Manifest {
     }
 }
 
-/// Env var name for the n-th (0-based) needed resource of a kind: db/vector → DATABASE_URL,
-/// cache → REDIS_URL, nosql → MONGO_URL, queue → NATS_URL, storage → STORAGE_URL,
-/// webhook → WEBHOOK_URL, anything else → `<KIND>_URL`; the second of a kind gets `_2`, the
-/// third `_3`. The result is always a valid env key.
-pub fn needs_env_name(kind: &str, ordinal: usize) -> String {
-    let base = match kind.to_ascii_lowercase().as_str() {
-        "db" | "vector" => "DATABASE_URL".to_string(),
-        "cache" => "REDIS_URL".to_string(),
-        "nosql" => "MONGO_URL".to_string(),
-        "queue" => "NATS_URL".to_string(),
-        "storage" => "STORAGE_URL".to_string(),
-        "webhook" => "WEBHOOK_URL".to_string(),
-        other => format!("{}_URL", env_word(other)),
-    };
+/// Env var name for the n-th (0-based) needed resource of a kind whose provider names its
+/// variable `base` (`DATABASE_URL` for `db`): the second of a kind gets `_2`, the third `_3`.
+pub fn needs_env_name(base: &str, ordinal: usize) -> String {
     if ordinal == 0 {
-        base
+        base.to_string()
     } else {
         format!("{base}_{}", ordinal + 1)
     }
+}
+
+/// The variable for a kind no live provider describes any more: `<KIND>_URL`, always a
+/// valid env key.
+pub fn fallback_env_var(kind: &str) -> String {
+    format!("{}_URL", env_word(kind))
 }
 
 /// `kind` as an upper-case env word: other characters become `_`, never a leading digit.
@@ -990,25 +985,18 @@ services:
     #[test]
     fn needs_env_names_follow_the_kind() {
         for (kind, name) in [
-            ("db", "DATABASE_URL"),
-            ("vector", "DATABASE_URL"),
-            ("cache", "REDIS_URL"),
-            ("nosql", "MONGO_URL"),
-            ("queue", "NATS_URL"),
-            ("storage", "STORAGE_URL"),
-            ("webhook", "WEBHOOK_URL"),
-            ("DB", "DATABASE_URL"),
+            ("DB", "DB_URL"),
             ("search", "SEARCH_URL"),
             ("time-series", "TIME_SERIES_URL"),
             ("3d", "_3D_URL"),
             ("", "RESOURCE_URL"),
         ] {
-            assert_eq!(needs_env_name(kind, 0), name, "{kind}");
-            assert!(valid_env_key(&needs_env_name(kind, 0)), "{kind}");
+            assert_eq!(fallback_env_var(kind), name, "{kind}");
+            assert!(valid_env_key(&fallback_env_var(kind)), "{kind}");
         }
-        assert_eq!(needs_env_name("db", 1), "DATABASE_URL_2");
-        assert_eq!(needs_env_name("cache", 2), "REDIS_URL_3");
-        assert_eq!(needs_env_name("search", 1), "SEARCH_URL_2");
+        assert_eq!(needs_env_name("DATABASE_URL", 0), "DATABASE_URL");
+        assert_eq!(needs_env_name("DATABASE_URL", 1), "DATABASE_URL_2");
+        assert_eq!(needs_env_name("REDIS_URL", 2), "REDIS_URL_3");
     }
 
     #[test]

@@ -11,10 +11,20 @@ pub mod rollout;
 pub mod routes;
 pub mod source;
 
+use std::sync::Arc;
+
 use anyhow::bail;
 
-/// The resource kind of an app.
-pub const KIND: &str = "deploy";
+use crate::app::App;
+use crate::registry::Loaded;
+
+/// The kind apps are created as, and the live provider that builds and runs them: the
+/// component serving the kind its `describe` marks as created from a build context.
+pub fn deployer(app: &App) -> Option<(String, Arc<Loaded>)> {
+    let kind = app.kinds.app_kind()?.name;
+    let provider = app.registry.for_kind(&kind)?;
+    Some((kind, provider))
+}
 
 /// App URLs from a pattern such as `http://*.deployment.localhost:8080`.
 #[derive(Debug, Clone)]

@@ -10,12 +10,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::api::request_id;
 use crate::app::{App, SharedApp};
 use crate::caps::context_ref;
-use crate::registry::bindings::deploy::deployer::{App as Target, Built, Failure, Started};
-use crate::registry::bindings::types::ProviderError;
+use crate::contract::deploy::deployer::{App as Target, Built, Failure, Started};
+use crate::contract::types::ProviderError;
 use crate::registry::{CallError, Loaded};
+use crate::request_id;
 use crate::store::{DeploymentRow, Outcome};
 
 /// Longest a whole rollout may take: the build's own 10-minute deadline, the start, slack.
@@ -50,9 +50,7 @@ async fn run(
         .await
         .map_err(|e| internal(format!("metadata store: {e}")))?
         .ok_or_else(|| internal("the app vanished".into()))?;
-    let provider = app
-        .registry
-        .for_kind(super::KIND)
+    let (_, provider) = super::deployer(app)
         .ok_or_else(|| internal("no provider serves deploys any more".into()))?;
     let target = target(app, &row, generation).await?;
 

@@ -3,20 +3,32 @@
 //! ended. A failure leaves the row `deleting`, and the reaper retries it later.
 
 use crate::app::App;
+use crate::kinds::is_app;
 use crate::store::ResourceRow;
 
 use super::stored::{Credentials, resource_ref};
 
 pub async fn deprovision(app: &App, row: &ResourceRow, request_id: &str) -> Result<(), String> {
-    if row.kind == crate::webhooks::KIND {
-        app.store
-            .delete_webhook_requests(row.id)
-            .await
-            .map_err(|e| format!("cannot delete the stored requests: {e}"))?;
-    } else {
-        deprovision_backend(app, row, request_id).await?;
+    let service = app
+        .kinds
+        .for_resource(&row.provider, &row.kind)
+        .ok_or_else(|| format!("no provider serves kind `{}` any more", row.kind))?;
+    let state = Credentials::open(app, row)
+        .map_err(|e| format!("cannot open the stored credentials: {e}"))?
+        .state;
+    match service
+        .deprovision(request_id, &resource_ref(row, state))
+        .await
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(format!("provider refused: {e:?}")),
+        Err(e) => return Err(e.to_string()),
     }
-    if row.kind == crate::deploy::KIND {
+    if service
+        .kinds()
+        .iter()
+        .any(|k| k.name == row.kind && is_app(k))
+    {
         app.store
             .stop_deployment(row.id, app.clock.now())
             .await
@@ -28,25 +40,5 @@ pub async fn deprovision(app: &App, row: &ResourceRow, request_id: &str) -> Resu
         .await
         .map_err(|e| format!("cannot record the delete: {e}"))?;
     tracing::info!(request_id, resource.id = %row.id, kind = %row.kind, "resource deprovisioned");
-    Ok(())
-}
-
-/// Removes what the provider created for the row.
-async fn deprovision_backend(app: &App, row: &ResourceRow, request_id: &str) -> Result<(), String> {
-    let provider = app
-        .registry
-        .for_resource(&row.provider, &row.kind)
-        .ok_or_else(|| format!("no provider serves kind `{}` any more", row.kind))?;
-    let state = Credentials::open(app, row)
-        .map_err(|e| format!("cannot open the stored credentials: {e}"))?
-        .state;
-    match provider
-        .deprovision(request_id, &resource_ref(row, state))
-        .await
-    {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(format!("provider refused: {e:?}")),
-        Err(e) => return Err(e.to_string()),
-    }
     Ok(())
 }

@@ -65,12 +65,8 @@ pub async fn meter_once(app: &App, all: bool) -> MeterReport {
 /// Measures one resource and applies the verdict. `Some(true)` when it was suspended,
 /// `Some(false)` when it was resumed.
 async fn meter(app: &App, row: &ResourceRow) -> Result<Option<bool>, String> {
-    if row.kind == crate::webhooks::KIND {
-        // The ring of stored requests is its own limit.
-        return Ok(None);
-    }
     let provider = app
-        .registry
+        .kinds
         .for_resource(&row.provider, &row.kind)
         .ok_or_else(|| format!("no provider serves kind `{}`", row.kind))?;
     let state = Credentials::open(app, row)
@@ -79,7 +75,9 @@ async fn meter(app: &App, row: &ResourceRow) -> Result<Option<bool>, String> {
     let target = resource_ref(row, state);
     let request_id = format!("meter-{}", uuid::Uuid::new_v4().simple());
     let usage = match provider.usage(&request_id, &target).await {
-        Ok(Ok(usage)) => usage,
+        // Nothing to measure: the resource bounds itself.
+        Ok(Ok(None)) => return Ok(None),
+        Ok(Ok(Some(usage))) => usage,
         Ok(Err(e)) => return Err(format!("{e:?}")),
         Err(e) => return Err(e.to_string()),
     };

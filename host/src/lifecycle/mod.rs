@@ -2,6 +2,7 @@
 //! provider upkeep.
 
 pub mod deprovision;
+pub mod error;
 pub mod maintenance;
 pub mod meter;
 pub mod provision;

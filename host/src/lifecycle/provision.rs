@@ -8,17 +8,17 @@
 
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::api::error::ApiError;
-use crate::api::request_id;
 use crate::app::{App, SharedApp};
-use crate::registry::bindings::types::{ProviderError, ProvisionRequest, Provisioned, ResourceRef};
-use crate::registry::{CallError, Loaded};
+use crate::contract::types::{ProvisionRequest, Provisioned, ResourceRef};
+use crate::kinds::Service;
+use crate::request_id;
 use crate::store::{NewResource, ResourceRow};
 use crate::tenancy::caps::{self, Admission, Denial};
+
+use super::error::{LifecycleError, answered};
 use crate::tenancy::names::{EnvName, ResourceName};
 use crate::tenancy::plans;
 
@@ -53,11 +53,10 @@ pub struct ProvisionInput {
     pub fingerprint: Option<String>,
     pub request_id: String,
     pub fault: Option<FaultPoint>,
-    /// Webhooks only: the HMAC secret senders sign request bodies with.
-    pub webhook_secret: Option<String>,
     /// The resource id to use, when the caller recorded it already (deploys).
     pub id: Option<Uuid>,
-    /// Options handed to the provider, e.g. a deploy's `url`.
+    /// Options handed to the provider: the kind's request fields the caller sent, or what
+    /// the host adds (a deploy's `url`).
     pub options: Vec<(String, String)>,
     /// A lifetime shorter than the tier's (anonymous stacks).
     pub ttl: Option<Duration>,
@@ -87,7 +86,7 @@ pub struct ProvisionOutput {
     pub fields: Vec<(String, String)>,
     pub expires_at: Option<DateTime<Utc>>,
     pub upgrade_jwt: String,
-    /// `name@version` of the provider that created it (`host@…` for host-native kinds).
+    /// `name@version` of the provider that created it (`host@…` for built-in kinds).
     pub provider: String,
 }
 
@@ -104,8 +103,7 @@ enum Undo {
 /// The registered undos of one saga run.
 struct Saga<'a> {
     app: &'a App,
-    /// None for the kinds the host serves itself (webhooks).
-    provider: Option<&'a Loaded>,
+    provider: &'a dyn Service,
     request_id: &'a str,
     undo: Vec<Undo>,
 }
@@ -118,9 +116,7 @@ impl Saga<'_> {
         for step in self.undo.into_iter().rev() {
             match step {
                 Undo::Deprovision(resource) => {
-                    if let Some(provider) = self.provider {
-                        left_behind |= !undo_provider(provider, self.request_id, &resource).await;
-                    }
+                    left_behind |= !undo_provider(self.provider, self.request_id, &resource).await;
                 }
                 Undo::MarkFailed(id) => {
                     let now = self.app.clock.now();
@@ -140,7 +136,7 @@ impl Saga<'_> {
 }
 
 /// Removes what a failed provision created; false when the provider could not.
-async fn undo_provider(provider: &Loaded, request_id: &str, resource: &ResourceRef) -> bool {
+async fn undo_provider(provider: &dyn Service, request_id: &str, resource: &ResourceRef) -> bool {
     for attempt in 1..=UNDO_ATTEMPTS {
         let error = match provider.deprovision(request_id, resource).await {
             Ok(Ok(())) => return true,
@@ -150,33 +146,35 @@ async fn undo_provider(provider: &Loaded, request_id: &str, resource: &ResourceR
         tracing::warn!(request_id, resource.id = %resource.resource_id, attempt, error, "undo of provision failed");
         tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt * attempt))).await;
     }
-    tracing::error!(request_id, resource.id = %resource.resource_id, provider = %provider.name, "provision could not be undone; the reaper will retry");
+    tracing::error!(request_id, resource.id = %resource.resource_id, provider = provider.name(), "provision could not be undone; the reaper will retry");
     false
 }
 
 /// Runs the saga; on any failure nothing is left behind. The saga runs as its own task: a
 /// client that hangs up must not cancel it half-way and strand what it created.
-pub async fn provision(app: SharedApp, input: ProvisionInput) -> Result<ProvisionOutput, ApiError> {
+pub async fn provision(
+    app: SharedApp,
+    input: ProvisionInput,
+) -> Result<ProvisionOutput, LifecycleError> {
     let request_id = input.request_id.clone();
     let saga = tokio::spawn(request_id::scope(request_id, async move {
         run_saga(&app, input).await
     }));
-    saga.await
-        .unwrap_or_else(|e| Err(ApiError::internal(format!("provision task failed: {e}"))))
+    saga.await.unwrap_or_else(|e| {
+        Err(LifecycleError::internal(format!(
+            "provision task failed: {e}"
+        )))
+    })
 }
 
-async fn run_saga(app: &App, input: ProvisionInput) -> Result<ProvisionOutput, ApiError> {
-    let provider = match input.kind.as_str() {
-        crate::webhooks::KIND => None,
-        kind => Some(
-            app.registry
-                .for_kind(kind)
-                .ok_or_else(|| ApiError::not_found(&format!("Resource kind `{kind}`")))?,
-        ),
-    };
+async fn run_saga(app: &App, input: ProvisionInput) -> Result<ProvisionOutput, LifecycleError> {
+    let provider = app
+        .kinds
+        .for_kind(&input.kind)
+        .ok_or_else(|| LifecycleError::UnknownKind(input.kind.clone()))?;
     let mut saga = Saga {
         app,
-        provider: provider.as_deref(),
+        provider: provider.as_ref(),
         request_id: &input.request_id,
         undo: Vec::new(),
     };
@@ -189,7 +187,10 @@ async fn run_saga(app: &App, input: ProvisionInput) -> Result<ProvisionOutput, A
     }
 }
 
-async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOutput, ApiError> {
+async fn run(
+    saga: &mut Saga<'_>,
+    input: &ProvisionInput,
+) -> Result<ProvisionOutput, LifecycleError> {
     let (app, provider) = (saga.app, saga.provider);
     let id = input.id.unwrap_or_else(Uuid::new_v4);
     let token = Uuid::new_v4();
@@ -199,10 +200,9 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
         .team
         .as_ref()
         .map_or(plans::ANONYMOUS, |(_, tier)| tier.as_str());
-    let tier = app
-        .plans
-        .tier(tier_name)
-        .ok_or_else(|| ApiError::internal(format!("tier `{tier_name}` is not in the plans")))?;
+    let tier = app.plans.tier(tier_name).ok_or_else(|| {
+        LifecycleError::internal(format!("tier `{tier_name}` is not in the plans"))
+    })?;
     let limits = tier.limits_for(&input.kind);
     let expires_at = match (tier.ttl(), input.ttl) {
         (Some(tier_ttl), Some(ttl)) => Some(now + tier_ttl.min(ttl)),
@@ -221,9 +221,8 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
                 name: input.name.as_str(),
                 env: input.env.as_str(),
                 tier: tier_name,
-                provider: provider.map_or("host", |p| p.name.as_str()),
-                provider_version: provider
-                    .map_or(env!("CARGO_PKG_VERSION"), |p| p.version.as_str()),
+                provider: provider.name(),
+                provider_version: provider.version(),
                 fingerprint: input.fingerprint.as_deref(),
                 team_id: input.team.as_ref().map(|(team, _)| *team),
                 limits: serde_json::Value::Object(
@@ -250,8 +249,7 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
                 )
             },
         )
-        .await
-        .map_err(ApiError::store)?;
+        .await?;
     match admission {
         Admission::Admit => {}
         Admission::ReturnExisting(token) if input.hand_back_existing => {
@@ -259,57 +257,41 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
         }
         Admission::ReturnExisting(_) => {
             let limit = tier.provisions_per_day().unwrap_or_default();
-            return Err(denied(app, Denial::ProvisionLimitReached { limit }));
+            return Err(LifecycleError::Denied(Denial::ProvisionLimitReached {
+                limit,
+            }));
         }
-        Admission::Deny(denial) => return Err(denied(app, denial)),
+        Admission::Deny(denial) => return Err(LifecycleError::Denied(denial)),
     }
     saga.undo.push(Undo::MarkFailed(id));
     fault(FaultPoint::AfterInsert)?;
 
-    let provisioned = match provider {
-        Some(provider) => {
-            let resource_id = resource_id(id);
-            saga.undo.push(Undo::Deprovision(ResourceRef {
-                resource_id: resource_id.clone(),
-                kind: input.kind.clone(),
-                tier: tier_name.to_string(),
-                limits: limits.clone(),
-                state: String::new(),
-            }));
-            let request = ProvisionRequest {
-                resource_id,
-                name: input.name.to_string(),
-                kind: input.kind.clone(),
-                tier: tier_name.to_string(),
-                limits: limits.clone(),
-                options: input.options.clone(),
-            };
-            let answer = provider.provision(&input.request_id, &request).await;
-            if matches!(&answer, Err(e) if e.never_ran()) {
-                // Refused before the component ran: there is nothing to undo on the backend.
-                saga.undo.pop();
-            }
-            let provisioned = provider_answer(answer)?;
-            check_answer(&provisioned).map_err(ApiError::provider_failed)?;
-            if let Some(Undo::Deprovision(resource)) = saga.undo.last_mut() {
-                resource.state = provisioned.state.clone();
-            }
-            provisioned
-        }
-        // Nothing to create outside the metadata database.
-        None => {
-            let receive_id = Uuid::new_v4();
-            app.store
-                .add_webhook_receiver(id, receive_id)
-                .await
-                .map_err(ApiError::store)?;
-            crate::webhooks::provisioned(
-                &app.public_url,
-                receive_id,
-                input.webhook_secret.as_deref(),
-            )
-        }
+    let resource_id = resource_id(id);
+    saga.undo.push(Undo::Deprovision(ResourceRef {
+        resource_id: resource_id.clone(),
+        kind: input.kind.clone(),
+        tier: tier_name.to_string(),
+        limits: limits.clone(),
+        state: String::new(),
+    }));
+    let request = ProvisionRequest {
+        resource_id,
+        name: input.name.to_string(),
+        kind: input.kind.clone(),
+        tier: tier_name.to_string(),
+        limits: limits.clone(),
+        options: input.options.clone(),
     };
+    let answer = provider.provision(&input.request_id, &request).await;
+    if matches!(&answer, Err(e) if e.never_ran()) {
+        // Refused before the component ran: there is nothing to undo on the backend.
+        saga.undo.pop();
+    }
+    let provisioned = answered(answer)?;
+    check_answer(&provisioned).map_err(LifecycleError::UnusableAnswer)?;
+    if let Some(Undo::Deprovision(resource)) = saga.undo.last_mut() {
+        resource.state = provisioned.state.clone();
+    }
     fault(FaultPoint::AfterProvision)?;
 
     let credentials = Credentials {
@@ -318,16 +300,13 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
         state: provisioned.state,
         fields: provisioned.fields,
     };
-    let sealed = credentials.seal(app, id).map_err(ApiError::internal)?;
+    let sealed = credentials
+        .seal(app, id)
+        .map_err(LifecycleError::internal)?;
     fault(FaultPoint::AfterSeal)?;
 
-    if !app
-        .store
-        .activate(id, &sealed, app.clock.now())
-        .await
-        .map_err(ApiError::store)?
-    {
-        return Err(ApiError::internal(format!(
+    if !app.store.activate(id, &sealed, app.clock.now()).await? {
+        return Err(LifecycleError::internal(format!(
             "resource {id} was no longer pending"
         )));
     }
@@ -337,7 +316,7 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
     let upgrade_jwt = app
         .tokens
         .upgrade_token(token, &input.kind, now)
-        .map_err(ApiError::internal)?;
+        .map_err(LifecycleError::internal)?;
     Ok(ProvisionOutput {
         existing: false,
         id,
@@ -352,35 +331,32 @@ async fn run(saga: &mut Saga<'_>, input: &ProvisionInput) -> Result<ProvisionOut
         fields: credentials.fields,
         expires_at,
         upgrade_jwt,
-        provider: provider.map_or_else(
-            || format!("host@{}", env!("CARGO_PKG_VERSION")),
-            Loaded::label,
-        ),
+        provider: provider.label(),
     })
 }
 
 /// The caller's existing resource, answered instead of a new one over the daily cap.
-async fn existing_output(app: &App, token: Uuid) -> Result<ProvisionOutput, ApiError> {
+async fn existing_output(app: &App, token: Uuid) -> Result<ProvisionOutput, LifecycleError> {
     let row: ResourceRow = app
         .store
         .find_by_token(token)
-        .await
-        .map_err(ApiError::store)?
-        .ok_or_else(|| ApiError::internal("the existing resource vanished"))?;
-    let credentials = Credentials::open(app, &row).map_err(ApiError::internal)?;
+        .await?
+        .ok_or_else(|| LifecycleError::internal("the existing resource vanished"))?;
+    let credentials = Credentials::open(app, &row).map_err(LifecycleError::internal)?;
     let provider = format!("{}@{}", row.provider, row.provider_version);
     let upgrade_jwt = app
         .tokens
         .upgrade_token(token, &row.kind, app.clock.now())
-        .map_err(ApiError::internal)?;
+        .map_err(LifecycleError::internal)?;
     Ok(ProvisionOutput {
         existing: true,
         id: row.id,
         token,
         limits: super::stored::limits_of(&row),
         name: ResourceName::parse(&row.name)
-            .map_err(|_| ApiError::internal("stored name is invalid"))?,
-        env: EnvName::parse(&row.env).ok_or_else(|| ApiError::internal("stored env is invalid"))?,
+            .map_err(|_| LifecycleError::internal("stored name is invalid"))?,
+        env: EnvName::parse(&row.env)
+            .ok_or_else(|| LifecycleError::internal("stored env is invalid"))?,
         kind: row.kind,
         tier: row.tier,
         connection_url: credentials.connection_url,
@@ -392,79 +368,11 @@ async fn existing_output(app: &App, token: Uuid) -> Result<ProvisionOutput, ApiE
     })
 }
 
-/// The request header in which an anonymous caller proves which resources it holds.
-pub const PROOF_HEADER: &str = "X-Instanode-Token";
-
-/// The answer to a provision the caps refuse.
-fn denied(app: &App, denial: Denial) -> ApiError {
-    let claim_url = format!("{}/claim", app.public_url);
-    match denial {
-        Denial::RecycleRequiresClaim => ApiError::new(
-            StatusCode::PAYMENT_REQUIRED,
-            "free_tier_recycle_requires_claim",
-            "This network's earlier free resources have ended; claim an account before creating new ones.",
-        )
-        .action(format!("Tell the user their previous free resource expired and this network must claim an account once (email only, no card) before provisioning again: {claim_url} - then retry."))
-        .with("claim_url", claim_url),
-        Denial::ProvisionLimitReached { limit } => ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "provision_limit_reached",
-            format!("This network reached its {limit} free provisions for today (UTC)."),
-        )
-        .action(format!("Tell the user the free daily provisioning limit is reached. To get back a resource you already hold, send its token or upgrade_jwt in the {PROOF_HEADER} header; otherwise retry after midnight UTC, or claim an account to lift the limit: {claim_url}"))
-        .with("claim_url", claim_url),
-        Denial::ResourceCountLimit { kind, limit, existing } => {
-            let mut error = ApiError::new(
-                StatusCode::PAYMENT_REQUIRED,
-                "resource_count_limit_exceeded",
-                format!("This tier allows {limit} active `{kind}` resource(s) per network, and that many exist."),
-            )
-            .with("claim_url", claim_url.clone())
-            .with("limit", limit);
-            error = if let Some(token) = existing {
-                error
-                    .with("token", token.to_string())
-                    .action(format!("Tell the user they already have an active {kind} resource (token {token}); reuse it, delete it with DELETE {}/api/v1/resources/{token}, or claim an account for more: {claim_url}", app.public_url))
-            } else if limit == 0 {
-                error.action(format!("Tell the user this tier cannot create {kind} resources; claim an account and upgrade: {claim_url}"))
-            } else {
-                // Held by someone on this network, who may not be this caller: named to no one.
-                error.action(format!("Tell the user an active {kind} resource already exists for this network. If it is theirs, reuse it with the token they hold (send it or its upgrade_jwt in the {PROOF_HEADER} header to have it named here), or delete it with DELETE {}/api/v1/resources/{{token}}; otherwise claim an account for more: {claim_url}", app.public_url))
-            };
-            error
-        }
-    }
-}
-
-fn fail_if(fault: Option<FaultPoint>, point: FaultPoint) -> Result<(), ApiError> {
+fn fail_if(fault: Option<FaultPoint>, point: FaultPoint) -> Result<(), LifecycleError> {
     if fault == Some(point) {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "fault_injected",
-            format!("Injected failure {point:?}."),
-        ));
+        return Err(LifecycleError::Fault(point));
     }
     Ok(())
-}
-
-/// Maps a provider's answer (or its failure to answer) to the API's errors.
-pub(crate) fn provider_answer<T>(
-    answer: Result<Result<T, ProviderError>, CallError>,
-) -> Result<T, ApiError> {
-    match answer {
-        Ok(Ok(value)) => Ok(value),
-        Err(e) => Err(ApiError::call_failed(e)),
-        Ok(Err(ProviderError::InvalidRequest(m))) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m)),
-        Ok(Err(ProviderError::QuotaExceeded(m))) => Err(ApiError::new(StatusCode::PAYMENT_REQUIRED, "quota_exceeded", m)
-            .action("Tell the user this tier's limit for the resource is reached; claim the resource or upgrade to raise it.")),
-        Ok(Err(ProviderError::Conflict(m))) => Err(ApiError::new(StatusCode::CONFLICT, "conflict", m)),
-        Ok(Err(ProviderError::BackendUnavailable(m))) => {
-            tracing::warn!(request_id = %request_id::current(), error = %m, "backend unavailable");
-            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "provision_failed", "The backend for this resource is unavailable; nothing was created.")
-                .action("Tell the user the service is briefly unavailable and nothing was created; retry in 30 seconds."))
-        }
-        Ok(Err(ProviderError::Internal(m))) => Err(ApiError::provider_failed(m)),
-    }
 }
 
 /// A provider's answer must be usable before anything is stored or returned.
@@ -494,11 +402,11 @@ pub async fn rotate(
     app: &App,
     row: &ResourceRow,
     request_id: &str,
-) -> Result<Credentials, ApiError> {
+) -> Result<Credentials, LifecycleError> {
     let provider = app
-        .registry
+        .kinds
         .for_resource(&row.provider, &row.kind)
-        .ok_or_else(|| ApiError::not_found(&format!("Resource kind `{}`", row.kind)))?;
+        .ok_or_else(|| LifecycleError::UnknownKind(row.kind.clone()))?;
     let request = ProvisionRequest {
         resource_id: resource_id(row.id),
         name: row.name.clone(),
@@ -507,18 +415,19 @@ pub async fn rotate(
         limits: super::stored::limits_of(row),
         options: vec![],
     };
-    let provisioned = provider_answer(provider.provision(request_id, &request).await)?;
-    check_answer(&provisioned).map_err(ApiError::provider_failed)?;
+    let provisioned = answered(provider.provision(request_id, &request).await)?;
+    check_answer(&provisioned).map_err(LifecycleError::UnusableAnswer)?;
     let credentials = Credentials {
         connection_url: provisioned.connection_url,
         internal_url: provisioned.internal_url,
         state: provisioned.state,
         fields: provisioned.fields,
     };
-    let sealed = credentials.seal(app, row.id).map_err(ApiError::internal)?;
+    let sealed = credentials
+        .seal(app, row.id)
+        .map_err(LifecycleError::internal)?;
     app.store
         .replace_credentials(row.id, &sealed, app.clock.now())
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok(credentials)
 }

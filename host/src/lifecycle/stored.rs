@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
-use crate::registry::bindings::types::ResourceRef;
+use crate::contract::types::ResourceRef;
 use crate::store::ResourceRow;
 
 /// What is sealed into `resources.sealed_credentials`.

@@ -5,7 +5,7 @@
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::registry::bindings::types::ProviderError;
+use crate::contract::types::ProviderError;
 
 use super::stored::{Credentials, resource_ref};
 
@@ -47,7 +47,7 @@ pub async fn set_team_tier(
             .set_resource_tier(row.id, tier_name, &limits_json, expires_at, now)
             .await?;
         change.resources += 1;
-        let Some(provider) = app.registry.for_resource(&row.provider, &row.kind) else {
+        let Some(provider) = app.kinds.for_resource(&row.provider, &row.kind) else {
             continue;
         };
         let state = Credentials::open(app, &row)?.state;

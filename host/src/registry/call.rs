@@ -6,13 +6,14 @@ use std::time::{Duration, Instant};
 use wasmtime::{Store, StoreLimitsBuilder, Trap, UpdateDeadline};
 
 use super::Loaded;
-use super::bindings::Provider;
-use super::bindings::deploy::deployer::{App, Built, Started};
-use super::bindings::types::{
-    Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
-};
 use super::engine::EPOCH_TICK;
 use crate::caps::HostState;
+use crate::contract::Provider;
+use crate::contract::deploy::deployer::{App, Built, Started};
+use crate::contract::storage::objects::Presigned;
+use crate::contract::types::{
+    Info, ObjectMethod, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
+};
 
 /// Why a call produced no answer from the provider.
 #[derive(Debug, thiserror::Error)]
@@ -23,8 +24,11 @@ pub enum CallError {
     TimedOut { provider: String, budget: Duration },
     #[error("provider `{provider}` could not be instantiated: {detail}")]
     Instantiate { provider: String, detail: String },
-    #[error("provider `{provider}` does not export `deployer`")]
-    NotADeployer { provider: String },
+    #[error("provider `{provider}` does not export `{interface}`")]
+    NotExported {
+        provider: String,
+        interface: &'static str,
+    },
     #[error(
         "provider `{provider}` is not being called for `{function}` after repeated failures (circuit open)"
     )]
@@ -42,7 +46,7 @@ impl CallError {
     pub fn never_ran(&self) -> bool {
         matches!(
             self,
-            Self::CircuitOpen { .. } | Self::Busy { .. } | Self::NotADeployer { .. }
+            Self::CircuitOpen { .. } | Self::Busy { .. } | Self::NotExported { .. }
         )
     }
 
@@ -167,6 +171,35 @@ impl Loaded {
         .await
     }
 
+    /// `objects.presign`: a URL for one object of a storage resource.
+    pub async fn presign(
+        &self,
+        request_id: &str,
+        resource: &ResourceRef,
+        method: ObjectMethod,
+        key: &str,
+        expires_in_seconds: u32,
+    ) -> Answer<Presigned> {
+        self.guarded("objects.presign", async {
+            let pre = self
+                .storage_pre
+                .as_ref()
+                .ok_or_else(|| CallError::NotExported {
+                    provider: self.name.clone(),
+                    interface: "objects",
+                })?;
+            let mut store = self.new_store(request_id);
+            let storage = pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| self.instantiate_error(e))?;
+            let guest = storage.instanode_provider_objects();
+            self.bounded(guest.call_presign(&mut store, resource, method, key, expires_in_seconds))
+                .await
+        })
+        .await
+    }
+
     /// Runs one call under the provider's instance limit and circuit breaker, recording
     /// its outcome.
     async fn guarded<T>(
@@ -215,36 +248,38 @@ impl Loaded {
         request_id: &str,
     ) -> Result<(Store<HostState>, Provider), CallError> {
         let mut store = self.new_store(request_id);
-        let provider =
-            self.pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| CallError::Instantiate {
-                    provider: self.name.clone(),
-                    detail: format!("{e:#}"),
-                })?;
+        let provider = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| self.instantiate_error(e))?;
         Ok((store, provider))
     }
 
     async fn instantiate_deployer(
         &self,
         request_id: &str,
-    ) -> Result<(Store<HostState>, super::bindings::deploy::DeployProvider), CallError> {
+    ) -> Result<(Store<HostState>, crate::contract::deploy::DeployProvider), CallError> {
         let pre = self
             .deploy_pre
             .as_ref()
-            .ok_or_else(|| CallError::NotADeployer {
+            .ok_or_else(|| CallError::NotExported {
                 provider: self.name.clone(),
+                interface: "deployer",
             })?;
         let mut store = self.new_store(request_id);
-        let deployer =
-            pre.instantiate_async(&mut store)
-                .await
-                .map_err(|e| CallError::Instantiate {
-                    provider: self.name.clone(),
-                    detail: format!("{e:#}"),
-                })?;
+        let deployer = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| self.instantiate_error(e))?;
         Ok((store, deployer))
+    }
+
+    fn instantiate_error(&self, e: wasmtime::Error) -> CallError {
+        CallError::Instantiate {
+            provider: self.name.clone(),
+            detail: format!("{e:#}"),
+        }
     }
 
     /// A fresh store: nothing survives from one call to the next. Its epoch callback

@@ -11,8 +11,6 @@ use tokio::sync::{Mutex, Semaphore};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use super::bindings::ProviderPre;
-use super::bindings::deploy::DeployProviderPre;
 use super::engine;
 use super::health::Health;
 use super::{Loaded, Slot};
@@ -21,11 +19,15 @@ use crate::caps::{
     S3Backend, SignerBackend, SqlBackend,
 };
 use crate::config::{Config, ProviderConfig};
+use crate::contract::ProviderPre;
+use crate::contract::deploy::DeployProviderPre;
+use crate::contract::storage::StorageProviderPre;
+use crate::contract::types::{Creation, KindInfo};
 use crate::store::{KeyRing, Store};
 
 /// The contract package, and the versions of it this host links.
 const PACKAGE: &str = "instanode:provider";
-const CONTRACT_VERSIONS: &[&str] = &["0.1"];
+const CONTRACT_VERSIONS: &[&str] = &["0.2"];
 
 /// Why a component was not loaded. Each case has a stable code for the operator API.
 #[derive(Debug, thiserror::Error)]
@@ -110,11 +112,13 @@ pub async fn version(
         .map_err(|e| Refusal::WrongWorld(format!("{e:#}")))?;
     let pre = ProviderPre::new(instance_pre.clone())
         .map_err(|e| Refusal::WrongWorld(format!("{e:#}")))?;
-    let deploy_pre = DeployProviderPre::new(instance_pre).ok();
+    let deploy_pre = DeployProviderPre::new(instance_pre.clone()).ok();
+    let storage_pre = StorageProviderPre::new(instance_pre).ok();
     let mut loaded = Loaded {
         name: slot.name.clone(),
         version: String::new(),
         kinds: slot.kinds.clone(),
+        kind_info: Vec::new(),
         sha256: compiled.sha256,
         grants: slot.grants.clone(),
         loaded_at: Utc::now(),
@@ -123,6 +127,7 @@ pub async fn version(
         wasm,
         pre,
         deploy_pre,
+        storage_pre,
         bindings: slot.bindings.clone(),
         sandbox: slot.sandbox,
         instances: slot.instances.clone(),
@@ -131,19 +136,80 @@ pub async fn version(
         .describe("load")
         .await
         .map_err(|e| Refusal::DescribeFailed(e.to_string()))?;
-    if let Some(kind) = slot.kinds.iter().find(|k| !info.kinds.contains(k)) {
-        return Err(Refusal::KindMismatch(format!(
-            "configured kind `{kind}` is not among the kinds it serves: {:?}",
-            info.kinds
-        )));
+    let mut kind_info = Vec::new();
+    for kind in &slot.kinds {
+        let Some(described) = info.kinds.iter().find(|k| &k.name == kind) else {
+            return Err(Refusal::KindMismatch(format!(
+                "configured kind `{kind}` is not among the kinds it serves: {:?}",
+                info.kinds.iter().map(|k| &k.name).collect::<Vec<_>>()
+            )));
+        };
+        check_kind(described, loaded.deploy_pre.is_some()).map_err(Refusal::DescribeFailed)?;
+        kind_info.push(described.clone());
     }
     if info.version.trim().is_empty() || info.version.len() > 64 {
         return Err(Refusal::DescribeFailed(
             "describe() must name a version of 1 to 64 characters".into(),
         ));
     }
+    loaded.kind_info = kind_info;
     loaded.version = info.version;
     Ok((loaded, compiled.cached))
+}
+
+/// Fields of the create request the host reads itself, which no kind may claim.
+const HOST_REQUEST_FIELDS: [&str; 2] = ["name", "env"];
+
+/// Refuses a kind description the host could not offer safely: names that would not fit a
+/// route, a tool or an environment variable, or an app kind without `deployer`.
+fn check_kind(kind: &KindInfo, exports_deployer: bool) -> Result<(), String> {
+    let word = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 32
+            && s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    };
+    let name = &kind.name;
+    if !word(name) || !word(&kind.label) {
+        return Err(format!(
+            "kind `{name}` (label `{}`): names and labels are 1-32 of a-z, 0-9, '-' and '_', starting with a letter",
+            kind.label
+        ));
+    }
+    let env_var_ok = !kind.env_var.is_empty()
+        && kind.env_var.len() <= 64
+        && kind.env_var.starts_with(|c: char| c.is_ascii_uppercase())
+        && kind
+            .env_var
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if !env_var_ok {
+        return Err(format!(
+            "kind `{name}`: env-var `{}` is not an environment variable name (A-Z, 0-9, '_')",
+            kind.env_var
+        ));
+    }
+    for field in &kind.request_fields {
+        if !word(&field.name) || HOST_REQUEST_FIELDS.contains(&field.name.as_str()) {
+            return Err(format!(
+                "kind `{name}`: request field `{}` is not allowed",
+                field.name
+            ));
+        }
+        if field.min_length > field.max_length || field.max_length > 4096 {
+            return Err(format!(
+                "kind `{name}`: request field `{}` needs min-length <= max-length <= 4096",
+                field.name
+            ));
+        }
+    }
+    if kind.creation == Creation::BuildContext && !exports_deployer {
+        return Err(format!(
+            "kind `{name}` is created from a build context, but the component does not export deployer"
+        ));
+    }
+    Ok(())
 }
 
 async fn bindings(
@@ -214,7 +280,7 @@ fn parse_grants(grants: &[String]) -> anyhow::Result<Vec<Capability>> {
     Ok(parsed)
 }
 
-/// Splits `instanode:provider/sql@0.1.0` into `sql` and its version, refusing contract
+/// Splits `instanode:provider/sql@0.2.0` into `sql` and its version, refusing contract
 /// versions this host does not link.
 fn contract_interface(name: &str) -> Result<Option<&str>, Refusal> {
     let Some(rest) = name.strip_prefix(PACKAGE).and_then(|r| r.strip_prefix('/')) else {
@@ -249,7 +315,7 @@ fn check_exports(engine: &Engine, component: &Component) -> Result<(), Refusal> 
     }
     Err(Refusal::WrongWorld(format!(
         "it does not export {PACKAGE}/provisioner (its exports: {exports:?}); build it \
-         for the `provider` or `deploy-provider` world of wit/provider.wit"
+         for a world of wit/worlds.wit"
     )))
 }
 
@@ -292,8 +358,8 @@ mod tests {
     #[test]
     fn contract_interfaces_of_known_versions_are_recognised() {
         let interface = |name| contract_interface(name).map_err(|e| e.to_string());
-        assert_eq!(interface("instanode:provider/sql@0.1.0"), Ok(Some("sql")));
-        assert_eq!(interface("instanode:provider/sql@0.1.7"), Ok(Some("sql")));
+        assert_eq!(interface("instanode:provider/sql@0.2.0"), Ok(Some("sql")));
+        assert_eq!(interface("instanode:provider/sql@0.2.7"), Ok(Some("sql")));
         assert_eq!(interface("wasi:io/streams@0.2.0"), Ok(None));
         assert_eq!(interface("other:pkg/sql@0.1.0"), Ok(None));
     }
@@ -301,14 +367,15 @@ mod tests {
     #[test]
     fn unknown_contract_versions_are_refused_naming_the_known_ones() {
         for name in [
-            "instanode:provider/sql@0.2.0",
+            // The contract before kinds described themselves.
+            "instanode:provider/sql@0.1.0",
             "instanode:provider/sql@1.0.0",
             "instanode:provider/sql",
-            "instanode:provider/sql@0.10.0",
+            "instanode:provider/sql@0.20.0",
         ] {
             let refusal = contract_interface(name).unwrap_err();
             assert_eq!(refusal.code(), "unsupported_contract_version", "{name}");
-            assert!(refusal.to_string().contains("0.1.x"), "{refusal}");
+            assert!(refusal.to_string().contains("0.2.x"), "{refusal}");
         }
     }
 }

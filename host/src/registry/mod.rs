@@ -5,7 +5,6 @@
 //! pre-linked [`Loaded`]. The live set is one `ArcSwap`: replacing a provider is a single
 //! atomic pointer change, and a call already running keeps the version it started with.
 
-pub mod bindings;
 mod call;
 mod engine;
 mod health;
@@ -26,11 +25,13 @@ use wasmtime::Engine;
 
 use crate::caps::{self, Bindings, Capability, ContainersBackend, S3Backend};
 use crate::config::{Config, SandboxConfig};
+use crate::contract::ProviderPre;
+use crate::contract::deploy::DeployProviderPre;
+use crate::contract::storage::StorageProviderPre;
+use crate::contract::types::KindInfo;
 use crate::store::{KeyRing, Store};
-use bindings::ProviderPre;
-use bindings::deploy::DeployProviderPre;
 
-pub use call::CallError;
+pub use call::{Answer, CallError};
 pub use health::{Health, HealthReport};
 pub use load::Refusal;
 
@@ -39,6 +40,8 @@ pub struct Loaded {
     pub name: String,
     pub version: String,
     pub kinds: Vec<String>,
+    /// What the component says of each configured kind, in `kinds` order.
+    pub kind_info: Vec<KindInfo>,
     pub sha256: String,
     pub grants: Vec<Capability>,
     pub loaded_at: DateTime<Utc>,
@@ -49,6 +52,8 @@ pub struct Loaded {
     pre: ProviderPre<caps::HostState>,
     /// Set when the component also exports `deployer`.
     deploy_pre: Option<DeployProviderPre<caps::HostState>>,
+    /// Set when the component also exports `objects`.
+    storage_pre: Option<StorageProviderPre<caps::HostState>>,
     bindings: Arc<Bindings>,
     sandbox: SandboxConfig,
     instances: Arc<Semaphore>,
@@ -360,7 +365,7 @@ async fn load_file(
 }
 
 impl Loaded {
-    /// The bucket this provider is bound to, for URLs the host presigns on its behalf.
+    /// The bucket this provider is bound to (conformance checks list it).
     pub fn s3(&self) -> Option<&S3Backend> {
         self.bindings.s3.as_ref()
     }
@@ -375,9 +380,9 @@ impl Loaded {
         self.deploy_pre.is_some()
     }
 
-    /// `name@version`, as responses and logs name a provider version.
-    pub fn label(&self) -> String {
-        format!("{}@{}", self.name, self.version)
+    /// Whether the component exports `objects`.
+    pub fn exports_objects(&self) -> bool {
+        self.storage_pre.is_some()
     }
 
     /// The limits every call of this version runs under.

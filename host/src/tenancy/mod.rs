@@ -6,4 +6,5 @@ pub mod client;
 pub mod email;
 pub mod names;
 pub mod plans;
+pub mod rate_limit;
 pub mod tokens;

@@ -29,7 +29,8 @@ use instanode::provider::config;
 use instanode::provider::containers::{self, RunRequest};
 use instanode::provider::log::{self, Level};
 use instanode::provider::types::{
-    CapabilityError, Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
+    CapabilityError, Creation, Info, KindInfo, ProviderError, ProvisionRequest, Provisioned,
+    ResourceRef, UsageReport,
 };
 
 use autopsy::Reason;
@@ -44,16 +45,6 @@ const PIDS: u32 = 256;
 /// Restarts the engine grants a serving app that later crashes.
 const RESTARTS: u32 = 5;
 const POLL: Duration = Duration::from_millis(100);
-
-const CONFIG_SCHEMA: &str = r#"{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
-  "properties": {
-    "build_memory_mb": {"type": "string", "description": "Memory a build may use (default 1024)"},
-    "build_deadline_seconds": {"type": "string", "description": "Longest a build may take (default 600)"},
-    "start_timeout_seconds": {"type": "string", "description": "Longest a new container may take to answer HTTP (default 60)"}
-  }
-}"#;
 
 struct Deploy;
 
@@ -86,9 +77,15 @@ impl provisioner::Guest for Deploy {
         Info {
             name: "deploy".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            kinds: vec![KIND.into()],
-            capabilities: vec!["containers".into(), "log".into()],
-            config_schema: CONFIG_SCHEMA.into(),
+            kinds: vec![KindInfo {
+                name: KIND.into(),
+                label: "deploy".into(),
+                creation: Creation::BuildContext,
+                rotatable: false,
+                internal: true,
+                env_var: "DEPLOY_URL".into(),
+                request_fields: vec![],
+            }],
         }
     }
 

@@ -2,7 +2,7 @@
 //!
 //! Kind `schema`: a private PostgreSQL schema in the maintenance database of the server the
 //! operator bound to the `sql` capability, owned by a new login role. Both are named
-//! `ex_<resource-id>`. It follows every rule of the contract (`wit/provider.wit`) in the
+//! `ex_<resource-id>`. It follows every rule of the contract (`wit/`) in the
 //! plainest way; `providers/postgres` shows the same ideas tuned for production.
 //!
 //! Settings (`[providers.<name>.config]`): `public_host` (default `127.0.0.1`),
@@ -33,23 +33,14 @@ use instanode::provider::config;
 use instanode::provider::log::{self, Level};
 use instanode::provider::sql::{self, Value};
 use instanode::provider::types::{
-    CapabilityError, Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
+    CapabilityError, Creation, Info, KindInfo, ProviderError, ProvisionRequest, Provisioned,
+    ResourceRef, UsageReport,
 };
 
 /// Connections a tenant may hold when its tier names no `connections` limit.
 const DEFAULT_CONNECTIONS: u64 = 2;
 
 /// What `describe` reports about the settings read through `config.get`.
-const CONFIG_SCHEMA: &str = r#"{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
-  "properties": {
-    "public_host": {"type": "string", "description": "Host tenants connect to (default 127.0.0.1)"},
-    "public_port": {"type": "string", "description": "Port tenants connect to (default 5432)"},
-    "database": {"type": "string", "description": "The sql server's maintenance database (default postgres)"},
-    "fault": {"enum": ["adopt", "deprovision-twice", "suspend"], "description": "Misbehave on purpose"}
-  }
-}"#;
 
 struct Example;
 
@@ -59,10 +50,15 @@ impl Guest for Example {
         Info {
             name: "example".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            kinds: vec!["schema".into()],
-            // `config` is always granted, so only the capabilities to grant are listed.
-            capabilities: vec!["sql".into(), "log".into()],
-            config_schema: CONFIG_SCHEMA.into(),
+            kinds: vec![KindInfo {
+                name: "schema".into(),
+                label: "schema".into(),
+                creation: Creation::JsonBody,
+                rotatable: true,
+                internal: true,
+                env_var: "SCHEMA_URL".into(),
+                request_fields: vec![],
+            }],
         }
     }
 

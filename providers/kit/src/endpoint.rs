@@ -1,29 +1,6 @@
 //! Where tenants reach a provider's backend: the settings every provider with a network
 //! endpoint reads, and the public and internal URLs built from them.
 
-/// The JSON Schema of a provider's settings: the endpoint settings plus `extra` properties
-/// (`"name": {...}` entries, comma-separated, or empty).
-pub fn config_schema(extra: &str) -> String {
-    let extra = if extra.is_empty() {
-        String::new()
-    } else {
-        format!(",\n    {extra}")
-    };
-    format!(
-        r#"{{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
-  "required": ["public_host", "public_port"],
-  "properties": {{
-    "public_host": {{"type": "string", "description": "Host tenants connect to"}},
-    "public_port": {{"type": "string", "description": "Port tenants connect to"}},
-    "internal_host": {{"type": "string", "description": "Host deployed apps connect to"}},
-    "internal_port": {{"type": "string", "description": "Port for internal_host (defaults to public_port)"}}{extra}
-  }}
-}}"#
-    )
-}
-
 /// A `(host, port)` pair from the settings.
 type Address = (String, String);
 
@@ -74,12 +51,5 @@ mod tests {
         assert_eq!(public, "x://db.example:5432");
         assert_eq!(internal.as_deref(), Some("x://db.internal:5432"));
         assert!(Endpoint::from_settings(|_| None).is_err());
-    }
-
-    #[test]
-    fn the_schema_is_json_with_the_extra_properties() {
-        let schema = config_schema(r#""pool": {"type": "string"}"#);
-        assert!(schema.contains(r#""internal_port""#) && schema.contains(r#""pool""#));
-        assert!(config_schema("").ends_with('}'));
     }
 }

@@ -45,7 +45,8 @@ use exports::instanode::provider::provisioner::Guest;
 use instanode::provider::config;
 use instanode::provider::mongo;
 use instanode::provider::types::{
-    CapabilityError, Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
+    CapabilityError, Creation, Info, KindInfo, ProviderError, ProvisionRequest, Provisioned,
+    ResourceRef, UsageReport,
 };
 use instanode_provider_kit::endpoint::Endpoint;
 // `preserve_order`: a command is named by its first key, so keys keep their written order.
@@ -120,11 +121,15 @@ impl Guest for Mongo {
         Info {
             name: "mongo".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            kinds: vec!["nosql".into()],
-            capabilities: vec!["mongo".into()],
-            config_schema: instanode_provider_kit::endpoint::config_schema(
-                r#""url_options": {"type": "string", "description": "Extra URL query options, e.g. directConnection=true"}"#,
-            ),
+            kinds: vec![KindInfo {
+                name: "nosql".into(),
+                label: "nosql".into(),
+                creation: Creation::JsonBody,
+                rotatable: true,
+                internal: true,
+                env_var: "MONGO_URL".into(),
+                request_fields: vec![],
+            }],
         }
     }
 

@@ -33,7 +33,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use exports::instanode::provider::provisioner::Guest;
 use instanode::provider::types::{
-    CapabilityError, Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
+    CapabilityError, Creation, Info, KindInfo, ProviderError, ProvisionRequest, Provisioned,
+    ResourceRef, UsageReport,
 };
 use instanode::provider::{config, nats, signer};
 use instanode_provider_kit::endpoint::Endpoint;
@@ -213,9 +214,15 @@ impl Guest for Nats {
         Info {
             name: "nats".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            kinds: vec!["queue".into()],
-            capabilities: vec!["nats".into(), "signer".into()],
-            config_schema: instanode_provider_kit::endpoint::config_schema(""),
+            kinds: vec![KindInfo {
+                name: "queue".into(),
+                label: "queue".into(),
+                creation: Creation::JsonBody,
+                rotatable: true,
+                internal: true,
+                env_var: "NATS_URL".into(),
+                request_fields: vec![],
+            }],
         }
     }
 

@@ -30,7 +30,8 @@ use instanode::provider::config;
 use instanode::provider::log::{self, Level};
 use instanode::provider::sql::{self, Value};
 use instanode::provider::types::{
-    CapabilityError, Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
+    CapabilityError, Creation, Info, KindInfo, ProviderError, ProvisionRequest, Provisioned,
+    ResourceRef, UsageReport,
 };
 use instanode_provider_kit::endpoint::Endpoint;
 
@@ -65,11 +66,26 @@ impl Guest for Postgres {
         Info {
             name: "postgres".into(),
             version: VERSION.into(),
-            kinds: vec!["db".into(), "vector".into()],
-            capabilities: vec!["sql".into(), "log".into()],
-            config_schema: instanode_provider_kit::endpoint::config_schema(
-                r#""warm_pool": {"type": "string", "description": "Pre-created databases kept ready per kind (default 16, 0 disables)"}"#,
-            ),
+            kinds: vec![
+                KindInfo {
+                    name: "db".into(),
+                    label: "postgres".into(),
+                    creation: Creation::JsonBody,
+                    rotatable: true,
+                    internal: true,
+                    env_var: "DATABASE_URL".into(),
+                    request_fields: vec![],
+                },
+                KindInfo {
+                    name: "vector".into(),
+                    label: "vector".into(),
+                    creation: Creation::JsonBody,
+                    rotatable: true,
+                    internal: true,
+                    env_var: "DATABASE_URL".into(),
+                    request_fields: vec![],
+                },
+            ],
         }
     }
 

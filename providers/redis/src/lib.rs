@@ -48,7 +48,8 @@ use exports::instanode::provider::provisioner::Guest;
 use instanode::provider::config;
 use instanode::provider::redis::{self, ReplyNode};
 use instanode::provider::types::{
-    CapabilityError, Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
+    CapabilityError, Creation, Info, KindInfo, ProviderError, ProvisionRequest, Provisioned,
+    ResourceRef, UsageReport,
 };
 use instanode_provider_kit::endpoint::Endpoint;
 
@@ -124,9 +125,15 @@ impl Guest for Redis {
         Info {
             name: "redis".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            kinds: vec!["cache".into()],
-            capabilities: vec!["redis".into()],
-            config_schema: instanode_provider_kit::endpoint::config_schema(""),
+            kinds: vec![KindInfo {
+                name: "cache".into(),
+                label: "cache".into(),
+                creation: Creation::JsonBody,
+                rotatable: true,
+                internal: true,
+                env_var: "REDIS_URL".into(),
+                request_fields: vec![],
+            }],
         }
     }
 

@@ -5,6 +5,10 @@
 //! key before signing), and the S3 server verifies every signature, so a URL edited to reach
 //! another prefix is refused by the server itself.
 //!
+//! URLs: the host asks `objects.presign` for a key relative to the resource; the provider
+//! places it under the resource's prefix and signs through the `s3` capability, whose key
+//! never leaves the host.
+//!
 //! Limits: `usage` lists the prefix and sums object sizes (one request per 1000 objects).
 //! Over the tier's storage the host suspends the resource, and a suspended resource gets no
 //! upload URLs (downloads still work); nothing has to change in the bucket, so `suspend` and
@@ -16,13 +20,15 @@
 )]
 
 wit_bindgen::generate!({
-    world: "provider",
+    world: "storage-provider",
     path: "../../wit",
 });
 
+use exports::instanode::provider::objects::{Guest as Objects, Presigned};
 use exports::instanode::provider::provisioner::Guest;
 use instanode::provider::types::{
-    CapabilityError, Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
+    CapabilityError, Creation, Info, KindInfo, ObjectMethod, ProviderError, ProvisionRequest,
+    Provisioned, ResourceRef, UsageReport,
 };
 use instanode::provider::{config, s3};
 
@@ -43,9 +49,15 @@ impl Guest for Spaces {
         Info {
             name: "spaces".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            kinds: vec!["storage".into()],
-            capabilities: vec!["s3".into()],
-            config_schema: CONFIG_SCHEMA.into(),
+            kinds: vec![KindInfo {
+                name: "storage".into(),
+                label: "storage".into(),
+                creation: Creation::JsonBody,
+                rotatable: false,
+                internal: true,
+                env_var: "STORAGE_URL".into(),
+                request_fields: vec![],
+            }],
         }
     }
 
@@ -118,17 +130,25 @@ impl Guest for Spaces {
     }
 }
 
-export!(Spaces);
+impl Objects for Spaces {
+    fn presign(
+        target: ResourceRef,
+        method: ObjectMethod,
+        key: String,
+        expires_in_seconds: u32,
+    ) -> Result<Presigned, ProviderError> {
+        if key.is_empty() || key.starts_with('/') {
+            return Err(ProviderError::InvalidRequest(
+                "the key must be relative to the resource".into(),
+            ));
+        }
+        let object_key = format!("{}{key}", prefix_of(&target.resource_id)?);
+        let url = s3::presign(method, &object_key, expires_in_seconds).map_err(from_s3)?;
+        Ok(Presigned { url, object_key })
+    }
+}
 
-const CONFIG_SCHEMA: &str = r#"{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
-  "required": ["public_endpoint", "bucket"],
-  "properties": {
-    "public_endpoint": {"type": "string", "description": "S3 endpoint URL as tenants reach it"},
-    "bucket": {"type": "string", "description": "The bucket named in the s3 binding"}
-  }
-}"#;
+export!(Spaces);
 
 fn from_s3(e: CapabilityError) -> ProviderError {
     match e.code.as_str() {

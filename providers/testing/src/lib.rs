@@ -22,7 +22,8 @@ wit_bindgen::generate!({
 use exports::instanode::provider::provisioner::Guest;
 use instanode::provider::kv;
 use instanode::provider::types::{
-    Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
+    Creation, Info, KindInfo, ProviderError, ProvisionRequest, Provisioned, ResourceRef,
+    UsageReport,
 };
 
 struct Testing;
@@ -32,9 +33,35 @@ impl Guest for Testing {
         Info {
             name: "testing".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            kinds: vec!["db".into(), "vector".into(), "test".into()],
-            capabilities: vec![],
-            config_schema: "{}".into(),
+            kinds: vec![
+                KindInfo {
+                    name: "db".into(),
+                    label: "postgres".into(),
+                    creation: Creation::JsonBody,
+                    rotatable: true,
+                    internal: true,
+                    env_var: "DATABASE_URL".into(),
+                    request_fields: vec![],
+                },
+                KindInfo {
+                    name: "vector".into(),
+                    label: "vector".into(),
+                    creation: Creation::JsonBody,
+                    rotatable: true,
+                    internal: true,
+                    env_var: "DATABASE_URL".into(),
+                    request_fields: vec![],
+                },
+                KindInfo {
+                    name: "test".into(),
+                    label: "test".into(),
+                    creation: Creation::JsonBody,
+                    rotatable: true,
+                    internal: true,
+                    env_var: "TEST_URL".into(),
+                    request_fields: vec![],
+                },
+            ],
         }
     }
 

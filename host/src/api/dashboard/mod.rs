@@ -97,7 +97,8 @@ async fn overview(State(app): State<SharedApp>, headers: HeaderMap) -> Response 
         Err(e) => return refusal(ApiError::internal(e)),
     };
     let items: Vec<Value> = rows.iter().map(super::resources::describe).collect();
-    Html(page::overview(&session.account, &items)).into_response()
+    let app_kinds: Vec<String> = app.kinds.app_kind().into_iter().map(|k| k.name).collect();
+    Html(page::overview(&session.account, &items, &app_kinds)).into_response()
 }
 
 /// Signs the browser out: the session itself is revoked (its `jti`), so a copy of the cookie

@@ -129,12 +129,14 @@ fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-pub fn overview(account: &Account, items: &[Value]) -> String {
+/// `app_kinds`: the kinds whose resources are apps, linked to their deployment page.
+pub fn overview(account: &Account, items: &[Value], app_kinds: &[String]) -> String {
     let text = |v: &Value| escape(v.as_str().unwrap_or("-"));
     let rows: String = items
         .iter()
         .map(|item| {
-            let name = if item["kind"] == crate::deploy::KIND {
+            let is_app = app_kinds.iter().any(|k| item["kind"] == k.as_str());
+            let name = if is_app {
                 format!(
                     "<a href=\"/dashboard/deployments/{}\">{}</a>",
                     text(&item["token"]),

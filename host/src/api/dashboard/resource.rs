@@ -97,12 +97,20 @@ async fn render(
         .await
         .map_err(ApiError::internal)?;
     let item = resources::describe(&row);
-    Ok(page(session, &item, credentials.as_ref(), &events))
+    let rotatable = app.kinds.kind(&row.kind).is_some_and(|k| k.rotatable);
+    Ok(page(
+        session,
+        &item,
+        rotatable,
+        credentials.as_ref(),
+        &events,
+    ))
 }
 
 fn page(
     session: &Session,
     item: &Value,
+    rotatable: bool,
     credentials: Option<&Value>,
     events: &[CredentialEvent],
 ) -> String {
@@ -119,9 +127,7 @@ fn page(
                 .join(", ")
         })
         .unwrap_or_default();
-    let rotatable = item["status"] == "active"
-        && item["kind"] != crate::webhooks::KIND
-        && item["kind"] != crate::deploy::KIND;
+    let rotatable = rotatable && item["status"] == "active";
     let rotate_form = if rotatable {
         format!(
             "<form class=\"inline\" method=\"post\" action=\"/dashboard/resources/{token}/rotate\">\

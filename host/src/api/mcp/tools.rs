@@ -9,6 +9,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
 use crate::app::App;
+use crate::kinds::KindInfo;
 
 /// What a tool call asks the REST API for.
 pub struct ApiCall {
@@ -40,25 +41,19 @@ fn refused(code: &'static str, message: impl Into<String>) -> Refused {
     }
 }
 
-/// The tool that creates resources of `kind`: `create_postgres` for `db` (the name agents
-/// know), `create_<kind>` for every other kind.
-pub fn create_tool_name(kind: &str) -> String {
-    match kind {
-        "db" => "create_postgres".to_string(),
-        other => format!("create_{other}"),
-    }
+/// The tool that creates resources of a kind: `create_<label>`, the label the kind's
+/// provider gives (`create_postgres` for `db`, the name agents know).
+pub fn create_tool_name(kind: &KindInfo) -> String {
+    format!("create_{}", kind.label)
 }
 
-/// Kinds with a `POST /{kind}/new` JSON route, as the live providers serve them now.
-/// The kinds provisioned by a JSON body (deploys take a tarball and have their own tool).
-fn json_kinds(app: &App) -> Vec<String> {
-    let mut kinds = crate::api::capabilities::served_kinds(app);
-    kinds.retain(|k| k != crate::deploy::KIND);
-    kinds
+/// The kinds provisioned by a JSON body (apps take a tarball and have their own tool).
+fn json_kinds(app: &App) -> Vec<KindInfo> {
+    app.kinds.json_kinds()
 }
 
 fn deploys_available(app: &App) -> bool {
-    app.registry.for_kind(crate::deploy::KIND).is_some()
+    app.kinds.app_kind().is_some()
 }
 
 fn string(description: &str) -> Value {
@@ -91,14 +86,14 @@ pub fn catalog(app: &App) -> Vec<Value> {
                 "name": string("A name for the resource: letters, digits, '-' and '_', up to 64."),
                 "env": string("An environment label such as production or staging (default: production)."),
             });
-            if kind == crate::webhooks::KIND {
-                properties["secret"] =
-                    string("If set, senders must sign bodies with it (X-Hub-Signature-256).");
+            for field in &kind.request_fields {
+                properties[field.name.as_str()] = string(&field.description);
             }
+            let kind_name = &kind.name;
             tool(
                 &create_tool_name(kind),
                 &format!(
-                    "Creates a `{kind}` resource (POST /{kind}/new) and returns its connection URL and token. Anonymous resources expire after 24 hours unless claimed."
+                    "Creates a `{kind_name}` resource (POST /{kind_name}/new) and returns its connection URL and token. Anonymous resources expire after 24 hours unless claimed."
                 ),
                 schema(properties, &["name"]),
             )
@@ -189,7 +184,7 @@ pub fn api_call(app: &App, name: &str, args: &Map<String, Value>) -> Result<ApiC
     {
         return call(
             Method::POST,
-            format!("/{kind}/new"),
+            format!("/{}/new", kind.name),
             Body::Json(Value::Object(args.clone())),
         );
     }
@@ -296,8 +291,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn db_is_create_postgres() {
-        assert_eq!(create_tool_name("db"), "create_postgres");
-        assert_eq!(create_tool_name("cache"), "create_cache");
+    fn tools_are_named_by_the_kind_label() {
+        let kind = crate::webhooks::Webhooks::kind_info();
+        assert_eq!(create_tool_name(&kind), "create_webhook");
     }
 }

@@ -1,4 +1,5 @@
-//! Host-side bindings generated from `wit/provider.wit`.
+//! Host-side bindings generated from the contract in `wit/`: the types and worlds that
+//! capabilities (`caps`), the registry and the lifecycle all speak, owned by none of them.
 
 wasmtime::component::bindgen!({
     world: "provider",
@@ -33,4 +34,29 @@ pub mod deploy {
     });
 
     pub use self::exports::instanode::provider::deployer;
+}
+
+/// The `storage-provider` world: the same imports plus the `objects` export.
+pub mod storage {
+    wasmtime::component::bindgen!({
+        world: "storage-provider",
+        path: "../wit",
+        imports: { default: async },
+        exports: { default: async },
+        with: {
+            "instanode:provider/types": super::instanode::provider::types,
+            "instanode:provider/config": super::instanode::provider::config,
+            "instanode:provider/log": super::instanode::provider::log,
+            "instanode:provider/kv": super::instanode::provider::kv,
+            "instanode:provider/sql": super::instanode::provider::sql,
+            "instanode:provider/redis": super::instanode::provider::redis,
+            "instanode:provider/mongo": super::instanode::provider::mongo,
+            "instanode:provider/nats": super::instanode::provider::nats,
+            "instanode:provider/signer": super::instanode::provider::signer,
+            "instanode:provider/s3": super::instanode::provider::s3,
+            "instanode:provider/containers": super::instanode::provider::containers,
+        },
+    });
+
+    pub use self::exports::instanode::provider::objects;
 }
