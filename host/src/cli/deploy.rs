@@ -7,19 +7,16 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::Value;
 
+use super::args::DeployArgs;
 use super::client::{Client, Failure};
-use super::{Options, Output};
+use super::output::Output;
 
 /// Folders never worth uploading: version control and build output.
 const SKIPPED: [&str; 3] = [".git", "target", "node_modules"];
 const POLL: Duration = Duration::from_millis(500);
 
-pub async fn run(
-    client: &Client,
-    out: &Output,
-    dir: &Path,
-    options: &Options,
-) -> Result<i32, Failure> {
+pub async fn run(client: &Client, out: &Output, options: &DeployArgs) -> Result<i32, Failure> {
+    let dir = options.dir.as_path();
     let name = options
         .name
         .clone()
@@ -39,6 +36,7 @@ pub async fn run(
         );
         return Ok(1);
     }
+    out.working(&format!("packing {}", dir.display()));
     let tarball = match pack(dir) {
         Ok(bytes) => bytes,
         Err(e) => {
@@ -72,6 +70,7 @@ pub async fn run(
         fields.push(("redeploy".into(), "true".into()));
     }
     let (content_type, body) = crate::wire::multipart(&fields, &[("tarball".into(), tarball)]);
+    out.working("uploading");
     let accepted = client.upload("/deploy/new", &content_type, body).await?;
     let Some(id) = out.id_in(&accepted, "id") else {
         return Ok(1);
@@ -80,6 +79,7 @@ pub async fn run(
         "uploaded: deployment {id}, building {}",
         accepted["url"].as_str().unwrap_or_default()
     ));
+    out.working("building");
 
     // The build log as it runs (the stream ends after the build and the app's first lines).
     client
@@ -92,7 +92,7 @@ pub async fn run(
         })
         .await?;
 
-    let deadline = Instant::now() + Duration::from_secs(options.timeout_seconds);
+    let deadline = Instant::now() + Duration::from_secs(options.timeout);
     let mut last_status = String::new();
     loop {
         let item = client
@@ -128,7 +128,7 @@ pub async fn run(
                     "deploy_timeout",
                     &format!(
                         "deployment {id} was still `{status}` after {} s",
-                        options.timeout_seconds
+                        options.timeout
                     ),
                     &format!(
                         "Check it later with GET /api/v1/deployments/{id}, or raise --timeout."

@@ -7,8 +7,8 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use super::Output;
 use super::client::{Client, Failure, save_credentials};
+use super::output::Output;
 
 const POLL: Duration = Duration::from_secs(2);
 

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_yaml::{Mapping, Value};
+use yaml_serde::{Mapping, Value};
 
 /// Largest accepted manifest text.
 pub const MAX_MANIFEST_BYTES: usize = 64 * 1024;
@@ -106,7 +106,7 @@ pub fn parse(text: &str) -> Result<(Manifest, Vec<String>), ManifestError> {
             text.len()
         )));
     }
-    let mut doc: Value = serde_yaml::from_str(text)
+    let mut doc: Value = yaml_serde::from_str(text)
         .map_err(|e| invalid(format!("the manifest is not valid YAML: {e}")))?;
     // `<<: *defaults` is common in compose files; honour it rather than warn about `<<`.
     doc.apply_merge()
@@ -795,7 +795,7 @@ services:
                 "{written}: {message}"
             );
         }
-        // Too big for YAML's own integers: still an invalid manifest, in serde_yaml's words.
+        // Too big for YAML's own integers: still an invalid manifest, in the YAML parser's words.
         assert!(message(&api("port: 99999999999999999999")).contains("services.api.port"));
     }
 

@@ -68,7 +68,7 @@ impl Plans {
     }
 
     pub fn parse(text: &str) -> anyhow::Result<Self> {
-        let file: PlansFile = serde_yaml::from_str(text)?;
+        let file: PlansFile = yaml_serde::from_str(text)?;
         validate(&file.tiers)?;
         Ok(Self { tiers: file.tiers })
     }
