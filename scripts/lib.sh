@@ -339,12 +339,12 @@ build_all() {
         log "building provider components"
         # A second build of postgres that names itself the next version, for upgrade
         # tests; built first because the plain build below overwrites the same file.
-        cargo build --release --locked --target wasm32-wasip2 \
+        cargo build --profile provider --locked --target wasm32-wasip2 \
             -p instanode-provider-postgres --features next-version
         mkdir -p "$data/providers/variants"
-        install_component "$target/wasm32-wasip2/release/instanode_provider_postgres.wasm" \
+        install_component "$target/wasm32-wasip2/provider/instanode_provider_postgres.wasm" \
             "$data/providers/variants/postgres-next.wasm"
-        cargo build --release --locked --target wasm32-wasip2 \
+        cargo build --profile provider --locked --target wasm32-wasip2 \
             -p instanode-provider-postgres -p instanode-provider-redis \
             -p instanode-provider-mongo -p instanode-provider-nats -p instanode-provider-spaces \
             -p instanode-provider-deploy -p instanode-provider-testing \
@@ -352,7 +352,7 @@ build_all() {
     )
     local name
     for name in postgres redis mongo nats spaces deploy testing example; do
-        install_component "$target/wasm32-wasip2/release/instanode_provider_$name.wasm" \
+        install_component "$target/wasm32-wasip2/provider/instanode_provider_$name.wasm" \
             "$data/providers/$name.wasm"
     done
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, HostConfigLogConfig, NetworkCreateRequest,
+    ContainerCreateBody, ContainerStateStatusEnum, EndpointSettings, HostConfig, HostConfigLogConfig, NetworkCreateRequest,
     NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
@@ -27,7 +27,9 @@ use uuid::Uuid;
 
 use super::{HostState, cap_error};
 use crate::config::ContainersBinding;
-use crate::contract::instanode::provider::containers::{Container, Host, RunRequest};
+use crate::contract::instanode::provider::containers::{
+    Container, ContainerState, Host, RunRequest,
+};
 use crate::contract::instanode::provider::types::CapabilityError;
 use crate::store::Store;
 
@@ -520,10 +522,7 @@ impl ContainersBackend {
             });
         Ok(Some(Container {
             name: name.to_string(),
-            state: state
-                .status
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "unknown".into()),
+            state: state.status.map_or(ContainerState::Unknown, container_state),
             exit_code: state.exit_code,
             oom_killed: state.oom_killed.unwrap_or(false),
             restart_count: u32::try_from(info.restart_count.unwrap_or(0)).unwrap_or(u32::MAX),
@@ -803,6 +802,20 @@ fn is_not_found(e: &DockerError) -> bool {
             ..
         }
     )
+}
+
+/// The engine's status word as the contract's state.
+fn container_state(status: ContainerStateStatusEnum) -> ContainerState {
+    match status {
+        ContainerStateStatusEnum::CREATED => ContainerState::Created,
+        ContainerStateStatusEnum::RUNNING => ContainerState::Running,
+        ContainerStateStatusEnum::PAUSED => ContainerState::Paused,
+        ContainerStateStatusEnum::RESTARTING => ContainerState::Restarting,
+        ContainerStateStatusEnum::REMOVING => ContainerState::Removing,
+        ContainerStateStatusEnum::EXITED => ContainerState::Exited,
+        ContainerStateStatusEnum::DEAD => ContainerState::Dead,
+        _ => ContainerState::Unknown,
+    }
 }
 
 fn engine_error(e: DockerError) -> CapabilityError {

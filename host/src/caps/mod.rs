@@ -180,10 +180,21 @@ pub fn linker(engine: &Engine, grants: &[Capability]) -> anyhow::Result<Linker<H
     Ok(linker)
 }
 
-/// The error a component sees when a capability call fails.
+/// The error a component sees when a capability call fails: the host's own codes get their
+/// case, anything else is the backend's code.
 fn cap_error(code: &str, message: impl fmt::Display) -> wit::types::CapabilityError {
-    wit::types::CapabilityError {
-        code: code.to_string(),
-        message: message.to_string(),
+    use wit::types::CapabilityError as E;
+    let message = message.to_string();
+    match code {
+        "not-granted" => E::NotGranted(message),
+        "unavailable" => E::Unavailable(message),
+        "timeout" => E::Timeout(message),
+        "invalid" => E::Invalid(message),
+        "not-found" => E::NotFound(message),
+        "internal" => E::Internal(message),
+        code => E::Backend(wit::types::BackendError {
+            code: code.to_string(),
+            message,
+        }),
     }
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::app::{App, SharedApp};
 use crate::caps::context_ref;
-use crate::contract::deploy::deployer::{App as Target, Built, Failure, Started};
+use crate::contract::deploy::deployer::{App as Target, Built, Failure, FailureReason, Started};
 use crate::contract::types::ProviderError;
 use crate::registry::{CallError, Loaded};
 use crate::request_id;
@@ -30,7 +30,7 @@ pub fn spawn(app: SharedApp, resource_id: Uuid, generation: i32) {
             Ok(Ok(())) => return,
             Ok(Err(failure)) => failure,
             Err(_) => host_failure(
-                "DeadlineExceeded",
+                FailureReason::DeadlineExceeded,
                 "The rollout ran past its 15-minute deadline: use a smaller base image, drop slow steps, and redeploy.",
             ),
         };
@@ -182,8 +182,20 @@ pub async fn record_failure(app: &App, resource_id: Uuid, generation: i32, failu
         error: Some(&error),
         failure: Some(&autopsy),
     };
-    tracing::info!(resource.id = %resource_id, generation, reason = %failure.reason, "rollout failed");
+    tracing::info!(resource.id = %resource_id, generation, reason = reason_name(failure.reason), "rollout failed");
     record(app, resource_id, generation, &outcome).await;
+}
+
+/// A failure reason as the API spells it.
+fn reason_name(reason: FailureReason) -> &'static str {
+    match reason {
+        FailureReason::BuildFailed => "BuildFailed",
+        FailureReason::CrashLoopBackOff => "CrashLoopBackOff",
+        FailureReason::OomKilled => "OOMKilled",
+        FailureReason::DeadlineExceeded => "DeadlineExceeded",
+        FailureReason::Error => "Error",
+        FailureReason::Unknown => "Unknown",
+    }
 }
 
 /// `<reason>: <first sentence of the hint>`.
@@ -192,16 +204,16 @@ fn error_message(failure: &Failure) -> String {
         .hint
         .split_once(": ")
         .map_or(failure.hint.as_str(), |(head, _)| head);
-    format!("{}: {}", failure.reason, first.trim_end_matches('.'))
+    format!("{}: {}", reason_name(failure.reason), first.trim_end_matches('.'))
 }
 
 fn autopsy_json(failure: &Failure, at: chrono::DateTime<chrono::Utc>) -> Value {
     json!({
         "kind": "failure_autopsy",
-        "reason": failure.reason,
+        "reason": reason_name(failure.reason),
         "exit_code": failure.exit_code,
-        "event": match failure.reason.as_str() {
-            "BuildFailed" | "DeadlineExceeded" => "build",
+        "event": match failure.reason {
+            FailureReason::BuildFailed | FailureReason::DeadlineExceeded => "build",
             _ => "run",
         },
         "last_lines": failure.last_lines,
@@ -222,7 +234,7 @@ fn call_failure(
     };
     tracing::warn!(provider = %provider.name, error = %detail, "rollout step failed");
     host_failure(
-        "Error",
+        FailureReason::Error,
         "The platform could not complete the rollout (the container engine was unavailable or timed out); this is usually transient: redeploy in a minute.",
     )
 }
@@ -230,14 +242,14 @@ fn call_failure(
 fn internal(detail: String) -> Failure {
     tracing::error!(error = %detail, "rollout failed on the host");
     host_failure(
-        "Unknown",
+        FailureReason::Unknown,
         "The rollout stopped for a reason on our side: redeploy, and stream GET /deploy/{id}/logs to watch it.",
     )
 }
 
-fn host_failure(reason: &str, hint: &str) -> Failure {
+fn host_failure(reason: FailureReason, hint: &str) -> Failure {
     Failure {
-        reason: reason.into(),
+        reason,
         exit_code: None,
         last_lines: Vec::new(),
         hint: hint.into(),
@@ -273,7 +285,7 @@ pub async fn fail_stale(app: &App) {
     };
     for (resource_id, generation) in stale {
         let failure = host_failure(
-            "DeadlineExceeded",
+            FailureReason::DeadlineExceeded,
             "The rollout stopped making progress (the platform restarted during it): redeploy.",
         );
         record_failure(app, resource_id, generation, &failure).await;

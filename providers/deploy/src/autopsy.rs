@@ -1,6 +1,6 @@
 //! Classifying a failed rollout into the reasons agents branch on, with a remedy each.
 
-use crate::exports::instanode::provider::deployer::Failure;
+use crate::exports::instanode::provider::deployer::{Failure, FailureReason};
 
 /// Why a rollout failed.
 #[derive(Debug, Clone, Copy)]
@@ -20,28 +20,28 @@ pub fn failure(reason: Reason, exit_code: Option<i64>, output: Vec<String>, port
     let skip = output.len().saturating_sub(MAX_LINES);
     let (name, hint) = match reason {
         Reason::BuildFailed => (
-            "BuildFailed",
+            FailureReason::BuildFailed,
             "The image build failed: read last_lines for the failing Dockerfile step (syntax, a COPY source missing from the tarball, a RUN command that exits non-zero, or a FROM image that is not available on this host), fix it and redeploy.".to_string(),
         ),
         Reason::DeadlineExceeded => (
-            "DeadlineExceeded",
+            FailureReason::DeadlineExceeded,
             "The build ran past its deadline: use a smaller base image, drop slow steps, and redeploy.".to_string(),
         ),
         Reason::CrashLoopBackOff => (
-            "CrashLoopBackOff",
+            FailureReason::CrashLoopBackOff,
             format!("The app exited right after starting: read last_lines for the error (a missing env var, a startup exception, a wrong command), make it run in the foreground listening on 0.0.0.0:{port}, and redeploy."),
         ),
         Reason::OomKilled => (
-            "OOMKilled",
+            FailureReason::OomKilled,
             "The app used more memory than its tier allows and was killed: reduce its memory use (fewer workers, smaller caches) or upgrade the tier, then redeploy.".to_string(),
         ),
         Reason::NotAnswering => (
-            "Error",
+            FailureReason::Error,
             format!("The app started but never answered HTTP on port {port}: listen on 0.0.0.0 (not 127.0.0.1) at the `port` you deployed with, and redeploy."),
         ),
     };
     Failure {
-        reason: name.into(),
+        reason: name,
         exit_code,
         last_lines: output.into_iter().skip(skip).collect(),
         hint,

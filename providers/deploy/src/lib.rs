@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use exports::instanode::provider::deployer::{self, App, Built, Started};
 use exports::instanode::provider::provisioner;
 use instanode::provider::config;
-use instanode::provider::containers::{self, RunRequest};
+use instanode::provider::containers::{self, ContainerState, RunRequest};
 use instanode::provider::log::{self, Level};
 use instanode::provider::types::{
     CapabilityError, Creation, Info, KindInfo, ProviderError, ProvisionRequest, Provisioned,
@@ -69,7 +69,7 @@ fn limit(limits: &[(String, u64)], name: &str, default: u64) -> u64 {
 }
 
 fn unavailable(e: CapabilityError) -> ProviderError {
-    ProviderError::BackendUnavailable(format!("{}: {}", e.code, e.message))
+    ProviderError::BackendUnavailable(format!("{e:?}"))
 }
 
 impl provisioner::Guest for Deploy {
@@ -167,13 +167,13 @@ impl deployer::Guest for Deploy {
         let deadline = setting("build_deadline_seconds", DEFAULT_BUILD_DEADLINE_SECONDS);
         match containers::build(&target.context_ref, &tag, memory, deadline) {
             Ok(_) => Ok(Built::Image(tag)),
-            Err(e) if e.code == "build-failed" => Ok(Built::Failed(autopsy::failure(
+            Err(CapabilityError::Backend(e)) if e.code == "build-failed" => Ok(Built::Failed(autopsy::failure(
                 Reason::BuildFailed,
                 None,
                 lines(&e.message),
                 target.port,
             ))),
-            Err(e) if e.code == "deadline" => Ok(Built::Failed(autopsy::failure(
+            Err(CapabilityError::Backend(e)) if e.code == "deadline" => Ok(Built::Failed(autopsy::failure(
                 Reason::DeadlineExceeded,
                 None,
                 lines(&e.message),
@@ -220,7 +220,7 @@ impl deployer::Guest for Deploy {
             Started::Failed(failure) => {
                 log::write(
                     Level::Info,
-                    &format!("rollout {name} failed: {}", failure.reason),
+                    &format!("rollout {name} failed: {:?}", failure.reason),
                 );
                 containers::remove(&name).map_err(unavailable)?;
                 containers::remove_images(&name).map_err(unavailable)?;
@@ -253,7 +253,10 @@ fn wait_until_serving(
     let began = Instant::now();
     loop {
         let crashed = container.restart_count > 0
-            || matches!(container.state.as_str(), "exited" | "dead" | "restarting");
+            || matches!(
+                container.state,
+                ContainerState::Exited | ContainerState::Dead | ContainerState::Restarting
+            );
         if crashed {
             let reason = if container.oom_killed {
                 Reason::OomKilled
@@ -268,7 +271,7 @@ fn wait_until_serving(
                 port,
             )));
         }
-        if container.state == "running"
+        if container.state == ContainerState::Running
             && let Some(address) = &container.address
             && containers::probe(name).map_err(unavailable)?
         {

@@ -89,10 +89,10 @@ impl Guest for Example {
             Ok(_) => {}
             // 42710 duplicate_object: the role exists, so this is a retry. Adopt it with a
             // fresh password: the caller only ever sees the credentials of the last success.
-            Err(e) if e.code == "42710" && fault("adopt") => {
+            Err(CapabilityError::Backend(e)) if e.code == "42710" && fault("adopt") => {
                 return Err(ProviderError::Conflict("already exists".into()));
             }
-            Err(e) if e.code == "42710" => {
+            Err(CapabilityError::Backend(e)) if e.code == "42710" => {
                 log::write(Level::Info, &format!("adopting existing role {role}"));
                 execute(&format!(
                     r#"ALTER ROLE "{role}" WITH LOGIN CONNECTION LIMIT {connections} PASSWORD '{password}'"#
@@ -298,13 +298,16 @@ fn execute(statement: &str) -> Result<(), ProviderError> {
 
 /// Tells the host whether a retry may help (503) or something is plainly wrong.
 fn from_sql(e: CapabilityError) -> ProviderError {
-    match e.code.as_str() {
-        // The host's own codes, and PostgreSQL's admin_shutdown, cannot_connect_now,
+    match e {
+        // The backend is down or busy: PostgreSQL's admin_shutdown, cannot_connect_now,
         // too_many_connections.
-        "unavailable" | "timeout" | "57P01" | "57P03" | "53300" => {
+        CapabilityError::Unavailable(m) | CapabilityError::Timeout(m) => {
+            ProviderError::BackendUnavailable(m)
+        }
+        CapabilityError::Backend(e) if ["57P01", "57P03", "53300"].contains(&e.code.as_str()) => {
             ProviderError::BackendUnavailable(e.message)
         }
-        code => ProviderError::Internal(format!("sql error {code}: {}", e.message)),
+        other => ProviderError::Internal(format!("sql: {other:?}")),
     }
 }
 

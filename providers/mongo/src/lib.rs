@@ -153,7 +153,8 @@ impl Guest for Mongo {
             Ok(_) => {}
             // Provisioning the same id again (a retry, or a rotation) adopts the user with a
             // new password. Its roles stay as they are: a suspended tenant stays suspended.
-            Err(e) if e.code == code::USER_EXISTS || e.code == code::DUPLICATE_KEY => {
+            Err(CapabilityError::Backend(e))
+                if e.code == code::USER_EXISTS || e.code == code::DUPLICATE_KEY => {
                 tenant
                     .run(json!({"updateUser": tenant.user, "pwd": password}))
                     .map_err(from_mongo)?;
@@ -187,7 +188,7 @@ impl Guest for Mongo {
         // The user goes before the data, so nothing writes while the database is dropped.
         match tenant.run(json!({"dropUser": tenant.user})) {
             Ok(_) => {}
-            Err(e) if e.code == code::USER_NOT_FOUND => {}
+            Err(CapabilityError::Backend(e)) if e.code == code::USER_NOT_FOUND => {}
             Err(e) => return Err(from_mongo(e)),
         }
         tenant.kill_sessions();
@@ -220,7 +221,8 @@ impl Guest for Mongo {
             .run(json!({"createRole": SUSPENDED_ROLE, "privileges": privileges, "roles": []}))
         {
             Ok(_) => {}
-            Err(e) if e.code == code::ROLE_EXISTS || e.code == code::DUPLICATE_KEY => {}
+            Err(CapabilityError::Backend(e))
+                if e.code == code::ROLE_EXISTS || e.code == code::DUPLICATE_KEY => {}
             Err(e) => return Err(from_mongo(e)),
         }
         match tenant.set_roles(SUSPENDED_ROLE) {
@@ -257,24 +259,26 @@ export!(Mongo);
 fn drop_suspended_role(tenant: &Tenant) -> Result<(), ProviderError> {
     match tenant.run(json!({"dropRole": SUSPENDED_ROLE})) {
         Ok(_) => Ok(()),
-        Err(e) if e.code == code::ROLE_NOT_FOUND => Ok(()),
+        Err(CapabilityError::Backend(e)) if e.code == code::ROLE_NOT_FOUND => Ok(()),
         Err(e) => Err(from_mongo(e)),
     }
 }
 
 fn run(database: &str, command: Value) -> Result<Value, CapabilityError> {
     let reply = mongo::run_command(database, &command.to_string())?;
-    serde_json::from_str(&reply).map_err(|e| CapabilityError {
-        code: "internal".into(),
-        message: format!("reply is not JSON: {e}"),
-    })
+    serde_json::from_str(&reply)
+        .map_err(|e| CapabilityError::Internal(format!("reply is not JSON: {e}")))
 }
 
 fn from_mongo(e: CapabilityError) -> ProviderError {
-    match e.code.as_str() {
-        "unavailable" | "timeout" => ProviderError::BackendUnavailable(e.message),
-        code::USER_NOT_FOUND => ProviderError::Conflict("the resource no longer exists".into()),
-        code => ProviderError::Internal(format!("mongo error {code}: {}", e.message)),
+    match e {
+        CapabilityError::Unavailable(m) | CapabilityError::Timeout(m) => {
+            ProviderError::BackendUnavailable(m)
+        }
+        CapabilityError::Backend(e) if e.code == code::USER_NOT_FOUND => {
+            ProviderError::Conflict("the resource no longer exists".into())
+        }
+        other => ProviderError::Internal(format!("mongo: {other:?}")),
     }
 }
 

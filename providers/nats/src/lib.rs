@@ -116,7 +116,7 @@ impl Tenant {
             issued_at: unix_now(),
             nats: nats_jwt::account(limits, revoke_before),
         }
-        .encode(|bytes| signer::sign(OPERATOR_KEY, bytes).map_err(|e| e.message))
+        .encode(|bytes| signer::sign(OPERATOR_KEY, bytes).map_err(message))
         .map_err(internal)?;
         let reply = system_request("$SYS.REQ.CLAIMS.UPDATE", jwt.as_bytes())?;
         nats_jwt::claims_reply_ok(&reply)
@@ -139,7 +139,8 @@ impl Tenant {
                     }
                 }
                 // The account's JetStream API may take a moment to appear.
-                Err(e) if e.code == "no-responders" || e.code == "timeout" => last = e.message,
+                Err(CapabilityError::Backend(e)) if e.code == "no-responders" => last = e.message,
+                Err(CapabilityError::Timeout(m)) => last = m,
                 Err(e) => return Err(from_capability(e)),
             }
         }
@@ -304,7 +305,7 @@ impl Guest for Nats {
             issued_at: unix_now(),
             nats: nats_jwt::delete_accounts(&[&tenant.public_key()]),
         }
-        .encode(|bytes| signer::sign(OPERATOR_KEY, bytes).map_err(|e| e.message))
+        .encode(|bytes| signer::sign(OPERATOR_KEY, bytes).map_err(message))
         .map_err(internal)?;
         let reply = system_request("$SYS.REQ.CLAIMS.DELETE", delete.as_bytes())?;
         nats_jwt::claims_reply_ok(&reply)
@@ -391,9 +392,27 @@ fn system_request(subject: &str, payload: &[u8]) -> Result<Vec<u8>, ProviderErro
 }
 
 fn from_capability(e: CapabilityError) -> ProviderError {
-    match e.code.as_str() {
-        "unavailable" | "timeout" | "no-responders" => ProviderError::BackendUnavailable(e.message),
-        code => ProviderError::Internal(format!("{code}: {}", e.message)),
+    match e {
+        CapabilityError::Unavailable(m) | CapabilityError::Timeout(m) => {
+            ProviderError::BackendUnavailable(m)
+        }
+        CapabilityError::Backend(e) if e.code == "no-responders" => {
+            ProviderError::BackendUnavailable(e.message)
+        }
+        other => ProviderError::Internal(format!("{other:?}")),
+    }
+}
+
+/// The text of a capability error, for messages.
+fn message(e: CapabilityError) -> String {
+    match e {
+        CapabilityError::Backend(e) => format!("{}: {}", e.code, e.message),
+        CapabilityError::NotGranted(m)
+        | CapabilityError::Unavailable(m)
+        | CapabilityError::Timeout(m)
+        | CapabilityError::Invalid(m)
+        | CapabilityError::NotFound(m)
+        | CapabilityError::Internal(m) => m,
     }
 }
 

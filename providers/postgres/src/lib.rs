@@ -200,7 +200,7 @@ impl Guest for Postgres {
             // The tenant can hold locks on its own objects to keep its suspension waiting
             // forever. Its sessions end (logins paused so none comes back in between; it may
             // reconnect and read afterwards) and the move is tried once more.
-            Err(e) if LOCKED_OUT.contains(&e.code.as_str()) => {
+            Err(CapabilityError::Backend(e)) if LOCKED_OUT.contains(&e.code.as_str()) => {
                 let logins = |verb: &str| execute(&format!("ALTER ROLE {role} {verb}"), &[]);
                 logins("NOLOGIN")?;
                 let moved =
@@ -336,7 +336,9 @@ fn create_tenant(
             // Pooled databases were closed before they joined the pool: nothing else to do.
             Ok(_) => return Ok(()),
             // invalid_catalog_name: a concurrent provision took this one first.
-            Err(e) if e.code == "3D000" || BUSY.contains(&e.code.as_str()) => continue,
+            Err(CapabilityError::Backend(e)) if e.code == "3D000" || BUSY.contains(&e.code.as_str()) => {
+                continue;
+            }
             Err(e) => return Err(from_sql(e)),
         }
     }
@@ -349,7 +351,7 @@ fn create_tenant(
     );
     retry_busy(|| match sql::execute(None, &create, &[]) {
         // Lost a race with a concurrent retry of the same provision: adopt its database.
-        Err(e) if e.code == DUPLICATE_DATABASE => Ok(0),
+        Err(CapabilityError::Backend(e)) if e.code == DUPLICATE_DATABASE => Ok(0),
         other => other,
     })
     .map_err(from_sql)?;
@@ -533,7 +535,7 @@ fn retry_busy(
     let mut attempt = 0;
     loop {
         match step() {
-            Err(e) if BUSY.contains(&e.code.as_str()) && attempt < BUSY_ATTEMPTS => {
+            Err(CapabilityError::Backend(e)) if BUSY.contains(&e.code.as_str()) && attempt < BUSY_ATTEMPTS => {
                 attempt += 1;
                 pause_ms(10);
             }
@@ -600,12 +602,18 @@ fn query(statement: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, ProviderE
 
 /// Maps a SQL failure to the provider error the host understands.
 fn from_sql(e: CapabilityError) -> ProviderError {
+    let e = match e {
+        CapabilityError::Unavailable(m) | CapabilityError::Timeout(m) => {
+            return ProviderError::BackendUnavailable(m);
+        }
+        CapabilityError::Backend(e) => e,
+        other => return ProviderError::Internal(format!("sql: {other:?}")),
+    };
     match e.code.as_str() {
         // duplicate_database, duplicate_object, unique_violation: a concurrent twin won.
         "42P04" | "42710" | "23505" => ProviderError::Conflict(e.message),
-        "unavailable" | "timeout" | "57P01" | "57P03" | "53300" => {
-            ProviderError::BackendUnavailable(e.message)
-        }
+        // admin_shutdown, cannot_connect_now, too_many_connections.
+        "57P01" | "57P03" | "53300" => ProviderError::BackendUnavailable(e.message),
         code => ProviderError::Internal(format!("sql error {code}: {}", e.message)),
     }
 }

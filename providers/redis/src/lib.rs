@@ -473,11 +473,14 @@ fn run_all(commands: Vec<Vec<Vec<u8>>>) -> Result<(), ProviderError> {
 }
 
 fn from_redis(e: CapabilityError) -> ProviderError {
-    match e.code.as_str() {
-        "unavailable" | "timeout" | "LOADING" | "BUSY" | "MASTERDOWN" => {
+    match e {
+        CapabilityError::Unavailable(m) | CapabilityError::Timeout(m) => {
+            ProviderError::BackendUnavailable(m)
+        }
+        CapabilityError::Backend(e) if ["LOADING", "BUSY", "MASTERDOWN"].contains(&e.code.as_str()) => {
             ProviderError::BackendUnavailable(e.message)
         }
-        code => ProviderError::Internal(format!("redis error {code}: {}", e.message)),
+        other => ProviderError::Internal(format!("redis: {other:?}")),
     }
 }
 

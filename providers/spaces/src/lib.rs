@@ -151,9 +151,11 @@ impl Objects for Spaces {
 export!(Spaces);
 
 fn from_s3(e: CapabilityError) -> ProviderError {
-    match e.code.as_str() {
-        "unavailable" | "timeout" => ProviderError::BackendUnavailable(e.message),
-        code => ProviderError::Internal(format!("s3 error {code}: {}", e.message)),
+    match e {
+        CapabilityError::Unavailable(m) | CapabilityError::Timeout(m) => {
+            ProviderError::BackendUnavailable(m)
+        }
+        other => ProviderError::Internal(format!("s3: {other:?}")),
     }
 }
 

@@ -119,7 +119,7 @@ impl Guest for Testing {
 /// Stores the resource id under its own key, reads it back and lists the keys written so far.
 fn kv_round_trip(resource_id: &str) -> Result<Provisioned, ProviderError> {
     let fail = |e: instanode::provider::types::CapabilityError| {
-        ProviderError::Internal(format!("kv {}: {}", e.code, e.message))
+        ProviderError::Internal(format!("kv: {e:?}"))
     };
     let key = format!("resource/{resource_id}");
     kv::set(&key, resource_id.as_bytes()).map_err(fail)?;
