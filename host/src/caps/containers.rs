@@ -12,8 +12,9 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
-    ContainerCreateBody, ContainerStateStatusEnum, EndpointSettings, HostConfig, HostConfigLogConfig, NetworkCreateRequest,
-    NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerStateStatusEnum, EndpointSettings, HostConfig,
+    HostConfigLogConfig, NetworkCreateRequest, NetworkingConfig, PortBinding, RestartPolicy,
+    RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
@@ -522,7 +523,9 @@ impl ContainersBackend {
             });
         Ok(Some(Container {
             name: name.to_string(),
-            state: state.status.map_or(ContainerState::Unknown, container_state),
+            state: state
+                .status
+                .map_or(ContainerState::Unknown, container_state),
             exit_code: state.exit_code,
             oom_killed: state.oom_killed.unwrap_or(false),
             restart_count: u32::try_from(info.restart_count.unwrap_or(0)).unwrap_or(u32::MAX),

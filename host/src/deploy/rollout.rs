@@ -204,7 +204,11 @@ fn error_message(failure: &Failure) -> String {
         .hint
         .split_once(": ")
         .map_or(failure.hint.as_str(), |(head, _)| head);
-    format!("{}: {}", reason_name(failure.reason), first.trim_end_matches('.'))
+    format!(
+        "{}: {}",
+        reason_name(failure.reason),
+        first.trim_end_matches('.')
+    )
 }
 
 fn autopsy_json(failure: &Failure, at: chrono::DateTime<chrono::Utc>) -> Value {

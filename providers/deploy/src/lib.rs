@@ -167,18 +167,17 @@ impl deployer::Guest for Deploy {
         let deadline = setting("build_deadline_seconds", DEFAULT_BUILD_DEADLINE_SECONDS);
         match containers::build(&target.context_ref, &tag, memory, deadline) {
             Ok(_) => Ok(Built::Image(tag)),
-            Err(CapabilityError::Backend(e)) if e.code == "build-failed" => Ok(Built::Failed(autopsy::failure(
-                Reason::BuildFailed,
-                None,
-                lines(&e.message),
-                target.port,
-            ))),
-            Err(CapabilityError::Backend(e)) if e.code == "deadline" => Ok(Built::Failed(autopsy::failure(
-                Reason::DeadlineExceeded,
-                None,
-                lines(&e.message),
-                target.port,
-            ))),
+            Err(CapabilityError::Backend(e)) if e.code == "build-failed" => Ok(Built::Failed(
+                autopsy::failure(Reason::BuildFailed, None, lines(&e.message), target.port),
+            )),
+            Err(CapabilityError::Backend(e)) if e.code == "deadline" => {
+                Ok(Built::Failed(autopsy::failure(
+                    Reason::DeadlineExceeded,
+                    None,
+                    lines(&e.message),
+                    target.port,
+                )))
+            }
             Err(e) => Err(unavailable(e)),
         }
     }

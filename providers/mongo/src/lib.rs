@@ -154,7 +154,8 @@ impl Guest for Mongo {
             // Provisioning the same id again (a retry, or a rotation) adopts the user with a
             // new password. Its roles stay as they are: a suspended tenant stays suspended.
             Err(CapabilityError::Backend(e))
-                if e.code == code::USER_EXISTS || e.code == code::DUPLICATE_KEY => {
+                if e.code == code::USER_EXISTS || e.code == code::DUPLICATE_KEY =>
+            {
                 tenant
                     .run(json!({"updateUser": tenant.user, "pwd": password}))
                     .map_err(from_mongo)?;

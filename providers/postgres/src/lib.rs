@@ -336,7 +336,9 @@ fn create_tenant(
             // Pooled databases were closed before they joined the pool: nothing else to do.
             Ok(_) => return Ok(()),
             // invalid_catalog_name: a concurrent provision took this one first.
-            Err(CapabilityError::Backend(e)) if e.code == "3D000" || BUSY.contains(&e.code.as_str()) => {
+            Err(CapabilityError::Backend(e))
+                if e.code == "3D000" || BUSY.contains(&e.code.as_str()) =>
+            {
                 continue;
             }
             Err(e) => return Err(from_sql(e)),
@@ -535,7 +537,9 @@ fn retry_busy(
     let mut attempt = 0;
     loop {
         match step() {
-            Err(CapabilityError::Backend(e)) if BUSY.contains(&e.code.as_str()) && attempt < BUSY_ATTEMPTS => {
+            Err(CapabilityError::Backend(e))
+                if BUSY.contains(&e.code.as_str()) && attempt < BUSY_ATTEMPTS =>
+            {
                 attempt += 1;
                 pause_ms(10);
             }

@@ -477,7 +477,9 @@ fn from_redis(e: CapabilityError) -> ProviderError {
         CapabilityError::Unavailable(m) | CapabilityError::Timeout(m) => {
             ProviderError::BackendUnavailable(m)
         }
-        CapabilityError::Backend(e) if ["LOADING", "BUSY", "MASTERDOWN"].contains(&e.code.as_str()) => {
+        CapabilityError::Backend(e)
+            if ["LOADING", "BUSY", "MASTERDOWN"].contains(&e.code.as_str()) =>
+        {
             ProviderError::BackendUnavailable(e.message)
         }
         other => ProviderError::Internal(format!("redis: {other:?}")),
