@@ -67,24 +67,8 @@ impl Guest for Postgres {
             name: "postgres".into(),
             version: VERSION.into(),
             kinds: vec![
-                KindInfo {
-                    name: "db".into(),
-                    label: "postgres".into(),
-                    creation: Creation::JsonBody,
-                    rotatable: true,
-                    internal: true,
-                    env_var: "DATABASE_URL".into(),
-                    request_fields: vec![],
-                },
-                KindInfo {
-                    name: "vector".into(),
-                    label: "vector".into(),
-                    creation: Creation::JsonBody,
-                    rotatable: true,
-                    internal: true,
-                    env_var: "DATABASE_URL".into(),
-                    request_fields: vec![],
-                },
+                data_kind("db", "postgres", "DATABASE_URL"),
+                data_kind("vector", "vector", "DATABASE_URL"),
             ],
         }
     }
@@ -285,6 +269,19 @@ impl Guest for Postgres {
 
     fn maintain() -> Result<(), ProviderError> {
         refill_pools()
+    }
+}
+
+/// A kind created by a JSON body, reachable by apps, with rotatable credentials.
+fn data_kind(name: &str, label: &str, env_var: &str) -> KindInfo {
+    KindInfo {
+        name: name.into(),
+        label: label.into(),
+        creation: Creation::JsonBody,
+        rotatable: true,
+        internal: true,
+        env_var: env_var.into(),
+        request_fields: vec![],
     }
 }
 

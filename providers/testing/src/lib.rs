@@ -34,33 +34,9 @@ impl Guest for Testing {
             name: "testing".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             kinds: vec![
-                KindInfo {
-                    name: "db".into(),
-                    label: "postgres".into(),
-                    creation: Creation::JsonBody,
-                    rotatable: true,
-                    internal: true,
-                    env_var: "DATABASE_URL".into(),
-                    request_fields: vec![],
-                },
-                KindInfo {
-                    name: "vector".into(),
-                    label: "vector".into(),
-                    creation: Creation::JsonBody,
-                    rotatable: true,
-                    internal: true,
-                    env_var: "DATABASE_URL".into(),
-                    request_fields: vec![],
-                },
-                KindInfo {
-                    name: "test".into(),
-                    label: "test".into(),
-                    creation: Creation::JsonBody,
-                    rotatable: true,
-                    internal: true,
-                    env_var: "TEST_URL".into(),
-                    request_fields: vec![],
-                },
+                data_kind("db", "postgres", "DATABASE_URL"),
+                data_kind("vector", "vector", "DATABASE_URL"),
+                data_kind("test", "test", "TEST_URL"),
             ],
         }
     }
@@ -152,6 +128,19 @@ fn hog_memory() -> ! {
     loop {
         // Touch every page so the allocation is real.
         chunks.push(std::hint::black_box(vec![1u8; 1 << 20]));
+    }
+}
+
+/// A kind created by a JSON body, reachable by apps, with rotatable credentials.
+fn data_kind(name: &str, label: &str, env_var: &str) -> KindInfo {
+    KindInfo {
+        name: name.into(),
+        label: label.into(),
+        creation: Creation::JsonBody,
+        rotatable: true,
+        internal: true,
+        env_var: env_var.into(),
+        request_fields: vec![],
     }
 }
 
