@@ -40,8 +40,6 @@ use instanode::provider::types::{
 /// Connections a tenant may hold when its tier names no `connections` limit.
 const DEFAULT_CONNECTIONS: u64 = 2;
 
-/// What `describe` reports about the settings read through `config.get`.
-
 struct Example;
 
 impl Guest for Example {
