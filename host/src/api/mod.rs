@@ -37,8 +37,6 @@ use axum::routing::{any, delete, get, post};
 use crate::app::SharedApp;
 use error::ApiError;
 
-pub use storage::PRESIGN_PER_MINUTE;
-
 pub fn router(app: SharedApp) -> Router {
     let agents = Router::new()
         .route("/healthz", get(health::healthz))

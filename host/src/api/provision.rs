@@ -158,8 +158,7 @@ fn request_fields(
                     ),
                 )
                 .action(format!(
-                    "Retry with a `{name}` of {min}-{max} printable characters, or without it. {}",
-                    field.description
+                    "Retry with a `{name}` of {min}-{max} printable characters without spaces, or without it."
                 )));
             }
         }

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 use crate::app::SharedApp;
 use crate::tenancy::client::Client;
-pub use crate::tenancy::rate_limit::{RateLimiter, limit_key};
+use crate::tenancy::rate_limit::limit_key;
 
 /// Marks a request the limiter already counted: a tool call made on behalf of an `/mcp`
 /// message, which paid for itself.

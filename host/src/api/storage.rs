@@ -32,12 +32,12 @@ pub async fn presign(
 ) -> Result<Json<Value>, ApiError> {
     let token = parse_token(&token)?;
     let row = find(&app, token).await?;
-    // Only kinds whose provider exports `objects` have objects to sign for.
-    let service = app
-        .kinds
-        .for_resource(&row.provider, &row.kind)
-        .filter(|s| s.signs_objects())
-        .ok_or_else(not_found)?;
+    // Only kinds whose provider exports `objects` have objects to sign for; a resource whose
+    // provider is not live now is answered below, once the request itself is known good.
+    let service = app.kinds.for_resource(&row.provider, &row.kind);
+    if service.as_ref().is_some_and(|s| !s.signs_objects()) {
+        return Err(not_found());
+    }
     let now = app.clock.now();
     match row.status.as_str() {
         "deleted" | "deleting" => return Err(ended(&row)),
@@ -96,6 +96,9 @@ pub async fn presign(
     let state = Credentials::open(&app, &row)
         .map_err(ApiError::internal)?
         .state;
+    let service = service.ok_or_else(|| {
+        ApiError::provider_failed(format!("no live provider serves kind `{}`", row.kind))
+    })?;
     let answer = service
         .presign(
             &request_id::current(),
@@ -117,7 +120,7 @@ pub async fn presign(
     })))
 }
 
-pub use crate::tenancy::rate_limit::PRESIGN_PER_MINUTE;
+use crate::tenancy::rate_limit::PRESIGN_PER_MINUTE;
 
 fn parse_operation(body: &Map<String, Value>) -> Result<ObjectMethod, ApiError> {
     match body.get("operation").and_then(Value::as_str) {

@@ -197,6 +197,14 @@ fn check_kind(kind: &KindInfo, exports_deployer: bool) -> Result<(), String> {
                 field.name
             ));
         }
+        let description_ok =
+            field.description.len() <= 200 && !field.description.chars().any(char::is_control);
+        if !description_ok {
+            return Err(format!(
+                "kind `{name}`: request field `{}` needs a one-line description of at most 200 characters",
+                field.name
+            ));
+        }
         if field.min_length > field.max_length || field.max_length > 4096 {
             return Err(format!(
                 "kind `{name}`: request field `{}` needs min-length <= max-length <= 4096",

@@ -53,7 +53,7 @@ impl Guest for Spaces {
                 name: "storage".into(),
                 label: "storage".into(),
                 creation: Creation::JsonBody,
-                rotatable: false,
+                rotatable: true,
                 internal: true,
                 env_var: "STORAGE_URL".into(),
                 request_fields: vec![],
@@ -137,6 +137,12 @@ impl Objects for Spaces {
         key: String,
         expires_in_seconds: u32,
     ) -> Result<Presigned, ProviderError> {
+        if target.kind != "storage" {
+            return Err(ProviderError::InvalidRequest(format!(
+                "kind {} has no objects",
+                target.kind
+            )));
+        }
         if key.is_empty() || key.starts_with('/') {
             return Err(ProviderError::InvalidRequest(
                 "the key must be relative to the resource".into(),

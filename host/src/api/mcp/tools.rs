@@ -47,9 +47,35 @@ pub fn create_tool_name(kind: &KindInfo) -> String {
     format!("create_{}", kind.label)
 }
 
-/// The kinds provisioned by a JSON body (apps take a tarball and have their own tool).
-fn json_kinds(app: &App) -> Vec<KindInfo> {
-    app.kinds.json_kinds()
+/// The tools with fixed names; no kind's `create_<label>` may take one.
+const FIXED_TOOLS: [&str; 9] = [
+    "list_resources",
+    "get_capabilities",
+    "get_resource",
+    "delete_resource",
+    "presign_storage",
+    "claim_resource",
+    "create_deploy",
+    "get_deployment",
+    "get_deployment_events",
+];
+
+/// The kinds provisioned by a JSON body (apps take a tarball and have their own tool),
+/// each under its tool name. A label is the provider's word, so a tool name already taken
+/// (by a fixed tool or a kind earlier in name order) is not offered twice.
+fn json_kinds(app: &App) -> Vec<(String, KindInfo)> {
+    let mut taken: Vec<String> = FIXED_TOOLS.iter().map(|t| t.to_string()).collect();
+    let mut kinds = Vec::new();
+    for kind in app.kinds.json_kinds() {
+        let tool = create_tool_name(&kind);
+        if taken.contains(&tool) {
+            tracing::warn!(kind = %kind.name, tool, "kind not offered over MCP: its tool name is taken");
+            continue;
+        }
+        taken.push(tool.clone());
+        kinds.push((tool, kind));
+    }
+    kinds
 }
 
 fn deploys_available(app: &App) -> bool {
@@ -81,7 +107,7 @@ fn token_only(description: &str) -> Value {
 pub fn catalog(app: &App) -> Vec<Value> {
     let mut tools: Vec<Value> = json_kinds(app)
         .iter()
-        .map(|kind| {
+        .map(|(tool_name, kind)| {
             let mut properties = json!({
                 "name": string("A name for the resource: letters, digits, '-' and '_', up to 64."),
                 "env": string("An environment label such as production or staging (default: production)."),
@@ -91,7 +117,7 @@ pub fn catalog(app: &App) -> Vec<Value> {
             }
             let kind_name = &kind.name;
             tool(
-                &create_tool_name(kind),
+                tool_name,
                 &format!(
                     "Creates a `{kind_name}` resource (POST /{kind_name}/new) and returns its connection URL and token. Anonymous resources expire after 24 hours unless claimed."
                 ),
@@ -178,10 +204,7 @@ pub fn catalog(app: &App) -> Vec<Value> {
 /// Turns a call of tool `name` into the REST request that answers it.
 pub fn api_call(app: &App, name: &str, args: &Map<String, Value>) -> Result<ApiCall, Refused> {
     let call = |method: Method, path: String, body: Body| Ok(ApiCall { method, path, body });
-    if let Some(kind) = json_kinds(app)
-        .into_iter()
-        .find(|k| create_tool_name(k) == name)
-    {
+    if let Some((_, kind)) = json_kinds(app).into_iter().find(|(tool, _)| tool == name) {
         return call(
             Method::POST,
             format!("/{}/new", kind.name),
