@@ -64,9 +64,13 @@ const FIXED_TOOLS: [&str; 9] = [
 /// each under its tool name. A label is the provider's word, so a tool name already taken
 /// (by a fixed tool or a kind earlier in name order) is not offered twice.
 fn json_kinds(app: &App) -> Vec<(String, KindInfo)> {
+    claim_tool_names(app.kinds.json_kinds())
+}
+
+fn claim_tool_names(offered: Vec<KindInfo>) -> Vec<(String, KindInfo)> {
     let mut taken: Vec<String> = FIXED_TOOLS.iter().map(|t| t.to_string()).collect();
     let mut kinds = Vec::new();
-    for kind in app.kinds.json_kinds() {
+    for kind in offered {
         let tool = create_tool_name(&kind);
         if taken.contains(&tool) {
             tracing::warn!(kind = %kind.name, tool, "kind not offered over MCP: its tool name is taken");
@@ -317,5 +321,29 @@ mod tests {
     fn tools_are_named_by_the_kind_label() {
         let kind = crate::webhooks::Webhooks::kind_info();
         assert_eq!(create_tool_name(&kind), "create_webhook");
+    }
+
+    /// A provider's label cannot take over a fixed tool or another kind's tool.
+    #[test]
+    fn a_label_never_shadows_a_taken_tool_name() {
+        let with_label = |name: &str, label: &str| KindInfo {
+            name: name.into(),
+            label: label.into(),
+            ..crate::webhooks::Webhooks::kind_info()
+        };
+        let claimed = claim_tool_names(vec![
+            with_label("aaa", "deploy"),
+            with_label("db", "postgres"),
+            with_label("zzz", "postgres"),
+            with_label("cache", "cache"),
+        ]);
+        let names: Vec<(&str, &str)> = claimed
+            .iter()
+            .map(|(tool, kind)| (tool.as_str(), kind.name.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [("create_postgres", "db"), ("create_cache", "cache")]
+        );
     }
 }
