@@ -11,7 +11,7 @@ use crate::lifecycle::schedule;
 use crate::proxy::{Proxy, Upstream};
 use crate::readiness::Readiness;
 use crate::registry::Registry;
-use crate::store::{Sealer, Store};
+use crate::store::{DeploymentStatus, Sealer, Store};
 use crate::tenancy::client::{ClientResolver, parse_cidrs};
 use crate::tenancy::plans::Plans;
 use crate::tenancy::rate_limit::{PRESIGN_PER_MINUTE, RateLimiter};
@@ -143,11 +143,13 @@ pub fn app_proxy(app: &SharedApp) -> Arc<Proxy> {
             }
             match app.store.deployment_by_slug(&slug).await {
                 Ok(Some(row)) => match row.upstream.as_deref().map(str::parse) {
-                    Some(Ok(address)) if row.status != "stopped" => {
+                    Some(Ok(address)) if row.status != DeploymentStatus::Stopped => {
                         app.routes.put(slug, address);
                         Upstream::Ready(address)
                     }
-                    _ => Upstream::Unavailable { status: row.status },
+                    _ => Upstream::Unavailable {
+                        status: row.status.as_str().into(),
+                    },
                 },
                 Ok(None) => Upstream::Unknown,
                 Err(e) => {

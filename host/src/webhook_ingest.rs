@@ -44,7 +44,7 @@ impl Receivers {
         };
         let row = Arc::new(row);
         // Only live receivers are worth remembering (and a pending one is about to change).
-        if !matches!(row.status.as_str(), "active" | "suspended") {
+        if !row.status.is_live() {
             return Ok(Some(row));
         }
         let mut seen = self.lock();

@@ -183,7 +183,7 @@ async fn settle(host: &TestHost) {
 /// Every resource row's id (hex) and status; none may still be in flight.
 async fn settled_rows(host: &TestHost) -> BTreeMap<String, String> {
     let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT replace(id::text, '-', ''), status FROM resources")
+        sqlx::query_as("SELECT replace(id::text, '-', ''), status::text FROM resources")
             .fetch_all(&mut host.metadata().await)
             .await
             .expect("resource rows");

@@ -216,7 +216,7 @@ async fn old_resources_are_served_by_the_new_version() {
     assert_eq!(deleted.status.as_u16(), 200, "{}", deleted.body);
     let mut meta = host.metadata().await;
     let (version, status): (String, String) =
-        sqlx::query_as("SELECT provider_version, status FROM resources WHERE token = $1")
+        sqlx::query_as("SELECT provider_version, status::text FROM resources WHERE token = $1")
             .bind(token.parse::<uuid::Uuid>().unwrap())
             .fetch_one(&mut meta)
             .await

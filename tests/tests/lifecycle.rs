@@ -120,7 +120,7 @@ async fn a_provision_abandoned_by_a_dead_host_is_cleaned_up() {
     );
     host.advance_clock(11 * 60).await;
     assert_eq!(host.reap().await["ended"], 1);
-    let status: String = sqlx::query_scalar("SELECT status FROM resources WHERE id = $1")
+    let status: String = sqlx::query_scalar("SELECT status::text FROM resources WHERE id = $1")
         .bind(id)
         .fetch_one(&mut meta)
         .await

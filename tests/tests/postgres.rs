@@ -107,12 +107,13 @@ async fn db_new_returns_a_database_a_real_client_can_use() {
 
     // The metadata row is active and holds no credential in clear.
     let mut meta = host.metadata().await;
-    let (status, sealed): (String, Vec<u8>) =
-        sqlx::query_as("SELECT status, sealed_credentials FROM resources WHERE id = $1::uuid")
-            .bind(body["id"].as_str().unwrap())
-            .fetch_one(&mut meta)
-            .await
-            .unwrap();
+    let (status, sealed): (String, Vec<u8>) = sqlx::query_as(
+        "SELECT status::text, sealed_credentials FROM resources WHERE id = $1::uuid",
+    )
+    .bind(body["id"].as_str().unwrap())
+    .fetch_one(&mut meta)
+    .await
+    .unwrap();
     assert_eq!(status, "active");
     let password = url(&body)
         .split(':')

@@ -32,7 +32,7 @@ async fn a_failure_after_any_step_unwinds_every_earlier_step() {
             assert!(reply.body.get("connection_url").is_none());
 
             let (id, status, sealed): (String, String, Option<Vec<u8>>) = sqlx::query_as(
-                "SELECT id::text, status, sealed_credentials FROM resources WHERE request_id = $1",
+                "SELECT id::text, status::text, sealed_credentials FROM resources WHERE request_id = $1",
             )
             .bind(&request_id)
             .fetch_one(&mut meta)
@@ -105,7 +105,7 @@ async fn clients_that_hang_up_leave_no_half_made_resource() {
     // the metadata row by row.
     let mut rows: Vec<(String, String)> = Vec::new();
     for _ in 0..100 {
-        rows = sqlx::query_as("SELECT id::text, status FROM resources")
+        rows = sqlx::query_as("SELECT id::text, status::text FROM resources")
             .fetch_all(&mut meta)
             .await
             .unwrap();

@@ -47,7 +47,7 @@ async fn misbehaving_providers_fail_the_call_not_the_host() {
     // The failed rows are marked failed, none active.
     let mut meta = host.metadata().await;
     let statuses: Vec<String> =
-        sqlx::query_scalar("SELECT DISTINCT status FROM resources WHERE kind = 'test'")
+        sqlx::query_scalar("SELECT DISTINCT status::text FROM resources WHERE kind = 'test'")
             .fetch_all(&mut meta)
             .await
             .unwrap();

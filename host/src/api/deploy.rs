@@ -26,10 +26,10 @@ use super::resources::{delete_now, ended, not_found, parse_token};
 use crate::app::{App, SharedApp};
 use crate::caps::context_ref;
 use crate::deploy as apps;
+use crate::deploy::apps::{Deployer, NewApp, create_app};
 use crate::deploy::rollout::{self, seal_env};
 use crate::deploy::source::{self, SourceError, SourceLimits};
-use crate::lifecycle::provision::{self, ProvisionInput};
-use crate::store::{DeploymentRow, NewDeployment};
+use crate::store::{DeploymentRow, DeploymentStatus, ResourceStatus};
 use crate::tenancy::client::Client;
 use crate::tenancy::plans;
 
@@ -149,17 +149,6 @@ pub(super) fn source_error(e: &SourceError) -> ApiError {
         StatusCode::BAD_REQUEST
     };
     ApiError::new(status, e.code(), e.to_string()).action(e.agent_action())
-}
-
-/// Who deploys: the owner of the resource whose upgrade token is the bearer.
-pub(super) struct Deployer {
-    /// Whose apps count together: a network's fingerprint, or `team:<id>`.
-    pub fingerprint: String,
-    pub tier: String,
-    /// A signed-in caller's team.
-    pub team: Option<(Uuid, String)>,
-    /// The resource whose upgrade JWT an anonymous caller presented.
-    pub proof: Option<Uuid>,
 }
 
 /// The caller behind `Authorization: Bearer <upgrade_jwt>`; none when the header is absent.
@@ -334,97 +323,6 @@ fn truthy(value: Option<&str>) -> bool {
     )
 }
 
-/// A new app to record and provision.
-pub(super) struct NewApp<'a> {
-    pub deployer: &'a Deployer,
-    pub name: crate::tenancy::names::ResourceName,
-    pub env: crate::tenancy::names::EnvName,
-    pub port: u16,
-    pub env_vars: &'a BTreeMap<String, String>,
-    /// The build context as Docker takes it (a tar, gzipped or not).
-    pub context: &'a [u8],
-    /// A stack service: the stack, the service name, whether it gets a URL.
-    pub stack: Option<(Uuid, &'a str, bool)>,
-    pub network: Option<&'a str>,
-    pub ttl: Option<Duration>,
-}
-
-/// A recorded, provisioned app whose first rollout has started.
-pub(super) struct CreatedApp {
-    pub token: Uuid,
-    pub app_id: String,
-    pub url: Option<String>,
-    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-/// Records the app and its upload, runs the provision saga, and starts the first rollout.
-/// On failure nothing is left: the saga undoes itself and the record is removed.
-pub(super) async fn create_app(app: &SharedApp, new: NewApp<'_>) -> Result<CreatedApp, ApiError> {
-    let resource_id = Uuid::new_v4();
-    let app_id = apps::new_app_id();
-    let exposed = new.stack.is_none_or(|(_, _, expose)| expose);
-    let slug = exposed.then(|| match new.stack {
-        Some((_, service, _)) => apps::slug_for(service, &app_id),
-        None => apps::slug_for(new.name.as_str(), &app_id),
-    });
-    let url = slug.as_deref().map(|s| app.apps.url(s));
-    let sealed_env = seal_env(app, resource_id, new.env_vars).map_err(ApiError::internal)?;
-    app.store
-        .insert_deployment(&NewDeployment {
-            resource_id,
-            app_id: &app_id,
-            slug: slug.as_deref(),
-            fingerprint: &new.deployer.fingerprint,
-            name: new.name.as_str(),
-            port: new.port,
-            sealed_env: &sealed_env,
-            stack_id: new.stack.map(|(id, _, _)| id),
-            service: new.stack.map(|(_, service, _)| service),
-            context: new.context,
-            now: app.clock.now(),
-        })
-        .await
-        .map_err(ApiError::internal)?;
-    let mut options = vec![(
-        "url".to_string(),
-        url.clone()
-            .unwrap_or_else(|| format!("{}/api/v1/deployments/{resource_id}", app.public_url)),
-    )];
-    if let Some(network) = new.network {
-        options.push(("network".into(), network.to_string()));
-    }
-    let input = ProvisionInput {
-        kind: app_kind(app)?,
-        name: new.name,
-        env: new.env,
-        fingerprint: Some(new.deployer.fingerprint.clone()),
-        request_id: super::request_id::current(),
-        fault: None,
-        id: Some(resource_id),
-        options,
-        ttl: new.ttl,
-        team: new.deployer.team.clone(),
-        hand_back_existing: false,
-        proven_tokens: Vec::new(),
-    };
-    let output = match provision::provision(app.clone(), input).await {
-        Ok(output) => output,
-        Err(e) => {
-            if let Err(cleanup) = app.store.delete_deployment(resource_id).await {
-                tracing::error!(resource.id = %resource_id, error = %cleanup, "cannot remove the record of a failed deploy");
-            }
-            return Err(lifecycle_error(&app.public_url, e));
-        }
-    };
-    rollout::spawn(app.clone(), resource_id, 1);
-    Ok(CreatedApp {
-        token: output.token,
-        app_id,
-        url,
-        expires_at: output.expires_at,
-    })
-}
-
 /// `POST /deploy/new`.
 pub async fn create(
     State(app): State<SharedApp>,
@@ -493,8 +391,10 @@ pub async fn create(
             network: None,
             ttl: None,
         },
+        super::request_id::current(),
     )
-    .await?;
+    .await
+    .map_err(|e| lifecycle_error(&app.public_url, e))?;
     let row = find_row(&app, created.token).await?;
     let mut body = item(&app, &row);
     body.insert("redeployed".into(), json!(false));
@@ -533,7 +433,7 @@ async fn start_redeploy(
     context: Option<&Bytes>,
     sealed_env: Option<&[u8]>,
 ) -> Result<DeploymentRow, ApiError> {
-    if row.resource_status == "pending" {
+    if row.resource_status == ResourceStatus::Pending {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "not_ready",
@@ -563,9 +463,9 @@ async fn find_row(app: &App, token: Uuid) -> Result<DeploymentRow, ApiError> {
         .deployment_by_token(token)
         .await
         .map_err(ApiError::internal)?
-        .filter(|row| row.resource_status != "failed")
+        .filter(|row| row.resource_status != ResourceStatus::Failed)
         .ok_or_else(not_found)?;
-    if row.resource_status == "deleted" {
+    if row.resource_status == ResourceStatus::Deleted {
         let resource = app
             .store
             .find_by_token(token)
@@ -580,10 +480,10 @@ async fn find_row(app: &App, token: Uuid) -> Result<DeploymentRow, ApiError> {
 /// The public view of an app.
 pub(super) fn item(app: &App, row: &DeploymentRow) -> Map<String, Value> {
     let url = row.slug.as_deref().map(|s| app.apps.url(s));
-    let status = if row.resource_status == "deleted" {
-        "stopped"
+    let status = if row.resource_status == ResourceStatus::Deleted {
+        DeploymentStatus::Stopped
     } else {
-        row.status.as_str()
+        row.status
     };
     let item = json!({
         "id": row.token,

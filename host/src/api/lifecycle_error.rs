@@ -28,6 +28,16 @@ pub fn lifecycle_error(public_url: &str, error: LifecycleError) -> ApiError {
             "fault_injected",
             format!("Injected failure {point:?}."),
         ),
+        LifecycleError::NotFound => super::resources::not_found(),
+        LifecycleError::Ended(row) => super::resources::ended(&row),
+        LifecycleError::NotReady => ApiError::new(
+            StatusCode::CONFLICT,
+            "not_ready",
+            "The resource is still being created.",
+        )
+        .action("Wait a second, then retry.")
+        .retry_after(1),
+        LifecycleError::Unfinished(detail) => ApiError::provider_failed(detail).action("Tell the user the delete has started but the backend did not finish it; it will be retried automatically, or retry the DELETE in 30 seconds."),
         LifecycleError::Internal(detail) => ApiError::internal(detail),
     }
 }

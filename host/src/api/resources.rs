@@ -8,17 +8,18 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::error::ApiError;
+use super::lifecycle_error::lifecycle_error;
 use crate::app::{App, SharedApp};
-use crate::lifecycle::deprovision::deprovision;
+use crate::lifecycle::deprovision;
 use crate::lifecycle::stored::{Credentials, limits_of};
-use crate::store::{Account, CredentialEvent, DeleteStart, ResourceRow};
+use crate::store::{Account, CredentialEvent, ResourceRow, ResourceStatus};
 
 pub async fn get(
     State(app): State<SharedApp>,
     Path(token): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let row = find(&app, parse_token(&token)?).await?;
-    if row.status == "deleted" {
+    if row.status == ResourceStatus::Deleted {
         return Err(ended(&row));
     }
     Ok(Json(describe(&row)))
@@ -103,7 +104,7 @@ pub(super) async fn rotate(
     // A suspended resource rotates too (leaked credentials must be replaceable at any time);
     // providers keep the suspension through the rotation.
     let rotatable = app.kinds.kind(&row.kind).is_some_and(|k| k.rotatable);
-    if !matches!(row.status.as_str(), "active" | "suspended") || !rotatable {
+    if !row.status.is_live() || !rotatable {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "rotation_not_possible",
@@ -161,7 +162,7 @@ pub(super) async fn owned_by(
     if row.team_id != Some(account.team_id) {
         return Err(not_found());
     }
-    if row.status == "deleted" {
+    if row.status == ResourceStatus::Deleted {
         return Err(ended(&row));
     }
     Ok(row)
@@ -189,7 +190,7 @@ pub(super) async fn find(app: &App, token: Uuid) -> Result<ResourceRow, ApiError
         .find_by_token(token)
         .await
         .map_err(ApiError::internal)?
-        .filter(|row| row.status != "failed")
+        .filter(|row| row.status != ResourceStatus::Failed)
         .ok_or_else(not_found)
 }
 
@@ -208,30 +209,9 @@ pub async fn delete(
 
 /// Deletes the resource behind `token` now: marks it, then removes its backend objects.
 pub(super) async fn delete_now(app: &App, token: Uuid) -> Result<ResourceRow, ApiError> {
-    let row = match app
-        .store
-        .begin_delete(token, app.clock.now())
+    deprovision::delete_now(app, token, &super::request_id::current())
         .await
-        .map_err(ApiError::internal)?
-    {
-        DeleteStart::Started(row) => row,
-        DeleteStart::Ended(row) => return Err(ended(&row)),
-        DeleteStart::NotFound => return Err(not_found()),
-        DeleteStart::Pending => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "not_ready",
-                "The resource is still being created.",
-            )
-            .action("Wait a second, then retry the delete.")
-            .retry_after(1));
-        }
-    };
-    let request_id = super::request_id::current();
-    deprovision(app, &row, &request_id).await.map_err(|e| {
-        ApiError::provider_failed(e).action("Tell the user the delete has started but the backend did not finish it; it will be retried automatically, or retry the DELETE in 30 seconds.")
-    })?;
-    Ok(row)
+        .map_err(|e| lifecycle_error(&app.public_url, e))
 }
 
 pub(super) fn describe(row: &ResourceRow) -> Value {
@@ -260,7 +240,7 @@ pub(super) fn describe(row: &ResourceRow) -> Value {
         "usage": row.usage,
         "storage_bytes": storage_bytes,
         "storage_limit_bytes": storage_limit_bytes,
-        "storage_exceeded": row.status == "suspended",
+        "storage_exceeded": row.status == ResourceStatus::Suspended,
         "suspended_at": row.suspended_at,
         "created_at": row.created_at,
         "expires_at": row.expires_at,

@@ -3,7 +3,6 @@
 //! caller's resources (`needs`) from injected env vars such as `DATABASE_URL`.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::multipart::MultipartRejection;
@@ -12,24 +11,21 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::deploy::{
-    CreatedApp, Deployer, NewApp, bearer, check_app_quota, create_app, item, read_form,
-    source_error,
-};
+use super::deploy::{bearer, check_app_quota, item, read_form, source_error};
 use super::error::ApiError;
+use super::lifecycle_error::lifecycle_error;
 use super::provision::{env_field, name_field};
 use crate::app::{App, SharedApp};
+use crate::deploy::apps::Deployer;
 use crate::deploy::manifest::{self, Manifest};
 use crate::deploy::source::{self, SourceLimits};
+use crate::deploy::stacks::{CreatedStack, NewStack, create_stack, delete_apps};
 use crate::lifecycle::stored::Credentials;
-use crate::store::{DeploymentRow, StackRow};
+use crate::store::{DeploymentRow, DeploymentStatus, ResourceStatus, StackRow};
 use crate::tenancy::client::Client;
 
 /// The whole upload: manifest plus every service's tarball.
 pub const MAX_STACK_BODY: usize = 50 * 1024 * 1024;
-
-/// Anonymous stacks are live compute: a shorter life than anonymous data.
-const ANONYMOUS_STACK_TTL: Duration = Duration::from_secs(6 * 3600);
 
 /// `POST /stacks/new`: multipart `manifest` (instant.yaml), `name`, one tarball per service.
 pub async fn create(
@@ -91,60 +87,34 @@ pub async fn create(
     let injected = needed_env(&app, &deployer, &manifest).await?;
     check_app_quota(&app, &deployer).await?;
 
-    let stack_id = Uuid::new_v4();
-    let slug = format!("stk-{}", crate::deploy::new_app_id());
     let anonymous = super::deploy::is_anonymous(&deployer.tier);
-    let now = app.clock.now();
     // An anonymous stack's reader and deleter is whoever holds this token (or the upgrade
     // JWT it was made with); a team's stack answers the team.
     let stack_token = deployer
         .team
         .is_none()
         .then(|| format!("stt_{}", super::auth::new_secret()));
-    let stack = StackRow {
-        secret_hash: stack_token.as_deref().map(super::auth::hash),
-        made_with: deployer.proof,
-        id: stack_id,
-        slug: slug.clone(),
-        fingerprint: deployer.fingerprint.clone(),
-        name: name.as_str().to_string(),
-        manifest: manifest_text,
-        created_at: now,
-        expires_at: anonymous.then(|| now + ANONYMOUS_STACK_TTL),
-    };
-    app.store
-        .insert_stack(&stack)
-        .await
-        .map_err(ApiError::internal)?;
-
-    let mut created: Vec<(String, CreatedApp)> = Vec::new();
-    for (service, spec) in &manifest.services {
-        // The manifest's own env wins over injected resource URLs.
-        let mut env_vars = injected.get(service).cloned().unwrap_or_default();
-        env_vars.extend(manifest.resolved_env(service));
-        let result = create_app(
-            &app,
-            NewApp {
-                deployer: &deployer,
-                name: name.clone(),
-                env: env.clone(),
-                port: spec.port,
-                env_vars: &env_vars,
-                context: &contexts[service],
-                stack: Some((stack_id, service, spec.expose)),
-                network: Some(&slug),
-                ttl: anonymous.then_some(ANONYMOUS_STACK_TTL),
-            },
-        )
-        .await;
-        match result {
-            Ok(app_created) => created.push((service.clone(), app_created)),
-            Err(e) => {
-                undo_stack(&app, stack_id, &created).await;
-                return Err(e);
-            }
-        }
-    }
+    let CreatedStack {
+        row: stack,
+        services: created,
+    } = create_stack(
+        &app,
+        NewStack {
+            deployer: &deployer,
+            anonymous,
+            name: name.clone(),
+            env,
+            manifest: &manifest,
+            manifest_text,
+            contexts: &contexts,
+            injected: &injected,
+            secret_hash: stack_token.as_deref().map(super::auth::hash),
+        },
+        &super::request_id::current(),
+    )
+    .await
+    .map_err(|e| lifecycle_error(&app.public_url, e))?;
+    let slug = stack.slug.clone();
 
     let services: Vec<Value> = created
         .iter()
@@ -215,7 +185,7 @@ async fn needed_env(
                 .find_by_token(token_id)
                 .await
                 .map_err(ApiError::internal)?
-                .filter(|r| matches!(r.status.as_str(), "active" | "suspended"))
+                .filter(|r| r.status.is_live())
                 .filter(|r| match (&deployer.team, r.team_id) {
                     (Some((team, _)), Some(owner)) => *team == owner,
                     (None, None) => r.fingerprint.as_deref() == Some(deployer.fingerprint.as_str()),
@@ -237,28 +207,6 @@ async fn needed_env(
         out.insert(service.clone(), env);
     }
     Ok(out)
-}
-
-/// Removes what a half-created stack made.
-async fn undo_stack(app: &App, stack_id: Uuid, created: &[(String, CreatedApp)]) {
-    for (_, c) in created {
-        delete_app(app, c.token).await;
-    }
-    if let Err(e) = app.store.delete_stack(stack_id).await {
-        tracing::error!(stack.id = %stack_id, error = %e, "cannot remove a failed stack");
-    }
-}
-
-async fn delete_app(app: &App, token: Uuid) {
-    // Already gone is fine; anything else is left to the reaper, which retries it.
-    if let Err(e) = super::resources::delete_now(app, token).await
-        && !matches!(
-            e.code(),
-            "resource_deleted" | "resource_expired" | "resource_not_found"
-        )
-    {
-        tracing::warn!(resource.token = %token, error = e.code(), "stack service delete did not finish");
-    }
 }
 
 /// `GET /api/v1/stacks/{slug}`: the slug is the credential of an anonymous stack.
@@ -308,9 +256,8 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let (stack, services) = find(&app, &slug, &headers).await?;
-    for row in &services {
-        delete_app(&app, row.token).await;
-    }
+    let tokens: Vec<Uuid> = services.iter().map(|row| row.token).collect();
+    delete_apps(&app, &tokens, &super::request_id::current()).await;
     Ok(Json(json!({
         "ok": true,
         "slug": stack.slug,
@@ -362,28 +309,26 @@ async fn find(
     Ok((stack, services))
 }
 
-/// `healthy` only when every service is; `failed` when any failed; `stopped` once gone.
-fn overall_status(services: &[DeploymentRow]) -> &'static str {
-    let status = |row: &DeploymentRow| {
-        if row.resource_status == "deleted" {
-            "stopped"
-        } else {
-            match row.status.as_str() {
-                "healthy" => "healthy",
-                "failed" => "failed",
-                "stopped" => "stopped",
-                _ => "building",
-            }
-        }
+/// `healthy` only when every service is; `failed` when any failed; `stopped` once gone;
+/// `building` while any is on its way.
+fn overall_status(services: &[DeploymentRow]) -> DeploymentStatus {
+    let status = |row: &DeploymentRow| match (row.resource_status, row.status) {
+        (ResourceStatus::Deleted, _) => DeploymentStatus::Stopped,
+        (_, DeploymentStatus::Deploying) => DeploymentStatus::Building,
+        (_, status) => status,
     };
-    if services.is_empty() || services.iter().all(|s| status(s) == "stopped") {
-        "stopped"
-    } else if services.iter().any(|s| status(s) == "failed") {
-        "failed"
-    } else if services.iter().all(|s| status(s) == "healthy") {
-        "healthy"
+    let all = |wanted| services.iter().all(|s| status(s) == wanted);
+    if services.is_empty() || all(DeploymentStatus::Stopped) {
+        DeploymentStatus::Stopped
+    } else if services
+        .iter()
+        .any(|s| status(s) == DeploymentStatus::Failed)
+    {
+        DeploymentStatus::Failed
+    } else if all(DeploymentStatus::Healthy) {
+        DeploymentStatus::Healthy
     } else {
-        "building"
+        DeploymentStatus::Building
     }
 }
 

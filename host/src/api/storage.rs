@@ -20,6 +20,7 @@ use crate::app::SharedApp;
 use crate::caps::ObjectMethod;
 use crate::lifecycle::error::answered;
 use crate::lifecycle::stored::{Credentials, resource_ref};
+use crate::store::ResourceStatus;
 
 /// Longest key accepted, relative to the prefix (S3 allows 1024 bytes in all).
 const MAX_KEY_BYTES: usize = 900;
@@ -39,9 +40,9 @@ pub async fn presign(
         return Err(not_found());
     }
     let now = app.clock.now();
-    match row.status.as_str() {
-        "deleted" | "deleting" => return Err(ended(&row)),
-        "pending" => {
+    match row.status {
+        ResourceStatus::Deleted | ResourceStatus::Deleting => return Err(ended(&row)),
+        ResourceStatus::Pending => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "not_ready",
@@ -78,7 +79,7 @@ pub async fn presign(
     let method = parse_operation(&body)?;
     let expires_in = parse_expires_in(&body)?;
     let key = parse_key(&body)?;
-    if method == ObjectMethod::Put && row.status == "suspended" {
+    if method == ObjectMethod::Put && row.status == ResourceStatus::Suspended {
         return Err(ApiError::new(
             StatusCode::PAYMENT_REQUIRED,
             "storage_limit_exceeded",

@@ -16,7 +16,7 @@ use super::error::ApiError;
 use super::resources::{ended, find, not_found};
 use crate::app::SharedApp;
 use crate::lifecycle::stored::{Credentials, limits_of};
-use crate::store::{ReceivedRequest, ResourceRow};
+use crate::store::{ReceivedRequest, ResourceRow, ResourceStatus};
 use crate::webhooks::{self, WebhookState};
 
 /// Stored requests kept when the tier names no number.
@@ -102,7 +102,7 @@ pub async fn list(
     Query(page): Query<Page>,
 ) -> Result<Json<Value>, ApiError> {
     let row = find_webhook(&app, &token).await?;
-    if row.status == "deleted" {
+    if row.status == ResourceStatus::Deleted {
         return Err(ended(&row));
     }
     let limit = page.limit.unwrap_or(20).clamp(1, 100);
@@ -149,7 +149,7 @@ pub async fn list(
 async fn find_webhook(app: &SharedApp, token: &str) -> Result<ResourceRow, ApiError> {
     let token = uuid::Uuid::parse_str(token).map_err(|_| not_found())?;
     let row = find(app, token).await?;
-    if !webhooks::is_receiver(&row) || row.status == "pending" {
+    if !webhooks::is_receiver(&row) || row.status == ResourceStatus::Pending {
         return Err(not_found());
     }
     Ok(row)
@@ -164,10 +164,10 @@ async fn live_webhook(app: &SharedApp, receive_id: &str) -> Result<Arc<ResourceR
         .find(&app.store, receive_id)
         .await
         .map_err(ApiError::store)?
-        .filter(|row| row.status != "failed" && row.status != "pending")
+        .filter(|row| row.status != ResourceStatus::Failed && row.status != ResourceStatus::Pending)
         .ok_or_else(not_found)?;
     let expired = row.expires_at.is_some_and(|at| at <= app.clock.now());
-    if row.status == "deleted" || row.status == "deleting" || expired {
+    if row.status == ResourceStatus::Deleted || row.status == ResourceStatus::Deleting || expired {
         return Err(receiver_ended());
     }
     Ok(row)

@@ -4,12 +4,14 @@
 //! the upload and the app's status, drives each rollout in the background (see
 //! [`rollout`]), and routes the app's URL to the container the rollout started.
 
+pub mod apps;
 pub mod build_slots;
 pub mod dockerfile;
 pub mod manifest;
 pub mod rollout;
 pub mod routes;
 pub mod source;
+pub mod stacks;
 
 use std::sync::Arc;
 

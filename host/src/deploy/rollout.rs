@@ -16,7 +16,7 @@ use crate::contract::deploy::deployer::{App as Target, Built, Failure, FailureRe
 use crate::contract::types::ProviderError;
 use crate::registry::{CallError, Loaded};
 use crate::request_id;
-use crate::store::{DeploymentRow, Outcome};
+use crate::store::{DeploymentRow, DeploymentStatus, Outcome, ResourceStatus};
 
 /// Longest a whole rollout may take: the build's own 10-minute deadline, the start, slack.
 pub const ROLLOUT_DEADLINE: Duration = Duration::from_secs(15 * 60);
@@ -72,7 +72,7 @@ async fn run(
         other => return Err(call_failure(&provider, other.map(|a| a.map(|_| ())))),
     };
     let deploying = Outcome {
-        status: "deploying",
+        status: DeploymentStatus::Deploying,
         upstream: None,
         error: None,
         failure: None,
@@ -87,7 +87,7 @@ async fn run(
         other => return Err(call_failure(&provider, other.map(|a| a.map(|_| ())))),
     };
     let healthy = Outcome {
-        status: "healthy",
+        status: DeploymentStatus::Healthy,
         upstream: Some(&upstream),
         error: None,
         failure: None,
@@ -106,7 +106,7 @@ async fn clean_up_if_gone(app: &App, provider: &Loaded, resource_id: Uuid, reque
     let Ok(Some(row)) = app.store.deployment_by_resource(resource_id).await else {
         return;
     };
-    if row.status != "stopped" && row.resource_status != "deleted" {
+    if row.status != DeploymentStatus::Stopped && row.resource_status != ResourceStatus::Deleted {
         // Superseded by a newer rollout, which retires this one's container.
         return;
     }
@@ -177,7 +177,7 @@ pub async fn record_failure(app: &App, resource_id: Uuid, generation: i32, failu
     let autopsy = autopsy_json(failure, app.clock.now());
     let error = error_message(failure);
     let outcome = Outcome {
-        status: "failed",
+        status: DeploymentStatus::Failed,
         upstream: None,
         error: Some(&error),
         failure: Some(&autopsy),

@@ -2,11 +2,33 @@
 //! `deleting` (so nothing else hands it out); remove the backend objects, then mark the row
 //! ended. A failure leaves the row `deleting`, and the reaper retries it later.
 
+use uuid::Uuid;
+
 use crate::app::App;
 use crate::kinds::is_app;
-use crate::store::ResourceRow;
+use crate::store::{DeleteStart, ResourceRow};
 
+use super::error::LifecycleError;
 use super::stored::{Credentials, resource_ref};
+
+/// An owner's delete: marks the resource `deleting`, then removes its backend objects.
+/// A delete that fails half-way is finished by the reaper.
+pub async fn delete_now(
+    app: &App,
+    token: Uuid,
+    request_id: &str,
+) -> Result<ResourceRow, LifecycleError> {
+    let row = match app.store.begin_delete(token, app.clock.now()).await? {
+        DeleteStart::Started(row) => row,
+        DeleteStart::Ended(row) => return Err(LifecycleError::Ended(Box::new(row))),
+        DeleteStart::NotFound => return Err(LifecycleError::NotFound),
+        DeleteStart::Pending => return Err(LifecycleError::NotReady),
+    };
+    deprovision(app, &row, request_id)
+        .await
+        .map_err(LifecycleError::Unfinished)?;
+    Ok(row)
+}
 
 pub async fn deprovision(app: &App, row: &ResourceRow, request_id: &str) -> Result<(), String> {
     let service = app

@@ -4,6 +4,7 @@
 
 use crate::contract::types::ProviderError;
 use crate::registry::CallError;
+use crate::store::ResourceRow;
 use crate::tenancy::caps::Denial;
 
 use super::provision::FaultPoint;
@@ -31,6 +32,18 @@ pub enum LifecycleError {
     /// A failure a test asked for (`testing.fault_injection`).
     #[error("injected failure {0:?}")]
     Fault(FaultPoint),
+    /// No resource has the token (or it never finished being created).
+    #[error("no such resource")]
+    NotFound,
+    /// The resource has ended (deleted or expired).
+    #[error("the resource has ended")]
+    Ended(Box<ResourceRow>),
+    /// The resource is still being created.
+    #[error("the resource is still being created")]
+    NotReady,
+    /// A delete started but the backend did not finish it; the reaper retries it.
+    #[error("the delete did not finish: {0}")]
+    Unfinished(String),
     /// A host bug or inconsistent stored state.
     #[error("{0}")]
     Internal(String),

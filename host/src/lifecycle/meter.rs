@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::app::App;
-use crate::store::ResourceRow;
+use crate::store::{ResourceRow, ResourceStatus};
 
 use super::stored::{Credentials, limits_of, resource_ref};
 
@@ -99,9 +99,9 @@ async fn meter(app: &App, row: &ResourceRow) -> Result<Option<bool>, String> {
     };
     let over = usage.storage_bytes > limit_bytes;
     let well_under = usage.storage_bytes < limit_bytes / 10 * 9;
-    let suspend = match row.status.as_str() {
-        "active" if over => true,
-        "suspended" if well_under => false,
+    let suspend = match row.status {
+        ResourceStatus::Active if over => true,
+        ResourceStatus::Suspended if well_under => false,
         _ => {
             // Nothing to apply: a verdict that failed before no longer matters.
             app.store

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::contract::types::ProviderError;
+use crate::store::ResourceStatus;
 
 use super::stored::{Credentials, resource_ref};
 
@@ -32,7 +33,7 @@ pub async fn set_team_tier(
     let now = app.clock.now();
     let mut change = TierChange::default();
     for row in app.store.team_resources(team_id).await? {
-        if row.status == "deleting" {
+        if row.status == ResourceStatus::Deleting {
             continue;
         }
         let limits = tier.limits_for(&row.kind);

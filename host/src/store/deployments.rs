@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::Store;
+use super::{DeploymentStatus, ResourceStatus, Store};
 
 /// A new app, with the build context of its first rollout.
 pub struct NewDeployment<'a> {
@@ -26,7 +26,7 @@ pub struct NewDeployment<'a> {
 pub struct DeploymentRow {
     pub resource_id: Uuid,
     pub token: Uuid,
-    pub resource_status: String,
+    pub resource_status: ResourceStatus,
     pub tier: String,
     pub team_id: Option<Uuid>,
     pub limits: Value,
@@ -37,7 +37,7 @@ pub struct DeploymentRow {
     pub name: String,
     pub port: i32,
     pub sealed_env: Vec<u8>,
-    pub status: String,
+    pub status: DeploymentStatus,
     pub generation: i32,
     pub upstream: Option<String>,
     pub error: Option<String>,
@@ -56,7 +56,7 @@ const COLUMNS: &str =
 
 /// What one rollout ended with.
 pub struct Outcome<'a> {
-    pub status: &'a str,
+    pub status: DeploymentStatus,
     pub upstream: Option<&'a str>,
     pub error: Option<&'a str>,
     pub failure: Option<&'a Value>,

@@ -8,6 +8,7 @@ mod keys;
 mod kv;
 mod resources;
 mod seal;
+mod status;
 mod webhooks;
 
 use std::time::Duration;
@@ -24,6 +25,7 @@ pub use keys::{HostKey, KeyRing};
 pub use kv::KvStore;
 pub use resources::{DeleteStart, EndReason, EnforcementFailure, NewResource, ResourceRow};
 pub use seal::Sealer;
+pub use status::{DeploymentStatus, ResourceStatus};
 pub use webhooks::{ReceivedRequest, StoredRequest};
 
 /// Handle on the metadata database. Cheap to clone.

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-use super::Store;
+use super::{ResourceStatus, Store};
 use crate::tenancy::caps::{Admission, Holdings, LiveResource};
 
 /// A row about to be inserted as `pending`.
@@ -36,7 +36,7 @@ pub struct ResourceRow {
     pub name: String,
     pub env: String,
     pub tier: String,
-    pub status: String,
+    pub status: ResourceStatus,
     pub provider: String,
     /// The provider version that created it.
     pub provider_version: String,
@@ -60,7 +60,7 @@ pub struct EnforcementFailure {
     pub id: Uuid,
     pub kind: String,
     pub provider: String,
-    pub status: String,
+    pub status: ResourceStatus,
     pub error: String,
     pub failing_since: DateTime<Utc>,
     pub attempts: i32,
@@ -254,8 +254,8 @@ impl Store {
             return Ok(DeleteStart::Started(row));
         }
         Ok(match self.find_by_token(token).await? {
-            Some(row) if row.status == "pending" => DeleteStart::Pending,
-            Some(row) if row.status == "deleted" => DeleteStart::Ended(row),
+            Some(row) if row.status == ResourceStatus::Pending => DeleteStart::Pending,
+            Some(row) if row.status == ResourceStatus::Deleted => DeleteStart::Ended(row),
             _ => DeleteStart::NotFound,
         })
     }
@@ -264,7 +264,8 @@ impl Store {
     pub async fn finish_delete(&self, id: Uuid, now: DateTime<Utc>) -> sqlx::Result<()> {
         sqlx::query(
             "UPDATE resources
-                SET status = CASE end_reason WHEN 'abandoned' THEN 'failed' ELSE 'deleted' END,
+                SET status = CASE end_reason WHEN 'abandoned' THEN 'failed'::resource_status
+                                             ELSE 'deleted'::resource_status END,
                     sealed_credentials = NULL, ended_at = $2, updated_at = $2
               WHERE id = $1 AND status = 'deleting'",
         )
@@ -416,9 +417,9 @@ impl Store {
         now: DateTime<Utc>,
     ) -> sqlx::Result<bool> {
         let (from, to) = if suspended {
-            ("active", "suspended")
+            (ResourceStatus::Active, ResourceStatus::Suspended)
         } else {
-            ("suspended", "active")
+            (ResourceStatus::Suspended, ResourceStatus::Active)
         };
         let done = sqlx::query(
             "UPDATE resources
@@ -472,7 +473,7 @@ async fn holdings(
     owner: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Holdings> {
-    let live: Vec<(Uuid, String, String)> = sqlx::query_as(&format!(
+    let live: Vec<(Uuid, String, ResourceStatus)> = sqlx::query_as(&format!(
         "SELECT token, kind, status FROM resources
           WHERE {condition} AND status IN ('pending', 'active', 'suspended')
           ORDER BY created_at"
@@ -503,7 +504,7 @@ async fn holdings(
             .map(|(token, kind, status)| LiveResource {
                 token,
                 kind,
-                status,
+                committed: status != ResourceStatus::Pending,
             })
             .collect(),
         provisions_today: u64::try_from(provisions_today).unwrap_or(0),

@@ -21,7 +21,8 @@ pub struct Holdings {
 pub struct LiveResource {
     pub token: Uuid,
     pub kind: String,
-    pub status: String,
+    /// Its provider has answered (it is no longer pending).
+    pub committed: bool,
 }
 
 /// The verdict on one provision.
@@ -82,7 +83,7 @@ pub fn decide(
     if let Some(limit) = tier.provisions_per_day()
         && holdings.provisions_today >= limit
     {
-        let committed = |r: &&LiveResource| r.status != "pending" && visible.allows(r.token);
+        let committed = |r: &&LiveResource| r.committed && visible.allows(r.token);
         let existing = holdings
             .live
             .iter()
@@ -119,7 +120,7 @@ mod tests {
         LiveResource {
             token: Uuid::new_v4(),
             kind: kind.into(),
-            status: status.into(),
+            committed: status != "pending",
         }
     }
 

@@ -1,0 +1,116 @@
+//! Creating a stack: its record and one app per service, all or nothing.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::app::{App, SharedApp};
+use crate::lifecycle::deprovision;
+use crate::lifecycle::error::LifecycleError;
+use crate::store::StackRow;
+use crate::tenancy::names::{EnvName, ResourceName};
+
+use super::apps::{CreatedApp, Deployer, NewApp, create_app};
+use super::manifest::Manifest;
+
+/// Anonymous stacks are live compute: a shorter life than anonymous data.
+pub const ANONYMOUS_STACK_TTL: Duration = Duration::from_secs(6 * 3600);
+
+/// A checked stack to create.
+pub struct NewStack<'a> {
+    pub deployer: &'a Deployer,
+    pub anonymous: bool,
+    pub name: ResourceName,
+    pub env: EnvName,
+    pub manifest: &'a Manifest,
+    pub manifest_text: String,
+    /// Each service's build context, as Docker takes it.
+    pub contexts: &'a BTreeMap<String, Vec<u8>>,
+    /// Each service's env vars from its `needs`.
+    pub injected: &'a BTreeMap<String, BTreeMap<String, String>>,
+    /// The SHA-256 of the token that reads and deletes an anonymous stack.
+    pub secret_hash: Option<Vec<u8>>,
+}
+
+/// A stack whose services' first rollouts have started.
+pub struct CreatedStack {
+    pub row: StackRow,
+    /// Each service's app, in manifest order.
+    pub services: Vec<(String, CreatedApp)>,
+}
+
+/// Records the stack and creates every service's app on one private network. When one
+/// service fails, the apps made so far and the stack record are removed.
+pub async fn create_stack(
+    app: &SharedApp,
+    new: NewStack<'_>,
+    request_id: &str,
+) -> Result<CreatedStack, LifecycleError> {
+    let now = app.clock.now();
+    let row = StackRow {
+        secret_hash: new.secret_hash,
+        made_with: new.deployer.proof,
+        id: Uuid::new_v4(),
+        slug: format!("stk-{}", super::new_app_id()),
+        fingerprint: new.deployer.fingerprint.clone(),
+        name: new.name.as_str().to_string(),
+        manifest: new.manifest_text,
+        created_at: now,
+        expires_at: new.anonymous.then(|| now + ANONYMOUS_STACK_TTL),
+    };
+    app.store.insert_stack(&row).await?;
+
+    let mut services: Vec<(String, CreatedApp)> = Vec::new();
+    for (service, spec) in &new.manifest.services {
+        // The manifest's own env wins over injected resource URLs.
+        let mut env_vars = new.injected.get(service).cloned().unwrap_or_default();
+        env_vars.extend(new.manifest.resolved_env(service));
+        let result = create_app(
+            app,
+            NewApp {
+                deployer: new.deployer,
+                name: new.name.clone(),
+                env: new.env.clone(),
+                port: spec.port,
+                env_vars: &env_vars,
+                context: &new.contexts[service],
+                stack: Some((row.id, service, spec.expose)),
+                network: Some(&row.slug),
+                ttl: new.anonymous.then_some(ANONYMOUS_STACK_TTL),
+            },
+            request_id.to_string(),
+        )
+        .await;
+        match result {
+            Ok(created) => services.push((service.clone(), created)),
+            Err(e) => {
+                undo_stack(app, row.id, &services, request_id).await;
+                return Err(e);
+            }
+        }
+    }
+    Ok(CreatedStack { row, services })
+}
+
+/// Removes what a half-created stack made.
+async fn undo_stack(app: &App, stack_id: Uuid, created: &[(String, CreatedApp)], request_id: &str) {
+    let tokens: Vec<Uuid> = created.iter().map(|(_, c)| c.token).collect();
+    delete_apps(app, &tokens, request_id).await;
+    if let Err(e) = app.store.delete_stack(stack_id).await {
+        tracing::error!(stack.id = %stack_id, error = %e, "cannot remove a failed stack");
+    }
+}
+
+/// Deletes a stack's apps. Already gone is fine; a delete that does not finish is left to
+/// the reaper, which retries it.
+pub async fn delete_apps(app: &App, tokens: &[Uuid], request_id: &str) {
+    for &token in tokens {
+        match deprovision::delete_now(app, token, request_id).await {
+            Ok(_) | Err(LifecycleError::Ended(_) | LifecycleError::NotFound) => {}
+            Err(e) => {
+                tracing::warn!(resource.token = %token, error = %e, "stack service delete did not finish");
+            }
+        }
+    }
+}
