@@ -109,9 +109,6 @@ fn resource_uuid(resource_id: &str) -> Result<Uuid, ProviderError> {
         .map_err(|_| ProviderError::InvalidRequest(format!("bad resource id {resource_id}")))
 }
 
-fn unavailable(e: sqlx::Error) -> ProviderError {
-    ProviderError::BackendUnavailable(format!("metadata database: {e}"))
-}
 
 #[async_trait]
 impl Service for Webhooks {
@@ -132,32 +129,33 @@ impl Service for Webhooks {
         _request_id: &str,
         request: &ProvisionRequest,
     ) -> Answer<Provisioned> {
-        let provisioned = async {
-            let id = resource_uuid(&request.resource_id)?;
-            let receive_id = Uuid::new_v4();
-            self.store
-                .add_webhook_receiver(id, receive_id)
-                .await
-                .map_err(unavailable)?;
-            let secret = request
-                .options
-                .iter()
-                .find(|(k, _)| k == SECRET_FIELD)
-                .map(|(_, v)| v.as_str());
-            Ok(provisioned(&self.public_url, receive_id, secret))
+        let id = match resource_uuid(&request.resource_id) {
+            Ok(id) => id,
+            Err(refusal) => return Ok(Err(refusal)),
         };
-        Ok(provisioned.await)
+        let receive_id = Uuid::new_v4();
+        self.store
+            .add_webhook_receiver(id, receive_id)
+            .await
+            .map_err(CallError::Metadata)?;
+        let secret = request
+            .options
+            .iter()
+            .find(|(k, _)| k == SECRET_FIELD)
+            .map(|(_, v)| v.as_str());
+        Ok(Ok(provisioned(&self.public_url, receive_id, secret)))
     }
 
     async fn deprovision(&self, _request_id: &str, resource: &ResourceRef) -> Answer<()> {
-        let deleted = async {
-            let id = resource_uuid(&resource.resource_id)?;
-            self.store
-                .delete_webhook_requests(id)
-                .await
-                .map_err(unavailable)
+        let id = match resource_uuid(&resource.resource_id) {
+            Ok(id) => id,
+            Err(refusal) => return Ok(Err(refusal)),
         };
-        Ok(deleted.await)
+        self.store
+            .delete_webhook_requests(id)
+            .await
+            .map_err(CallError::Metadata)?;
+        Ok(Ok(()))
     }
 
     /// The ring of stored requests is its own limit.

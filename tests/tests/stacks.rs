@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use instanode_tests::deploy::{
-    containers_of, deploy, namespace_of, tarball, through_proxy, upload, wait_for,
+    containers_of, deploy, namespace_of, static_site, tarball, through_proxy, upload, wait_for,
 };
 use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error};
 use reqwest::Method;
@@ -293,4 +293,44 @@ async fn a_stack_links_its_services_and_injects_the_database_url() {
         "stopped"
     );
     assert!(containers_of(&namespace).is_empty());
+}
+
+/// Kinds may share a variable (`db` and `vector` both name DATABASE_URL): a service that
+/// needs one of each gets both URLs, numbered, and neither overwrites the other.
+#[tokio::test]
+async fn needs_of_kinds_sharing_a_variable_are_numbered_not_overwritten() {
+    let host = TestHost::start(HostOptions {
+        providers: vec![
+            ProviderSpec::postgres(&["db", "vector"]),
+            ProviderSpec::deploy(),
+        ],
+        ..HostOptions::default()
+    })
+    .await;
+    let db = host.provision("db", "app-db").await;
+    let vectors = host.provision("vector", "app-vectors").await;
+    let jwt = db["upgrade_jwt"].as_str().unwrap();
+    let manifest = format!(
+        "services:\n  web:\n    build: .\n    port: 8080\n    expose: true\n    needs: [\"{}\", \"{}\"]\n",
+        db["token"].as_str().unwrap(),
+        vectors["token"].as_str().unwrap(),
+    );
+    let reply = upload(
+        &host,
+        "/stacks/new",
+        Some(jwt),
+        &[("name", "shared"), ("manifest", &manifest)],
+        &[("web", static_site("ok"))],
+    )
+    .await;
+    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    let path = format!("/api/v1/stacks/{}", reply.body["slug"].as_str().unwrap());
+    let bearer = format!("Bearer {}", reply.body["stack_token"].as_str().unwrap());
+    let stack = host.get_with(&path, &[("authorization", &bearer)]).await;
+    assert_eq!(stack.status.as_u16(), 200, "{}", stack.body);
+    let env = &stack.body["services"][0]["env"];
+    assert_eq!(env["DATABASE_URL"], "***", "{env}");
+    assert_eq!(env["DATABASE_URL_2"], "***", "{env}");
+    let reply = host.delete_with(&path, &[("authorization", &bearer)]).await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
 }

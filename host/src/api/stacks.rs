@@ -196,11 +196,13 @@ async fn needed_env(
             let url = credentials
                 .internal_url
                 .unwrap_or(credentials.connection_url);
-            let ordinal = seen.entry(row.kind.clone()).or_default();
             let base = app
                 .kinds
                 .kind(&row.kind)
                 .map_or_else(|| manifest::fallback_env_var(&row.kind), |k| k.env_var);
+            // Numbered per variable, not per kind: kinds may share one (`db` and `vector`
+            // both say DATABASE_URL), and a second must not overwrite the first.
+            let ordinal = seen.entry(base.clone()).or_default();
             env.insert(manifest::needs_env_name(&base, *ordinal), url);
             *ordinal += 1;
         }

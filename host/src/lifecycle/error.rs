@@ -62,6 +62,7 @@ pub fn answered<T>(
     match answer {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(refusal)) => Err(LifecycleError::Refused(refusal)),
+        Err(CallError::Metadata(e)) => Err(LifecycleError::Store(e)),
         Err(e) => Err(LifecycleError::Call(e)),
     }
 }

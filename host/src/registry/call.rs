@@ -39,6 +39,10 @@ pub enum CallError {
     },
     #[error("provider `{provider}` has all its {limit} instances busy")]
     Busy { provider: String, limit: u32 },
+    /// A provider built into the host could not reach the metadata database it keeps its
+    /// objects in.
+    #[error("metadata database: {0}")]
+    Metadata(sqlx::Error),
 }
 
 impl CallError {
