@@ -109,7 +109,6 @@ fn resource_uuid(resource_id: &str) -> Result<Uuid, ProviderError> {
         .map_err(|_| ProviderError::InvalidRequest(format!("bad resource id {resource_id}")))
 }
 
-
 #[async_trait]
 impl Service for Webhooks {
     fn name(&self) -> &str {
