@@ -12,7 +12,6 @@ pub mod config;
 pub mod conformance;
 pub mod contract;
 pub mod deploy;
-pub mod html;
 pub mod kinds;
 pub mod lifecycle;
 pub mod mail;

@@ -22,6 +22,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 /// Where a deployed app's traffic goes right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -465,17 +466,7 @@ impl Reply {
             });
             (status, axum::Json(body)).into_response()
         } else {
-            let page = format!(
-                "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-                 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-                 <title>{title}</title><style>body{{font-family:system-ui,sans-serif;\
-                 max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}}\
-                 small{{color:#666}}</style></head>\n<body><h1>{title}</h1><p>{detail}</p>\
-                 <p><small>Request id: <code>{id}</code></small></p></body></html>\n",
-                title = crate::html::escape(&title),
-                detail = crate::html::escape(&detail),
-                id = crate::html::escape(&self.request_id),
-            );
+            let page = failure_page(&title, &detail, &self.request_id).into_string();
             let mut response = (status, page).into_response();
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -494,6 +485,28 @@ impl Reply {
         response
     }
 }
+
+/// The page a browser gets instead of the app: the same words as the JSON envelope.
+fn failure_page(title: &str, detail: &str, request_id: &str) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                style { (PreEscaped(FAILURE_STYLE)) }
+            }
+            body {
+                h1 { (title) }
+                p { (detail) }
+                p { small { "Request id: " code { (request_id) } } }
+            }
+        }
+    }
+}
+
+const FAILURE_STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}small{color:#666}";
 
 /// hyper-util's errors say "client error (Connect)" on top and the cause underneath.
 fn error_chain(error: &dyn std::error::Error) -> String {
@@ -841,6 +854,19 @@ mod tests {
             assert_eq!(response.headers()["x-api-middleware"], "ran", "{host}");
             assert_eq!(response.text().await.expect("text"), "api ok");
         }
+    }
+
+    #[test]
+    fn the_failure_page_shows_markup_as_text() {
+        let hostile = r#"<script>alert(1)</script>"><img src=x onerror=alert(1)>"#;
+        let page = failure_page(hostile, hostile, hostile).into_string();
+        assert!(
+            !page.contains("<script>alert") && !page.contains("<img"),
+            "{page}"
+        );
+        let escaped =
+            "&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img src=x onerror=alert(1)&gt;";
+        assert_eq!(page.matches(escaped).count(), 4, "{page}");
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Html;
+use maud::{DOCTYPE, html};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -127,13 +128,20 @@ pub async fn approve_page(Path(id): Path<String>) -> Html<String> {
     let id = Uuid::parse_str(&id)
         .map(|u| u.to_string())
         .unwrap_or_default();
-    Html(format!(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Approve CLI sign-in</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 34rem; margin: 3rem auto; padding: 0 1rem">
-<h1>Approve a CLI sign-in</h1>
-<p>A command line program asked to act for your account (session <code>{id}</code>).</p>
-<p>Signed in? Approve it with <code>POST /auth/cli/{id}/approve</code> and your session token.
-Not signed in? Ask for a link with <code>POST /auth/email/start</code> first.</p>
-</body></html>"#
-    ))
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { meta charset="utf-8"; title { "Approve CLI sign-in" } }
+            body style="font-family: system-ui, sans-serif; max-width: 34rem; margin: 3rem auto; padding: 0 1rem" {
+                h1 { "Approve a CLI sign-in" }
+                p { "A command line program asked to act for your account (session " code { (id) } ")." }
+                p {
+                    "Signed in? Approve it with " code { "POST /auth/cli/" (id) "/approve" }
+                    " and your session token. Not signed in? Ask for a link with "
+                    code { "POST /auth/email/start" } " first."
+                }
+            }
+        }
+    };
+    Html(page.into_string())
 }

@@ -1,13 +1,14 @@
 //! The dashboard: server-rendered pages for people, signed in by an emailed link (the link
 //! sets the session cookie; see `auth::email_callback`). Pages read the same store the API
 //! does and act through the same functions; the little JavaScript they carry only counts
-//! down lifetimes, follows log streams and sends forms.
+//! down lifetimes, follows log streams and sends forms. The handlers here gather what a
+//! page shows; `views` turns it into HTML.
 
 mod claim;
 mod guard;
 mod operator;
-mod page;
 mod resource;
+mod views;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -84,13 +85,14 @@ impl Session {
 /// A refusal as a page, with the API's status and code.
 fn refusal(error: ApiError) -> Response {
     let status = error.status();
-    (status, Html(page::refusal(error.code(), error.message()))).into_response()
+    let page = views::refusal::page(error.code(), error.message());
+    (status, Html(page.into_string())).into_response()
 }
 
 /// The team's resources; the sign-in form for a browser without a session.
 async fn overview(State(app): State<SharedApp>, headers: HeaderMap) -> Response {
     let Some(session) = Session::of(&app, &headers).await else {
-        return Html(page::sign_in()).into_response();
+        return Html(views::sign_in::page().into_string()).into_response();
     };
     let rows = match app.store.team_resources(session.account.team_id).await {
         Ok(rows) => rows,
@@ -98,7 +100,8 @@ async fn overview(State(app): State<SharedApp>, headers: HeaderMap) -> Response 
     };
     let items: Vec<Value> = rows.iter().map(super::resources::describe).collect();
     let app_kinds: Vec<String> = app.kinds.app_kind().into_iter().map(|k| k.name).collect();
-    Html(page::overview(&session.account, &items, &app_kinds)).into_response()
+    let page = views::overview::page(&session.account, &items, &app_kinds);
+    Html(page.into_string()).into_response()
 }
 
 /// Signs the browser out: the session itself is revoked (its `jti`), so a copy of the cookie
@@ -130,5 +133,5 @@ async fn deployment(Path(id): Path<String>) -> Response {
     if !crate::wire::plain_segment(&id) {
         return refusal(ApiError::not_found("Deployment"));
     }
-    Html(page::deployment(&id)).into_response()
+    Html(views::deployment::page(&id).into_string()).into_response()
 }

@@ -12,19 +12,18 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use super::{guard, page, refusal};
+use super::{guard, refusal, views};
 use crate::api::admin;
 use crate::api::auth;
 use crate::api::error::ApiError;
 use crate::api::json::RawBody;
 use crate::app::{App, SharedApp};
-use crate::html::escape;
 
 const COOKIE: &str = "instanode_operator";
 const COOKIE_PATH: &str = "/dashboard/operator";
 /// How long an operator stays signed in.
 const SESSION_SECONDS: i64 = 8 * 3600;
-/// The header the upload's script carries the form token in.
+/// The header the upload's script (`views::scripts::UPLOAD`) carries the form token in.
 const FORM_TOKEN_HEADER: &str = "x-instanode-form-token";
 
 /// `<expiry>.<hex HMAC-SHA256(admin token, expiry)>`
@@ -64,8 +63,8 @@ pub async fn show(State(app): State<SharedApp>, headers: HeaderMap) -> Response 
         return refusal(admin::disabled());
     }
     match operator_session(&app, &headers) {
-        Some(session) => Html(providers_page(&app, session, None).await).into_response(),
-        None => Html(sign_in_page(None)).into_response(),
+        Some(session) => providers_page(&app, session, None).await.into_response(),
+        None => sign_in_page(None).into_response(),
     }
 }
 
@@ -86,7 +85,7 @@ pub async fn sign_in(
     if !admin::is_admin_token(&app, &presented) {
         return (
             StatusCode::UNAUTHORIZED,
-            Html(sign_in_page(Some("That is not this host's admin token."))),
+            sign_in_page(Some("That is not this host's admin token.")),
         )
             .into_response();
     }
@@ -161,11 +160,7 @@ async fn act(app: &App, headers: &HeaderMap, name: &str, form: &Bytes, action: A
         Ok(_) => StatusCode::OK,
         Err(error) => error.status(),
     };
-    (
-        status,
-        Html(providers_page(app, session, Some(notice)).await),
-    )
-        .into_response()
+    (status, providers_page(app, session, Some(notice)).await).into_response()
 }
 
 /// The page's upload script sends the component's bytes; the answer is the admin API's.
@@ -202,134 +197,19 @@ fn checked_form(
     )
 }
 
-fn sign_in_page(problem: Option<&str>) -> String {
-    let problem = problem
-        .map(|p| format!("<p class=\"refusal\">{}</p>", escape(p)))
-        .unwrap_or_default();
-    page::layout(
-        "Operator sign-in",
-        &format!(
-            r#"<h1>Operator sign-in</h1>{problem}
-<p>Enter the host's admin token (<code>admin_token</code> in the config, or <code>INSTANODE_ADMIN_TOKEN</code>). This browser then stays signed in for 8 hours.</p>
-<form method="post" action="/dashboard/operator/sign-in"><input type="password" name="token" required size="40" autocomplete="off">
-<button type="submit">Sign in</button></form>"#
-        ),
-    )
+fn sign_in_page(problem: Option<&str>) -> Html<String> {
+    Html(views::operator::sign_in(problem).into_string())
 }
 
 async fn providers_page(
     app: &App,
     session: &str,
     notice: Option<Result<String, ApiError>>,
-) -> String {
+) -> Html<String> {
     let inventory = admin::inventory(app).await;
-    let form_token = escape(&guard::token_for(session));
-    let notice = match notice {
-        Some(Ok(text)) => format!("<p class=\"notice\" id=\"notice\">{}</p>", escape(&text)),
-        Some(Err(error)) => page::refusal_line(error.code(), error.message(), Some("notice")),
-        None => "<p id=\"notice\" role=\"status\"></p>".to_string(),
-    };
-    let button = |name: &str, action: &str, label: &str| {
-        format!(
-            "<form class=\"inline\" method=\"post\" action=\"/dashboard/operator/providers/{name}/{action}\">\
-             <input type=\"hidden\" name=\"{field}\" value=\"{form_token}\"><button>{label}</button></form> ",
-            name = escape(name),
-            field = guard::FIELD,
-        )
-    };
-    let empty = Vec::new();
-    let rows: String = inventory["providers"]
-        .as_array()
-        .unwrap_or(&empty)
-        .iter()
-        .map(|p| {
-            let name = p["name"].as_str().unwrap_or_default();
-            let previous = p["previous"]["version"].as_str();
-            let health = &p["health"];
-            let mut actions = button(name, "unload", "Unload");
-            if let Some(previous) = previous {
-                actions.push_str(&button(name, "rollback", &format!("Roll back to {}", escape(previous))));
-            }
-            format!(
-                "<tr data-provider=\"{n}\"><td><b>{n}</b></td><td class=\"version\">{version}</td><td>{kinds}</td>\
-                 <td><code>{sha}</code></td><td>{health_state}<br><span class=\"muted\">{calls} calls, {failures} failed</span></td>\
-                 <td class=\"muted\">{source}<br>{loaded}</td><td>{actions}{upload}</td></tr>",
-                n = escape(name),
-                version = escape(p["version"].as_str().unwrap_or("-")),
-                kinds = escape(&kinds(&p["kinds"])),
-                sha = escape(p["sha256"].as_str().unwrap_or("").get(..12).unwrap_or("")),
-                health_state = match health["breaker"].as_str() {
-                    Some("closed") => "healthy",
-                    Some("half_open") => "recovering (trial calls)",
-                    Some("open") => "failing (calls refused)",
-                    _ => "-",
-                },
-                calls = health["calls_total"],
-                failures = health["failures_total"],
-                source = escape(p["source"].as_str().unwrap_or("-")),
-                loaded = escape(p["loaded_at"].as_str().unwrap_or("-")),
-                upload = upload_control(name),
-            )
-        })
-        .collect();
-    let unloaded: String = inventory["unloaded"]
-        .as_array()
-        .unwrap_or(&empty)
-        .iter()
-        .filter_map(Value::as_str)
-        .map(|name| {
-            format!(
-                "<tr data-provider=\"{n}\"><td><b>{n}</b></td><td colspan=\"5\" class=\"muted\">out of service</td><td>{}{}</td></tr>",
-                button(name, "rollback", "Bring back"),
-                upload_control(name),
-                n = escape(name),
-            )
-        })
-        .collect();
-    page::layout(
-        "Providers",
-        &format!(
-            r#"<h1>Providers</h1>
-<div class="muted">Signed in as the operator · <form class="inline" method="post" action="/dashboard/operator/sign-out"><button>Sign out</button></form></div>
-{notice}
-<table><thead><tr><th>name</th><th>version</th><th>kinds</th><th>sha256</th><th>health</th><th>loaded</th><th></th></tr></thead>
-<tbody>{rows}{unloaded}</tbody></table>
-<script>
-for (const input of document.querySelectorAll('input.component')) {{
-  input.addEventListener('change', async () => {{
-    const notice = document.getElementById('notice');
-    notice.textContent = 'Checking and loading ' + input.files[0].name + '…';
-    const answer = await fetch('/dashboard/operator/providers/' + input.dataset.provider + '/upload', {{
-      method: 'POST', headers: {{'{FORM_TOKEN_HEADER}': '{form_token}', 'Content-Type': 'application/octet-stream'}},
-      body: input.files[0]}});
-    const body = await answer.json();
-    if (body.ok) {{ location.assign('/dashboard/operator'); return; }}
-    notice.className = 'refusal';
-    notice.textContent = body.error + ': ' + body.message;
-  }});
-}}
-</script>"#
-        ),
-    )
-}
-
-fn upload_control(name: &str) -> String {
-    format!(
-        "<label class=\"muted\">Upload .wasm <input type=\"file\" class=\"component\" accept=\".wasm\" data-provider=\"{}\"></label>",
-        escape(name)
-    )
-}
-
-fn kinds(kinds: &Value) -> String {
-    kinds
-        .as_array()
-        .map(|k| {
-            k.iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default()
+    let form_token = guard::token_for(session);
+    let page = views::operator::providers(&inventory, &form_token, notice.as_ref());
+    Html(page.into_string())
 }
 
 #[cfg(test)]
@@ -345,5 +225,14 @@ mod tests {
         assert!(signer("secret", 100).verify_slice(&signature).is_ok());
         assert!(signer("other", 100).verify_slice(&signature).is_err());
         assert!(signer("secret", 101).verify_slice(&signature).is_err());
+    }
+
+    #[test]
+    fn the_upload_script_sends_the_header_the_handler_reads() {
+        let script = views::scripts::UPLOAD.source();
+        assert!(
+            script.contains(&format!("'{FORM_TOKEN_HEADER}': formToken")),
+            "{script}"
+        );
     }
 }

@@ -1,0 +1,163 @@
+//! The operator's pages: the sign-in form, and every provider with its version, kinds,
+//! health and the version it replaced, with their upload, rollback and unload controls.
+
+use maud::{Markup, html};
+use serde_json::Value;
+
+use super::super::guard;
+use super::{layout, refusal, scripts};
+use crate::api::error::ApiError;
+
+/// `problem`: why the last attempt was refused.
+pub fn sign_in(problem: Option<&str>) -> Markup {
+    layout::page(
+        "Operator sign-in",
+        html! {
+            h1 { "Operator sign-in" }
+            @if let Some(problem) = problem {
+                p.refusal { (problem) }
+            }
+            p {
+                "Enter the host's admin token (" code { "admin_token" } " in the config, or "
+                code { "INSTANODE_ADMIN_TOKEN" } "). This browser then stays signed in for 8 hours."
+            }
+            form method="post" action="/dashboard/operator/sign-in" {
+                input type="password" name="token" required size="40" autocomplete="off";
+                " "
+                button type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+/// `inventory`: as `admin::inventory` gives it; `form_token`: the operator session's;
+/// `notice`: how the last action went.
+pub fn providers(
+    inventory: &Value,
+    form_token: &str,
+    notice: Option<&Result<String, ApiError>>,
+) -> Markup {
+    let loaded = inventory["providers"].as_array().into_iter().flatten();
+    let unloaded = inventory["unloaded"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str);
+    layout::page(
+        "Providers",
+        html! {
+            h1 { "Providers" }
+            div.muted {
+                "Signed in as the operator · "
+                form.inline method="post" action="/dashboard/operator/sign-out" { button { "Sign out" } }
+            }
+            @match notice {
+                Some(Ok(text)) => p.notice #notice { (text) },
+                Some(Err(error)) => (refusal::line(error.code(), error.message(), Some("notice"))),
+                None => p #notice role="status" {},
+            }
+            // `scripts::UPLOAD` sends the form token from `data-form-token`.
+            table data-form-token=(form_token) {
+                thead {
+                    tr {
+                        th { "name" } th { "version" } th { "kinds" } th { "sha256" }
+                        th { "health" } th { "loaded" } th {}
+                    }
+                }
+                tbody {
+                    @for provider in loaded { (loaded_row(provider, form_token)) }
+                    @for name in unloaded { (unloaded_row(name, form_token)) }
+                }
+            }
+            (scripts::UPLOAD)
+        },
+    )
+}
+
+fn loaded_row(provider: &Value, form_token: &str) -> Markup {
+    let name = provider["name"].as_str().unwrap_or_default();
+    let health = &provider["health"];
+    let health_state = match health["breaker"].as_str() {
+        Some("closed") => "healthy",
+        Some("half_open") => "recovering (trial calls)",
+        Some("open") => "failing (calls refused)",
+        _ => "-",
+    };
+    let sha = provider["sha256"]
+        .as_str()
+        .unwrap_or("")
+        .get(..12)
+        .unwrap_or("");
+    html! {
+        tr data-provider=(name) {
+            td { b { (name) } }
+            td.version { (provider["version"].as_str().unwrap_or("-")) }
+            td { (kinds(&provider["kinds"])) }
+            td { code { (sha) } }
+            td {
+                (health_state) br;
+                span.muted {
+                    (health["calls_total"].to_string()) " calls, "
+                    (health["failures_total"].to_string()) " failed"
+                }
+            }
+            td.muted {
+                (provider["source"].as_str().unwrap_or("-")) br;
+                (provider["loaded_at"].as_str().unwrap_or("-"))
+            }
+            td {
+                (action(name, "unload", form_token, "Unload"))
+                @if let Some(previous) = provider["previous"]["version"].as_str() {
+                    (action(name, "rollback", form_token, &format!("Roll back to {previous}")))
+                }
+                (upload_control(name))
+            }
+        }
+    }
+}
+
+fn unloaded_row(name: &str, form_token: &str) -> Markup {
+    html! {
+        tr data-provider=(name) {
+            td { b { (name) } }
+            td.muted colspan="5" { "out of service" }
+            td {
+                (action(name, "rollback", form_token, "Bring back"))
+                (upload_control(name))
+            }
+        }
+    }
+}
+
+/// A form posting to `/dashboard/operator/providers/{name}/{action}`.
+fn action(name: &str, action: &str, form_token: &str, label: &str) -> Markup {
+    html! {
+        form.inline method="post" action={ "/dashboard/operator/providers/" (name) "/" (action) } {
+            input type="hidden" name=(guard::FIELD) value=(form_token);
+            button { (label) }
+        }
+        " "
+    }
+}
+
+/// A file input `scripts::UPLOAD` sends to the provider named in `data-provider`.
+fn upload_control(name: &str) -> Markup {
+    html! {
+        label.muted {
+            "Upload .wasm "
+            input.component type="file" accept=".wasm" data-provider=(name);
+        }
+    }
+}
+
+fn kinds(kinds: &Value) -> String {
+    kinds
+        .as_array()
+        .map(|k| {
+            k.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
