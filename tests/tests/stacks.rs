@@ -307,8 +307,27 @@ async fn needs_of_kinds_sharing_a_variable_are_numbered_not_overwritten() {
         ..HostOptions::default()
     })
     .await;
-    let db = host.provision("db", "app-db").await;
-    let vectors = host.provision("vector", "app-vectors").await;
+    // Both from one client address: one owner.
+    let provision = |kind: &'static str| {
+        let host = &host;
+        async move {
+            let body = json!({"name": format!("app-{kind}")})
+                .to_string()
+                .into_bytes();
+            let reply = host
+                .post(
+                    &format!("/{kind}/new"),
+                    Some("application/json"),
+                    body,
+                    &[("x-forwarded-for", "10.250.0.9")],
+                )
+                .await;
+            assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
+            reply.body
+        }
+    };
+    let db = provision("db").await;
+    let vectors = provision("vector").await;
     let jwt = db["upgrade_jwt"].as_str().unwrap();
     let manifest = format!(
         "services:\n  web:\n    build: .\n    port: 8080\n    expose: true\n    needs: [\"{}\", \"{}\"]\n",
