@@ -13,7 +13,7 @@
 //! of adopting: the classic mistake), `deprovision-twice` (deprovisioning what is already
 //! gone fails), `suspend` (suspend answers success and changes nothing).
 
-use instanode_provider_kit::errors::{SQL, gone};
+use instanode_provider_kit::errors::{SQL, gone, internal};
 use instanode_provider_kit::log::{self, Level};
 use instanode_provider_kit::sql::{self, Value};
 use instanode_provider_kit::types::{
@@ -130,9 +130,7 @@ impl Provider for Example {
                 connections: (*sessions).clamp(0, u32::MAX.into()) as u32,
                 extra: vec![],
             }),
-            other => Err(ProviderError::Internal(format!(
-                "unexpected usage row {other:?}"
-            ))),
+            other => Err(internal(format!("unexpected usage row {other:?}"))),
         }
     }
 
@@ -180,16 +178,13 @@ fn role_name(resource_id: &str) -> Result<String, ProviderError> {
 /// into statements, so only plain names are accepted.
 fn database() -> Result<String, ProviderError> {
     let database = settings::get_or("database", "postgres");
-    let plain = (1..=63).contains(&database.len())
-        && database
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if !plain {
-        return Err(ProviderError::InvalidRequest(format!(
-            "setting `database` must be a plain database name, not {database:?}"
-        )));
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if (1..=63).contains(&database.len()) && database.chars().all(plain) {
+        return Ok(database);
     }
-    Ok(database)
+    Err(ProviderError::InvalidRequest(format!(
+        "setting `database` must be a plain database name, not {database:?}"
+    )))
 }
 
 /// Whether the operator asked for the deliberate fault `name`.
