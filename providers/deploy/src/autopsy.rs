@@ -1,6 +1,6 @@
 //! Classifying a failed rollout into the reasons agents branch on, with a remedy each.
 
-use crate::exports::instanode::provider::deployer::{Failure, FailureReason};
+use instanode_provider_kit::deployer::{Failure, FailureReason};
 
 /// Why a rollout failed.
 #[derive(Debug, Clone, Copy)]

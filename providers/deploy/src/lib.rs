@@ -9,29 +9,18 @@
 //! Isolation: the `containers` capability namespaces and labels everything; each app's
 //! containers and images carry its resource id, so `deprovision` finds exactly them.
 
-#![expect(
-    unsafe_code,
-    reason = "the glue wit-bindgen generates for the component ABI is unsafe"
-)]
-
-wit_bindgen::generate!({
-    world: "deploy-provider",
-    path: "../../wit",
-});
-
 mod autopsy;
 
 use std::time::{Duration, Instant};
 
-use exports::instanode::provider::deployer::{self, App, Built, Started};
-use exports::instanode::provider::provisioner;
-use instanode::provider::config;
-use instanode::provider::containers::{self, ContainerState, RunRequest};
-use instanode::provider::log::{self, Level};
-use instanode::provider::types::{
+use instanode_provider_kit::containers::{self, ContainerState, RunRequest};
+use instanode_provider_kit::deployer::{App, Built, Started};
+use instanode_provider_kit::log::{self, Level};
+use instanode_provider_kit::types::{
     CapabilityError, Creation, Info, KindInfo, ProviderError, ProvisionRequest, Provisioned,
     ResourceRef, UsageReport,
 };
+use instanode_provider_kit::{Deployer, Provider, resource_hex, settings};
 
 use autopsy::Reason;
 
@@ -50,29 +39,14 @@ struct Deploy;
 
 /// Images and containers of one app start with this.
 fn app_prefix(app_id: &str) -> Result<String, ProviderError> {
-    let hex =
-        instanode_provider_kit::resource_hex(app_id).map_err(ProviderError::InvalidRequest)?;
-    Ok(format!("app-{hex}"))
-}
-
-fn setting<T: std::str::FromStr>(key: &str, default: T) -> T {
-    config::get(key)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn limit(limits: &[(String, u64)], name: &str, default: u64) -> u64 {
-    limits
-        .iter()
-        .find(|(k, _)| k == name)
-        .map_or(default, |(_, v)| *v)
+    Ok(format!("app-{}", resource_hex(app_id)?))
 }
 
 fn unavailable(e: CapabilityError) -> ProviderError {
     ProviderError::BackendUnavailable(format!("{e:?}"))
 }
 
-impl provisioner::Guest for Deploy {
+impl Provider for Deploy {
     fn describe() -> Info {
         Info {
             name: "deploy".into(),
@@ -93,27 +67,15 @@ impl provisioner::Guest for Deploy {
     /// host's (it routes it), handed in as the `url` option; a stack's network comes in
     /// as `network` and is kept in the state so `deprovision` can remove it.
     fn provision(request: ProvisionRequest) -> Result<Provisioned, ProviderError> {
-        if request.kind != KIND {
-            return Err(ProviderError::InvalidRequest(format!(
-                "unknown kind {}",
-                request.kind
-            )));
-        }
         app_prefix(&request.resource_id)?;
-        let option = |key: &str| {
-            request
-                .options
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.clone())
-        };
-        let url = option("url")
+        let url = request
+            .option("url")
             .ok_or_else(|| ProviderError::InvalidRequest("the `url` option is required".into()))?;
         Ok(Provisioned {
-            connection_url: url,
+            connection_url: url.into(),
             internal_url: None,
             fields: vec![],
-            state: option("network").unwrap_or_default(),
+            state: request.option("network").unwrap_or_default().into(),
         })
     }
 
@@ -142,29 +104,19 @@ impl provisioner::Guest for Deploy {
         })
     }
 
-    fn suspend(_target: ResourceRef) -> Result<(), ProviderError> {
-        Ok(())
-    }
-
-    fn resume(_target: ResourceRef) -> Result<(), ProviderError> {
-        Ok(())
-    }
+    // suspend, resume: the SDK's defaults, which do nothing.
 
     fn check() -> Result<String, ProviderError> {
         containers::find("app", "none").map_err(unavailable)?;
         Ok("container engine reachable".into())
     }
-
-    fn maintain() -> Result<(), ProviderError> {
-        Ok(())
-    }
 }
 
-impl deployer::Guest for Deploy {
+impl Deployer for Deploy {
     fn build(target: App) -> Result<Built, ProviderError> {
         let tag = format!("{}-{}", app_prefix(&target.app_id)?, target.generation);
-        let memory = setting("build_memory_mb", DEFAULT_BUILD_MEMORY_MB) << 20;
-        let deadline = setting("build_deadline_seconds", DEFAULT_BUILD_DEADLINE_SECONDS);
+        let memory = settings::parse_or("build_memory_mb", DEFAULT_BUILD_MEMORY_MB) << 20;
+        let deadline = settings::parse_or("build_deadline_seconds", DEFAULT_BUILD_DEADLINE_SECONDS);
         match containers::build(&target.context_ref, &tag, memory, deadline) {
             Ok(_) => Ok(Built::Image(tag)),
             Err(CapabilityError::Backend(e)) if e.code == "build-failed" => Ok(Built::Failed(
@@ -194,8 +146,8 @@ impl deployer::Guest for Deploy {
             image,
             env: target.env.clone(),
             port: target.port,
-            memory_bytes: limit(&target.limits, "memory_mb", DEFAULT_MEMORY_MB) << 20,
-            cpu_millis: u32::try_from(limit(&target.limits, "cpu_millis", DEFAULT_CPU_MILLIS))
+            memory_bytes: target.limits().get_or("memory_mb", DEFAULT_MEMORY_MB) << 20,
+            cpu_millis: u32::try_from(target.limits().get_or("cpu_millis", DEFAULT_CPU_MILLIS))
                 .unwrap_or(u32::MAX),
             pids: PIDS,
             labels: vec![
@@ -206,7 +158,7 @@ impl deployer::Guest for Deploy {
             hostname: target.hostname.clone(),
         };
         let started = containers::run(&request).map_err(unavailable)?;
-        let timeout = Duration::from_secs(setting(
+        let timeout = Duration::from_secs(settings::parse_or(
             "start_timeout_seconds",
             DEFAULT_START_TIMEOUT_SECONDS,
         ));
@@ -323,4 +275,4 @@ fn lines(text: &str) -> Vec<String> {
     text.lines().map(str::to_string).collect()
 }
 
-export!(Deploy);
+instanode_provider_kit::export_deploy_provider!(Deploy);

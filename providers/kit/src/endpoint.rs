@@ -34,6 +34,15 @@ impl Endpoint {
     }
 }
 
+#[cfg(feature = "sdk")]
+impl Endpoint {
+    /// [`Endpoint::from_settings`] over the provider's own settings. A missing one is the
+    /// operator's problem, so it is an internal error.
+    pub fn from_config() -> Result<Self, crate::types::ProviderError> {
+        Self::from_settings(crate::config::get).map_err(crate::types::ProviderError::Internal)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,24 +31,13 @@
 //! - `dbStats` ignores `scale`;
 //! - users get only SCRAM-SHA-256 (asked for explicitly here, so both agree).
 
-#![expect(
-    unsafe_code,
-    reason = "the glue wit-bindgen generates for the component ABI is unsafe"
-)]
-
-wit_bindgen::generate!({
-    world: "provider",
-    path: "../../wit",
-});
-
-use exports::instanode::provider::provisioner::Guest;
-use instanode::provider::config;
-use instanode::provider::mongo;
-use instanode::provider::types::{
-    CapabilityError, Creation, Info, KindInfo, ProviderError, ProvisionRequest, Provisioned,
-    ResourceRef, UsageReport,
-};
 use instanode_provider_kit::endpoint::Endpoint;
+use instanode_provider_kit::errors::{MONGO, gone};
+use instanode_provider_kit::mongo;
+use instanode_provider_kit::types::{
+    CapabilityError, Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
+};
+use instanode_provider_kit::{Provider, data_kind, random_password, resource_hex, settings};
 // `preserve_order`: a command is named by its first key, so keys keep their written order.
 use serde_json::{Value, json};
 
@@ -86,8 +75,7 @@ struct Tenant {
 impl Tenant {
     /// Derived from the host's resource id (32 lowercase hex characters) only.
     fn for_resource(resource_id: &str) -> Result<Self, ProviderError> {
-        let hex = instanode_provider_kit::resource_hex(resource_id)
-            .map_err(ProviderError::InvalidRequest)?;
+        let hex = resource_hex(resource_id)?;
         Ok(Self {
             database: format!("db_{hex}"),
             user: format!("u_{hex}"),
@@ -116,30 +104,16 @@ impl Tenant {
     }
 }
 
-impl Guest for Mongo {
+impl Provider for Mongo {
     fn describe() -> Info {
         Info {
             name: "mongo".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            kinds: vec![KindInfo {
-                name: "nosql".into(),
-                label: "nosql".into(),
-                creation: Creation::JsonBody,
-                rotatable: true,
-                internal: true,
-                env_var: "MONGO_URL".into(),
-                request_fields: vec![],
-            }],
+            kinds: vec![data_kind("nosql", "nosql", "MONGO_URL")],
         }
     }
 
     fn provision(request: ProvisionRequest) -> Result<Provisioned, ProviderError> {
-        if request.kind != "nosql" {
-            return Err(ProviderError::InvalidRequest(format!(
-                "unknown kind {}",
-                request.kind
-            )));
-        }
         let tenant = Tenant::for_resource(&request.resource_id)?;
         let password = random_password()?;
         let roles = json!([{"role": "readWrite", "db": tenant.database}]);
@@ -163,19 +137,17 @@ impl Guest for Mongo {
             }
             Err(e) => return Err(from_mongo(e)),
         }
-        let options = config::get("url_options")
+        let options = settings::get("url_options")
             .filter(|o| !o.is_empty())
             .map(|o| format!("&{o}"))
             .unwrap_or_default();
-        let (connection_url, internal_url) = Endpoint::from_settings(config::get)
-            .map_err(ProviderError::Internal)?
-            .urls(|host, port| {
-                format!(
-                    "mongodb://{}:{password}@{host}:{port}/{db}?authSource={db}{options}",
-                    tenant.user,
-                    db = tenant.database
-                )
-            });
+        let (connection_url, internal_url) = Endpoint::from_config()?.urls(|host, port| {
+            format!(
+                "mongodb://{}:{password}@{host}:{port}/{db}?authSource={db}{options}",
+                tenant.user,
+                db = tenant.database
+            )
+        });
         Ok(Provisioned {
             connection_url,
             internal_url,
@@ -250,12 +222,10 @@ impl Guest for Mongo {
         Ok(format!("mongodb {version} reachable"))
     }
 
-    fn maintain() -> Result<(), ProviderError> {
-        Ok(())
-    }
+    // maintain: the SDK's default, which does nothing.
 }
 
-export!(Mongo);
+instanode_provider_kit::export_provider!(Mongo);
 
 fn drop_suspended_role(tenant: &Tenant) -> Result<(), ProviderError> {
     match tenant.run(json!({"dropRole": SUSPENDED_ROLE})) {
@@ -273,16 +243,7 @@ fn run(database: &str, command: Value) -> Result<Value, CapabilityError> {
 
 fn from_mongo(e: CapabilityError) -> ProviderError {
     match e {
-        CapabilityError::Unavailable(m) | CapabilityError::Timeout(m) => {
-            ProviderError::BackendUnavailable(m)
-        }
-        CapabilityError::Backend(e) if e.code == code::USER_NOT_FOUND => {
-            ProviderError::Conflict("the resource no longer exists".into())
-        }
-        other => ProviderError::Internal(format!("mongo: {other:?}")),
+        CapabilityError::Backend(e) if e.code == code::USER_NOT_FOUND => gone(),
+        other => MONGO.error(other),
     }
-}
-
-fn random_password() -> Result<String, ProviderError> {
-    instanode_provider_kit::random_password().map_err(ProviderError::Internal)
 }

@@ -19,26 +19,17 @@
 //! operator key never enters this component: the host signs the account JWTs built here.
 //! User keys are random; the account key signs them.
 
-#![expect(
-    unsafe_code,
-    reason = "the glue wit-bindgen generates for the component ABI is unsafe"
-)]
-
-wit_bindgen::generate!({
-    world: "provider",
-    path: "../../wit",
-});
-
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use exports::instanode::provider::provisioner::Guest;
-use instanode::provider::types::{
-    CapabilityError, Creation, Info, KindInfo, ProviderError, ProvisionRequest, Provisioned,
-    ResourceRef, UsageReport,
-};
-use instanode::provider::{config, nats, signer};
 use instanode_provider_kit::endpoint::Endpoint;
+use instanode_provider_kit::errors::{gone, internal};
 use instanode_provider_kit::nats_jwt::{self, AccountLimits, Claims};
+use instanode_provider_kit::types::{
+    CapabilityError, Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
+};
+use instanode_provider_kit::{
+    Limits, Provider, data_kind, nats, random_bytes, resource_hex, signer,
+};
 use nkeys::{KeyPair, KeyPairType};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -64,9 +55,7 @@ struct Tenant {
 
 impl Tenant {
     fn for_resource(resource_id: &str) -> Result<Self, ProviderError> {
-        let hex = instanode_provider_kit::resource_hex(resource_id)
-            .map_err(ProviderError::InvalidRequest)?
-            .to_string();
+        let hex = resource_hex(resource_id)?.to_string();
         // Ed25519 signatures are deterministic: the same id always yields the same seed,
         // and nobody without the operator key can compute it.
         let signature = signer::sign(
@@ -157,7 +146,7 @@ impl Tenant {
 
     /// A new user of the account: (user JWT, user seed).
     fn new_user(&self) -> Result<(String, String), ProviderError> {
-        let seed = instanode_provider_kit::random_bytes::<32>().map_err(internal)?;
+        let seed = random_bytes::<32>()?;
         let user = KeyPair::new_from_raw(KeyPairType::User, seed)
             .map_err(|e| internal(format!("user key: {e}")))?;
         let jwt = Claims {
@@ -191,12 +180,11 @@ impl Tenant {
 }
 
 /// The account limits a tier's `limits` ask for.
-fn account_limits(limits: &[(String, u64)]) -> AccountLimits {
+fn account_limits(limits: Limits) -> AccountLimits {
     let get = |name: &str, default: i64| {
         limits
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or(default, |(_, v)| i64::try_from(*v).unwrap_or(i64::MAX))
+            .get(name)
+            .map_or(default, |v| i64::try_from(v).unwrap_or(i64::MAX))
     };
     AccountLimits {
         connections: get("connections", -1),
@@ -210,32 +198,18 @@ fn account_limits(limits: &[(String, u64)]) -> AccountLimits {
     }
 }
 
-impl Guest for Nats {
+impl Provider for Nats {
     fn describe() -> Info {
         Info {
             name: "nats".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            kinds: vec![KindInfo {
-                name: "queue".into(),
-                label: "queue".into(),
-                creation: Creation::JsonBody,
-                rotatable: true,
-                internal: true,
-                env_var: "NATS_URL".into(),
-                request_fields: vec![],
-            }],
+            kinds: vec![data_kind("queue", "queue", "NATS_URL")],
         }
     }
 
     fn provision(request: ProvisionRequest) -> Result<Provisioned, ProviderError> {
-        if request.kind != "queue" {
-            return Err(ProviderError::InvalidRequest(format!(
-                "unknown kind {}",
-                request.kind
-            )));
-        }
         let tenant = Tenant::for_resource(&request.resource_id)?;
-        let mut limits = account_limits(&request.limits);
+        let mut limits = account_limits(request.limits());
         if let Some(current) = tenant.current_jwt()? {
             // A rotation (or a retried provision): every user issued so far is revoked, and
             // the server closes their connections. The new user must be issued after the
@@ -256,7 +230,8 @@ impl Guest for Nats {
         tenant.verify_jetstream()?;
         let (jwt, seed) = tenant.new_user()?;
 
-        let (connection_url, internal_url) = endpoint()?.urls(|h, p| format!("nats://{h}:{p}"));
+        let (connection_url, internal_url) =
+            Endpoint::from_config()?.urls(|h, p| format!("nats://{h}:{p}"));
         let creds = nats_jwt::creds_file(&jwt, &seed);
         Ok(Provisioned {
             connection_url,
@@ -283,7 +258,7 @@ impl Guest for Nats {
         // so no client can create a stream between the purge and the delete.
         let locked = AccountLimits {
             connections: 0,
-            ..account_limits(&resource.limits)
+            ..account_limits(resource.limits())
         };
         tenant.push_account_revoking(&locked, Some(unix_now()))?;
         // Streams next: an account deleted with its streams leaves their data on disk,
@@ -346,7 +321,7 @@ impl Guest for Nats {
         }
         let limits = AccountLimits {
             disk_storage_bytes: SUSPENDED_STORAGE_BYTES,
-            ..account_limits(&resource.limits)
+            ..account_limits(resource.limits())
         };
         tenant.push_account(&limits)
     }
@@ -354,11 +329,9 @@ impl Guest for Nats {
     fn resume(resource: ResourceRef) -> Result<(), ProviderError> {
         let tenant = Tenant::for_resource(&resource.resource_id)?;
         if !tenant.exists()? {
-            return Err(ProviderError::Conflict(
-                "the resource no longer exists".into(),
-            ));
+            return Err(gone());
         }
-        tenant.push_account(&account_limits(&resource.limits))
+        tenant.push_account(&account_limits(resource.limits()))
     }
 
     fn check() -> Result<String, ProviderError> {
@@ -380,26 +353,23 @@ impl Guest for Nats {
         }
     }
 
-    fn maintain() -> Result<(), ProviderError> {
-        Ok(())
-    }
+    // maintain: the SDK's default, which does nothing.
 }
 
-export!(Nats);
+instanode_provider_kit::export_provider!(Nats);
 
 fn system_request(subject: &str, payload: &[u8]) -> Result<Vec<u8>, ProviderError> {
     nats::request(subject, payload, REQUEST_TIMEOUT_MS).map_err(from_capability)
 }
 
+/// Failures of the `nats` and `signer` capabilities. Nobody answering a request means the
+/// server is not ready (JetStream still starting, say): retryable.
 fn from_capability(e: CapabilityError) -> ProviderError {
     match e {
-        CapabilityError::Unavailable(m) | CapabilityError::Timeout(m) => {
-            ProviderError::BackendUnavailable(m)
-        }
         CapabilityError::Backend(e) if e.code == "no-responders" => {
             ProviderError::BackendUnavailable(e.message)
         }
-        other => ProviderError::Internal(format!("{other:?}")),
+        other => other.into(),
     }
 }
 
@@ -420,12 +390,4 @@ fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-fn endpoint() -> Result<Endpoint, ProviderError> {
-    Endpoint::from_settings(config::get).map_err(internal)
-}
-
-fn internal(message: impl Into<String>) -> ProviderError {
-    ProviderError::Internal(message.into())
 }

@@ -9,31 +9,19 @@
 //! everyone, and `provision` renames one to the tenant's name; an empty pool falls back to
 //! creating the database directly.
 
-#![expect(
-    unsafe_code,
-    reason = "the glue wit-bindgen generates for the component ABI is unsafe"
-)]
-
 mod names;
 mod scram;
 
+use instanode_provider_kit::endpoint::Endpoint;
+use instanode_provider_kit::errors::{SQL, gone, internal};
+use instanode_provider_kit::log::{self, Level};
+use instanode_provider_kit::sql::{self, Value};
+use instanode_provider_kit::types::{
+    CapabilityError, Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
+};
+use instanode_provider_kit::{Provider, data_kind, random_bytes, random_password, settings};
 use names::{Ident, ResourceNames};
 use serde::{Deserialize, Serialize};
-
-wit_bindgen::generate!({
-    world: "provider",
-    path: "../../wit",
-});
-
-use exports::instanode::provider::provisioner::Guest;
-use instanode::provider::config;
-use instanode::provider::log::{self, Level};
-use instanode::provider::sql::{self, Value};
-use instanode::provider::types::{
-    CapabilityError, Creation, Info, KindInfo, ProviderError, ProvisionRequest, Provisioned,
-    ResourceRef, UsageReport,
-};
-use instanode_provider_kit::endpoint::Endpoint;
 
 /// Connection cap when the tier names none.
 const DEFAULT_CONNECTIONS: u64 = 2;
@@ -61,7 +49,7 @@ struct State {
 
 struct Postgres;
 
-impl Guest for Postgres {
+impl Provider for Postgres {
     fn describe() -> Info {
         Info {
             name: "postgres".into(),
@@ -75,27 +63,19 @@ impl Guest for Postgres {
 
     fn provision(request: ProvisionRequest) -> Result<Provisioned, ProviderError> {
         let names = ResourceNames::for_resource(&request.resource_id)?;
-        let connections = limit(&request.limits, "connections").unwrap_or(DEFAULT_CONNECTIONS);
-        if !matches!(request.kind.as_str(), "db" | "vector") {
-            return Err(ProviderError::InvalidRequest(format!(
-                "unknown kind {}",
-                request.kind
-            )));
-        }
+        let connections = request.limits().get_or("connections", DEFAULT_CONNECTIONS);
         let password = random_password()?;
         let verifier = scram::verifier(&password, &random_bytes::<16>()?);
 
         create_tenant(&request.kind, &names, &verifier, connections)?;
 
-        let (connection_url, internal_url) = Endpoint::from_settings(config::get)
-            .map_err(ProviderError::Internal)?
-            .urls(|host, port| {
-                format!(
-                    "postgres://{}:{password}@{host}:{port}/{}",
-                    names.role.as_str(),
-                    names.database.as_str()
-                )
-            });
+        let (connection_url, internal_url) = Endpoint::from_config()?.urls(|host, port| {
+            format!(
+                "postgres://{}:{password}@{host}:{port}/{}",
+                names.role.as_str(),
+                names.database.as_str()
+            )
+        });
         let fields = match request.kind.as_str() {
             "vector" => vec![("extension".to_string(), "pgvector".to_string())],
             _ => vec![],
@@ -231,9 +211,7 @@ impl Guest for Postgres {
     fn resume(resource: ResourceRef) -> Result<(), ProviderError> {
         let names = ResourceNames::for_resource(&resource.resource_id)?;
         if !role_exists(&names.role)? {
-            return Err(ProviderError::Conflict(
-                "the resource no longer exists".into(),
-            ));
+            return Err(gone());
         }
         if role_exists(&names.holder)? {
             let (db, role, holder) = (
@@ -246,7 +224,7 @@ impl Guest for Postgres {
             execute(&format!("DROP ROLE IF EXISTS {holder}"), &[])?;
         }
         // The host also resumes after a tier change: apply the tier's connection limit.
-        if let Some(connections) = limit(&resource.limits, "connections") {
+        if let Some(connections) = resource.limits().get("connections") {
             execute(
                 &format!(
                     "ALTER ROLE {} CONNECTION LIMIT {connections}",
@@ -272,20 +250,7 @@ impl Guest for Postgres {
     }
 }
 
-/// A kind created by a JSON body, reachable by apps, with rotatable credentials.
-fn data_kind(name: &str, label: &str, env_var: &str) -> KindInfo {
-    KindInfo {
-        name: name.into(),
-        label: label.into(),
-        creation: Creation::JsonBody,
-        rotatable: true,
-        internal: true,
-        env_var: env_var.into(),
-        request_fields: vec![],
-    }
-}
-
-export!(Postgres);
+instanode_provider_kit::export_provider!(Postgres);
 
 /// Creates the tenant's role and database (create-or-adopt). The common case is one batch,
 /// one transaction: create the role, rename a warm-pool database to the tenant's name, hand
@@ -422,7 +387,7 @@ fn pool_candidates(kind: &str) -> Result<Vec<Ident>, ProviderError> {
 /// stays short). Each database is created under a staging name, closed, and only then
 /// renamed into the pool, so no tenant can be connected to a pooled database.
 fn refill_pools() -> Result<(), ProviderError> {
-    let target: u64 = config::get("warm_pool")
+    let target: u64 = settings::get("warm_pool")
         .map(|v| {
             v.parse()
                 .map_err(|_| internal("warm_pool must be a number"))
@@ -601,21 +566,19 @@ fn query(statement: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, ProviderE
     sql::query(None, statement, params).map_err(from_sql)
 }
 
-/// Maps a SQL failure to the provider error the host understands.
+/// Maps a SQL failure to the provider error the host understands: the SDK's rule for the
+/// `sql` capability, except that a duplicate is a conflict and other backend codes are
+/// reported by code.
 fn from_sql(e: CapabilityError) -> ProviderError {
-    let e = match e {
-        CapabilityError::Unavailable(m) | CapabilityError::Timeout(m) => {
-            return ProviderError::BackendUnavailable(m);
-        }
-        CapabilityError::Backend(e) => e,
-        other => return ProviderError::Internal(format!("sql: {other:?}")),
-    };
-    match e.code.as_str() {
+    match e {
         // duplicate_database, duplicate_object, unique_violation: a concurrent twin won.
-        "42P04" | "42710" | "23505" => ProviderError::Conflict(e.message),
-        // admin_shutdown, cannot_connect_now, too_many_connections.
-        "57P01" | "57P03" | "53300" => ProviderError::BackendUnavailable(e.message),
-        code => ProviderError::Internal(format!("sql error {code}: {}", e.message)),
+        CapabilityError::Backend(e) if ["42P04", "42710", "23505"].contains(&e.code.as_str()) => {
+            ProviderError::Conflict(e.message)
+        }
+        CapabilityError::Backend(e) if !SQL.is_retryable(&e.code) => {
+            ProviderError::Internal(format!("sql error {}: {}", e.code, e.message))
+        }
+        other => SQL.error(other),
     }
 }
 
@@ -630,20 +593,4 @@ fn int_at(row: &[Value], index: usize) -> Result<i64, ProviderError> {
             "expected an integer column, got {other:?}"
         ))),
     }
-}
-
-fn limit(limits: &[(String, u64)], name: &str) -> Option<u64> {
-    limits.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
-}
-
-fn random_bytes<const N: usize>() -> Result<[u8; N], ProviderError> {
-    instanode_provider_kit::random_bytes().map_err(internal)
-}
-
-fn random_password() -> Result<String, ProviderError> {
-    instanode_provider_kit::random_password().map_err(internal)
-}
-
-fn internal(message: impl ToString) -> ProviderError {
-    ProviderError::Internal(message.to_string())
 }

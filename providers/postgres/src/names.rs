@@ -51,8 +51,7 @@ pub struct ResourceNames {
 impl ResourceNames {
     /// Derives the names from the host's resource id (32 lowercase hex characters).
     pub fn for_resource(resource_id: &str) -> Result<Self, ProviderError> {
-        let hex = instanode_provider_kit::resource_hex(resource_id)
-            .map_err(ProviderError::InvalidRequest)?;
+        let hex = instanode_provider_kit::resource_hex(resource_id)?;
         Ok(Self {
             database: Ident::new(&format!("db_{hex}"))?,
             role: Ident::new(&format!("usr_{hex}"))?,

@@ -34,24 +34,13 @@
 //!   hash, and `maintain` (every few seconds) closes the newest clients of any user past it,
 //!   as `usage` also does (one CLIENT LIST, linear in the server's clients).
 
-#![expect(
-    unsafe_code,
-    reason = "the glue wit-bindgen generates for the component ABI is unsafe"
-)]
-
-wit_bindgen::generate!({
-    world: "provider",
-    path: "../../wit",
-});
-
-use exports::instanode::provider::provisioner::Guest;
-use instanode::provider::config;
-use instanode::provider::redis::{self, ReplyNode};
-use instanode::provider::types::{
-    CapabilityError, Creation, Info, KindInfo, ProviderError, ProvisionRequest, Provisioned,
-    ResourceRef, UsageReport,
-};
 use instanode_provider_kit::endpoint::Endpoint;
+use instanode_provider_kit::errors::{REDIS, gone, internal};
+use instanode_provider_kit::redis::{self, ReplyNode};
+use instanode_provider_kit::types::{
+    CapabilityError, Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
+};
+use instanode_provider_kit::{Limits, Provider, data_kind, random_password, resource_hex};
 
 /// Commands every tenant user runs under, applied after `+@all`.
 const COMMAND_RULES: &[&str] = &[
@@ -99,8 +88,7 @@ struct Tenant {
 impl Tenant {
     /// Derived from the host's resource id (32 lowercase hex characters) only.
     fn for_resource(resource_id: &str) -> Result<Self, ProviderError> {
-        let hex = instanode_provider_kit::resource_hex(resource_id)
-            .map_err(ProviderError::InvalidRequest)?;
+        let hex = resource_hex(resource_id)?;
         Ok(Self {
             user: format!("t_{hex}"),
             prefix: format!("{hex}:"),
@@ -120,30 +108,16 @@ impl Tenant {
     }
 }
 
-impl Guest for Redis {
+impl Provider for Redis {
     fn describe() -> Info {
         Info {
             name: "redis".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            kinds: vec![KindInfo {
-                name: "cache".into(),
-                label: "cache".into(),
-                creation: Creation::JsonBody,
-                rotatable: true,
-                internal: true,
-                env_var: "REDIS_URL".into(),
-                request_fields: vec![],
-            }],
+            kinds: vec![data_kind("cache", "cache", "REDIS_URL")],
         }
     }
 
     fn provision(request: ProvisionRequest) -> Result<Provisioned, ProviderError> {
-        if request.kind != "cache" {
-            return Err(ProviderError::InvalidRequest(format!(
-                "unknown kind {}",
-                request.kind
-            )));
-        }
         let tenant = Tenant::for_resource(&request.resource_id)?;
         let password = random_password()?;
         let setup = if user_exists(&tenant)? {
@@ -159,7 +133,7 @@ impl Guest for Redis {
                 ]),
                 args(&["ACL", "SAVE"]),
                 args(&["CLIENT", "KILL", "USER", &tenant.user]),
-                connection_limit_command(&tenant, &request.limits),
+                connection_limit_command(&tenant, request.limits()),
             ]
         } else {
             let mut create = args(&["ACL", "SETUSER", &tenant.user, "reset", "on"]);
@@ -175,13 +149,12 @@ impl Guest for Redis {
             vec![
                 create,
                 args(&["ACL", "SAVE"]),
-                connection_limit_command(&tenant, &request.limits),
+                connection_limit_command(&tenant, request.limits()),
             ]
         };
         run_all(setup)?;
 
-        let (connection_url, internal_url) = Endpoint::from_settings(config::get)
-            .map_err(internal)?
+        let (connection_url, internal_url) = Endpoint::from_config()?
             .urls(|h, p| format!("redis://{}:{password}@{h}:{p}/0", tenant.user));
         Ok(Provisioned {
             connection_url,
@@ -232,7 +205,7 @@ impl Guest for Redis {
             }
             Ok(())
         })?;
-        let connections = enforce_connections(&tenant, limit(&resource.limits, "connections"))?;
+        let connections = enforce_connections(&tenant, resource.limits().get("connections"))?;
         Ok(UsageReport {
             storage_bytes: bytes,
             connections,
@@ -254,16 +227,14 @@ impl Guest for Redis {
     fn resume(resource: ResourceRef) -> Result<(), ProviderError> {
         let tenant = Tenant::for_resource(&resource.resource_id)?;
         if !user_exists(&tenant)? {
-            return Err(ProviderError::Conflict(
-                "the resource no longer exists".into(),
-            ));
+            return Err(gone());
         }
         // The whole command rule again: `+@write` alone would also re-allow dangerous writes.
         // The host also resumes after a tier change: keep its connection limit.
         run_all(vec![
             tenant.set_commands(&[]),
             args(&["ACL", "SAVE"]),
-            connection_limit_command(&tenant, &resource.limits),
+            connection_limit_command(&tenant, resource.limits()),
         ])
     }
 
@@ -304,7 +275,7 @@ impl Guest for Redis {
     }
 }
 
-export!(Redis);
+instanode_provider_kit::export_provider!(Redis);
 
 /// Calls `each` with the tenant's keys, a batch at a time.
 fn for_each_key_batch(
@@ -390,8 +361,8 @@ fn enforce_connections(tenant: &Tenant, limit: Option<u64>) -> Result<u32, Provi
 }
 
 /// Records (or, without a limit, forgets) the user's connection limit for `maintain`.
-fn connection_limit_command(tenant: &Tenant, limits: &[(String, u64)]) -> Vec<Vec<u8>> {
-    match limit(limits, "connections") {
+fn connection_limit_command(tenant: &Tenant, limits: Limits) -> Vec<Vec<u8>> {
+    match limits.get("connections") {
         Some(n) => args(&["HSET", CONNECTION_LIMITS, &tenant.user, &n.to_string()]),
         None => args(&["HDEL", CONNECTION_LIMITS, &tenant.user]),
     }
@@ -473,27 +444,5 @@ fn run_all(commands: Vec<Vec<Vec<u8>>>) -> Result<(), ProviderError> {
 }
 
 fn from_redis(e: CapabilityError) -> ProviderError {
-    match e {
-        CapabilityError::Unavailable(m) | CapabilityError::Timeout(m) => {
-            ProviderError::BackendUnavailable(m)
-        }
-        CapabilityError::Backend(e)
-            if ["LOADING", "BUSY", "MASTERDOWN"].contains(&e.code.as_str()) =>
-        {
-            ProviderError::BackendUnavailable(e.message)
-        }
-        other => ProviderError::Internal(format!("redis: {other:?}")),
-    }
-}
-
-fn limit(limits: &[(String, u64)], name: &str) -> Option<u64> {
-    limits.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
-}
-
-fn internal(message: impl Into<String>) -> ProviderError {
-    ProviderError::Internal(message.into())
-}
-
-fn random_password() -> Result<String, ProviderError> {
-    instanode_provider_kit::random_password().map_err(ProviderError::Internal)
+    REDIS.error(e)
 }

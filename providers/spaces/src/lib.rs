@@ -14,23 +14,14 @@
 //! upload URLs (downloads still work); nothing has to change in the bucket, so `suspend` and
 //! `resume` have nothing to do here.
 
-#![expect(
-    unsafe_code,
-    reason = "the glue wit-bindgen generates for the component ABI is unsafe"
-)]
-
-wit_bindgen::generate!({
-    world: "storage-provider",
-    path: "../../wit",
-});
-
-use exports::instanode::provider::objects::{Guest as Objects, Presigned};
-use exports::instanode::provider::provisioner::Guest;
-use instanode::provider::types::{
-    CapabilityError, Creation, Info, KindInfo, ObjectMethod, ProviderError, ProvisionRequest,
-    Provisioned, ResourceRef, UsageReport,
+use instanode_provider_kit::errors::S3;
+use instanode_provider_kit::objects::Presigned;
+use instanode_provider_kit::s3;
+use instanode_provider_kit::types::{
+    CapabilityError, Info, ObjectMethod, ProviderError, ProvisionRequest, Provisioned, ResourceRef,
+    UsageReport,
 };
-use instanode::provider::{config, s3};
+use instanode_provider_kit::{Objects, Provider, data_kind, resource_hex, settings};
 
 /// A prefix nothing else uses, listed by `check`.
 const HEALTH_PREFIX: &str = "instanode-health/";
@@ -39,40 +30,24 @@ struct Spaces;
 
 /// The prefix of one resource: derived from the host's resource id only.
 fn prefix_of(resource_id: &str) -> Result<String, ProviderError> {
-    let hex =
-        instanode_provider_kit::resource_hex(resource_id).map_err(ProviderError::InvalidRequest)?;
-    Ok(format!("t_{hex}/"))
+    Ok(format!("t_{}/", resource_hex(resource_id)?))
 }
 
-impl Guest for Spaces {
+impl Provider for Spaces {
     fn describe() -> Info {
         Info {
             name: "spaces".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            kinds: vec![KindInfo {
-                name: "storage".into(),
-                label: "storage".into(),
-                creation: Creation::JsonBody,
-                rotatable: true,
-                internal: true,
-                env_var: "STORAGE_URL".into(),
-                request_fields: vec![],
-            }],
+            kinds: vec![data_kind("storage", "storage", "STORAGE_URL")],
         }
     }
 
     fn provision(request: ProvisionRequest) -> Result<Provisioned, ProviderError> {
-        if request.kind != "storage" {
-            return Err(ProviderError::InvalidRequest(format!(
-                "unknown kind {}",
-                request.kind
-            )));
-        }
         // Nothing to create: a prefix exists once an object is stored under it.
         let prefix = prefix_of(&request.resource_id)?;
-        let endpoint = setting("public_endpoint")?;
+        let endpoint = settings::required("public_endpoint")?;
         let endpoint = endpoint.trim_end_matches('/');
-        let bucket = setting("bucket")?;
+        let bucket = settings::required("bucket")?;
         Ok(Provisioned {
             connection_url: format!("{endpoint}/{bucket}/{prefix}"),
             internal_url: None,
@@ -112,21 +87,11 @@ impl Guest for Spaces {
         })
     }
 
-    fn suspend(_resource: ResourceRef) -> Result<(), ProviderError> {
-        Ok(())
-    }
-
-    fn resume(_resource: ResourceRef) -> Result<(), ProviderError> {
-        Ok(())
-    }
+    // suspend, resume: the SDK's defaults, which do nothing (see the module docs).
 
     fn check() -> Result<String, ProviderError> {
         s3::list_objects(HEALTH_PREFIX, None).map_err(from_s3)?;
         Ok("bucket reachable".into())
-    }
-
-    fn maintain() -> Result<(), ProviderError> {
-        Ok(())
     }
 }
 
@@ -154,19 +119,8 @@ impl Objects for Spaces {
     }
 }
 
-export!(Spaces);
+instanode_provider_kit::export_storage_provider!(Spaces);
 
 fn from_s3(e: CapabilityError) -> ProviderError {
-    match e {
-        CapabilityError::Unavailable(m) | CapabilityError::Timeout(m) => {
-            ProviderError::BackendUnavailable(m)
-        }
-        other => ProviderError::Internal(format!("s3: {other:?}")),
-    }
-}
-
-fn setting(key: &str) -> Result<String, ProviderError> {
-    config::get(key).ok_or_else(|| {
-        ProviderError::Internal(format!("provider setting `{key}` is not configured"))
-    })
+    S3.error(e)
 }

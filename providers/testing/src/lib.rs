@@ -9,26 +9,15 @@
 //! - `kv`: writes, reads and lists its private key-value state, and reports what it read;
 //! - anything else: succeeds with a dummy URL.
 
-#![expect(
-    unsafe_code,
-    reason = "the glue wit-bindgen generates for the component ABI is unsafe"
-)]
-
-wit_bindgen::generate!({
-    world: "provider",
-    path: "../../wit",
-});
-
-use exports::instanode::provider::provisioner::Guest;
-use instanode::provider::kv;
-use instanode::provider::types::{
-    Creation, Info, KindInfo, ProviderError, ProvisionRequest, Provisioned, ResourceRef,
-    UsageReport,
+use instanode_provider_kit::kv;
+use instanode_provider_kit::types::{
+    CapabilityError, Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
 };
+use instanode_provider_kit::{Provider, data_kind};
 
 struct Testing;
 
-impl Guest for Testing {
+impl Provider for Testing {
     fn describe() -> Info {
         Info {
             name: "testing".into(),
@@ -75,28 +64,15 @@ impl Guest for Testing {
         })
     }
 
-    fn suspend(_: ResourceRef) -> Result<(), ProviderError> {
-        Ok(())
-    }
-
-    fn resume(_: ResourceRef) -> Result<(), ProviderError> {
-        Ok(())
-    }
-
-    fn check() -> Result<String, ProviderError> {
-        Ok("testing provider has no backend".into())
-    }
-
-    fn maintain() -> Result<(), ProviderError> {
-        Ok(())
-    }
+    // suspend, resume, maintain: the SDK's defaults, which do nothing; check: the default
+    // says "testing provider has no backend".
 }
+
+instanode_provider_kit::export_provider!(Testing);
 
 /// Stores the resource id under its own key, reads it back and lists the keys written so far.
 fn kv_round_trip(resource_id: &str) -> Result<Provisioned, ProviderError> {
-    let fail = |e: instanode::provider::types::CapabilityError| {
-        ProviderError::Internal(format!("kv: {e:?}"))
-    };
+    let fail = |e: CapabilityError| ProviderError::Internal(format!("kv: {e:?}"));
     let key = format!("resource/{resource_id}");
     kv::set(&key, resource_id.as_bytes()).map_err(fail)?;
     let read = kv::get(&key).map_err(fail)?.unwrap_or_default();
@@ -130,18 +106,3 @@ fn hog_memory() -> ! {
         chunks.push(std::hint::black_box(vec![1u8; 1 << 20]));
     }
 }
-
-/// A kind created by a JSON body, reachable by apps, with rotatable credentials.
-fn data_kind(name: &str, label: &str, env_var: &str) -> KindInfo {
-    KindInfo {
-        name: name.into(),
-        label: label.into(),
-        creation: Creation::JsonBody,
-        rotatable: true,
-        internal: true,
-        env_var: env_var.into(),
-        request_fields: vec![],
-    }
-}
-
-export!(Testing);
