@@ -1,23 +1,31 @@
 //! `s3`: objects in the S3 bucket bound to a provider. The host holds the only key; what a
 //! tenant gets are URLs presigned (SigV4) for one object, one method and a short time.
-//! Works against any S3-compatible server (path-style URLs).
+//! Works against any S3-compatible server (path-style URLs), through the AWS SDK.
+
+mod transport;
 
 use std::time::Duration;
 
 use anyhow::Context;
-use rusty_s3::actions::{ListObjectsV2, ListObjectsV2Response};
-use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 
 use super::{HostState, cap_error};
 use crate::config::S3Binding;
 use crate::contract::instanode::provider::s3::{Host, Object, Page};
 use crate::contract::instanode::provider::types::CapabilityError;
 pub use crate::contract::types::ObjectMethod;
+use transport::ReqwestTransport;
 
 /// The longest a presigned URL may live.
 pub const MAX_PRESIGN: Duration = Duration::from_secs(3600);
-/// How long a listing or delete URL used by the host itself stays valid.
-const INTERNAL_URL_LIFETIME: Duration = Duration::from_secs(60);
+/// The most keys one listing answers and one batch delete takes (S3's own limit for both).
+const PAGE_SIZE: usize = 1000;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ObjectMethod {
@@ -34,95 +42,127 @@ impl ObjectMethod {
 
 /// One bucket on one S3 server, with the host's key.
 pub struct S3Backend {
+    bucket: String,
     /// Reached by the host: listing and deleting.
-    bucket: Bucket,
+    client: aws_sdk_s3::Client,
     /// Named in the URLs tenants get.
-    public_bucket: Bucket,
-    credentials: Credentials,
-    http: reqwest::Client,
+    public_client: aws_sdk_s3::Client,
 }
 
 impl S3Backend {
     pub fn new(binding: &S3Binding) -> anyhow::Result<Self> {
-        let bucket_at = |endpoint: &str| -> anyhow::Result<Bucket> {
-            let url = endpoint.parse().context("s3 endpoint is not a URL")?;
-            Bucket::new(
-                url,
-                UrlStyle::Path,
-                binding.bucket.clone(),
-                binding.region.clone(),
-            )
-            .context("s3 bucket settings")
-        };
+        let public_endpoint = binding
+            .public_endpoint
+            .as_deref()
+            .unwrap_or(&binding.endpoint);
+        // The SDK reads its endpoint only when it first signs or sends: refuse a bad one now.
+        for endpoint in [&binding.endpoint, public_endpoint] {
+            url::Url::parse(endpoint).context("s3 endpoint is not a URL")?;
+        }
+        let timeouts = TimeoutConfig::builder()
+            .operation_timeout(REQUEST_TIMEOUT)
+            .build();
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .http_client(ReqwestTransport::new(&timeouts)?)
+            .timeout_config(timeouts)
+            // One attempt: the meter and the reaper come back on their own schedule, and
+            // a provider's caller sees a failure within the timeout.
+            .retry_config(RetryConfig::disabled())
+            .credentials_provider(Credentials::new(
+                binding.access_key.expose(),
+                binding.secret_key.expose(),
+                None,
+                None,
+                "instanode-config",
+            ))
+            .region(Region::new(binding.region.clone()))
+            .force_path_style(true)
+            .endpoint_url(&binding.endpoint);
+        let public_config = config.clone().endpoint_url(public_endpoint);
         Ok(Self {
-            bucket: bucket_at(&binding.endpoint)?,
-            public_bucket: bucket_at(
-                binding
-                    .public_endpoint
-                    .as_deref()
-                    .unwrap_or(&binding.endpoint),
-            )?,
-            credentials: Credentials::new(binding.access_key.expose(), binding.secret_key.expose()),
-            http: reqwest::Client::builder()
-                .timeout(REQUEST_TIMEOUT)
-                .build()?,
+            bucket: binding.bucket.clone(),
+            client: aws_sdk_s3::Client::from_conf(config.build()),
+            public_client: aws_sdk_s3::Client::from_conf(public_config.build()),
         })
     }
 
     /// A URL allowing `method` on `key` for `expires_in` (at most an hour).
-    pub fn presign(&self, method: ObjectMethod, key: &str, expires_in: Duration) -> String {
-        let expires_in = expires_in.min(MAX_PRESIGN);
-        self.sign(&self.public_bucket, method, key, expires_in)
-    }
-
-    fn sign(
+    pub async fn presign(
         &self,
-        bucket: &Bucket,
         method: ObjectMethod,
         key: &str,
         expires_in: Duration,
-    ) -> String {
-        let credentials = Some(&self.credentials);
-        let url = match method {
-            ObjectMethod::Get => bucket.get_object(credentials, key).sign(expires_in),
-            ObjectMethod::Put => bucket.put_object(credentials, key).sign(expires_in),
-            ObjectMethod::Head => bucket.head_object(credentials, key).sign(expires_in),
-            ObjectMethod::Delete => bucket.delete_object(credentials, key).sign(expires_in),
+    ) -> Result<String, CapabilityError> {
+        let signing = PresigningConfig::expires_in(expires_in.min(MAX_PRESIGN))
+            .map_err(|e| cap_error("internal", e))?;
+        let (client, bucket) = (&self.public_client, &self.bucket);
+        // Signing only: the key is static, so nothing is sent anywhere.
+        let signed: PresignedRequest = match method {
+            ObjectMethod::Get => client
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .presigned(signing)
+                .await
+                .map_err(sdk_error)?,
+            ObjectMethod::Put => client
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .presigned(signing)
+                .await
+                .map_err(sdk_error)?,
+            ObjectMethod::Head => client
+                .head_object()
+                .bucket(bucket)
+                .key(key)
+                .presigned(signing)
+                .await
+                .map_err(sdk_error)?,
+            ObjectMethod::Delete => client
+                .delete_object()
+                .bucket(bucket)
+                .key(key)
+                .presigned(signing)
+                .await
+                .map_err(sdk_error)?,
         };
-        url.to_string()
+        Ok(signed.uri().to_string())
     }
 
     /// Up to 1000 objects under `prefix`, after the key `after`.
     pub async fn list(&self, prefix: &str, after: Option<&str>) -> Result<Page, CapabilityError> {
-        let mut action = self.bucket.list_objects_v2(Some(&self.credentials));
-        action.with_prefix(prefix);
-        action.with_max_keys(1000);
-        if let Some(after) = after {
-            action.with_start_after(after);
-        }
-        let url = action.sign(INTERNAL_URL_LIFETIME);
-        let response = self.http.get(url).send().await.map_err(http_error)?;
-        let body = checked(response).await?;
-        let parsed: ListObjectsV2Response = ListObjectsV2::parse_response(&body)
-            .map_err(|e| cap_error("internal", format!("unreadable listing: {e}")))?;
-        let objects: Vec<Object> = parsed
-            .contents
-            .into_iter()
-            // Keys are URL-decoded by the client whether or not the server encoded them;
-            // never act on one that decodes outside the prefix asked for.
-            .filter(|o| {
-                o.key.starts_with(prefix)
-                    && !o
-                        .key
+        let listing = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .max_keys(PAGE_SIZE as i32)
+            .set_start_after(after.map(str::to_string))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let objects: Vec<Object> = listing
+            .contents()
+            .iter()
+            .filter_map(|o| Some((o.key()?, o.size())))
+            // Keys are the server's word; never act on one outside the prefix asked for
+            // or one that climbs out of it.
+            .filter(|(key, _)| {
+                key.starts_with(prefix)
+                    && !key
                         .split('/')
                         .any(|segment| segment == ".." || segment == ".")
             })
-            .map(|o| Object {
-                key: o.key,
-                size: o.size.unwrap_or(0),
+            .map(|(key, size)| Object {
+                key: key.to_string(),
+                size: size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
             })
             .collect();
-        let truncated = parsed.next_continuation_token.is_some() || objects.len() >= 1000;
+        let truncated = listing.is_truncated() == Some(true)
+            || listing.next_continuation_token().is_some()
+            || objects.len() >= PAGE_SIZE;
         let next = truncated
             .then(|| objects.last().map(|o| o.key.clone()))
             .flatten();
@@ -149,41 +189,90 @@ impl S3Backend {
                 ));
             }
             previous_first = Some(first);
-            for object in page.objects {
-                let url = self.sign(
-                    &self.bucket,
-                    ObjectMethod::Delete,
-                    &object.key,
-                    INTERNAL_URL_LIFETIME,
+            deleted += self.delete_keys(page.objects).await?;
+        }
+    }
+
+    /// Deletes one page of objects in one request; how many were deleted.
+    async fn delete_keys(&self, objects: Vec<Object>) -> Result<u64, CapabilityError> {
+        let count = objects.len() as u64;
+        let identifiers = objects
+            .into_iter()
+            .map(|o| ObjectIdentifier::builder().key(o.key).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| cap_error("internal", e))?;
+        let batch = Delete::builder()
+            .set_objects(Some(identifiers))
+            // Only failures are listed in the answer.
+            .quiet(true)
+            .build()
+            .map_err(|e| cap_error("internal", e))?;
+        let answer = self
+            .client
+            .delete_objects()
+            .bucket(&self.bucket)
+            .delete(batch)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        match answer.errors().first() {
+            None => Ok(count),
+            Some(refused) => {
+                let code = refused.code().unwrap_or("unknown");
+                let message = format!(
+                    "S3 refused to delete {}: {code}: {}",
+                    refused.key().unwrap_or("?"),
+                    refused.message().unwrap_or("")
                 );
-                let response = self.http.delete(url).send().await.map_err(http_error)?;
-                checked(response).await?;
-                deleted += 1;
+                Err(match code {
+                    // The server's own trouble, as a 5xx answer would be.
+                    "InternalError" | "ServiceUnavailable" | "SlowDown" => {
+                        cap_error("unavailable", message)
+                    }
+                    code => cap_error(code, message),
+                })
             }
         }
     }
 }
 
-async fn checked(response: reqwest::Response) -> Result<String, CapabilityError> {
-    let status = response.status();
-    let body = response.text().await.map_err(http_error)?;
-    if status.is_success() {
-        Ok(body)
-    } else {
-        let code = if status.is_server_error() {
-            "unavailable".to_string()
-        } else {
-            format!("http-{}", status.as_u16())
-        };
-        Err(cap_error(&code, format!("S3 answered {status}: {body}")))
-    }
-}
-
-fn http_error(e: reqwest::Error) -> CapabilityError {
-    if e.is_timeout() {
-        cap_error("timeout", e)
-    } else {
-        cap_error("unavailable", format!("S3 unreachable: {e}"))
+/// A failed SDK call as the contract's error: timeouts, an unreachable server, a server
+/// error (5xx: unavailable) and any other refusal (`http-<status>`, as the server said it).
+fn sdk_error<E>(e: SdkError<E, HttpResponse>) -> CapabilityError
+where
+    E: std::error::Error + 'static,
+{
+    match &e {
+        SdkError::TimeoutError(_) => cap_error("timeout", DisplayErrorContext(&e)),
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => {
+            cap_error("timeout", DisplayErrorContext(&e))
+        }
+        SdkError::DispatchFailure(_) => cap_error(
+            "unavailable",
+            format!("S3 unreachable: {}", DisplayErrorContext(&e)),
+        ),
+        SdkError::ServiceError(_) | SdkError::ResponseError(_) => match e.raw_response() {
+            Some(raw) if !raw.status().is_success() => {
+                let status = raw.status();
+                let body = raw.body().bytes().map(String::from_utf8_lossy);
+                let code = if status.is_server_error() {
+                    "unavailable".to_string()
+                } else {
+                    format!("http-{}", status.as_u16())
+                };
+                let answered = format!(
+                    "S3 answered {}: {}",
+                    status.as_u16(),
+                    body.as_deref().unwrap_or_default()
+                );
+                cap_error(&code, answered)
+            }
+            _ => cap_error(
+                "internal",
+                format!("unreadable S3 answer: {}", DisplayErrorContext(&e)),
+            ),
+        },
+        _ => cap_error("internal", DisplayErrorContext(&e)),
     }
 }
 
@@ -206,11 +295,13 @@ impl Host for HostState {
         if !(1..=3600).contains(&expires_in_seconds) {
             return Err(cap_error("invalid", "expires-in-seconds must be 1..=3600"));
         }
-        Ok(self.s3()?.presign(
-            method,
-            &key,
-            Duration::from_secs(u64::from(expires_in_seconds)),
-        ))
+        self.s3()?
+            .presign(
+                method,
+                &key,
+                Duration::from_secs(u64::from(expires_in_seconds)),
+            )
+            .await
     }
 
     async fn list_objects(
