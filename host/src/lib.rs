@@ -15,6 +15,7 @@ pub mod deploy;
 pub mod html;
 pub mod kinds;
 pub mod lifecycle;
+pub mod local_config;
 pub mod mail;
 pub mod proxy;
 pub mod readiness;
