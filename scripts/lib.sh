@@ -1082,122 +1082,29 @@ stop_s3() { stop_pidfile "S3 ($1/s3)" "$1/s3/server.pid"; }
 # Host config
 # ---------------------------------------------------------------------------
 
-# write_config DATA LISTEN PG_PORT REDIS_PORT MONGO_PORT NATS_PORT S3_PORT SMTP_PORT
+# write_config DATA LISTEN PG_PORT REDIS_PORT MONGO_PORT NATS_PORT S3_PORT SMTP_PORT: the host
+# writes its own config (`instanode config local`), so the shape lives in one place. Needs
+# the host built (build_all).
 write_config() {
     local data listen=$2 port=$3 redis_port=$4 mongo_port=$5 nats_port=$6 s3_port=$7 smtp_port=$8
     data=$(abs_dir "$1")
-    local seal jwt admin superpw instpw redispw mongopw
-    seal=$(secret "$data/secrets/seal_key" 32)
-    jwt=$(secret "$data/secrets/jwt_secret" 32)
-    admin=$(secret "$data/secrets/admin_token" 24)
-    superpw=$(secret "$data/secrets/pg_superuser_password")
-    instpw=$(secret "$data/secrets/pg_instanode_password")
-    redispw=$(secret "$data/secrets/redis_admin_password")
-    mongopw=$(secret "$data/secrets/mongo_admin_password")
+    # Created here when missing; the host only reads them.
+    local name
+    for name in pg_superuser_password pg_instanode_password redis_admin_password \
+        mongo_admin_password s3_secret_key; do
+        secret "$data/secrets/$name" >/dev/null
+    done
+    secret "$data/secrets/seal_key" 32 >/dev/null
+    secret "$data/secrets/jwt_secret" 32 >/dev/null
+    secret "$data/secrets/admin_token" 24 >/dev/null
+    secret "$data/secrets/s3_access_key" 10 >/dev/null
 
     # Holds secrets: owner-only, and written whole before it replaces the old one.
     local cfg=$data/instanode.toml
-    (umask 077 && cat >"$cfg.tmp" <<EOF
-listen = "$listen"
-public_url = "http://$listen"
-data_dir = "$data"
-# Operator API (/admin/providers); providers/<name>.wasm under data_dir is watched.
-admin_token = "$admin"
-
-[metadata]
-url = "postgres://instanode:$instpw@127.0.0.1:$port/instanode"
-
-[secrets]
-seal_key = "$seal"
-jwt_secret = "$jwt"
-
-[email]
-smtp_url = "smtp://127.0.0.1:$smtp_port"
-from = "instanode <no-reply@instanode.localhost>"
-
-[providers.postgres]
-component = "$data/providers/postgres.wasm"
-kinds = ["db", "vector"]
-grants = ["sql", "log"]
-
-[providers.postgres.sql]
-url = "postgres://postgres:$superpw@127.0.0.1:$port/postgres"
-
-[providers.postgres.config]
-public_host = "127.0.0.1"
-public_port = "$port"
-# Deployed apps reach Postgres through the Docker bridge gateway.
-internal_host = "host.docker.internal"
-
-[providers.redis]
-component = "$data/providers/redis.wasm"
-kinds = ["cache"]
-grants = ["redis"]
-
-[providers.redis.redis]
-url = "redis://admin:$redispw@127.0.0.1:$redis_port"
-
-[providers.redis.config]
-public_host = "127.0.0.1"
-public_port = "$redis_port"
-internal_host = "host.docker.internal"
-
-[providers.mongo]
-component = "$data/providers/mongo.wasm"
-kinds = ["nosql"]
-grants = ["mongo"]
-
-[providers.mongo.mongo]
-url = "mongodb://admin:$mongopw@127.0.0.1:$mongo_port/?authSource=admin&directConnection=true"
-
-[providers.mongo.config]
-public_host = "127.0.0.1"
-public_port = "$mongo_port"
-url_options = "directConnection=true"
-
-[providers.nats]
-component = "$data/providers/nats.wasm"
-kinds = ["queue"]
-grants = ["nats", "signer"]
-
-[providers.nats.nats]
-url = "nats://127.0.0.1:$nats_port"
-
-[providers.nats.signer]
-keys = ["nats-operator"]
-
-[providers.nats.config]
-public_host = "127.0.0.1"
-public_port = "$nats_port"
-
-[providers.spaces]
-component = "$data/providers/spaces.wasm"
-kinds = ["storage"]
-grants = ["s3"]
-
-[providers.spaces.s3]
-endpoint = "http://127.0.0.1:$s3_port"
-bucket = "$S3_BUCKET"
-access_key = "$(secret "$data/secrets/s3_access_key" 10)"
-secret_key = "$(secret "$data/secrets/s3_secret_key")"
-
-[providers.spaces.config]
-public_endpoint = "http://127.0.0.1:$s3_port"
-bucket = "$S3_BUCKET"
-
-[providers.deploy]
-component = "$data/providers/deploy.wasm"
-kinds = ["deploy"]
-grants = ["containers", "log"]
-# Builds wait on the engine for up to 10 minutes; the provider's own computing stays
-# within the usual budget.
-sandbox = { host_wait_ms = 900000 }
-
-[providers.deploy.containers]
-socket = "/var/run/docker.sock"
-namespace = "instanode"
-EOF
-    )
+    (umask 077 && "$(target_dir)/release/instanode" config local --data-dir "$data" \
+        --listen "$listen" --postgres-port "$port" --redis-port "$redis_port" \
+        --mongo-port "$mongo_port" --nats-port "$nats_port" --s3-port "$s3_port" \
+        --smtp-port "$smtp_port" --bucket "$S3_BUCKET" >"$cfg.tmp")
     mv "$cfg.tmp" "$cfg"
 }
 

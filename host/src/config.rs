@@ -14,13 +14,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The placeholder `jwt_secret` of `instanode.example.toml`.
 const EXAMPLE_JWT_SECRET: &str = "change-me-to-something-long-and-random";
 
 /// Everything the host needs to run. See `instanode.example.toml` for every key.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Address the API listens on.
@@ -40,10 +40,11 @@ pub struct Config {
     #[serde(default)]
     pub sandbox: SandboxConfig,
     /// A plans file replacing the built-in tiers.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub plans: Option<PathBuf>,
     /// Proxies whose `X-Forwarded-For` is believed: CIDRs, as a list or one comma-separated
     /// string (`INSTANODE_TRUSTED_PROXIES=10.0.0.0/8,127.0.0.1`). None by default.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "StringList::is_empty")]
     pub trusted_proxies: StringList,
     /// Requests per minute one client address may make (0 turns the limit off).
     #[serde(default = "default_rate_limit")]
@@ -60,14 +61,17 @@ pub struct Config {
     #[serde(default)]
     pub apps: AppsConfig,
     /// Outgoing email (claim and sign-in links); without it, those answer 503.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<EmailConfig>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BillingConfig::is_unset")]
     pub billing: BillingConfig,
     /// Bearer token of the operator API (`/admin/*`); without it, that API is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<Secret>,
     /// Directory of provider versions: uploads are kept here, and a `<name>.wasm` dropped
     /// here is loaded as provider `<name>`'s new version. Default `<data_dir>/providers`;
     /// an empty string turns it off.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub providers_dir: Option<PathBuf>,
     /// How often the providers directory is looked at.
     #[serde(default = "default_providers_poll_ms")]
@@ -75,15 +79,16 @@ pub struct Config {
 }
 
 /// Subscription events from a payment system (`POST /billing/webhook`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BillingConfig {
     /// The HMAC-SHA256 key events are signed with; unset, the webhook answers 503.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook_secret: Option<Secret>,
 }
 
 /// The SMTP relay that carries sign-in links.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmailConfig {
     /// `smtp://host:port` (plain, for a local relay), `smtp://user:pass@host:587?tls=required`,
@@ -94,12 +99,13 @@ pub struct EmailConfig {
 }
 
 /// Where deployed apps are reached, and how many of them build at once.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AppsConfig {
     /// App URL pattern: `*` becomes the app's slug, e.g. `https://*.apps.example.com`.
     /// Default: `http://*.deployment.localhost:<listen port>`, which browsers and curl
     /// resolve to this machine with no DNS setup.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// Image builds one owner (a team, or an anonymous network) runs at once; more wait.
     pub builds_per_owner: usize,
@@ -137,7 +143,7 @@ impl Config {
 }
 
 /// A list that may also be written as one comma-separated string.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum StringList {
     #[default]
@@ -147,6 +153,10 @@ pub enum StringList {
 }
 
 impl StringList {
+    pub fn is_empty(&self) -> bool {
+        self.items().is_empty()
+    }
+
     pub fn items(&self) -> Vec<&str> {
         match self {
             Self::Empty => vec![],
@@ -157,7 +167,7 @@ impl StringList {
 }
 
 /// The HTTP listener's defences against slow and greedy clients.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// A connection must send a whole request head within this long, or it is closed.
@@ -179,7 +189,7 @@ impl Default for HttpConfig {
 }
 
 /// Background lifecycle tasks.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LifecycleConfig {
     /// How often the reaper looks for expired, abandoned and half-deleted resources.
@@ -204,7 +214,7 @@ impl Default for LifecycleConfig {
 }
 
 /// The metadata database (resources, provider state).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetadataConfig {
     pub url: Secret,
@@ -213,7 +223,7 @@ pub struct MetadataConfig {
 }
 
 /// Keys the host signs and seals with. Never logged.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretsConfig {
     /// 64 hex characters: the AES-256-GCM key that seals credentials at rest.
@@ -223,7 +233,7 @@ pub struct SecretsConfig {
 }
 
 /// One provider component and what it may do.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     /// Path to the `.wasm` component.
@@ -237,26 +247,33 @@ pub struct ProviderConfig {
     #[serde(default)]
     pub config: BTreeMap<String, String>,
     /// The PostgreSQL server behind the `sql` capability.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sql: Option<SqlBinding>,
     /// The Redis server behind the `redis` capability.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub redis: Option<RedisBinding>,
     /// The MongoDB server behind the `mongo` capability.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mongo: Option<MongoBinding>,
     /// The NATS server behind the `nats` capability.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub nats: Option<NatsBinding>,
     /// The host keys behind the `signer` capability.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub signer: Option<SignerBinding>,
     /// The bucket behind the `s3` capability.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub s3: Option<S3Binding>,
     /// The container engine behind the `containers` capability.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub containers: Option<ContainersBinding>,
     /// Per-call limits; unset fields take `[sandbox]` values.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "SandboxOverrides::is_empty")]
     pub sandbox: SandboxOverrides,
 }
 
 /// Connection settings for the `sql` capability.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SqlBinding {
     /// Admin connection URL (a role allowed to create roles and databases).
@@ -269,7 +286,7 @@ pub struct SqlBinding {
 }
 
 /// Connection settings for the `redis` capability.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisBinding {
     /// Admin URL (`redis://USER:PASS@HOST:PORT`): a user allowed to manage ACLs.
@@ -277,7 +294,7 @@ pub struct RedisBinding {
 }
 
 /// Connection settings for the `mongo` capability.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MongoBinding {
     /// Admin URL (`mongodb://USER:PASS@HOST:PORT/?authSource=admin`): a user allowed to
@@ -286,7 +303,7 @@ pub struct MongoBinding {
 }
 
 /// Connection settings for the `nats` capability.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NatsBinding {
     /// Server URL (`nats://HOST:PORT`). The server must trust the host's operator: write its
@@ -295,13 +312,14 @@ pub struct NatsBinding {
 }
 
 /// The bucket behind the `s3` capability: any S3-compatible server, addressed path-style.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct S3Binding {
     /// Server URL, e.g. `https://s3.us-east-1.amazonaws.com` or `http://127.0.0.1:59000`.
     pub endpoint: String,
     /// The server as tenants reach it, when that differs from `endpoint` (presigned URLs
     /// sign the host name, so they must name the one tenants use).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub public_endpoint: Option<String>,
     #[serde(default = "default_region")]
     pub region: String,
@@ -312,7 +330,7 @@ pub struct S3Binding {
 }
 
 /// The Docker Engine behind the `containers` capability.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContainersBinding {
     /// The engine's unix socket.
@@ -352,7 +370,7 @@ fn default_region() -> String {
 }
 
 /// Which host keys the `signer` capability may use.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignerBinding {
     /// Host key names, e.g. `["nats-operator"]`.
@@ -360,7 +378,7 @@ pub struct SignerBinding {
 }
 
 /// Limits applied to every provider call.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxConfig {
     /// Budget of one call: the guest's own computing, and (with `host_wait_ms`) the wall
@@ -392,19 +410,25 @@ fn default_breaker_open_ms() -> u64 {
 }
 
 /// Per-provider overrides of [`SandboxConfig`].
-#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub call_timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub host_wait_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_mb: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_instances: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub breaker_failures: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub breaker_open_ms: Option<u64>,
 }
 
 /// Switches that only tests turn on.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TestingConfig {
     /// Honour the `X-Instanode-Fault` request header, which fails a provision after a named
@@ -430,6 +454,17 @@ impl Default for SandboxConfig {
     }
 }
 
+impl SandboxOverrides {
+    pub fn is_empty(&self) -> bool {
+        self.call_timeout_ms.is_none()
+            && self.host_wait_ms.is_none()
+            && self.memory_mb.is_none()
+            && self.max_instances.is_none()
+            && self.breaker_failures.is_none()
+            && self.breaker_open_ms.is_none()
+    }
+}
+
 impl SandboxConfig {
     /// These limits with a provider's overrides applied.
     pub fn with(self, overrides: SandboxOverrides) -> Self {
@@ -448,11 +483,15 @@ impl SandboxConfig {
 }
 
 /// A string that never prints: connection URLs with passwords, keys.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Default, Deserialize, Serialize)]
 #[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }

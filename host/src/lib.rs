@@ -14,6 +14,7 @@ pub mod contract;
 pub mod deploy;
 pub mod kinds;
 pub mod lifecycle;
+pub mod local_config;
 pub mod mail;
 pub mod proxy;
 pub mod readiness;

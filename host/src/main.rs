@@ -1,7 +1,10 @@
 //! The `instanode` binary: loads the config and serves the API; with a client command, a
 //! client of any instanode host instead (see `instanode --help`).
 
-use instanode::cli::args::{AdminCommand, Cli, Command, HostCommand, ProviderCommand, SetTierArgs};
+use instanode::cli::args::{
+    AdminCommand, Cli, Command, ConfigCommand, HostCommand, LocalConfigArgs, ProviderCommand,
+    SetTierArgs,
+};
 use instanode::{api, app, config, conformance};
 
 use anyhow::Context;
@@ -16,6 +19,12 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::New(words)) => std::process::exit(instanode::cli::run_new(&words).await),
         Some(Command::Completions { shell }) => {
             instanode::cli::completions::print(shell);
+            return Ok(());
+        }
+        Some(Command::Config {
+            command: ConfigCommand::Local(args),
+        }) => {
+            print!("{}", local_config(&args)?);
             return Ok(());
         }
         Some(Command::Host(command)) => Some(command),
@@ -121,4 +130,20 @@ async fn shutdown_signal() {
         _ = terminate.recv() => {}
     }
     tracing::info!("shutting down");
+}
+
+/// `instanode config local`: the whole product on this machine, as TOML.
+fn local_config(args: &LocalConfigArgs) -> anyhow::Result<String> {
+    use instanode::local_config::{LocalSecrets, Ports, local, to_toml};
+    let data_dir = std::path::absolute(&args.data_dir).context("--data-dir")?;
+    let secrets = LocalSecrets::read(&data_dir.join("secrets"))?;
+    let ports = Ports {
+        postgres: args.postgres_port,
+        redis: args.redis_port,
+        mongo: args.mongo_port,
+        nats: args.nats_port,
+        s3: args.s3_port,
+        smtp: args.smtp_port,
+    };
+    to_toml(&local(&data_dir, args.listen, ports, &args.bucket, &secrets))
 }

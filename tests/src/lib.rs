@@ -20,6 +20,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use instanode::config::ProviderConfig;
+use instanode::local_config;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
@@ -50,20 +52,38 @@ pub fn with_database(url: &str, database: &str) -> String {
     format!("{base}/{database}")
 }
 
-/// One provider entry of a test host's config.
+/// One provider entry of a test host's config, built with the host's own config builders
+/// (`instanode::local_config`), so tests and `instanode config local` write one shape.
 pub struct ProviderSpec {
     pub name: &'static str,
     /// File name under `INSTANODE_TEST_PROVIDERS_DIR`.
     pub component: &'static str,
-    pub kinds: &'static [&'static str],
-    pub grants: &'static [&'static str],
-    /// Extra TOML lines inside `[providers.<name>]`.
-    pub extra: String,
+    /// The `[providers.<name>]` table.
+    pub config: ProviderConfig,
     /// For the nats provider: the server to start for the host (see [`nats::TestNats`]).
     pub nats: Option<nats::NatsSpec>,
 }
 
+/// The path of a built component under `INSTANODE_TEST_PROVIDERS_DIR`.
+fn component_path(file: &str) -> PathBuf {
+    PathBuf::from(env("INSTANODE_TEST_PROVIDERS_DIR")).join(file)
+}
+
+fn port_of(text: &str) -> u16 {
+    text.parse()
+        .unwrap_or_else(|_| panic!("{text:?} is not a port"))
+}
+
 impl ProviderSpec {
+    fn new(name: &'static str, component: &'static str, config: ProviderConfig) -> Self {
+        Self {
+            name,
+            component,
+            config,
+            nats: None,
+        }
+    }
+
     /// The postgres provider bound to the test cluster, serving `kinds`.
     pub fn postgres(kinds: &'static [&'static str]) -> Self {
         Self::postgres_on(kinds, &superuser_url(), &env("INSTANODE_TEST_PG_PORT"))
@@ -71,25 +91,25 @@ impl ProviderSpec {
 
     /// The postgres provider bound to another cluster (superuser `url`, tenants on `port`).
     pub fn postgres_on(kinds: &'static [&'static str], url: &str, port: &str) -> Self {
-        let extra = format!(
-            // DROP DATABASE waits for a checkpoint, which tests running side by side (and
-            // image builds) on a small machine can stretch past the default 10 s.
-            "[providers.postgres.sql]\nurl = {url:?}\nstatement_timeout_ms = 30000\n[providers.postgres.config]\npublic_host = {:?}\npublic_port = {port:?}\n",
-            env("INSTANODE_TEST_PG_HOST"),
-        );
-        Self {
-            name: "postgres",
-            component: "postgres.wasm",
+        let mut config = local_config::postgres(
+            component_path("postgres.wasm"),
             kinds,
-            grants: &["sql", "log"],
-            extra,
-            nats: None,
+            url,
+            &env("INSTANODE_TEST_PG_HOST"),
+            port_of(port),
+        );
+        // DROP DATABASE waits for a checkpoint, which tests running side by side (and
+        // image builds) on a small machine can stretch past the default budgets.
+        if let Some(sql) = config.sql.as_mut() {
+            sql.statement_timeout_ms = 30_000;
         }
+        config.sandbox.call_timeout_ms = Some(45_000);
+        Self::new("postgres", "postgres.wasm", config)
     }
 
-    /// Adds a provider setting (the postgres spec ends in its `config` section).
+    /// Adds a provider setting (`config.get` in the component).
     pub fn setting(mut self, key: &str, value: &str) -> Self {
-        let _ = writeln!(self.extra, "{key} = {value:?}");
+        self.config.config.insert(key.into(), value.into());
         self
     }
 
@@ -103,18 +123,16 @@ impl ProviderSpec {
 
     /// The redis provider bound to another Redis server (admin `url`, tenants on `port`).
     pub fn redis_on(url: &str, port: &str) -> Self {
-        let extra = format!(
-            "[providers.redis.redis]\nurl = {url:?}\n[providers.redis.config]\npublic_host = {:?}\npublic_port = {port:?}\n",
-            env("INSTANODE_TEST_PG_HOST"),
-        );
-        Self {
-            name: "redis",
-            component: "redis.wasm",
-            kinds: &["cache"],
-            grants: &["redis"],
-            extra,
-            nats: None,
-        }
+        Self::new(
+            "redis",
+            "redis.wasm",
+            local_config::redis(
+                component_path("redis.wasm"),
+                url,
+                &env("INSTANODE_TEST_PG_HOST"),
+                port_of(port),
+            ),
+        )
     }
 
     /// The mongo provider bound to the test MongoDB-wire server (kind `nosql`).
@@ -128,18 +146,16 @@ impl ProviderSpec {
     /// The mongo provider bound to another MongoDB-wire server (admin `url`, tenants on
     /// `port`).
     pub fn mongo_on(url: &str, port: &str) -> Self {
-        let extra = format!(
-            "[providers.mongo.mongo]\nurl = {url:?}\n[providers.mongo.config]\npublic_host = {:?}\npublic_port = {port:?}\nurl_options = \"directConnection=true\"\n",
-            env("INSTANODE_TEST_PG_HOST"),
-        );
-        Self {
-            name: "mongo",
-            component: "mongo.wasm",
-            kinds: &["nosql"],
-            grants: &["mongo"],
-            extra,
-            nats: None,
-        }
+        Self::new(
+            "mongo",
+            "mongo.wasm",
+            local_config::mongo(
+                component_path("mongo.wasm"),
+                url,
+                &env("INSTANODE_TEST_PG_HOST"),
+                port_of(port),
+            ),
+        )
     }
 
     /// The nats provider (kind `queue`) with a NATS server of its own, started with the host.
@@ -150,18 +166,13 @@ impl ProviderSpec {
     /// The nats provider bound to the server on `ports` (one a test already runs, when the
     /// host is a replacement).
     pub fn nats_on(ports: nats::NatsSpec) -> Self {
-        let extra = format!(
-            "[providers.nats.nats]\nurl = \"nats://127.0.0.1:{}\"\n[providers.nats.signer]\nkeys = [\"nats-operator\"]\n\
-             [providers.nats.config]\npublic_host = \"127.0.0.1\"\npublic_port = \"{}\"\n",
-            ports.client, ports.client,
-        );
         Self {
-            name: "nats",
-            component: "nats.wasm",
-            kinds: &["queue"],
-            grants: &["nats", "signer"],
-            extra,
             nats: Some(ports),
+            ..Self::new(
+                "nats",
+                "nats.wasm",
+                local_config::nats(component_path("nats.wasm"), ports.client),
+            )
         }
     }
 
@@ -177,54 +188,35 @@ impl ProviderSpec {
 
     /// The spaces provider bound to `bucket` on another S3 server.
     pub fn spaces_on(endpoint: &str, bucket: &str, access_key: &str, secret_key: &str) -> Self {
-        let extra = format!(
-            "[providers.spaces.s3]\nendpoint = {endpoint:?}\nbucket = {bucket:?}\naccess_key = {access_key:?}\nsecret_key = {secret_key:?}\n\
-             [providers.spaces.config]\npublic_endpoint = {endpoint:?}\nbucket = {bucket:?}\n",
-        );
-        Self {
-            name: "spaces",
-            component: "spaces.wasm",
-            kinds: &["storage"],
-            grants: &["s3"],
-            extra,
-            nats: None,
-        }
+        Self::new(
+            "spaces",
+            "spaces.wasm",
+            local_config::spaces(
+                component_path("spaces.wasm"),
+                endpoint,
+                bucket,
+                access_key,
+                secret_key,
+            ),
+        )
     }
 
     /// The deploy provider (kind `deploy`) on the machine's Docker Engine, in a namespace
     /// of its own (see [`deploy::namespace_of`]).
     pub fn deploy() -> Self {
         let namespace = format!("it{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-        let extra = [
-            "[providers.deploy.containers]".to_string(),
-            format!("namespace = {namespace:?}"),
-            "[providers.deploy.sandbox]".into(),
-            "host_wait_ms = 900000".into(),
-            "[providers.deploy.config]".into(),
-            "start_timeout_seconds = \"30\"".into(),
-            String::new(),
-        ]
-        .join("\n");
-        Self {
-            name: "deploy",
-            component: "deploy.wasm",
-            kinds: &["deploy"],
-            grants: &["containers", "log"],
-            extra,
-            nats: None,
-        }
+        let mut config = local_config::deploy(component_path("deploy.wasm"), &namespace);
+        config.sandbox.host_wait_ms = Some(900_000);
+        Self::new("deploy", "deploy.wasm", config).setting("start_timeout_seconds", "30")
     }
 
     /// The misbehaving test provider, serving `kinds`.
     pub fn testing(kinds: &'static [&'static str]) -> Self {
-        Self {
-            name: "testing",
-            component: "testing.wasm",
-            kinds,
-            grants: &["kv", "log"],
-            extra: String::new(),
-            nats: None,
-        }
+        Self::new(
+            "testing",
+            "testing.wasm",
+            local_config::provider(component_path("testing.wasm"), kinds, &["kv", "log"]),
+        )
     }
 
     /// The example provider (kind `schema`) bound to the test cluster's `postgres` database;
@@ -237,23 +229,18 @@ impl ProviderSpec {
     /// The example provider keeping its schemas in `database` of the test cluster (tenants
     /// connect there too, so it must allow them to: the cluster's `postgres` does not).
     pub fn example_in(fault: Option<&str>, database: &str) -> Self {
-        let mut extra = format!(
-            "[providers.example.sql]\nurl = {:?}\n[providers.example.config]\npublic_host = {:?}\npublic_port = {:?}\ndatabase = {database:?}\n",
-            with_database(&superuser_url(), database),
-            env("INSTANODE_TEST_PG_HOST"),
-            env("INSTANODE_TEST_PG_PORT"),
+        let mut config = local_config::postgres(
+            component_path("example.wasm"),
+            &["schema"],
+            &with_database(&superuser_url(), database),
+            &env("INSTANODE_TEST_PG_HOST"),
+            port_of(&env("INSTANODE_TEST_PG_PORT")),
         );
+        config.config.insert("database".into(), database.into());
         if let Some(fault) = fault {
-            let _ = writeln!(extra, "fault = {fault:?}");
+            config.config.insert("fault".into(), fault.into());
         }
-        Self {
-            name: "example",
-            component: "example.wasm",
-            kinds: &["schema"],
-            grants: &["sql", "log"],
-            extra,
-            nats: None,
-        }
+        Self::new("example", "example.wasm", config)
     }
 }
 
@@ -674,7 +661,6 @@ fn render_config(
     port: u16,
     metadata_url: &str,
 ) -> String {
-    let providers_dir = PathBuf::from(env("INSTANODE_TEST_PROVIDERS_DIR"));
     let mut config = format!(
         "listen = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\ndata_dir = {:?}\n\
          admin_token = {ADMIN_TOKEN:?}\ntrusted_proxies = {:?}\n{}\n\
@@ -698,24 +684,17 @@ fn render_config(
             "[email]\nsmtp_url = {smtp_url:?}\nfrom = \"instanode tests <no-reply@instanode.localhost>\"\n\n"
         );
     }
-    for p in &options.providers {
-        let _ = write!(
-            config,
-            "[providers.{}]\ncomponent = {:?}\nkinds = {:?}\ngrants = {:?}\n{}{}\n",
-            p.name,
-            providers_dir.join(p.component).display().to_string(),
-            p.kinds,
-            p.grants,
-            // DROP DATABASE waits for a checkpoint, which tests running side by side on a
-            // small machine can stretch past the default 10 s call budget.
-            if p.name == "postgres" {
-                "sandbox = { call_timeout_ms = 45000 }\n"
-            } else {
-                ""
-            },
-            p.extra,
-        );
-    }
+    let providers: toml::Table = options
+        .providers
+        .iter()
+        .map(|p| {
+            let table = toml::Value::try_from(&p.config).expect("a provider table");
+            (p.name.to_string(), table)
+        })
+        .collect();
+    let mut root = toml::Table::new();
+    root.insert("providers".into(), toml::Value::Table(providers));
+    config.push_str(&toml::to_string(&root).expect("providers as TOML"));
     config
 }
 

@@ -253,14 +253,11 @@ async fn postgres_a_held_lock_cannot_stop_a_suspension() {
 /// The postgres provider with a 2 s statement (and lock) timeout, so a suspension that
 /// waits on a lock gives up quickly.
 fn quick_postgres() -> ProviderSpec {
-    let spec = ProviderSpec::postgres(&["db"]);
-    ProviderSpec {
-        extra: spec.extra.replace(
-            "statement_timeout_ms = 30000",
-            "statement_timeout_ms = 2000",
-        ),
-        ..spec
+    let mut spec = ProviderSpec::postgres(&["db"]);
+    if let Some(sql) = spec.config.sql.as_mut() {
+        sql.statement_timeout_ms = 2000;
     }
+    spec
 }
 
 /// A suspension that keeps failing (here an operator's long transaction, say a dump, holds

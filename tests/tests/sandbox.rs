@@ -94,7 +94,7 @@ async fn a_looping_provider_does_not_stall_other_requests() {
 /// Starts a host with one postgres provider and returns why it refused to start.
 async fn refusal(kinds: &'static [&'static str], grants: &'static [&'static str]) -> String {
     let mut postgres = ProviderSpec::postgres(kinds);
-    postgres.grants = grants;
+    postgres.config.grants = grants.iter().map(|g| g.to_string()).collect();
     let options = HostOptions {
         providers: vec![postgres],
         ..HostOptions::default()
@@ -193,8 +193,8 @@ async fn repeated_sandbox_failures_open_that_providers_breaker_only() {
 #[tokio::test]
 async fn a_provider_at_its_instance_limit_answers_busy() {
     let mut testing = ProviderSpec::testing(&["test"]);
-    testing.extra =
-        "[providers.testing.sandbox]\nmax_instances = 1\ncall_timeout_ms = 3000\n".into();
+    testing.config.sandbox.max_instances = Some(1);
+    testing.config.sandbox.call_timeout_ms = Some(3000);
     let host = TestHost::start(HostOptions {
         providers: vec![testing, ProviderSpec::postgres(&["db"])],
         ..HostOptions::default()

@@ -71,10 +71,53 @@ pub enum Command {
         shell: Shell,
     },
 
+    /// Writes host configs
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+
     /// `<KIND> new ...` as written, since a kind is any word a provider serves; clap falls
     /// back to it only for words that are no other command. [`NewArgs::parse`] reads it.
     #[command(external_subcommand)]
     New(Vec<String>),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Prints the config of the whole product on this machine
+    ///
+    /// Every backend on 127.0.0.1 at the given ports, every shipped provider with its
+    /// component under DATA_DIR/providers, secrets read from DATA_DIR/secrets (one file
+    /// each: seal_key, jwt_secret, admin_token, pg_superuser_password, pg_instanode_password,
+    /// redis_admin_password, mongo_admin_password, s3_access_key, s3_secret_key). This is
+    /// the config `scripts/up` runs with.
+    Local(LocalConfigArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LocalConfigArgs {
+    /// The host's data directory
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// The address the API listens on
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    #[arg(long, default_value_t = 55432)]
+    pub postgres_port: u16,
+    #[arg(long, default_value_t = 56379)]
+    pub redis_port: u16,
+    #[arg(long, default_value_t = 57017)]
+    pub mongo_port: u16,
+    #[arg(long, default_value_t = 54222)]
+    pub nats_port: u16,
+    #[arg(long, default_value_t = 59000)]
+    pub s3_port: u16,
+    #[arg(long, default_value_t = 2525)]
+    pub smtp_port: u16,
+    /// The S3 bucket the storage provider keeps objects in
+    #[arg(long, default_value = "instanode")]
+    pub bucket: String,
 }
 
 /// Commands that run the host's code against its config.
