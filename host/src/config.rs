@@ -87,6 +87,13 @@ pub struct BillingConfig {
     pub webhook_secret: Option<Secret>,
 }
 
+impl BillingConfig {
+    /// Nothing set: the section is left out of a generated file.
+    pub fn is_unset(&self) -> bool {
+        self.webhook_secret.is_none()
+    }
+}
+
 /// The SMTP relay that carries sign-in links.
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
