@@ -335,7 +335,9 @@ build_all() {
     (
         cd "$INSTANODE_ROOT"
         log "building host"
-        cargo build --release --locked -p instanode
+        # The whole default workspace, not `-p instanode`: the same feature set as
+        # `cargo test`, so the tests reuse these artifacts instead of building them again.
+        cargo build --release --locked
         log "building provider components"
         # A second build of postgres that names itself the next version, for upgrade
         # tests; built first because the plain build below overwrites the same file.
