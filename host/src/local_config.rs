@@ -82,7 +82,13 @@ pub fn local(
     providers.insert(
         "postgres".into(),
         with_setting(
-            postgres(component("postgres"), &["db", "vector"], &superuser, loopback, ports.postgres),
+            postgres(
+                component("postgres"),
+                &["db", "vector"],
+                &superuser,
+                loopback,
+                ports.postgres,
+            ),
             // Deployed apps reach the backends through the Docker bridge gateway.
             "internal_host",
             "host.docker.internal",
@@ -188,7 +194,9 @@ pub fn with_setting(mut provider: ProviderConfig, key: &str, value: &str) -> Pro
 /// Where tenants connect, as the shipped providers read it.
 fn public_address(provider: &mut ProviderConfig, host: &str, port: u16) {
     provider.config.insert("public_host".into(), host.into());
-    provider.config.insert("public_port".into(), port.to_string());
+    provider
+        .config
+        .insert("public_port".into(), port.to_string());
 }
 
 /// `providers/postgres` on the server whose superuser URL is `superuser_url`; tenants
@@ -325,15 +333,27 @@ mod tests {
             smtp: 2525,
         };
         let listen: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        let written = local(Path::new("/srv/instanode"), listen, ports, "instanode", &secrets());
+        let written = local(
+            Path::new("/srv/instanode"),
+            listen,
+            ports,
+            "instanode",
+            &secrets(),
+        );
         let text = to_toml(&written).unwrap();
         let read: Config = toml::from_str(&text).unwrap();
-        assert_eq!(toml::to_string(&read).unwrap(), toml::to_string(&written).unwrap());
+        assert_eq!(
+            toml::to_string(&read).unwrap(),
+            toml::to_string(&written).unwrap()
+        );
         assert_eq!(read.providers.len(), 6, "{text}");
         let postgres = &read.providers["postgres"];
         assert_eq!(postgres.config["public_port"], "55432");
         assert_eq!(postgres.config["internal_host"], "host.docker.internal");
-        assert!(text.contains("postgres://postgres:pgsuper@127.0.0.1:55432/postgres"), "{text}");
+        assert!(
+            text.contains("postgres://postgres:pgsuper@127.0.0.1:55432/postgres"),
+            "{text}"
+        );
         assert_eq!(read.providers["deploy"].sandbox.host_wait_ms, Some(900_000));
     }
 }

@@ -145,5 +145,11 @@ fn local_config(args: &LocalConfigArgs) -> anyhow::Result<String> {
         s3: args.s3_port,
         smtp: args.smtp_port,
     };
-    to_toml(&local(&data_dir, args.listen, ports, &args.bucket, &secrets))
+    to_toml(&local(
+        &data_dir,
+        args.listen,
+        ports,
+        &args.bucket,
+        &secrets,
+    ))
 }

@@ -11,7 +11,8 @@
 //! - the export macros: [`export_provider!`], [`export_deploy_provider!`] and
 //!   [`export_storage_provider!`];
 //! - helpers: [`errors`] (capability failures as provider errors), [`Limits`] (a tier's
-//!   limits by name), [`settings`] (operator settings with defaults), [`data_kind`] and
+//!   limits by name), [`settings`] (operator settings with defaults), [`postgres`] (SQL
+//!   statements and role chores for providers on a shared PostgreSQL), [`data_kind`] and
 //!   [`Endpoint`](endpoint::Endpoint).
 //!
 //! A provider is then a type, `impl Provider for MyType { .. }`, and one macro line:
@@ -45,6 +46,8 @@ mod export;
 mod kinds;
 #[cfg(feature = "sdk")]
 mod limits;
+#[cfg(feature = "sdk")]
+pub mod postgres;
 #[cfg(feature = "sdk")]
 mod provider;
 #[cfg(feature = "sdk")]

@@ -27,3 +27,21 @@ pub fn required(key: &str) -> Result<String, ProviderError> {
         ProviderError::Internal(format!("provider setting `{key}` is not configured"))
     })
 }
+
+/// Whether the setting `key` is exactly `value`.
+pub fn is(key: &str, value: &str) -> bool {
+    get(key).as_deref() == Some(value)
+}
+
+/// The setting `key` (or `default`) as a plain backend name, safe to quote into a statement:
+/// 1 to 63 of `[A-Za-z0-9_-]`.
+pub fn plain_name_or(key: &str, default: &str) -> Result<String, ProviderError> {
+    let name = get_or(key, default);
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if (1..=63).contains(&name.len()) && name.chars().all(plain) {
+        return Ok(name);
+    }
+    Err(ProviderError::InvalidRequest(format!(
+        "setting `{key}` must be a plain name, not {name:?}"
+    )))
+}

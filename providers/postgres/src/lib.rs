@@ -13,8 +13,11 @@ mod names;
 mod scram;
 
 use instanode_provider_kit::endpoint::Endpoint;
-use instanode_provider_kit::errors::{SQL, gone, internal};
+use instanode_provider_kit::errors::{gone, internal};
 use instanode_provider_kit::log::{self, Level};
+use instanode_provider_kit::postgres::{
+    self as pg, end_sessions_of, execute, execute_in, int_at, query, query_in, text,
+};
 use instanode_provider_kit::sql::{self, Value};
 use instanode_provider_kit::types::{
     CapabilityError, Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
@@ -95,17 +98,14 @@ impl Provider for Postgres {
     fn deprovision(resource: ResourceRef) -> Result<(), ProviderError> {
         let names = ResourceNames::for_resource(&resource.resource_id)?;
         let (db, role) = (names.database.quoted(), names.role.quoted());
-        if role_exists(&names.role)? {
+        if pg::role_exists(names.role.as_str())? {
             // Stop new logins first, so nothing reconnects between terminate and drop.
-            execute(&format!("ALTER ROLE {role} NOLOGIN"), &[])?;
+            execute(&format!("ALTER ROLE {role} NOLOGIN"))?;
         }
         terminate_sessions(&names)?;
-        execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"), &[])?;
-        execute(&format!("DROP ROLE IF EXISTS {role}"), &[])?;
-        execute(
-            &format!("DROP ROLE IF EXISTS {}", names.holder.quoted()),
-            &[],
-        )?;
+        execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))?;
+        execute(&format!("DROP ROLE IF EXISTS {role}"))?;
+        execute(&format!("DROP ROLE IF EXISTS {}", names.holder.quoted()))?;
         Ok(())
     }
 
@@ -144,7 +144,7 @@ impl Provider for Postgres {
     /// autovacuum has run.
     fn suspend(resource: ResourceRef) -> Result<(), ProviderError> {
         let names = ResourceNames::for_resource(&resource.resource_id)?;
-        if !role_exists(&names.role)? {
+        if !pg::role_exists(names.role.as_str())? {
             return Ok(());
         }
         let (db, role, holder) = (
@@ -152,8 +152,8 @@ impl Provider for Postgres {
             names.role.quoted(),
             names.holder.quoted(),
         );
-        if !role_exists(&names.holder)? {
-            match execute(&format!("CREATE ROLE {holder} NOLOGIN"), &[]) {
+        if !pg::role_exists(names.holder.as_str())? {
+            match execute(&format!("CREATE ROLE {holder} NOLOGIN")) {
                 Err(ProviderError::Conflict(_)) | Ok(()) => {}
                 Err(e) => return Err(e),
             }
@@ -165,14 +165,14 @@ impl Provider for Postgres {
             // forever. Its sessions end (logins paused so none comes back in between; it may
             // reconnect and read afterwards) and the move is tried once more.
             Err(CapabilityError::Backend(e)) if LOCKED_OUT.contains(&e.code.as_str()) => {
-                let logins = |verb: &str| execute(&format!("ALTER ROLE {role} {verb}"), &[]);
+                let logins = |verb: &str| execute(&format!("ALTER ROLE {role} {verb}"));
                 logins("NOLOGIN")?;
                 let moved =
-                    terminate_role_sessions(&names.role).and_then(|()| execute_in(db, &reassign));
+                    end_sessions_of(names.role.as_str()).and_then(|()| execute_in(db, &reassign));
                 logins("LOGIN")?;
                 moved?;
             }
-            Err(e) => return Err(from_sql(e)),
+            Err(e) => return Err(pg::error(e)),
         }
         // Schema names are the tenant's: they reach the statements only as identifiers the
         // provider quotes itself, never through SQL-side `format()` run as the admin.
@@ -199,21 +199,18 @@ impl Provider for Postgres {
         if !grants.is_empty() {
             execute_in(db, &grants)?;
         }
-        execute(
-            &format!(
-                "GRANT CONNECT ON DATABASE {} TO {role}",
-                names.database.quoted()
-            ),
-            &[],
-        )
+        execute(&format!(
+            "GRANT CONNECT ON DATABASE {} TO {role}",
+            names.database.quoted()
+        ))
     }
 
     fn resume(resource: ResourceRef) -> Result<(), ProviderError> {
         let names = ResourceNames::for_resource(&resource.resource_id)?;
-        if !role_exists(&names.role)? {
+        if !pg::role_exists(names.role.as_str())? {
             return Err(gone());
         }
-        if role_exists(&names.holder)? {
+        if pg::role_exists(names.holder.as_str())? {
             let (db, role, holder) = (
                 names.database.as_str(),
                 names.role.quoted(),
@@ -221,17 +218,14 @@ impl Provider for Postgres {
             );
             execute_in(db, &format!("REASSIGN OWNED BY {holder} TO {role}"))?;
             execute_in(db, &format!("DROP OWNED BY {holder}"))?;
-            execute(&format!("DROP ROLE IF EXISTS {holder}"), &[])?;
+            execute(&format!("DROP ROLE IF EXISTS {holder}"))?;
         }
         // The host also resumes after a tier change: apply the tier's connection limit.
         if let Some(connections) = resource.limits().get("connections") {
-            execute(
-                &format!(
-                    "ALTER ROLE {} CONNECTION LIMIT {connections}",
-                    names.role.quoted()
-                ),
-                &[],
-            )?;
+            execute(&format!(
+                "ALTER ROLE {} CONNECTION LIMIT {connections}",
+                names.role.quoted()
+            ))?;
         }
         Ok(())
     }
@@ -280,13 +274,13 @@ fn create_tenant(
         // A retry of a provision that got this far, or a rotation: adopt and finish the job.
         // Sessions opened with the old password end now (a password is only checked at
         // login), and a suspended database stays with its holder.
-        execute(&role, &[])?;
-        terminate_role_sessions(&names.role)?;
+        execute(&role)?;
+        end_sessions_of(names.role.as_str())?;
         close_database(&names.database, Some(&names.role))?;
-        if self::role_exists(&names.holder)? {
+        if pg::role_exists(names.holder.as_str())? {
             return Ok(());
         }
-        return execute(&hand_over, &[]);
+        return execute(&hand_over);
     }
     for pooled in pool_candidates(kind)? {
         let batch = format!(
@@ -303,10 +297,10 @@ fn create_tenant(
             {
                 continue;
             }
-            Err(e) => return Err(from_sql(e)),
+            Err(e) => return Err(pg::error(e)),
         }
     }
-    execute(&role, &[])?;
+    execute(&role)?;
     let template = template_for(kind)?;
     let create = format!(
         "CREATE DATABASE {} TEMPLATE {}",
@@ -318,9 +312,9 @@ fn create_tenant(
         Err(CapabilityError::Backend(e)) if e.code == DUPLICATE_DATABASE => Ok(0),
         other => other,
     })
-    .map_err(from_sql)?;
+    .map_err(pg::error)?;
     close_database(&names.database, Some(&names.role))?;
-    execute(&hand_over, &[])
+    execute(&hand_over)
 }
 
 /// `CREATE ROLE` (or `ALTER ROLE` when adopting) for a tenant.
@@ -339,10 +333,10 @@ fn role_statement(role: &Ident, exists: bool, verifier: &str, connections: u64) 
 /// Revokes every default right of PUBLIC on `database`, then ends any session another role
 /// opened before the revoke (connect rights are only checked when a session starts).
 fn close_database(database: &Ident, owner: Option<&Ident>) -> Result<(), ProviderError> {
-    execute(
-        &format!("REVOKE ALL ON DATABASE {} FROM PUBLIC", database.quoted()),
-        &[],
-    )?;
+    execute(&format!(
+        "REVOKE ALL ON DATABASE {} FROM PUBLIC",
+        database.quoted()
+    ))?;
     query(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
          WHERE datname = $1 AND usename IS DISTINCT FROM $2 AND pid <> pg_backend_pid()",
@@ -413,26 +407,20 @@ fn refill_pools() -> Result<(), ProviderError> {
             let staging = Ident::new(&format!("instanode_staging_{suffix}"))?;
             let pooled = Ident::new(&format!("{}{suffix}", pool_prefix(kind)))?;
             let template = template.as_ref().expect("set when missing > 0");
-            execute(
-                &format!(
-                    "CREATE DATABASE {} TEMPLATE {}",
-                    staging.quoted(),
-                    template.quoted()
-                ),
-                &[],
-            )?;
+            execute(&format!(
+                "CREATE DATABASE {} TEMPLATE {}",
+                staging.quoted(),
+                template.quoted()
+            ))?;
             // The first session in a new database builds its catalog cache file; do it now so
             // the tenant's first connection does not pay for it.
-            sql::execute(Some(staging.as_str()), "SELECT 1", &[]).map_err(from_sql)?;
+            sql::execute(Some(staging.as_str()), "SELECT 1", &[]).map_err(pg::error)?;
             close_database(&staging, None)?;
-            execute(
-                &format!(
-                    "ALTER DATABASE {} RENAME TO {}",
-                    staging.quoted(),
-                    pooled.quoted()
-                ),
-                &[],
-            )?;
+            execute(&format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                staging.quoted(),
+                pooled.quoted()
+            ))?;
         }
     }
     Ok(())
@@ -446,7 +434,7 @@ fn hex(bytes: &[u8]) -> String {
 /// uses race on the same catalog rows; each loser re-reads the state and carries on.
 fn ensure_vector_template() -> Result<Ident, ProviderError> {
     let template = Ident::new(VECTOR_TEMPLATE)?;
-    retry_busy(|| prepare_template(&template)).map_err(from_sql)?;
+    retry_busy(|| prepare_template(&template)).map_err(pg::error)?;
     Ok(template)
 }
 
@@ -518,79 +506,10 @@ fn pause_ms(ms: u64) {
 /// SQLSTATEs of a statement that gave up waiting for a lock (lock or statement timeout).
 const LOCKED_OUT: [&str; 2] = ["55P03", "57014"];
 
-/// Ends every session of the tenant's role (and no one else's).
-fn terminate_role_sessions(role: &Ident) -> Result<(), ProviderError> {
-    query(
-        "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity
-          WHERE usename = $1",
-        &[text(role.as_str())],
-    )?;
-    Ok(())
-}
-
 fn terminate_sessions(names: &ResourceNames) -> Result<(), ProviderError> {
     query(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 OR usename = $2",
         &[text(names.database.as_str()), text(names.role.as_str())],
     )?;
     Ok(())
-}
-
-fn role_exists(role: &Ident) -> Result<bool, ProviderError> {
-    Ok(!query(
-        "SELECT 1 FROM pg_roles WHERE rolname = $1",
-        &[text(role.as_str())],
-    )?
-    .is_empty())
-}
-
-fn execute(statement: &str, params: &[Value]) -> Result<(), ProviderError> {
-    sql::execute(None, statement, params)
-        .map(|_| ())
-        .map_err(from_sql)
-}
-
-/// Runs one statement inside the tenant database `database`.
-fn execute_in(database: &str, statement: &str) -> Result<(), ProviderError> {
-    sql::execute(Some(database), statement, &[])
-        .map(|_| ())
-        .map_err(from_sql)
-}
-
-/// Runs one query inside the tenant database `database`.
-fn query_in(database: &str, statement: &str) -> Result<Vec<Vec<Value>>, ProviderError> {
-    sql::query(Some(database), statement, &[]).map_err(from_sql)
-}
-
-fn query(statement: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, ProviderError> {
-    sql::query(None, statement, params).map_err(from_sql)
-}
-
-/// Maps a SQL failure to the provider error the host understands: the SDK's rule for the
-/// `sql` capability, except that a duplicate is a conflict and other backend codes are
-/// reported by code.
-fn from_sql(e: CapabilityError) -> ProviderError {
-    match e {
-        // duplicate_database, duplicate_object, unique_violation: a concurrent twin won.
-        CapabilityError::Backend(e) if ["42P04", "42710", "23505"].contains(&e.code.as_str()) => {
-            ProviderError::Conflict(e.message)
-        }
-        CapabilityError::Backend(e) if !SQL.is_retryable(&e.code) => {
-            ProviderError::Internal(format!("sql error {}: {}", e.code, e.message))
-        }
-        other => SQL.error(other),
-    }
-}
-
-fn text(s: &str) -> Value {
-    Value::Text(s.to_string())
-}
-
-fn int_at(row: &[Value], index: usize) -> Result<i64, ProviderError> {
-    match row.get(index) {
-        Some(Value::Int(n)) => Ok(*n),
-        other => Err(internal(format!(
-            "expected an integer column, got {other:?}"
-        ))),
-    }
 }
