@@ -2,7 +2,7 @@
 // link, looks at the overview, reveals and rotates a database's credentials, opens a
 // deployment and watches its log, claims anonymous resources through the claim page, and
 // works the operator page (unload, upload). Prints one JSON report on stdout; the Rust test
-// (tests/tests/dashboard.rs) judges it.
+// (tests/tests/integration/dashboard.rs) judges it.
 //
 // Environment: BASE_URL, MAILDIR, EMAIL, TARBALL (a .tar.gz to deploy), LOG_MARKER (a line
 // the build prints), SHOTS (where screenshots go), CHROMIUM (the browser binary),

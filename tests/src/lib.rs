@@ -275,10 +275,23 @@ pub struct HostOptions {
 impl HostOptions {
     /// The defaults with `provider` as the only provider.
     pub fn only(provider: ProviderSpec) -> Self {
+        Self::of(vec![provider])
+    }
+
+    /// The defaults with these providers.
+    pub fn of(providers: Vec<ProviderSpec>) -> Self {
         Self {
-            providers: vec![provider],
+            providers,
             ..Self::default()
         }
+    }
+
+    /// Databases (`db`, `vector`) and deploys: what apps that need a database run on.
+    pub fn databases_and_deploy() -> Self {
+        Self::of(vec![
+            ProviderSpec::postgres(&["db", "vector"]),
+            ProviderSpec::deploy(),
+        ])
     }
 }
 
@@ -505,16 +518,32 @@ impl TestHost {
         .await
     }
 
-    /// POSTs raw bytes with an optional content type and extra headers.
     /// `POST /<kind>/new {"name": name}`, which must answer 201; its body.
     pub async fn provision(&self, kind: &str, name: &str) -> Value {
-        let reply = self
-            .post_json(&format!("/{kind}/new"), serde_json::json!({ "name": name }))
-            .await;
-        assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
+        self.provision_with(kind, name, &[]).await
+    }
+
+    /// [`provision`](Self::provision) with extra headers: a client address
+    /// (`x-forwarded-for`, which decides the anonymous owner) or a credential.
+    pub async fn provision_with(&self, kind: &str, name: &str, headers: &[(&str, &str)]) -> Value {
+        let reply = self.try_provision(kind, name, headers).await;
+        assert_eq!(reply.status.as_u16(), 201, "{kind}: {}", reply.body);
         reply.body
     }
 
+    /// `POST /<kind>/new {"name": name}` with extra headers, answered however the host answers.
+    pub async fn try_provision(&self, kind: &str, name: &str, headers: &[(&str, &str)]) -> Reply {
+        let body = serde_json::json!({ "name": name }).to_string().into_bytes();
+        self.post(
+            &format!("/{kind}/new"),
+            Some("application/json"),
+            body,
+            headers,
+        )
+        .await
+    }
+
+    /// POSTs raw bytes with an optional content type and extra headers.
     pub async fn post(
         &self,
         path: &str,
@@ -699,6 +728,11 @@ fn render_config(
 }
 
 /// Asserts the error envelope: status, stable code, and every envelope field.
+/// The `id` of a created resource, app or stack.
+pub fn id_of(body: &Value) -> String {
+    body["id"].as_str().expect("an id").to_string()
+}
+
 pub fn assert_error(reply: &Reply, status: u16, code: &str) {
     assert_eq!(
         reply.status.as_u16(),

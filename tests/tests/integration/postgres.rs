@@ -10,12 +10,6 @@ use instanode_tests::{HostOptions, TestHost, backend_objects, superuser};
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection, Row};
 
-async fn provision(host: &TestHost, path: &str, name: &str) -> Value {
-    let reply = host.post_json(path, json!({"name": name})).await;
-    assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
-    reply.body
-}
-
 fn url(body: &Value) -> &str {
     body["connection_url"].as_str().expect("connection_url")
 }
@@ -133,8 +127,8 @@ async fn db_new_returns_a_database_a_real_client_can_use() {
 #[tokio::test]
 async fn tenants_are_isolated_and_connection_limited() {
     let host = TestHost::start(HostOptions::default()).await;
-    let a = provision(&host, "/db/new", "tenant-a").await;
-    let b = provision(&host, "/db/new", "tenant-b").await;
+    let a = host.provision("db", "tenant-a").await;
+    let b = host.provision("db", "tenant-b").await;
     let db_of = |body: &Value| url(body).rsplit('/').next().unwrap().to_string();
 
     let mut a_conn = PgConnection::connect(url(&a)).await.unwrap();
@@ -220,7 +214,7 @@ async fn tenants_are_isolated_and_connection_limited() {
 #[tokio::test]
 async fn vector_new_supports_pgvector_indexes_and_nearest_neighbour() {
     let host = TestHost::start(HostOptions::default()).await;
-    let body = provision(&host, "/vector/new", "embeddings").await;
+    let body = host.provision("vector", "embeddings").await;
     assert_eq!(body["extension"], "pgvector");
     let mut conn = PgConnection::connect(url(&body)).await.unwrap();
     sqlx::raw_sql(
@@ -245,7 +239,7 @@ async fn vector_new_supports_pgvector_indexes_and_nearest_neighbour() {
     assert_eq!(indexes, 2);
 
     // A plain database does not get the extension.
-    let plain = provision(&host, "/db/new", "plain").await;
+    let plain = host.provision("db", "plain").await;
     let mut plain_conn = PgConnection::connect(url(&plain)).await.unwrap();
     let has_vector: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector')")
@@ -261,9 +255,8 @@ async fn concurrent_provisions_all_succeed_and_are_distinct() {
     let calls = (0..12).map(|i| {
         let host = &host;
         async move {
-            provision(
-                host,
-                if i % 2 == 0 { "/db/new" } else { "/vector/new" },
+            host.provision(
+                if i % 2 == 0 { "db" } else { "vector" },
                 &format!("burst-{i}"),
             )
             .await

@@ -3,7 +3,7 @@
 
 use instanode_tests::deploy::{namespace_of, remove_namespace};
 use instanode_tests::mail::{link_sent_to, sign_in};
-use instanode_tests::{HostOptions, ProviderSpec, TestHost, env};
+use instanode_tests::{HostOptions, TestHost, env};
 use serde_json::json;
 use sqlx::Connection;
 
@@ -142,14 +142,7 @@ async fn an_emailed_link_signs_a_browser_in_and_the_overview_shows_the_teams_res
 /// Screenshots are kept in the test host's folder (`screenshots/`).
 #[tokio::test]
 async fn a_browser_signs_in_sees_usage_and_follows_a_deployment_log() {
-    let host = TestHost::start(HostOptions {
-        providers: vec![
-            ProviderSpec::postgres(&["db", "vector"]),
-            ProviderSpec::deploy(),
-        ],
-        ..HostOptions::default()
-    })
-    .await;
+    let host = TestHost::start(HostOptions::databases_and_deploy()).await;
     let namespace = namespace_of(&host);
     let shots = host.dir.join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();

@@ -9,7 +9,7 @@ use std::time::Duration;
 use instanode_tests::deploy::namespace_of;
 use instanode_tests::deploy::remove_namespace;
 use instanode_tests::mail::link_sent_to;
-use instanode_tests::{HostOptions, ProviderSpec, TestHost, env};
+use instanode_tests::{HostOptions, TestHost, env};
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -58,14 +58,7 @@ fn write_app(dir: &Path, dockerfile: &str, files: &[(&str, &str)]) {
 
 #[tokio::test]
 async fn the_cli_creates_resources_and_deploys_with_progress() {
-    let host = TestHost::start(HostOptions {
-        providers: vec![
-            ProviderSpec::postgres(&["db", "vector"]),
-            ProviderSpec::deploy(),
-        ],
-        ..HostOptions::default()
-    })
-    .await;
+    let host = TestHost::start(HostOptions::databases_and_deploy()).await;
     let namespace = namespace_of(&host);
     let home = host.dir.join("cli-home");
 

@@ -8,23 +8,15 @@ use instanode_tests::deploy::{
     containers_of, deploy, docker, images_of, namespace_of, new_owner, sse_lines, static_site,
     tarball, through_proxy, upload, wait_for, wait_for_body,
 };
-use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error};
+use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error, id_of};
 use reqwest::Method;
 use serde_json::Value;
 
 const ROLLOUT: Duration = Duration::from_secs(120);
 
-fn options() -> HostOptions {
-    HostOptions::only(ProviderSpec::deploy())
-}
-
-fn id_of(body: &Value) -> String {
-    body["id"].as_str().expect("id").to_string()
-}
-
 #[tokio::test]
 async fn an_app_answers_at_its_url_and_redeploys_in_place() {
-    let host = TestHost::start(options()).await;
+    let host = TestHost::start(HostOptions::only(ProviderSpec::deploy())).await;
     let namespace = namespace_of(&host);
     let jwt = new_owner(&host).await;
 
@@ -116,7 +108,7 @@ async fn an_app_answers_at_its_url_and_redeploys_in_place() {
 
 #[tokio::test]
 async fn failures_come_back_classified_with_their_output() {
-    let host = TestHost::start(options()).await;
+    let host = TestHost::start(HostOptions::only(ProviderSpec::deploy())).await;
     let namespace = namespace_of(&host);
 
     // A build step that fails.
@@ -190,7 +182,7 @@ async fn failures_come_back_classified_with_their_output() {
 
 #[tokio::test]
 async fn unsafe_or_invalid_uploads_are_refused_before_anything_is_built() {
-    let host = TestHost::start(options()).await;
+    let host = TestHost::start(HostOptions::only(ProviderSpec::deploy())).await;
     let namespace = namespace_of(&host);
     let jwt = new_owner(&host).await;
     let site = || static_site("x");
@@ -371,7 +363,7 @@ async fn unsafe_or_invalid_uploads_are_refused_before_anything_is_built() {
 
 #[tokio::test]
 async fn apps_are_isolated_from_each_other_and_from_the_host() {
-    let host = TestHost::start(options()).await;
+    let host = TestHost::start(HostOptions::only(ProviderSpec::deploy())).await;
     let (jwt_a, jwt_b) = (new_owner(&host).await, new_owner(&host).await);
     // A tiny server that also answers /probe?target=URL with what it could fetch.
     let prober = |marker: &str| {

@@ -10,14 +10,6 @@ use instanode_tests::nats::TestNats;
 use instanode_tests::{HostOptions, ProviderSpec, TestHost, python};
 use serde_json::{Value, json};
 
-fn options() -> HostOptions {
-    HostOptions::only(ProviderSpec::nats())
-}
-
-async fn provision(host: &TestHost, name: &str) -> Value {
-    host.provision("queue", name).await
-}
-
 fn creds(body: &Value) -> &str {
     body["credentials"]["creds_file"].as_str().unwrap()
 }
@@ -52,8 +44,8 @@ fn nats_server(host: &TestHost) -> &TestNats {
 
 #[tokio::test]
 async fn queue_new_returns_an_isolated_account_that_works() {
-    let host = TestHost::start(options()).await;
-    let body = provision(&host, "events").await;
+    let host = TestHost::start(HostOptions::only(ProviderSpec::nats())).await;
+    let body = host.provision("queue", "events").await;
     let url = body["connection_url"].as_str().unwrap();
     assert_eq!(url, nats_server(&host).ports.url());
     assert_eq!(body["auth_mode"], "isolated");
@@ -115,9 +107,9 @@ asyncio.run(main())
 
 #[tokio::test]
 async fn tenants_cannot_reach_each_other() {
-    let host = TestHost::start(options()).await;
-    let a = provision(&host, "tenant-a").await;
-    let b = provision(&host, "tenant-b").await;
+    let host = TestHost::start(HostOptions::only(ProviderSpec::nats())).await;
+    let a = host.provision("queue", "tenant-a").await;
+    let b = host.provision("queue", "tenant-b").await;
     assert_ne!(account(&a), account(&b));
     let client_a = connect(&a).await;
     let client_b = connect(&b).await;
@@ -169,8 +161,8 @@ async fn tenants_cannot_reach_each_other() {
 
 #[tokio::test]
 async fn the_account_enforces_storage_stream_and_connection_limits() {
-    let host = TestHost::start(options()).await;
-    let body = provision(&host, "limits").await;
+    let host = TestHost::start(HostOptions::only(ProviderSpec::nats())).await;
+    let body = host.provision("queue", "limits").await;
     let client = connect(&body).await;
     let js = jetstream::new(client.clone());
 
@@ -258,9 +250,9 @@ async fn dropped(client: &Client) -> bool {
 
 #[tokio::test]
 async fn delete_and_expiry_remove_the_account_its_streams_and_its_connections() {
-    let mut host = TestHost::start(options()).await;
+    let mut host = TestHost::start(HostOptions::only(ProviderSpec::nats())).await;
     for (name, by_ttl) in [("deleted", false), ("expired", true)] {
-        let body = provision(&host, name).await;
+        let body = host.provision("queue", name).await;
         let client = connect(&body).await;
         let js = jetstream::new(client.clone());
         js.create_stream(stream_config("KEEP", "keep.>"))
@@ -311,8 +303,8 @@ async fn delete_and_expiry_remove_the_account_its_streams_and_its_connections() 
 
 #[tokio::test]
 async fn accounts_survive_host_and_server_restarts() {
-    let mut first = TestHost::start(options()).await;
-    let before = provision(&first, "before").await;
+    let mut first = TestHost::start(HostOptions::only(ProviderSpec::nats())).await;
+    let before = first.provision("queue", "before").await;
     let mut server = first.nats.take().expect("the host's NATS server");
     let metadata_db = first.metadata_db.clone();
     drop(first);
@@ -332,7 +324,7 @@ async fn accounts_survive_host_and_server_restarts() {
         ..HostOptions::default()
     })
     .await;
-    let after = provision(&second, "after").await;
+    let after = second.provision("queue", "after").await;
     connect(&after).await;
     let stored = server.stored_accounts();
     assert!(stored.contains(&account(&before)) && stored.contains(&account(&after)));
@@ -340,8 +332,8 @@ async fn accounts_survive_host_and_server_restarts() {
 
 #[tokio::test]
 async fn usage_reports_the_accounts_stored_bytes() {
-    let host = TestHost::start(options()).await;
-    let body = provision(&host, "metered").await;
+    let host = TestHost::start(HostOptions::only(ProviderSpec::nats())).await;
+    let body = host.provision("queue", "metered").await;
     let client = connect(&body).await;
     let js = jetstream::new(client.clone());
     js.create_stream(stream_config("M", "m.>")).await.unwrap();
@@ -378,8 +370,8 @@ async fn a_server_out_of_jetstream_capacity_fails_the_provision_cleanly() {
         ..HostOptions::default()
     })
     .await;
-    provision(&host, "one").await;
-    provision(&host, "two").await;
+    host.provision("queue", "one").await;
+    host.provision("queue", "two").await;
     let stored = nats_server(&host).stored_accounts();
     let reply = host
         .post_json("/queue/new", json!({ "name": "three" }))
@@ -393,8 +385,8 @@ async fn a_server_out_of_jetstream_capacity_fails_the_provision_cleanly() {
 
 #[tokio::test]
 async fn a_nats_outage_fails_provisions_cleanly_and_the_host_recovers() {
-    let mut host = TestHost::start(options()).await;
-    provision(&host, "before").await;
+    let mut host = TestHost::start(HostOptions::only(ProviderSpec::nats())).await;
+    host.provision("queue", "before").await;
     host.nats.as_mut().unwrap().stop().await;
 
     let reply = host

@@ -299,35 +299,11 @@ async fn a_stack_links_its_services_and_injects_the_database_url() {
 /// needs one of each gets both URLs, numbered, and neither overwrites the other.
 #[tokio::test]
 async fn needs_of_kinds_sharing_a_variable_are_numbered_not_overwritten() {
-    let host = TestHost::start(HostOptions {
-        providers: vec![
-            ProviderSpec::postgres(&["db", "vector"]),
-            ProviderSpec::deploy(),
-        ],
-        ..HostOptions::default()
-    })
-    .await;
+    let host = TestHost::start(HostOptions::databases_and_deploy()).await;
     // Both from one client address: one owner.
-    let provision = |kind: &'static str| {
-        let host = &host;
-        async move {
-            let body = json!({"name": format!("app-{kind}")})
-                .to_string()
-                .into_bytes();
-            let reply = host
-                .post(
-                    &format!("/{kind}/new"),
-                    Some("application/json"),
-                    body,
-                    &[("x-forwarded-for", "10.250.0.9")],
-                )
-                .await;
-            assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
-            reply.body
-        }
-    };
-    let db = provision("db").await;
-    let vectors = provision("vector").await;
+    let client = [("x-forwarded-for", "10.250.0.9")];
+    let db = host.provision_with("db", "app-db", &client).await;
+    let vectors = host.provision_with("vector", "app-vector", &client).await;
     let jwt = db["upgrade_jwt"].as_str().unwrap();
     let manifest = format!(
         "services:\n  web:\n    build: .\n    port: 8080\n    expose: true\n    needs: [\"{}\", \"{}\"]\n",

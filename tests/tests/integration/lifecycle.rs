@@ -5,24 +5,14 @@ use std::time::Duration;
 
 use futures::FutureExt;
 
-use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error, backend_objects};
+use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error, backend_objects, id_of};
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
-
-async fn provision_db(host: &TestHost, name: &str) -> Value {
-    let reply = host.post_json("/db/new", json!({ "name": name })).await;
-    assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
-    reply.body
-}
-
-fn hex_id(body: &Value) -> String {
-    body["id"].as_str().unwrap().to_string()
-}
 
 #[tokio::test]
 async fn the_owner_sees_and_deletes_a_resource_by_token() {
     let host = TestHost::start(HostOptions::default()).await;
-    let db = provision_db(&host, "owned").await;
+    let db = host.provision("db", "owned").await;
     let token = db["token"].as_str().unwrap();
     let path = format!("/api/v1/resources/{token}");
 
@@ -40,7 +30,7 @@ async fn the_owner_sees_and_deletes_a_resource_by_token() {
 
     let deleted = host.delete(&path).await;
     assert_eq!(deleted.status.as_u16(), 200, "{}", deleted.body);
-    assert_eq!(backend_objects(&hex_id(&db)).await, (false, false));
+    assert_eq!(backend_objects(&id_of(&db)).await, (false, false));
     assert!(
         PgConnection::connect(db["connection_url"].as_str().unwrap())
             .await
@@ -62,9 +52,9 @@ async fn the_owner_sees_and_deletes_a_resource_by_token() {
 #[tokio::test]
 async fn after_24_hours_the_reaper_removes_the_resource() {
     let host = TestHost::start(HostOptions::default()).await;
-    let db = provision_db(&host, "short-lived").await;
+    let db = host.provision("db", "short-lived").await;
     let token = db["token"].as_str().unwrap();
-    let id = hex_id(&db);
+    let id = id_of(&db);
 
     host.advance_clock(23 * 3600).await;
     assert_eq!(host.reap().await["ended"], 0, "not yet due");
@@ -82,7 +72,7 @@ async fn after_24_hours_the_reaper_removes_the_resource() {
 #[tokio::test]
 async fn expiry_survives_a_host_restart() {
     let first = TestHost::start(HostOptions::default()).await;
-    let db = provision_db(&first, "outlives-its-host").await;
+    let db = first.provision("db", "outlives-its-host").await;
     let metadata_db = first.metadata_db.clone();
     drop(first);
 
@@ -93,7 +83,7 @@ async fn expiry_survives_a_host_restart() {
     .await;
     second.advance_clock(24 * 3600 + 60).await;
     assert_eq!(second.reap().await["ended"], 1);
-    assert_eq!(backend_objects(&hex_id(&db)).await, (false, false));
+    assert_eq!(backend_objects(&id_of(&db)).await, (false, false));
 }
 
 #[tokio::test]
@@ -131,7 +121,7 @@ async fn a_provision_abandoned_by_a_dead_host_is_cleaned_up() {
 #[tokio::test]
 async fn a_database_over_its_size_limit_is_suspended_until_data_is_deleted() {
     let host = TestHost::start(HostOptions::default()).await;
-    let db = provision_db(&host, "grows").await;
+    let db = host.provision("db", "grows").await;
     let token = db["token"].as_str().unwrap();
     let status = |body: &Value| body["status"].as_str().unwrap().to_string();
     let mut tenant = PgConnection::connect(db["connection_url"].as_str().unwrap())

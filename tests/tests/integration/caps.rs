@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 /// A plans file like the built-in one, with `provisions_per_day` for anonymous callers.
 fn plans_with_daily_cap(dir: &std::path::Path, cap: u32) -> String {
-    let built_in = include_str!("../../host/plans.yaml");
+    let built_in = include_str!("../../../host/plans.yaml");
     let changed = built_in.replacen(
         "provisions_per_day: 5",
         &format!("provisions_per_day: {cap}"),
@@ -21,16 +21,6 @@ fn plans_with_daily_cap(dir: &std::path::Path, cap: u32) -> String {
 
 fn from(ip: &str) -> [(&str, &str); 1] {
     [("x-forwarded-for", ip)]
-}
-
-async fn provision(host: &TestHost, kind: &str, name: &str, ip: &str) -> instanode_tests::Reply {
-    host.post(
-        &format!("/{kind}/new"),
-        Some("application/json"),
-        json!({ "name": name }).to_string().into_bytes(),
-        &from(ip),
-    )
-    .await
 }
 
 #[tokio::test]
@@ -81,13 +71,15 @@ async fn a_broken_plans_file_stops_the_start() {
 async fn one_live_resource_per_kind_and_the_limits_reach_the_provider() {
     let host = TestHost::start(HostOptions::default()).await;
     let ip = "198.51.100.10";
-    let first = provision(&host, "db", "first", ip).await;
+    let first = host.try_provision("db", "first", &from(ip)).await;
     assert_eq!(first.status.as_u16(), 201, "{}", first.body);
     assert_eq!(first.body["limits"]["connections"], 2);
     assert_eq!(first.body["limits"]["storage_mb"], 10);
 
     // Same /24, other address: the same caller.
-    let second = provision(&host, "db", "second", "198.51.100.99").await;
+    let second = host
+        .try_provision("db", "second", &from("198.51.100.99"))
+        .await;
     assert_error(&second, 402, "resource_count_limit_exceeded");
     // The network proves nothing: the refusal names no token.
     let first_token = first.body["token"].as_str().unwrap();
@@ -121,11 +113,14 @@ async fn one_live_resource_per_kind_and_the_limits_reach_the_provider() {
     );
     // Another kind is fine; another subnet is another caller.
     assert_eq!(
-        provision(&host, "vector", "v", ip).await.status.as_u16(),
+        host.try_provision("vector", "v", &from(ip))
+            .await
+            .status
+            .as_u16(),
         201
     );
     assert_eq!(
-        provision(&host, "db", "x", "198.51.101.10")
+        host.try_provision("db", "x", &from("198.51.101.10"))
             .await
             .status
             .as_u16(),
@@ -141,19 +136,23 @@ async fn forwarded_for_counts_only_from_trusted_proxies() {
         ..HostOptions::default()
     })
     .await;
-    let a = provision(&host, "db", "a", "203.0.113.1").await;
+    let a = host.try_provision("db", "a", &from("203.0.113.1")).await;
     assert_eq!(a.status.as_u16(), 201, "{}", a.body);
-    let b = provision(&host, "db", "b", "192.0.2.1").await;
+    let b = host.try_provision("db", "b", &from("192.0.2.1")).await;
     assert_error(&b, 402, "resource_count_limit_exceeded");
 
     // 127.0.0.1 trusted: the rightmost untrusted hop is the caller, so a forged hop on the
     // left changes nothing.
     let host = TestHost::start(HostOptions::default()).await;
-    let a = provision(&host, "db", "a", "203.0.113.1").await;
+    let a = host.try_provision("db", "a", &from("203.0.113.1")).await;
     assert_eq!(a.status.as_u16(), 201, "{}", a.body);
-    let forged = provision(&host, "db", "b", "192.0.2.1, 203.0.113.1").await;
+    let forged = host
+        .try_provision("db", "b", &from("192.0.2.1, 203.0.113.1"))
+        .await;
     assert_error(&forged, 402, "resource_count_limit_exceeded");
-    let other = provision(&host, "db", "c", "203.0.113.1, 192.0.2.1").await;
+    let other = host
+        .try_provision("db", "c", &from("203.0.113.1, 192.0.2.1"))
+        .await;
     assert_eq!(other.status.as_u16(), 201, "{}", other.body);
 }
 
@@ -170,13 +169,13 @@ async fn over_the_daily_cap_the_existing_resource_comes_back() {
     options.extra = plans_with_daily_cap(&dir, 2);
     let host = TestHost::start(options).await;
     let ip = "198.51.100.20";
-    let db = provision(&host, "db", "db", ip).await;
+    let db = host.try_provision("db", "db", &from(ip)).await;
     assert_eq!(db.status.as_u16(), 201, "{}", db.body);
-    let vector = provision(&host, "vector", "vec", ip).await;
+    let vector = host.try_provision("vector", "vec", &from(ip)).await;
     assert_eq!(vector.status.as_u16(), 201, "{}", vector.body);
 
     // Third of the day, proving nothing: refused, naming no resource.
-    let unproven = provision(&host, "db", "another", ip).await;
+    let unproven = host.try_provision("db", "another", &from(ip)).await;
     assert_error(&unproven, 429, "provision_limit_reached");
     assert!(
         !unproven
@@ -243,14 +242,15 @@ async fn over_the_daily_cap_with_nothing_committed_is_429() {
     let ip = "198.51.100.30";
     // The first provision of the day hangs in its provider (then fails); meanwhile the
     // second finds the day's one provision used and nothing committed to hand back.
-    let (slow, second) = tokio::join!(provision(&host, "test", "loop", ip), async {
+    let client = from(ip);
+    let (slow, second) = tokio::join!(host.try_provision("test", "loop", &client), async {
         tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-        provision(&host, "db", "db", ip).await
+        host.try_provision("db", "db", &client).await
     });
     assert_error(&second, 429, "provision_limit_reached");
     assert_error(&slow, 503, "provider_failed");
     // A failed provision does not use up the day.
-    let third = provision(&host, "db", "db", ip).await;
+    let third = host.try_provision("db", "db", &from(ip)).await;
     assert_eq!(third.status.as_u16(), 201, "{}", third.body);
 }
 
@@ -258,7 +258,7 @@ async fn over_the_daily_cap_with_nothing_committed_is_429() {
 async fn a_caller_whose_resources_all_ended_must_claim() {
     let host = TestHost::start(HostOptions::default()).await;
     let ip = "198.51.100.40";
-    let db = provision(&host, "db", "db", ip).await;
+    let db = host.try_provision("db", "db", &from(ip)).await;
     assert_eq!(db.status.as_u16(), 201, "{}", db.body);
     let token = db.body["token"].as_str().unwrap();
     let deleted = host.delete(&format!("/api/v1/resources/{token}")).await;
@@ -266,7 +266,7 @@ async fn a_caller_whose_resources_all_ended_must_claim() {
 
     // (Another name: the same body within 120 s would be answered from the dedup window.)
     for _ in 0..2 {
-        let again = provision(&host, "db", "db-again", ip).await;
+        let again = host.try_provision("db", "db-again", &from(ip)).await;
         assert_error(&again, 402, "free_tier_recycle_requires_claim");
         assert!(
             again.body["claim_url"]
@@ -286,7 +286,7 @@ async fn a_caller_whose_resources_all_ended_must_claim() {
         );
     }
     // Another network is unaffected.
-    let other = provision(&host, "db", "db", "198.51.101.40").await;
+    let other = host.try_provision("db", "db", &from("198.51.101.40")).await;
     assert_eq!(other.status.as_u16(), 201, "{}", other.body);
 }
 
@@ -296,7 +296,9 @@ async fn burst(hosts: &[&TestHost], n: usize, ip: &str) -> Vec<Value> {
     let calls = (0..n).map(|i| {
         let host = hosts[i % hosts.len()];
         async move {
-            let reply = provision(host, "db", &format!("burst-{i}"), ip).await;
+            let reply = host
+                .try_provision("db", &format!("burst-{i}"), &from(ip))
+                .await;
             json!({"status": reply.status.as_u16(), "body": reply.body})
         }
     });

@@ -5,14 +5,6 @@ use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 use serde_json::Value;
 
-fn options() -> HostOptions {
-    HostOptions::only(ProviderSpec::redis())
-}
-
-async fn provision(host: &TestHost, name: &str) -> Value {
-    host.provision("cache", name).await
-}
-
 async fn connect(body: &Value) -> MultiplexedConnection {
     redis::Client::open(body["connection_url"].as_str().unwrap())
         .unwrap()
@@ -40,8 +32,8 @@ async fn refused(conn: &mut MultiplexedConnection, args: &[&str]) -> String {
 
 #[tokio::test]
 async fn cache_new_returns_a_working_namespace() {
-    let host = TestHost::start(options()).await;
-    let body = provision(&host, "sessions").await;
+    let host = TestHost::start(HostOptions::only(ProviderSpec::redis())).await;
+    let body = host.provision("cache", "sessions").await;
     let url = body["connection_url"].as_str().unwrap();
     let user = format!("t_{}", body["id"].as_str().unwrap().replace('-', ""));
     assert!(url.starts_with(&format!("redis://{user}:")), "{url}");
@@ -64,8 +56,11 @@ async fn cache_new_returns_a_working_namespace() {
 
 #[tokio::test]
 async fn tenants_cannot_reach_each_other_or_the_server() {
-    let host = TestHost::start(options()).await;
-    let (a, b) = (provision(&host, "a").await, provision(&host, "b").await);
+    let host = TestHost::start(HostOptions::only(ProviderSpec::redis())).await;
+    let (a, b) = (
+        host.provision("cache", "a").await,
+        host.provision("cache", "b").await,
+    );
     let (mut ca, mut cb) = (connect(&a).await, connect(&b).await);
     let b_key = format!("{}secret", prefix(&b));
     let b_channel = format!("{}events", prefix(&b));
@@ -131,8 +126,8 @@ async fn tenants_cannot_reach_each_other_or_the_server() {
 
 #[tokio::test]
 async fn over_its_memory_limit_a_cache_takes_deletes_but_no_writes() {
-    let host = TestHost::start(options()).await;
-    let body = provision(&host, "grows").await;
+    let host = TestHost::start(HostOptions::only(ProviderSpec::redis())).await;
+    let body = host.provision("cache", "grows").await;
     let token = body["token"].as_str().unwrap();
     let mut conn = connect(&body).await;
     let p = prefix(&body);
@@ -174,8 +169,8 @@ async fn over_its_memory_limit_a_cache_takes_deletes_but_no_writes() {
 
 #[tokio::test]
 async fn connections_beyond_the_tier_are_closed() {
-    let host = TestHost::start(options()).await;
-    let body = provision(&host, "busy").await;
+    let host = TestHost::start(HostOptions::only(ProviderSpec::redis())).await;
+    let body = host.provision("cache", "busy").await;
     let mut conns = Vec::new();
     for _ in 0..4 {
         let mut conn = connect(&body).await;
@@ -199,10 +194,10 @@ async fn connections_beyond_the_tier_are_closed() {
 
 #[tokio::test]
 async fn delete_and_expiry_remove_the_user_and_its_keys() {
-    let host = TestHost::start(options()).await;
+    let host = TestHost::start(HostOptions::only(ProviderSpec::redis())).await;
     let mut admin = redis_admin().await;
     for (name, by_ttl) in [("deleted", false), ("expired", true)] {
-        let body = provision(&host, name).await;
+        let body = host.provision("cache", name).await;
         let mut conn = connect(&body).await;
         let p = prefix(&body);
         for i in 0..1200 {

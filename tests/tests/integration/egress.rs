@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use instanode_tests::deploy::{deploy, docker, new_owner, tarball, through_proxy, wait_for};
-use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error, env};
+use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error, env, id_of};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -45,10 +45,6 @@ fn gateway() -> String {
     ])
     .trim()
     .to_string()
-}
-
-fn id_of(body: &Value) -> String {
-    body["id"].as_str().expect("id").to_string()
 }
 
 #[tokio::test]

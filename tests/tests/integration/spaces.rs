@@ -6,10 +6,6 @@ use std::process::Command;
 use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error, python};
 use serde_json::{Value, json};
 
-fn options() -> HostOptions {
-    HostOptions::only(ProviderSpec::spaces())
-}
-
 async fn presign(host: &TestHost, body: &Value, request: Value) -> instanode_tests::Reply {
     let token = body["token"].as_str().unwrap();
     host.post_json(&format!("/storage/{token}/presign"), request)
@@ -73,7 +69,7 @@ print(page.get("KeyCount", 0))
 
 #[tokio::test]
 async fn storage_new_is_broker_mode_and_presigned_urls_work() {
-    let host = TestHost::start(options()).await;
+    let host = TestHost::start(HostOptions::only(ProviderSpec::spaces())).await;
     let body = host.provision("storage", "uploads").await;
     assert_eq!(body["mode"], "broker");
     assert_eq!(body["agent_action"], "use_presign_endpoint");
@@ -123,7 +119,7 @@ async fn storage_new_is_broker_mode_and_presigned_urls_work() {
 
 #[tokio::test]
 async fn presigned_urls_cannot_be_edited_and_bad_requests_are_refused() {
-    let host = TestHost::start(options()).await;
+    let host = TestHost::start(HostOptions::only(ProviderSpec::spaces())).await;
     let a = host.provision("storage", "tenant-a").await;
     let b = host.provision("storage", "tenant-b").await;
     let (prefix_a, prefix_b) = (a["prefix"].as_str().unwrap(), b["prefix"].as_str().unwrap());
@@ -191,7 +187,7 @@ async fn presigned_urls_cannot_be_edited_and_bad_requests_are_refused() {
 
 #[tokio::test]
 async fn presign_checks_expiry_values_tokens_and_its_rate() {
-    let host = TestHost::start(options()).await;
+    let host = TestHost::start(HostOptions::only(ProviderSpec::spaces())).await;
     let body = host.provision("storage", "limits").await;
     for expires_in in [json!(0), json!(3601), json!("60"), json!(1.5)] {
         let reply = presign(
@@ -222,7 +218,7 @@ async fn presign_checks_expiry_values_tokens_and_its_rate() {
 
 #[tokio::test]
 async fn over_quota_uploads_stop_and_expiry_empties_the_prefix() {
-    let host = TestHost::start(options()).await;
+    let host = TestHost::start(HostOptions::only(ProviderSpec::spaces())).await;
     let body = host.provision("storage", "full").await;
     let prefix = body["prefix"].as_str().unwrap().to_string();
     let mib = vec![b'z'; 1024 * 1024];

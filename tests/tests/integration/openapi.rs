@@ -2,7 +2,7 @@
 //! (every route of the router is in it), valid OpenAPI 3.1 (openapi-spec-validator), and
 //! true of the live host (schemathesis: no 5xx, no answer outside the document).
 //!
-//! `INSTANODE_WRITE_OPENAPI=1 cargo test -p instanode-tests --test openapi` rewrites the
+//! `INSTANODE_WRITE_OPENAPI=1 cargo test -p instanode-tests --test integration openapi::` rewrites the
 //! committed file from the served one; `INSTANODE_SCHEMATHESIS_SEED` and
 //! `INSTANODE_SCHEMATHESIS_EXAMPLES` (default 1 and 12) widen the campaign.
 
@@ -39,7 +39,7 @@ async fn the_served_document_is_the_committed_one_and_names_every_route() {
     assert!(
         committed == pretty,
         "the served OpenAPI document differs from openapi/openapi.json; rewrite it with \
-         INSTANODE_WRITE_OPENAPI=1 cargo test -p instanode-tests --test openapi"
+         INSTANODE_WRITE_OPENAPI=1 cargo test -p instanode-tests --test integration openapi::"
     );
 
     // Every route the router declares is documented (test-only and catch-all routes aside).

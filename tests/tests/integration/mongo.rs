@@ -5,14 +5,6 @@ use instanode_tests::{HostOptions, ProviderSpec, TestHost, mongo_admin, python};
 use mongodb::bson::{Document, doc};
 use serde_json::Value;
 
-fn options() -> HostOptions {
-    HostOptions::only(ProviderSpec::mongo())
-}
-
-async fn provision(host: &TestHost, name: &str) -> Value {
-    host.provision("nosql", name).await
-}
-
 /// A fresh client from the tenant's URL (a new connection sees the current rights).
 async fn tenant(body: &Value) -> mongodb::Database {
     let url = body["connection_url"].as_str().unwrap();
@@ -33,8 +25,8 @@ const UNAUTHORIZED: i32 = 13;
 
 #[tokio::test]
 async fn nosql_new_returns_a_working_database() {
-    let host = TestHost::start(options()).await;
-    let body = provision(&host, "documents").await;
+    let host = TestHost::start(HostOptions::only(ProviderSpec::mongo())).await;
+    let body = host.provision("nosql", "documents").await;
     let url = body["connection_url"].as_str().unwrap();
     let db = body["database"].as_str().unwrap();
     assert!(url.starts_with("mongodb://u_"), "{url}");
@@ -65,8 +57,11 @@ async fn nosql_new_returns_a_working_database() {
 
 #[tokio::test]
 async fn tenants_cannot_reach_each_other() {
-    let host = TestHost::start(options()).await;
-    let (a, b) = (provision(&host, "a").await, provision(&host, "b").await);
+    let host = TestHost::start(HostOptions::only(ProviderSpec::mongo())).await;
+    let (a, b) = (
+        host.provision("nosql", "a").await,
+        host.provision("nosql", "b").await,
+    );
     let b_name = b["database"].as_str().unwrap().to_string();
     let b_db = tenant(&b).await;
     b_db.collection::<Document>("secrets")
@@ -130,8 +125,8 @@ async fn tenants_cannot_reach_each_other() {
 
 #[tokio::test]
 async fn over_its_storage_limit_a_database_takes_deletes_but_no_writes() {
-    let host = TestHost::start(options()).await;
-    let body = provision(&host, "grows").await;
+    let host = TestHost::start(HostOptions::only(ProviderSpec::mongo())).await;
+    let body = host.provision("nosql", "grows").await;
     let token = body["token"].as_str().unwrap();
     let blobs = tenant(&body).await.collection::<Document>("blobs");
     // ~6 MB past the anonymous 5 MB.
@@ -176,9 +171,9 @@ async fn user_and_database_exist(database: &str, user: &str) -> (bool, bool) {
 
 #[tokio::test]
 async fn delete_and_expiry_remove_the_user_and_its_data() {
-    let host = TestHost::start(options()).await;
+    let host = TestHost::start(HostOptions::only(ProviderSpec::mongo())).await;
     for (name, by_ttl) in [("deleted", false), ("expired", true)] {
-        let body = provision(&host, name).await;
+        let body = host.provision("nosql", name).await;
         let db = body["database"].as_str().unwrap().to_string();
         let user = db.replacen("db_", "u_", 1);
         tenant(&body)

@@ -20,19 +20,6 @@ fn new_email() -> String {
 }
 
 /// A resource of `kind` owned by the signed-in team behind `bearer` (rotation needs an owner).
-async fn provision_as(host: &TestHost, kind: &str, name: &str, bearer: &str) -> Value {
-    let reply = host
-        .post(
-            &format!("/{kind}/new"),
-            Some("application/json"),
-            json!({ "name": name }).to_string().into_bytes(),
-            &[("authorization", bearer)],
-        )
-        .await;
-    assert_eq!(reply.status.as_u16(), 201, "{kind}: {}", reply.body);
-    reply.body
-}
-
 async fn rotate(host: &TestHost, resource: &Value, bearer: &str) -> Value {
     let token = resource["token"].as_str().unwrap();
     let reply = host
@@ -121,7 +108,9 @@ async fn assert_not_escalated(user: &str, evidence: &str, path: &str) {
 async fn postgres_privileged_paths_never_run_the_tenants_functions() {
     let host = TestHost::start(HostOptions::default()).await;
     let bearer = format!("Bearer {}", sign_in(&host, &new_email()).await);
-    let db = provision_as(&host, "db", "trap", &bearer).await;
+    let db = host
+        .provision_with("db", "trap", &[("authorization", &*bearer)])
+        .await;
     let url = db["connection_url"].as_str().unwrap();
     let (user, database) = pg_names(url);
     let evidence = format!("pwned_{}", uuid::Uuid::new_v4().simple());
@@ -595,7 +584,9 @@ async fn redis_connections_past_the_tier_are_closed() {
 async fn redis_rotation_ends_the_old_password_and_its_sessions() {
     let host = TestHost::start(redis_options()).await;
     let bearer = format!("Bearer {}", sign_in(&host, &new_email()).await);
-    let cache = provision_as(&host, "cache", "rotated", &bearer).await;
+    let cache = host
+        .provision_with("cache", "rotated", &[("authorization", &*bearer)])
+        .await;
     let old_url = cache["connection_url"].as_str().unwrap();
     let mut old = redis_connect(old_url).await;
     let rotated = rotate(&host, &cache, &bearer).await;
@@ -630,12 +621,16 @@ async fn rotation_does_not_lift_a_suspension() {
     .await;
     let bearer = format!("Bearer {}", sign_in(&host, &new_email()).await);
 
-    let db = provision_as(&host, "db", "suspended-db", &bearer).await;
+    let db = host
+        .provision_with("db", "suspended-db", &[("authorization", &*bearer)])
+        .await;
     let mut tenant = PgConnection::connect(db["connection_url"].as_str().unwrap())
         .await
         .unwrap();
     grow_past_ten_megabytes(&mut tenant).await;
-    let cache = provision_as(&host, "cache", "suspended-cache", &bearer).await;
+    let cache = host
+        .provision_with("cache", "suspended-cache", &[("authorization", &*bearer)])
+        .await;
     let prefix = cache["key_prefix"].as_str().unwrap().to_string();
     let mut conn = redis_connect(cache["connection_url"].as_str().unwrap()).await;
     let three_megabytes = "x".repeat(3 << 20);
@@ -686,7 +681,9 @@ async fn nats_login(resource: &Value) -> Result<async_nats::Client, String> {
 async fn nats_rotation_revokes_the_old_user_and_closes_its_connections() {
     let host = TestHost::start(HostOptions::only(ProviderSpec::nats())).await;
     let bearer = format!("Bearer {}", sign_in(&host, &new_email()).await);
-    let queue = provision_as(&host, "queue", "rotated", &bearer).await;
+    let queue = host
+        .provision_with("queue", "rotated", &[("authorization", &*bearer)])
+        .await;
     let old = nats_login(&queue).await.expect("the first user logs in");
     let rotated = rotate(&host, &queue, &bearer).await;
 

@@ -1,0 +1,35 @@
+//! The end-to-end tests, one binary with a module per area: each starts the real host binary
+//! against the real backends that `scripts/test` prepares. One binary links once and runs
+//! every test from one pool, so a filter such as `cargo test --test integration deploy::`
+//! picks an area.
+
+mod accounts;
+mod attacks;
+mod caps;
+mod cli;
+mod conformance;
+mod dashboard;
+mod deploy;
+mod docs;
+mod egress;
+mod errors;
+mod faults;
+mod hostile;
+mod hot_swap;
+mod idempotency;
+mod isolation;
+mod lifecycle;
+mod mcp;
+mod mongo;
+mod nats;
+mod neighbours;
+mod openapi;
+mod postgres;
+mod provider_check;
+mod redis;
+mod saga;
+mod sandbox;
+mod slowloris;
+mod spaces;
+mod stacks;
+mod webhooks;
