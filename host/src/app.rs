@@ -7,10 +7,10 @@ use crate::config::{Config, LifecycleConfig};
 use crate::deploy::AppUrls;
 use crate::kinds::Catalog;
 use crate::lifecycle::maintenance::{self, Maintenance};
-use crate::lifecycle::schedule;
 use crate::proxy::{Proxy, Upstream};
 use crate::readiness::Readiness;
 use crate::registry::Registry;
+use crate::schedule;
 use crate::store::{DeploymentStatus, Sealer, Store};
 use crate::tenancy::client::{ClientResolver, parse_cidrs};
 use crate::tenancy::plans::Plans;
@@ -122,7 +122,7 @@ impl App {
                 .filter(|t| !t.is_empty()),
         });
         maintenance::spawn(app.clone());
-        crate::registry::watch::spawn(
+        crate::provider_watch::spawn(
             app.clone(),
             std::time::Duration::from_millis(config.providers_poll_ms),
         );

@@ -22,7 +22,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{Markup, html};
 
 /// Where a deployed app's traffic goes right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -488,22 +488,12 @@ impl Reply {
 
 /// The page a browser gets instead of the app: the same words as the JSON envelope.
 fn failure_page(title: &str, detail: &str, request_id: &str) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) }
-                style { (PreEscaped(FAILURE_STYLE)) }
-            }
-            body {
-                h1 { (title) }
-                p { (detail) }
-                p { small { "Request id: " code { (request_id) } } }
-            }
-        }
-    }
+    let body = html! {
+        h1 { (title) }
+        p { (detail) }
+        p { small { "Request id: " code { (request_id) } } }
+    };
+    crate::html_document::document(title, FAILURE_STYLE, body)
 }
 
 const FAILURE_STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}small{color:#666}";

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Html;
-use maud::{DOCTYPE, html};
+use maud::html;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -123,25 +123,23 @@ pub async fn approve(
     ))
 }
 
+const APPROVE_STYLE: &str =
+    "body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem}";
+
 /// `GET /auth/cli/{id}/approve`: the page the CLI sends its user to.
 pub async fn approve_page(Path(id): Path<String>) -> Html<String> {
     let id = Uuid::parse_str(&id)
         .map(|u| u.to_string())
         .unwrap_or_default();
-    let page = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head { meta charset="utf-8"; title { "Approve CLI sign-in" } }
-            body style="font-family: system-ui, sans-serif; max-width: 34rem; margin: 3rem auto; padding: 0 1rem" {
-                h1 { "Approve a CLI sign-in" }
-                p { "A command line program asked to act for your account (session " code { (id) } ")." }
-                p {
-                    "Signed in? Approve it with " code { "POST /auth/cli/" (id) "/approve" }
-                    " and your session token. Not signed in? Ask for a link with "
-                    code { "POST /auth/email/start" } " first."
-                }
-            }
+    let body = html! {
+        h1 { "Approve a CLI sign-in" }
+        p { "A command line program asked to act for your account (session " code { (id) } ")." }
+        p {
+            "Signed in? Approve it with " code { "POST /auth/cli/" (id) "/approve" }
+            " and your session token. Not signed in? Ask for a link with "
+            code { "POST /auth/email/start" } " first."
         }
     };
+    let page = crate::html_document::document("Approve CLI sign-in", APPROVE_STYLE, body);
     Html(page.into_string())
 }

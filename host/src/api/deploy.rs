@@ -224,7 +224,7 @@ fn app_kind(app: &App) -> Result<String, ApiError> {
         .ok_or_else(no_deployer)
 }
 
-fn no_deployer() -> ApiError {
+pub(super) fn no_deployer() -> ApiError {
     ApiError::not_found("A deploy provider")
 }
 

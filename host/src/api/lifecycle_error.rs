@@ -18,6 +18,7 @@ pub fn lifecycle_error(public_url: &str, error: LifecycleError) -> ApiError {
         LifecycleError::UnknownKind(kind) => {
             ApiError::not_found(&format!("Resource kind `{kind}`"))
         }
+        LifecycleError::NoDeployer => super::deploy::no_deployer(),
         LifecycleError::Denied(denial) => denied(public_url, denial),
         LifecycleError::Refused(refusal) => provider_refusal(refusal),
         LifecycleError::Call(e) => ApiError::call_failed(e),
@@ -37,7 +38,11 @@ pub fn lifecycle_error(public_url: &str, error: LifecycleError) -> ApiError {
         )
         .action("Wait a second, then retry.")
         .retry_after(1),
-        LifecycleError::Unfinished(detail) => ApiError::provider_failed(detail).action("Tell the user the delete has started but the backend did not finish it; it will be retried automatically, or retry the DELETE in 30 seconds."),
+        LifecycleError::Unfinished(detail) => {
+            tracing::warn!(request_id = %request_id::current(), error = %detail, "delete did not finish");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "provider_failed", "The delete started, but the backend did not finish it; it is retried automatically.")
+                .action("Tell the user the delete has started but the backend did not finish it; it will be retried automatically, or retry the DELETE in 30 seconds.")
+        }
         LifecycleError::Internal(detail) => ApiError::internal(detail),
     }
 }

@@ -57,6 +57,21 @@ impl BuildCgroup {
             parent: format!("/{BUILDS}/{name}"),
         })
     }
+
+    /// Waits (at most `limit`) until no process of the build is left. The engine stops a
+    /// build whose request was dropped on its own time, so a step may outlive the request.
+    pub async fn wait_empty(&self, limit: std::time::Duration) {
+        let processes = || {
+            std::fs::read_to_string(self.dir.join("pids.current"))
+                .ok()
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let deadline = tokio::time::Instant::now() + limit;
+        while processes() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
 }
 
 impl Drop for BuildCgroup {

@@ -45,6 +45,8 @@ const KEPT_BUILDS: usize = 256;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often a running build checks whether a redeploy replaced it.
 const SUPERSEDED_POLL: Duration = Duration::from_millis(500);
+/// How long a cancelled build may take to stop its last step before the next one starts.
+const STEP_STOP_LIMIT: Duration = Duration::from_secs(10);
 /// The network of apps outside a stack (containers on it cannot reach each other).
 const SOLO_NETWORK: &str = "apps";
 
@@ -295,8 +297,12 @@ impl ContainersBackend {
         let outcome = tokio::select! {
             outcome = tokio::time::timeout(deadline, run) => outcome,
             // Dropping the request makes the engine stop the build (it kills the step
-            // running), before this returns and the app's next build may start.
+            // running); its steps are waited out before this returns and the app's next
+            // build may start.
             () = self.superseded(resource, generation) => {
+                if let Some(cgroup) = &cgroup {
+                    cgroup.wait_empty(STEP_STOP_LIMIT).await;
+                }
                 log.push("Build cancelled: a newer deploy of this app replaced it.".into());
                 return Err(cap_error("cancelled", log.tail().join("\n")));
             }

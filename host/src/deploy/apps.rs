@@ -56,8 +56,7 @@ pub async fn create_app(
     new: NewApp<'_>,
     request_id: String,
 ) -> Result<CreatedApp, LifecycleError> {
-    let (kind, _) =
-        super::deployer(app).ok_or_else(|| LifecycleError::UnknownKind("app".into()))?;
+    let (kind, _) = super::deployer(app).ok_or(LifecycleError::NoDeployer)?;
     let resource_id = Uuid::new_v4();
     let app_id = super::new_app_id();
     let exposed = new.stack.is_none_or(|(_, _, expose)| expose);

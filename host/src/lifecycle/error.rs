@@ -14,6 +14,9 @@ pub enum LifecycleError {
     /// No live service serves the kind.
     #[error("no service serves kind `{0}`")]
     UnknownKind(String),
+    /// No live provider deploys apps.
+    #[error("no deploy provider is live")]
+    NoDeployer,
     /// The caller's tier or network caps refuse a new resource.
     #[error("refused by the caps: {0:?}")]
     Denied(Denial),

@@ -7,6 +7,5 @@ pub mod maintenance;
 pub mod meter;
 pub mod provision;
 pub mod reaper;
-pub mod schedule;
 pub mod stored;
 pub mod tiers;

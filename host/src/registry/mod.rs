@@ -9,7 +9,6 @@ mod call;
 mod engine;
 mod health;
 mod load;
-pub mod watch;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

@@ -89,11 +89,12 @@ pub fn internal(message: impl std::fmt::Display) -> ProviderError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::types::BackendError;
 
-    fn backend(code: &str) -> CapabilityError {
+    /// A backend failure with SQLSTATE (or other code) `code`.
+    pub(crate) fn backend(code: &str) -> CapabilityError {
         CapabilityError::Backend(BackendError {
             code: code.into(),
             message: format!("{code} happened"),

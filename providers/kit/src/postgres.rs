@@ -86,14 +86,7 @@ pub fn end_sessions_of(role: &str) -> Result<(), ProviderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::BackendError;
-
-    fn backend(code: &str) -> CapabilityError {
-        CapabilityError::Backend(BackendError {
-            code: code.into(),
-            message: format!("{code} happened"),
-        })
-    }
+    use crate::errors::tests::backend;
 
     #[test]
     fn a_duplicate_is_a_conflict() {

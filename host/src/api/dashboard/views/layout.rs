@@ -1,7 +1,7 @@
 //! The document every dashboard page shares: head, stylesheet and body. No page loads
 //! anything from elsewhere.
 
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::Markup;
 
 const STYLE: &str = "
 body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1d2430}
@@ -20,17 +20,5 @@ code.secret{word-break:break-all}dl{display:grid;grid-template-columns:10rem 1fr
 
 /// A whole page titled `title` around `body`.
 pub fn page(title: &str, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width,initial-scale=1";
-                title { (title) " · instanode" }
-                // A constant of this file (CSS has `>`, which escaping would break).
-                style { (PreEscaped(STYLE)) }
-            }
-            body { (body) }
-        }
-    }
+    crate::html_document::document(&format!("{title} · instanode"), STYLE, body)
 }

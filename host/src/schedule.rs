@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::app::App;
 
-use super::{meter, reaper};
+use crate::lifecycle::{meter, reaper};
 
 pub fn spawn(app: Arc<App>) {
     let every = |secs: u64| Duration::from_secs(secs.max(1));

@@ -1,0 +1,22 @@
+//! The shell every HTML answer of the host shares (dashboard, claim page, CLI approval,
+//! the proxy's failure page): language, charset, viewport, title and an inline stylesheet.
+//! Nothing is loaded from elsewhere, so the pages work offline and leak no visits.
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+/// A whole document titled `title` around `body`, styled by `style` (a constant of the
+/// caller: CSS has `>`, which escaping would break, so it is never built from input).
+pub fn document(title: &str, style: &'static str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width,initial-scale=1";
+                title { (title) }
+                style { (PreEscaped(style)) }
+            }
+            body { (body) }
+        }
+    }
+}
