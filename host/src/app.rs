@@ -125,7 +125,8 @@ impl App {
         crate::provider_watch::spawn(
             app.clone(),
             std::time::Duration::from_millis(config.providers_poll_ms),
-        );
+        )
+        .await;
         schedule::spawn(app.clone());
         Ok(app)
     }

@@ -18,21 +18,29 @@ struct Seen {
     len: u64,
 }
 
-pub fn spawn(app: SharedApp, every: Duration) {
+pub async fn spawn(app: SharedApp, every: Duration) {
     let Some(dir) = app.registry.providers_dir.clone() else {
         return;
     };
+    let mut seen = HashMap::new();
+    // The first look happens before the host serves: one started later would take the
+    // files it finds for news and undo an upload that came first.
+    look_logged(&app, &dir, &mut seen).await;
     tokio::spawn(async move {
-        let mut seen = HashMap::new();
         let mut ticker = tokio::time::interval(every.max(Duration::from_millis(50)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
         loop {
             ticker.tick().await;
-            if let Err(e) = look(&app, &dir, &mut seen).await {
-                tracing::warn!(dir = %dir.display(), error = %e, "cannot read the providers directory");
-            }
+            look_logged(&app, &dir, &mut seen).await;
         }
     });
+}
+
+async fn look_logged(app: &SharedApp, dir: &Path, seen: &mut HashMap<PathBuf, Seen>) {
+    if let Err(e) = look(app, dir, seen).await {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot read the providers directory");
+    }
 }
 
 async fn look(

@@ -134,6 +134,19 @@ pub async fn through_proxy(
     body: Option<String>,
     accept: Option<&str>,
 ) -> (u16, String) {
+    try_through_proxy(host, method, url, body, accept)
+        .await
+        .expect("the proxy answers")
+}
+
+/// [`through_proxy`], with a failed exchange as an error.
+pub async fn try_through_proxy(
+    host: &TestHost,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<String>,
+    accept: Option<&str>,
+) -> reqwest::Result<(u16, String)> {
     let parsed = url::Url::parse(url).expect("app URL");
     let authority = match parsed.port() {
         Some(port) => format!("{}:{port}", parsed.host_str().unwrap_or_default()),
@@ -155,22 +168,26 @@ pub async fn through_proxy(
     if let Some(accept) = accept {
         request = request.header("accept", accept);
     }
-    let response = request.send().await.expect("the proxy answers");
+    let response = request.send().await?;
     let status = response.status().as_u16();
-    (status, response.text().await.unwrap_or_default())
+    Ok((status, response.text().await.unwrap_or_default()))
 }
 
 /// GET `url` through the proxy until it answers 200 with a body containing `text`.
 pub async fn wait_for_body(host: &TestHost, url: &str, text: &str, within: Duration) -> String {
     let started = Instant::now();
     loop {
-        let (status, body) = through_proxy(host, reqwest::Method::GET, url, None, None).await;
-        if status == 200 && body.contains(text) {
-            return body;
+        // A reused connection the host closed while idle fails the exchange; the next poll
+        // opens a new one.
+        let answer = try_through_proxy(host, reqwest::Method::GET, url, None, None).await;
+        if let Ok((200, body)) = &answer
+            && body.contains(text)
+        {
+            return body.clone();
         }
         assert!(
             started.elapsed() < within,
-            "{url} answered {status} {body:?}, not {text:?}"
+            "{url} answered {answer:?}, not {text:?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
