@@ -11,6 +11,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::{Router, extract::rejection::BytesRejection};
+
 use super::error::ApiError;
 use super::schema::{
     PreviousVersion, Provider, ProviderHealth, Providers, QuotaFailure, QuotaFailures, Sandbox,

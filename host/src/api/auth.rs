@@ -18,8 +18,8 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::json::JsonObject;
 use super::schema::{
-    ApiKey, ApiKeyCreated, ApiKeyList, ApiKeyRevoked, EmailStart, LinkSent, Me, NewApiKey,
-    Session, SignedOut, True,
+    ApiKey, ApiKeyCreated, ApiKeyList, ApiKeyRevoked, EmailStart, LinkSent, Me, NewApiKey, Session,
+    SignedOut, True,
 };
 use crate::app::App;
 use crate::app::SharedApp;

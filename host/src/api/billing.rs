@@ -31,7 +31,7 @@ const EVENT_TOLERANCE_SECS: i64 = 300;
 #[utoipa::path(post, path = "/billing/webhook", tag = "accounts", operation_id = "billingWebhook",
     summary = "Payment events (signed by the billing provider)",
     description = "JSON {id, created (Unix seconds), event: subscription.activated | subscription.cancelled, team, tier}, HMAC-SHA256 signed in X-Instanode-Signature: sha256=<hex>. Events created more than 5 minutes from the host's clock are refused (400 event_expired); an id already applied, or an event older than one applied to the team, answers 200 with applied: false.",
-    params(("X-Instanode-Signature" = Option<String>, Header, description = "sha256=<hex HMAC-SHA256 of the body under the billing secret>.")),
+    params(("X-Instanode-Signature" = Option<String>, Header, nullable = false, description = "sha256=<hex HMAC-SHA256 of the body under the billing secret>.")),
     request_body = BillingEvent,
     responses((status = 200, description = "Applied, or already applied.", body = BillingOutcome)))]
 pub async fn webhook(

@@ -180,7 +180,9 @@ pub async fn claim(
     Ok(Json(ClaimSent {
         ok: True,
         message: format!("Magic link sent to {email}."),
-        agent_action: format!("Tell the user to open the link just emailed to {email} within 15 minutes to claim their resources."),
+        agent_action: format!(
+            "Tell the user to open the link just emailed to {email} within 15 minutes to claim their resources."
+        ),
         email,
     }))
 }

@@ -26,8 +26,8 @@ const KNOWN_FIELDS: [&str; 2] = ["name", "env"];
     description = "Kinds: db (PostgreSQL), vector (PostgreSQL with pgvector), cache (Redis), nosql (MongoDB), queue (NATS JetStream), storage (S3 prefix), webhook, and whatever else the live providers serve (GET /api/v1/capabilities lists them). Over the daily cap, a caller proving a resource it holds (X-Instanode-Token) gets it back (200). Idempotency-Key makes retries safe. The answer's Instanode-Provider header names the provider version.",
     security((), ("bearer" = [])),
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key answer the first result (to a signed-in team, or to an anonymous caller on the same network presenting the same key)."),
-        ("X-Instanode-Token" = Option<String>, Header, description = "Resource tokens or upgrade JWTs the caller holds, comma separated: over an anonymous cap, only these are handed back or named."),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Retries with the same key answer the first result (to a signed-in team, or to an anonymous caller on the same network presenting the same key)."),
+        ("X-Instanode-Token" = Option<String>, Header, nullable = false, description = "Resource tokens or upgrade JWTs the caller holds, comma separated: over an anonymous cap, only these are handed back or named."),
     ),
     request_body = CreateResource,
     responses(

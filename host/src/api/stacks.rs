@@ -157,7 +157,10 @@ pub async fn create(
             expires_at: stack.expires_at,
             stack_token,
             note: note.replace("{slug}", &slug),
-            agent_action: format!("Poll GET {}/api/v1/stacks/{slug} (Authorization: Bearer <stack_token, the upgrade_jwt you created it with, or your session/API key>) until status is \"healthy\", then give the user the service URLs.", app.public_url),
+            agent_action: format!(
+                "Poll GET {}/api/v1/stacks/{slug} (Authorization: Bearer <stack_token, the upgrade_jwt you created it with, or your session/API key>) until status is \"healthy\", then give the user the service URLs.",
+                app.public_url
+            ),
             slug,
         }),
     ))

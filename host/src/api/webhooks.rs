@@ -108,8 +108,8 @@ pub struct Page {
     operation_id = "listWebhookRequests",
     summary = "Stored webhook requests, newest first",
     params(
-        ("limit" = Option<i64>, Query, description = "1-100 (default 20)."),
-        ("before" = Option<i64>, Query, description = "The next_before of the previous page."),
+        ("limit" = Option<i64>, Query, nullable = false, description = "1-100 (default 20)."),
+        ("before" = Option<i64>, Query, nullable = false, description = "The next_before of the previous page."),
     ),
     responses((status = 200, description = "A page of requests.", body = WebhookRequests)))]
 pub async fn list(

@@ -12,7 +12,7 @@ use crate::app::SharedApp;
 #[utoipa::path(get, path = "/start", tag = "accounts", operation_id = "startPage",
     summary = "The claim page an upgrade link opens",
     description = "The resource the upgrade token stands for and a form that emails the claim link.",
-    params(("t" = Option<String>, Query, description = "The upgrade token.")),
+    params(("t" = Option<String>, Query, nullable = false, description = "The upgrade token.")),
     responses(
         (status = 200, description = "An HTML page.", body = String, content_type = "text/html"),
     ))]

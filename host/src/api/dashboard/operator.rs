@@ -80,6 +80,7 @@ pub async fn show(State(app): State<SharedApp>, headers: HeaderMap) -> Response 
     summary = "Exchange the admin token for an operator cookie",
     request_body(content = OperatorSignInForm, content_type = "application/x-www-form-urlencoded"),
     responses(
+        (status = 200, description = "An HTML page.", body = String, content_type = "text/html"),
         (status = 303, description = "Signed in; to the operator page."),
         (status = 401, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
         (status = 403, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
@@ -211,7 +212,7 @@ async fn act(app: &App, headers: &HeaderMap, name: &str, form: &Bytes, action: A
     operation_id = "operatorUpload",
     summary = "Replace a provider with an uploaded component",
     description = "Sent by the operator page's script with the page's form token in `X-Instanode-Form-Token`; answers like PUT /admin/providers/{name}.",
-    params(("X-Instanode-Form-Token" = Option<String>, Header, description = "The operator page's form token.")),
+    params(("X-Instanode-Form-Token" = Option<String>, Header, nullable = false, description = "The operator page's form token.")),
     request_body(content = String, content_type = "application/octet-stream"),
     responses((status = 200, description = "Swapped (or unchanged).", body = Swap)))]
 pub async fn upload(

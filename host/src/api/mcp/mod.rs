@@ -22,8 +22,7 @@ use tower::ServiceExt;
 use super::error::ApiError;
 use super::schema::{
     ErrorBody, False, InitializeResult, JsonRpcAnswer, JsonRpcRequest, RawAnswer, RpcError,
-    RpcResult, ServerCapabilities, ServerInfo, TextContent, ToolList, ToolResult,
-    ToolsCapability,
+    RpcResult, ServerCapabilities, ServerInfo, TextContent, ToolList, ToolResult, ToolsCapability,
 };
 use crate::app::SharedApp;
 

@@ -17,7 +17,7 @@ pub struct ClaimRequest {
     /// Upgrade JWTs or tokens of further resources to claim with it; nothing else of the
     /// network moves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_items = 50)]
+    #[schema(nullable = false, max_items = 50)]
     pub tokens: Option<Vec<String>>,
 }
 
@@ -32,6 +32,7 @@ pub struct ClaimPreview {
     pub resources: Vec<ClaimItem>,
     /// When the upgrade token stops working; absent once it was used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -202,6 +203,7 @@ pub struct BillingEvent {
     pub team: String,
     /// The new tier (activations).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub tier: Option<String>,
 }
 

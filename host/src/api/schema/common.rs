@@ -4,8 +4,8 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
 /// A boolean that is always one value: `ok` is `true` on every success and `false` in the
@@ -52,7 +52,11 @@ macro_rules! constant_bool {
 }
 
 constant_bool!(True, true, "Always `true`: the request succeeded.");
-constant_bool!(False, false, "Always `false`: the request was refused or failed.");
+constant_bool!(
+    False,
+    false,
+    "Always `false`: the request was refused or failed."
+);
 
 /// The error envelope. Stable `error` codes include invalid_name, invalid_body,
 /// invalid_query, unsupported_media_type, payload_too_large, not_found, method_not_allowed,
@@ -78,6 +82,7 @@ pub struct ErrorBody {
     pub retry_after_seconds: Option<u64>,
     /// What an agent should do next.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub agent_action: Option<String>,
     /// Fields some refusals add: the `claim_url` or `limit` of a cap, a deleted resource's
     /// `ended_at`, the `service` of a stack an upload was refused for.

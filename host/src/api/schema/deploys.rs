@@ -60,10 +60,13 @@ pub struct DeploymentAnswer {
     pub status: DeploymentStatus,
     pub item: Deployment,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub redeployed: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub note: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub agent_action: Option<String>,
 }
 

@@ -11,12 +11,12 @@ pub struct JsonRpcRequest {
     pub jsonrpc: String,
     /// A string or an integer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Value)]
+    #[schema(nullable = false, value_type = Value)]
     pub id: Option<Value>,
     /// initialize, ping, tools/list or tools/call.
     pub method: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(nullable = false, value_type = Option<Object>)]
     pub params: Option<Map<String, Value>>,
 }
 
@@ -29,9 +29,10 @@ pub struct JsonRpcAnswer {
     /// The request's id; null when it could not be read.
     pub id: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(nullable = false, value_type = Option<Object>)]
     pub result: Option<RpcResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub error: Option<RpcError>,
 }
 

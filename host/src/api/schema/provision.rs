@@ -17,9 +17,11 @@ pub struct CreateResource {
     pub name: String,
     /// An environment label (default production).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub env: Option<String>,
     /// webhook only: senders must sign bodies with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub secret: Option<String>,
 }
 
@@ -38,6 +40,7 @@ pub struct Created {
     pub connection_url: String,
     /// For apps deployed on this host; absent for kinds reached only at their public URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub internal_url: Option<String>,
     pub tier: String,
     pub limits: CreatedLimits,
@@ -51,12 +54,15 @@ pub struct Created {
     pub claim_url: String,
     /// Broker-mode storage: where object URLs are presigned (no key is handed out).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub presign_url: Option<String>,
     /// Broker-mode storage: `use_presign_endpoint`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub agent_action: Option<String>,
     /// Body fields the kind does not take, sorted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub ignored_fields: Option<Vec<String>>,
     /// The provider's own fields (strings, or objects of strings for `outer.inner` names).
     #[serde(flatten)]

@@ -16,6 +16,7 @@ use crate::store::ResourceStatus;
 pub struct Resource {
     /// Present on `GET /api/v1/resources/{token}`; list items leave it out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub ok: Option<True>,
     pub id: Uuid,
     pub token: Uuid,
@@ -56,6 +57,7 @@ pub struct ResourceCredentials {
     pub fields: BTreeMap<String, String>,
     /// `true` after a rotation; absent on a reveal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub rotated: Option<bool>,
 }
 

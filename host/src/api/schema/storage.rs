@@ -24,7 +24,7 @@ pub struct PresignRequest {
     pub key: String,
     /// Seconds the URL works (default 600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1, maximum = 3600)]
+    #[schema(nullable = false, minimum = 1, maximum = 3600)]
     pub expires_in: Option<u64>,
 }
 
