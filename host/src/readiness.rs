@@ -3,11 +3,12 @@
 
 use std::time::Instant;
 
-use serde_json::Value;
 use tokio::sync::Mutex;
+
+use crate::api::schema::Readiness as Report;
 
 #[derive(Default)]
 pub struct Readiness {
     /// When the round ran, whether the host was ready, and the report.
-    pub last: Mutex<Option<(Instant, bool, Value)>>,
+    pub last: Mutex<Option<(Instant, bool, Report)>>,
 }

@@ -11,9 +11,12 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::{Router, extract::rejection::BytesRejection};
-use serde_json::{Value, json};
 
 use super::error::ApiError;
+use super::schema::{
+    PreviousVersion, Provider, ProviderHealth, Providers, QuotaFailure, QuotaFailures, Sandbox,
+    Swap, True, Unloaded,
+};
 use crate::app::{App, SharedApp};
 use crate::registry::{Loaded, Refusal, Swapped};
 use crate::tenancy::tokens::secrets_equal;
@@ -79,54 +82,89 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// Resources whose quota verdict (suspend or resume) their provider keeps failing to apply,
 /// the longest-failing first.
-async fn quota(State(app): State<SharedApp>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/admin/quota", tag = "operators", operation_id = "listQuotaFailures",
+    summary = "Resources whose suspension or resumption keeps failing",
+    security(("admin" = [])),
+    responses((status = 200, description = "Each resource the meter could not suspend (or resume): id, kind, provider, status, error, failing_since, attempts, usage.", body = QuotaFailures)))]
+async fn quota(State(app): State<SharedApp>) -> Result<Json<QuotaFailures>, ApiError> {
     const LISTED: i64 = 500;
     let failing = app
         .store
         .enforcement_failures(LISTED)
         .await
-        .map_err(ApiError::internal)?;
-    Ok(Json(json!({ "ok": true, "failing": failing })))
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .map(|f| QuotaFailure {
+            id: f.id,
+            kind: f.kind,
+            provider: f.provider,
+            status: f.status,
+            error: f.error,
+            failing_since: f.failing_since,
+            attempts: f.attempts,
+            usage: f.usage,
+        })
+        .collect();
+    Ok(Json(QuotaFailures { ok: True, failing }))
 }
 
-async fn list(State(app): State<SharedApp>) -> Json<Value> {
+#[utoipa::path(get, path = "/admin/providers", tag = "operators", operation_id = "listProviders",
+    summary = "Live providers, versions and health",
+    security(("admin" = [])),
+    responses((status = 200, description = "The providers.", body = Providers)))]
+async fn list(State(app): State<SharedApp>) -> Json<Providers> {
     Json(inventory(&app).await)
 }
 
+#[utoipa::path(put, path = "/admin/providers/{name}", tag = "operators", operation_id = "uploadProvider",
+    summary = "Replace a provider with a new component",
+    security(("admin" = [])),
+    request_body(content = String, content_type = "application/octet-stream"),
+    responses((status = 200, description = "Swapped (or unchanged).", body = Swap)))]
 async fn upload(
     State(app): State<SharedApp>,
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Swap>, ApiError> {
     Ok(Json(upload_component(&app, &name, body).await?))
 }
 
+#[utoipa::path(post, path = "/admin/providers/{name}/rollback", tag = "operators",
+    operation_id = "rollbackProvider",
+    summary = "Go back to the previous version",
+    security(("admin" = [])),
+    responses((status = 200, description = "Swapped.", body = Swap)))]
 async fn rollback(
     State(app): State<SharedApp>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Swap>, ApiError> {
     Ok(Json(roll_back(&app, &name).await?))
 }
 
+#[utoipa::path(post, path = "/admin/providers/{name}/unload", tag = "operators",
+    operation_id = "unloadProvider",
+    summary = "Take a provider out of service",
+    security(("admin" = [])),
+    responses((status = 200, description = "Unloaded.", body = Unloaded)))]
 async fn unload(
     State(app): State<SharedApp>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Unloaded>, ApiError> {
     Ok(Json(take_out_of_service(&app, &name).await?))
 }
 
 /// Every live provider (version, health, the version it replaced) and those unloaded.
-pub(super) async fn inventory(app: &App) -> Value {
+pub(super) async fn inventory(app: &App) -> Providers {
     let mut providers = Vec::new();
     for live in app.registry.all() {
         let previous = app.registry.previous(&live.name).await;
         providers.push(describe(&live, previous.as_deref()));
     }
-    json!({
-        "ok": true,
-        "providers": providers,
-        "unloaded": app.registry.unloaded(),
-    })
+    Providers {
+        ok: True,
+        providers,
+        unloaded: app.registry.unloaded(),
+    }
 }
 
 /// Replaces provider `name` with the component in `body`, once it passes every check.
@@ -134,7 +172,7 @@ pub(super) async fn upload_component(
     app: &App,
     name: &str,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Value, ApiError> {
+) -> Result<Swap, ApiError> {
     let body = body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::payload_too_large(MAX_COMPONENT_BYTES),
         _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.body_text()),
@@ -152,57 +190,67 @@ pub(super) async fn upload_component(
     Ok(swap_report(&swapped))
 }
 
-pub(super) async fn roll_back(app: &App, name: &str) -> Result<Value, ApiError> {
+pub(super) async fn roll_back(app: &App, name: &str) -> Result<Swap, ApiError> {
     let swapped = app.registry.rollback(name).await.map_err(refused)?;
     Ok(swap_report(&swapped))
 }
 
 /// Takes a provider out of service until a rollback, an upload or a restart.
-pub(super) async fn take_out_of_service(app: &App, name: &str) -> Result<Value, ApiError> {
+pub(super) async fn take_out_of_service(app: &App, name: &str) -> Result<Unloaded, ApiError> {
     let removed = app.registry.unload(name).await.map_err(refused)?;
-    Ok(json!({
-        "ok": true,
-        "unloaded": describe(&removed, None),
-        "kinds_no_longer_served": removed.kinds,
-    }))
-}
-
-fn swap_report(swapped: &Swapped) -> Value {
-    json!({
-        "ok": true,
-        "unchanged": swapped.unchanged(),
-        "provider": describe(&swapped.live, swapped.replaced.as_deref()),
-        "swap_ms": swapped.elapsed.as_secs_f64() * 1000.0,
-        "compiled_artifact_cached": swapped.cached,
+    Ok(Unloaded {
+        ok: True,
+        unloaded: describe(&removed, None),
+        kinds_no_longer_served: removed.kinds.clone(),
     })
 }
 
-fn describe(live: &Loaded, previous: Option<&Loaded>) -> Value {
+fn swap_report(swapped: &Swapped) -> Swap {
+    Swap {
+        ok: True,
+        unchanged: swapped.unchanged(),
+        provider: describe(&swapped.live, swapped.replaced.as_deref()),
+        swap_ms: swapped.elapsed.as_secs_f64() * 1000.0,
+        compiled_artifact_cached: swapped.cached,
+    }
+}
+
+fn describe(live: &Loaded, previous: Option<&Loaded>) -> Provider {
     let sandbox = live.sandbox();
-    json!({
-        "name": live.name,
-        "version": live.version,
-        "kinds": live.kinds,
-        "sha256": live.sha256,
-        "loaded_at": live.loaded_at,
-        "source": live.source,
-        "grants": live.grants.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "deployer": live.is_deployer(),
-        "sandbox": {
-            "call_timeout_ms": sandbox.call_timeout_ms,
-            "host_wait_ms": sandbox.host_wait_ms,
-            "memory_mb": sandbox.memory_mb,
-            "max_instances": sandbox.max_instances,
-            "breaker_failures": sandbox.breaker_failures,
-            "breaker_open_ms": sandbox.breaker_open_ms,
+    let health = live.health.report();
+    Provider {
+        name: live.name.clone(),
+        version: live.version.clone(),
+        kinds: live.kinds.clone(),
+        sha256: live.sha256.clone(),
+        loaded_at: live.loaded_at,
+        source: live.source.clone(),
+        grants: live.grants.iter().map(ToString::to_string).collect(),
+        deployer: live.is_deployer(),
+        sandbox: Sandbox {
+            call_timeout_ms: sandbox.call_timeout_ms,
+            host_wait_ms: sandbox.host_wait_ms,
+            memory_mb: sandbox.memory_mb,
+            max_instances: sandbox.max_instances,
+            breaker_failures: sandbox.breaker_failures,
+            breaker_open_ms: sandbox.breaker_open_ms,
         },
-        "health": live.health.report(),
-        "previous": previous.map(|p| json!({
-            "version": p.version,
-            "sha256": p.sha256,
-            "loaded_at": p.loaded_at,
-        })),
-    })
+        health: ProviderHealth {
+            breaker: health.breaker.into(),
+            tripped: health.tripped.iter().map(ToString::to_string).collect(),
+            failures_in_a_row: health.failures_in_a_row,
+            calls_total: health.calls_total,
+            failures_total: health.failures_total,
+            last_failure: health.last_failure,
+            last_failure_at: health.last_failure_at,
+            retry_after_seconds: health.retry_after_seconds,
+        },
+        previous: previous.map(|p| PreviousVersion {
+            version: p.version.clone(),
+            sha256: p.sha256.clone(),
+            loaded_at: p.loaded_at,
+        }),
+    }
 }
 
 fn refused(refusal: Refusal) -> ApiError {

@@ -11,12 +11,16 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::error::ApiError;
 use super::json::JsonObject;
+use super::schema::{
+    ApiKey, ApiKeyCreated, ApiKeyList, ApiKeyRevoked, EmailStart, LinkSent, Me, NewApiKey, Session,
+    SignedOut, True,
+};
 use crate::app::App;
 use crate::app::SharedApp;
 use crate::store::{Account, NewLink};
@@ -217,19 +221,23 @@ pub(super) async fn send_link(
 
 /// `POST /auth/email/start {email}`: mails a sign-in link. Always 202 for a well-formed
 /// address, whether or not an account exists.
+#[utoipa::path(post, path = "/auth/email/start", tag = "accounts", operation_id = "startEmailSignIn",
+    summary = "Email a sign-in link",
+    request_body = EmailStart,
+    responses((status = 202, description = "A link is on its way if the address can receive mail.", body = LinkSent)))]
 pub async fn email_start(
     State(app): State<SharedApp>,
     JsonObject(body): JsonObject,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<LinkSent>), ApiError> {
     let email = parse_email(body.get("email"))?;
     send_link(&app, &email, "sign_in", &[]).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({
-            "ok": true,
-            "message": "If the address can receive mail, a sign-in link is on its way.",
-            "expires_in_minutes": LINK_MINUTES,
-        })),
+        Json(LinkSent {
+            ok: True,
+            message: "If the address can receive mail, a sign-in link is on its way.".into(),
+            expires_in_minutes: LINK_MINUTES,
+        }),
     ))
 }
 
@@ -240,6 +248,13 @@ pub struct LinkQuery {
 
 /// `GET /auth/email/callback?t=`: consumes the link, finishes a claim (moving the
 /// network's resources to the account), and answers with a session token.
+#[utoipa::path(get, path = "/auth/email/callback", tag = "accounts", operation_id = "finishEmailSignIn",
+    summary = "Exchange an emailed link for a session",
+    params(("t" = String, Query, description = "From the emailed link.")),
+    responses(
+        (status = 200, description = "A session token.", body = Session),
+        (status = 303, description = "A browser (Accept: text/html first) gets the session as a cookie and is sent to /dashboard."),
+    ))]
 pub async fn email_callback(
     State(app): State<SharedApp>,
     headers: HeaderMap,
@@ -290,17 +305,17 @@ pub async fn email_callback(
         )
             .into_response());
     }
-    Ok(Json(json!({
-        "ok": true,
-        "session_token": token,
-        "token_type": "Bearer",
-        "expires_at": DateTime::<Utc>::from_timestamp(claims.exp, 0),
-        "user_id": account.user_id,
-        "team_id": account.team_id,
-        "email": account.email,
-        "tier": account.tier,
-        "claimed_resources": claimed,
-    }))
+    Ok(Json(Session {
+        ok: True,
+        session_token: token,
+        token_type: "Bearer".into(),
+        expires_at: DateTime::<Utc>::from_timestamp(claims.exp, 0),
+        user_id: account.user_id,
+        team_id: account.team_id,
+        email: account.email,
+        tier: account.tier,
+        claimed_resources: claimed,
+    })
     .into_response())
 }
 
@@ -313,27 +328,38 @@ fn wants_html(headers: &HeaderMap) -> bool {
 }
 
 /// `GET /auth/me`.
-pub async fn me(State(app): State<SharedApp>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/auth/me", tag = "accounts", operation_id = "me",
+    summary = "The signed-in account",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The account.", body = Me)))]
+pub async fn me(State(app): State<SharedApp>, headers: HeaderMap) -> Result<Json<Me>, ApiError> {
     let account = account(&app, &headers).await?;
-    Ok(Json(json!({
-        "ok": true,
-        "user_id": account.user_id,
-        "team_id": account.team_id,
-        "team_name": account.team_name,
-        "email": account.email,
-        "tier": account.tier,
-    })))
+    Ok(Json(Me {
+        ok: True,
+        user_id: account.user_id,
+        team_id: account.team_id,
+        team_name: account.team_name,
+        email: account.email,
+        tier: account.tier,
+    }))
 }
 
 /// `POST /auth/logout`: revokes the session token sent; always 200.
+#[utoipa::path(post, path = "/auth/logout", tag = "accounts", operation_id = "logout",
+    summary = "End the session",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Signed out.", body = SignedOut)))]
 pub async fn logout(
     State(app): State<SharedApp>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SignedOut>, ApiError> {
     if let Some(token) = bearer_token(&headers) {
         revoke_session_token(&app, token).await?;
     }
-    Ok(Json(json!({ "ok": true, "message": "Signed out." })))
+    Ok(Json(SignedOut {
+        ok: True,
+        message: "Signed out.".into(),
+    }))
 }
 
 /// Revokes the session `token` stands for (its `jti`); anything else is ignored.
@@ -349,11 +375,16 @@ pub(super) async fn revoke_session_token(app: &App, token: &str) -> Result<(), A
 }
 
 /// `POST /api/v1/auth/api-keys {name}`: a new key, shown once.
+#[utoipa::path(post, path = "/api/v1/auth/api-keys", tag = "accounts", operation_id = "createApiKey",
+    summary = "Create an API key",
+    security(("bearer" = [])),
+    request_body = NewApiKey,
+    responses((status = 201, description = "The key, shown once.", body = ApiKeyCreated)))]
 pub async fn create_api_key(
     State(app): State<SharedApp>,
     headers: HeaderMap,
     JsonObject(body): JsonObject,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ApiKeyCreated>), ApiError> {
     let account = account(&app, &headers).await?;
     let name = match body.get("name") {
         Some(Value::String(s)) if (1..=120).contains(&s.trim().len()) => s.trim().to_string(),
@@ -375,51 +406,59 @@ pub async fn create_api_key(
         .map_err(ApiError::internal)?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "ok": true,
-            "id": id,
-            "key": key,
-            "name": name,
-            "created_at": now,
-            "note": "Store the key now: it is shown only once. Send it as `Authorization: Bearer <key>`.",
-        })),
+        Json(ApiKeyCreated {
+            ok: True,
+            id,
+            key,
+            name,
+            created_at: now,
+            note: "Store the key now: it is shown only once. Send it as `Authorization: Bearer <key>`.".into(),
+        }),
     ))
 }
 
 /// `GET /api/v1/auth/api-keys`.
+#[utoipa::path(get, path = "/api/v1/auth/api-keys", tag = "accounts", operation_id = "listApiKeys",
+    summary = "The team's API keys",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The keys (never their secrets).", body = ApiKeyList)))]
 pub async fn list_api_keys(
     State(app): State<SharedApp>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ApiKeyList>, ApiError> {
     let account = account(&app, &headers).await?;
     let keys = app
         .store
         .team_api_keys(account.team_id)
         .await
         .map_err(ApiError::internal)?;
-    let items: Vec<Value> = keys
+    let items: Vec<ApiKey> = keys
         .into_iter()
-        .map(|k| {
-            json!({
-                "id": k.id,
-                "name": k.name,
-                "created_at": k.created_at,
-                "last_used_at": k.last_used_at,
-                "revoked": k.revoked_at.is_some(),
-            })
+        .map(|k| ApiKey {
+            id: k.id,
+            name: k.name,
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+            revoked: k.revoked_at.is_some(),
         })
         .collect();
-    Ok(Json(
-        json!({ "ok": true, "total": items.len(), "items": items }),
-    ))
+    Ok(Json(ApiKeyList {
+        ok: True,
+        total: items.len(),
+        items,
+    }))
 }
 
 /// `DELETE /api/v1/auth/api-keys/{id}`.
+#[utoipa::path(delete, path = "/api/v1/auth/api-keys/{id}", tag = "accounts", operation_id = "revokeApiKey",
+    summary = "Revoke an API key",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Revoked.", body = ApiKeyRevoked)))]
 pub async fn revoke_api_key(
     State(app): State<SharedApp>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ApiKeyRevoked>, ApiError> {
     let account = account(&app, &headers).await?;
     let not_found = || {
         ApiError::new(
@@ -438,5 +477,9 @@ pub async fn revoke_api_key(
     {
         return Err(not_found());
     }
-    Ok(Json(json!({ "ok": true, "id": id, "revoked": true })))
+    Ok(Json(ApiKeyRevoked {
+        ok: True,
+        id,
+        revoked: true,
+    }))
 }

@@ -12,11 +12,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::Sha256;
 
 use super::error::ApiError;
 use super::json::RawBody;
+use super::schema::{BillingApplied, BillingEvent, BillingOutcome, BillingSkipped, True};
 use crate::app::SharedApp;
 use crate::lifecycle::tiers;
 use crate::store::BillingEventFate;
@@ -25,11 +26,19 @@ use crate::tenancy::plans;
 /// How far an event's `created` may be from this host's clock.
 const EVENT_TOLERANCE_SECS: i64 = 300;
 
+/// The body is checked against its signature as bytes, then read field by field (not into
+/// [`BillingEvent`]) so that each missing field is named in the refusal.
+#[utoipa::path(post, path = "/billing/webhook", tag = "accounts", operation_id = "billingWebhook",
+    summary = "Payment events (signed by the billing provider)",
+    description = "JSON {id, created (Unix seconds), event: subscription.activated | subscription.cancelled, team, tier}, HMAC-SHA256 signed in X-Instanode-Signature: sha256=<hex>. Events created more than 5 minutes from the host's clock are refused (400 event_expired); an id already applied, or an event older than one applied to the team, answers 200 with applied: false.",
+    params(("X-Instanode-Signature" = Option<String>, Header, nullable = false, description = "sha256=<hex HMAC-SHA256 of the body under the billing secret>.")),
+    request_body = BillingEvent,
+    responses((status = 200, description = "Applied, or already applied.", body = BillingOutcome)))]
 pub async fn webhook(
     State(app): State<SharedApp>,
     headers: HeaderMap,
     RawBody(body): RawBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BillingOutcome>, ApiError> {
     let secret = app.billing_secret.as_deref().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -117,11 +126,16 @@ pub async fn webhook(
                 .await
                 .map_err(ApiError::internal)?;
         }
-        return Ok(Json(json!({
-            "ok": true,
-            "team_id": team_id,
-            "applied": false,
-            "reason": if fate == BillingEventFate::Duplicate { "duplicate" } else { "superseded" },
+        let reason = if fate == BillingEventFate::Duplicate {
+            "duplicate"
+        } else {
+            "superseded"
+        };
+        return Ok(Json(BillingOutcome::Skipped(BillingSkipped {
+            ok: True,
+            team_id,
+            applied: false,
+            reason: reason.into(),
         })));
     }
     let change = tiers::set_team_tier(&app, team_id, tier)
@@ -132,12 +146,12 @@ pub async fn webhook(
         .record_billing_event(event_id, team_id, created, now)
         .await
         .map_err(ApiError::internal)?;
-    Ok(Json(json!({
-        "applied": true,
-        "ok": true,
-        "team_id": team_id,
-        "tier": tier,
-        "resources": change.resources,
-        "failed": change.failed,
+    Ok(Json(BillingOutcome::Applied(BillingApplied {
+        applied: true,
+        ok: True,
+        team_id,
+        tier: tier.to_string(),
+        resources: change.resources,
+        failed: change.failed,
     })))
 }

@@ -2,43 +2,44 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
 
+use super::schema::{Capabilities, TierInfo, True};
 use crate::app::{App, SharedApp};
 
-pub async fn capabilities(State(app): State<SharedApp>) -> Json<Value> {
+#[utoipa::path(get, path = "/api/v1/capabilities", tag = "resources", operation_id = "getCapabilities",
+    summary = "Tiers, limits and the kinds served",
+    responses((status = 200, description = "Capabilities.", body = Capabilities)))]
+pub async fn capabilities(State(app): State<SharedApp>) -> Json<Capabilities> {
     let app_kind = app.kinds.app_kind();
-    let tiers: Vec<Value> = app
+    let tiers = app
         .plans
         .by_rank()
         .into_iter()
-        .map(|(name, tier)| {
-            json!({
-                "tier": name,
-                "display_name": tier.display_name,
-                "rank": tier.rank,
-                "price_usd_monthly": tier.price_usd_monthly,
-                "provisions_per_day": tier.provisions_per_day,
-                "ttl_hours": tier.ttl_hours,
-                "resource_count_limit": tier.resource_count_limit,
-                "limits": tier.limits,
-                "deployments_apps": app_kind
-                    .as_ref()
-                    .and_then(|kind| {
-                        tier.limits_for(&kind.name)
-                            .into_iter()
-                            .find_map(|(k, v)| (k == "apps").then_some(v))
-                    })
-                    .unwrap_or(0),
-            })
+        .map(|(name, tier)| TierInfo {
+            tier: name.to_string(),
+            display_name: tier.display_name.clone(),
+            rank: tier.rank,
+            price_usd_monthly: tier.price_usd_monthly,
+            provisions_per_day: tier.provisions_per_day,
+            ttl_hours: tier.ttl_hours,
+            resource_count_limit: tier.resource_count_limit.clone(),
+            limits: tier.limits.clone(),
+            deployments_apps: app_kind
+                .as_ref()
+                .and_then(|kind| {
+                    tier.limits_for(&kind.name)
+                        .into_iter()
+                        .find_map(|(k, v)| (k == "apps").then_some(v))
+                })
+                .unwrap_or(0),
         })
         .collect();
-    Json(json!({
-        "ok": true,
-        "kinds": served_kinds(&app),
-        "tiers": tiers,
-        "unlimited": -1,
-    }))
+    Json(Capabilities {
+        ok: True,
+        kinds: served_kinds(&app),
+        tiers,
+        unlimited: -1,
+    })
 }
 
 /// Every kind this host provisions now, sorted.

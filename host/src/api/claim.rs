@@ -11,12 +11,13 @@ use super::query::Query;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::auth::{parse_email, send_link};
 use super::error::ApiError;
 use super::json::JsonObject;
+use super::schema::{ClaimItem, ClaimPreview, ClaimRequest, ClaimSent, True};
 use crate::app::{App, SharedApp};
 use crate::store::ResourceRow;
 use crate::tenancy::tokens::UpgradeClaims;
@@ -54,28 +55,32 @@ async fn verified(app: &App, token: &str) -> Result<(UpgradeClaims, Uuid), ApiEr
 }
 
 /// Kinds, names and lifetimes only: a preview is no place for tokens.
-fn item(row: &ResourceRow) -> Value {
-    json!({
-        "name": row.name,
-        "kind": row.kind,
-        "tier": row.tier,
-        "status": row.status,
-        "created_at": row.created_at,
-        "expires_at": row.expires_at,
-    })
+fn item(row: &ResourceRow) -> ClaimItem {
+    ClaimItem {
+        name: row.name.clone(),
+        kind: row.kind.clone(),
+        tier: row.tier.clone(),
+        status: row.status,
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+    }
 }
 
 /// `GET /claim/preview?t=<upgrade_jwt>`: what a claim would move. No side effects.
+#[utoipa::path(get, path = "/claim/preview", tag = "accounts", operation_id = "previewClaim",
+    summary = "What a claim would keep",
+    params(("t" = String, Query, description = "The upgrade token.")),
+    responses((status = 200, description = "The resource the token would claim: kind, name, status, expiry (never tokens).", body = ClaimPreview)))]
 pub async fn preview(
     State(app): State<SharedApp>,
     Query(query): Query<TokenQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ClaimPreview>, ApiError> {
     let token = query.t.unwrap_or_default();
     Ok(Json(preview_of(&app, &token).await?))
 }
 
 /// What a claim with the upgrade token `token` would move (also the claim page's list).
-pub(super) async fn preview_of(app: &App, token: &str) -> Result<Value, ApiError> {
+pub(super) async fn preview_of(app: &App, token: &str) -> Result<ClaimPreview, ApiError> {
     if token.is_empty() {
         return Err(missing_token());
     }
@@ -86,15 +91,16 @@ pub(super) async fn preview_of(app: &App, token: &str) -> Result<Value, ApiError
         .await
         .map_err(ApiError::internal)?
     {
-        return Ok(json!({
-            "ok": true,
-            "token_valid": false,
-            "already_claimed": true,
-            "items": [],
-            "resources": [],
-        }));
+        return Ok(ClaimPreview {
+            ok: True,
+            token_valid: false,
+            already_claimed: true,
+            items: Vec::new(),
+            resources: Vec::new(),
+            expires_at: None,
+        });
     }
-    let items: Vec<Value> = app
+    let items: Vec<ClaimItem> = app
         .store
         .claimable(&[resource])
         .await
@@ -102,21 +108,25 @@ pub(super) async fn preview_of(app: &App, token: &str) -> Result<Value, ApiError
         .iter()
         .map(item)
         .collect();
-    Ok(json!({
-        "ok": true,
-        "token_valid": true,
-        "already_claimed": false,
-        "items": items,
-        "resources": items,
-        "expires_at": DateTime::<Utc>::from_timestamp(claims.exp, 0),
-    }))
+    Ok(ClaimPreview {
+        ok: True,
+        token_valid: true,
+        already_claimed: false,
+        resources: items.clone(),
+        items,
+        expires_at: DateTime::<Utc>::from_timestamp(claims.exp, 0),
+    })
 }
 
 /// `POST /claim {token, email}` (`jwt` is an older name for `token`; `token` wins).
+#[utoipa::path(post, path = "/claim", tag = "accounts", operation_id = "claim",
+    summary = "Claim anonymous resources by email",
+    request_body = ClaimRequest,
+    responses((status = 200, description = "A claim link was sent.", body = ClaimSent)))]
 pub async fn claim(
     State(app): State<SharedApp>,
     JsonObject(body): JsonObject,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ClaimSent>, ApiError> {
     let token = ["token", "jwt"]
         .iter()
         .find_map(|k| {
@@ -167,12 +177,14 @@ pub async fn claim(
         }
         return Err(e);
     }
-    Ok(Json(json!({
-        "ok": true,
-        "message": format!("Magic link sent to {email}."),
-        "email": email,
-        "agent_action": format!("Tell the user to open the link just emailed to {email} within 15 minutes to claim their resources."),
-    })))
+    Ok(Json(ClaimSent {
+        ok: True,
+        message: format!("Magic link sent to {email}."),
+        agent_action: format!(
+            "Tell the user to open the link just emailed to {email} within 15 minutes to claim their resources."
+        ),
+        email,
+    }))
 }
 
 /// The further resources a claim proves it holds: `tokens`, a list of upgrade JWTs or

@@ -6,12 +6,13 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Html;
+use axum::response::{IntoResponse, Response};
 use maud::html;
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::auth::{account, hash, new_api_key};
 use super::error::ApiError;
+use super::schema::{CliApproval, CliApproved, CliPending, CliSession, True};
 use crate::app::SharedApp;
 
 /// A CLI session waits this long for approval.
@@ -31,7 +32,12 @@ fn session_id(id: &str) -> Result<Uuid, ApiError> {
 }
 
 /// `POST /auth/cli`.
-pub async fn start(State(app): State<SharedApp>) -> Result<(StatusCode, Json<Value>), ApiError> {
+#[utoipa::path(post, path = "/auth/cli", tag = "accounts", operation_id = "startCliSignIn",
+    summary = "Open a device sign-in session",
+    responses((status = 201, description = "Open auth_url in a browser; poll the session.", body = CliSession)))]
+pub async fn start(
+    State(app): State<SharedApp>,
+) -> Result<(StatusCode, Json<CliSession>), ApiError> {
     let id = Uuid::new_v4();
     let now = app.clock.now();
     app.store
@@ -40,21 +46,27 @@ pub async fn start(State(app): State<SharedApp>) -> Result<(StatusCode, Json<Val
         .map_err(ApiError::internal)?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "ok": true,
-            "session_id": id,
-            "auth_url": format!("{}/auth/cli/{id}/approve", app.public_url),
-            "expires_in": SESSION_SECONDS,
-            "agent_action": "Open auth_url in a browser, sign in and approve; meanwhile poll GET /auth/cli/<session_id> every few seconds.",
-        })),
+        Json(CliSession {
+            ok: True,
+            session_id: id,
+            auth_url: format!("{}/auth/cli/{id}/approve", app.public_url),
+            expires_in: SESSION_SECONDS,
+            agent_action: "Open auth_url in a browser, sign in and approve; meanwhile poll GET /auth/cli/<session_id> every few seconds.".into(),
+        }),
     ))
 }
 
 /// `GET /auth/cli/{id}`: 202 while pending; 200 with the API key once approved (once).
+#[utoipa::path(get, path = "/auth/cli/{id}", tag = "accounts", operation_id = "pollCliSignIn",
+    summary = "Poll a device sign-in session",
+    responses(
+        (status = 202, description = "Waiting for approval.", body = CliPending),
+        (status = 200, description = "Approved: the API key, shown once.", body = CliApproved),
+    ))]
 pub async fn poll(
     State(app): State<SharedApp>,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let id = session_id(&id)?;
     let session = app
         .store
@@ -63,10 +75,12 @@ pub async fn poll(
         .map_err(ApiError::internal)?
         .ok_or_else(not_found)?;
     let (Some(sealed), Some(user)) = (session.sealed_api_key, session.user_id) else {
-        return Ok((
-            StatusCode::ACCEPTED,
-            Json(json!({ "ok": true, "pending": true, "status": "pending" })),
-        ));
+        let pending = CliPending {
+            ok: True,
+            pending: true,
+            status: "pending".into(),
+        };
+        return Ok((StatusCode::ACCEPTED, Json(pending)).into_response());
     };
     let key = app
         .sealer
@@ -78,26 +92,28 @@ pub async fn poll(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(not_found)?;
-    Ok((
-        StatusCode::OK,
-        Json(json!({
-            "ok": true,
-            "status": "approved",
-            "api_key": String::from_utf8_lossy(&key),
-            "email": account.email,
-            "team_id": account.team_id,
-            "team_name": account.team_name,
-            "tier": account.tier,
-        })),
-    ))
+    Ok(Json(CliApproved {
+        ok: True,
+        status: "approved".into(),
+        api_key: String::from_utf8_lossy(&key).into_owned(),
+        email: account.email,
+        team_id: account.team_id,
+        team_name: account.team_name,
+        tier: account.tier,
+    })
+    .into_response())
 }
 
 /// `POST /auth/cli/{id}/approve`: the signed-in user lets the waiting CLI in.
+#[utoipa::path(post, path = "/auth/cli/{id}/approve", tag = "accounts", operation_id = "approveCliSignIn",
+    summary = "Approve a device sign-in",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Approved.", body = CliApproval)))]
 pub async fn approve(
     State(app): State<SharedApp>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CliApproval>, ApiError> {
     let id = session_id(&id)?;
     let account = account(&app, &headers).await?;
     let now = app.clock.now();
@@ -118,15 +134,20 @@ pub async fn approve(
         .insert_api_key(&account, "cli", &hash(&key), now)
         .await
         .map_err(ApiError::internal)?;
-    Ok(Json(
-        json!({ "ok": true, "approved": true, "session_id": id }),
-    ))
+    Ok(Json(CliApproval {
+        ok: True,
+        approved: true,
+        session_id: id,
+    }))
 }
 
 const APPROVE_STYLE: &str =
     "body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem}";
 
 /// `GET /auth/cli/{id}/approve`: the page the CLI sends its user to.
+#[utoipa::path(get, path = "/auth/cli/{id}/approve", tag = "accounts", operation_id = "cliApprovePage",
+    summary = "The approval page",
+    responses((status = 200, description = "An HTML page.", body = String, content_type = "text/html")))]
 pub async fn approve_page(Path(id): Path<String>) -> Html<String> {
     let id = Uuid::parse_str(&id)
         .map(|u| u.to_string())

@@ -16,13 +16,16 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::Stream;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::error::ApiError;
 use super::lifecycle_error::lifecycle_error;
 use super::provision::{env_field, name_field};
 use super::resources::{delete_now, ended, not_found, parse_token};
+use super::schema::{
+    DeployForm, Deployment, DeploymentAnswer, DeploymentDeleted, DeploymentEvents, True,
+};
 use crate::app::{App, SharedApp};
 use crate::caps::context_ref;
 use crate::deploy as apps;
@@ -324,12 +327,18 @@ fn truthy(value: Option<&str>) -> bool {
 }
 
 /// `POST /deploy/new`.
+#[utoipa::path(post, path = "/deploy/new", tag = "deploys", operation_id = "createDeploy",
+    summary = "Build and run a container",
+    description = "A gzipped tarball with a Dockerfile at its top (at most 10 MB). Needs a bearer: a team's API key or any resource's upgrade_jwt. Builds have no network: a Dockerfile with ADD <url>, a git or $VARIABLE source, or FROM/COPY --from an image on a registry host is refused (400 dockerfile_remote_source). One build per app runs at a time; a redeploy stops the build it replaces.",
+    security(("bearer" = [])),
+    request_body(content = DeployForm, content_type = "multipart/form-data"),
+    responses((status = 202, description = "Building.", body = DeploymentAnswer)))]
 pub async fn create(
     State(app): State<SharedApp>,
     Extension(client): Extension<Client>,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<DeploymentAnswer>), ApiError> {
     let multipart = multipart.map_err(|e| super::deploy::not_multipart(&e))?;
     let deployer = bearer(&app, &headers, &client)
         .await?
@@ -368,13 +377,15 @@ pub async fn create(
             .transpose()
             .map_err(ApiError::internal)?;
         let row = start_redeploy(&app, row, Some(tarball), sealed.as_deref()).await?;
-        let mut body = item(&app, &row);
-        body.insert("redeployed".into(), json!(true));
-        body.insert(
-            "note".into(),
-            json!("Rebuilding in place: the same URL serves the new version once it is healthy."),
-        );
-        return Ok((StatusCode::ACCEPTED, Json(Value::Object(body))));
+        let body = DeploymentAnswer {
+            redeployed: Some(true),
+            note: Some(
+                "Rebuilding in place: the same URL serves the new version once it is healthy."
+                    .into(),
+            ),
+            ..answer(&app, &row)
+        };
+        return Ok((StatusCode::ACCEPTED, Json(body)));
     }
 
     check_app_quota(&app, &deployer).await?;
@@ -396,8 +407,6 @@ pub async fn create(
     .await
     .map_err(|e| lifecycle_error(&app.public_url, e))?;
     let row = find_row(&app, created.token).await?;
-    let mut body = item(&app, &row);
-    body.insert("redeployed".into(), json!(false));
     let expiry = match created.expires_at {
         Some(at) => format!(
             " It expires at {} unless claimed.",
@@ -405,16 +414,13 @@ pub async fn create(
         ),
         None => String::new(),
     };
-    body.insert(
-        "note".into(),
-        json!(format!(
+    let body = DeploymentAnswer {
+        redeployed: Some(false),
+        note: Some(format!(
             "Building. Poll GET /api/v1/deployments/{} until status is healthy.{expiry}",
             created.token
         )),
-    );
-    body.insert(
-        "agent_action".into(),
-        json!(format!(
+        agent_action: Some(format!(
             "Poll GET {}/api/v1/deployments/{} until status is \"healthy\", then give the user {}; on \"failed\" read GET {}/api/v1/deployments/{}/events, fix, and redeploy.",
             app.public_url,
             created.token,
@@ -422,8 +428,9 @@ pub async fn create(
             app.public_url,
             created.token
         )),
-    );
-    Ok((StatusCode::ACCEPTED, Json(Value::Object(body))))
+        ..answer(&app, &row)
+    };
+    Ok((StatusCode::ACCEPTED, Json(body)))
 }
 
 /// Starts a new rollout of an existing app (new upload, or the last one again).
@@ -478,97 +485,146 @@ async fn find_row(app: &App, token: Uuid) -> Result<DeploymentRow, ApiError> {
 }
 
 /// The public view of an app.
-pub(super) fn item(app: &App, row: &DeploymentRow) -> Map<String, Value> {
-    let url = row.slug.as_deref().map(|s| app.apps.url(s));
+pub(super) fn item(app: &App, row: &DeploymentRow) -> Deployment {
     let status = if row.resource_status == ResourceStatus::Deleted {
         DeploymentStatus::Stopped
     } else {
         row.status
     };
-    let item = json!({
-        "id": row.token,
-        "app_id": row.app_id,
-        "token": row.token,
-        "name": row.name,
-        "url": url,
-        "status": status,
-        "port": row.port,
-        "tier": row.tier,
-        "generation": row.generation,
-        "error": row.error,
-        "failure": row.failure,
-        "service": row.service,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-        "expires_at": row.expires_at,
-    });
-    let mut body = Map::new();
-    body.insert("ok".into(), json!(true));
-    for key in ["id", "app_id", "url", "status"] {
-        body.insert(key.into(), item[key].clone());
+    Deployment {
+        id: row.token,
+        app_id: row.app_id.clone(),
+        token: row.token,
+        name: row.name.clone(),
+        url: row.slug.as_deref().map(|s| app.apps.url(s)),
+        status,
+        port: row.port,
+        tier: row.tier.clone(),
+        generation: row.generation,
+        error: row.error.clone(),
+        failure: row.failure.clone(),
+        service: row.service.clone(),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        expires_at: row.expires_at,
     }
-    body.insert("item".into(), item);
-    body
+}
+
+/// An app's answer: the headline fields beside the whole item.
+fn answer(app: &App, row: &DeploymentRow) -> DeploymentAnswer {
+    let item = item(app, row);
+    DeploymentAnswer {
+        ok: True,
+        id: item.id,
+        app_id: item.app_id.clone(),
+        url: item.url.clone(),
+        status: item.status,
+        item,
+        redeployed: None,
+        note: None,
+        agent_action: None,
+    }
 }
 
 /// `GET /api/v1/deployments/{id}`.
+#[utoipa::path(get, path = "/api/v1/deployments/{id}", tag = "deploys", operation_id = "getDeployment",
+    summary = "A deployment's status",
+    responses((status = 200, description = "The deployment.", body = DeploymentAnswer)))]
 pub async fn get(
     State(app): State<SharedApp>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeploymentAnswer>, ApiError> {
     let row = find_row(&app, parse_token(&id)?).await?;
-    Ok(Json(Value::Object(item(&app, &row))))
+    Ok(Json(answer(&app, &row)))
+}
+
+/// `GET /deploy/{id}`: the same, under the short path.
+#[utoipa::path(get, path = "/deploy/{id}", tag = "deploys", operation_id = "getDeploymentShort",
+    summary = "A deployment's status (short path)",
+    responses((status = 200, description = "The deployment.", body = DeploymentAnswer)))]
+pub async fn get_short(
+    app: State<SharedApp>,
+    id: Path<String>,
+) -> Result<Json<DeploymentAnswer>, ApiError> {
+    get(app, id).await
 }
 
 /// `GET /api/v1/deployments/{id}/events`: the failure autopsy, when there is one.
+#[utoipa::path(get, path = "/api/v1/deployments/{id}/events", tag = "deploys",
+    operation_id = "getDeploymentEvents",
+    summary = "Why a deployment failed",
+    responses((status = 200, description = "The failure autopsy (reason, exit_code, last_lines, hint).", body = DeploymentEvents)))]
 pub async fn events(
     State(app): State<SharedApp>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeploymentEvents>, ApiError> {
     let row = find_row(&app, parse_token(&id)?).await?;
     let events: Vec<Value> = row.failure.clone().into_iter().collect();
-    Ok(Json(json!({
-        "ok": true,
-        "deployment_id": row.token,
-        "status": row.status,
-        "events": events,
-        "count": events.len(),
-    })))
+    Ok(Json(DeploymentEvents {
+        ok: True,
+        deployment_id: row.token,
+        status: row.status,
+        count: events.len(),
+        events,
+    }))
 }
 
 /// `POST /deploy/{id}/redeploy`: rebuild from the last upload (and current env).
+#[utoipa::path(post, path = "/deploy/{id}/redeploy", tag = "deploys", operation_id = "redeploy",
+    summary = "Rebuild the last upload in place",
+    responses((status = 202, description = "Building again.", body = DeploymentAnswer)))]
 pub async fn redeploy(
     State(app): State<SharedApp>,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<DeploymentAnswer>), ApiError> {
     let row = find_row(&app, parse_token(&id)?).await?;
     let row = start_redeploy(&app, row, None, None).await?;
-    let mut body = item(&app, &row);
-    body.insert("redeployed".into(), json!(true));
-    Ok((StatusCode::ACCEPTED, Json(Value::Object(body))))
+    let body = DeploymentAnswer {
+        redeployed: Some(true),
+        ..answer(&app, &row)
+    };
+    Ok((StatusCode::ACCEPTED, Json(body)))
 }
 
 /// `DELETE /api/v1/deployments/{id}`: stops and removes the app now (accounts with the
 /// two-step confirmation arrive with accounts).
+#[utoipa::path(delete, path = "/api/v1/deployments/{id}", tag = "deploys",
+    operation_id = "deleteDeployment",
+    summary = "Stop and remove an app",
+    responses((status = 200, description = "Deleted.", body = DeploymentDeleted)))]
 pub async fn delete(
     State(app): State<SharedApp>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeploymentDeleted>, ApiError> {
     let token = parse_token(&id)?;
     let deployment = find_row(&app, token).await?;
     delete_now(&app, token).await?;
-    Ok(Json(json!({
-        "ok": true,
-        "id": token,
-        "app_id": deployment.app_id,
-        "status": "deleted",
-        "deletion_status": "confirmed",
-        "message": "The app was stopped and removed; its URL no longer answers.",
-    })))
+    Ok(Json(DeploymentDeleted {
+        ok: True,
+        id: token,
+        app_id: deployment.app_id,
+        status: "deleted".into(),
+        deletion_status: "confirmed".into(),
+        message: "The app was stopped and removed; its URL no longer answers.".into(),
+    }))
+}
+
+/// `DELETE /deploy/{id}`: the same, under the short path.
+#[utoipa::path(delete, path = "/deploy/{id}", tag = "deploys", operation_id = "deleteDeploymentShort",
+    summary = "Stop and remove an app (short path)",
+    responses((status = 200, description = "Deleted.", body = DeploymentDeleted)))]
+pub async fn delete_short(
+    app: State<SharedApp>,
+    id: Path<String>,
+) -> Result<Json<DeploymentDeleted>, ApiError> {
+    delete(app, id).await
 }
 
 /// `GET /deploy/{id}/logs`: server-sent events, one `data:` per line, `data: [end]` last.
 /// While the app builds, the build output streams live; then the app's recent output.
+#[utoipa::path(get, path = "/deploy/{id}/logs", tag = "deploys", operation_id = "followDeploymentLogs",
+    summary = "Follow the build and the app's output",
+    responses((status = 200, description = "Server-sent events, one line per data field, `[end]` last.", body = String, content_type = "text/event-stream")))]
 pub async fn logs(
     State(app): State<SharedApp>,
     Path(id): Path<String>,

@@ -17,10 +17,16 @@ const PAGES: [(&str, &str); 2] = [
     ("llms.md", LLMS_TXT),
 ];
 
+#[utoipa::path(get, path = "/llms.txt", tag = "docs", operation_id = "llmsTxt",
+    summary = "What agents read first",
+    responses((status = 200, description = "Markdown, served as plain text.", body = String, content_type = "text/plain")))]
 pub async fn llms_txt(State(app): State<SharedApp>) -> Response {
     text(&app, LLMS_TXT, "text/plain; charset=utf-8")
 }
 
+#[utoipa::path(get, path = "/docs/{page}", tag = "docs", operation_id = "docsPage",
+    summary = "A docs page as Markdown (providers.md, llms.md)",
+    responses((status = 200, description = "Markdown.", body = String, content_type = "text/markdown")))]
 pub async fn page(State(app): State<SharedApp>, Path(name): Path<String>) -> Response {
     match PAGES.iter().find(|(page, _)| *page == name) {
         Some((_, body)) => text(&app, body, "text/markdown; charset=utf-8"),

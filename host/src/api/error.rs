@@ -15,9 +15,10 @@ use std::borrow::Cow;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::request_id;
+use super::schema::{ErrorBody, False};
 
 /// An API failure. Boxed: it travels through every `Result` of the request path.
 #[derive(Debug)]
@@ -192,19 +193,18 @@ impl IntoResponse for ApiError {
             502 | 504 => Some(10),
             _ => None,
         });
-        let mut body = Map::new();
-        body.insert("ok".into(), Value::Bool(false));
-        body.insert("error".into(), details.code.to_string().into());
-        body.insert("message".into(), details.message.into());
-        body.insert("request_id".into(), request_id::current().into());
-        body.insert("retry_after_seconds".into(), json!(retry_after));
-        if let Some(action) = details.agent_action {
-            body.insert("agent_action".into(), action.into());
-        }
-        for (key, value) in details.extra {
-            body.entry(key).or_insert(value);
-        }
-        let mut response = (details.status, Json(Value::Object(body))).into_response();
+        let mut extra = details.extra;
+        extra.retain(|key, _| !ErrorBody::FIELDS.contains(&key.as_str()));
+        let body = ErrorBody {
+            ok: False,
+            error: details.code.into_owned(),
+            message: details.message,
+            request_id: request_id::current(),
+            retry_after_seconds: retry_after,
+            agent_action: details.agent_action,
+            extra,
+        };
+        let mut response = (details.status, Json(body)).into_response();
         if let Some(seconds) = retry_after {
             response
                 .headers_mut()

@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Map, Value, json};
 use tokio::task::JoinSet;
 
+use super::schema::{Check, Liveness, Readiness, True};
 use crate::app::SharedApp;
 
 /// Commit the binary was built from (`unknown` outside a git checkout).
@@ -20,19 +20,28 @@ const CACHE_FOR: Duration = Duration::from_secs(10);
 const RECENT_FAILURE_MINUTES: i64 = 15;
 
 /// Shallow liveness: the process answers.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({
-        "ok": true,
-        "service": "instanode",
-        "version": env!("CARGO_PKG_VERSION"),
-        "commit_id": COMMIT_ID,
-    }))
+#[utoipa::path(get, path = "/healthz", tag = "health", operation_id = "healthz",
+    summary = "Liveness",
+    responses((status = 200, description = "The process answers.", body = Liveness)))]
+pub async fn healthz() -> Json<Liveness> {
+    Json(Liveness {
+        ok: True,
+        service: "instanode".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        commit_id: COMMIT_ID.into(),
+    })
 }
 
 /// Deep readiness: the metadata database (critical) and every provider's backend, checked
 /// in parallel. Only a failed metadata database makes the host unready (503); a failed
 /// provider degrades it. Concurrent probes wait for one round instead of starting their own.
-pub async fn readyz(State(app): State<SharedApp>) -> (StatusCode, Json<Value>) {
+#[utoipa::path(get, path = "/readyz", tag = "health", operation_id = "readyz",
+    summary = "Readiness of the metadata database and every provider",
+    responses(
+        (status = 200, description = "Ready (overall ok or degraded).", body = Readiness),
+        (status = 503, description = "The metadata database is down.", body = Readiness),
+    ))]
+pub async fn readyz(State(app): State<SharedApp>) -> (StatusCode, Json<Readiness>) {
     let mut last = app.readiness.last.lock().await;
     if let Some((at, ready, body)) = last.as_ref()
         && at.elapsed() < CACHE_FOR
@@ -52,7 +61,7 @@ fn status_of(ready: bool) -> StatusCode {
     }
 }
 
-async fn check_all(app: &SharedApp) -> (StatusCode, Value) {
+async fn check_all(app: &SharedApp) -> (StatusCode, Readiness) {
     let request_id = super::request_id::current();
     let mut checks = JoinSet::new();
     {
@@ -101,7 +110,7 @@ async fn check_all(app: &SharedApp) -> (StatusCode, Value) {
             }
         }));
     }
-    let mut report = Map::new();
+    let mut report = std::collections::BTreeMap::new();
     let (mut metadata_ok, mut all_ok) = (false, true);
     while let Some(Ok((name, ok, detail))) = checks.join_next().await {
         if name == "metadata_db" {
@@ -120,8 +129,12 @@ async fn check_all(app: &SharedApp) -> (StatusCode, Value) {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body =
-        json!({ "ok": metadata_ok, "overall": overall, "commit_id": COMMIT_ID, "checks": report });
+    let body = Readiness {
+        ok: metadata_ok,
+        overall: overall.into(),
+        commit_id: COMMIT_ID.into(),
+        checks: report,
+    };
     (status, body)
 }
 
@@ -161,7 +174,7 @@ async fn quota_enforcement(app: &SharedApp) -> Result<String, String> {
 async fn timed(
     name: String,
     check: impl Future<Output = Result<String, String>>,
-) -> (String, bool, Value) {
+) -> (String, bool, Check) {
     let started = Instant::now();
     let outcome = tokio::time::timeout(CHECK_TIMEOUT, check)
         .await
@@ -175,6 +188,11 @@ async fn timed(
     (
         name,
         ok,
-        json!({"status": status, "latency_ms": latency_ms, "last_checked": last_checked, "message": message}),
+        Check {
+            status: status.into(),
+            latency_ms,
+            last_checked,
+            message,
+        },
     )
 }

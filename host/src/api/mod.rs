@@ -23,6 +23,7 @@ mod query;
 pub mod rate_limit;
 pub mod request_id;
 pub mod resources;
+pub mod schema;
 mod stacks;
 mod storage;
 pub mod testing;
@@ -57,7 +58,10 @@ pub fn router(app: SharedApp) -> Router {
         )
         .route("/deploy/{id}/logs", get(deploy::logs))
         .route("/deploy/{id}/redeploy", post(deploy::redeploy))
-        .route("/deploy/{id}", get(deploy::get).delete(deploy::delete))
+        .route(
+            "/deploy/{id}",
+            get(deploy::get_short).delete(deploy::delete_short),
+        )
         .route(
             "/api/v1/deployments/{id}",
             get(deploy::get).delete(deploy::delete),
@@ -67,7 +71,10 @@ pub fn router(app: SharedApp) -> Router {
             "/stacks/new",
             post(stacks::create).layer(DefaultBodyLimit::max(stacks::MAX_STACK_BODY)),
         )
-        .route("/stacks/{slug}", get(stacks::get).delete(stacks::delete))
+        .route(
+            "/stacks/{slug}",
+            get(stacks::get_short).delete(stacks::delete_short),
+        )
         .route(
             "/api/v1/stacks/{slug}",
             get(stacks::get).delete(stacks::delete),

@@ -3,12 +3,13 @@
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::error::ApiError;
 use super::json::JsonObject;
 use super::lifecycle_error::{PROOF_HEADER, lifecycle_error};
+use super::schema::{CreateResource, Created, CreatedLimits, True};
 use crate::app::{App, SharedApp};
 use crate::kinds::{KindInfo, is_app};
 use crate::lifecycle::provision::{self, FaultPoint, ProvisionInput, ProvisionOutput};
@@ -18,13 +19,28 @@ use crate::tenancy::names::{EnvName, NameError, ResourceName};
 /// Body fields this route understands; anything else is echoed back in `ignored_fields`.
 const KNOWN_FIELDS: [&str; 2] = ["name", "env"];
 
+/// The body is read field by field (not into [`CreateResource`]) so that each bad field gets
+/// its own error code, and unknown ones are named back instead of refused.
+#[utoipa::path(post, path = "/{kind}/new", tag = "provision", operation_id = "createResource",
+    summary = "Create a resource of a kind",
+    description = "Kinds: db (PostgreSQL), vector (PostgreSQL with pgvector), cache (Redis), nosql (MongoDB), queue (NATS JetStream), storage (S3 prefix), webhook, and whatever else the live providers serve (GET /api/v1/capabilities lists them). Over the daily cap, a caller proving a resource it holds (X-Instanode-Token) gets it back (200). Idempotency-Key makes retries safe. The answer's Instanode-Provider header names the provider version.",
+    security((), ("bearer" = [])),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Retries with the same key answer the first result (to a signed-in team, or to an anonymous caller on the same network presenting the same key)."),
+        ("X-Instanode-Token" = Option<String>, Header, nullable = false, description = "Resource tokens or upgrade JWTs the caller holds, comma separated: over an anonymous cap, only these are handed back or named."),
+    ),
+    request_body = CreateResource,
+    responses(
+        (status = 201, description = "Created.", body = Created),
+        (status = 200, description = "The caller's existing resource of that name.", body = Created),
+    ))]
 pub async fn create(
     State(app): State<SharedApp>,
     Path(kind): Path<String>,
     Extension(client): Extension<Client>,
     headers: HeaderMap,
     JsonObject(body): JsonObject,
-) -> Result<(StatusCode, [(HeaderName, HeaderValue); 1], Json<Value>), ApiError> {
+) -> Result<(StatusCode, [(HeaderName, HeaderValue); 1], Json<Created>), ApiError> {
     let Some(kind_info) = app.kinds.kind(&kind).filter(|k| !is_app(k)) else {
         return Err(ApiError::not_found(&format!("Resource kind `{kind}`")));
     };
@@ -81,16 +97,12 @@ pub async fn create(
         KNOWN_FIELDS.contains(&field)
             || (!existing && kind_info.request_fields.iter().any(|f| f.name == field))
     };
-    let mut ignored: Vec<&String> = body.keys().filter(|k| !applied(k)).collect();
+    let mut ignored: Vec<String> = body.keys().filter(|k| !applied(k)).cloned().collect();
     if !ignored.is_empty() {
         ignored.sort();
-        response.insert("ignored_fields".into(), json!(ignored));
+        response.ignored_fields = Some(ignored);
     }
-    Ok((
-        status,
-        [(PROVIDER_HEADER, provider)],
-        Json(Value::Object(response)),
-    ))
+    Ok((status, [(PROVIDER_HEADER, provider)], Json(response)))
 }
 
 /// Names the provider version that created the resource: `postgres@0.1.0`.
@@ -183,32 +195,20 @@ fn invalid_env() -> ApiError {
     .action("Retry without `env`, or with a lowercase label such as \"production\".")
 }
 
-/// The 201 body (or 200, for an existing resource handed back): the spec's fields, then the
+/// The 201 body (or 200, for an existing resource handed back): the host's fields, then the
 /// provider's extra fields where they do not collide with the host's.
 fn created_body(
     public_url: &str,
     now: chrono::DateTime<chrono::Utc>,
     internal: bool,
     out: ProvisionOutput,
-) -> Map<String, Value> {
+) -> Created {
     let upgrade = format!("{public_url}/start?t={}", out.upgrade_jwt);
     let claim_url = format!("{public_url}/claim?t={}", out.upgrade_jwt);
-    let mut limits: Map<String, Value> = out
-        .limits
-        .iter()
-        .map(|(k, v)| (k.clone(), json!(v)))
-        .collect();
     let remaining = out
         .expires_at
         .map(|at| (at - now).max(chrono::Duration::zero()));
     let expires_in = remaining.map(|r| format!("{}h{:02}m", r.num_hours(), r.num_minutes() % 60));
-    limits.insert("expires_in".into(), json!(expires_in));
-    // Some kinds are reached only at their public URL.
-    let internal_url = internal.then(|| {
-        out.internal_url
-            .clone()
-            .unwrap_or_else(|| out.connection_url.clone())
-    });
     let note = match (&expires_in, out.existing) {
         (Some(left), true) => format!(
             "Returning your existing resource. Expires in {left}. Claim it to keep it: {upgrade}"
@@ -217,56 +217,66 @@ fn created_body(
         (Some(_), false) => format!("Works for 24h free. Claim it to keep it: {upgrade}"),
         (None, false) => "Ready.".to_string(),
     };
-    let mut body = json!({
-        "ok": true,
-        "id": out.id,
-        "token": out.token,
-        "name": out.name.as_str(),
-        "kind": out.kind,
-        "connection_url": out.connection_url,
-        "internal_url": internal_url,
-        "tier": out.tier,
-        "limits": limits,
-        "env": out.env.as_str(),
-        "expires_at": out.expires_at.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-        "note": note,
-        "upgrade": upgrade,
-        "upgrade_jwt": out.upgrade_jwt,
-        "claim_url": claim_url,
-    });
-    let map = body.as_object_mut().expect("built as an object");
-    if map["internal_url"].is_null() {
-        map.remove("internal_url");
-    }
-    let host_fields: std::collections::HashSet<String> = map.keys().cloned().collect();
     // Broker-mode storage: no key is handed out; objects are reached through presigned URLs.
-    if out.fields.iter().any(|(k, v)| k == "mode" && v == "broker") {
-        map.insert(
-            "presign_url".into(),
-            json!(format!("{public_url}/storage/{}/presign", out.token)),
-        );
-        map.insert("agent_action".into(), json!("use_presign_endpoint"));
+    let broker = out.fields.iter().any(|(k, v)| k == "mode" && v == "broker");
+    Created {
+        ok: True,
+        id: out.id,
+        token: out.token,
+        name: out.name.as_str().to_string(),
+        kind: out.kind,
+        // Some kinds are reached only at their public URL.
+        internal_url: internal.then(|| {
+            out.internal_url
+                .clone()
+                .unwrap_or_else(|| out.connection_url.clone())
+        }),
+        connection_url: out.connection_url,
+        tier: out.tier,
+        limits: CreatedLimits {
+            expires_in,
+            values: out.limits.into_iter().collect(),
+        },
+        env: out.env.as_str().to_string(),
+        expires_at: out
+            .expires_at
+            .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        note,
+        upgrade,
+        upgrade_jwt: out.upgrade_jwt,
+        claim_url,
+        presign_url: broker.then(|| format!("{public_url}/storage/{}/presign", out.token)),
+        agent_action: broker.then(|| "use_presign_endpoint".to_string()),
+        ignored_fields: None,
+        provider_fields: provider_fields(out.fields),
     }
-    for (key, value) in out.fields {
-        // `outer.inner` nests (`credentials.nats_jwt` lands in `credentials`), but only
-        // under an object of the provider's own, never inside the host's fields.
+}
+
+/// The provider's extra fields. `outer.inner` nests (`credentials.nats_jwt` lands in
+/// `credentials`), but only under an object of the provider's own, never inside (or in place
+/// of) the host's fields.
+fn provider_fields(fields: Vec<(String, String)>) -> Map<String, Value> {
+    let host = |name: &str| Created::HOST_FIELDS.contains(&name);
+    let mut map = Map::new();
+    for (key, value) in fields {
         match key.split_once('.') {
-            Some((outer, _)) if host_fields.contains(outer) => {}
+            Some((outer, _)) if host(outer) => {}
             Some((outer, inner)) => {
                 if let Some(object) = map
                     .entry(outer)
-                    .or_insert_with(|| json!({}))
+                    .or_insert_with(|| Value::Object(Map::new()))
                     .as_object_mut()
                 {
                     object.entry(inner).or_insert(Value::String(value));
                 }
             }
+            None if host(&key) => {}
             None => {
                 map.entry(key).or_insert(Value::String(value));
             }
         }
     }
-    std::mem::take(map)
+    map
 }
 
 /// The resources the caller proves it holds: `X-Instanode-Token` carries one or more (comma

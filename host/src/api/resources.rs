@@ -4,59 +4,67 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::error::ApiError;
 use super::lifecycle_error::lifecycle_error;
+use super::schema::{Resource, ResourceCredentials, ResourceDeleted, ResourceList, True};
 use crate::app::{App, SharedApp};
 use crate::lifecycle::deprovision;
 use crate::lifecycle::stored::{Credentials, limits_of};
 use crate::store::{Account, CredentialEvent, ResourceRow, ResourceStatus};
 
+#[utoipa::path(get, path = "/api/v1/resources/{token}", tag = "resources", operation_id = "getResource",
+    summary = "One resource (never its URL)",
+    responses((status = 200, description = "The resource.", body = Resource)))]
 pub async fn get(
     State(app): State<SharedApp>,
     Path(token): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Resource>, ApiError> {
     let row = find(&app, parse_token(&token)?).await?;
     if row.status == ResourceStatus::Deleted {
         return Err(ended(&row));
     }
-    Ok(Json(describe(&row)))
+    Ok(Json(Resource {
+        ok: Some(True),
+        ..describe(&row)
+    }))
 }
 
 /// `GET /api/v1/resources`: the signed-in team's resources (never their URLs).
+#[utoipa::path(get, path = "/api/v1/resources", tag = "resources", operation_id = "listResources",
+    summary = "The signed-in team's resources",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The resources.", body = ResourceList)))]
 pub async fn list(
     State(app): State<SharedApp>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ResourceList>, ApiError> {
     let account = super::auth::account(&app, &headers).await?;
     let rows = app
         .store
         .team_resources(account.team_id)
         .await
         .map_err(ApiError::internal)?;
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|row| {
-            let mut item = describe(row);
-            if let Some(object) = item.as_object_mut() {
-                object.remove("ok");
-            }
-            item
-        })
-        .collect();
-    Ok(Json(
-        json!({ "ok": true, "total": items.len(), "items": items }),
-    ))
+    let items: Vec<Resource> = rows.iter().map(describe).collect();
+    Ok(Json(ResourceList {
+        ok: True,
+        total: items.len(),
+        items,
+    }))
 }
 
 /// `GET /api/v1/resources/{token}/credentials`: the URLs, for the owning team only.
+#[utoipa::path(get, path = "/api/v1/resources/{token}/credentials", tag = "resources",
+    operation_id = "getCredentials",
+    summary = "A claimed resource's connection URL",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The credentials.", body = ResourceCredentials)))]
 pub async fn credentials(
     State(app): State<SharedApp>,
     headers: HeaderMap,
     Path(token): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ResourceCredentials>, ApiError> {
     let account = super::auth::account(&app, &headers).await?;
     let row = owned_by(&app, &account, &token).await?;
     Ok(Json(reveal(&app, &account, &row, Via::Api).await?))
@@ -64,11 +72,16 @@ pub async fn credentials(
 
 /// `POST /api/v1/resources/{token}/rotate-credentials`: new credentials from the provider;
 /// the old ones stop working where the backend allows it (Postgres: the old password).
+#[utoipa::path(post, path = "/api/v1/resources/{token}/rotate-credentials", tag = "resources",
+    operation_id = "rotateCredentials",
+    summary = "Replace a claimed resource's password",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The new credentials.", body = ResourceCredentials)))]
 pub async fn rotate_credentials(
     State(app): State<SharedApp>,
     headers: HeaderMap,
     Path(token): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ResourceCredentials>, ApiError> {
     let account = super::auth::account(&app, &headers).await?;
     let row = owned_by(&app, &account, &token).await?;
     Ok(Json(rotate(&app, &account, &row, Via::Api).await?))
@@ -87,7 +100,7 @@ pub(super) async fn reveal(
     account: &Account,
     row: &ResourceRow,
     via: Via,
-) -> Result<Value, ApiError> {
+) -> Result<ResourceCredentials, ApiError> {
     let credentials = Credentials::open(app, row).map_err(ApiError::internal)?;
     audit(app, account, row, "reveal", via).await?;
     Ok(credentials_body(row, credentials))
@@ -100,7 +113,7 @@ pub(super) async fn rotate(
     account: &Account,
     row: &ResourceRow,
     via: Via,
-) -> Result<Value, ApiError> {
+) -> Result<ResourceCredentials, ApiError> {
     // A suspended resource rotates too (leaked credentials must be replaceable at any time);
     // providers keep the suspension through the rotation.
     let rotatable = app.kinds.kind(&row.kind).is_some_and(|k| k.rotatable);
@@ -120,9 +133,10 @@ pub(super) async fn rotate(
     let credentials = crate::lifecycle::provision::rotate(app, row, &request_id)
         .await
         .map_err(|e| super::lifecycle_error::lifecycle_error(&app.public_url, e))?;
-    let mut body = credentials_body(row, credentials);
-    body["rotated"] = json!(true);
-    Ok(body)
+    Ok(ResourceCredentials {
+        rotated: Some(true),
+        ..credentials_body(row, credentials)
+    })
 }
 
 async fn audit(
@@ -168,20 +182,16 @@ pub(super) async fn owned_by(
     Ok(row)
 }
 
-fn credentials_body(row: &ResourceRow, credentials: Credentials) -> Value {
-    let fields: serde_json::Map<String, Value> = credentials
-        .fields
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect();
-    json!({
-        "ok": true,
-        "token": row.token,
-        "kind": row.kind,
-        "connection_url": credentials.connection_url,
-        "internal_url": credentials.internal_url,
-        "fields": fields,
-    })
+fn credentials_body(row: &ResourceRow, credentials: Credentials) -> ResourceCredentials {
+    ResourceCredentials {
+        ok: True,
+        token: row.token,
+        kind: row.kind.clone(),
+        connection_url: credentials.connection_url,
+        internal_url: credentials.internal_url,
+        fields: credentials.fields.into_iter().collect(),
+        rotated: None,
+    }
 }
 
 /// The resource behind `token` (of `kind`, when given), unless it never came to exist.
@@ -194,17 +204,21 @@ pub(super) async fn find(app: &App, token: Uuid) -> Result<ResourceRow, ApiError
         .ok_or_else(not_found)
 }
 
+#[utoipa::path(delete, path = "/api/v1/resources/{token}", tag = "resources",
+    operation_id = "deleteResource",
+    summary = "Delete a resource and its data",
+    responses((status = 200, description = "Deleted.", body = ResourceDeleted)))]
 pub async fn delete(
     State(app): State<SharedApp>,
     Path(token): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ResourceDeleted>, ApiError> {
     let row = delete_now(&app, parse_token(&token)?).await?;
-    Ok(Json(json!({
-        "ok": true,
-        "id": row.id,
-        "token": row.token,
-        "status": "deleted",
-    })))
+    Ok(Json(ResourceDeleted {
+        ok: True,
+        id: row.id,
+        token: row.token,
+        status: "deleted".into(),
+    }))
 }
 
 /// Deletes the resource behind `token` now: marks it, then removes its backend objects.
@@ -214,37 +228,35 @@ pub(super) async fn delete_now(app: &App, token: Uuid) -> Result<ResourceRow, Ap
         .map_err(|e| lifecycle_error(&app.public_url, e))
 }
 
-pub(super) fn describe(row: &ResourceRow) -> Value {
-    let limits: serde_json::Map<String, Value> = limits_of(row)
-        .into_iter()
-        .map(|(k, v)| (k, json!(v)))
-        .collect();
+/// A resource as its holder sees it, without `ok` (list items leave it out).
+pub(super) fn describe(row: &ResourceRow) -> Resource {
+    let limits: std::collections::BTreeMap<String, u64> = limits_of(row).into_iter().collect();
     let storage_limit_bytes = ["storage_mb", "memory_mb"]
         .iter()
-        .find_map(|k| limits.get(*k)?.as_u64())
+        .find_map(|k| limits.get(*k))
         .map(|mb| mb * 1024 * 1024);
     let storage_bytes = row
         .usage
         .as_ref()
         .and_then(|u| u.get("storage_bytes")?.as_u64());
-    json!({
-        "ok": true,
-        "id": row.id,
-        "token": row.token,
-        "name": row.name,
-        "kind": row.kind,
-        "env": row.env,
-        "tier": row.tier,
-        "status": row.status,
-        "limits": limits,
-        "usage": row.usage,
-        "storage_bytes": storage_bytes,
-        "storage_limit_bytes": storage_limit_bytes,
-        "storage_exceeded": row.status == ResourceStatus::Suspended,
-        "suspended_at": row.suspended_at,
-        "created_at": row.created_at,
-        "expires_at": row.expires_at,
-    })
+    Resource {
+        ok: None,
+        id: row.id,
+        token: row.token,
+        name: row.name.clone(),
+        kind: row.kind.clone(),
+        env: row.env.clone(),
+        tier: row.tier.clone(),
+        status: row.status,
+        limits,
+        usage: row.usage.clone(),
+        storage_bytes,
+        storage_limit_bytes,
+        storage_exceeded: row.status == ResourceStatus::Suspended,
+        suspended_at: row.suspended_at,
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+    }
 }
 
 pub(super) fn parse_token(token: &str) -> Result<Uuid, ApiError> {
@@ -277,5 +289,10 @@ pub(super) fn ended(row: &ResourceRow) -> ApiError {
     };
     ApiError::new(StatusCode::GONE, code, message)
         .action("Tell the user this resource no longer exists and its data is gone; provision a new one if they still need it.")
-        .with("ended_at", json!(row.ended_at))
+        // As serde writes a timestamp everywhere else.
+        .with(
+            "ended_at",
+            row.ended_at
+                .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+        )
 }

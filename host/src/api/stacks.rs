@@ -8,13 +8,15 @@ use axum::Json;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Extension, Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::deploy::{bearer, check_app_quota, item, read_form, source_error};
 use super::error::ApiError;
 use super::lifecycle_error::lifecycle_error;
 use super::provision::{env_field, name_field};
+use super::schema::{
+    Stack, StackCreated, StackDeleted, StackForm, StackService, StackServiceCreated, True,
+};
 use crate::app::{App, SharedApp};
 use crate::deploy::apps::Deployer;
 use crate::deploy::manifest::{self, Manifest};
@@ -28,12 +30,17 @@ use crate::tenancy::client::Client;
 pub const MAX_STACK_BODY: usize = 50 * 1024 * 1024;
 
 /// `POST /stacks/new`: multipart `manifest` (instant.yaml), `name`, one tarball per service.
+#[utoipa::path(post, path = "/stacks/new", tag = "stacks", operation_id = "createStack",
+    summary = "Deploy several services from a manifest",
+    security(("bearer" = [])),
+    request_body(content = StackForm, content_type = "multipart/form-data"),
+    responses((status = 202, description = "Building.", body = StackCreated)))]
 pub async fn create(
     State(app): State<SharedApp>,
     Extension(client): Extension<Client>,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<StackCreated>), ApiError> {
     let multipart = multipart.map_err(|e| super::deploy::not_multipart(&e))?;
     let deployer = match bearer(&app, &headers, &client).await? {
         Some(deployer) => deployer,
@@ -116,16 +123,14 @@ pub async fn create(
     .map_err(|e| lifecycle_error(&app.public_url, e))?;
     let slug = stack.slug.clone();
 
-    let services: Vec<Value> = created
+    let services: Vec<StackServiceCreated> = created
         .iter()
-        .map(|(service, c)| {
-            json!({
-                "name": service,
-                "id": c.token,
-                "app_id": c.app_id,
-                "url": c.url,
-                "status": "building",
-            })
+        .map(|(service, c)| StackServiceCreated {
+            name: service.clone(),
+            id: c.token,
+            app_id: c.app_id.clone(),
+            url: c.url.clone(),
+            status: "building".into(),
         })
         .collect();
     let stack_url = created.iter().find_map(|(_, c)| c.url.clone());
@@ -140,21 +145,24 @@ pub async fn create(
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({
-            "ok": true,
-            "slug": slug,
-            "stack_id": slug,
-            "name": name.as_str(),
-            "status": "building",
-            "tier": deployer.tier,
-            "stack_url": stack_url,
-            "services": services,
-            "expires_in": if anonymous { "6h" } else { "" },
-            "expires_at": stack.expires_at,
-            "stack_token": stack_token,
-            "note": note.replace("{slug}", &slug),
-            "agent_action": format!("Poll GET {}/api/v1/stacks/{slug} (Authorization: Bearer <stack_token, the upgrade_jwt you created it with, or your session/API key>) until status is \"healthy\", then give the user the service URLs.", app.public_url),
-        })),
+        Json(StackCreated {
+            ok: True,
+            stack_id: slug.clone(),
+            name: name.as_str().to_string(),
+            status: "building".into(),
+            tier: deployer.tier,
+            stack_url,
+            services,
+            expires_in: if anonymous { "6h" } else { "" }.into(),
+            expires_at: stack.expires_at,
+            stack_token,
+            note: note.replace("{slug}", &slug),
+            agent_action: format!(
+                "Poll GET {}/api/v1/stacks/{slug} (Authorization: Bearer <stack_token, the upgrade_jwt you created it with, or your session/API key>) until status is \"healthy\", then give the user the service URLs.",
+                app.public_url
+            ),
+            slug,
+        }),
     ))
 }
 
@@ -211,61 +219,101 @@ async fn needed_env(
     Ok(out)
 }
 
-/// `GET /api/v1/stacks/{slug}`: the slug is the credential of an anonymous stack.
+/// Who may read or delete a stack.
+const STACK_OWNER: &str = "Bearer: an anonymous stack's stack_token (from POST /stacks/new) or the upgrade_jwt it was created with; a team's stack, the team's session or API key. The slug alone is a public handle.";
+
+/// `GET /api/v1/stacks/{slug}`: for a caller proving it owns the stack.
+#[utoipa::path(get, path = "/api/v1/stacks/{slug}", tag = "stacks", operation_id = "getStack",
+    summary = "A stack's services",
+    description = STACK_OWNER,
+    security(("bearer" = [])),
+    responses((status = 200, description = "The stack.", body = Stack)))]
 pub async fn get(
     State(app): State<SharedApp>,
     Path(slug): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Stack>, ApiError> {
     let (stack, services) = find(&app, &slug, &headers).await?;
-    let items: Vec<Value> = services
+    let items: Vec<StackService> = services
         .iter()
         .map(|row| {
             let view = item(&app, row);
-            let manifest_service = row.service.clone().unwrap_or_default();
-            json!({
-                "name": manifest_service,
-                "id": view["id"],
-                "app_id": view["app_id"],
-                "status": view["status"],
-                "url": view["url"],
-                "expose": row.slug.is_some(),
-                "port": row.port,
-                "error": row.error,
-                "failure": row.failure,
-                "env": redacted_env(&app, row),
-            })
+            StackService {
+                name: row.service.clone().unwrap_or_default(),
+                id: view.id,
+                app_id: view.app_id,
+                status: view.status,
+                url: view.url,
+                expose: row.slug.is_some(),
+                port: row.port,
+                error: row.error.clone(),
+                failure: row.failure.clone(),
+                env: redacted_env(&app, row),
+            }
         })
         .collect();
-    Ok(Json(json!({
-        "ok": true,
-        "slug": stack.slug,
-        "stack_id": stack.slug,
-        "name": stack.name,
-        "status": overall_status(&services),
-        "tier": services.first().map(|s| s.tier.clone()),
-        "manifest": stack.manifest,
-        "services": items,
-        "created_at": stack.created_at,
-        "expires_at": stack.expires_at,
-    })))
+    Ok(Json(Stack {
+        ok: True,
+        stack_id: stack.slug.clone(),
+        slug: stack.slug,
+        name: stack.name,
+        status: overall_status(&services),
+        tier: services.first().map(|s| s.tier.clone()),
+        manifest: stack.manifest,
+        services: items,
+        created_at: stack.created_at,
+        expires_at: stack.expires_at,
+    }))
+}
+
+/// `GET /stacks/{slug}`: the same, under the short path.
+#[utoipa::path(get, path = "/stacks/{slug}", tag = "stacks", operation_id = "getStackShort",
+    summary = "A stack's services (short path)",
+    description = STACK_OWNER,
+    security(("bearer" = [])),
+    responses((status = 200, description = "The stack.", body = Stack)))]
+pub async fn get_short(
+    app: State<SharedApp>,
+    slug: Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Stack>, ApiError> {
+    get(app, slug, headers).await
 }
 
 /// `DELETE /api/v1/stacks/{slug}`: stops and removes every service.
+#[utoipa::path(delete, path = "/api/v1/stacks/{slug}", tag = "stacks", operation_id = "deleteStack",
+    summary = "Delete every service of a stack",
+    description = STACK_OWNER,
+    security(("bearer" = [])),
+    responses((status = 200, description = "Deleted.", body = StackDeleted)))]
 pub async fn delete(
     State(app): State<SharedApp>,
     Path(slug): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StackDeleted>, ApiError> {
     let (stack, services) = find(&app, &slug, &headers).await?;
     let tokens: Vec<Uuid> = services.iter().map(|row| row.token).collect();
     delete_apps(&app, &tokens, &super::request_id::current()).await;
-    Ok(Json(json!({
-        "ok": true,
-        "slug": stack.slug,
-        "status": "deleted",
-        "message": "Stack deleted.",
-    })))
+    Ok(Json(StackDeleted {
+        ok: True,
+        slug: stack.slug,
+        status: "deleted".into(),
+        message: "Stack deleted.".into(),
+    }))
+}
+
+/// `DELETE /stacks/{slug}`: the same, under the short path.
+#[utoipa::path(delete, path = "/stacks/{slug}", tag = "stacks", operation_id = "deleteStackShort",
+    summary = "Delete a stack (short path)",
+    description = STACK_OWNER,
+    security(("bearer" = [])),
+    responses((status = 200, description = "Deleted.", body = StackDeleted)))]
+pub async fn delete_short(
+    app: State<SharedApp>,
+    slug: Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<StackDeleted>, ApiError> {
+    delete(app, slug, headers).await
 }
 
 /// The stack `slug` and its services, for a caller that proves it may act on it; a stack
@@ -335,7 +383,7 @@ fn overall_status(services: &[DeploymentRow]) -> DeploymentStatus {
 }
 
 /// Env var names with values hidden (they carry credentials), except sibling links.
-fn redacted_env(app: &App, row: &DeploymentRow) -> Value {
+fn redacted_env(app: &App, row: &DeploymentRow) -> BTreeMap<String, String> {
     let env =
         crate::deploy::rollout::open_env(app, row.resource_id, &row.sealed_env).unwrap_or_default();
     env.into_iter()
@@ -345,10 +393,9 @@ fn redacted_env(app: &App, row: &DeploymentRow) -> Value {
             } else {
                 "***".to_string()
             };
-            (k, Value::String(shown))
+            (k, shown)
         })
-        .collect::<serde_json::Map<_, _>>()
-        .into()
+        .collect()
 }
 
 fn invalid_manifest(message: String) -> ApiError {

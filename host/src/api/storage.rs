@@ -9,13 +9,14 @@ use std::time::Instant;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use super::json::JsonObject;
 use super::lifecycle_error::lifecycle_error;
 use super::request_id;
 use super::resources::{ended, find, not_found, parse_token};
+use super::schema::{PresignRequest, Presigned, True};
 use crate::app::SharedApp;
 use crate::caps::ObjectMethod;
 use crate::lifecycle::error::answered;
@@ -26,11 +27,17 @@ use crate::store::ResourceStatus;
 const MAX_KEY_BYTES: usize = 900;
 const DEFAULT_EXPIRES_IN: u64 = 600;
 
+/// The body is read field by field (not into [`PresignRequest`]) so that each bad field gets
+/// its own error code.
+#[utoipa::path(post, path = "/storage/{token}/presign", tag = "storage", operation_id = "presignStorage",
+    summary = "Presign a URL for one object",
+    request_body = PresignRequest,
+    responses((status = 200, description = "A presigned URL.", body = Presigned)))]
 pub async fn presign(
     State(app): State<SharedApp>,
     Path(token): Path<String>,
     JsonObject(body): JsonObject,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Presigned>, ApiError> {
     let token = parse_token(&token)?;
     let row = find(&app, token).await?;
     // Only kinds whose provider exports `objects` have objects to sign for; a resource whose
@@ -111,14 +118,14 @@ pub async fn presign(
         .await;
     let presigned = answered(answer).map_err(|e| lifecycle_error(&app.public_url, e))?;
     let expires_at = now + chrono::Duration::seconds(i64::try_from(expires_in).unwrap_or(3600));
-    Ok(Json(json!({
-        "ok": true,
-        "url": presigned.url,
-        "method": method.as_str(),
-        "key": key,
-        "object_key": presigned.object_key,
-        "expires_at": expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    })))
+    Ok(Json(Presigned {
+        ok: True,
+        url: presigned.url,
+        method: method.as_str().to_string(),
+        key,
+        object_key: presigned.object_key,
+        expires_at: expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    }))
 }
 
 use crate::tenancy::rate_limit::PRESIGN_PER_MINUTE;
@@ -209,22 +216,22 @@ mod tests {
 
     #[test]
     fn keys_stay_under_the_prefix() {
-        assert_eq!(key(json!("a/b.txt")).unwrap(), "a/b.txt");
-        assert_eq!(key(json!("dir/")).unwrap(), "dir/");
+        assert_eq!(key(Value::from("a/b.txt")).unwrap(), "a/b.txt");
+        assert_eq!(key(Value::from("dir/")).unwrap(), "dir/");
         for bad in [
-            json!(""),
-            json!("/etc/passwd"),
-            json!("../other/x"),
-            json!("a/../../b"),
-            json!("a/./b"),
-            json!("a//b"),
-            json!("a\u{0}b"),
-            json!("a\nb"),
-            json!("a\\b"),
-            json!("a%2e%2e/x"),
-            json!("a+b"),
-            json!("x".repeat(901)),
-            json!(7),
+            Value::from(""),
+            Value::from("/etc/passwd"),
+            Value::from("../other/x"),
+            Value::from("a/../../b"),
+            Value::from("a/./b"),
+            Value::from("a//b"),
+            Value::from("a\u{0}b"),
+            Value::from("a\nb"),
+            Value::from("a\\b"),
+            Value::from("a%2e%2e/x"),
+            Value::from("a+b"),
+            Value::from("x".repeat(901)),
+            Value::from(7),
             Value::Null,
         ] {
             assert_eq!(key(bad.clone()), Err("invalid_key".to_string()), "{bad}");

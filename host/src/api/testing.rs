@@ -3,10 +3,11 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::error::ApiError;
 use super::json::JsonObject;
+use super::schema::{ClockMoved, RoundReport, True};
 use crate::app::SharedApp;
 use crate::lifecycle::{meter, reaper};
 
@@ -22,7 +23,7 @@ fn enabled(app: &SharedApp) -> Result<(), ApiError> {
 pub async fn advance_clock(
     State(app): State<SharedApp>,
     JsonObject(body): JsonObject,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ClockMoved>, ApiError> {
     enabled(&app)?;
     let seconds = body
         .get("seconds")
@@ -30,17 +31,21 @@ pub async fn advance_clock(
         .filter(|s| *s >= 0)
         .ok_or_else(|| ApiError::invalid_body("`seconds` must be a non-negative integer"))?;
     let now = app.clock.advance(seconds);
-    Ok(Json(json!({ "ok": true, "now": now })))
+    Ok(Json(ClockMoved { ok: True, now }))
 }
 
-pub async fn reap(State(app): State<SharedApp>) -> Result<Json<Value>, ApiError> {
+pub async fn reap(
+    State(app): State<SharedApp>,
+) -> Result<Json<RoundReport<reaper::ReapReport>>, ApiError> {
     enabled(&app)?;
     let report = reaper::reap_once(&app).await;
-    Ok(Json(json!({ "ok": true, "report": report })))
+    Ok(Json(RoundReport { ok: True, report }))
 }
 
-pub async fn meter(State(app): State<SharedApp>) -> Result<Json<Value>, ApiError> {
+pub async fn meter(
+    State(app): State<SharedApp>,
+) -> Result<Json<RoundReport<meter::MeterReport>>, ApiError> {
     enabled(&app)?;
     let report = meter::meter_once(&app, true).await;
-    Ok(Json(json!({ "ok": true, "report": report })))
+    Ok(Json(RoundReport { ok: True, report }))
 }

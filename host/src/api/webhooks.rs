@@ -10,10 +10,11 @@ use axum::extract::{Path, Request, State};
 use super::query::Query;
 use axum::http::StatusCode;
 use base64::Engine;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use super::resources::{ended, find, not_found};
+use super::schema::{Received, True, WebhookRequest, WebhookRequests};
 use crate::app::SharedApp;
 use crate::lifecycle::stored::{Credentials, limits_of};
 use crate::store::{ReceivedRequest, ResourceRow, ResourceStatus};
@@ -22,11 +23,18 @@ use crate::webhooks::{self, WebhookState};
 /// Stored requests kept when the tier names no number.
 const DEFAULT_KEEP: u64 = 100;
 
+/// Served for every method and sub-path; documented as the `POST` senders use.
+#[utoipa::path(post, path = "/webhook/receive/{receive_id}", tag = "webhooks",
+    operation_id = "receiveWebhook",
+    summary = "Deliver a request to a webhook receiver",
+    description = "Any method and sub-path is accepted; the method, path, query, headers (credentials redacted) and body (at most 1 MiB) are stored.",
+    request_body(content = String, content_type = "application/octet-stream"),
+    responses((status = 200, description = "Stored.", body = Received)))]
 pub async fn receive(
     State(app): State<SharedApp>,
     Path(params): Path<Vec<(String, String)>>,
     request: Request,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Received>, ApiError> {
     let token = params
         .iter()
         .find(|(k, _)| k == "receive_id")
@@ -86,7 +94,7 @@ pub async fn receive(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(receiver_ended)?;
-    Ok(Json(json!({"ok": true, "id": id})))
+    Ok(Json(Received { ok: True, id }))
 }
 
 /// `?limit=` (1-100, default 20) and `?before=<id>` page through the stored requests.
@@ -96,11 +104,19 @@ pub struct Page {
     before: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/webhooks/{token}/requests", tag = "webhooks",
+    operation_id = "listWebhookRequests",
+    summary = "Stored webhook requests, newest first",
+    params(
+        ("limit" = Option<i64>, Query, nullable = false, description = "1-100 (default 20)."),
+        ("before" = Option<i64>, Query, nullable = false, description = "The next_before of the previous page."),
+    ),
+    responses((status = 200, description = "A page of requests.", body = WebhookRequests)))]
 pub async fn list(
     State(app): State<SharedApp>,
     Path(token): Path<String>,
     Query(page): Query<Page>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WebhookRequests>, ApiError> {
     let row = find_webhook(&app, &token).await?;
     if row.status == ResourceStatus::Deleted {
         return Err(ended(&row));
@@ -114,7 +130,7 @@ pub async fn list(
     let next_before = (stored.len() == usize::try_from(limit).unwrap_or(0))
         .then(|| stored.last().map(|r| r.id))
         .flatten();
-    let requests: Vec<Value> = stored
+    let requests: Vec<WebhookRequest> = stored
         .into_iter()
         .map(|r| {
             let (body, encoding) = match String::from_utf8(r.body) {
@@ -124,26 +140,29 @@ pub async fn list(
                     "base64",
                 ),
             };
-            json!({
-                "id": r.id,
-                "received_at": r.received_at,
-                "method": r.method,
-                "path": r.path,
-                "query": r.query,
-                "headers": r.headers,
-                "body": body,
-                "body_encoding": encoding,
-            })
+            WebhookRequest {
+                id: r.id,
+                received_at: r.received_at,
+                method: r.method,
+                path: r.path,
+                query: r.query,
+                // Stored as an object of names to values (see `receive`).
+                headers: match r.headers {
+                    Value::Object(headers) => headers,
+                    _ => Map::new(),
+                },
+                body,
+                body_encoding: encoding.to_string(),
+            }
         })
         .collect();
-    Ok(Json(json!({
-        "ok": true,
-        "token": row.token,
-        "count": requests.len(),
-        "requests": requests,
-        // Pass as `before` for the next (older) page; null on the last.
-        "next_before": next_before,
-    })))
+    Ok(Json(WebhookRequests {
+        ok: True,
+        token: row.token,
+        count: requests.len(),
+        requests,
+        next_before,
+    }))
 }
 
 async fn find_webhook(app: &SharedApp, token: &str) -> Result<ResourceRow, ApiError> {

@@ -1,11 +1,14 @@
 //! Where a resource or a deployment is in its life. Stored as Postgres enum types
-//! (`resource_status`, `deployment_status`), answered to agents as the same lowercase words.
+//! (`resource_status`, `deployment_status`), answered to agents as the same lowercase words
+//! (they are part of the API's wire types, `api::schema`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A resource's status. `pending` until the provider answered; `deleting` while the provider
 /// removes it; `failed` and `deleted` are ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[sqlx(type_name = "resource_status", rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum ResourceStatus {
@@ -41,7 +44,9 @@ impl ResourceStatus {
 }
 
 /// A deployment's status: what its latest rollout reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[sqlx(type_name = "deployment_status", rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum DeploymentStatus {

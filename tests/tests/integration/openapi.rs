@@ -115,6 +115,66 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
     schemathesis(&host, &spec, "operator", Some(admin), Some("^/admin/")).await;
 }
 
+/// Answers read back into the host's own wire types (`instanode::api::schema`), the types the
+/// document is generated from.
+#[tokio::test]
+async fn answers_read_back_into_the_wire_types() {
+    use instanode::api::schema::{
+        Capabilities, Created, ErrorBody, Liveness, Providers, Resource, ResourceList,
+    };
+    macro_rules! read {
+        ($body:expr $(,)?) => {{
+            let body: Value = $body;
+            serde_json::from_value(body.clone()).unwrap_or_else(|e| panic!("{e}: {body}"))
+        }};
+    }
+    let host = TestHost::start(HostOptions::default()).await;
+    let live: Liveness = read!(host.get("/healthz").await.body);
+    assert_eq!(live.service, "instanode");
+    let capabilities: Capabilities = read!(host.get("/api/v1/capabilities").await.body);
+    assert!(capabilities.kinds.iter().any(|k| k == "db"));
+
+    let created: Created = read!(host.provision("db", "typed-db").await);
+    assert_eq!(
+        (created.kind.as_str(), created.name.as_str()),
+        ("db", "typed-db")
+    );
+    let resource: Resource = read!(
+        host.get(&format!("/api/v1/resources/{}", created.token))
+            .await
+            .body
+    );
+    assert_eq!(resource.token, created.token);
+
+    let refused: ErrorBody = read!(host.get("/api/v1/resources/not-a-token").await.body);
+    assert_eq!(refused.error, "invalid_token");
+    let unsigned: ErrorBody = read!(host.get("/api/v1/resources").await.body);
+    assert_eq!(unsigned.error, "unauthorized");
+    let key = team_api_key(&host).await;
+    let bearer = format!("Bearer {key}");
+    let listed: ResourceList = read!(
+        host.get_with("/api/v1/resources", &[("authorization", &bearer)])
+            .await
+            .body,
+    );
+    assert_eq!(listed.total, listed.items.len());
+
+    let providers: Providers = read!(
+        host.get_with(
+            "/admin/providers",
+            &[("authorization", instanode_tests::ADMIN_BEARER)]
+        )
+        .await
+        .body,
+    );
+    assert!(
+        providers
+            .providers
+            .iter()
+            .any(|p| p.kinds.iter().any(|k| k == "db"))
+    );
+}
+
 /// A new account's API key, through the emailed sign-in link.
 async fn team_api_key(host: &TestHost) -> String {
     let email = format!("openapi-{}@example.com", uuid::Uuid::new_v4().simple());

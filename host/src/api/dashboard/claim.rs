@@ -9,6 +9,13 @@ use crate::api::claim::{TokenQuery, preview_of};
 use crate::api::query::Query;
 use crate::app::SharedApp;
 
+#[utoipa::path(get, path = "/start", tag = "accounts", operation_id = "startPage",
+    summary = "The claim page an upgrade link opens",
+    description = "The resource the upgrade token stands for and a form that emails the claim link.",
+    params(("t" = Option<String>, Query, nullable = false, description = "The upgrade token.")),
+    responses(
+        (status = 200, description = "An HTML page.", body = String, content_type = "text/html"),
+    ))]
 pub async fn start(State(app): State<SharedApp>, Query(query): Query<TokenQuery>) -> Html<String> {
     let token = query.t.unwrap_or_default();
     let preview = preview_of(&app, &token).await;

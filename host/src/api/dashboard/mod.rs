@@ -4,10 +4,10 @@
 //! down lifetimes, follows log streams and sends forms. The handlers here gather what a
 //! page shows; `views` turns it into HTML.
 
-mod claim;
+pub(super) mod claim;
 mod guard;
-mod operator;
-mod resource;
+pub(super) mod operator;
+pub(super) mod resource;
 mod views;
 
 use axum::Router;
@@ -15,7 +15,6 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use serde_json::Value;
 
 use super::auth;
 use super::error::ApiError;
@@ -90,6 +89,12 @@ fn refusal(error: ApiError) -> Response {
 }
 
 /// The team's resources; the sign-in form for a browser without a session.
+#[utoipa::path(get, path = "/dashboard", tag = "dashboard", operation_id = "dashboard",
+    summary = "The team's resources, or the sign-in form",
+    description = "Signed in by the session cookie an emailed link sets.",
+    responses(
+        (status = 200, description = "An HTML page.", body = String, content_type = "text/html"),
+    ))]
 async fn overview(State(app): State<SharedApp>, headers: HeaderMap) -> Response {
     let Some(session) = Session::of(&app, &headers).await else {
         return Html(views::sign_in::page().into_string()).into_response();
@@ -98,7 +103,7 @@ async fn overview(State(app): State<SharedApp>, headers: HeaderMap) -> Response 
         Ok(rows) => rows,
         Err(e) => return refusal(ApiError::internal(e)),
     };
-    let items: Vec<Value> = rows.iter().map(super::resources::describe).collect();
+    let items: Vec<_> = rows.iter().map(super::resources::describe).collect();
     let app_kinds: Vec<String> = app.kinds.app_kind().into_iter().map(|k| k.name).collect();
     let page = views::overview::page(&session.account, &items, &app_kinds);
     Html(page.into_string()).into_response()
@@ -106,6 +111,11 @@ async fn overview(State(app): State<SharedApp>, headers: HeaderMap) -> Response 
 
 /// Signs the browser out: the session itself is revoked (its `jti`), so a copy of the cookie
 /// stops working too, and the cookie is cleared.
+#[utoipa::path(post, path = "/dashboard/logout", tag = "dashboard", operation_id = "dashboardLogout",
+    summary = "Sign the browser out",
+    responses(
+        (status = 303, description = "The cookie is cleared; back to /dashboard."),
+    ))]
 async fn logout(State(app): State<SharedApp>, headers: HeaderMap) -> Response {
     if let Some(token) = auth::cookie(&headers, auth::SESSION_COOKIE)
         && let Err(e) = auth::revoke_session_token(&app, token).await
@@ -129,6 +139,13 @@ fn to_sign_in() -> Response {
 
 /// One deployment: its status, live log lines and, when it failed, the autopsy. The id in
 /// the path is the credential, as on the API.
+#[utoipa::path(get, path = "/dashboard/deployments/{id}", tag = "dashboard",
+    operation_id = "dashboardDeployment",
+    summary = "A deployment's status, live log and autopsy",
+    responses(
+        (status = 200, description = "An HTML page.", body = String, content_type = "text/html"),
+        (status = 404, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+    ))]
 async fn deployment(Path(id): Path<String>) -> Response {
     if !crate::wire::plain_segment(&id) {
         return refusal(ApiError::not_found("Deployment"));

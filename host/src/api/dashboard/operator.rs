@@ -9,7 +9,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Json, Redirect, Response};
 use hmac::{Hmac, Mac};
-use serde_json::Value;
 use sha2::Sha256;
 
 use super::{guard, refusal, views};
@@ -17,6 +16,7 @@ use crate::api::admin;
 use crate::api::auth;
 use crate::api::error::ApiError;
 use crate::api::json::RawBody;
+use crate::api::schema::{CsrfForm, OperatorSignInForm, Swap};
 use crate::app::{App, SharedApp};
 
 const COOKIE: &str = "instanode_operator";
@@ -58,6 +58,13 @@ fn cookie(app: &App, value: &str, seconds: i64) -> String {
 }
 
 /// `GET /dashboard/operator`: the providers, or the sign-in form.
+#[utoipa::path(get, path = "/dashboard/operator", tag = "dashboard", operation_id = "operatorPage",
+    summary = "Providers, versions and health; the operator sign-in form",
+    description = "Signed in by the `instanode_operator` cookie that the admin token is exchanged for.",
+    responses(
+        (status = 200, description = "An HTML page.", body = String, content_type = "text/html"),
+        (status = 403, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+    ))]
 pub async fn show(State(app): State<SharedApp>, headers: HeaderMap) -> Response {
     if app.admin_token.is_none() {
         return refusal(admin::disabled());
@@ -69,6 +76,15 @@ pub async fn show(State(app): State<SharedApp>, headers: HeaderMap) -> Response 
 }
 
 /// `POST /dashboard/operator/sign-in` (form field `token`: the admin token).
+#[utoipa::path(post, path = "/dashboard/operator/sign-in", tag = "dashboard", operation_id = "operatorSignIn",
+    summary = "Exchange the admin token for an operator cookie",
+    request_body(content = OperatorSignInForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "An HTML page.", body = String, content_type = "text/html"),
+        (status = 303, description = "Signed in; to the operator page."),
+        (status = 401, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = 403, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+    ))]
 pub async fn sign_in(
     State(app): State<SharedApp>,
     headers: HeaderMap,
@@ -102,6 +118,11 @@ pub async fn sign_in(
 }
 
 /// `POST /dashboard/operator/sign-out`.
+#[utoipa::path(post, path = "/dashboard/operator/sign-out", tag = "dashboard", operation_id = "operatorSignOut",
+    summary = "Clear the operator cookie",
+    responses(
+        (status = 303, description = "Signed out; to the operator page."),
+    ))]
 pub async fn sign_out(State(app): State<SharedApp>) -> Response {
     (
         StatusCode::SEE_OTHER,
@@ -113,6 +134,18 @@ pub async fn sign_out(State(app): State<SharedApp>) -> Response {
         .into_response()
 }
 
+#[utoipa::path(post, path = "/dashboard/operator/providers/{name}/rollback", tag = "dashboard",
+    operation_id = "operatorRollback",
+    summary = "Go back to a provider's previous version",
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "An HTML page.", body = String, content_type = "text/html"),
+        (status = 400, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = 403, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = 404, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = 409, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = 303, description = "No operator session: to the sign-in form."),
+    ))]
 pub async fn rollback(
     State(app): State<SharedApp>,
     headers: HeaderMap,
@@ -122,6 +155,18 @@ pub async fn rollback(
     act(&app, &headers, &name, &body, Action::Rollback).await
 }
 
+#[utoipa::path(post, path = "/dashboard/operator/providers/{name}/unload", tag = "dashboard",
+    operation_id = "operatorUnload",
+    summary = "Take a provider out of service",
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "An HTML page.", body = String, content_type = "text/html"),
+        (status = 400, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = 403, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = 404, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = 409, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = 303, description = "No operator session: to the sign-in form."),
+    ))]
 pub async fn unload(
     State(app): State<SharedApp>,
     headers: HeaderMap,
@@ -148,8 +193,7 @@ async fn act(app: &App, headers: &HeaderMap, name: &str, form: &Bytes, action: A
         Action::Rollback => admin::roll_back(app, name).await.map(|report| {
             format!(
                 "{name} rolled back to version {} in {:.1} ms.",
-                report["provider"]["version"].as_str().unwrap_or("?"),
-                report["swap_ms"].as_f64().unwrap_or_default()
+                report.provider.version, report.swap_ms
             )
         }),
         Action::Unload => admin::take_out_of_service(app, name)
@@ -164,12 +208,19 @@ async fn act(app: &App, headers: &HeaderMap, name: &str, form: &Bytes, action: A
 }
 
 /// The page's upload script sends the component's bytes; the answer is the admin API's.
+#[utoipa::path(post, path = "/dashboard/operator/providers/{name}/upload", tag = "dashboard",
+    operation_id = "operatorUpload",
+    summary = "Replace a provider with an uploaded component",
+    description = "Sent by the operator page's script with the page's form token in `X-Instanode-Form-Token`; answers like PUT /admin/providers/{name}.",
+    params(("X-Instanode-Form-Token" = Option<String>, Header, nullable = false, description = "The operator page's form token.")),
+    request_body(content = String, content_type = "application/octet-stream"),
+    responses((status = 200, description = "Swapped (or unchanged).", body = Swap)))]
 pub async fn upload(
     State(app): State<SharedApp>,
     headers: HeaderMap,
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Swap>, ApiError> {
     let Some(session) = operator_session(&app, &headers) else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

@@ -12,6 +12,7 @@ use super::{Session, guard, refusal, to_sign_in, views};
 use crate::api::error::ApiError;
 use crate::api::json::RawBody;
 use crate::api::resources::{self, Via};
+use crate::api::schema::CsrfForm;
 use crate::app::{App, SharedApp};
 
 /// How many audit events the page lists.
@@ -24,6 +25,16 @@ enum Action {
     Rotate,
 }
 
+#[utoipa::path(get, path = "/dashboard/resources/{token}", tag = "dashboard",
+    operation_id = "dashboardResource",
+    summary = "One resource: status, usage, lifetime, credential history",
+    responses(
+        (status = 200, description = "An HTML page.", body = String, content_type = "text/html"),
+        (status = 400, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = 404, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = 410, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = 303, description = "No session: to the sign-in form."),
+    ))]
 pub async fn show(
     State(app): State<SharedApp>,
     headers: HeaderMap,
@@ -32,6 +43,18 @@ pub async fn show(
     act(&app, &headers, &token, None, Action::View).await
 }
 
+#[utoipa::path(post, path = "/dashboard/resources/{token}/reveal", tag = "dashboard",
+    operation_id = "dashboardRevealCredentials",
+    summary = "Show the credentials (recorded in the credential history)",
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "An HTML page.", body = String, content_type = "text/html"),
+        (status = 400, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = 403, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = 404, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = 410, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = 303, description = "No session: to the sign-in form."),
+    ))]
 pub async fn reveal(
     State(app): State<SharedApp>,
     headers: HeaderMap,
@@ -41,6 +64,20 @@ pub async fn reveal(
     act(&app, &headers, &token, Some(body), Action::Reveal).await
 }
 
+#[utoipa::path(post, path = "/dashboard/resources/{token}/rotate", tag = "dashboard",
+    operation_id = "dashboardRotateCredentials",
+    summary = "Issue new credentials (recorded in the credential history)",
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "An HTML page.", body = String, content_type = "text/html"),
+        (status = 400, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = 403, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = 404, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = 409, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = 410, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = 503, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = 303, description = "No session: to the sign-in form."),
+    ))]
 pub async fn rotate(
     State(app): State<SharedApp>,
     headers: HeaderMap,

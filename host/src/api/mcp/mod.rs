@@ -15,11 +15,15 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use std::net::SocketAddr;
 use tower::ServiceExt;
 
 use super::error::ApiError;
+use super::schema::{
+    ErrorBody, False, InitializeResult, JsonRpcAnswer, JsonRpcRequest, RawAnswer, RpcError,
+    RpcResult, ServerCapabilities, ServerInfo, TextContent, ToolList, ToolResult, ToolsCapability,
+};
 use crate::app::SharedApp;
 
 /// Protocol revisions this server speaks, newest first.
@@ -76,6 +80,19 @@ async fn no_stream() -> Response {
     response
 }
 
+/// The body is read as any JSON (not into [`JsonRpcRequest`]) so that each way a message can
+/// be malformed gets its own JSON-RPC error.
+#[utoipa::path(post, path = "/mcp", tag = "docs", operation_id = "mcp",
+    summary = "The MCP server (Streamable HTTP)",
+    description = "One JSON-RPC 2.0 message per request: initialize, ping, tools/list, tools/call. Requests are answered with JSON; notifications with 202. Each message counts against the caller's rate limit once; a message is at most 256 KiB unless the request carries an upgrade_jwt, session or API key (413 with a JSON-RPC error).",
+    security((), ("bearer" = [])),
+    request_body = JsonRpcRequest,
+    responses(
+        (status = 200, description = "A JSON-RPC answer.", body = JsonRpcAnswer),
+        (status = 400, description = "A message that is not JSON-RPC: a JSON-RPC error.", body = JsonRpcAnswer),
+        (status = 413, description = "A message over the size limit: a JSON-RPC error.", body = JsonRpcAnswer),
+        (status = 202, description = "A notification, accepted."),
+    ))]
 async fn handle(State(mcp): State<Mcp>, request: Request) -> Response {
     if !origin_allowed(&mcp.app.public_url, request.headers()) {
         return ApiError::new(
@@ -133,9 +150,14 @@ async fn handle(State(mcp): State<Mcp>, request: Request) -> Response {
         peer: parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned(),
     };
     match method {
-        "initialize" => rpc_result(id, initialize(&params)),
-        "ping" => rpc_result(id, json!({})),
-        "tools/list" => rpc_result(id, json!({"tools": tools::catalog(&mcp.app)})),
+        "initialize" => rpc_result(id, RpcResult::Initialize(initialize(&params))),
+        "ping" => rpc_result(id, RpcResult::Pong(Map::new())),
+        "tools/list" => rpc_result(
+            id,
+            RpcResult::Tools(ToolList {
+                tools: tools::catalog(&mcp.app),
+            }),
+        ),
         "tools/call" => {
             let Some(name) = params.get("name").and_then(Value::as_str) else {
                 return rpc_error(id, -32602, "tools/call needs params.name.");
@@ -146,13 +168,13 @@ async fn handle(State(mcp): State<Mcp>, request: Request) -> Response {
                 .cloned()
                 .unwrap_or_default();
             let result = call_tool(&mcp, &caller, name, &arguments).await;
-            rpc_result(id, result)
+            rpc_result(id, RpcResult::Call(result))
         }
         other => rpc_error(id, -32601, &format!("No method `{other}` here.")),
     }
 }
 
-fn initialize(params: &Map<String, Value>) -> Value {
+fn initialize(params: &Map<String, Value>) -> InitializeResult {
     let asked = params
         .get("protocolVersion")
         .and_then(Value::as_str)
@@ -161,12 +183,19 @@ fn initialize(params: &Map<String, Value>) -> Value {
         .iter()
         .find(|v| **v == asked)
         .unwrap_or(&PROTOCOL_VERSIONS[0]);
-    json!({
-        "protocolVersion": version,
-        "capabilities": {"tools": {"listChanged": false}},
-        "serverInfo": {"name": "instanode", "version": env!("CARGO_PKG_VERSION")},
-        "instructions": "Each tool is one call of the instanode REST API (see /llms.txt). Create tools return a connection URL that works at once; anonymous resources live 24 hours unless claimed. Pass an API key as 'Authorization: Bearer <key>' to act for a team. When a tool fails, do what its agent_action says.",
-    })
+    InitializeResult {
+        protocol_version: version.to_string(),
+        capabilities: ServerCapabilities {
+            tools: ToolsCapability {
+                list_changed: false,
+            },
+        },
+        server_info: ServerInfo {
+            name: "instanode".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        instructions: "Each tool is one call of the instanode REST API (see /llms.txt). Create tools return a connection URL that works at once; anonymous resources live 24 hours unless claimed. Pass an API key as 'Authorization: Bearer <key>' to act for a team. When a tool fails, do what its agent_action says.".into(),
+    }
 }
 
 /// What the MCP request carried that the REST request needs: the caller's identity.
@@ -175,20 +204,21 @@ struct Caller {
     peer: Option<ConnectInfo<SocketAddr>>,
 }
 
-async fn call_tool(mcp: &Mcp, caller: &Caller, name: &str, args: &Map<String, Value>) -> Value {
+async fn call_tool(
+    mcp: &Mcp,
+    caller: &Caller,
+    name: &str,
+    args: &Map<String, Value>,
+) -> ToolResult {
     let call = match tools::api_call(&mcp.app, name, args) {
         Ok(call) => call,
         Err(refused) => {
-            return tool_result(
-                &json!({
-                    "ok": false,
-                    "error": refused.code,
-                    "message": refused.message,
-                    "request_id": super::request_id::current(),
-                    "agent_action": "Fix the arguments as the message says and call the tool again.",
-                }),
-                true,
+            let envelope = error_envelope(
+                refused.code,
+                refused.message,
+                Some("Fix the arguments as the message says and call the tool again."),
             );
+            return tool_result(&envelope, true);
         }
     };
     let mut builder = Request::builder()
@@ -230,18 +260,41 @@ async fn call_tool(mcp: &Mcp, caller: &Caller, name: &str, args: &Map<String, Va
     };
     let failed = !response.status().is_success();
     let status = response.status().as_u16();
+    // The route's answer is relayed as it came: any JSON the REST API answers.
     let answer = match axum::body::to_bytes(response.into_body(), MAX_ANSWER).await {
-        Ok(bytes) => serde_json::from_slice::<Value>(&bytes).unwrap_or_else(
-            |_| json!({"ok": !failed, "status": status, "text": String::from_utf8_lossy(&bytes)}),
-        ),
-        Err(e) => json!({"ok": false, "error": "answer_unreadable", "message": e.to_string()}),
+        Ok(bytes) => serde_json::from_slice::<Value>(&bytes).unwrap_or_else(|_| {
+            to_json(&RawAnswer {
+                ok: !failed,
+                status,
+                text: String::from_utf8_lossy(&bytes).into_owned(),
+            })
+        }),
+        Err(e) => error_envelope("answer_unreadable", e.to_string(), None),
     };
     tool_result(&answer, failed)
 }
 
+/// A refusal made here rather than by a route, in the REST API's error envelope.
+fn error_envelope(code: &str, message: String, agent_action: Option<&str>) -> Value {
+    to_json(&ErrorBody {
+        ok: False,
+        error: code.to_string(),
+        message,
+        request_id: super::request_id::current(),
+        retry_after_seconds: None,
+        agent_action: agent_action.map(str::to_string),
+        extra: Map::new(),
+    })
+}
+
+/// A typed answer as the JSON a relayed REST answer is held in.
+fn to_json(answer: &impl serde::Serialize) -> Value {
+    serde_json::to_value(answer).unwrap_or_default()
+}
+
 /// A tool's answer: the REST body as text (what every client shows) and as structured
 /// content; on an error the text leads with the code and what to do about it.
-fn tool_result(answer: &Value, is_error: bool) -> Value {
+fn tool_result(answer: &Value, is_error: bool) -> ToolResult {
     let body = serde_json::to_string_pretty(answer).unwrap_or_default();
     let text = if is_error {
         let field = |k: &str| answer.get(k).and_then(Value::as_str).unwrap_or_default();
@@ -254,15 +307,24 @@ fn tool_result(answer: &Value, is_error: bool) -> Value {
     } else {
         body
     };
-    json!({
-        "content": [{"type": "text", "text": text}],
-        "structuredContent": answer,
-        "isError": is_error,
-    })
+    ToolResult {
+        content: vec![TextContent {
+            kind: "text".into(),
+            text,
+        }],
+        structured_content: answer.clone(),
+        is_error,
+    }
 }
 
-fn rpc_result(id: Value, result: Value) -> Response {
-    Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response()
+fn rpc_result(id: Value, result: RpcResult) -> Response {
+    Json(JsonRpcAnswer {
+        jsonrpc: "2.0".into(),
+        id,
+        result: Some(result),
+        error: None,
+    })
+    .into_response()
 }
 
 fn rpc_error(id: Value, code: i64, message: &str) -> Response {
@@ -271,11 +333,16 @@ fn rpc_error(id: Value, code: i64, message: &str) -> Response {
     } else {
         StatusCode::OK
     };
-    (
-        status,
-        Json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})),
-    )
-        .into_response()
+    let answer = JsonRpcAnswer {
+        jsonrpc: "2.0".into(),
+        id,
+        result: None,
+        error: Some(RpcError {
+            code,
+            message: message.to_string(),
+        }),
+    };
+    (status, Json(answer)).into_response()
 }
 
 /// Browsers send `Origin`; only this host's own pages may call `/mcp` from one (a guard
@@ -326,8 +393,8 @@ mod tests {
     fn the_client_version_is_kept_when_known() {
         let asked = |v: &str| {
             let mut params = Map::new();
-            params.insert("protocolVersion".into(), json!(v));
-            initialize(&params)["protocolVersion"].clone()
+            params.insert("protocolVersion".into(), Value::from(v));
+            initialize(&params).protocol_version
         };
         assert_eq!(asked("2025-03-26"), "2025-03-26");
         assert_eq!(asked("1999-01-01"), PROTOCOL_VERSIONS[0]);

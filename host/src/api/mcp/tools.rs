@@ -3,11 +3,15 @@
 //!
 //! A tool call is answered by the same handler the REST route uses, through the host's own
 //! router, so the two surfaces cannot drift: same validation, limits, errors and audit.
+//!
+//! Tool input schemas are JSON Schema documents written out with `json!`: they describe
+//! arguments (some from the live providers' request fields), not a type of this crate.
 
 use axum::http::Method;
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
+use crate::api::schema::Tool;
 use crate::app::App;
 use crate::kinds::KindInfo;
 
@@ -99,8 +103,12 @@ fn schema(properties: Value, required: &[&str]) -> Value {
     })
 }
 
-fn tool(name: &str, description: &str, input_schema: Value) -> Value {
-    json!({"name": name, "description": description, "inputSchema": input_schema})
+fn tool(name: &str, description: &str, input_schema: Value) -> Tool {
+    Tool {
+        name: name.to_string(),
+        description: description.to_string(),
+        input_schema,
+    }
 }
 
 fn token_only(description: &str) -> Value {
@@ -108,8 +116,8 @@ fn token_only(description: &str) -> Value {
 }
 
 /// Every tool this host offers right now.
-pub fn catalog(app: &App) -> Vec<Value> {
-    let mut tools: Vec<Value> = json_kinds(app)
+pub fn catalog(app: &App) -> Vec<Tool> {
+    let mut tools: Vec<Tool> = json_kinds(app)
         .iter()
         .map(|(tool_name, kind)| {
             let mut properties = json!({

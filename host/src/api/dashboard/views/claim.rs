@@ -2,20 +2,20 @@
 //! that emails the link that moves them; or why that is not possible.
 
 use maud::{Markup, html};
-use serde_json::Value;
 
-use super::parts::{self, text};
+use super::parts;
 use super::{layout, refusal, scripts};
 use crate::api::error::ApiError;
+use crate::api::schema::ClaimPreview;
 
 /// `token`: the upgrade token from the link; `preview`: what claiming it would move.
-pub fn page(token: &str, preview: &Result<Value, ApiError>) -> Markup {
+pub fn page(token: &str, preview: &Result<ClaimPreview, ApiError>) -> Markup {
     layout::page(
         "Claim your resources",
         html! {
             h1 { "Keep what you built" }
             @match preview {
-                Ok(preview) if preview["already_claimed"] == true => {
+                Ok(preview) if preview.already_claimed => {
                     p.notice {
                         "These resources were already claimed. Open the link we emailed, or "
                         a href="/dashboard" { "sign in" } "."
@@ -34,11 +34,7 @@ pub fn page(token: &str, preview: &Result<Value, ApiError>) -> Markup {
     )
 }
 
-fn claim_form(token: &str, preview: &Value) -> Markup {
-    let items = preview["items"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
+fn claim_form(token: &str, preview: &ClaimPreview) -> Markup {
     html! {
         p {
             "This resource ends when its time runs out. Enter your email: we send a link, and "
@@ -47,12 +43,12 @@ fn claim_form(token: &str, preview: &Value) -> Markup {
         table #claimable {
             thead { tr { th { "kind" } th { "name" } th { "status" } th { "expires in" } } }
             tbody {
-                @for item in items {
+                @for item in &preview.items {
                     tr {
-                        td { (text(&item["kind"])) }
-                        td { (text(&item["name"])) }
-                        td { (text(&item["status"])) }
-                        td { (parts::expires(item)) }
+                        td { (item.kind) }
+                        td { (item.name) }
+                        td { (item.status) }
+                        td { (parts::expires(item.expires_at.as_ref())) }
                     }
                 }
             }

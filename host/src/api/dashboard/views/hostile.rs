@@ -1,15 +1,21 @@
 //! Every page that shows text someone else chose (resource, team and provider names,
 //! emails, messages, tokens from a link) shows it escaped: markup in a name stays text.
+//! (Ids, statuses and timestamps are typed, so they cannot carry markup.)
+
+use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
 use maud::Markup;
-use serde_json::json;
 use uuid::Uuid;
 
 use super::resource::Resource;
 use super::{claim, deployment, operator, overview, refusal, resource};
 use crate::api::error::ApiError;
-use crate::store::{Account, CredentialEvent};
+use crate::api::schema::{
+    ClaimItem, ClaimPreview, PreviousVersion, Provider, ProviderHealth, Providers,
+    Resource as Described, ResourceCredentials, Sandbox, True,
+};
+use crate::store::{Account, CredentialEvent, ResourceStatus};
 
 /// A name built to run a script if it reached the page as markup, in text or in an
 /// attribute value.
@@ -25,12 +31,26 @@ fn assert_escaped(page: Markup, places: usize) {
     assert_eq!(page.matches(ESCAPED).count(), places, "{page}");
 }
 
-fn hostile_item() -> serde_json::Value {
-    json!({
-        "token": HOSTILE, "kind": HOSTILE, "name": HOSTILE, "status": HOSTILE,
-        "env": HOSTILE, "tier": HOSTILE, "created_at": HOSTILE, "expires_at": HOSTILE,
-        "limits": { HOSTILE: HOSTILE },
-    })
+/// A described resource whose every text field is `text`.
+pub(super) fn item(text: &str) -> Described {
+    Described {
+        ok: None,
+        id: Uuid::nil(),
+        token: Uuid::nil(),
+        name: text.into(),
+        kind: text.into(),
+        env: text.into(),
+        tier: text.into(),
+        status: ResourceStatus::Active,
+        limits: BTreeMap::from([(text.to_string(), 1)]),
+        usage: None,
+        storage_bytes: None,
+        storage_limit_bytes: None,
+        storage_exceeded: false,
+        suspended_at: None,
+        created_at: chrono::Utc::now(),
+        expires_at: Some(chrono::Utc::now()),
+    }
 }
 
 #[test]
@@ -42,18 +62,22 @@ fn overview() {
         team_name: HOSTILE.into(),
         tier: HOSTILE.into(),
     };
-    let item = hostile_item();
-    // Team, email, tier; the row's token (twice), kind, name, status, lifetime.
-    assert_escaped(overview::page(&account, &[item], &[]), 9);
+    // Team, email, tier; the row's kind and name.
+    assert_escaped(overview::page(&account, &[item(HOSTILE)], &[]), 5);
 }
 
 #[test]
 fn resource_page() {
-    let item = hostile_item();
-    let credentials = json!({
-        "connection_url": HOSTILE,
-        "fields": { HOSTILE: HOSTILE },
-    });
+    let item = item(HOSTILE);
+    let credentials = ResourceCredentials {
+        ok: True,
+        token: Uuid::nil(),
+        kind: HOSTILE.into(),
+        connection_url: HOSTILE.into(),
+        internal_url: None,
+        fields: BTreeMap::from([(HOSTILE.to_string(), HOSTILE.to_string())]),
+        rotated: None,
+    };
     let event = CredentialEvent {
         resource_token: Uuid::nil(),
         team_id: Uuid::nil(),
@@ -69,40 +93,84 @@ fn resource_page() {
         credentials: Some(&credentials),
         events: std::slice::from_ref(&event),
     };
-    // Token, name, kind, status, environment, tier, a limit's name, created, lifetime; a
-    // credential's URL, a field's name and value; an event's actor, action and surface.
-    assert_escaped(resource::page(&shown, HOSTILE), 15);
+    // Name, kind, environment, tier, a limit's name; a credential's URL, a field's name and
+    // value; an event's actor, action and surface.
+    assert_escaped(resource::page(&shown, HOSTILE), 11);
     let hidden = Resource {
         credentials: None,
         ..shown
     };
-    // No credentials, but the reveal form: its action (the token) and the form token.
-    assert_escaped(resource::page(&hidden, HOSTILE), 14);
+    // No credentials, but the reveal form and its form token.
+    assert_escaped(resource::page(&hidden, HOSTILE), 9);
 }
 
 #[test]
 fn claim_page() {
-    let preview = Ok(json!({ "items": [hostile_item()] }));
-    // The token in the form; kind, name, status and lifetime of the item.
-    assert_escaped(claim::page(HOSTILE, &preview), 5);
+    let claimable = ClaimItem {
+        name: HOSTILE.into(),
+        kind: HOSTILE.into(),
+        tier: HOSTILE.into(),
+        status: ResourceStatus::Active,
+        created_at: chrono::Utc::now(),
+        expires_at: None,
+    };
+    let preview = Ok(ClaimPreview {
+        ok: True,
+        token_valid: true,
+        already_claimed: false,
+        items: vec![claimable.clone()],
+        resources: vec![claimable],
+        expires_at: None,
+    });
+    // The token in the form; kind and name of the item.
+    assert_escaped(claim::page(HOSTILE, &preview), 3);
     let refused = Err(ApiError::new(StatusCode::BAD_REQUEST, HOSTILE, HOSTILE));
     assert_escaped(claim::page(HOSTILE, &refused), 2);
 }
 
 #[test]
 fn operator_pages() {
-    let inventory = json!({
-        "providers": [{
-            "name": HOSTILE, "version": HOSTILE, "kinds": [HOSTILE], "sha256": HOSTILE,
-            "source": HOSTILE, "loaded_at": HOSTILE, "previous": { "version": HOSTILE },
-            "health": { "breaker": "closed", "calls_total": 1, "failures_total": 0 },
+    let inventory = Providers {
+        ok: True,
+        providers: vec![Provider {
+            name: HOSTILE.into(),
+            version: HOSTILE.into(),
+            kinds: vec![HOSTILE.into()],
+            sha256: HOSTILE.into(),
+            loaded_at: chrono::Utc::now(),
+            source: HOSTILE.into(),
+            grants: Vec::new(),
+            deployer: false,
+            sandbox: Sandbox {
+                call_timeout_ms: 1,
+                host_wait_ms: 0,
+                memory_mb: 1,
+                max_instances: 1,
+                breaker_failures: 1,
+                breaker_open_ms: 1,
+            },
+            health: ProviderHealth {
+                breaker: "closed".into(),
+                tripped: Vec::new(),
+                failures_in_a_row: 0,
+                calls_total: 1,
+                failures_total: 0,
+                last_failure: None,
+                last_failure_at: None,
+                retry_after_seconds: None,
+            },
+            previous: Some(PreviousVersion {
+                version: HOSTILE.into(),
+                sha256: HOSTILE.into(),
+                loaded_at: chrono::Utc::now(),
+            }),
         }],
-        "unloaded": [HOSTILE],
-    });
+        unloaded: vec![HOSTILE.into()],
+    };
     // The table's form token; the loaded provider's row (its name twice, version, kinds,
-    // source, load time, two forms' actions and tokens, the rollback label, the upload input)
-    // and the unloaded one's (its name twice, one form's action and token, the upload input).
-    let rows = 1 + 12 + 5;
+    // source, two forms' actions and tokens, the rollback label, the upload input) and the
+    // unloaded one's (its name twice, one form's action and token, the upload input).
+    let rows = 1 + 11 + 5;
     let notice = Ok(HOSTILE.to_string());
     assert_escaped(
         operator::providers(&inventory, HOSTILE, Some(&notice)),

@@ -2,11 +2,11 @@
 //! health and the version it replaced, with their upload, rollback and unload controls.
 
 use maud::{Markup, html};
-use serde_json::Value;
 
 use super::super::guard;
-use super::{layout, refusal, scripts};
+use super::{layout, parts, refusal, scripts};
 use crate::api::error::ApiError;
+use crate::api::schema::{Provider, Providers};
 
 /// `problem`: why the last attempt was refused.
 pub fn sign_in(problem: Option<&str>) -> Markup {
@@ -33,16 +33,10 @@ pub fn sign_in(problem: Option<&str>) -> Markup {
 /// `inventory`: as `admin::inventory` gives it; `form_token`: the operator session's;
 /// `notice`: how the last action went.
 pub fn providers(
-    inventory: &Value,
+    inventory: &Providers,
     form_token: &str,
     notice: Option<&Result<String, ApiError>>,
 ) -> Markup {
-    let loaded = inventory["providers"].as_array().into_iter().flatten();
-    let unloaded = inventory["unloaded"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str);
     layout::page(
         "Providers",
         html! {
@@ -65,8 +59,8 @@ pub fn providers(
                     }
                 }
                 tbody {
-                    @for provider in loaded { (loaded_row(provider, form_token)) }
-                    @for name in unloaded { (unloaded_row(name, form_token)) }
+                    @for provider in &inventory.providers { (loaded_row(provider, form_token)) }
+                    @for name in &inventory.unloaded { (unloaded_row(name, form_token)) }
                 }
             }
             (scripts::UPLOAD)
@@ -74,41 +68,37 @@ pub fn providers(
     )
 }
 
-fn loaded_row(provider: &Value, form_token: &str) -> Markup {
-    let name = provider["name"].as_str().unwrap_or_default();
-    let health = &provider["health"];
-    let health_state = match health["breaker"].as_str() {
-        Some("closed") => "healthy",
-        Some("half_open") => "recovering (trial calls)",
-        Some("open") => "failing (calls refused)",
+fn loaded_row(provider: &Provider, form_token: &str) -> Markup {
+    let name = provider.name.as_str();
+    let health = &provider.health;
+    let health_state = match health.breaker.as_str() {
+        "closed" => "healthy",
+        "half_open" => "recovering (trial calls)",
+        "open" => "failing (calls refused)",
         _ => "-",
     };
-    let sha = provider["sha256"]
-        .as_str()
-        .unwrap_or("")
-        .get(..12)
-        .unwrap_or("");
+    let sha = provider.sha256.get(..12).unwrap_or("");
     html! {
         tr data-provider=(name) {
             td { b { (name) } }
-            td.version { (provider["version"].as_str().unwrap_or("-")) }
-            td { (kinds(&provider["kinds"])) }
+            td.version { (provider.version) }
+            td { (provider.kinds.join(", ")) }
             td { code { (sha) } }
             td {
                 (health_state) br;
                 span.muted {
-                    (health["calls_total"].to_string()) " calls, "
-                    (health["failures_total"].to_string()) " failed"
+                    (health.calls_total) " calls, "
+                    (health.failures_total) " failed"
                 }
             }
             td.muted {
-                (provider["source"].as_str().unwrap_or("-")) br;
-                (provider["loaded_at"].as_str().unwrap_or("-"))
+                (provider.source) br;
+                (parts::timestamp(&provider.loaded_at))
             }
             td {
                 (action(name, "unload", form_token, "Unload"))
-                @if let Some(previous) = provider["previous"]["version"].as_str() {
-                    (action(name, "rollback", form_token, &format!("Roll back to {previous}")))
+                @if let Some(previous) = &provider.previous {
+                    (action(name, "rollback", form_token, &format!("Roll back to {}", previous.version)))
                 }
                 (upload_control(name))
             }
@@ -148,16 +138,4 @@ fn upload_control(name: &str) -> Markup {
             input.component type="file" accept=".wasm" data-provider=(name);
         }
     }
-}
-
-fn kinds(kinds: &Value) -> String {
-    kinds
-        .as_array()
-        .map(|k| {
-            k.iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default()
 }

@@ -1,15 +1,15 @@
 //! The team's resources: kind, name, status, usage and time left, one row each.
 
 use maud::{Markup, html};
-use serde_json::Value;
 
-use super::parts::{self, text};
+use super::parts;
 use super::{layout, scripts};
+use crate::api::schema::Resource;
 use crate::store::Account;
 
 /// `items` as `resources::describe` gives them; `app_kinds`: the kinds whose resources are
 /// apps, linked to their deployment page.
-pub fn page(account: &Account, items: &[Value], app_kinds: &[String]) -> Markup {
+pub fn page(account: &Account, items: &[Resource], app_kinds: &[String]) -> Markup {
     layout::page(
         "Resources",
         html! {
@@ -35,17 +35,17 @@ pub fn page(account: &Account, items: &[Value], app_kinds: &[String]) -> Markup 
     )
 }
 
-fn row(item: &Value, app_kinds: &[String]) -> Markup {
-    let token = text(&item["token"]);
-    let is_app = app_kinds.iter().any(|k| item["kind"] == k.as_str());
+fn row(item: &Resource, app_kinds: &[String]) -> Markup {
+    let token = item.token;
+    let is_app = app_kinds.contains(&item.kind);
     let pages = if is_app { "deployments" } else { "resources" };
     html! {
         tr data-token=(token) {
-            td { (text(&item["kind"])) }
-            td { a href={ "/dashboard/" (pages) "/" (token) } { (text(&item["name"])) } }
-            td.status { (text(&item["status"])) }
+            td { (item.kind) }
+            td { a href={ "/dashboard/" (pages) "/" (token) } { (item.name) } }
+            td.status { (item.status) }
             td { (parts::usage_bar(item)) }
-            td { (parts::expires(item)) }
+            td { (parts::expires(item.expires_at.as_ref())) }
         }
     }
 }

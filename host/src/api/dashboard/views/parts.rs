@@ -1,32 +1,34 @@
-//! Fragments several pages show: a field of a described resource, its lifetime, its usage.
+//! Fragments several pages show: a resource's timestamps, its lifetime, its usage.
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use maud::{Markup, html};
-use serde_json::Value;
 
-/// A string field of a resource as `resources::describe` gives it; `-` when absent.
-pub fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or("-")
+use crate::api::schema::Resource;
+
+/// A timestamp as the API writes it.
+pub fn timestamp(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
 /// The lifetime cell: a live countdown (`scripts::COUNTDOWN` fills it in), or "never".
-pub fn expires(item: &Value) -> Markup {
+pub fn expires(expires_at: Option<&DateTime<Utc>>) -> Markup {
     html! {
-        @match item["expires_at"].as_str() {
-            Some(at) => span.ttl data-expires=(at) {},
+        @match expires_at {
+            Some(at) => span.ttl data-expires=(timestamp(at)) {},
             None => "never",
         }
     }
 }
 
 /// A `used / limit` bar for a resource with a storage or memory limit.
-pub fn usage_bar(item: &Value) -> Markup {
-    let used = item["storage_bytes"].as_u64();
-    let limit = item["storage_limit_bytes"].as_u64();
+pub fn usage_bar(item: &Resource) -> Markup {
+    let used = item.storage_bytes;
+    let limit = item.storage_limit_bytes;
     html! {
         @match (used, limit) {
             (Some(used), Some(limit)) if limit > 0 => {
                 @let percent = (used.saturating_mul(100) / limit).min(100);
-                div.bar.full[item["storage_exceeded"] == true] role="meter"
+                div.bar.full[item.storage_exceeded] role="meter"
                     aria-valuenow=(percent) aria-valuemin="0" aria-valuemax="100"
                     title={ (percent) "%" } {
                     span style={ "width:" (percent) "%" } {}
@@ -49,7 +51,12 @@ mod tests {
 
     #[test]
     fn usage_bars_are_capped_and_marked_when_exceeded() {
-        let item = serde_json::json!({"storage_bytes": 30 << 20, "storage_limit_bytes": 10 << 20, "storage_exceeded": true});
+        let item = Resource {
+            storage_bytes: Some(30 << 20),
+            storage_limit_bytes: Some(10 << 20),
+            storage_exceeded: true,
+            ..super::super::hostile::item("x")
+        };
         let bar = usage_bar(&item).into_string();
         assert!(bar.contains("aria-valuenow=\"100\""), "{bar}");
         assert!(bar.contains("bar full"), "{bar}");

@@ -2,21 +2,21 @@
 //! revealed or rotated, and who has seen them.
 
 use maud::{Markup, html};
-use serde_json::Value;
 
 use super::super::guard;
-use super::parts::{self, text};
+use super::parts;
 use super::{layout, scripts};
-use crate::store::CredentialEvent;
+use crate::api::schema::{Resource as Described, ResourceCredentials};
+use crate::store::{CredentialEvent, ResourceStatus};
 
 /// What the page shows of one resource.
 pub struct Resource<'a> {
     /// As `resources::describe` gives it.
-    pub item: &'a Value,
+    pub item: &'a Described,
     /// Whether its kind can issue new credentials.
     pub rotatable: bool,
     /// The credentials just revealed or rotated, shown once.
-    pub credentials: Option<&'a Value>,
+    pub credentials: Option<&'a ResourceCredentials>,
     /// The latest reveals and rotations, newest first.
     pub events: &'a [CredentialEvent],
 }
@@ -24,22 +24,23 @@ pub struct Resource<'a> {
 /// `form_token`: the session's token, carried by the reveal and rotate forms.
 pub fn page(resource: &Resource, form_token: &str) -> Markup {
     let item = resource.item;
-    let token = text(&item["token"]);
-    let rotatable = resource.rotatable && item["status"] == "active";
+    let token = item.token.to_string();
+    let token = token.as_str();
+    let rotatable = resource.rotatable && item.status == ResourceStatus::Active;
     layout::page(
         "Resource",
         html! {
             p { a href="/dashboard" { "← Resources" } }
-            h1 { (text(&item["name"])) " " span.muted { (text(&item["kind"])) } }
+            h1 { (item.name) " " span.muted { (item.kind) } }
             dl {
                 dt { "token" } dd { code { (token) } }
-                dt { "status" } dd.status { (text(&item["status"])) }
-                dt { "environment" } dd { (text(&item["env"])) }
-                dt { "tier" } dd { (text(&item["tier"])) }
+                dt { "status" } dd.status { (item.status) }
+                dt { "environment" } dd { (item.env) }
+                dt { "tier" } dd { (item.tier) }
                 dt { "usage" } dd { (parts::usage_bar(item)) }
                 dt { "limits" } dd { (limits(item)) }
-                dt { "created" } dd { (text(&item["created_at"])) }
-                dt { "expires in" } dd { (parts::expires(item)) }
+                dt { "created" } dd { (parts::timestamp(&item.created_at)) }
+                dt { "expires in" } dd { (parts::expires(item.expires_at.as_ref())) }
             }
             h2 { "Credentials" }
             @match resource.credentials {
@@ -72,21 +73,16 @@ fn action(token: &str, action: &str, form_token: &str, label: &str) -> Markup {
 }
 
 /// `limit value, limit value`, as the described resource lists them.
-fn limits(item: &Value) -> String {
-    item["limits"]
-        .as_object()
-        .map(|limits| {
-            limits
-                .iter()
-                .map(|(name, value)| format!("{name} {value}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default()
+fn limits(item: &Described) -> String {
+    item.limits
+        .iter()
+        .map(|(name, value)| format!("{name} {value}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-fn shown_credentials(credentials: &Value) -> Markup {
-    let notice = if credentials["rotated"] == true {
+fn shown_credentials(credentials: &ResourceCredentials) -> Markup {
+    let notice = if credentials.rotated == Some(true) {
         "New credentials issued; the old ones no longer work where the backend allows it."
     } else {
         "Shown once on this page; the reveal was recorded."
@@ -101,20 +97,19 @@ fn shown_credentials(credentials: &Value) -> Markup {
     }
 }
 
-/// The URLs first, then the kind's own fields; only those that are strings.
-fn credential_fields(credentials: &Value) -> Vec<(&str, &str)> {
+/// The URLs first, then the kind's own fields.
+fn credential_fields(credentials: &ResourceCredentials) -> Vec<(&str, &str)> {
     let urls = [
-        ("connection URL", &credentials["connection_url"]),
-        ("internal URL", &credentials["internal_url"]),
+        ("connection URL", Some(credentials.connection_url.as_str())),
+        ("internal URL", credentials.internal_url.as_deref()),
     ];
-    let fields = credentials["fields"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(name, value)| (name.as_str(), value));
+    let fields = credentials
+        .fields
+        .iter()
+        .map(|(name, value)| (name.as_str(), Some(value.as_str())));
     urls.into_iter()
         .chain(fields)
-        .filter_map(|(label, value)| Some((label, value.as_str()?)))
+        .filter_map(|(label, value)| Some((label, value?)))
         .collect()
 }
 

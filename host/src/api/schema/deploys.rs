@@ -1,0 +1,96 @@
+//! Deploys: the upload form, the deployment and what its routes answer.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::True;
+use crate::store::DeploymentStatus;
+
+/// The multipart form of `POST /deploy/new`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeployForm {
+    /// A gzipped tarball with a Dockerfile at its top (at most 10 MB).
+    #[schema(value_type = String, format = Binary)]
+    pub tarball: Vec<u8>,
+    pub name: Option<String>,
+    /// The port the app listens on (default 8080).
+    pub port: Option<String>,
+    /// A JSON object of environment variables.
+    pub env_vars: Option<String>,
+    /// true: rebuild the caller's app of the same name in place.
+    pub redeploy: Option<String>,
+}
+
+/// An app: its status, URL and the failure that stopped it, if any.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Deployment {
+    /// The app's resource token: the credential to read and delete it.
+    pub id: Uuid,
+    /// Public: part of the URL.
+    pub app_id: String,
+    pub token: Uuid,
+    pub name: String,
+    pub url: Option<String>,
+    pub status: DeploymentStatus,
+    pub port: i32,
+    pub tier: String,
+    pub generation: i32,
+    pub error: Option<String>,
+    /// The failure autopsy: reason, exit_code, last_lines, hint.
+    #[schema(value_type = Option<Object>)]
+    pub failure: Option<Value>,
+    /// The stack service it runs, if any.
+    pub service: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A deployment's answer: its headline fields, the whole `item`, and after a build was
+/// started, whether it was a redeploy and what to do next.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentAnswer {
+    pub ok: True,
+    pub id: Uuid,
+    pub app_id: String,
+    pub url: Option<String>,
+    pub status: DeploymentStatus,
+    pub item: Deployment,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub redeployed: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub note: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub agent_action: Option<String>,
+}
+
+/// `GET /api/v1/deployments/{id}/events`: the failure autopsy, when there is one.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentEvents {
+    pub ok: True,
+    pub deployment_id: Uuid,
+    pub status: DeploymentStatus,
+    /// Each: reason, exit_code, last_lines, hint.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<Value>,
+    pub count: usize,
+}
+
+/// An app stopped and removed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentDeleted {
+    pub ok: True,
+    pub id: Uuid,
+    pub app_id: String,
+    /// `deleted`.
+    pub status: String,
+    /// `confirmed`.
+    pub deletion_status: String,
+    pub message: String,
+}
