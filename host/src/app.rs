@@ -1,16 +1,19 @@
 //! The application state shared by every request.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::config::{Config, LifecycleConfig};
+use crate::config::Config;
 use crate::deploy::AppUrls;
+use crate::deploy::build_slots::BuildSlots;
 use crate::kinds::Catalog;
 use crate::lifecycle::maintenance::{self, Maintenance};
 use crate::proxy::{Proxy, Upstream};
 use crate::readiness::Readiness;
 use crate::registry::Registry;
 use crate::schedule;
+use crate::services::Services;
 use crate::store::{DeploymentStatus, Sealer, Store};
 use crate::tenancy::client::{ClientResolver, parse_cidrs};
 use crate::tenancy::plans::Plans;
@@ -19,17 +22,12 @@ use crate::tenancy::tokens::TokenSigner;
 use crate::webhook_ingest::{Receivers, WebhookIngest};
 
 pub struct App {
-    pub store: Store,
+    /// What lifecycle and deploy work with; `app.store` and the like read through to it.
+    pub services: Arc<Services>,
     /// Where webhook deliveries queue to be stored in batches.
     pub webhook_ingest: WebhookIngest,
     /// Recently looked-up webhook receivers.
     pub webhook_receivers: Receivers,
-    pub registry: Arc<Registry>,
-    /// Every kind this host serves, through the live components and the built-in providers.
-    pub kinds: Catalog,
-    pub sealer: Sealer,
-    pub tokens: TokenSigner,
-    pub plans: Plans,
     pub clients: ClientResolver,
     pub rate_limiter: RateLimiter,
     /// Presign requests per storage resource.
@@ -38,26 +36,23 @@ pub struct App {
     pub delivery_limiter: RateLimiter<uuid::Uuid>,
     /// Webhook deliveries to all receivers together: the host's flood ceiling.
     pub delivery_ceiling: RateLimiter<()>,
-    pub clock: Clock,
     pub readiness: Readiness,
-    pub lifecycle: LifecycleConfig,
-    /// The URL agents reach this host at, without a trailing slash.
-    pub public_url: String,
     pub fault_injection: bool,
     pub control_routes: bool,
-    pub maintenance: Maintenance,
-    /// Where deployed apps are reached.
-    pub apps: AppUrls,
-    /// Turns to build app images.
-    pub builds: crate::deploy::build_slots::BuildSlots,
-    /// Serving apps' addresses, remembered briefly for the proxy.
-    pub routes: crate::deploy::routes::RouteCache,
     /// Sends claim and sign-in links, when an email relay is configured.
     pub mailer: Option<crate::mail::Mailer>,
     /// The key billing events are signed with.
     pub billing_secret: Option<String>,
     /// The operator API's bearer token; the API is off without one.
     pub admin_token: Option<String>,
+}
+
+impl Deref for App {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
+    }
 }
 
 pub type SharedApp = Arc<App>;
@@ -78,33 +73,33 @@ impl App {
         let webhooks = crate::webhooks::Webhooks::new(store.clone(), public_url.clone());
         let kinds = Catalog::new(registry.clone(), vec![Arc::new(webhooks)]);
         let jwt_secret = config.secrets.jwt_secret.expose().as_bytes();
-        let app = Arc::new(Self {
-            webhook_ingest: WebhookIngest::spawn(store.clone()),
-            webhook_receivers: Receivers::default(),
-            store,
+        let services = Arc::new(Services {
+            store: store.clone(),
             registry,
             kinds,
             sealer,
             tokens: TokenSigner::new(jwt_secret),
             plans,
+            clock: Clock::default(),
+            lifecycle: config.lifecycle,
+            maintenance: Maintenance::default(),
+            public_url,
+            apps: AppUrls::parse(&config.apps_url())?,
+            builds: BuildSlots::new(config.apps.builds_per_owner, config.apps.concurrent_builds),
+            routes: Default::default(),
+        });
+        let app = Arc::new(Self {
+            services: services.clone(),
+            webhook_ingest: WebhookIngest::spawn(store),
+            webhook_receivers: Receivers::default(),
             clients: ClientResolver::new(parse_cidrs(&config.trusted_proxies.items())?, jwt_secret),
             rate_limiter: RateLimiter::new(config.rate_limit_per_minute),
             presign_limiter: RateLimiter::new(PRESIGN_PER_MINUTE),
             delivery_limiter: RateLimiter::new(0),
             delivery_ceiling: RateLimiter::new(config.webhook_deliveries_per_minute),
-            clock: Clock::default(),
             readiness: Readiness::default(),
-            lifecycle: config.lifecycle,
-            public_url,
             fault_injection: config.testing.fault_injection,
             control_routes: config.testing.control_routes,
-            maintenance: Maintenance::default(),
-            apps: AppUrls::parse(&config.apps_url())?,
-            builds: crate::deploy::build_slots::BuildSlots::new(
-                config.apps.builds_per_owner,
-                config.apps.concurrent_builds,
-            ),
-            routes: Default::default(),
             mailer: config
                 .email
                 .as_ref()
@@ -121,13 +116,13 @@ impl App {
                 .map(|s| s.expose().to_string())
                 .filter(|t| !t.is_empty()),
         });
-        maintenance::spawn(app.clone());
+        maintenance::spawn(services.clone());
         crate::provider_watch::spawn(
-            app.clone(),
+            services.clone(),
             std::time::Duration::from_millis(config.providers_poll_ms),
         )
         .await;
-        schedule::spawn(app.clone());
+        schedule::spawn(services);
         Ok(app)
     }
 }

@@ -24,6 +24,7 @@ pub mod registry;
 pub mod request_id;
 pub mod schedule;
 pub mod serve;
+pub mod services;
 pub mod store;
 pub mod tenancy;
 pub mod webhook_ingest;

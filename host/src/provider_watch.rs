@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-use crate::app::SharedApp;
+use crate::services::Services;
 
 /// What was last seen of one file, so unchanged files are not read again.
 #[derive(PartialEq)]
@@ -18,33 +18,33 @@ struct Seen {
     len: u64,
 }
 
-pub async fn spawn(app: SharedApp, every: Duration) {
-    let Some(dir) = app.registry.providers_dir.clone() else {
+pub async fn spawn(services: Arc<Services>, every: Duration) {
+    let Some(dir) = services.registry.providers_dir.clone() else {
         return;
     };
     let mut seen = HashMap::new();
     // The first look happens before the host serves: one started later would take the
     // files it finds for news and undo an upload that came first.
-    look_logged(&app, &dir, &mut seen).await;
+    look_logged(&services, &dir, &mut seen).await;
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every.max(Duration::from_millis(50)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await;
         loop {
             ticker.tick().await;
-            look_logged(&app, &dir, &mut seen).await;
+            look_logged(&services, &dir, &mut seen).await;
         }
     });
 }
 
-async fn look_logged(app: &SharedApp, dir: &Path, seen: &mut HashMap<PathBuf, Seen>) {
-    if let Err(e) = look(app, dir, seen).await {
+async fn look_logged(services: &Arc<Services>, dir: &Path, seen: &mut HashMap<PathBuf, Seen>) {
+    if let Err(e) = look(services, dir, seen).await {
         tracing::warn!(dir = %dir.display(), error = %e, "cannot read the providers directory");
     }
 }
 
 async fn look(
-    app: &SharedApp,
+    services: &Arc<Services>,
     dir: &Path,
     seen: &mut HashMap<PathBuf, Seen>,
 ) -> std::io::Result<()> {
@@ -54,7 +54,7 @@ async fn look(
         let Some(name) = provider_name(&path) else {
             continue;
         };
-        if app.registry.slot(name).is_none() {
+        if services.registry.slot(name).is_none() {
             continue;
         }
         let meta = entry.metadata().await?;
@@ -67,11 +67,11 @@ async fn look(
         }
         seen.insert(path.clone(), now);
         let wasm: Arc<[u8]> = tokio::fs::read(&path).await?.into();
-        let live = app.registry.get(name);
+        let live = services.registry.get(name);
         if live.is_some_and(|live| hex::encode(Sha256::digest(&wasm)) == live.sha256) {
             continue;
         }
-        match app
+        match services
             .registry
             .replace(name, wasm, path.display().to_string())
             .await

@@ -4,16 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::app::App;
+use crate::services::Services;
 
 use crate::lifecycle::{meter, reaper};
 
-pub fn spawn(app: Arc<App>) {
+pub fn spawn(services: Arc<Services>) {
     let every = |secs: u64| Duration::from_secs(secs.max(1));
-    let reap_every = every(app.lifecycle.reap_interval_secs);
-    let meter_every = every(app.lifecycle.meter_interval_secs);
+    let reap_every = every(services.lifecycle.reap_interval_secs);
+    let meter_every = every(services.lifecycle.meter_interval_secs);
     {
-        let app = app.clone();
+        let services = services.clone();
         tokio::spawn(async move {
             // The first pass waits one interval: a host just started (or a test that moves
             // its clock at once) is not raced by a pass it did not ask for.
@@ -21,8 +21,8 @@ pub fn spawn(app: Arc<App>) {
                 tokio::time::interval_at(tokio::time::Instant::now() + reap_every, reap_every);
             loop {
                 ticks.tick().await;
-                reaper::reap_once(&app).await;
-                crate::deploy::rollout::fail_stale(&app).await;
+                reaper::reap_once(&services).await;
+                crate::deploy::rollout::fail_stale(&services).await;
             }
         });
     }
@@ -31,7 +31,7 @@ pub fn spawn(app: Arc<App>) {
             tokio::time::interval_at(tokio::time::Instant::now() + meter_every, meter_every);
         loop {
             ticks.tick().await;
-            meter::meter_once(&app, false).await;
+            meter::meter_once(&services, false).await;
         }
     });
 }

@@ -211,6 +211,15 @@ pub(super) async fn bearer(
     }))
 }
 
+/// The caller a deploy is made for: a bearer is required.
+pub(super) async fn required_bearer(
+    app: &App,
+    headers: &HeaderMap,
+    client: &Client,
+) -> Result<Deployer, ApiError> {
+    bearer(app, headers, client).await?.ok_or_else(unauthorized)
+}
+
 fn unauthorized() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
@@ -340,10 +349,18 @@ pub async fn create(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<DeploymentAnswer>), ApiError> {
     let multipart = multipart.map_err(|e| super::deploy::not_multipart(&e))?;
-    let deployer = bearer(&app, &headers, &client)
-        .await?
-        .ok_or_else(unauthorized)?;
+    let deployer = required_bearer(&app, &headers, &client).await?;
     let form = read_form(multipart, &["tarball"]).await?;
+    create_from_form(&app, deployer, &form).await
+}
+
+/// The deploy a form asks for: a new app, or (`redeploy=true`) a new version of the
+/// caller's app of that name. Also what the MCP `create_deploy` tool calls.
+pub(super) async fn create_from_form(
+    app: &SharedApp,
+    deployer: Deployer,
+    form: &Form,
+) -> Result<(StatusCode, Json<DeploymentAnswer>), ApiError> {
     let name = name_field(form.field("name"))?;
     let env = env_field(form.field("env"))?;
     let port = parse_port(form.field("port"))?;
@@ -356,6 +373,9 @@ pub async fn create(
         )
         .action("Pack the app with its Dockerfile at the top (tar czf app.tar.gz -C app .) and send it as -F tarball=@app.tar.gz.")
     })?;
+    if tarball.len() > MAX_TARBALL {
+        return Err(tarball_too_large());
+    }
     source::check(tarball, &SourceLimits::default()).map_err(|e| source_error(&e))?;
 
     if truthy(form.field("redeploy")) {
@@ -373,24 +393,24 @@ pub async fn create(
                 .action("Drop redeploy=true to create a new app, or use the exact name of the existing one.")
             })?;
         let sealed = (form.field("env_vars").is_some())
-            .then(|| seal_env(&app, row.resource_id, &env_vars))
+            .then(|| seal_env(app, row.resource_id, &env_vars))
             .transpose()
             .map_err(ApiError::internal)?;
-        let row = start_redeploy(&app, row, Some(tarball), sealed.as_deref()).await?;
+        let row = start_redeploy(app, row, Some(tarball), sealed.as_deref()).await?;
         let body = DeploymentAnswer {
             redeployed: Some(true),
             note: Some(
                 "Rebuilding in place: the same URL serves the new version once it is healthy."
                     .into(),
             ),
-            ..answer(&app, &row)
+            ..answer(app, &row)
         };
         return Ok((StatusCode::ACCEPTED, Json(body)));
     }
 
-    check_app_quota(&app, &deployer).await?;
+    check_app_quota(app, &deployer).await?;
     let created = create_app(
-        &app,
+        &app.services,
         NewApp {
             deployer: &deployer,
             name,
@@ -406,7 +426,7 @@ pub async fn create(
     )
     .await
     .map_err(|e| lifecycle_error(&app.public_url, e))?;
-    let row = find_row(&app, created.token).await?;
+    let row = find_row(app, created.token).await?;
     let expiry = match created.expires_at {
         Some(at) => format!(
             " It expires at {} unless claimed.",
@@ -428,7 +448,7 @@ pub async fn create(
             app.public_url,
             created.token
         )),
-        ..answer(&app, &row)
+        ..answer(app, &row)
     };
     Ok((StatusCode::ACCEPTED, Json(body)))
 }
@@ -459,7 +479,7 @@ async fn start_redeploy(
         )
         .await
         .map_err(ApiError::internal)?;
-    rollout::spawn(app.clone(), row.resource_id, generation);
+    rollout::spawn(app.services.clone(), row.resource_id, generation);
     find_row(app, row.token).await
 }
 

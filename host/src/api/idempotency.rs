@@ -10,7 +10,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Duration;
@@ -49,37 +49,53 @@ impl Source {
     }
 }
 
+/// The route layer on `POST /{kind}/new`.
 pub async fn middleware(State(app): State<SharedApp>, request: Request, next: Next) -> Response {
-    let explicit_key = match request.headers().get("idempotency-key").map(parse_key) {
-        None => None,
-        Some(Ok(key)) => Some(key),
-        Some(Err(e)) => return e.into_response(),
-    };
     let Some(client) = request.extensions().get::<Client>().cloned() else {
         return next.run(request).await;
     };
-    let team = match request.headers().get(header::AUTHORIZATION) {
-        None => None,
-        Some(_) => match super::auth::account(&app, request.headers()).await {
-            Ok(account) => Some(format!("team:{}", account.team_id)),
-            // The route refuses these credentials itself.
-            Err(_) => return next.run(request).await,
-        },
-    };
-    if explicit_key.is_none() && team.is_none() {
-        let mut response = next.run(request).await;
-        response
-            .headers_mut()
-            .insert("x-idempotency-source", Source::Miss.header());
-        return response;
-    }
-    let scope = team.unwrap_or(client.fingerprint);
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_JSON_BODY).await else {
         return ApiError::payload_too_large(MAX_JSON_BODY).into_response();
     };
     let route = format!("{} {}", parts.method, parts.uri.path());
-    let request_hash = hex_sha256(&[route.as_bytes(), &canonical_body(&bytes)]);
+    let headers = parts.headers.clone();
+    let request = Request::from_parts(parts, Body::from(bytes.clone()));
+    at_most_once(&app, &client, &headers, route, &bytes, next.run(request)).await
+}
+
+/// Runs `work`, the creation `route` asks for with `body`, unless the same caller already
+/// did (see the module's rules): then the first answer is replayed, or a 409 says why not.
+/// Used by the route layer above and by MCP tool calls.
+pub async fn at_most_once<F>(
+    app: &SharedApp,
+    client: &Client,
+    headers: &HeaderMap,
+    route: String,
+    body: &[u8],
+    work: F,
+) -> Response
+where
+    F: Future<Output = Response> + Send + 'static,
+{
+    let explicit_key = match headers.get("idempotency-key").map(parse_key) {
+        None => None,
+        Some(Ok(key)) => Some(key),
+        Some(Err(e)) => return e.into_response(),
+    };
+    let team = match headers.get(header::AUTHORIZATION) {
+        None => None,
+        Some(_) => match super::auth::account(app, headers).await {
+            Ok(account) => Some(format!("team:{}", account.team_id)),
+            // The route refuses these credentials itself.
+            Err(_) => return work.await,
+        },
+    };
+    if explicit_key.is_none() && team.is_none() {
+        return with_source(work.await, Source::Miss);
+    }
+    let scope = team.unwrap_or_else(|| client.fingerprint.clone());
+    let request_hash = hex_sha256(&[route.as_bytes(), &canonical_body(body)]);
     let (key_hash, ttl, source) = match &explicit_key {
         Some(key) => (
             hex_sha256(&[key.as_bytes()]),
@@ -97,7 +113,6 @@ pub async fn middleware(State(app): State<SharedApp>, request: Request, next: Ne
         route,
         key_hash,
     };
-    let request = Request::from_parts(parts, Body::from(bytes));
     let claim = app
         .store
         .claim_idempotency_key(&key.entry(), &request_hash, app.clock.now(), ttl)
@@ -106,49 +121,47 @@ pub async fn middleware(State(app): State<SharedApp>, request: Request, next: Ne
         Source::Fingerprint => Source::Miss,
         other => other,
     };
-    let (mut response, source) = match claim {
-        Ok(Claim::Taken) => (
-            {
+    let response = match claim {
+        Ok(Claim::Taken) => {
             // Run to completion even if the client hangs up, so the entry is settled.
             let app = app.clone();
             let id = super::request_id::current();
-            tokio::spawn(super::request_id::scope(id, async move {
-                run_and_store(&app, &key, request, next).await
+            let answer = tokio::spawn(super::request_id::scope(id, async move {
+                run_and_store(&app, &key, work).await
             }))
-                .await
-                .unwrap_or_else(|e| ApiError::internal(e).into_response())
-            },
-            fresh_source,
-        ),
-        Ok(Claim::InProgress) => (ApiError::new(
+            .await
+            .unwrap_or_else(|e| ApiError::internal(e).into_response());
+            return with_source(answer, fresh_source);
+        }
+        Ok(Claim::InProgress) => ApiError::new(
             StatusCode::CONFLICT,
             "idempotency_key_in_progress",
             "An identical request is still being processed.",
         )
         .action("Wait a second, then retry the same request to get its answer.")
         .retry_after(1)
-        .into_response(), source),
-        Ok(Claim::Mismatch) => (ApiError::new(
+        .into_response(),
+        Ok(Claim::Mismatch) => ApiError::new(
             StatusCode::CONFLICT,
             "idempotency_key_conflict",
             "This Idempotency-Key was already used with a different request body.",
         )
         .action("Use a new Idempotency-Key for a different request; reuse a key only to retry the exact same request.")
-        .into_response(), source),
+        .into_response(),
         Ok(Claim::Done {
             status,
             sealed_body,
-        }) => (replay(&app, &key, status, &sealed_body), source),
+        }) => replay(app, &key, status, &sealed_body),
         Err(e) => {
             // The cache is a convenience: without it, run the request uncached.
             tracing::warn!(error = %e, "idempotency cache unavailable");
-            let mut response = next.run(request).await;
-            response
-                .headers_mut()
-                .insert("x-idempotency-source", Source::Miss.header());
-            return response;
+            return with_source(work.await, Source::Miss);
         }
     };
+    with_source(response, source)
+}
+
+fn with_source(mut response: Response, source: Source) -> Response {
     response
         .headers_mut()
         .insert("x-idempotency-source", source.header());
@@ -178,8 +191,8 @@ impl Key {
     }
 }
 
-async fn run_and_store(app: &App, key: &Key, request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+async fn run_and_store(app: &App, key: &Key, work: impl Future<Output = Response>) -> Response {
+    let response = work.await;
     let (parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX)
         .await

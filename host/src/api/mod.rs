@@ -141,9 +141,8 @@ pub fn router(app: SharedApp) -> Router {
         .merge(admin::routes(app.clone()))
         .merge(agents)
         .with_state(app.clone());
-    // MCP tool calls are answered by the routes above, so both surfaces behave alike.
     Router::new()
-        .merge(mcp::routes(app, api.clone()))
+        .merge(mcp::routes(app))
         .merge(api)
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(request_id::middleware))

@@ -80,7 +80,7 @@ pub async fn create(
         hand_back_existing: true,
         proven_tokens: proven_tokens(&app, &headers)?,
     };
-    let output = provision::provision(app.clone(), input)
+    let output = provision::provision(app.services.clone(), input)
         .await
         .map_err(|e| lifecycle_error(&app.public_url, e))?;
     let existing = output.existing;

@@ -14,18 +14,10 @@ use crate::app::SharedApp;
 use crate::tenancy::client::Client;
 use crate::tenancy::rate_limit::limit_key;
 
-/// Marks a request the limiter already counted: a tool call made on behalf of an `/mcp`
-/// message, which paid for itself.
-#[derive(Clone, Copy)]
-pub struct AlreadyCounted;
-
 pub async fn middleware(State(app): State<SharedApp>, request: Request, next: Next) -> Response {
     let Some(client) = request.extensions().get::<Client>() else {
         return next.run(request).await;
     };
-    if request.extensions().get::<AlreadyCounted>().is_some() {
-        return next.run(request).await;
-    }
     // Webhook senders are shared services delivering for many tenants from few addresses:
     // their deliveries are limited per receiver and in total (`webhooks::receive`), never
     // per sender address, so one tenant's busy sender cannot block the others'.

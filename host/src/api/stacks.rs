@@ -105,7 +105,7 @@ pub async fn create(
         row: stack,
         services: created,
     } = create_stack(
-        &app,
+        &app.services,
         NewStack {
             deployer: &deployer,
             anonymous,

@@ -7,11 +7,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::app::SharedApp;
 use crate::lifecycle::error::LifecycleError;
 use crate::lifecycle::provision::{self, ProvisionInput};
+use crate::services::Services;
 use crate::store::NewDeployment;
 use crate::tenancy::names::{EnvName, ResourceName};
+use std::sync::Arc;
 
 use super::rollout::{self, seal_env};
 
@@ -52,11 +53,11 @@ pub struct CreatedApp {
 /// Records the app and its upload, runs the provision saga, and starts the first rollout.
 /// On failure nothing is left: the saga undoes itself and the record is removed.
 pub async fn create_app(
-    app: &SharedApp,
+    services: &Arc<Services>,
     new: NewApp<'_>,
     request_id: String,
 ) -> Result<CreatedApp, LifecycleError> {
-    let (kind, _) = super::deployer(app).ok_or(LifecycleError::NoDeployer)?;
+    let (kind, _) = super::deployer(services).ok_or(LifecycleError::NoDeployer)?;
     let resource_id = Uuid::new_v4();
     let app_id = super::new_app_id();
     let exposed = new.stack.is_none_or(|(_, _, expose)| expose);
@@ -64,9 +65,11 @@ pub async fn create_app(
         Some((_, service, _)) => super::slug_for(service, &app_id),
         None => super::slug_for(new.name.as_str(), &app_id),
     });
-    let url = slug.as_deref().map(|s| app.apps.url(s));
-    let sealed_env = seal_env(app, resource_id, new.env_vars).map_err(LifecycleError::internal)?;
-    app.store
+    let url = slug.as_deref().map(|s| services.apps.url(s));
+    let sealed_env =
+        seal_env(services, resource_id, new.env_vars).map_err(LifecycleError::internal)?;
+    services
+        .store
         .insert_deployment(&NewDeployment {
             resource_id,
             app_id: &app_id,
@@ -78,13 +81,13 @@ pub async fn create_app(
             stack_id: new.stack.map(|(id, _, _)| id),
             service: new.stack.map(|(_, service, _)| service),
             context: new.context,
-            now: app.clock.now(),
+            now: services.clock.now(),
         })
         .await?;
     let mut options = vec![(
         "url".to_string(),
         url.clone()
-            .unwrap_or_else(|| format!("{}/api/v1/deployments/{resource_id}", app.public_url)),
+            .unwrap_or_else(|| format!("{}/api/v1/deployments/{resource_id}", services.public_url)),
     )];
     if let Some(network) = new.network {
         options.push(("network".into(), network.to_string()));
@@ -103,16 +106,16 @@ pub async fn create_app(
         hand_back_existing: false,
         proven_tokens: Vec::new(),
     };
-    let output = match provision::provision(app.clone(), input).await {
+    let output = match provision::provision(services.clone(), input).await {
         Ok(output) => output,
         Err(e) => {
-            if let Err(cleanup) = app.store.delete_deployment(resource_id).await {
+            if let Err(cleanup) = services.store.delete_deployment(resource_id).await {
                 tracing::error!(resource.id = %resource_id, error = %cleanup, "cannot remove the record of a failed deploy");
             }
             return Err(e);
         }
     };
-    rollout::spawn(app.clone(), resource_id, 1);
+    rollout::spawn(services.clone(), resource_id, 1);
     Ok(CreatedApp {
         token: output.token,
         app_id,

@@ -17,14 +17,14 @@ use std::sync::Arc;
 
 use anyhow::bail;
 
-use crate::app::App;
 use crate::registry::Loaded;
+use crate::services::Services;
 
 /// The kind apps are created as, and the live provider that builds and runs them: the
 /// component serving the kind its `describe` marks as created from a build context.
-pub fn deployer(app: &App) -> Option<(String, Arc<Loaded>)> {
-    let kind = app.kinds.app_kind()?.name;
-    let provider = app.registry.for_kind(&kind)?;
+pub fn deployer(services: &Services) -> Option<(String, Arc<Loaded>)> {
+    let kind = services.kinds.app_kind()?.name;
+    let provider = services.registry.for_kind(&kind)?;
     Some((kind, provider))
 }
 

@@ -10,22 +10,23 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::app::{App, SharedApp};
 use crate::caps::context_ref;
 use crate::contract::deploy::deployer::{App as Target, Built, Failure, FailureReason, Started};
 use crate::contract::types::ProviderError;
 use crate::registry::{CallError, Loaded};
 use crate::request_id;
+use crate::services::Services;
 use crate::store::{DeploymentRow, DeploymentStatus, Outcome, ResourceStatus};
+use std::sync::Arc;
 
 /// Longest a whole rollout may take: the build's own 10-minute deadline, the start, slack.
 pub const ROLLOUT_DEADLINE: Duration = Duration::from_secs(15 * 60);
 
 /// Starts the rollout of `generation` of the app in the background.
-pub fn spawn(app: SharedApp, resource_id: Uuid, generation: i32) {
+pub fn spawn(services: Arc<Services>, resource_id: Uuid, generation: i32) {
     let request_id = request_id::current();
     tokio::spawn(request_id::scope(request_id.clone(), async move {
-        let run = run(&app, resource_id, generation, &request_id);
+        let run = run(&services, resource_id, generation, &request_id);
         let failure = match tokio::time::timeout(ROLLOUT_DEADLINE, run).await {
             Ok(Ok(())) => return,
             Ok(Err(failure)) => failure,
@@ -34,31 +35,35 @@ pub fn spawn(app: SharedApp, resource_id: Uuid, generation: i32) {
                 "The rollout ran past its 15-minute deadline: use a smaller base image, drop slow steps, and redeploy.",
             ),
         };
-        record_failure(&app, resource_id, generation, &failure).await;
+        record_failure(&services, resource_id, generation, &failure).await;
     }));
 }
 
 async fn run(
-    app: &App,
+    services: &Services,
     resource_id: Uuid,
     generation: i32,
     request_id: &str,
 ) -> Result<(), Failure> {
-    let row = app
+    let row = services
         .store
         .deployment_by_resource(resource_id)
         .await
         .map_err(|e| internal(format!("metadata store: {e}")))?
         .ok_or_else(|| internal("the app vanished".into()))?;
-    let (_, provider) = super::deployer(app)
+    let (_, provider) = super::deployer(services)
         .ok_or_else(|| internal("no provider serves deploys any more".into()))?;
-    let target = target(app, &row, generation).await?;
+    let target = target(services, &row, generation).await?;
 
     let owner = match row.team_id {
         Some(team) => team.to_string(),
         None => row.fingerprint.clone(),
     };
-    let Some(turn) = app.builds.wait_turn(resource_id, generation, &owner).await else {
+    let Some(turn) = services
+        .builds
+        .wait_turn(resource_id, generation, &owner)
+        .await
+    else {
         // A newer rollout of the app was asked for while this one waited: it builds instead.
         return Ok(());
     };
@@ -77,8 +82,8 @@ async fn run(
         error: None,
         failure: None,
     };
-    if !record(app, resource_id, generation, &deploying).await {
-        clean_up_if_gone(app, &provider, resource_id, request_id).await;
+    if !record(services, resource_id, generation, &deploying).await {
+        clean_up_if_gone(services, &provider, resource_id, request_id).await;
         return Ok(());
     }
     let upstream = match provider.deploy_start(request_id, &target, &image).await {
@@ -92,28 +97,33 @@ async fn run(
         error: None,
         failure: None,
     };
-    if record(app, resource_id, generation, &healthy).await {
+    if record(services, resource_id, generation, &healthy).await {
         tracing::info!(request_id, resource.id = %resource_id, generation, "app healthy");
     } else {
-        clean_up_if_gone(app, &provider, resource_id, request_id).await;
+        clean_up_if_gone(services, &provider, resource_id, request_id).await;
     }
     Ok(())
 }
 
 /// A rollout that outlived its app (deleted or expired while building) removes what it
 /// made after the delete had run.
-async fn clean_up_if_gone(app: &App, provider: &Loaded, resource_id: Uuid, request_id: &str) {
-    let Ok(Some(row)) = app.store.deployment_by_resource(resource_id).await else {
+async fn clean_up_if_gone(
+    services: &Services,
+    provider: &Loaded,
+    resource_id: Uuid,
+    request_id: &str,
+) {
+    let Ok(Some(row)) = services.store.deployment_by_resource(resource_id).await else {
         return;
     };
     if row.status != DeploymentStatus::Stopped && row.resource_status != ResourceStatus::Deleted {
         // Superseded by a newer rollout, which retires this one's container.
         return;
     }
-    let Ok(Some(resource)) = app.store.find_by_token(row.token).await else {
+    let Ok(Some(resource)) = services.store.find_by_token(row.token).await else {
         return;
     };
-    let state = crate::lifecycle::stored::Credentials::open(app, &resource)
+    let state = crate::lifecycle::stored::Credentials::open(services, &resource)
         .map(|c| c.state)
         .unwrap_or_default();
     let target = crate::lifecycle::stored::resource_ref(&resource, state);
@@ -123,12 +133,17 @@ async fn clean_up_if_gone(app: &App, provider: &Loaded, resource_id: Uuid, reque
 }
 
 /// What the provider needs to know about the app for one rollout.
-pub async fn target(app: &App, row: &DeploymentRow, generation: i32) -> Result<Target, Failure> {
-    let env = open_env(app, row.resource_id, &row.sealed_env)
+pub async fn target(
+    services: &Services,
+    row: &DeploymentRow,
+    generation: i32,
+) -> Result<Target, Failure> {
+    let env = open_env(services, row.resource_id, &row.sealed_env)
         .map_err(|e| internal(format!("cannot open the app's env: {e}")))?;
     let network = match row.stack_id {
         Some(stack) => Some(
-            app.store
+            services
+                .store
                 .stack_by_id(stack)
                 .await
                 .map_err(|e| internal(format!("metadata store: {e}")))?
@@ -156,13 +171,18 @@ pub async fn target(app: &App, row: &DeploymentRow, generation: i32) -> Result<T
     })
 }
 
-async fn record(app: &App, resource_id: Uuid, generation: i32, outcome: &Outcome<'_>) -> bool {
-    let recorded = app
+async fn record(
+    services: &Services,
+    resource_id: Uuid,
+    generation: i32,
+    outcome: &Outcome<'_>,
+) -> bool {
+    let recorded = services
         .store
-        .record_rollout(resource_id, generation, outcome, app.clock.now())
+        .record_rollout(resource_id, generation, outcome, services.clock.now())
         .await;
     // After the write: a lookup racing it must not cache the old route again.
-    app.routes.forget_all();
+    services.routes.forget_all();
     match recorded {
         Ok(current) => current,
         Err(e) => {
@@ -173,8 +193,13 @@ async fn record(app: &App, resource_id: Uuid, generation: i32, outcome: &Outcome
 }
 
 /// Records a failed rollout with its autopsy.
-pub async fn record_failure(app: &App, resource_id: Uuid, generation: i32, failure: &Failure) {
-    let autopsy = autopsy_json(failure, app.clock.now());
+pub async fn record_failure(
+    services: &Services,
+    resource_id: Uuid,
+    generation: i32,
+    failure: &Failure,
+) {
+    let autopsy = autopsy_json(failure, services.clock.now());
     let error = error_message(failure);
     let outcome = Outcome {
         status: DeploymentStatus::Failed,
@@ -183,7 +208,7 @@ pub async fn record_failure(app: &App, resource_id: Uuid, generation: i32, failu
         failure: Some(&autopsy),
     };
     tracing::info!(resource.id = %resource_id, generation, reason = reason_name(failure.reason), "rollout failed");
-    record(app, resource_id, generation, &outcome).await;
+    record(services, resource_id, generation, &outcome).await;
 }
 
 /// A failure reason as the API spells it.
@@ -262,29 +287,29 @@ fn host_failure(reason: FailureReason, hint: &str) -> Failure {
 
 /// Seals an app's env vars (they may hold credentials) with its resource id as context.
 pub fn seal_env(
-    app: &App,
+    services: &Services,
     resource_id: Uuid,
     env: &BTreeMap<String, String>,
 ) -> anyhow::Result<Vec<u8>> {
     let plain = serde_json::to_vec(env)?;
-    app.sealer.seal(&plain, resource_id.as_bytes())
+    services.sealer.seal(&plain, resource_id.as_bytes())
 }
 
 pub fn open_env(
-    app: &App,
+    services: &Services,
     resource_id: Uuid,
     sealed: &[u8],
 ) -> anyhow::Result<BTreeMap<String, String>> {
-    let plain = app.sealer.open(sealed, resource_id.as_bytes())?;
+    let plain = services.sealer.open(sealed, resource_id.as_bytes())?;
     Ok(serde_json::from_slice(&plain)?)
 }
 
 /// Fails rollouts that stopped moving (their host restarted mid-build, or hung).
-pub async fn fail_stale(app: &App) {
-    let before = app.clock.now()
+pub async fn fail_stale(services: &Services) {
+    let before = services.clock.now()
         - chrono::Duration::from_std(ROLLOUT_DEADLINE + Duration::from_secs(60))
             .unwrap_or_default();
-    let Ok(stale) = app.store.stale_rollouts(before).await else {
+    let Ok(stale) = services.store.stale_rollouts(before).await else {
         return;
     };
     for (resource_id, generation) in stale {
@@ -292,6 +317,6 @@ pub async fn fail_stale(app: &App) {
             FailureReason::DeadlineExceeded,
             "The rollout stopped making progress (the platform restarted during it): redeploy.",
         );
-        record_failure(app, resource_id, generation, &failure).await;
+        record_failure(services, resource_id, generation, &failure).await;
     }
 }

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use crate::app::{App, SharedApp};
 use crate::lifecycle::deprovision;
 use crate::lifecycle::error::LifecycleError;
+use crate::services::Services;
 use crate::store::StackRow;
 use crate::tenancy::names::{EnvName, ResourceName};
+use std::sync::Arc;
 
 use super::apps::{CreatedApp, Deployer, NewApp, create_app};
 use super::manifest::Manifest;
@@ -43,11 +44,11 @@ pub struct CreatedStack {
 /// Records the stack and creates every service's app on one private network. When one
 /// service fails, the apps made so far and the stack record are removed.
 pub async fn create_stack(
-    app: &SharedApp,
+    services: &Arc<Services>,
     new: NewStack<'_>,
     request_id: &str,
 ) -> Result<CreatedStack, LifecycleError> {
-    let now = app.clock.now();
+    let now = services.clock.now();
     let row = StackRow {
         secret_hash: new.secret_hash,
         made_with: new.deployer.proof,
@@ -59,15 +60,15 @@ pub async fn create_stack(
         created_at: now,
         expires_at: new.anonymous.then(|| now + ANONYMOUS_STACK_TTL),
     };
-    app.store.insert_stack(&row).await?;
+    services.store.insert_stack(&row).await?;
 
-    let mut services: Vec<(String, CreatedApp)> = Vec::new();
+    let mut created: Vec<(String, CreatedApp)> = Vec::new();
     for (service, spec) in &new.manifest.services {
         // The manifest's own env wins over injected resource URLs.
         let mut env_vars = new.injected.get(service).cloned().unwrap_or_default();
         env_vars.extend(new.manifest.resolved_env(service));
         let result = create_app(
-            app,
+            services,
             NewApp {
                 deployer: new.deployer,
                 name: new.name.clone(),
@@ -83,30 +84,38 @@ pub async fn create_stack(
         )
         .await;
         match result {
-            Ok(created) => services.push((service.clone(), created)),
+            Ok(app) => created.push((service.clone(), app)),
             Err(e) => {
-                undo_stack(app, row.id, &services, request_id).await;
+                undo_stack(services, row.id, &created, request_id).await;
                 return Err(e);
             }
         }
     }
-    Ok(CreatedStack { row, services })
+    Ok(CreatedStack {
+        row,
+        services: created,
+    })
 }
 
 /// Removes what a half-created stack made.
-async fn undo_stack(app: &App, stack_id: Uuid, created: &[(String, CreatedApp)], request_id: &str) {
+async fn undo_stack(
+    services: &Services,
+    stack_id: Uuid,
+    created: &[(String, CreatedApp)],
+    request_id: &str,
+) {
     let tokens: Vec<Uuid> = created.iter().map(|(_, c)| c.token).collect();
-    delete_apps(app, &tokens, request_id).await;
-    if let Err(e) = app.store.delete_stack(stack_id).await {
+    delete_apps(services, &tokens, request_id).await;
+    if let Err(e) = services.store.delete_stack(stack_id).await {
         tracing::error!(stack.id = %stack_id, error = %e, "cannot remove a failed stack");
     }
 }
 
 /// Deletes a stack's apps. Already gone is fine; a delete that does not finish is left to
 /// the reaper, which retries it.
-pub async fn delete_apps(app: &App, tokens: &[Uuid], request_id: &str) {
+pub async fn delete_apps(services: &Services, tokens: &[Uuid], request_id: &str) {
     for &token in tokens {
-        match deprovision::delete_now(app, token, request_id).await {
+        match deprovision::delete_now(services, token, request_id).await {
             Ok(_) | Err(LifecycleError::Ended(_) | LifecycleError::NotFound) => {}
             Err(e) => {
                 tracing::warn!(resource.token = %token, error = %e, "stack service delete did not finish");

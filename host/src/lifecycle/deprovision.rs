@@ -4,8 +4,8 @@
 
 use uuid::Uuid;
 
-use crate::app::App;
 use crate::kinds::is_app;
+use crate::services::Services;
 use crate::store::{DeleteStart, ResourceRow};
 
 use super::error::LifecycleError;
@@ -14,28 +14,36 @@ use super::stored::{Credentials, resource_ref};
 /// An owner's delete: marks the resource `deleting`, then removes its backend objects.
 /// A delete that fails half-way is finished by the reaper.
 pub async fn delete_now(
-    app: &App,
+    services: &Services,
     token: Uuid,
     request_id: &str,
 ) -> Result<ResourceRow, LifecycleError> {
-    let row = match app.store.begin_delete(token, app.clock.now()).await? {
+    let row = match services
+        .store
+        .begin_delete(token, services.clock.now())
+        .await?
+    {
         DeleteStart::Started(row) => row,
         DeleteStart::Ended(row) => return Err(LifecycleError::Ended(Box::new(row))),
         DeleteStart::NotFound => return Err(LifecycleError::NotFound),
         DeleteStart::Pending => return Err(LifecycleError::NotReady),
     };
-    deprovision(app, &row, request_id)
+    deprovision(services, &row, request_id)
         .await
         .map_err(LifecycleError::Unfinished)?;
     Ok(row)
 }
 
-pub async fn deprovision(app: &App, row: &ResourceRow, request_id: &str) -> Result<(), String> {
-    let service = app
+pub async fn deprovision(
+    services: &Services,
+    row: &ResourceRow,
+    request_id: &str,
+) -> Result<(), String> {
+    let service = services
         .kinds
         .for_resource(&row.provider, &row.kind)
         .ok_or_else(|| format!("no provider serves kind `{}` any more", row.kind))?;
-    let state = Credentials::open(app, row)
+    let state = Credentials::open(services, row)
         .map_err(|e| format!("cannot open the stored credentials: {e}"))?
         .state;
     match service
@@ -51,14 +59,16 @@ pub async fn deprovision(app: &App, row: &ResourceRow, request_id: &str) -> Resu
         .iter()
         .any(|k| k.name == row.kind && is_app(k))
     {
-        app.store
-            .stop_deployment(row.id, app.clock.now())
+        services
+            .store
+            .stop_deployment(row.id, services.clock.now())
             .await
             .map_err(|e| format!("cannot record the stopped app: {e}"))?;
-        app.routes.forget_all();
+        services.routes.forget_all();
     }
-    app.store
-        .finish_delete(row.id, app.clock.now())
+    services
+        .store
+        .finish_delete(row.id, services.clock.now())
         .await
         .map_err(|e| format!("cannot record the delete: {e}"))?;
     tracing::info!(request_id, resource.id = %row.id, kind = %row.kind, "resource deprovisioned");

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::app::App;
+use crate::services::Services;
 
 /// A burst has settled once no provision happened for this long.
 const QUIET: Duration = Duration::from_millis(250);
@@ -35,23 +35,23 @@ impl Maintenance {
 }
 
 /// Runs forever (until the process exits).
-pub fn spawn(app: Arc<App>) {
+pub fn spawn(services: Arc<Services>) {
     // Upkeep runs at least this often (`lifecycle.maintain_interval_ms`).
-    let interval = Duration::from_millis(app.lifecycle.maintain_interval_ms.max(10));
+    let interval = Duration::from_millis(services.lifecycle.maintain_interval_ms.max(10));
     tokio::spawn(async move {
         loop {
-            run_once(&app).await;
+            run_once(&services).await;
             tokio::select! {
                 () = tokio::time::sleep(interval) => {}
-                () = app.maintenance.wake.notified() => app.maintenance.settle(interval).await,
+                () = services.maintenance.wake.notified() => services.maintenance.settle(interval).await,
             }
         }
     });
 }
 
 /// One pass over every provider. Failures are logged, never fatal.
-pub async fn run_once(app: &App) {
-    for provider in app.registry.all() {
+pub async fn run_once(services: &Services) {
+    for provider in services.registry.all() {
         let request_id = format!("maintain-{}", uuid::Uuid::new_v4().simple());
         match provider.maintain(&request_id).await {
             Ok(Ok(())) => {}

@@ -6,7 +6,7 @@ use chrono::Duration;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::app::App;
+use crate::services::Services;
 use crate::store::{ResourceRow, ResourceStatus};
 
 use super::stored::{Credentials, limits_of, resource_ref};
@@ -25,15 +25,19 @@ pub struct MeterReport {
 }
 
 /// One pass over the resources due for a measurement (`every` resource when `all`).
-pub async fn meter_once(app: &App, all: bool) -> MeterReport {
+pub async fn meter_once(services: &Services, all: bool) -> MeterReport {
     let mut report = MeterReport::default();
-    let now = app.clock.now();
+    let now = services.clock.now();
     let interval =
-        Duration::seconds(i64::try_from(app.lifecycle.meter_interval_secs).unwrap_or(60));
+        Duration::seconds(i64::try_from(services.lifecycle.meter_interval_secs).unwrap_or(60));
     // Rows measured in this pass are stamped `now`, so they are not claimed twice.
     let due_before = if all { now } else { now - interval };
     loop {
-        let batch = match app.store.claim_for_metering(now, due_before, BATCH).await {
+        let batch = match services
+            .store
+            .claim_for_metering(now, due_before, BATCH)
+            .await
+        {
             Ok(batch) => batch,
             Err(e) => {
                 tracing::warn!(error = %e, "meter cannot claim work");
@@ -41,7 +45,7 @@ pub async fn meter_once(app: &App, all: bool) -> MeterReport {
             }
         };
         for row in &batch {
-            match meter(app, row).await {
+            match meter(services, row).await {
                 Ok(change) => {
                     report.measured += 1;
                     match change {
@@ -64,12 +68,12 @@ pub async fn meter_once(app: &App, all: bool) -> MeterReport {
 
 /// Measures one resource and applies the verdict. `Some(true)` when it was suspended,
 /// `Some(false)` when it was resumed.
-async fn meter(app: &App, row: &ResourceRow) -> Result<Option<bool>, String> {
-    let provider = app
+async fn meter(services: &Services, row: &ResourceRow) -> Result<Option<bool>, String> {
+    let provider = services
         .kinds
         .for_resource(&row.provider, &row.kind)
         .ok_or_else(|| format!("no provider serves kind `{}`", row.kind))?;
-    let state = Credentials::open(app, row)
+    let state = Credentials::open(services, row)
         .map_err(|e| e.to_string())?
         .state;
     let target = resource_ref(row, state);
@@ -84,12 +88,13 @@ async fn meter(app: &App, row: &ResourceRow) -> Result<Option<bool>, String> {
     let mut report = json!({
         "storage_bytes": usage.storage_bytes,
         "connections": usage.connections,
-        "measured_at": app.clock.now(),
+        "measured_at": services.clock.now(),
     });
     for (name, value) in &usage.extra {
         report[name] = json!(value);
     }
-    app.store
+    services
+        .store
         .record_usage(row.id, &report)
         .await
         .map_err(|e| e.to_string())?;
@@ -104,7 +109,8 @@ async fn meter(app: &App, row: &ResourceRow) -> Result<Option<bool>, String> {
         ResourceStatus::Suspended if well_under => false,
         _ => {
             // Nothing to apply: a verdict that failed before no longer matters.
-            app.store
+            services
+                .store
                 .clear_enforcement_failure(row.id)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -126,22 +132,23 @@ async fn meter(app: &App, row: &ResourceRow) -> Result<Option<bool>, String> {
     if let Some(error) = failure {
         let verb = if suspend { "suspend" } else { "resume" };
         let error = format!("{verb} failed: {error}");
-        if let Err(e) = app
+        if let Err(e) = services
             .store
-            .record_enforcement_failure(row.id, &error, app.clock.now())
+            .record_enforcement_failure(row.id, &error, services.clock.now())
             .await
         {
             tracing::warn!(resource.id = %row.id, error = %e, "cannot record the failure");
         }
         return Err(error);
     }
-    app.store
+    services
+        .store
         .clear_enforcement_failure(row.id)
         .await
         .map_err(|e| e.to_string())?;
-    let flipped = app
+    let flipped = services
         .store
-        .set_suspended(row.id, suspend, app.clock.now())
+        .set_suspended(row.id, suspend, services.clock.now())
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!(resource.id = %row.id, suspend, storage_bytes = usage.storage_bytes, limit_bytes, "quota state changed");

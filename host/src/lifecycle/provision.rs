@@ -11,12 +11,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::app::{App, SharedApp};
 use crate::contract::types::{ProvisionRequest, Provisioned, ResourceRef};
 use crate::kinds::Service;
 use crate::request_id;
+use crate::services::Services;
 use crate::store::{NewResource, ResourceRow};
 use crate::tenancy::caps::{self, Admission, Denial};
+use std::sync::Arc;
 
 use super::error::{LifecycleError, answered};
 use crate::tenancy::names::{EnvName, ResourceName};
@@ -102,7 +103,7 @@ enum Undo {
 
 /// The registered undos of one saga run.
 struct Saga<'a> {
-    app: &'a App,
+    services: &'a Services,
     provider: &'a dyn Service,
     request_id: &'a str,
     undo: Vec<Undo>,
@@ -119,11 +120,11 @@ impl Saga<'_> {
                     left_behind |= !undo_provider(self.provider, self.request_id, &resource).await;
                 }
                 Undo::MarkFailed(id) => {
-                    let now = self.app.clock.now();
+                    let now = self.services.clock.now();
                     let marked = if left_behind {
-                        self.app.store.abandon(id, now).await
+                        self.services.store.abandon(id, now).await
                     } else {
-                        self.app.store.mark_failed(id, now).await
+                        self.services.store.mark_failed(id, now).await
                     };
                     // Unmarked, the row stays `pending` and the reaper takes it when stale.
                     if let Err(e) = marked {
@@ -153,12 +154,12 @@ async fn undo_provider(provider: &dyn Service, request_id: &str, resource: &Reso
 /// Runs the saga; on any failure nothing is left behind. The saga runs as its own task: a
 /// client that hangs up must not cancel it half-way and strand what it created.
 pub async fn provision(
-    app: SharedApp,
+    services: Arc<Services>,
     input: ProvisionInput,
 ) -> Result<ProvisionOutput, LifecycleError> {
     let request_id = input.request_id.clone();
     let saga = tokio::spawn(request_id::scope(request_id, async move {
-        run_saga(&app, input).await
+        run_saga(&services, input).await
     }));
     saga.await.unwrap_or_else(|e| {
         Err(LifecycleError::internal(format!(
@@ -167,13 +168,16 @@ pub async fn provision(
     })
 }
 
-async fn run_saga(app: &App, input: ProvisionInput) -> Result<ProvisionOutput, LifecycleError> {
-    let provider = app
+async fn run_saga(
+    services: &Services,
+    input: ProvisionInput,
+) -> Result<ProvisionOutput, LifecycleError> {
+    let provider = services
         .kinds
         .for_kind(&input.kind)
         .ok_or_else(|| LifecycleError::UnknownKind(input.kind.clone()))?;
     let mut saga = Saga {
-        app,
+        services,
         provider: provider.as_ref(),
         request_id: &input.request_id,
         undo: Vec::new(),
@@ -191,16 +195,16 @@ async fn run(
     saga: &mut Saga<'_>,
     input: &ProvisionInput,
 ) -> Result<ProvisionOutput, LifecycleError> {
-    let (app, provider) = (saga.app, saga.provider);
+    let (services, provider) = (saga.services, saga.provider);
     let id = input.id.unwrap_or_else(Uuid::new_v4);
     let token = Uuid::new_v4();
-    let now = app.clock.now();
+    let now = services.clock.now();
     // Callers without an account are anonymous; a team brings its own tier.
     let tier_name = input
         .team
         .as_ref()
         .map_or(plans::ANONYMOUS, |(_, tier)| tier.as_str());
-    let tier = app.plans.tier(tier_name).ok_or_else(|| {
+    let tier = services.plans.tier(tier_name).ok_or_else(|| {
         LifecycleError::internal(format!("tier `{tier_name}` is not in the plans"))
     })?;
     let limits = tier.limits_for(&input.kind);
@@ -211,7 +215,7 @@ async fn run(
     };
     let fault = |point| fail_if(input.fault, point);
 
-    let admission = app
+    let admission = services
         .store
         .admit_pending(
             &NewResource {
@@ -253,7 +257,7 @@ async fn run(
     match admission {
         Admission::Admit => {}
         Admission::ReturnExisting(token) if input.hand_back_existing => {
-            return existing_output(app, token).await;
+            return existing_output(services, token).await;
         }
         Admission::ReturnExisting(_) => {
             let limit = tier.provisions_per_day().unwrap_or_default();
@@ -301,19 +305,23 @@ async fn run(
         fields: provisioned.fields,
     };
     let sealed = credentials
-        .seal(app, id)
+        .seal(services, id)
         .map_err(LifecycleError::internal)?;
     fault(FaultPoint::AfterSeal)?;
 
-    if !app.store.activate(id, &sealed, app.clock.now()).await? {
+    if !services
+        .store
+        .activate(id, &sealed, services.clock.now())
+        .await?
+    {
         return Err(LifecycleError::internal(format!(
             "resource {id} was no longer pending"
         )));
     }
     fault(FaultPoint::AfterActivate)?;
 
-    app.maintenance.nudge();
-    let upgrade_jwt = app
+    services.maintenance.nudge();
+    let upgrade_jwt = services
         .tokens
         .upgrade_token(token, &input.kind, now)
         .map_err(LifecycleError::internal)?;
@@ -336,17 +344,20 @@ async fn run(
 }
 
 /// The caller's existing resource, answered instead of a new one over the daily cap.
-async fn existing_output(app: &App, token: Uuid) -> Result<ProvisionOutput, LifecycleError> {
-    let row: ResourceRow = app
+async fn existing_output(
+    services: &Services,
+    token: Uuid,
+) -> Result<ProvisionOutput, LifecycleError> {
+    let row: ResourceRow = services
         .store
         .find_by_token(token)
         .await?
         .ok_or_else(|| LifecycleError::internal("the existing resource vanished"))?;
-    let credentials = Credentials::open(app, &row).map_err(LifecycleError::internal)?;
+    let credentials = Credentials::open(services, &row).map_err(LifecycleError::internal)?;
     let provider = format!("{}@{}", row.provider, row.provider_version);
-    let upgrade_jwt = app
+    let upgrade_jwt = services
         .tokens
-        .upgrade_token(token, &row.kind, app.clock.now())
+        .upgrade_token(token, &row.kind, services.clock.now())
         .map_err(LifecycleError::internal)?;
     Ok(ProvisionOutput {
         existing: true,
@@ -399,11 +410,11 @@ pub(crate) fn check_answer(provisioned: &Provisioned) -> Result<(), String> {
 /// same id (Postgres: a new password for the same role and data). The new credentials
 /// replace the stored ones.
 pub async fn rotate(
-    app: &App,
+    services: &Services,
     row: &ResourceRow,
     request_id: &str,
 ) -> Result<Credentials, LifecycleError> {
-    let provider = app
+    let provider = services
         .kinds
         .for_resource(&row.provider, &row.kind)
         .ok_or_else(|| LifecycleError::UnknownKind(row.kind.clone()))?;
@@ -424,10 +435,11 @@ pub async fn rotate(
         fields: provisioned.fields,
     };
     let sealed = credentials
-        .seal(app, row.id)
+        .seal(services, row.id)
         .map_err(LifecycleError::internal)?;
-    app.store
-        .replace_credentials(row.id, &sealed, app.clock.now())
+    services
+        .store
+        .replace_credentials(row.id, &sealed, services.clock.now())
         .await?;
     Ok(credentials)
 }

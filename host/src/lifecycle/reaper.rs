@@ -6,7 +6,7 @@
 use chrono::Duration;
 use serde::Serialize;
 
-use crate::app::App;
+use crate::services::Services;
 
 use super::deprovision::deprovision;
 
@@ -22,14 +22,14 @@ pub struct ReapReport {
 }
 
 /// One pass: works until nothing is due.
-pub async fn reap_once(app: &App) -> ReapReport {
+pub async fn reap_once(services: &Services) -> ReapReport {
     let mut report = ReapReport::default();
     let stale_after =
-        Duration::seconds(i64::try_from(app.lifecycle.stale_after_secs).unwrap_or(600));
+        Duration::seconds(i64::try_from(services.lifecycle.stale_after_secs).unwrap_or(600));
     loop {
-        let batch = match app
+        let batch = match services
             .store
-            .claim_for_reaping(app.clock.now(), stale_after, BATCH)
+            .claim_for_reaping(services.clock.now(), stale_after, BATCH)
             .await
         {
             Ok(batch) => batch,
@@ -41,7 +41,7 @@ pub async fn reap_once(app: &App) -> ReapReport {
         let claimed = batch.len();
         for (row, reason) in batch {
             let request_id = format!("reap-{}", uuid::Uuid::new_v4().simple());
-            match deprovision(app, &row, &request_id).await {
+            match deprovision(services, &row, &request_id).await {
                 Ok(()) => {
                     tracing::info!(resource.id = %row.id, reason = reason.as_str(), "reaped");
                     report.ended += 1;
@@ -56,7 +56,11 @@ pub async fn reap_once(app: &App) -> ReapReport {
             break;
         }
     }
-    if let Err(e) = app.store.purge_idempotency(app.clock.now(), 1000).await {
+    if let Err(e) = services
+        .store
+        .purge_idempotency(services.clock.now(), 1000)
+        .await
+    {
         tracing::warn!(error = %e, "cannot purge expired idempotency entries");
     }
     report

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::app::App;
 use crate::contract::types::ResourceRef;
+use crate::services::Services;
 use crate::store::ResourceRow;
 
 /// What is sealed into `resources.sealed_credentials`.
@@ -20,17 +20,18 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    pub fn seal(&self, app: &App, row_id: uuid::Uuid) -> anyhow::Result<Vec<u8>> {
-        app.sealer
+    pub fn seal(&self, services: &Services, row_id: uuid::Uuid) -> anyhow::Result<Vec<u8>> {
+        services
+            .sealer
             .seal(&serde_json::to_vec(self)?, row_id.as_bytes())
     }
 
     /// Opens a row's credentials; a row without any (never activated) has empty ones.
-    pub fn open(app: &App, row: &ResourceRow) -> anyhow::Result<Self> {
+    pub fn open(services: &Services, row: &ResourceRow) -> anyhow::Result<Self> {
         match &row.sealed_credentials {
             None => Ok(Self::default()),
             Some(sealed) => Ok(serde_json::from_slice(
-                &app.sealer.open(sealed, row.id.as_bytes())?,
+                &services.sealer.open(sealed, row.id.as_bytes())?,
             )?),
         }
     }

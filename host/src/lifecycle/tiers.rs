@@ -4,8 +4,8 @@
 
 use uuid::Uuid;
 
-use crate::app::App;
 use crate::contract::types::ProviderError;
+use crate::services::Services;
 use crate::store::ResourceStatus;
 
 use super::stored::{Credentials, resource_ref};
@@ -21,18 +21,18 @@ pub struct TierChange {
 
 /// Moves `team_id` and its live resources to `tier`.
 pub async fn set_team_tier(
-    app: &App,
+    services: &Services,
     team_id: Uuid,
     tier_name: &str,
 ) -> anyhow::Result<TierChange> {
-    let tier = app
+    let tier = services
         .plans
         .tier(tier_name)
         .ok_or_else(|| anyhow::anyhow!("`{tier_name}` is not a tier of the plans"))?;
-    app.store.set_team_tier(team_id, tier_name).await?;
-    let now = app.clock.now();
+    services.store.set_team_tier(team_id, tier_name).await?;
+    let now = services.clock.now();
     let mut change = TierChange::default();
-    for row in app.store.team_resources(team_id).await? {
+    for row in services.store.team_resources(team_id).await? {
         if row.status == ResourceStatus::Deleting {
             continue;
         }
@@ -44,14 +44,15 @@ pub async fn set_team_tier(
             .into();
         // Paid tiers keep resources; a tier with a lifetime counts it from creation.
         let expires_at = Some(tier.ttl().map(|ttl| row.created_at + ttl));
-        app.store
+        services
+            .store
             .set_resource_tier(row.id, tier_name, &limits_json, expires_at, now)
             .await?;
         change.resources += 1;
-        let Some(provider) = app.kinds.for_resource(&row.provider, &row.kind) else {
+        let Some(provider) = services.kinds.for_resource(&row.provider, &row.kind) else {
             continue;
         };
-        let state = Credentials::open(app, &row)?.state;
+        let state = Credentials::open(services, &row)?.state;
         let mut target = resource_ref(&row, state);
         target.tier = tier_name.to_string();
         target.limits = limits;

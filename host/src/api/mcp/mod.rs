@@ -10,14 +10,11 @@ mod tools;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Map, Value};
-use std::net::SocketAddr;
-use tower::ServiceExt;
 
 use super::error::ApiError;
 use super::schema::{
@@ -25,6 +22,7 @@ use super::schema::{
     RpcResult, ServerCapabilities, ServerInfo, TextContent, ToolList, ToolResult, ToolsCapability,
 };
 use crate::app::SharedApp;
+use crate::tenancy::client::Client;
 
 /// Protocol revisions this server speaks, newest first.
 const PROTOCOL_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
@@ -39,15 +37,13 @@ const MAX_ANSWER: usize = 4 * 1024 * 1024;
 #[derive(Clone)]
 pub struct Mcp {
     app: SharedApp,
-    /// The host's REST routes, which answer tool calls.
-    api: Router,
 }
 
-pub fn routes(app: SharedApp, api: Router) -> Router {
+pub fn routes(app: SharedApp) -> Router {
     Router::new()
         .route("/mcp", post(handle).get(no_stream).delete(no_stream))
-        // Every message counts against the caller's allowance, like a REST request; the
-        // tool calls it makes do not count again.
+        // Every message counts against the caller's allowance, like a REST request (its
+        // tool call is a function call, not another request).
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             super::rate_limit::middleware,
@@ -56,7 +52,7 @@ pub fn routes(app: SharedApp, api: Router) -> Router {
             app.clone(),
             super::client::identify,
         ))
-        .with_state(Mcp { app, api })
+        .with_state(Mcp { app })
 }
 
 /// Whether the caller shows a credential this host signed or issued (an upgrade token, a
@@ -145,10 +141,16 @@ async fn handle(State(mcp): State<Mcp>, request: Request) -> Response {
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    let caller = Caller {
-        headers: parts.headers,
-        peer: parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned(),
+    let Some(client) = parts.extensions.get::<Client>().cloned() else {
+        return rpc_error(id, -32603, "The caller could not be identified.");
     };
+    let mut headers = HeaderMap::new();
+    for name in FORWARDED_HEADERS {
+        for value in parts.headers.get_all(name) {
+            headers.append(name, value.clone());
+        }
+    }
+    let caller = tools::Caller { client, headers };
     match method {
         "initialize" => rpc_result(id, RpcResult::Initialize(initialize(&params))),
         "ping" => rpc_result(id, RpcResult::Pong(Map::new())),
@@ -167,7 +169,7 @@ async fn handle(State(mcp): State<Mcp>, request: Request) -> Response {
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default();
-            let result = call_tool(&mcp, &caller, name, &arguments).await;
+            let result = call_tool(&mcp.app, &caller, name, &arguments).await;
             rpc_result(id, RpcResult::Call(result))
         }
         other => rpc_error(id, -32601, &format!("No method `{other}` here.")),
@@ -198,20 +200,22 @@ fn initialize(params: &Map<String, Value>) -> InitializeResult {
     }
 }
 
-/// What the MCP request carried that the REST request needs: the caller's identity.
-struct Caller {
-    headers: HeaderMap,
-    peer: Option<ConnectInfo<SocketAddr>>,
-}
+/// The caller's headers a tool's route reads.
+const FORWARDED_HEADERS: [&str; 4] = [
+    "authorization",
+    "user-agent",
+    "x-forwarded-for",
+    "idempotency-key",
+];
 
 async fn call_tool(
-    mcp: &Mcp,
-    caller: &Caller,
+    app: &SharedApp,
+    caller: &tools::Caller,
     name: &str,
     args: &Map<String, Value>,
 ) -> ToolResult {
-    let call = match tools::api_call(&mcp.app, name, args) {
-        Ok(call) => call,
+    let response = match tools::call(app, caller, name, args).await {
+        Ok(response) => response,
         Err(refused) => {
             let envelope = error_envelope(
                 refused.code,
@@ -220,43 +224,6 @@ async fn call_tool(
             );
             return tool_result(&envelope, true);
         }
-    };
-    let mut builder = Request::builder()
-        .method(call.method)
-        .uri(call.path)
-        .header(super::request_id::HEADER, super::request_id::current());
-    for name in [
-        header::AUTHORIZATION,
-        header::USER_AGENT,
-        header::HeaderName::from_static("x-forwarded-for"),
-        header::HeaderName::from_static("idempotency-key"),
-    ] {
-        for value in caller.headers.get_all(&name) {
-            builder = builder.header(&name, value);
-        }
-    }
-    let body = match call.body {
-        tools::Body::None => Body::empty(),
-        tools::Body::Json(value) => {
-            builder = builder.header(header::CONTENT_TYPE, "application/json");
-            Body::from(value.to_string())
-        }
-        tools::Body::Form { fields, files } => {
-            let (content_type, bytes) = crate::wire::multipart(&fields, &files);
-            builder = builder.header(header::CONTENT_TYPE, content_type);
-            Body::from(bytes)
-        }
-    };
-    let mut request = builder.body(body).expect("a well-formed request");
-    request
-        .extensions_mut()
-        .insert(super::rate_limit::AlreadyCounted);
-    if let Some(peer) = caller.peer {
-        request.extensions_mut().insert(peer);
-    }
-    let response = match mcp.api.clone().oneshot(request).await {
-        Ok(response) => response,
-        Err(never) => match never {},
     };
     let failed = !response.status().is_success();
     let status = response.status().as_u16();

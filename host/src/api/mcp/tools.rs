@@ -1,36 +1,26 @@
 //! The MCP tools: their catalog (one `create_*` tool per kind the live providers serve, plus
 //! a fixed set), and how a call becomes a request on the REST API.
 //!
-//! A tool call is answered by the same handler the REST route uses, through the host's own
-//! router, so the two surfaces cannot drift: same validation, limits, errors and audit.
+//! A tool call is answered by the same function the REST route calls (with the same
+//! idempotency rules), so the two surfaces cannot drift: same validation, limits, errors
+//! and audit.
 //!
 //! Tool input schemas are JSON Schema documents written out with `json!`: they describe
 //! arguments (some from the live providers' request fields), not a type of this crate.
 
-use axum::http::Method;
+use axum::extract::{Extension, Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
+use crate::api::deploy::{self, Form};
+use crate::api::json::JsonObject;
 use crate::api::schema::Tool;
-use crate::app::App;
+use crate::api::{capabilities, claim, idempotency, provision, resources, storage};
+use crate::app::{App, SharedApp};
 use crate::kinds::KindInfo;
-
-/// What a tool call asks the REST API for.
-pub struct ApiCall {
-    pub method: Method,
-    pub path: String,
-    pub body: Body,
-}
-
-pub enum Body {
-    None,
-    Json(Value),
-    /// `multipart/form-data`: plain fields and one file per name.
-    Form {
-        fields: Vec<(String, String)>,
-        files: Vec<(String, Vec<u8>)>,
-    },
-}
+use crate::tenancy::client::Client;
 
 /// A tool call the host refuses before any request is made.
 pub struct Refused {
@@ -213,63 +203,96 @@ pub fn catalog(app: &App) -> Vec<Tool> {
     tools
 }
 
-/// Turns a call of tool `name` into the REST request that answers it.
-pub fn api_call(app: &App, name: &str, args: &Map<String, Value>) -> Result<ApiCall, Refused> {
-    let call = |method: Method, path: String, body: Body| Ok(ApiCall { method, path, body });
+/// Who is calling, as the `/mcp` request showed it.
+pub struct Caller {
+    pub client: Client,
+    /// The caller's headers a route reads: its credentials and idempotency key.
+    pub headers: HeaderMap,
+}
+
+/// Answers a call of tool `name` with the function its REST route calls, so the two
+/// surfaces share validation, limits, errors and audit.
+pub async fn call(
+    app: &SharedApp,
+    caller: &Caller,
+    name: &str,
+    args: &Map<String, Value>,
+) -> Result<Response, Refused> {
+    let state = || State(app.clone());
     if let Some((_, kind)) = json_kinds(app).into_iter().find(|(tool, _)| tool == name) {
-        return call(
-            Method::POST,
-            format!("/{}/new", kind.name),
-            Body::Json(Value::Object(args.clone())),
+        let route = format!("POST /{}/new", kind.name);
+        let body = serde_json::to_vec(args).unwrap_or_default();
+        let create = provision::create(
+            state(),
+            Path(kind.name),
+            Extension(caller.client.clone()),
+            caller.headers.clone(),
+            JsonObject(args.clone()),
         );
+        let work = async move { create.await.into_response() };
+        return Ok(idempotency::at_most_once(
+            app,
+            &caller.client,
+            &caller.headers,
+            route,
+            &body,
+            work,
+        )
+        .await);
     }
-    match name {
-        "list_resources" => call(Method::GET, "/api/v1/resources".into(), Body::None),
-        "get_capabilities" => call(Method::GET, "/api/v1/capabilities".into(), Body::None),
-        "get_resource" => call(
-            Method::GET,
-            format!("/api/v1/resources/{}", segment(args, "token")?),
-            Body::None,
-        ),
-        "delete_resource" => call(
-            Method::DELETE,
-            format!("/api/v1/resources/{}", segment(args, "token")?),
-            Body::None,
-        ),
+    let response = match name {
+        "list_resources" => resources::list(state(), caller.headers.clone())
+            .await
+            .into_response(),
+        "get_capabilities" => capabilities::capabilities(state()).await.into_response(),
+        "get_resource" => resources::get(state(), Path(segment(args, "token")?))
+            .await
+            .into_response(),
+        "delete_resource" => resources::delete(state(), Path(segment(args, "token")?))
+            .await
+            .into_response(),
         "presign_storage" => {
             let token = segment(args, "token")?;
             let mut body = args.clone();
             body.remove("token");
-            call(
-                Method::POST,
-                format!("/storage/{token}/presign"),
-                Body::Json(Value::Object(body)),
-            )
+            storage::presign(state(), Path(token), JsonObject(body))
+                .await
+                .into_response()
         }
-        "claim_resource" => call(
-            Method::POST,
-            "/claim".into(),
-            Body::Json(Value::Object(args.clone())),
-        ),
-        "create_deploy" if deploys_available(app) => deploy_call(args),
-        "get_deployment" if deploys_available(app) => call(
-            Method::GET,
-            format!("/api/v1/deployments/{}", segment(args, "id")?),
-            Body::None,
-        ),
-        "get_deployment_events" if deploys_available(app) => call(
-            Method::GET,
-            format!("/api/v1/deployments/{}/events", segment(args, "id")?),
-            Body::None,
-        ),
-        _ => Err(refused(
-            "unknown_tool",
-            format!("No tool `{name}` on this host; list the tools again (tools/list)."),
-        )),
-    }
+        "claim_resource" => claim::claim(state(), JsonObject(args.clone()))
+            .await
+            .into_response(),
+        "create_deploy" if deploys_available(app) => {
+            let form = deploy_form(args)?;
+            let answer = async {
+                let deployer =
+                    deploy::required_bearer(app, &caller.headers, &caller.client).await?;
+                deploy::create_from_form(app, deployer, &form).await
+            };
+            answer.await.into_response()
+        }
+        "get_deployment" if deploys_available(app) => {
+            deploy::get(state(), Path(segment(args, "id")?))
+                .await
+                .into_response()
+        }
+        "get_deployment_events" if deploys_available(app) => {
+            deploy::events(state(), Path(segment(args, "id")?))
+                .await
+                .into_response()
+        }
+        _ => {
+            return Err(refused(
+                "unknown_tool",
+                format!("No tool `{name}` on this host; list the tools again (tools/list)."),
+            ));
+        }
+    };
+    Ok(response)
 }
 
-fn deploy_call(args: &Map<String, Value>) -> Result<ApiCall, Refused> {
+/// `create_deploy`'s arguments as the form `POST /deploy/new` reads.
+fn deploy_form(args: &Map<String, Value>) -> Result<Form, Refused> {
     let encoded = text(args, "tarball_base64")?;
     let tarball = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
@@ -279,24 +302,20 @@ fn deploy_call(args: &Map<String, Value>) -> Result<ApiCall, Refused> {
                 format!("tarball_base64 is not base64: {e}"),
             )
         })?;
-    let mut fields = vec![("name".to_string(), text(args, "name")?.to_string())];
+    let mut form = Form::default();
+    form.fields
+        .insert("name".into(), text(args, "name")?.to_string());
     if let Some(port) = args.get("port") {
         let port = port
             .as_u64()
             .ok_or_else(|| refused("invalid_port", "port must be an integer"))?;
-        fields.push(("port".into(), port.to_string()));
+        form.fields.insert("port".into(), port.to_string());
     }
     if let Some(env) = args.get("env_vars") {
-        fields.push(("env_vars".into(), env.to_string()));
+        form.fields.insert("env_vars".into(), env.to_string());
     }
-    Ok(ApiCall {
-        method: Method::POST,
-        path: "/deploy/new".into(),
-        body: Body::Form {
-            fields,
-            files: vec![("tarball".into(), tarball)],
-        },
-    })
+    form.files.insert("tarball".into(), tarball.into());
+    Ok(form)
 }
 
 fn text<'a>(args: &'a Map<String, Value>, field: &str) -> Result<&'a str, Refused> {
