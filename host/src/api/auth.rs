@@ -244,13 +244,18 @@ pub async fn email_start(
 #[derive(Deserialize)]
 pub struct LinkQuery {
     t: Option<String>,
+    /// The same, under the name older links use.
+    token: Option<String>,
 }
 
 /// `GET /auth/email/callback?t=`: consumes the link, finishes a claim (moving the
 /// network's resources to the account), and answers with a session token.
 #[utoipa::path(get, path = "/auth/email/callback", tag = "accounts", operation_id = "finishEmailSignIn",
     summary = "Exchange an emailed link for a session",
-    params(("t" = String, Query, description = "From the emailed link.")),
+    params(
+        ("t" = Option<String>, Query, nullable = false, description = "From the emailed link."),
+        ("token" = Option<String>, Query, nullable = false, deprecated, description = "The same, under its older name."),
+    ),
     responses(
         (status = 200, description = "A session token.", body = Session),
         (status = 303, description = "A browser (Accept: text/html first) gets the session as a cookie and is sent to /dashboard."),
@@ -268,7 +273,11 @@ pub async fn email_callback(
         )
         .action("Ask for a new link (POST /auth/email/start, or POST /claim again for a claim).")
     };
-    let secret = query.t.filter(|t| !t.is_empty()).ok_or_else(invalid)?;
+    let secret = query
+        .t
+        .or(query.token)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(invalid)?;
     let now = app.clock.now();
     let link = app
         .store

@@ -12,8 +12,9 @@ use uuid::Uuid;
 
 use super::auth::{account, hash, new_api_key};
 use super::error::ApiError;
-use super::schema::{CliApproval, CliApproved, CliPending, CliSession, True};
+use super::schema::{CliApproval, CliApproved, CliPending, CliSession, ErrorBody, True};
 use crate::app::SharedApp;
+use crate::store::CliPoll;
 
 /// A CLI session waits this long for approval.
 const SESSION_SECONDS: i64 = 600;
@@ -25,6 +26,17 @@ fn not_found() -> ApiError {
         "No CLI sign-in is waiting under this id: unknown, expired, or already collected.",
     )
     .action("Start again with POST /auth/cli.")
+}
+
+/// A session nobody approved in time: said as such, so a polling CLI stops and starts over.
+fn expired() -> ApiError {
+    ApiError::new(
+        StatusCode::GONE,
+        "session_expired",
+        "This CLI sign-in was not approved in time.",
+    )
+    .with("status", "expired")
+    .action("Start again with POST /auth/cli and approve the new link within 10 minutes.")
 }
 
 fn session_id(id: &str) -> Result<Uuid, ApiError> {
@@ -40,8 +52,9 @@ pub async fn start(
 ) -> Result<(StatusCode, Json<CliSession>), ApiError> {
     let id = Uuid::new_v4();
     let now = app.clock.now();
+    let expires_at = now + chrono::Duration::seconds(SESSION_SECONDS);
     app.store
-        .insert_cli_session(id, now, now + chrono::Duration::seconds(SESSION_SECONDS))
+        .insert_cli_session(id, now, expires_at)
         .await
         .map_err(ApiError::internal)?;
     Ok((
@@ -51,6 +64,7 @@ pub async fn start(
             session_id: id,
             auth_url: format!("{}/auth/cli/{id}/approve", app.public_url),
             expires_in: SESSION_SECONDS,
+            expires_at,
             agent_action: "Open auth_url in a browser, sign in and approve; meanwhile poll GET /auth/cli/<session_id> every few seconds.".into(),
         }),
     ))
@@ -62,18 +76,23 @@ pub async fn start(
     responses(
         (status = 202, description = "Waiting for approval.", body = CliPending),
         (status = 200, description = "Approved: the API key, shown once.", body = CliApproved),
+        (status = 410, description = "Not approved in time (`status: expired`).", body = ErrorBody),
     ))]
 pub async fn poll(
     State(app): State<SharedApp>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = session_id(&id)?;
-    let session = app
+    let session = match app
         .store
         .poll_cli_session(id, app.clock.now())
         .await
         .map_err(ApiError::internal)?
-        .ok_or_else(not_found)?;
+    {
+        CliPoll::Live(session) => session,
+        CliPoll::Expired => return Err(expired()),
+        CliPoll::Unknown => return Err(not_found()),
+    };
     let (Some(sealed), Some(user)) = (session.sealed_api_key, session.user_id) else {
         let pending = CliPending {
             ok: True,
@@ -92,10 +111,12 @@ pub async fn poll(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(not_found)?;
+    let key = String::from_utf8_lossy(&key).into_owned();
     Ok(Json(CliApproved {
         ok: True,
         status: "approved".into(),
-        api_key: String::from_utf8_lossy(&key).into_owned(),
+        api_token: key.clone(),
+        api_key: key,
         email: account.email,
         team_id: account.team_id,
         team_name: account.team_name,

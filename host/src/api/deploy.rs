@@ -55,7 +55,38 @@ impl Form {
     pub fn field(&self, name: &str) -> Option<&str> {
         self.fields.get(name).map(String::as_str)
     }
+
+    /// The names of fields and files `known` does not accept, sorted; none when all are.
+    pub fn ignored(&self, known: impl Fn(&str) -> bool) -> Option<Vec<String>> {
+        let mut ignored: Vec<String> = (self.fields.keys())
+            .chain(self.files.keys())
+            .filter(|name| !known(name))
+            .cloned()
+            .collect();
+        ignored.sort();
+        ignored.dedup();
+        (!ignored.is_empty()).then_some(ignored)
+    }
+
+    /// `private=true` asks for an app only some addresses reach, which this host does not
+    /// offer: refused, so nobody believes a public app is private.
+    pub fn refuse_private(&self) -> Result<(), ApiError> {
+        if !truthy(self.field("private")) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "private_deploys_unavailable",
+            "This host does not offer private apps: every app is public at its URL.",
+        )
+        .action("Deploy without private=true (and allowed_ips), and protect the app with its own authentication if it must not be public."))
+    }
 }
+
+/// The form fields `POST /deploy/new` reads.
+const DEPLOY_FIELDS: [&str; 7] = [
+    "name", "env", "port", "env_vars", "redeploy", "tarball", "private",
+];
 
 /// Reads a multipart form; parts with a file name (or named in `file_fields`) are files of
 /// at most [`MAX_TARBALL`] bytes each.
@@ -361,6 +392,8 @@ pub(super) async fn create_from_form(
     deployer: Deployer,
     form: &Form,
 ) -> Result<(StatusCode, Json<DeploymentAnswer>), ApiError> {
+    form.refuse_private()?;
+    let ignored_fields = form.ignored(|name| DEPLOY_FIELDS.contains(&name));
     let name = name_field(form.field("name"))?;
     let env = env_field(form.field("env"))?;
     let port = parse_port(form.field("port"))?;
@@ -403,6 +436,7 @@ pub(super) async fn create_from_form(
                 "Rebuilding in place: the same URL serves the new version once it is healthy."
                     .into(),
             ),
+            ignored_fields,
             ..answer(app, &row)
         };
         return Ok((StatusCode::ACCEPTED, Json(body)));
@@ -448,6 +482,7 @@ pub(super) async fn create_from_form(
             app.public_url,
             created.token
         )),
+        ignored_fields,
         ..answer(app, &row)
     };
     Ok((StatusCode::ACCEPTED, Json(body)))
@@ -522,6 +557,7 @@ pub(super) fn item(app: &App, row: &DeploymentRow) -> Deployment {
         tier: row.tier.clone(),
         generation: row.generation,
         error: row.error.clone(),
+        error_message: row.error.clone(),
         failure: row.failure.clone(),
         service: row.service.clone(),
         created_at: row.created_at,
@@ -543,6 +579,7 @@ fn answer(app: &App, row: &DeploymentRow) -> DeploymentAnswer {
         redeployed: None,
         note: None,
         agent_action: None,
+        ignored_fields: None,
     }
 }
 

@@ -6,7 +6,8 @@
 //! (same route and canonical body) within 120 seconds gets the first answer; an anonymous
 //! request without a key is never replayed, since a neighbour on the same network could
 //! send the same body. Entries live in the metadata database so every replica shares them,
-//! and their bodies are sealed because a creation answer carries credentials.
+//! and their bodies are sealed because a creation answer carries credentials. Only
+//! successes are kept: refusals and failures are judged again on a retry.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -25,13 +26,6 @@ use crate::tenancy::client::Client;
 
 const EXPLICIT_TTL: Duration = Duration::hours(24);
 const FINGERPRINT_TTL: Duration = Duration::seconds(120);
-/// Error codes describing a state that changes on its own: never replayed.
-const MUTABLE_CODES: [&str; 3] = [
-    "free_tier_recycle_requires_claim",
-    "provision_limit_reached",
-    "resource_count_limit_exceeded",
-];
-
 #[derive(Clone, Copy)]
 enum Source {
     Explicit,
@@ -198,11 +192,10 @@ async fn run_and_store(app: &App, key: &Key, work: impl Future<Output = Response
         .await
         .unwrap_or_default();
     let status = parts.status.as_u16();
-    let code = serde_json::from_slice::<Value>(&bytes)
-        .ok()
-        .and_then(|v| v.get("error")?.as_str().map(str::to_string));
-    let keep = status < 500 && !code.is_some_and(|c| MUTABLE_CODES.contains(&c.as_str()));
-    let stored = if keep {
+    // Only work done is kept. A refusal changed nothing (a bad field, a credential, a cap
+    // that may lift) and a failure may pass, so a retry is judged afresh, under its own
+    // request id.
+    let stored = if parts.status.is_success() {
         match app.sealer.seal(&bytes, &key.aad()) {
             Ok(sealed) => app
                 .store

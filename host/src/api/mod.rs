@@ -91,7 +91,7 @@ pub fn router(app: SharedApp) -> Router {
         .route("/api/v1/webhooks/{token}/requests", get(webhooks::list))
         .route("/api/v1/capabilities", get(capabilities::capabilities))
         .route("/claim/preview", get(claim::preview))
-        .route("/claim", post(claim::claim))
+        .route("/claim", get(dashboard::claim_page).post(claim::claim))
         .route("/auth/email/start", post(auth::email_start))
         .route("/auth/email/callback", get(auth::email_callback))
         .route("/auth/me", get(auth::me))

@@ -52,6 +52,7 @@ pub async fn create(
         },
     };
     let mut form = read_form(multipart, &[]).await?;
+    form.refuse_private()?;
     let name = name_field(form.field("name"))?;
     let env = env_field(form.field("env"))?;
     let manifest_text = match (
@@ -76,6 +77,9 @@ pub async fn create(
         )
     })?;
 
+    let ignored_fields = form.ignored(|field| {
+        ["name", "env", "private"].contains(&field) || manifest.services.contains_key(field)
+    });
     // Every check before anything is created.
     let mut contexts = BTreeMap::new();
     for (service, spec) in &manifest.services {
@@ -156,6 +160,7 @@ pub async fn create(
             expires_in: if anonymous { "6h" } else { "" }.into(),
             expires_at: stack.expires_at,
             stack_token,
+            ignored_fields,
             note: note.replace("{slug}", &slug),
             agent_action: format!(
                 "Poll GET {}/api/v1/stacks/{slug} (Authorization: Bearer <stack_token, the upgrade_jwt you created it with, or your session/API key>) until status is \"healthy\", then give the user the service URLs.",

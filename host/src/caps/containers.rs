@@ -470,7 +470,7 @@ impl ContainersBackend {
                 None::<bollard::query_parameters::StartContainerOptions>,
             )
             .await
-            .map_err(engine_error)?;
+            .map_err(start_error)?;
         self.inspect(&request.name).await?.ok_or_else(|| {
             cap_error(
                 "not-found",
@@ -835,6 +835,27 @@ fn engine_error(e: DockerError) -> CapabilityError {
         } if status_code < 500 => cap_error(&format!("http-{status_code}"), message),
         other => unavailable(other),
     }
+}
+
+/// What the engine says when the image's own command cannot run (missing, not executable,
+/// built for another CPU): the app's fault, told apart by the `start-failed` code so the
+/// provider can say so instead of blaming the engine.
+const START_FAILURES: [&str; 5] = [
+    "executable file not found",
+    "no such file or directory",
+    "permission denied",
+    "exec format error",
+    "not a directory",
+];
+
+fn start_error(e: DockerError) -> CapabilityError {
+    if let DockerError::DockerResponseServerError { message, .. } = &e
+        && message.contains("exec")
+        && START_FAILURES.iter().any(|m| message.contains(m))
+    {
+        return cap_error("start-failed", message);
+    }
+    engine_error(e)
 }
 
 fn unavailable(e: impl std::fmt::Display) -> CapabilityError {

@@ -401,22 +401,31 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Reads a live session; an approved one is handed over once (then it is collected).
-    pub async fn poll_cli_session(
-        &self,
-        id: Uuid,
-        now: DateTime<Utc>,
-    ) -> sqlx::Result<Option<CliSession>> {
+    /// Reads a session; an approved one is handed over once (then it is collected).
+    pub async fn poll_cli_session(&self, id: Uuid, now: DateTime<Utc>) -> sqlx::Result<CliPoll> {
         let mut tx = self.pool.begin().await?;
-        let session: Option<CliSession> = sqlx::query_as(
-            "SELECT status, sealed_api_key, user_id FROM cli_sessions
-             WHERE id = $1 AND status <> 'collected' AND expires_at > $2 FOR UPDATE",
+        type Row = (String, Option<Vec<u8>>, Option<Uuid>, DateTime<Utc>);
+        let session = sqlx::query_as::<_, Row>(
+            "SELECT status, sealed_api_key, user_id, expires_at FROM cli_sessions
+             WHERE id = $1 AND status <> 'collected' FOR UPDATE",
         )
         .bind(id)
-        .bind(now)
         .fetch_optional(&mut *tx)
-        .await?;
-        if session.as_ref().is_some_and(|s| s.status == "approved") {
+        .await?
+        .map(|(status, sealed_api_key, user_id, expires_at)| {
+            let session = CliSession {
+                status,
+                sealed_api_key,
+                user_id,
+            };
+            (session, expires_at)
+        });
+        let session = match session {
+            None => return Ok(CliPoll::Unknown),
+            Some((_, expires_at)) if expires_at <= now => return Ok(CliPoll::Expired),
+            Some((session, _)) => session,
+        };
+        if session.status == "approved" {
             sqlx::query(
                 "UPDATE cli_sessions SET status = 'collected', sealed_api_key = NULL WHERE id = $1",
             )
@@ -425,8 +434,17 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        Ok(session)
+        Ok(CliPoll::Live(session))
     }
+}
+
+/// What polling a CLI session finds.
+pub enum CliPoll {
+    Live(CliSession),
+    /// Never approved in time.
+    Expired,
+    /// Unknown, or already collected.
+    Unknown,
 }
 
 /// Where a billing event stands against those already applied.

@@ -17,7 +17,7 @@ use anyhow::Context;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-pub use accounts::{Account, ApiKeyRow, BillingEventFate, CliSession, NewLink, UsedLink};
+pub use accounts::{Account, ApiKeyRow, BillingEventFate, CliPoll, CliSession, NewLink, UsedLink};
 pub use audit::CredentialEvent;
 pub use deployments::{DeploymentRow, NewDeployment, Outcome, StackRow};
 pub use idempotency::{Claim, EntryKey};

@@ -157,12 +157,19 @@ impl Deployer for Deploy {
             network: target.network.clone(),
             hostname: target.hostname.clone(),
         };
-        let started = containers::run(&request).map_err(unavailable)?;
         let timeout = Duration::from_secs(settings::parse_or(
             "start_timeout_seconds",
             DEFAULT_START_TIMEOUT_SECONDS,
         ));
-        let outcome = wait_until_serving(&name, started, target.port, timeout)?;
+        let outcome = match containers::run(&request) {
+            Ok(started) => wait_until_serving(&name, started, target.port, timeout)?,
+            // The engine could not run the image's command: the app's fault, and retrying
+            // the same image fails the same way.
+            Err(CapabilityError::Backend(e)) if e.code == "start-failed" => Started::Failed(
+                autopsy::failure(Reason::StartFailed, None, vec![e.message], target.port),
+            ),
+            Err(e) => return Err(unavailable(e)),
+        };
         match &outcome {
             Started::Running(_) => {
                 containers::keep_restarting(&name, RESTARTS).map_err(unavailable)?;

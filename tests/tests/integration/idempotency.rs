@@ -103,6 +103,36 @@ async fn without_a_key_a_teams_identical_requests_dedup_for_two_minutes() {
     assert_error(&later, 402, "resource_count_limit_exceeded");
 }
 
+/// A refusal did no work: a retry is judged afresh and answered under its own request id,
+/// and a key first sent with a bad body still serves the corrected request.
+#[tokio::test]
+async fn refusals_are_judged_again_under_their_own_request_id() {
+    let host = TestHost::start(HostOptions::default()).await;
+    let email = format!("refused-{}@example.com", uuid::Uuid::new_v4().simple());
+    let bearer = format!("Bearer {}", sign_in(&host, &email).await);
+    let from = [("authorization", bearer.as_str())];
+    let bad = r#"{"name":"no/slashes"}"#;
+    let first = send(&host, bad, &from).await;
+    assert_error(&first, 400, "invalid_name");
+    let second = send(&host, bad, &from).await;
+    assert_error(&second, 400, "invalid_name");
+    assert_eq!(header(&second, "x-idempotent-replay"), None);
+    assert_eq!(
+        second.body["request_id"].as_str(),
+        header(&second, "x-request-id"),
+        "the body names the request it answers"
+    );
+    assert_ne!(second.body["request_id"], first.body["request_id"]);
+
+    let keyed = [
+        ("authorization", bearer.as_str()),
+        ("idempotency-key", "fixed-after-a-typo"),
+    ];
+    assert_error(&send(&host, bad, &keyed).await, 400, "invalid_name");
+    let fixed = send(&host, r#"{"name":"typo-fixed"}"#, &keyed).await;
+    assert_eq!(fixed.status.as_u16(), 201, "{}", fixed.body);
+}
+
 #[tokio::test]
 async fn without_a_key_anonymous_requests_are_never_replayed() {
     let host = TestHost::start(HostOptions::default()).await;

@@ -4,6 +4,7 @@
 //! picks an area.
 
 mod accounts;
+mod agent_surface;
 mod attacks;
 mod caps;
 mod cli;

@@ -53,6 +53,9 @@ pub fn routes() -> Router<SharedApp> {
         .route("/start", get(claim::start))
 }
 
+/// `GET /claim`, routed with the API's `POST /claim`.
+pub(super) use claim::open as claim_page;
+
 /// A browser signed in by the session cookie.
 struct Session {
     account: Account,
@@ -144,7 +147,7 @@ fn to_sign_in() -> Response {
     summary = "A deployment's status, live log and autopsy",
     responses(
         (status = 200, description = "An HTML page.", body = String, content_type = "text/html"),
-        (status = 404, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = "4XX", description = "A refusal, as an HTML page.", body = String, content_type = "text/html"),
     ))]
 async fn deployment(Path(id): Path<String>) -> Response {
     if !crate::wire::plain_segment(&id) {

@@ -63,7 +63,7 @@ fn cookie(app: &App, value: &str, seconds: i64) -> String {
     description = "Signed in by the `instanode_operator` cookie that the admin token is exchanged for.",
     responses(
         (status = 200, description = "An HTML page.", body = String, content_type = "text/html"),
-        (status = 403, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = "4XX", description = "A refusal, as an HTML page.", body = String, content_type = "text/html"),
     ))]
 pub async fn show(State(app): State<SharedApp>, headers: HeaderMap) -> Response {
     if app.admin_token.is_none() {
@@ -82,8 +82,7 @@ pub async fn show(State(app): State<SharedApp>, headers: HeaderMap) -> Response 
     responses(
         (status = 200, description = "An HTML page.", body = String, content_type = "text/html"),
         (status = 303, description = "Signed in; to the operator page."),
-        (status = 401, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
-        (status = 403, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = "4XX", description = "A refusal, as an HTML page.", body = String, content_type = "text/html"),
     ))]
 pub async fn sign_in(
     State(app): State<SharedApp>,
@@ -140,10 +139,7 @@ pub async fn sign_out(State(app): State<SharedApp>) -> Response {
     request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "An HTML page.", body = String, content_type = "text/html"),
-        (status = 400, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
-        (status = 403, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
-        (status = 404, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
-        (status = 409, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = "4XX", description = "A refusal, as an HTML page.", body = String, content_type = "text/html"),
         (status = 303, description = "No operator session: to the sign-in form."),
     ))]
 pub async fn rollback(
@@ -161,10 +157,7 @@ pub async fn rollback(
     request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "An HTML page.", body = String, content_type = "text/html"),
-        (status = 400, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
-        (status = 403, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
-        (status = 404, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
-        (status = 409, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = "4XX", description = "A refusal, as an HTML page.", body = String, content_type = "text/html"),
         (status = 303, description = "No operator session: to the sign-in form."),
     ))]
 pub async fn unload(

@@ -30,9 +30,7 @@ enum Action {
     summary = "One resource: status, usage, lifetime, credential history",
     responses(
         (status = 200, description = "An HTML page.", body = String, content_type = "text/html"),
-        (status = 400, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
-        (status = 404, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
-        (status = 410, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = "4XX", description = "A refusal, as an HTML page.", body = String, content_type = "text/html"),
         (status = 303, description = "No session: to the sign-in form."),
     ))]
 pub async fn show(
@@ -49,10 +47,7 @@ pub async fn show(
     request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "An HTML page.", body = String, content_type = "text/html"),
-        (status = 400, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
-        (status = 403, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
-        (status = 404, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
-        (status = 410, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = "4XX", description = "A refusal, as an HTML page.", body = String, content_type = "text/html"),
         (status = 303, description = "No session: to the sign-in form."),
     ))]
 pub async fn reveal(
@@ -70,12 +65,8 @@ pub async fn reveal(
     request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "An HTML page.", body = String, content_type = "text/html"),
-        (status = 400, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
-        (status = 403, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
-        (status = 404, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
-        (status = 409, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
-        (status = 410, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
-        (status = 503, description = "The refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = "4XX", description = "A refusal, as an HTML page.", body = String, content_type = "text/html"),
+        (status = "5XX", description = "A refusal, as an HTML page.", body = String, content_type = "text/html"),
         (status = 303, description = "No session: to the sign-in form."),
     ))]
 pub async fn rotate(

@@ -85,6 +85,7 @@ const SUMMARY: &str = "Real infrastructure for coding agents through single HTTP
         claim::preview,
         claim::claim,
         dashboard::claim::start,
+        dashboard::claim::open,
         auth::email_start,
         auth::email_callback,
         auth::me,

@@ -13,6 +13,10 @@ use crate::store::ResourceStatus;
 pub struct ClaimRequest {
     /// The upgrade token of the resource to claim.
     pub token: String,
+    /// The older name for `token`, still read when `token` is absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, deprecated)]
+    pub jwt: Option<String>,
     pub email: String,
     /// Upgrade JWTs or tokens of further resources to claim with it; nothing else of the
     /// network moves.
@@ -157,6 +161,8 @@ pub struct CliSession {
     pub auth_url: String,
     /// Seconds the session waits for approval.
     pub expires_in: i64,
+    /// When it stops waiting.
+    pub expires_at: DateTime<Utc>,
     pub agent_action: String,
 }
 
@@ -176,6 +182,8 @@ pub struct CliApproved {
     /// `approved`.
     pub status: String,
     pub api_key: String,
+    /// The same key, under the name the device flow's spec uses.
+    pub api_token: String,
     pub email: String,
     pub team_id: Uuid,
     pub team_name: String,

@@ -39,6 +39,8 @@ pub struct Deployment {
     pub tier: String,
     pub generation: i32,
     pub error: Option<String>,
+    /// The same as `error`, under the spec's name.
+    pub error_message: Option<String>,
     /// The failure autopsy: reason, exit_code, last_lines, hint.
     #[schema(value_type = Option<Object>)]
     pub failure: Option<Value>,
@@ -68,6 +70,10 @@ pub struct DeploymentAnswer {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub agent_action: Option<String>,
+    /// Form fields this route does not read, named back rather than dropped unseen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub ignored_fields: Option<Vec<String>>,
 }
 
 /// `GET /api/v1/deployments/{id}/events`: the failure autopsy, when there is one.

@@ -40,6 +40,10 @@ pub struct StackCreated {
     pub stack_token: Option<String>,
     pub note: String,
     pub agent_action: String,
+    /// Form fields this route does not read, named back rather than dropped unseen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub ignored_fields: Option<Vec<String>>,
 }
 
 /// A service of a stack being created.

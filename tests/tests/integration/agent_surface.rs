@@ -1,0 +1,209 @@
+//! The spec's agent surface as an agent written against it uses it: links that open in a
+//! browser, the device flow's field names, older parameter names, and deploy forms that
+//! say what they did not use.
+
+use std::time::Duration;
+
+use instanode_tests::deploy::{
+    deploy, namespace_of, new_owner, remove_namespace, static_site, upload, wait_for,
+};
+use instanode_tests::mail::{link_sent_to, sign_in};
+use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error, id_of};
+use serde_json::json;
+
+/// A page: its status, content type and text.
+async fn page(host: &TestHost, url: &str) -> (u16, String, String) {
+    let answer = host.http.get(url).send().await.expect("the host answers");
+    let status = answer.status().as_u16();
+    let content_type = answer
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (
+        status,
+        content_type,
+        answer.text().await.unwrap_or_default(),
+    )
+}
+
+#[tokio::test]
+async fn a_claim_url_opens_a_page_in_a_browser() {
+    let host = TestHost::start(HostOptions::default()).await;
+    let created = host.provision("db", "claim-link").await;
+    let claim_url = created["claim_url"].as_str().expect("a claim_url");
+    let (status, content_type, text) = page(&host, claim_url).await;
+    assert_eq!(status, 200, "{claim_url}: {text}");
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(
+        text.contains("claim-link"),
+        "the page names the resource: {text}"
+    );
+    let upgrade = created["upgrade"].as_str().expect("an upgrade link");
+    assert_eq!(page(&host, upgrade).await.0, 200);
+
+    // The recycle gate's claim_url carries no token: it opens the form that makes an account.
+    let (status, content_type, text) = page(&host, &format!("{}/claim", host.url)).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(text.contains(r#"id="signin""#), "{text}");
+}
+
+#[tokio::test]
+async fn the_device_flow_answers_in_the_specs_words() {
+    let host = TestHost::start(HostOptions::of(vec![])).await;
+    let started = host.post_json("/auth/cli", json!({})).await;
+    assert_eq!(started.status.as_u16(), 201, "{}", started.body);
+    let expires_at = started.body["expires_at"].as_str().expect("expires_at");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(expires_at).is_ok(),
+        "{expires_at}"
+    );
+    assert_eq!(started.body["expires_in"], 600, "the project's name stays");
+    let id = started.body["session_id"].as_str().unwrap().to_string();
+
+    let email = format!("device-{}@example.com", uuid::Uuid::new_v4().simple());
+    let session = sign_in(&host, &email).await;
+    let approved = host
+        .post(
+            &format!("/auth/cli/{id}/approve"),
+            None,
+            vec![],
+            &[("authorization", &format!("Bearer {session}"))],
+        )
+        .await;
+    assert_eq!(approved.status.as_u16(), 200, "{}", approved.body);
+    let collected = host.get(&format!("/auth/cli/{id}")).await;
+    assert_eq!(collected.status.as_u16(), 200, "{}", collected.body);
+    assert_eq!(collected.body["status"], "approved");
+    assert!(
+        collected.body["api_token"].is_string(),
+        "{}",
+        collected.body
+    );
+    assert_eq!(collected.body["api_token"], collected.body["api_key"]);
+
+    // Nobody approves in time: the poll says so instead of "not found".
+    let late = host.post_json("/auth/cli", json!({})).await;
+    let late_id = late.body["session_id"].as_str().unwrap().to_string();
+    host.advance_clock(601).await;
+    let expired = host.get(&format!("/auth/cli/{late_id}")).await;
+    assert_error(&expired, 410, "session_expired");
+    assert_eq!(expired.body["status"], "expired", "{}", expired.body);
+}
+
+#[tokio::test]
+async fn older_parameter_names_still_work() {
+    let host = TestHost::start(HostOptions::of(vec![])).await;
+    let email = format!("older-{}@example.com", uuid::Uuid::new_v4().simple());
+    let sent = host
+        .post_json("/auth/email/start", json!({ "email": email }))
+        .await;
+    assert_eq!(sent.status.as_u16(), 202, "{}", sent.body);
+    let link = link_sent_to(&email).await.replacen("?t=", "?token=", 1);
+    let reply = host.get(&link).await;
+    assert_eq!(reply.status.as_u16(), 200, "{link}: {}", reply.body);
+    assert!(reply.body["session_token"].is_string(), "{}", reply.body);
+
+    // `jwt` on POST /claim is read and documented as deprecated.
+    let document = host.get("/openapi.json").await.body;
+    let jwt = &document["components"]["schemas"]["ClaimRequest"]["properties"]["jwt"];
+    assert_eq!(jwt["deprecated"], true, "{jwt}");
+}
+
+#[tokio::test]
+async fn deploy_forms_name_what_they_ignore_and_refuse_private_apps() {
+    let host = TestHost::start(HostOptions::only(ProviderSpec::deploy())).await;
+    let namespace = namespace_of(&host);
+    let jwt = new_owner(&host).await;
+
+    // This host has no private apps: asking for one is refused before anything is built.
+    let private = deploy(
+        &host,
+        &jwt,
+        static_site("secret"),
+        &[
+            ("name", "private-app"),
+            ("private", "true"),
+            ("allowed_ips", "10.0.0.0/8"),
+        ],
+    )
+    .await;
+    assert_error(&private, 501, "private_deploys_unavailable");
+    let stack = upload(
+        &host,
+        "/stacks/new",
+        Some(&jwt),
+        &[
+            ("name", "private-stack"),
+            ("private", "true"),
+            (
+                "manifest",
+                "services:\n  web:\n    build: .\n    port: 8080\n    expose: true\n",
+            ),
+        ],
+        &[("web", static_site("secret"))],
+    )
+    .await;
+    assert_error(&stack, 501, "private_deploys_unavailable");
+
+    // A field the route does not read is named back, not dropped unseen.
+    let reply = deploy(
+        &host,
+        &jwt,
+        static_site("public"),
+        &[("name", "typo-app"), ("prot", "9090")],
+    )
+    .await;
+    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    assert_eq!(
+        reply.body["ignored_fields"],
+        json!(["prot"]),
+        "{}",
+        reply.body
+    );
+    let id = id_of(&reply.body);
+    let item = wait_for(
+        &host,
+        &id,
+        1,
+        &["healthy", "failed"],
+        Duration::from_secs(180),
+    )
+    .await;
+    assert_eq!(item["status"], "healthy", "{item}");
+    assert!(
+        item.get("error_message").is_some(),
+        "the spec's name is there: {item}"
+    );
+    remove_namespace(&namespace);
+}
+
+#[tokio::test]
+async fn a_command_missing_from_the_image_is_the_apps_fault_not_the_engines() {
+    let host = TestHost::start(HostOptions::only(ProviderSpec::deploy())).await;
+    let namespace = namespace_of(&host);
+    let jwt = new_owner(&host).await;
+    let missing = instanode_tests::deploy::tarball(&[(
+        "Dockerfile",
+        "FROM instanode/busybox:1\nCMD [\"/bin/not-here\", \"-f\"]\n",
+    )]);
+    let reply = deploy(&host, &jwt, missing, &[("name", "no-such-program")]).await;
+    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    let id = id_of(&reply.body);
+    let item = wait_for(&host, &id, 1, &["failed"], Duration::from_secs(180)).await;
+    let events = host.get(&format!("/api/v1/deployments/{id}/events")).await;
+    let autopsy = &events.body["events"][0];
+    let hint = autopsy["hint"].as_str().unwrap_or_default();
+    assert!(
+        !hint.contains("transient"),
+        "not an engine outage: {autopsy}"
+    );
+    assert!(hint.contains("CMD"), "the hint names the fix: {autopsy}");
+    assert!(
+        autopsy["last_lines"].to_string().contains("/bin/not-here"),
+        "the engine's words: {autopsy} ({item})"
+    );
+    remove_namespace(&namespace);
+}
