@@ -24,11 +24,26 @@ pub async fn llms_txt(State(app): State<SharedApp>) -> Response {
     text(&app, LLMS_TXT, "text/plain; charset=utf-8")
 }
 
+#[utoipa::path(get, path = "/llms-full.txt", tag = "docs", operation_id = "llmsFullTxt",
+    summary = "Every docs page in one document",
+    responses((status = 200, description = "Markdown, served as plain text.", body = String, content_type = "text/plain")))]
+pub async fn llms_full_txt(State(app): State<SharedApp>) -> Response {
+    let mut full = String::from(LLMS_TXT);
+    for (name, body) in PAGES.iter().filter(|(_, body)| *body != LLMS_TXT) {
+        full.push_str(&format!("\n\n---\n\n<!-- /docs/{name} -->\n\n{body}"));
+    }
+    text(&app, &full, "text/plain; charset=utf-8")
+}
+
 #[utoipa::path(get, path = "/docs/{page}", tag = "docs", operation_id = "docsPage",
-    summary = "A docs page as Markdown (providers.md, llms.md)",
+    summary = "A docs page as Markdown (providers.md, llms.md; the .md may be left off)",
     responses((status = 200, description = "Markdown.", body = String, content_type = "text/markdown")))]
 pub async fn page(State(app): State<SharedApp>, Path(name): Path<String>) -> Response {
-    match PAGES.iter().find(|(page, _)| *page == name) {
+    let wanted = name.strip_suffix(".md").unwrap_or(&name);
+    match PAGES
+        .iter()
+        .find(|(page, _)| page.strip_suffix(".md") == Some(wanted))
+    {
         Some((_, body)) => text(&app, body, "text/markdown; charset=utf-8"),
         None => ApiError::not_found(&format!("Docs page `{name}`")).into_response(),
     }

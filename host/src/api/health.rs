@@ -13,22 +13,33 @@ use crate::app::SharedApp;
 /// Commit the binary was built from (`unknown` outside a git checkout).
 pub const COMMIT_ID: &str = env!("INSTANODE_COMMIT_ID");
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `/healthz` waits for the metadata database.
+const LIVENESS_PING: Duration = Duration::from_secs(1);
 /// Probes are answered from a cached round for this long, so a busy probe cannot load the
 /// backends.
 const CACHE_FOR: Duration = Duration::from_secs(10);
 /// A provider's sandbox failures this recent are named in its readiness message.
 const RECENT_FAILURE_MINUTES: i64 = 15;
 
-/// Shallow liveness: the process answers.
+/// Liveness: the process answers (200 even when the metadata database does not, which the
+/// answer says).
 #[utoipa::path(get, path = "/healthz", tag = "health", operation_id = "healthz",
     summary = "Liveness",
     responses((status = 200, description = "The process answers.", body = Liveness)))]
-pub async fn healthz() -> Json<Liveness> {
+pub async fn healthz(State(app): State<SharedApp>) -> Json<Liveness> {
+    let answered = tokio::time::timeout(LIVENESS_PING, app.store.ping()).await;
+    let metadata_db = if matches!(answered, Ok(Ok(()))) {
+        "reachable"
+    } else {
+        "unreachable"
+    };
     Json(Liveness {
         ok: True,
         service: "instanode".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         commit_id: COMMIT_ID.into(),
+        build_time: env!("INSTANODE_BUILD_TIME").into(),
+        metadata_db: metadata_db.into(),
     })
 }
 

@@ -43,6 +43,7 @@ pub fn router(app: SharedApp) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/llms.txt", get(docs::llms_txt))
+        .route("/llms-full.txt", get(docs::llms_full_txt))
         .route("/openapi.json", get(openapi::serve))
         .route("/docs/{page}", get(docs::page))
         .route(

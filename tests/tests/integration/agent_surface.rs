@@ -207,3 +207,32 @@ async fn a_command_missing_from_the_image_is_the_apps_fault_not_the_engines() {
     );
     remove_namespace(&namespace);
 }
+
+#[tokio::test]
+async fn every_docs_page_in_one_file_and_liveness_names_its_build_and_database() {
+    let host = TestHost::start(HostOptions::of(vec![])).await;
+    let (status, content_type, full) = page(&host, &format!("{}/llms-full.txt", host.url)).await;
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    assert!(full.starts_with("# "), "llms.txt comes first");
+    assert!(
+        full.contains("# Writing a provider"),
+        "with every docs page"
+    );
+    assert!(full.contains(&host.url), "naming this host");
+    let (status, content_type, providers) =
+        page(&host, &format!("{}/docs/providers", host.url)).await;
+    assert_eq!(status, 200, "a page without its .md");
+    assert!(content_type.starts_with("text/markdown"), "{content_type}");
+    assert!(providers.starts_with("# Writing a provider"));
+
+    let health = host.get("/healthz").await;
+    assert_eq!(health.status.as_u16(), 200);
+    assert_eq!(health.body["metadata_db"], "reachable", "{}", health.body);
+    let built = health.body["build_time"].as_str().unwrap_or_default();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(built).is_ok(),
+        "{}",
+        health.body
+    );
+}

@@ -115,6 +115,7 @@ const SUMMARY: &str = "Real infrastructure for coding agents through single HTTP
         health::healthz,
         health::readyz,
         docs::llms_txt,
+        docs::llms_full_txt,
         docs::page,
         serve,
         mcp::handle,

@@ -14,6 +14,11 @@ pub struct Liveness {
     pub service: String,
     pub version: String,
     pub commit_id: String,
+    /// When the binary was built (UTC, RFC 3339).
+    pub build_time: String,
+    /// `reachable` or `unreachable`: whether the metadata database answered just now. The
+    /// process is alive either way; `/readyz` decides readiness.
+    pub metadata_db: String,
 }
 
 /// `GET /readyz`: the metadata database and every provider's backend.
