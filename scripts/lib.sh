@@ -1175,6 +1175,9 @@ prepare_test_backends() {
     export INSTANODE_BIN
     export INSTANODE_TEST_PG_SUPERUSER_URL="postgres://postgres:$superpw@127.0.0.1:$port/postgres"
     export INSTANODE_TEST_PG_HOST=127.0.0.1
+    # Where containers reach the host (read here: newer engines leave it out of `inspect`).
+    INSTANODE_TEST_DOCKER_GATEWAY=$(docker_gateway_ip)
+    export INSTANODE_TEST_DOCKER_GATEWAY
     export INSTANODE_TEST_PG_PORT=$port
     export INSTANODE_TEST_PROVIDERS_DIR=$data/providers
     export INSTANODE_TEST_DATA_DIR=$data

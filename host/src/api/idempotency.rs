@@ -1,13 +1,15 @@
 //! Idempotent creation, scoped to the caller's *principal*: replays go only to whoever made
 //! the first request. With an `Idempotency-Key` header the first answer is kept 24 hours and
-//! replayed for the same key and body; for a signed-in team the key is the team's, for an
-//! anonymous caller the key itself is the proof (scoped to its network, which alone proves
-//! nothing), so it must be unguessable. Without a key, a signed-in team's identical request
-//! (same route and canonical body) within 120 seconds gets the first answer; an anonymous
-//! request without a key is never replayed, since a neighbour on the same network could
-//! send the same body. Entries live in the metadata database so every replica shares them,
-//! and their bodies are sealed because a creation answer carries credentials. Only
-//! successes are kept: refusals and failures are judged again on a retry.
+//! replayed for the same key and body; for a signed-in team the key is the team's, for the
+//! holder of a resource's secret (an upgrade token deploying, a storage token presigning)
+//! it is that resource's, and for an anonymous caller the key itself is the proof (scoped
+//! to its network, which alone proves nothing), so it must be unguessable. Without a key, a
+//! team's or holder's identical request (same route and body content) within 120 seconds
+//! gets the first answer; an anonymous request without a key is never replayed, since a
+//! neighbour on the same network could send the same body. Entries live in the metadata
+//! database so every replica shares them, and their bodies are sealed because a creation
+//! answer carries credentials. Only successes are kept: refusals and failures are judged
+//! again on a retry.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -17,15 +19,16 @@ use axum::response::{IntoResponse, Response};
 use chrono::Duration;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 use super::error::ApiError;
-use super::json::MAX_JSON_BODY;
 use crate::app::{App, SharedApp};
 use crate::store::{Claim, EntryKey};
 use crate::tenancy::client::Client;
 
 const EXPLICIT_TTL: Duration = Duration::hours(24);
 const FINGERPRINT_TTL: Duration = Duration::seconds(120);
+
 #[derive(Clone, Copy)]
 enum Source {
     Explicit,
@@ -43,53 +46,133 @@ impl Source {
     }
 }
 
-/// The route layer on `POST /{kind}/new`.
-pub async fn middleware(State(app): State<SharedApp>, request: Request, next: Next) -> Response {
+/// Whose kept answers a request may get back.
+pub enum Principal {
+    /// A signed-in team (session or API key).
+    Team(Uuid),
+    /// Whoever holds the secret that acts for one resource.
+    Holder(Uuid),
+    /// No credential: only an explicit key, scoped to the caller's network, keeps answers.
+    Anonymous,
+    /// Credentials the route refuses: nothing is kept.
+    Refused,
+}
+
+/// How a route's principal is found.
+#[derive(Clone, Copy)]
+pub enum Rule {
+    /// A session or API key, or none.
+    Account,
+    /// A deploy's bearer: a session or API key, or a resource's upgrade token, or none.
+    Deployer,
+    /// The resource token in the path (`/storage/{token}/...`).
+    PathToken,
+}
+
+/// Finds the principal of a request under `rule`.
+pub async fn principal(
+    app: &App,
+    rule: Rule,
+    headers: &HeaderMap,
+    client: &Client,
+    path: &str,
+) -> Principal {
+    match rule {
+        Rule::Account => match headers.get(header::AUTHORIZATION) {
+            None => Principal::Anonymous,
+            Some(_) => match super::auth::account(app, headers).await {
+                Ok(account) => Principal::Team(account.team_id),
+                Err(_) => Principal::Refused,
+            },
+        },
+        Rule::Deployer => match super::deploy::bearer(app, headers, client).await {
+            Ok(None) => Principal::Anonymous,
+            Ok(Some(deployer)) => match (deployer.team, deployer.proof) {
+                (Some((team, _)), _) => Principal::Team(team),
+                (None, Some(resource)) => Principal::Holder(resource),
+                (None, None) => Principal::Refused,
+            },
+            Err(_) => Principal::Refused,
+        },
+        Rule::PathToken => path
+            .split('/')
+            .nth(2)
+            .and_then(|token| Uuid::parse_str(token).ok())
+            .map_or(Principal::Refused, Principal::Holder),
+    }
+}
+
+/// The state of the route layer: the app, how the route's principal is found, and its
+/// largest body.
+#[derive(Clone)]
+pub struct Guarded {
+    pub app: SharedApp,
+    pub rule: Rule,
+    pub max_body: usize,
+    /// The route's own refusal of a body over `max_body`.
+    pub too_large: fn() -> ApiError,
+}
+
+/// The route layer on the creating routes.
+pub async fn middleware(State(guard): State<Guarded>, request: Request, next: Next) -> Response {
     let Some(client) = request.extensions().get::<Client>().cloned() else {
         return next.run(request).await;
     };
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_JSON_BODY).await else {
-        return ApiError::payload_too_large(MAX_JSON_BODY).into_response();
+    let Ok(bytes) = axum::body::to_bytes(body, guard.max_body).await else {
+        return (guard.too_large)().into_response();
     };
     let route = format!("{} {}", parts.method, parts.uri.path());
     let headers = parts.headers.clone();
-    let request = Request::from_parts(parts, Body::from(bytes.clone()));
-    at_most_once(&app, &client, &headers, route, &bytes, next.run(request)).await
+    let principal = principal(&guard.app, guard.rule, &headers, &client, parts.uri.path()).await;
+    let content = content_of(&headers, &bytes).await;
+    let request = Request::from_parts(parts, Body::from(bytes));
+    let call = Call {
+        principal,
+        client: &client,
+        headers: &headers,
+        route,
+        content: &content,
+    };
+    at_most_once(&guard.app, call, next.run(request)).await
 }
 
-/// Runs `work`, the creation `route` asks for with `body`, unless the same caller already
-/// did (see the module's rules): then the first answer is replayed, or a 409 says why not.
-/// Used by the route layer above and by MCP tool calls.
-pub async fn at_most_once<F>(
-    app: &SharedApp,
-    client: &Client,
-    headers: &HeaderMap,
-    route: String,
-    body: &[u8],
-    work: F,
-) -> Response
+/// One creating request, as the idempotency rules see it.
+pub struct Call<'a> {
+    pub principal: Principal,
+    pub client: &'a Client,
+    pub headers: &'a HeaderMap,
+    /// `METHOD /path`.
+    pub route: String,
+    /// The body's content in a canonical form (see [`content_of`]).
+    pub content: &'a [u8],
+}
+
+/// Runs `work`, the creation `call` asks for, unless its principal already did (see the
+/// module's rules): then the first answer is replayed, or a 409 says why not. Used by the
+/// route layer above and by MCP tool calls.
+pub async fn at_most_once<F>(app: &SharedApp, call: Call<'_>, work: F) -> Response
 where
     F: Future<Output = Response> + Send + 'static,
 {
-    let explicit_key = match headers.get("idempotency-key").map(parse_key) {
+    let explicit_key = match call.headers.get("idempotency-key").map(parse_key) {
         None => None,
         Some(Ok(key)) => Some(key),
         Some(Err(e)) => return e.into_response(),
     };
-    let team = match headers.get(header::AUTHORIZATION) {
-        None => None,
-        Some(_) => match super::auth::account(app, headers).await {
-            Ok(account) => Some(format!("team:{}", account.team_id)),
-            // The route refuses these credentials itself.
-            Err(_) => return work.await,
-        },
+    let principal_scope = match call.principal {
+        Principal::Team(team) => Some(format!("team:{team}")),
+        Principal::Holder(resource) => Some(format!("holder:{resource}")),
+        Principal::Anonymous => None,
+        // The route refuses these credentials itself.
+        Principal::Refused => return work.await,
     };
-    if explicit_key.is_none() && team.is_none() {
+    if explicit_key.is_none() && principal_scope.is_none() {
         return with_source(work.await, Source::Miss);
     }
-    let scope = team.unwrap_or_else(|| client.fingerprint.clone());
-    let request_hash = hex_sha256(&[route.as_bytes(), &canonical_body(body)]);
+    let scope = principal_scope.unwrap_or_else(|| call.client.fingerprint.clone());
+    let route = call.route;
+    let request_hash = hex_sha256(&[route.as_bytes(), call.content]);
     let (key_hash, ttl, source) = match &explicit_key {
         Some(key) => (
             hex_sha256(&[key.as_bytes()]),
@@ -249,9 +332,42 @@ fn parse_key(value: &HeaderValue) -> Result<String, ApiError> {
     Ok(key.to_string())
 }
 
+/// A body as idempotency compares it: a multipart form by its parts' names and content
+/// hashes (sorted; the boundary and part order a client picks do not count), anything else
+/// as [`canonical_body`] has it.
+pub async fn content_of(headers: &HeaderMap, bytes: &Bytes) -> Vec<u8> {
+    let boundary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| multer::parse_boundary(v).ok());
+    let Some(boundary) = boundary else {
+        return canonical_body(bytes);
+    };
+    let body = bytes.clone();
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut form = multer::Multipart::new(stream, boundary);
+    let mut parts = Vec::new();
+    loop {
+        match form.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or_default().to_string();
+                match field.bytes().await {
+                    Ok(content) => parts.push(format!("{name}\0{}", hex_sha256(&[&content]))),
+                    // Malformed: compared byte for byte; the route refuses it anyway.
+                    Err(_) => return bytes.to_vec(),
+                }
+            }
+            Ok(None) => break,
+            Err(_) => return bytes.to_vec(),
+        }
+    }
+    parts.sort();
+    parts.join("\n").into_bytes()
+}
+
 /// JSON bodies compare by content (keys sorted at every level, whitespace ignored); any
 /// other body compares byte for byte.
-fn canonical_body(bytes: &[u8]) -> Vec<u8> {
+pub fn canonical_body(bytes: &[u8]) -> Vec<u8> {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(value) => {
             let mut out = String::new();

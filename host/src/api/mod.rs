@@ -33,10 +33,11 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware;
-use axum::routing::{any, delete, get, post};
+use axum::routing::{MethodRouter, any, delete, get, post};
 
 use crate::app::SharedApp;
 use error::ApiError;
+use idempotency::Rule;
 
 pub fn router(app: SharedApp) -> Router {
     let agents = Router::new()
@@ -48,14 +49,24 @@ pub fn router(app: SharedApp) -> Router {
         .route("/docs/{page}", get(docs::page))
         .route(
             "/{kind}/new",
-            post(provision::create).route_layer(middleware::from_fn_with_state(
-                app.clone(),
-                idempotency::middleware,
-            )),
+            idempotent(
+                post(provision::create),
+                &app,
+                Rule::Account,
+                json::MAX_JSON_BODY,
+                json_too_large,
+            ),
         )
         .route(
             "/deploy/new",
-            post(deploy::create).layer(DefaultBodyLimit::max(deploy::MAX_DEPLOY_BODY)),
+            idempotent(
+                post(deploy::create),
+                &app,
+                Rule::Deployer,
+                deploy::MAX_DEPLOY_BODY,
+                deploy::tarball_too_large,
+            )
+            .layer(DefaultBodyLimit::max(deploy::MAX_DEPLOY_BODY)),
         )
         .route("/deploy/{id}/logs", get(deploy::logs))
         .route("/deploy/{id}/redeploy", post(deploy::redeploy))
@@ -70,7 +81,14 @@ pub fn router(app: SharedApp) -> Router {
         .route("/api/v1/deployments/{id}/events", get(deploy::events))
         .route(
             "/stacks/new",
-            post(stacks::create).layer(DefaultBodyLimit::max(stacks::MAX_STACK_BODY)),
+            idempotent(
+                post(stacks::create),
+                &app,
+                Rule::Deployer,
+                stacks::MAX_STACK_BODY,
+                stack_too_large,
+            )
+            .layer(DefaultBodyLimit::max(stacks::MAX_STACK_BODY)),
         )
         .route(
             "/stacks/{slug}",
@@ -80,7 +98,16 @@ pub fn router(app: SharedApp) -> Router {
             "/api/v1/stacks/{slug}",
             get(stacks::get).delete(stacks::delete),
         )
-        .route("/storage/{token}/presign", post(storage::presign))
+        .route(
+            "/storage/{token}/presign",
+            idempotent(
+                post(storage::presign),
+                &app,
+                Rule::PathToken,
+                json::MAX_JSON_BODY,
+                json_too_large,
+            ),
+        )
         .route(
             "/webhook/receive/{receive_id}",
             any(webhooks::receive).layer(DefaultBodyLimit::disable()),
@@ -106,7 +133,13 @@ pub fn router(app: SharedApp) -> Router {
         .route("/billing/webhook", post(billing::webhook))
         .route(
             "/api/v1/auth/api-keys",
-            get(auth::list_api_keys).post(auth::create_api_key),
+            get(auth::list_api_keys).merge(idempotent(
+                post(auth::create_api_key),
+                &app,
+                Rule::Account,
+                json::MAX_JSON_BODY,
+                json_too_large,
+            )),
         )
         .route("/api/v1/auth/api-keys/{id}", delete(auth::revoke_api_key))
         .route("/api/v1/resources", get(resources::list))
@@ -147,6 +180,36 @@ pub fn router(app: SharedApp) -> Router {
         .merge(api)
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(request_id::middleware))
+}
+
+/// A creating route under the idempotency rules (see [`idempotency`]).
+fn idempotent(
+    route: MethodRouter<SharedApp>,
+    app: &SharedApp,
+    rule: Rule,
+    max_body: usize,
+    too_large: fn() -> ApiError,
+) -> MethodRouter<SharedApp> {
+    let guard = idempotency::Guarded {
+        app: app.clone(),
+        rule,
+        max_body,
+        too_large,
+    };
+    route.route_layer(middleware::from_fn_with_state(
+        guard,
+        idempotency::middleware,
+    ))
+}
+
+/// The refusal of a JSON body over [`json::MAX_JSON_BODY`].
+fn json_too_large() -> ApiError {
+    ApiError::payload_too_large(json::MAX_JSON_BODY)
+}
+
+/// The refusal of a stack's form over [`stacks::MAX_STACK_BODY`]: its tarballs are too large.
+fn stack_too_large() -> ApiError {
+    deploy::tarball_too_large()
 }
 
 /// Responses carry credentials: never cache them, never sniff them.

@@ -236,3 +236,108 @@ async fn every_docs_page_in_one_file_and_liveness_names_its_build_and_database()
         health.body
     );
 }
+
+/// `POST /deploy/new` as multipart with extra headers; reqwest picks a new boundary for
+/// every request, as a retrying client does.
+async fn deploy_with(
+    host: &TestHost,
+    jwt: &str,
+    tarball: Vec<u8>,
+    name: &str,
+    headers: &[(&str, &str)],
+) -> instanode_tests::Reply {
+    let form = reqwest::multipart::Form::new()
+        .text("name", name.to_string())
+        .part(
+            "tarball",
+            reqwest::multipart::Part::bytes(tarball).file_name("app.tar.gz"),
+        );
+    let mut request = host
+        .http
+        .post(format!("{}/deploy/new", host.url))
+        .bearer_auth(jwt)
+        .multipart(form);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    instanode_tests::reply(request.send().await.expect("the host answers")).await
+}
+
+fn header<'a>(reply: &'a instanode_tests::Reply, name: &str) -> Option<&'a str> {
+    reply.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+#[tokio::test]
+async fn a_retried_deploy_with_its_key_makes_one_app() {
+    let host = TestHost::start(HostOptions::only(ProviderSpec::deploy())).await;
+    let namespace = namespace_of(&host);
+    let jwt = new_owner(&host).await;
+    let key = [("idempotency-key", "deploy-retry-5c1e")];
+    let first = deploy_with(&host, &jwt, static_site("once"), "retried", &key).await;
+    assert_eq!(first.status.as_u16(), 202, "{}", first.body);
+    let again = deploy_with(&host, &jwt, static_site("once"), "retried", &key).await;
+    assert_eq!(again.status.as_u16(), 202, "{}", again.body);
+    assert_eq!(header(&again, "x-idempotent-replay"), Some("true"));
+    assert_eq!(again.body["id"], first.body["id"], "one app, not two");
+    let other = deploy_with(&host, &jwt, static_site("twice"), "retried", &key).await;
+    assert_error(&other, 409, "idempotency_key_conflict");
+
+    // Another holder's upgrade token never gets this answer, even with the same key.
+    let stranger = new_owner(&host).await;
+    let theirs = deploy_with(&host, &stranger, static_site("once"), "retried", &key).await;
+    assert_eq!(theirs.status.as_u16(), 202, "{}", theirs.body);
+    assert_eq!(header(&theirs, "x-idempotent-replay"), None);
+    assert_ne!(theirs.body["id"], first.body["id"]);
+    remove_namespace(&namespace);
+}
+
+#[tokio::test]
+async fn presigns_and_api_keys_replay_under_their_key() {
+    let host = TestHost::start(HostOptions::only(ProviderSpec::spaces())).await;
+    let storage = host.provision("storage", "presigned").await;
+    let token = storage["token"].as_str().unwrap();
+    let path = format!("/storage/{token}/presign");
+    let keyed = [("idempotency-key", "presign-91b2")];
+    let ask = || {
+        host.post(
+            &path,
+            Some("application/json"),
+            br#"{"operation":"PUT","key":"a.txt"}"#.to_vec(),
+            &keyed,
+        )
+    };
+    let first = ask().await;
+    assert_eq!(first.status.as_u16(), 200, "{}", first.body);
+    let again = ask().await;
+    assert_eq!(header(&again, "x-idempotent-replay"), Some("true"));
+    assert_eq!(again.body["url"], first.body["url"]);
+
+    let email = format!("keys-{}@example.com", uuid::Uuid::new_v4().simple());
+    let session = format!("Bearer {}", sign_in(&host, &email).await);
+    let headers = [
+        ("authorization", session.as_str()),
+        ("idempotency-key", "key-7d0a"),
+    ];
+    let create = || {
+        host.post(
+            "/api/v1/auth/api-keys",
+            Some("application/json"),
+            br#"{"name":"ci"}"#.to_vec(),
+            &headers,
+        )
+    };
+    let first = create().await;
+    assert_eq!(first.status.as_u16(), 201, "{}", first.body);
+    let again = create().await;
+    assert_eq!(header(&again, "x-idempotent-replay"), Some("true"));
+    assert_eq!(again.body["id"], first.body["id"], "one key, not two");
+    let keys = host
+        .get_with("/api/v1/auth/api-keys", &[("authorization", &session)])
+        .await;
+    assert_eq!(
+        keys.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        keys.body
+    );
+}

@@ -36,15 +36,7 @@ async fn host_service() -> (u16, Arc<AtomicUsize>) {
 
 /// The default bridge's gateway: the host as containers (and `RUN` steps) would reach it.
 fn gateway() -> String {
-    docker(&[
-        "network",
-        "inspect",
-        "bridge",
-        "-f",
-        "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
-    ])
-    .trim()
-    .to_string()
+    instanode_tests::env("INSTANODE_TEST_DOCKER_GATEWAY")
 }
 
 #[tokio::test]

@@ -15,9 +15,10 @@ use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
 use crate::api::deploy::{self, Form};
+use crate::api::idempotency::{self, Rule};
 use crate::api::json::JsonObject;
 use crate::api::schema::Tool;
-use crate::api::{capabilities, claim, idempotency, provision, resources, storage};
+use crate::api::{capabilities, claim, provision, resources, storage};
 use crate::app::{App, SharedApp};
 use crate::kinds::KindInfo;
 use crate::tenancy::client::Client;
@@ -220,8 +221,7 @@ pub async fn call(
 ) -> Result<Response, Refused> {
     let state = || State(app.clone());
     if let Some((_, kind)) = json_kinds(app).into_iter().find(|(tool, _)| tool == name) {
-        let route = format!("POST /{}/new", kind.name);
-        let body = serde_json::to_vec(args).unwrap_or_default();
+        let path = format!("/{}/new", kind.name);
         let create = provision::create(
             state(),
             Path(kind.name),
@@ -230,15 +230,7 @@ pub async fn call(
             JsonObject(args.clone()),
         );
         let work = async move { create.await.into_response() };
-        return Ok(idempotency::at_most_once(
-            app,
-            &caller.client,
-            &caller.headers,
-            route,
-            &body,
-            work,
-        )
-        .await);
+        return Ok(at_most_once(app, caller, Rule::Account, &path, args, work).await);
     }
     let response = match name {
         "list_resources" => resources::list(state(), caller.headers.clone())
@@ -255,21 +247,26 @@ pub async fn call(
             let token = segment(args, "token")?;
             let mut body = args.clone();
             body.remove("token");
-            storage::presign(state(), Path(token), JsonObject(body))
-                .await
-                .into_response()
+            let path = format!("/storage/{token}/presign");
+            let presign = storage::presign(state(), Path(token), JsonObject(body.clone()));
+            let work = async move { presign.await.into_response() };
+            at_most_once(app, caller, Rule::PathToken, &path, &body, work).await
         }
         "claim_resource" => claim::claim(state(), JsonObject(args.clone()))
             .await
             .into_response(),
         "create_deploy" if deploys_available(app) => {
             let form = deploy_form(args)?;
-            let answer = async {
-                let deployer =
-                    deploy::required_bearer(app, &caller.headers, &caller.client).await?;
-                deploy::create_from_form(app, deployer, &form).await
+            let (shared, headers, client) =
+                (app.clone(), caller.headers.clone(), caller.client.clone());
+            let work = async move {
+                let answer = async {
+                    let deployer = deploy::required_bearer(&shared, &headers, &client).await?;
+                    deploy::create_from_form(&shared, deployer, &form).await
+                };
+                answer.await.into_response()
             };
-            answer.await.into_response()
+            at_most_once(app, caller, Rule::Deployer, "/deploy/new", args, work).await
         }
         "get_deployment" if deploys_available(app) => {
             deploy::get(state(), Path(segment(args, "id")?))
@@ -289,6 +286,28 @@ pub async fn call(
         }
     };
     Ok(response)
+}
+
+/// Runs `work` under the idempotency rules of `POST path`, the route the tool stands for;
+/// the tool's arguments are its body.
+async fn at_most_once(
+    app: &SharedApp,
+    caller: &Caller,
+    rule: Rule,
+    path: &str,
+    args: &Map<String, Value>,
+    work: impl Future<Output = Response> + Send + 'static,
+) -> Response {
+    let principal = idempotency::principal(app, rule, &caller.headers, &caller.client, path).await;
+    let content = idempotency::canonical_body(&serde_json::to_vec(args).unwrap_or_default());
+    let call = idempotency::Call {
+        principal,
+        client: &caller.client,
+        headers: &caller.headers,
+        route: format!("POST {path}"),
+        content: &content,
+    };
+    idempotency::at_most_once(app, call, work).await
 }
 
 /// `create_deploy`'s arguments as the form `POST /deploy/new` reads.
