@@ -34,7 +34,6 @@ use crate::deploy::rollout::{self, seal_env};
 use crate::deploy::source::{self, SourceError, SourceLimits};
 use crate::store::{DeploymentRow, DeploymentStatus, ResourceStatus};
 use crate::tenancy::client::Client;
-use crate::tenancy::plans;
 
 /// The largest tarball accepted.
 pub const MAX_TARBALL: usize = 10 * 1024 * 1024;
@@ -443,6 +442,7 @@ pub(super) async fn create_from_form(
     }
 
     check_app_quota(app, &deployer).await?;
+    let ttl = super::team::default_app_ttl(app, &deployer).await?;
     let created = create_app(
         &app.services,
         NewApp {
@@ -454,7 +454,7 @@ pub(super) async fn create_from_form(
             context: tarball,
             stack: None,
             network: None,
-            ttl: None,
+            ttl,
         },
         super::request_id::current(),
     )
@@ -489,7 +489,7 @@ pub(super) async fn create_from_form(
 }
 
 /// Starts a new rollout of an existing app (new upload, or the last one again).
-async fn start_redeploy(
+pub(super) async fn start_redeploy(
     app: &SharedApp,
     row: DeploymentRow,
     context: Option<&Bytes>,
@@ -519,7 +519,7 @@ async fn start_redeploy(
 }
 
 /// The live app behind `token`.
-async fn find_row(app: &App, token: Uuid) -> Result<DeploymentRow, ApiError> {
+pub(super) async fn find_row(app: &App, token: Uuid) -> Result<DeploymentRow, ApiError> {
     let row = app
         .store
         .deployment_by_token(token)
@@ -687,7 +687,13 @@ pub async fn logs(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let row = find_row(&app, parse_token(&id)?).await?;
-    let (_, provider) = apps::deployer(&app).ok_or_else(no_deployer)?;
+    log_stream(&app, row)
+}
+
+/// An app's build output (live while it builds), then its recent output, as server-sent
+/// events ending with `data: [end]`.
+pub(super) fn log_stream(app: &SharedApp, row: DeploymentRow) -> Result<Response, ApiError> {
+    let (_, provider) = apps::deployer(app).ok_or_else(no_deployer)?;
     let stream = log_lines(app.clone(), provider, row);
     let sse = Sse::new(futures_util::StreamExt::map(stream, |line| {
         Ok::<_, Infallible>(Event::default().data(line))
@@ -757,8 +763,3 @@ where
 /// The route's own body limit. Well above the tarball cap, so that a somewhat oversized
 /// upload is read and answered with `tarball_too_large`; beyond it the connection closes.
 pub const MAX_DEPLOY_BODY: usize = 64 * 1024 * 1024;
-
-/// Anonymous stacks and apps on the anonymous tier.
-pub(super) fn is_anonymous(tier: &str) -> bool {
-    tier == plans::ANONYMOUS
-}

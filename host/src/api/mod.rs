@@ -10,6 +10,7 @@ pub mod client;
 mod dashboard;
 mod deploy;
 mod docs;
+mod env_updates;
 pub mod error;
 pub mod health;
 mod mcp;
@@ -17,6 +18,7 @@ pub mod openapi;
 pub use health::COMMIT_ID;
 pub mod idempotency;
 pub mod json;
+mod lifetime;
 mod lifecycle_error;
 pub mod provision;
 mod query;
@@ -26,6 +28,7 @@ pub mod resources;
 pub mod schema;
 mod stacks;
 mod storage;
+mod team;
 pub mod testing;
 mod webhooks;
 
@@ -33,7 +36,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware;
-use axum::routing::{MethodRouter, any, delete, get, post};
+use axum::routing::{MethodRouter, any, delete, get, patch, post};
 
 use crate::app::SharedApp;
 use error::ApiError;
@@ -70,6 +73,7 @@ pub fn router(app: SharedApp) -> Router {
         )
         .route("/deploy/{id}/logs", get(deploy::logs))
         .route("/deploy/{id}/redeploy", post(deploy::redeploy))
+        .route("/deploy/{id}/env", patch(env_updates::deployment))
         .route(
             "/deploy/{id}",
             get(deploy::get_short).delete(deploy::delete_short),
@@ -79,6 +83,14 @@ pub fn router(app: SharedApp) -> Router {
             get(deploy::get).delete(deploy::delete),
         )
         .route("/api/v1/deployments/{id}/events", get(deploy::events))
+        .route(
+            "/api/v1/deployments/{id}/ttl",
+            post(lifetime::deployment_ttl),
+        )
+        .route(
+            "/api/v1/deployments/{id}/make-permanent",
+            post(lifetime::deployment_permanent),
+        )
         .route(
             "/stacks/new",
             idempotent(
@@ -97,6 +109,14 @@ pub fn router(app: SharedApp) -> Router {
         .route(
             "/api/v1/stacks/{slug}",
             get(stacks::get).delete(stacks::delete),
+        )
+        .route("/stacks/{slug}/env", patch(env_updates::stack))
+        .route("/stacks/{slug}/redeploy", post(stacks::redeploy))
+        .route("/stacks/{slug}/logs/{service}", get(stacks::logs))
+        .route("/api/v1/stacks/{slug}/ttl", post(lifetime::stack_ttl))
+        .route(
+            "/api/v1/stacks/{slug}/make-permanent",
+            post(lifetime::stack_permanent),
         )
         .route(
             "/storage/{token}/presign",
@@ -142,6 +162,10 @@ pub fn router(app: SharedApp) -> Router {
             )),
         )
         .route("/api/v1/auth/api-keys/{id}", delete(auth::revoke_api_key))
+        .route(
+            "/api/v1/team/settings",
+            get(team::get).patch(team::update),
+        )
         .route("/api/v1/resources", get(resources::list))
         .route(
             "/api/v1/resources/{token}/credentials",

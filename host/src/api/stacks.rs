@@ -6,16 +6,18 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Extension, Multipart, Path, State};
+use axum::extract::{Extension, Multipart, Path, Query, State};
+use axum::response::Response;
 use axum::http::{HeaderMap, StatusCode};
 use uuid::Uuid;
 
-use super::deploy::{bearer, check_app_quota, item, read_form, source_error};
+use super::deploy::{Form, bearer, check_app_quota, item, read_form, source_error, start_redeploy};
 use super::error::ApiError;
 use super::lifecycle_error::lifecycle_error;
 use super::provision::{env_field, name_field};
 use super::schema::{
-    Stack, StackCreated, StackDeleted, StackForm, StackService, StackServiceCreated, True,
+    Stack, StackCreated, StackDeleted, StackForm, StackRedeployed, StackService,
+    StackServiceCreated, True,
 };
 use crate::app::{App, SharedApp};
 use crate::deploy::apps::Deployer;
@@ -42,7 +44,18 @@ pub async fn create(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<StackCreated>), ApiError> {
     let multipart = multipart.map_err(|e| super::deploy::not_multipart(&e))?;
-    let deployer = match bearer(&app, &headers, &client).await? {
+    let deployer = stack_deployer(&app, &headers, &client).await?;
+    let form = read_form(multipart, &[]).await?;
+    create_from_form(&app, deployer, form).await
+}
+
+/// Who a new stack is made for: the bearer's owner, or the anonymous caller.
+pub(super) async fn stack_deployer(
+    app: &App,
+    headers: &HeaderMap,
+    client: &Client,
+) -> Result<Deployer, ApiError> {
+    Ok(match bearer(app, headers, client).await? {
         Some(deployer) => deployer,
         None => Deployer {
             fingerprint: client.fingerprint.clone(),
@@ -50,8 +63,15 @@ pub async fn create(
             team: None,
             proof: None,
         },
-    };
-    let mut form = read_form(multipart, &[]).await?;
+    })
+}
+
+/// The stack a form asks for. Also what the MCP `create_stack` tool calls.
+pub(super) async fn create_from_form(
+    app: &SharedApp,
+    deployer: Deployer,
+    mut form: Form,
+) -> Result<(StatusCode, Json<StackCreated>), ApiError> {
     form.refuse_private()?;
     let name = name_field(form.field("name"))?;
     let env = env_field(form.field("env"))?;
@@ -95,10 +115,9 @@ pub async fn create(
             .map_err(|e| source_error(&e).with("service", service.clone()))?;
         contexts.insert(service.clone(), context);
     }
-    let injected = needed_env(&app, &deployer, &manifest).await?;
-    check_app_quota(&app, &deployer).await?;
+    let injected = needed_env(app, &deployer, &manifest).await?;
+    check_app_quota(app, &deployer).await?;
 
-    let anonymous = super::deploy::is_anonymous(&deployer.tier);
     // An anonymous stack's reader and deleter is whoever holds this token (or the upgrade
     // JWT it was made with); a team's stack answers the team.
     let stack_token = deployer
@@ -112,7 +131,6 @@ pub async fn create(
         &app.services,
         NewStack {
             deployer: &deployer,
-            anonymous,
             name: name.clone(),
             env,
             manifest: &manifest,
@@ -157,7 +175,10 @@ pub async fn create(
             tier: deployer.tier,
             stack_url,
             services,
-            expires_in: if anonymous { "6h" } else { "" }.into(),
+            expires_in: stack
+                .expires_at
+                .map(|at| format!("{}h", (at - stack.created_at).num_hours()))
+                .unwrap_or_default(),
             expires_at: stack.expires_at,
             stack_token,
             ignored_fields,
@@ -323,7 +344,7 @@ pub async fn delete_short(
 
 /// The stack `slug` and its services, for a caller that proves it may act on it; a stack
 /// it may not see is not found.
-async fn find(
+pub(super) async fn find(
     app: &App,
     slug: &str,
     headers: &HeaderMap,
@@ -391,6 +412,12 @@ fn overall_status(services: &[DeploymentRow]) -> DeploymentStatus {
 fn redacted_env(app: &App, row: &DeploymentRow) -> BTreeMap<String, String> {
     let env =
         crate::deploy::rollout::open_env(app, row.resource_id, &row.sealed_env).unwrap_or_default();
+    redacted(env)
+}
+
+/// `env` with each value hidden but links to a sibling service (`http://` without a
+/// password).
+pub(super) fn redacted(env: BTreeMap<String, String>) -> BTreeMap<String, String> {
     env.into_iter()
         .map(|(k, v)| {
             let shown = if v.starts_with("http://") && !v.contains('@') {
@@ -401,6 +428,104 @@ fn redacted_env(app: &App, row: &DeploymentRow) -> BTreeMap<String, String> {
             (k, shown)
         })
         .collect()
+}
+
+/// `?service=`: one service of the stack; all when absent.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct ServiceQuery {
+    /// The service to act on; every service when absent.
+    pub service: Option<String>,
+}
+
+/// `POST /stacks/{slug}/redeploy`: rebuilds every service (or `?service=`) from its last
+/// upload and current env.
+#[utoipa::path(post, path = "/stacks/{slug}/redeploy", tag = "stacks", operation_id = "redeployStack",
+    summary = "Rebuild a stack's services in place",
+    description = STACK_OWNER,
+    security(("bearer" = [])),
+    params(ServiceQuery),
+    responses((status = 202, description = "Rebuilding.", body = StackRedeployed)))]
+pub async fn redeploy(
+    State(app): State<SharedApp>,
+    Path(slug): Path<String>,
+    Query(query): Query<ServiceQuery>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<StackRedeployed>), ApiError> {
+    let (stack, services) = find(&app, &slug, &headers).await?;
+    let chosen = chosen_services(services, query.service.as_deref())?;
+    let mut rebuilding = Vec::new();
+    for row in chosen {
+        let name = row.service.clone().unwrap_or_default();
+        let row = start_redeploy(&app, row, None, None).await?;
+        let view = item(&app, &row);
+        rebuilding.push(StackServiceCreated {
+            name,
+            id: view.id,
+            app_id: view.app_id,
+            url: view.url,
+            status: "building".into(),
+        });
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(StackRedeployed {
+            ok: True,
+            note: format!(
+                "Rebuilding; each service's running version serves until the new one is healthy. Poll GET /api/v1/stacks/{}.",
+                stack.slug
+            ),
+            slug: stack.slug,
+            services: rebuilding,
+        }),
+    ))
+}
+
+/// `GET /stacks/{slug}/logs/{service}`: one service's build and output, as
+/// `GET /deploy/{id}/logs` streams an app's.
+#[utoipa::path(get, path = "/stacks/{slug}/logs/{service}", tag = "stacks",
+    operation_id = "followStackServiceLogs",
+    summary = "Follow a stack service's build and output",
+    description = STACK_OWNER,
+    security(("bearer" = [])),
+    responses((status = 200, description = "Server-sent events, one line per data field, `[end]` last.", body = String, content_type = "text/event-stream")))]
+pub async fn logs(
+    State(app): State<SharedApp>,
+    Path((slug, service)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (_, services) = find(&app, &slug, &headers).await?;
+    let mut chosen = chosen_services(services, Some(&service))?;
+    let row = chosen.remove(0);
+    super::deploy::log_stream(&app, row)
+}
+
+/// The live services named by `service` (all of them when `None`).
+fn chosen_services(
+    services: Vec<DeploymentRow>,
+    service: Option<&str>,
+) -> Result<Vec<DeploymentRow>, ApiError> {
+    let live: Vec<DeploymentRow> = services
+        .into_iter()
+        .filter(|row| row.resource_status.is_live())
+        .collect();
+    let known: Vec<String> = live.iter().filter_map(|row| row.service.clone()).collect();
+    let chosen: Vec<DeploymentRow> = live
+        .into_iter()
+        .filter(|row| service.is_none_or(|wanted| row.service.as_deref() == Some(wanted)))
+        .collect();
+    if chosen.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "service_not_found",
+            match service {
+                Some(name) => format!("This stack runs no service named `{name}`."),
+                None => "No service of this stack is running.".to_string(),
+            },
+        )
+        .with("services", known)
+        .action("Use a service name from the stack's manifest (GET /api/v1/stacks/<slug> lists them)."));
+    }
+    Ok(chosen)
 }
 
 fn invalid_manifest(message: String) -> ApiError {

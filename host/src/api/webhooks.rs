@@ -100,8 +100,8 @@ pub async fn receive(
 /// `?limit=` (1-100, default 20) and `?before=<id>` page through the stored requests.
 #[derive(serde::Deserialize)]
 pub struct Page {
-    limit: Option<i64>,
-    before: Option<i64>,
+    pub limit: Option<i64>,
+    pub before: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/api/v1/webhooks/{token}/requests", tag = "webhooks",

@@ -1,7 +1,6 @@
 //! Creating a stack: its record and one app per service, all or nothing.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use uuid::Uuid;
 
@@ -15,13 +14,9 @@ use std::sync::Arc;
 use super::apps::{CreatedApp, Deployer, NewApp, create_app};
 use super::manifest::Manifest;
 
-/// Anonymous stacks are live compute: a shorter life than anonymous data.
-pub const ANONYMOUS_STACK_TTL: Duration = Duration::from_secs(6 * 3600);
-
 /// A checked stack to create.
 pub struct NewStack<'a> {
     pub deployer: &'a Deployer,
-    pub anonymous: bool,
     pub name: ResourceName,
     pub env: EnvName,
     pub manifest: &'a Manifest,
@@ -49,6 +44,11 @@ pub async fn create_stack(
     request_id: &str,
 ) -> Result<CreatedStack, LifecycleError> {
     let now = services.clock.now();
+    // Anonymous stacks are live compute: the plans give them a shorter life than data.
+    let ttl = services
+        .plans
+        .tier(&new.deployer.tier)
+        .and_then(|tier| tier.stack_ttl());
     let row = StackRow {
         secret_hash: new.secret_hash,
         made_with: new.deployer.proof,
@@ -58,7 +58,7 @@ pub async fn create_stack(
         name: new.name.as_str().to_string(),
         manifest: new.manifest_text,
         created_at: now,
-        expires_at: new.anonymous.then(|| now + ANONYMOUS_STACK_TTL),
+        expires_at: ttl.map(|ttl| now + ttl),
     };
     services.store.insert_stack(&row).await?;
 
@@ -78,7 +78,7 @@ pub async fn create_stack(
                 context: &new.contexts[service],
                 stack: Some((row.id, service, spec.expose)),
                 network: Some(&row.slug),
-                ttl: new.anonymous.then_some(ANONYMOUS_STACK_TTL),
+                ttl,
             },
             request_id.to_string(),
         )

@@ -318,6 +318,23 @@ impl Store {
         .await
     }
 
+    /// The team's default lifetime policy for new apps (`auto_24h` or `permanent`).
+    pub async fn team_ttl_policy(&self, team_id: Uuid) -> sqlx::Result<String> {
+        sqlx::query_scalar("SELECT default_deployment_ttl_policy FROM teams WHERE id = $1")
+            .bind(team_id)
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    pub async fn set_team_ttl_policy(&self, team_id: Uuid, policy: &str) -> sqlx::Result<()> {
+        sqlx::query("UPDATE teams SET default_deployment_ttl_policy = $2 WHERE id = $1")
+            .bind(team_id)
+            .bind(policy)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn set_team_tier(&self, team_id: Uuid, tier: &str) -> sqlx::Result<()> {
         sqlx::query("UPDATE teams SET tier = $2 WHERE id = $1")
             .bind(team_id)

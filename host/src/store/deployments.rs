@@ -140,6 +140,35 @@ impl Store {
         Ok(())
     }
 
+    /// Sets when apps (and the stack they belong to, if any) end; `None` keeps them until
+    /// deleted. Only live apps change: an app already ending keeps its course.
+    pub async fn set_lifetime(
+        &self,
+        resource_ids: &[Uuid],
+        stack_id: Option<Uuid>,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE resources SET expires_at = $2, updated_at = $3
+             WHERE id = ANY($1) AND status IN ('pending', 'active', 'suspended')",
+        )
+        .bind(resource_ids)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(stack_id) = stack_id {
+            sqlx::query("UPDATE stacks SET expires_at = $2 WHERE id = $1")
+                .bind(stack_id)
+                .bind(expires_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }
+
     pub async fn stack_by_id(&self, id: Uuid) -> sqlx::Result<Option<StackRow>> {
         sqlx::query_as(
             "SELECT id, slug, fingerprint, name, manifest, created_at, expires_at, secret_hash,

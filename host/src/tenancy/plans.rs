@@ -44,6 +44,9 @@ pub struct Tier {
     pub price_usd_monthly: u32,
     pub provisions_per_day: i64,
     pub ttl_hours: u32,
+    /// Lifetime of a new stack's services; absent or `0`: stacks do not expire.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stack_ttl_hours: u32,
     pub resource_count_limit: BTreeMap<String, i64>,
     pub limits: BTreeMap<String, BTreeMap<String, i64>>,
 }
@@ -114,8 +117,21 @@ impl Tier {
 
     /// How long a new resource lives; `None` means it does not expire.
     pub fn ttl(&self) -> Option<Duration> {
-        (self.ttl_hours > 0).then(|| Duration::from_secs(u64::from(self.ttl_hours) * 3600))
+        hours(self.ttl_hours)
     }
+
+    /// How long a new stack lives; `None` means it does not expire.
+    pub fn stack_ttl(&self) -> Option<Duration> {
+        hours(self.stack_ttl_hours)
+    }
+}
+
+fn hours(count: u32) -> Option<Duration> {
+    (count > 0).then(|| Duration::from_secs(u64::from(count) * 3600))
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 fn validate(tiers: &BTreeMap<String, Tier>) -> anyhow::Result<()> {

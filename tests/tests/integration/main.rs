@@ -5,6 +5,7 @@
 
 mod accounts;
 mod agent_surface;
+mod app_controls;
 mod attacks;
 mod caps;
 mod cli;

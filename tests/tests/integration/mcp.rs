@@ -363,3 +363,94 @@ async fn messages_are_bounded_in_size_and_count_against_the_callers_allowance() 
         .await;
     assert_eq!(other.status, 200, "{}", other.body);
 }
+
+/// The app and stack tools call the same functions as their REST routes: a stack is made,
+/// read, updated and removed, and an app's env, lifetime and deletion go through tools.
+#[tokio::test]
+async fn stacks_and_deployments_are_managed_through_their_tools() {
+    let host = TestHost::start(HostOptions::only(ProviderSpec::deploy())).await;
+    let namespace = namespace_of(&host);
+    let encode = |bytes: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let site = encode(static_site("managed by mcp"));
+    let jwt = instanode_tests::deploy::new_owner(&host).await;
+    let bearer = json!({"Authorization": format!("Bearer {jwt}")});
+
+    let manifest = "services:\n  web:\n    build: .\n    port: 8080\n    expose: true\n";
+    let made = session_with(
+        &host,
+        json!([
+            ["create_deploy", {"tarball_base64": site, "name": "mcp-app"}],
+            ["create_stack", {"name": "mcp-stack", "manifest": manifest, "tarballs_base64": {"web": site}}],
+            ["create_stack", {"name": "broken", "manifest": manifest, "tarballs_base64": {"web": "%%"}}],
+        ]),
+        &bearer,
+    );
+    let tools = tool_names(&made);
+    for expected in [
+        "redeploy",
+        "delete_deployment",
+        "update_deployment_env",
+        "set_deployment_ttl",
+        "make_deployment_permanent",
+        "create_stack",
+        "get_stack",
+        "delete_stack",
+        "redeploy_stack",
+        "update_stack_env",
+        "set_stack_ttl",
+        "make_stack_permanent",
+        "get_credentials",
+        "rotate_credentials",
+        "list_webhook_requests",
+    ] {
+        assert!(tools.contains(&expected), "{expected} missing from {tools:?}");
+    }
+    let app = &made["results"][0];
+    assert_eq!(app["is_error"], false, "{app}");
+    let id = app["structured"]["id"].as_str().unwrap().to_string();
+    let stack = &made["results"][1];
+    assert_eq!(stack["is_error"], false, "{stack}");
+    let slug = stack["structured"]["slug"].as_str().unwrap().to_string();
+    let stack_token = stack["structured"]["stack_token"].as_str().unwrap().to_string();
+    assert_eq!(made["results"][2]["structured"]["error"], "invalid_tarball");
+
+    // The stack answers its owner's token only, through the tool as through REST.
+    let owner = json!({"Authorization": format!("Bearer {stack_token}")});
+    let calls = json!([
+        ["get_stack", {"slug": slug}],
+        ["update_stack_env", {"slug": slug, "env_vars": {"MODE": "mcp"}}],
+        ["set_stack_ttl", {"slug": slug, "hours": 3}],
+    ]);
+    let as_owner = session_with(&host, calls.clone(), &owner);
+    let read = &as_owner["results"][0];
+    assert_eq!(read["is_error"], false, "{read}");
+    assert_eq!(read["structured"]["slug"], slug.as_str());
+    let updated = &as_owner["results"][1];
+    assert_eq!(updated["structured"]["redeploying"], json!(["web"]), "{updated}");
+    assert_eq!(as_owner["results"][2]["structured"]["error"], "claim_required");
+    let as_stranger = session_with(&host, calls, &bearer);
+    assert_eq!(as_stranger["results"][0]["structured"]["error"], "stack_not_found");
+    assert_eq!(as_stranger["results"][1]["structured"]["error"], "stack_not_found");
+
+    // The app: env merged, lifetime kept for claimed apps, then deleted.
+    let managed = session(
+        &host,
+        json!([
+            ["update_deployment_env", {"id": id, "env_vars": {"MODE": "mcp"}}],
+            ["set_deployment_ttl", {"id": id, "hours": 2}],
+            ["delete_deployment", {"id": id}],
+            ["get_deployment", {"id": id}],
+            ["delete_stack", {"slug": slug}],
+        ]),
+    );
+    let results = &managed["results"];
+    assert_eq!(results[0]["structured"]["redeploying"], json!(["app"]), "{}", results[0]);
+    assert_eq!(results[1]["structured"]["error"], "claim_required");
+    assert_eq!(results[2]["is_error"], false, "{}", results[2]);
+    assert_eq!(results[3]["structured"]["error"], "resource_deleted");
+    // No bearer: the stack is not deleted.
+    assert_eq!(results[4]["structured"]["error"], "unauthorized");
+    let deleted = session_with(&host, json!([["delete_stack", {"slug": slug}]]), &owner);
+    assert_eq!(deleted["results"][0]["is_error"], false, "{deleted}");
+    remove_namespace(&namespace);
+}

@@ -204,15 +204,23 @@ async fn presign_checks_expiry_values_tokens_and_its_rate() {
         404,
         "resource_not_found",
     );
-    // Ten a minute per resource (four were spent above).
-    for _ in 0..6 {
-        let reply = presign(&host, &body, json!({"operation": "GET", "key": "k"})).await;
+    // Ten a minute per resource (four were spent above), for distinct requests.
+    for i in 0..6 {
+        let reply = presign(&host, &body, json!({"operation": "GET", "key": format!("k{i}")})).await;
         assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
     }
     assert_error(
-        &presign(&host, &body, json!({"operation": "GET", "key": "k"})).await,
+        &presign(&host, &body, json!({"operation": "GET", "key": "k6"})).await,
         429,
         "rate_limited",
+    );
+    // The holder's identical retry within two minutes gets the first URL again, spending
+    // nothing.
+    let first = presign(&host, &body, json!({"operation": "GET", "key": "k0"})).await;
+    assert_eq!(first.status.as_u16(), 200, "{}", first.body);
+    assert_eq!(
+        first.headers.get("x-idempotent-replay").and_then(|v| v.to_str().ok()),
+        Some("true")
     );
 }
 

@@ -8,7 +8,7 @@
 //! Tool input schemas are JSON Schema documents written out with `json!`: they describe
 //! arguments (some from the live providers' request fields), not a type of this crate.
 
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -18,7 +18,9 @@ use crate::api::deploy::{self, Form};
 use crate::api::idempotency::{self, Rule};
 use crate::api::json::JsonObject;
 use crate::api::schema::Tool;
-use crate::api::{capabilities, claim, provision, resources, storage};
+use crate::api::{
+    capabilities, claim, env_updates, lifetime, provision, resources, stacks, storage, webhooks,
+};
 use crate::app::{App, SharedApp};
 use crate::kinds::KindInfo;
 use crate::tenancy::client::Client;
@@ -42,17 +44,37 @@ pub fn create_tool_name(kind: &KindInfo) -> String {
     format!("create_{}", kind.label)
 }
 
-/// The tools with fixed names; no kind's `create_<label>` may take one.
-const FIXED_TOOLS: [&str; 9] = [
-    "list_resources",
-    "get_capabilities",
-    "get_resource",
-    "delete_resource",
-    "presign_storage",
-    "claim_resource",
-    "create_deploy",
-    "get_deployment",
-    "get_deployment_events",
+/// Each tool with a fixed name and the REST operation it calls (`method path`, as the
+/// OpenAPI document names it). No kind's `create_<label>` may take one of these names.
+const ROUTED_TOOLS: [(&str, &str); 9] = [
+    ("list_resources", "get /api/v1/resources"),
+    ("get_capabilities", "get /api/v1/capabilities"),
+    ("get_resource", "get /api/v1/resources/{token}"),
+    ("delete_resource", "delete /api/v1/resources/{token}"),
+    ("get_credentials", "get /api/v1/resources/{token}/credentials"),
+    ("rotate_credentials", "post /api/v1/resources/{token}/rotate-credentials"),
+    ("presign_storage", "post /storage/{token}/presign"),
+    ("list_webhook_requests", "get /api/v1/webhooks/{token}/requests"),
+    ("claim_resource", "post /claim"),
+];
+
+/// The tools for apps and stacks, offered while a deploy provider is live.
+const DEPLOY_TOOLS: [(&str, &str); 15] = [
+    ("create_deploy", "post /deploy/new"),
+    ("get_deployment", "get /api/v1/deployments/{id}"),
+    ("get_deployment_events", "get /api/v1/deployments/{id}/events"),
+    ("redeploy", "post /deploy/{id}/redeploy"),
+    ("delete_deployment", "delete /api/v1/deployments/{id}"),
+    ("update_deployment_env", "patch /deploy/{id}/env"),
+    ("set_deployment_ttl", "post /api/v1/deployments/{id}/ttl"),
+    ("make_deployment_permanent", "post /api/v1/deployments/{id}/make-permanent"),
+    ("create_stack", "post /stacks/new"),
+    ("get_stack", "get /api/v1/stacks/{slug}"),
+    ("delete_stack", "delete /api/v1/stacks/{slug}"),
+    ("redeploy_stack", "post /stacks/{slug}/redeploy"),
+    ("update_stack_env", "patch /stacks/{slug}/env"),
+    ("set_stack_ttl", "post /api/v1/stacks/{slug}/ttl"),
+    ("make_stack_permanent", "post /api/v1/stacks/{slug}/make-permanent"),
 ];
 
 /// The kinds provisioned by a JSON body (apps take a tarball and have their own tool),
@@ -63,7 +85,9 @@ fn json_kinds(app: &App) -> Vec<(String, KindInfo)> {
 }
 
 fn claim_tool_names(offered: Vec<KindInfo>) -> Vec<(String, KindInfo)> {
-    let mut taken: Vec<String> = FIXED_TOOLS.iter().map(|t| t.to_string()).collect();
+    let mut taken: Vec<String> = (ROUTED_TOOLS.iter().chain(&DEPLOY_TOOLS))
+        .map(|(tool, _)| tool.to_string())
+        .collect();
     let mut kinds = Vec::new();
     for kind in offered {
         let tool = create_tool_name(&kind);
@@ -113,7 +137,7 @@ pub fn catalog(app: &App) -> Vec<Tool> {
         .map(|(tool_name, kind)| {
             let mut properties = json!({
                 "name": string("A name for the resource: letters, digits, '-' and '_', up to 64."),
-                "env": string("An environment label such as production or staging (default: production)."),
+                "env": string("An environment label such as development, staging or production (default: development)."),
             });
             for field in &kind.request_fields {
                 properties[field.name.as_str()] = string(&field.description);
@@ -128,21 +152,45 @@ pub fn catalog(app: &App) -> Vec<Tool> {
             )
         })
         .collect();
-    tools.extend([
+    tools.extend(fixed_tools(deploys_available(app)));
+    tools
+}
+
+/// The tools with fixed names, in the order of [`ROUTED_TOOLS`] then [`DEPLOY_TOOLS`].
+fn fixed_tools(deploys: bool) -> Vec<Tool> {
+    let token = || token_only("The resource token returned when it was created.");
+    let id = || schema(json!({"id": string("The deployment id (from create_deploy).")}), &["id"]);
+    let slug = || schema(json!({"slug": string("The stack's slug (from create_stack).")}), &["slug"]);
+    let env_vars = json!({"type": "object", "additionalProperties": {"type": "string"},
+        "description": "Names to values; an empty value removes the variable."});
+    let hours = json!({"type": "integer", "minimum": 1, "maximum": 8760,
+        "description": "Hours from now until it is removed."});
+    let mut tools = vec![
         tool(
             "list_resources",
             "Lists the resources of the signed-in team (needs an API key).",
             schema(json!({}), &[]),
         ),
         tool(
-            "get_resource",
-            "Status, kind, tier, limits, usage and expiry of one resource (never its URL).",
-            token_only("The resource token returned when it was created."),
+            "get_capabilities",
+            "The tiers, their limits, and the resource kinds this host serves.",
+            schema(json!({}), &[]),
         ),
         tool(
-            "delete_resource",
-            "Deletes a resource and everything in it.",
-            token_only("The resource token."),
+            "get_resource",
+            "Status, kind, tier, limits, usage and expiry of one resource (never its URL).",
+            token(),
+        ),
+        tool("delete_resource", "Deletes a resource and everything in it.", token()),
+        tool(
+            "get_credentials",
+            "A team resource's connection URL (needs the team's API key; every read is recorded).",
+            token(),
+        ),
+        tool(
+            "rotate_credentials",
+            "Replaces a team resource's password; the old URL stops working.",
+            token(),
         ),
         tool(
             "presign_storage",
@@ -158,6 +206,18 @@ pub fn catalog(app: &App) -> Vec<Tool> {
             ),
         ),
         tool(
+            "list_webhook_requests",
+            "The requests a webhook receiver stored, newest first.",
+            schema(
+                json!({
+                    "token": string("The webhook resource token."),
+                    "limit": {"type": "integer", "minimum": 1, "maximum": 100},
+                    "before": {"type": "integer", "description": "The next_before of the previous page."},
+                }),
+                &["token"],
+            ),
+        ),
+        tool(
             "claim_resource",
             "Claims anonymous resources for a person: emails them a link that keeps the resources past 24 hours.",
             schema(
@@ -168,39 +228,104 @@ pub fn catalog(app: &App) -> Vec<Tool> {
                 &["token", "email"],
             ),
         ),
+    ];
+    if !deploys {
+        return tools;
+    }
+    tools.extend([
         tool(
-            "get_capabilities",
-            "The tiers, their limits, and the resource kinds this host serves.",
-            schema(json!({}), &[]),
+            "create_deploy",
+            "Builds and runs a container from a gzipped tarball with a Dockerfile at its top; returns the deployment id and URL while it builds. Needs a bearer (an upgrade_jwt or API key).",
+            schema(
+                json!({
+                    "tarball_base64": string("The .tar.gz, base64-encoded (at most 10 MB decoded)."),
+                    "name": string("The app's name."),
+                    "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "The port the app listens on (default 8080)."},
+                    "env_vars": env_vars.clone(),
+                }),
+                &["tarball_base64", "name"],
+            ),
+        ),
+        tool(
+            "get_deployment",
+            "A deployment's status (building, deploying, healthy, failed, stopped), URL, error and expiry.",
+            id(),
+        ),
+        tool(
+            "get_deployment_events",
+            "Why a deployment failed: reason, exit code, the last log lines and a hint.",
+            id(),
+        ),
+        tool(
+            "redeploy",
+            "Rebuilds a deployment from its last upload and current env; the running version serves until the new one is healthy.",
+            id(),
+        ),
+        tool("delete_deployment", "Stops and removes an app.", id()),
+        tool(
+            "update_deployment_env",
+            "Merges env vars into an app and rebuilds it when they changed.",
+            schema(
+                json!({"id": string("The deployment id."), "env_vars": env_vars.clone()}),
+                &["id", "env_vars"],
+            ),
+        ),
+        tool(
+            "set_deployment_ttl",
+            "Removes a team's app after the given hours (within the tier).",
+            schema(json!({"id": string("The deployment id."), "hours": hours.clone()}), &["id", "hours"]),
+        ),
+        tool(
+            "make_deployment_permanent",
+            "Keeps a team's app until it is deleted (paid tiers).",
+            id(),
+        ),
+        tool(
+            "create_stack",
+            "Deploys several services from an instant.yaml manifest, each from its own tarball, on one private network.",
+            schema(
+                json!({
+                    "name": string("The stack's name."),
+                    "manifest": string("The instant.yaml text."),
+                    "tarballs_base64": {"type": "object", "additionalProperties": {"type": "string"},
+                        "description": "Each service's .tar.gz, base64-encoded, by service name."},
+                }),
+                &["name", "manifest", "tarballs_base64"],
+            ),
+        ),
+        tool(
+            "get_stack",
+            "A stack's manifest, status and services (needs its stack_token, upgrade_jwt or the team's key as bearer).",
+            slug(),
+        ),
+        tool("delete_stack", "Stops and removes every service of a stack.", slug()),
+        tool(
+            "redeploy_stack",
+            "Rebuilds every service of a stack, or one.",
+            schema(
+                json!({"slug": string("The stack's slug."), "service": string("One service to rebuild; all when absent.")}),
+                &["slug"],
+            ),
+        ),
+        tool(
+            "update_stack_env",
+            "Merges env vars into every service of a stack and rebuilds the services they changed.",
+            schema(
+                json!({"slug": string("The stack's slug."), "env_vars": env_vars}),
+                &["slug", "env_vars"],
+            ),
+        ),
+        tool(
+            "set_stack_ttl",
+            "Removes a team's stack after the given hours (within the tier).",
+            schema(json!({"slug": string("The stack's slug."), "hours": hours}), &["slug", "hours"]),
+        ),
+        tool(
+            "make_stack_permanent",
+            "Keeps a team's stack until it is deleted (paid tiers).",
+            slug(),
         ),
     ]);
-    if deploys_available(app) {
-        tools.extend([
-            tool(
-                "create_deploy",
-                "Builds and runs a container from a gzipped tarball with a Dockerfile at its top; returns the deployment id and URL while it builds.",
-                schema(
-                    json!({
-                        "tarball_base64": string("The .tar.gz, base64-encoded (at most 10 MB decoded)."),
-                        "name": string("The app's name."),
-                        "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "The port the app listens on (default 8080)."},
-                        "env_vars": {"type": "object", "additionalProperties": {"type": "string"}},
-                    }),
-                    &["tarball_base64", "name"],
-                ),
-            ),
-            tool(
-                "get_deployment",
-                "A deployment's status (building, deploying, healthy, failed, stopped), URL and error.",
-                schema(json!({"id": string("The deployment id.")}), &["id"]),
-            ),
-            tool(
-                "get_deployment_events",
-                "Why a deployment failed: reason, exit code, the last log lines and a hint.",
-                schema(json!({"id": string("The deployment id.")}), &["id"]),
-            ),
-        ]);
-    }
     tools
 }
 
@@ -232,10 +357,13 @@ pub async fn call(
         let work = async move { create.await.into_response() };
         return Ok(at_most_once(app, caller, Rule::Account, &path, args, work).await);
     }
+    let deploy_tool = DEPLOY_TOOLS.iter().any(|(tool, _)| *tool == name);
+    if deploy_tool && !deploys_available(app) {
+        return Err(unknown(name));
+    }
+    let headers = || caller.headers.clone();
     let response = match name {
-        "list_resources" => resources::list(state(), caller.headers.clone())
-            .await
-            .into_response(),
+        "list_resources" => resources::list(state(), headers()).await.into_response(),
         "get_capabilities" => capabilities::capabilities(state()).await.into_response(),
         "get_resource" => resources::get(state(), Path(segment(args, "token")?))
             .await
@@ -243,6 +371,16 @@ pub async fn call(
         "delete_resource" => resources::delete(state(), Path(segment(args, "token")?))
             .await
             .into_response(),
+        "get_credentials" => {
+            resources::credentials(state(), headers(), Path(segment(args, "token")?))
+                .await
+                .into_response()
+        }
+        "rotate_credentials" => {
+            resources::rotate_credentials(state(), headers(), Path(segment(args, "token")?))
+                .await
+                .into_response()
+        }
         "presign_storage" => {
             let token = segment(args, "token")?;
             let mut body = args.clone();
@@ -252,13 +390,21 @@ pub async fn call(
             let work = async move { presign.await.into_response() };
             at_most_once(app, caller, Rule::PathToken, &path, &body, work).await
         }
+        "list_webhook_requests" => {
+            let page = webhooks::Page {
+                limit: integer(args, "limit")?,
+                before: integer(args, "before")?,
+            };
+            webhooks::list(state(), Path(segment(args, "token")?), Query(page))
+                .await
+                .into_response()
+        }
         "claim_resource" => claim::claim(state(), JsonObject(args.clone()))
             .await
             .into_response(),
-        "create_deploy" if deploys_available(app) => {
+        "create_deploy" => {
             let form = deploy_form(args)?;
-            let (shared, headers, client) =
-                (app.clone(), caller.headers.clone(), caller.client.clone());
+            let (shared, headers, client) = (app.clone(), headers(), caller.client.clone());
             let work = async move {
                 let answer = async {
                     let deployer = deploy::required_bearer(&shared, &headers, &client).await?;
@@ -268,24 +414,108 @@ pub async fn call(
             };
             at_most_once(app, caller, Rule::Deployer, "/deploy/new", args, work).await
         }
-        "get_deployment" if deploys_available(app) => {
-            deploy::get(state(), Path(segment(args, "id")?))
+        "get_deployment" => deploy::get(state(), Path(segment(args, "id")?))
+            .await
+            .into_response(),
+        "get_deployment_events" => deploy::events(state(), Path(segment(args, "id")?))
+            .await
+            .into_response(),
+        "redeploy" => deploy::redeploy(state(), Path(segment(args, "id")?))
+            .await
+            .into_response(),
+        "delete_deployment" => deploy::delete(state(), Path(segment(args, "id")?))
+            .await
+            .into_response(),
+        "update_deployment_env" => {
+            let id = segment(args, "id")?;
+            env_updates::deployment(state(), Path(id), JsonObject(without(args, "id")))
                 .await
                 .into_response()
         }
-        "get_deployment_events" if deploys_available(app) => {
-            deploy::events(state(), Path(segment(args, "id")?))
+        "set_deployment_ttl" => {
+            let id = segment(args, "id")?;
+            lifetime::deployment_ttl(state(), Path(id), JsonObject(without(args, "id")))
                 .await
                 .into_response()
         }
-        _ => {
-            return Err(refused(
-                "unknown_tool",
-                format!("No tool `{name}` on this host; list the tools again (tools/list)."),
-            ));
+        "make_deployment_permanent" => {
+            lifetime::deployment_permanent(state(), Path(segment(args, "id")?))
+                .await
+                .into_response()
         }
+        "create_stack" => {
+            let form = stack_form(args)?;
+            let (shared, headers, client) = (app.clone(), headers(), caller.client.clone());
+            let work = async move {
+                let answer = async {
+                    let deployer = stacks::stack_deployer(&shared, &headers, &client).await?;
+                    stacks::create_from_form(&shared, deployer, form).await
+                };
+                answer.await.into_response()
+            };
+            at_most_once(app, caller, Rule::Deployer, "/stacks/new", args, work).await
+        }
+        "get_stack" => stacks::get(state(), Path(segment(args, "slug")?), headers())
+            .await
+            .into_response(),
+        "delete_stack" => stacks::delete(state(), Path(segment(args, "slug")?), headers())
+            .await
+            .into_response(),
+        "redeploy_stack" => {
+            let query = stacks::ServiceQuery {
+                service: args.get("service").and_then(Value::as_str).map(str::to_string),
+            };
+            stacks::redeploy(state(), Path(segment(args, "slug")?), Query(query), headers())
+                .await
+                .into_response()
+        }
+        "update_stack_env" => {
+            let slug = segment(args, "slug")?;
+            env_updates::stack(state(), Path(slug), headers(), JsonObject(without(args, "slug")))
+                .await
+                .into_response()
+        }
+        "set_stack_ttl" => {
+            let slug = segment(args, "slug")?;
+            lifetime::stack_ttl(state(), Path(slug), headers(), JsonObject(without(args, "slug")))
+                .await
+                .into_response()
+        }
+        "make_stack_permanent" => {
+            lifetime::stack_permanent(state(), Path(segment(args, "slug")?), headers())
+                .await
+                .into_response()
+        }
+        _ => return Err(unknown(name)),
     };
     Ok(response)
+}
+
+fn unknown(name: &str) -> Refused {
+    refused(
+        "unknown_tool",
+        format!("No tool `{name}` on this host; list the tools again (tools/list)."),
+    )
+}
+
+/// The arguments but `field` (which went into the path): the route's body.
+fn without(args: &Map<String, Value>, field: &str) -> Map<String, Value> {
+    let mut body = args.clone();
+    body.remove(field);
+    body
+}
+
+/// An optional whole-number argument.
+fn integer(args: &Map<String, Value>, field: &str) -> Result<Option<i64>, Refused> {
+    match args.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => value.as_i64().map(Some).ok_or_else(|| {
+            refused(
+                "invalid_arguments",
+                format!("`{field}` must be a whole number."),
+            )
+        }),
+    }
 }
 
 /// Runs `work` under the idempotency rules of `POST path`, the route the tool stands for;
@@ -312,15 +542,7 @@ async fn at_most_once(
 
 /// `create_deploy`'s arguments as the form `POST /deploy/new` reads.
 fn deploy_form(args: &Map<String, Value>) -> Result<Form, Refused> {
-    let encoded = text(args, "tarball_base64")?;
-    let tarball = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .map_err(|e| {
-            refused(
-                "invalid_tarball",
-                format!("tarball_base64 is not base64: {e}"),
-            )
-        })?;
+    let tarball = decoded_tarball(Some(text(args, "tarball_base64")?), "tarball_base64")?;
     let mut form = Form::default();
     form.fields
         .insert("name".into(), text(args, "name")?.to_string());
@@ -335,6 +557,39 @@ fn deploy_form(args: &Map<String, Value>) -> Result<Form, Refused> {
     }
     form.files.insert("tarball".into(), tarball.into());
     Ok(form)
+}
+
+/// `create_stack`'s arguments as the form `POST /stacks/new` reads.
+fn stack_form(args: &Map<String, Value>) -> Result<Form, Refused> {
+    let mut form = Form::default();
+    form.fields
+        .insert("name".into(), text(args, "name")?.to_string());
+    form.fields
+        .insert("manifest".into(), text(args, "manifest")?.to_string());
+    let tarballs = args
+        .get("tarballs_base64")
+        .and_then(Value::as_object)
+        .ok_or_else(|| {
+            refused(
+                "invalid_arguments",
+                "`tarballs_base64` is required: an object of service names to base64 tarballs.",
+            )
+        })?;
+    for (service, encoded) in tarballs {
+        form.files
+            .insert(service.clone(), decoded_tarball(encoded.as_str(), service)?.into());
+    }
+    Ok(form)
+}
+
+/// A base64 tarball argument, decoded.
+fn decoded_tarball(encoded: Option<&str>, what: &str) -> Result<Vec<u8>, Refused> {
+    let encoded = encoded.ok_or_else(|| {
+        refused("invalid_arguments", format!("the tarball of `{what}` must be a base64 string"))
+    })?;
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|e| refused("invalid_tarball", format!("the tarball of `{what}` is not base64: {e}")))
 }
 
 fn text<'a>(args: &'a Map<String, Value>, field: &str) -> Result<&'a str, Refused> {
@@ -362,6 +617,67 @@ fn segment(args: &Map<String, Value>, field: &str) -> Result<String, Refused> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+
+    /// The tags of the operations agents call.
+    const AGENT_TAGS: [&str; 6] = ["provision", "storage", "webhooks", "deploys", "stacks", "resources"];
+
+    /// Agent operations with no fixed tool, and why.
+    const NOT_TOOLS: [(&str, &str); 8] = [
+        ("post /{kind}/new", "one create_<label> tool per kind"),
+        ("post /webhook/receive/{receive_id}", "called by the webhook's sender, not the agent"),
+        ("get /deploy/{id}", "the short path of get_deployment"),
+        ("delete /deploy/{id}", "the short path of delete_deployment"),
+        ("get /stacks/{slug}", "the short path of get_stack"),
+        ("delete /stacks/{slug}", "the short path of delete_stack"),
+        ("get /deploy/{id}/logs", "a live stream; tools answer once"),
+        ("get /stacks/{slug}/logs/{service}", "a live stream; tools answer once"),
+    ];
+
+    fn operations() -> Vec<(String, String)> {
+        let document = crate::api::openapi::document();
+        let mut out = Vec::new();
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("a path item") {
+                let tag = operation["tags"][0].as_str().unwrap_or_default();
+                out.push((format!("{method} {path}"), tag.to_string()));
+            }
+        }
+        out
+    }
+
+    /// Every agent route has a tool (or a reason it has none), and every tool stands for
+    /// a route of the document: the two surfaces cannot drift apart.
+    #[test]
+    fn the_tools_and_the_agent_routes_match() {
+        let operations = operations();
+        let routed: BTreeSet<&str> = (ROUTED_TOOLS.iter().chain(&DEPLOY_TOOLS))
+            .map(|(_, route)| *route)
+            .collect();
+        for (operation, tag) in &operations {
+            if !AGENT_TAGS.contains(&tag.as_str()) {
+                continue;
+            }
+            let excused = NOT_TOOLS.iter().any(|(route, _)| route == operation);
+            assert!(
+                routed.contains(operation.as_str()) || excused,
+                "`{operation}` has no MCP tool: add one to the tables, or to NOT_TOOLS with why"
+            );
+        }
+        for route in routed {
+            assert!(
+                operations.iter().any(|(operation, _)| operation == route),
+                "a tool stands for `{route}`, which the API does not have"
+            );
+        }
+        let offered: Vec<String> = fixed_tools(true).into_iter().map(|t| t.name).collect();
+        let table: Vec<&str> = (ROUTED_TOOLS.iter().chain(&DEPLOY_TOOLS))
+            .map(|(tool, _)| *tool)
+            .collect();
+        assert_eq!(offered, table, "the catalog lists the tables' tools in order");
+        let without_deploys: Vec<String> = fixed_tools(false).into_iter().map(|t| t.name).collect();
+        assert_eq!(without_deploys, table[..ROUTED_TOOLS.len()]);
+    }
 
     #[test]
     fn tools_are_named_by_the_kind_label() {

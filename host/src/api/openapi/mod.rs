@@ -14,8 +14,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::schema::ErrorBody;
 use super::{
-    admin, auth, billing, capabilities, claim, cli, dashboard, deploy, docs, health, mcp,
-    provision, resources, stacks, storage, webhooks,
+    admin, auth, billing, capabilities, claim, cli, dashboard, deploy, docs, env_updates, health, lifetime, mcp,
+    provision, resources, stacks, storage, team, webhooks,
 };
 
 /// `GET /openapi.json`.
@@ -68,12 +68,20 @@ const SUMMARY: &str = "Real infrastructure for coding agents through single HTTP
         deploy::delete_short,
         deploy::logs,
         deploy::redeploy,
+        env_updates::deployment,
+        lifetime::deployment_ttl,
+        lifetime::deployment_permanent,
         // Stacks.
         stacks::create,
         stacks::get,
         stacks::delete,
         stacks::get_short,
         stacks::delete_short,
+        env_updates::stack,
+        stacks::redeploy,
+        stacks::logs,
+        lifetime::stack_ttl,
+        lifetime::stack_permanent,
         // Resources.
         resources::list,
         resources::get,
@@ -97,6 +105,8 @@ const SUMMARY: &str = "Real infrastructure for coding agents through single HTTP
         auth::list_api_keys,
         auth::create_api_key,
         auth::revoke_api_key,
+        team::get,
+        team::update,
         billing::webhook,
         // The dashboard (people, in a browser).
         dashboard::overview,

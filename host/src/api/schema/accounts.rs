@@ -244,3 +244,19 @@ pub struct BillingSkipped {
     pub applied: bool,
     pub reason: String,
 }
+
+/// A team's settings (`GET`/`PATCH /api/v1/team/settings`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TeamSettings {
+    pub ok: True,
+    /// New apps' lifetime: `permanent` (the tier's: none on paid tiers) or `auto_24h` (a
+    /// day, unless kept with make-permanent or a ttl).
+    pub default_deployment_ttl_policy: String,
+}
+
+/// The body of `PATCH /api/v1/team/settings`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TeamSettingsUpdate {
+    /// `auto_24h` or `permanent`.
+    pub default_deployment_ttl_policy: String,
+}

@@ -100,3 +100,46 @@ pub struct DeploymentDeleted {
     pub deletion_status: String,
     pub message: String,
 }
+
+/// The body of `POST /api/v1/deployments/{id}/ttl` (and the stack's).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TtlRequest {
+    /// Hours from now until the app or stack is removed: 1 to 8760, and at most the tier's
+    /// `ttl_hours` on a tier whose resources expire.
+    pub hours: u32,
+}
+
+/// An app's or stack's lifetime after it was changed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Lifetime {
+    pub ok: True,
+    /// The deployment id or the stack slug.
+    pub id: String,
+    /// `custom` (a set number of hours) or `permanent` (until deleted).
+    pub ttl_policy: String,
+    /// When it is removed; null when permanent.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub message: String,
+}
+
+/// The body of `PATCH /deploy/{id}/env` and `PATCH /stacks/{slug}/env`: variables to merge
+/// in; an empty string removes one. `env` is accepted under the same meaning.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EnvUpdate {
+    pub env_vars: std::collections::BTreeMap<String, String>,
+}
+
+/// The env after a merge (values hidden, except links between a stack's services) and
+/// what is being rebuilt to use it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EnvUpdated {
+    pub ok: True,
+    /// The deployment id or the stack slug.
+    pub id: String,
+    /// Each app's or service's variables after the merge, by service name (`app` for a
+    /// single deployment).
+    pub env: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    /// The apps or services rebuilding with the new env; unchanged ones keep running.
+    pub redeploying: Vec<String>,
+    pub message: String,
+}

@@ -99,3 +99,12 @@ pub struct StackDeleted {
     pub status: String,
     pub message: String,
 }
+
+/// Services rebuilding after `POST /stacks/{slug}/redeploy`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StackRedeployed {
+    pub ok: True,
+    pub slug: String,
+    pub services: Vec<StackServiceCreated>,
+    pub note: String,
+}

@@ -1,0 +1,329 @@
+//! What an agent does to a running app or stack after creating it, on the real engine:
+//! merge env vars (and see the new value served), redeploy a stack's services, follow a
+//! service's logs, and set how long apps and stacks live within the tier.
+
+use std::time::Duration;
+
+use instanode_tests::deploy::{
+    deploy, namespace_of, new_owner, remove_namespace, tarball, upload, wait_for, wait_for_body,
+};
+use instanode_tests::mail::sign_in;
+use instanode_tests::{HostOptions, ProviderSpec, Reply, TestHost, assert_error, id_of};
+use serde_json::{Value, json};
+
+const ROLLOUT: Duration = Duration::from_secs(120);
+
+/// A busybox web server answering the value of `$GREETING` at `/` on port 8080.
+fn greeter() -> Vec<u8> {
+    tarball(&[(
+        "Dockerfile",
+        "FROM instanode/busybox:1\nEXPOSE 8080\nCMD [\"sh\", \"-c\", \"mkdir -p /tmp/www && echo \\\"$GREETING\\\" > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www\"]\n",
+    )])
+}
+
+async fn patch(host: &TestHost, path: &str, body: Value, bearer: Option<&str>) -> Reply {
+    let mut request = host
+        .http
+        .patch(format!("{}{path}", host.url))
+        .json(&body)
+        .header("x-forwarded-for", host.fresh_client());
+    if let Some(bearer) = bearer {
+        request = request.bearer_auth(bearer);
+    }
+    instanode_tests::reply(request.send().await.expect("the host answers")).await
+}
+
+async fn post(host: &TestHost, path: &str, body: Value, bearer: Option<&str>) -> Reply {
+    let authorization = bearer.map(|b| format!("Bearer {b}"));
+    let headers: Vec<(&str, &str)> = authorization
+        .iter()
+        .map(|value| ("authorization", value.as_str()))
+        .collect();
+    host.post(
+        path,
+        Some("application/json"),
+        body.to_string().into_bytes(),
+        &headers,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn env_updates_merge_and_rebuild_only_what_changed() {
+    let host = TestHost::start(HostOptions::only(ProviderSpec::deploy())).await;
+    let namespace = namespace_of(&host);
+    let jwt = new_owner(&host).await;
+    // Room for one more small variable, not for another 30 KiB.
+    let padding = "p".repeat(40 * 1024);
+    let env_vars = json!({"GREETING": "hello", "OLD": "x", "PAD": padding}).to_string();
+    let reply = deploy(
+        &host,
+        &jwt,
+        greeter(),
+        &[("name", "greeter"), ("env_vars", &env_vars)],
+    )
+    .await;
+    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    let id = id_of(&reply.body);
+    let url = reply.body["url"].as_str().unwrap().to_string();
+    wait_for(&host, &id, 1, &["healthy"], ROLLOUT).await;
+    wait_for_body(&host, &url, "hello", Duration::from_secs(10)).await;
+
+    let path = format!("/deploy/{id}/env");
+    assert_error(&patch(&host, &path, json!({}), None).await, 400, "missing_env");
+    assert_error(
+        &patch(&host, &path, json!({"env_vars": {"bad-name": "x"}}), None).await,
+        400,
+        "invalid_env_vars",
+    );
+    let too_much = json!({"env_vars": {"MORE": "m".repeat(30 * 1024)}});
+    assert_error(&patch(&host, &path, too_much, None).await, 413, "env_too_large");
+    let unknown = format!("/deploy/{}/env", uuid::Uuid::new_v4());
+    let reply = patch(&host, &unknown, json!({"env_vars": {"A": "1"}}), None).await;
+    assert_eq!(reply.status.as_u16(), 404, "{}", reply.body);
+    // None of the refusals started a rollout.
+    let item = wait_for(&host, &id, 1, &["healthy"], ROLLOUT).await;
+    assert_eq!(item["generation"], 1);
+
+    // Set one, remove one: the values stay hidden, the app rebuilds and serves the new one.
+    let reply = patch(
+        &host,
+        &path,
+        json!({"env_vars": {"GREETING": "bonjour", "OLD": "", "PAD": ""}}),
+        None,
+    )
+    .await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    assert_eq!(reply.body["redeploying"], json!(["app"]));
+    assert_eq!(reply.body["env"]["app"], json!({"GREETING": "***"}));
+    assert!(!reply.body.to_string().contains("bonjour"), "{}", reply.body);
+    wait_for(&host, &id, 2, &["healthy"], ROLLOUT).await;
+    wait_for_body(&host, &url, "bonjour", Duration::from_secs(10)).await;
+
+    // The same merge again changes nothing, so nothing rebuilds (`env` is accepted too).
+    let reply = patch(&host, &path, json!({"env": {"GREETING": "bonjour"}}), None).await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    assert_eq!(reply.body["redeploying"], json!([]));
+    let item = wait_for(&host, &id, 2, &["healthy"], ROLLOUT).await;
+    assert_eq!(item["generation"], 2);
+
+    let reply = host.delete(&format!("/api/v1/deployments/{id}")).await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    remove_namespace(&namespace);
+}
+
+#[tokio::test]
+async fn a_stack_is_updated_redeployed_and_followed_by_its_owner_only() {
+    let host = TestHost::start(HostOptions::only(ProviderSpec::deploy())).await;
+    let namespace = namespace_of(&host);
+    let manifest = "services:\n  web:\n    build: .\n    port: 8080\n    expose: true\n    env:\n      GREETING: hello\n  worker:\n    build: .\n    port: 8080\n";
+    let reply = upload(
+        &host,
+        "/stacks/new",
+        None,
+        &[("name", "pair"), ("manifest", manifest)],
+        &[("web", greeter()), ("worker", greeter())],
+    )
+    .await;
+    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    let slug = reply.body["slug"].as_str().unwrap().to_string();
+    let owner = reply.body["stack_token"].as_str().unwrap().to_string();
+    let web_url = reply.body["stack_url"].as_str().unwrap().to_string();
+    let service_id = |name: &str| {
+        let services = reply.body["services"].as_array().unwrap();
+        let service = services.iter().find(|s| s["name"] == name).unwrap();
+        service["id"].as_str().unwrap().to_string()
+    };
+    let (web, worker) = (service_id("web"), service_id("worker"));
+    wait_for(&host, &web, 1, &["healthy"], ROLLOUT).await;
+    wait_for(&host, &worker, 1, &["healthy"], ROLLOUT).await;
+    wait_for_body(&host, &web_url, "hello", Duration::from_secs(10)).await;
+
+    // Another caller: no bearer is 401, someone else's is "no such stack".
+    let stranger = new_owner(&host).await;
+    let env_path = format!("/stacks/{slug}/env");
+    let change = json!({"env_vars": {"GREETING": "hello"}});
+    assert_error(&patch(&host, &env_path, change.clone(), None).await, 401, "unauthorized");
+    assert_error(
+        &patch(&host, &env_path, change.clone(), Some(&stranger)).await,
+        404,
+        "stack_not_found",
+    );
+    let redeploy_path = format!("/stacks/{slug}/redeploy");
+    assert_error(
+        &post(&host, &redeploy_path, Value::Null, Some(&stranger)).await,
+        404,
+        "stack_not_found",
+    );
+    let logs = host
+        .get_with(
+            &format!("/stacks/{slug}/logs/web"),
+            &[("authorization", &format!("Bearer {stranger}"))],
+        )
+        .await;
+    assert_error(&logs, 404, "stack_not_found");
+
+    // GREETING=hello is new to the worker only: only the worker rebuilds.
+    let reply = patch(&host, &env_path, change, Some(&owner)).await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    assert_eq!(reply.body["redeploying"], json!(["worker"]));
+    wait_for(&host, &worker, 2, &["healthy"], ROLLOUT).await;
+    let item = wait_for(&host, &web, 1, &["healthy"], ROLLOUT).await;
+    assert_eq!(item["generation"], 1);
+
+    // One service, or an unknown one.
+    let reply = post(&host, &format!("{redeploy_path}?service=nope"), Value::Null, Some(&owner)).await;
+    assert_error(&reply, 404, "service_not_found");
+    let reply = post(&host, &format!("{redeploy_path}?service=web"), Value::Null, Some(&owner)).await;
+    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    let names: Vec<&str> = (reply.body["services"].as_array().unwrap().iter())
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web"]);
+    wait_for(&host, &web, 2, &["healthy"], ROLLOUT).await;
+    wait_for_body(&host, &web_url, "hello", Duration::from_secs(10)).await;
+
+    // The owner follows a service's logs: the build's lines, then the terminator.
+    let response = host
+        .http
+        .get(format!("{}/stacks/{slug}/logs/web", host.url))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let text = response.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("data:")).collect();
+    assert_eq!(lines.last().map(|l| l.trim()), Some("[end]"), "{text}");
+    assert!(lines.len() > 1, "{text}");
+
+    // An anonymous stack keeps the lifetime it was made with.
+    let reply = post(&host, &format!("/api/v1/stacks/{slug}/ttl"), json!({"hours": 2}), Some(&owner)).await;
+    assert_error(&reply, 402, "claim_required");
+    let reply = post(
+        &host,
+        &format!("/api/v1/stacks/{slug}/make-permanent"),
+        Value::Null,
+        Some(&owner),
+    )
+    .await;
+    assert_error(&reply, 402, "claim_required");
+
+    let reply = host
+        .delete_with(
+            &format!("/api/v1/stacks/{slug}"),
+            &[("authorization", &format!("Bearer {owner}"))],
+        )
+        .await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    remove_namespace(&namespace);
+}
+
+/// Moves the team of `email` and its resources to `tier`, as a billing event would.
+async fn set_team_tier(host: &TestHost, email: &str, tier: &str) {
+    let mut db = host.metadata().await;
+    for statement in [
+        "UPDATE teams SET tier = $2 WHERE id = (SELECT team_id FROM users WHERE email = $1)",
+        "UPDATE resources SET tier = $2 WHERE team_id = (SELECT team_id FROM users WHERE email = $1)",
+    ] {
+        sqlx::query(statement)
+            .bind(email)
+            .bind(tier)
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn app_lifetimes_are_set_within_the_tier() {
+    let host = TestHost::start(HostOptions::only(ProviderSpec::deploy())).await;
+    let namespace = namespace_of(&host);
+
+    // Anonymous: claim first.
+    let jwt = new_owner(&host).await;
+    let reply = deploy(&host, &jwt, greeter(), &[("name", "anon")]).await;
+    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    let anonymous = id_of(&reply.body);
+    assert!(reply.body["item"]["expires_at"].is_string(), "{}", reply.body);
+    let ttl = |id: &str| format!("/api/v1/deployments/{id}/ttl");
+    let permanent = |id: &str| format!("/api/v1/deployments/{id}/make-permanent");
+    assert_error(&post(&host, &ttl(&anonymous), json!({"hours": 2}), None).await, 402, "claim_required");
+    assert_error(&post(&host, &permanent(&anonymous), Value::Null, None).await, 402, "claim_required");
+
+    // A free team: within its 24 hours, never permanent.
+    let email = format!("ttl-{}@example.com", uuid::Uuid::new_v4().simple());
+    let session = sign_in(&host, &email).await;
+    let reply = deploy(&host, &session, greeter(), &[("name", "team-app")]).await;
+    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    let id = id_of(&reply.body);
+    for hours in [json!(0), json!(8761), json!("2"), json!(1.5), Value::Null] {
+        let reply = post(&host, &ttl(&id), json!({"hours": hours}), None).await;
+        assert_error(&reply, 400, "invalid_hours");
+    }
+    let reply = post(&host, &ttl(&id), json!({"hours": 48}), None).await;
+    assert_error(&reply, 402, "upgrade_required");
+    assert_eq!(reply.body["limit_hours"], 24);
+    assert_error(&post(&host, &permanent(&id), Value::Null, None).await, 402, "upgrade_required");
+    let reply = post(&host, &ttl(&id), json!({"hours": 2}), None).await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    assert_eq!(reply.body["ttl_policy"], "custom");
+    let expires_at = reply.body["expires_at"].as_str().unwrap().to_string();
+    let shown = host.get(&format!("/api/v1/deployments/{id}")).await;
+    let shown_at = shown.body["item"]["expires_at"].as_str().unwrap();
+    let parse = |at: &str| chrono::DateTime::parse_from_rfc3339(at).unwrap();
+    assert_eq!(parse(shown_at), parse(&expires_at));
+    let created = parse(shown.body["item"]["created_at"].as_str().unwrap());
+    let hours_left = (parse(&expires_at) - created).num_minutes();
+    assert!((119..=121).contains(&hours_left), "{hours_left} minutes");
+
+    // Past the two hours the reaper removes it.
+    host.advance_clock(2 * 3600 + 60).await;
+    host.reap().await;
+    let reply = host.get(&format!("/api/v1/deployments/{id}")).await;
+    assert_error(&reply, 410, "resource_expired");
+
+    // A paid team: any lifetime, or none.
+    set_team_tier(&host, &email, "pro").await;
+    let reply = deploy(&host, &session, greeter(), &[("name", "kept")]).await;
+    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    let kept = id_of(&reply.body);
+    let reply = post(&host, &ttl(&kept), json!({"hours": 500}), None).await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    let reply = post(&host, &permanent(&kept), Value::Null, None).await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    assert_eq!(reply.body["ttl_policy"], "permanent");
+    assert!(reply.body["expires_at"].is_null(), "{}", reply.body);
+    let shown = host.get(&format!("/api/v1/deployments/{kept}")).await;
+    assert!(shown.body["item"]["expires_at"].is_null(), "{}", shown.body);
+    // Idempotent.
+    let again = post(&host, &permanent(&kept), Value::Null, None).await;
+    assert_eq!(again.status.as_u16(), 200, "{}", again.body);
+
+    // The team's default for new apps: the tier's lifetime, or a day when it says so.
+    let settings = "/api/v1/team/settings";
+    let with_session = [("authorization", format!("Bearer {session}"))];
+    let headers: Vec<(&str, &str)> = with_session.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_error(&host.get(settings).await, 401, "unauthorized");
+    let shown = host.get_with(settings, &headers).await;
+    assert_eq!(shown.body["default_deployment_ttl_policy"], "permanent", "{}", shown.body);
+    let bad = patch(&host, settings, json!({"default_deployment_ttl_policy": "forever"}), Some(&session)).await;
+    assert_error(&bad, 400, "invalid_ttl_policy");
+    let set = patch(&host, settings, json!({"default_deployment_ttl_policy": "auto_24h"}), Some(&session)).await;
+    assert_eq!(set.status.as_u16(), 200, "{}", set.body);
+    let reply = deploy(&host, &session, greeter(), &[("name", "daily")]).await;
+    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    let daily = id_of(&reply.body);
+    let item = &reply.body["item"];
+    let lifetime = parse(item["expires_at"].as_str().expect("a day's lifetime"))
+        - parse(item["created_at"].as_str().unwrap());
+    assert_eq!(lifetime.num_hours(), 24, "{item}");
+    // Apps made before keep theirs.
+    let shown = host.get(&format!("/api/v1/deployments/{kept}")).await;
+    assert!(shown.body["item"]["expires_at"].is_null(), "{}", shown.body);
+
+    for id in [anonymous, kept, daily] {
+        host.delete(&format!("/api/v1/deployments/{id}")).await;
+    }
+    remove_namespace(&namespace);
+}
