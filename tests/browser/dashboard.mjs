@@ -130,6 +130,10 @@ try {
   if (!created.upgrade) throw new Error(`anonymous provisioning: ${anonymous.status} ${JSON.stringify(created)}`);
   const stranger = await browser.newContext();
   const claimPage = await stranger.newPage();
+  // The create answer's claim_url opens the same page (a GET, as a browser sends it).
+  const byClaimUrl = await claimPage.goto(created.claim_url);
+  report.claim_url_status = byClaimUrl.status();
+  report.claim_url_claimable = await claimPage.textContent('#claimable');
   await claimPage.goto(created.upgrade);
   report.claimable = await claimPage.textContent('#claimable');
   const claimer = `claim-${email}`;

@@ -235,6 +235,8 @@ async fn a_browser_signs_in_sees_usage_and_follows_a_deployment_log() {
 
     // The claim page lists the anonymous database; the emailed link moves it.
     assert_eq!(report["anonymous_status"], 201, "{report}");
+    assert_eq!(report["claim_url_status"], 200, "{report}");
+    assert!(text("claim_url_claimable").contains("claim-me"), "{report}");
     assert!(text("claimable").contains("claim-me"), "{report}");
     assert!(text("claim_result").contains("link sent"), "{report}");
     assert!(text("after_claim_url").ends_with("/dashboard"), "{report}");
