@@ -134,14 +134,22 @@ pub fn app_proxy(app: &SharedApp) -> Arc<Proxy> {
     let resolve: crate::proxy::Resolve = Arc::new(move |slug: String| {
         let app = lookup.clone();
         Box::pin(async move {
-            if let Some(address) = app.routes.get(&slug) {
-                return Upstream::Ready(address);
+            if let Some(upstream) = app.routes.get(&slug) {
+                return upstream;
             }
             match app.store.deployment_by_slug(&slug).await {
                 Ok(Some(row)) => match row.upstream.as_deref().map(str::parse) {
                     Some(Ok(address)) if row.status != DeploymentStatus::Stopped => {
-                        app.routes.put(slug, address);
-                        Upstream::Ready(address)
+                        let upstream = match &row.allowed_ips {
+                            None => Upstream::Ready(address),
+                            // Stored checked; an entry that no longer parses allows no one.
+                            Some(allowed) => Upstream::Private {
+                                address,
+                                allowed: allowed.iter().filter_map(|n| n.parse().ok()).collect(),
+                            },
+                        };
+                        app.routes.put(slug, upstream.clone());
+                        upstream
                     }
                     _ => Upstream::Unavailable {
                         status: row.status.as_str().into(),
@@ -157,7 +165,10 @@ pub fn app_proxy(app: &SharedApp) -> Arc<Proxy> {
             }
         })
     });
-    Arc::new(Proxy::new(app.apps.domain(), resolve))
+    let clients = app.clone();
+    let client_ip: crate::proxy::ClientIp =
+        Arc::new(move |peer, forwarded| clients.clients.resolve(peer, forwarded).ip);
+    Arc::new(Proxy::new(app.apps.domain(), resolve).with_client_ip(client_ip))
 }
 
 /// The NATS server settings that make it trust this host's keys (`instanode

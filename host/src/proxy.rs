@@ -22,6 +22,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use ipnet::IpNet;
 use maud::{Markup, html};
 
 /// Where a deployed app's traffic goes right now.
@@ -29,6 +30,11 @@ use maud::{Markup, html};
 pub enum Upstream {
     /// The app is running and listens on this (loopback) address.
     Ready(SocketAddr),
+    /// A private app: running at `address`, reachable only from `allowed` networks.
+    Private {
+        address: SocketAddr,
+        allowed: Arc<[IpNet]>,
+    },
     /// The app exists but cannot take traffic; `status` is its lifecycle state as people
     /// read it ("building", "deploying", "failed", "stopped", ...).
     Unavailable { status: String },
@@ -39,6 +45,10 @@ pub enum Upstream {
 /// Looks up an app by slug (the first DNS label of the Host), e.g. from the metadata store.
 pub type Resolve =
     Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = Upstream> + Send>> + Send + Sync>;
+
+/// The address a request comes from, given its peer and `X-Forwarded-For` (the host's
+/// trusted-proxy rules); without one, the peer.
+pub type ClientIp = Arc<dyn Fn(IpAddr, Option<&str>) -> IpAddr + Send + Sync>;
 
 /// Only a connection that cannot be made fails fast; a slow answer or a long stream is the
 /// app's business, so there is no overall timeout.
@@ -60,6 +70,7 @@ pub struct Proxy {
     /// The apps domain with a leading dot, lowercase ("" when no domain was configured).
     suffix: String,
     resolve: Resolve,
+    client_ip: ClientIp,
     client: Client<HttpConnector, Body>,
 }
 
@@ -91,8 +102,15 @@ impl Proxy {
         Self {
             suffix,
             resolve,
+            client_ip: Arc::new(|peer, _| peer),
             client,
         }
+    }
+
+    /// Judges private apps' callers by `client_ip` instead of the connection's peer.
+    pub fn with_client_ip(mut self, client_ip: ClientIp) -> Self {
+        self.client_ip = client_ip;
+        self
     }
 
     /// The app slug a Host header names: exactly one valid DNS label in front of the apps
@@ -123,8 +141,23 @@ impl Proxy {
             request_id: request_id(request.headers()),
             address: format!("{slug}{}", self.suffix),
         };
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip());
         let addr = match (self.resolve)(slug.clone()).await {
             Upstream::Ready(addr) => addr,
+            Upstream::Private { address, allowed } => {
+                let forwarded = request
+                    .headers()
+                    .get(X_FORWARDED_FOR)
+                    .and_then(|v| v.to_str().ok());
+                let caller = peer.map(|peer| (self.client_ip)(peer, forwarded));
+                if !caller.is_some_and(|ip| allowed.iter().any(|net| net.contains(&ip))) {
+                    return reply.failure(Failure::Forbidden);
+                }
+                address
+            }
             Upstream::Unknown => return reply.failure(Failure::NotFound),
             Upstream::Unavailable { status } => {
                 return reply.failure(Failure::Unavailable { status });
@@ -134,10 +167,7 @@ impl Proxy {
         let upgrade = upgrade_protocol(request.headers());
         // Taken before the request is consumed: it resolves once our 101 reaches the client.
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
-        let client_ip = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip());
+        let client_ip = peer;
 
         let (mut parts, body) = request.into_parts();
         let Some(uri) = upstream_uri(addr, &parts.uri) else {
@@ -391,6 +421,8 @@ fn prefers_json(headers: &HeaderMap) -> bool {
 /// Why the proxy answers instead of the app.
 enum Failure {
     NotFound,
+    /// A private app, and the caller is not on its list.
+    Forbidden,
     Unavailable { status: String },
     Unreachable,
 }
@@ -416,6 +448,15 @@ impl Reply {
                 ),
                 format!("No app is deployed at {address}."),
                 "Check the slug in the URL against the deployment you created; if the app was deleted or never deployed, deploy it and use the URL the deploy call returned.".to_string(),
+                None,
+            ),
+            Failure::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "ip_not_allowed",
+                "This app is private".to_string(),
+                format!("The app at {address} answers only the addresses its owner allowed."),
+                format!("The app at {address} is private and this address is not allowed."),
+                "This app is private: call it from an allowed address, or have its owner add yours to allowed_ips (redeploy with private=true and allowed_ips).".to_string(),
                 None,
             ),
             Failure::Unavailable { status } => {
@@ -727,6 +768,39 @@ mod tests {
         assert_eq!(headers["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
         assert_eq!(headers["x-forwarded-host"], "abc.deployment.localhost:1");
         assert_eq!(headers["x-forwarded-proto"], "http");
+    }
+
+    /// A private app answers its allowed networks only; the others get a 403 in the
+    /// envelope, and the app never sees their request.
+    #[tokio::test]
+    async fn private_apps_answer_only_their_allowed_networks() {
+        let upstream = echo_upstream().await;
+        let private = |allowed: &str| Upstream::Private {
+            address: upstream,
+            allowed: vec![allowed.parse::<IpNet>().unwrap()].into(),
+        };
+        let front = front(vec![
+            ("open", private("127.0.0.0/8")),
+            ("closed", private("203.0.113.0/24")),
+        ])
+        .await;
+        let call = |slug: &str| {
+            http()
+                .get(format!("http://{front}/"))
+                .header("host", format!("{slug}.deployment.localhost"))
+                .header("accept", "application/json")
+                // Forged: this proxy trusts no one, so the peer address decides.
+                .header("x-forwarded-for", "203.0.113.9")
+                .send()
+        };
+        let allowed = call("open").await.expect("request");
+        assert_eq!(allowed.headers()["x-upstream"], "echo");
+        let refused = call("closed").await.expect("request");
+        assert_eq!(refused.status(), 403);
+        assert!(refused.headers().get("x-upstream").is_none());
+        let body: Value = json_of(refused).await;
+        assert_eq!(body["error"], "ip_not_allowed");
+        assert!(!body["agent_action"].as_str().unwrap_or_default().is_empty());
     }
 
     #[tokio::test]

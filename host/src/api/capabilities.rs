@@ -32,6 +32,8 @@ pub async fn capabilities(State(app): State<SharedApp>) -> Json<Capabilities> {
                         .find_map(|(k, v)| (k == "apps").then_some(v))
                 })
                 .unwrap_or(0),
+            stack_ttl_hours: tier.stack_ttl_hours,
+            private_deploys: tier.private_deploys,
         })
         .collect();
     Json(Capabilities {

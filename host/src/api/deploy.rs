@@ -34,6 +34,7 @@ use crate::deploy::rollout::{self, seal_env};
 use crate::deploy::source::{self, SourceError, SourceLimits};
 use crate::store::{DeploymentRow, DeploymentStatus, ResourceStatus};
 use crate::tenancy::client::Client;
+use crate::tenancy::plans::Tier;
 
 /// The largest tarball accepted.
 pub const MAX_TARBALL: usize = 10 * 1024 * 1024;
@@ -42,6 +43,8 @@ const MAX_FIELD: usize = 64 * 1024;
 /// The largest env var set, as JSON.
 const MAX_ENV_JSON: usize = 64 * 1024;
 const DEFAULT_PORT: u16 = 8080;
+/// The most addresses and networks a private app may allow.
+const MAX_ALLOWED_IPS: usize = 32;
 
 /// A parsed multipart form: plain fields and files.
 #[derive(Default)]
@@ -67,24 +70,62 @@ impl Form {
         (!ignored.is_empty()).then_some(ignored)
     }
 
-    /// `private=true` asks for an app only some addresses reach, which this host does not
-    /// offer: refused, so nobody believes a public app is private.
+    /// `private=true` on a stack asks for services only some addresses reach, which stacks
+    /// do not offer: refused, so nobody believes a public stack is private.
     pub fn refuse_private(&self) -> Result<(), ApiError> {
-        if !truthy(self.field("private")) {
+        if !truthy(self.field("private")) && self.field("allowed_ips").is_none() {
             return Ok(());
         }
         Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
             "private_deploys_unavailable",
-            "This host does not offer private apps: every app is public at its URL.",
+            "Stacks cannot be private: every exposed service is public at its URL.",
         )
-        .action("Deploy without private=true (and allowed_ips), and protect the app with its own authentication if it must not be public."))
+        .action("Create the stack without private=true (and allowed_ips), or deploy the service that must be private on its own with POST /deploy/new, private=true and allowed_ips."))
+    }
+
+    /// `private=true` with `allowed_ips` (or `allowed_ips` alone): the addresses and networks
+    /// that reach the app, on tiers with private deploys; `None` for a public app.
+    pub fn private_access(&self, tier: &Tier) -> Result<Option<Vec<String>>, ApiError> {
+        let listed = self.field("allowed_ips").filter(|v| !v.trim().is_empty());
+        if !truthy(self.field("private")) && listed.is_none() {
+            return Ok(None);
+        }
+        if !tier.private_deploys {
+            return Err(ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "private_deploy_requires_pro",
+                format!("The {} tier's apps are public; private apps come with the Pro tier and above.", tier.display_name),
+            )
+            .action("Deploy without private=true and allowed_ips, or tell the user a private app needs an upgraded account (Pro or above)."));
+        }
+        let listed = listed.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "private_deploy_requires_allowed_ips",
+                "A private app needs `allowed_ips`: the addresses or networks that may reach it.",
+            )
+            .action("Retry with -F allowed_ips=203.0.113.7,198.51.100.0/24 (addresses and CIDRs, comma-separated).")
+        })?;
+        let networks = crate::tenancy::client::parse_cidrs(&[listed]).map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_allowed_ip", e.to_string())
+                .action("List addresses (203.0.113.7) or CIDRs (198.51.100.0/24), comma-separated, and retry.")
+        })?;
+        if networks.len() > MAX_ALLOWED_IPS {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "too_many_allowed_ips",
+                format!("At most {MAX_ALLOWED_IPS} addresses or networks may be allowed."),
+            )
+            .action("Merge addresses into CIDRs (e.g. 198.51.100.0/24) and retry."));
+        }
+        Ok(Some(networks.iter().map(|n| n.trunc().to_string()).collect()))
     }
 }
 
 /// The form fields `POST /deploy/new` reads.
-const DEPLOY_FIELDS: [&str; 7] = [
-    "name", "env", "port", "env_vars", "redeploy", "tarball", "private",
+const DEPLOY_FIELDS: [&str; 8] = [
+    "name", "env", "port", "env_vars", "redeploy", "tarball", "private", "allowed_ips",
 ];
 
 /// Reads a multipart form; parts with a file name (or named in `file_fields`) are files of
@@ -270,11 +311,16 @@ pub(super) fn no_deployer() -> ApiError {
     ApiError::not_found("A deploy provider")
 }
 
+/// The deployer's tier as the plans state it.
+fn tier_of<'a>(app: &'a App, deployer: &Deployer) -> Result<&'a Tier, ApiError> {
+    app.plans.tier(&deployer.tier).ok_or_else(|| {
+        ApiError::internal(format!("tier `{}` is not in the plans", deployer.tier))
+    })
+}
+
 /// Refuses a new app past the tier's `<app kind>.apps`.
 pub(super) async fn check_app_quota(app: &App, deployer: &Deployer) -> Result<(), ApiError> {
-    let tier = app.plans.tier(&deployer.tier).ok_or_else(|| {
-        ApiError::internal(format!("tier `{}` is not in the plans", deployer.tier))
-    })?;
+    let tier = tier_of(app, deployer)?;
     let kind = app_kind(app)?;
     let allowed = tier
         .limits_for(&kind)
@@ -391,7 +437,6 @@ pub(super) async fn create_from_form(
     deployer: Deployer,
     form: &Form,
 ) -> Result<(StatusCode, Json<DeploymentAnswer>), ApiError> {
-    form.refuse_private()?;
     let ignored_fields = form.ignored(|name| DEPLOY_FIELDS.contains(&name));
     let name = name_field(form.field("name"))?;
     let env = env_field(form.field("env"))?;
@@ -409,6 +454,8 @@ pub(super) async fn create_from_form(
         return Err(tarball_too_large());
     }
     source::check(tarball, &SourceLimits::default()).map_err(|e| source_error(&e))?;
+    let tier = tier_of(app, &deployer)?;
+    let allowed_ips = form.private_access(tier)?;
 
     if truthy(form.field("redeploy")) {
         let row = app
@@ -428,6 +475,13 @@ pub(super) async fn create_from_form(
             .then(|| seal_env(app, row.resource_id, &env_vars))
             .transpose()
             .map_err(ApiError::internal)?;
+        // A redeploy that names its access changes it; one that does not keeps it.
+        if allowed_ips.is_some() {
+            app.store
+                .set_allowed_ips(row.resource_id, allowed_ips.as_deref())
+                .await
+                .map_err(ApiError::internal)?;
+        }
         let row = start_redeploy(app, row, Some(tarball), sealed.as_deref()).await?;
         let body = DeploymentAnswer {
             redeployed: Some(true),
@@ -455,6 +509,7 @@ pub(super) async fn create_from_form(
             stack: None,
             network: None,
             ttl,
+            allowed_ips: allowed_ips.as_deref(),
         },
         super::request_id::current(),
     )
@@ -560,6 +615,8 @@ pub(super) fn item(app: &App, row: &DeploymentRow) -> Deployment {
         error_message: row.error.clone(),
         failure: row.failure.clone(),
         service: row.service.clone(),
+        private: row.allowed_ips.is_some(),
+        allowed_ips: row.allowed_ips.clone().unwrap_or_default(),
         created_at: row.created_at,
         updated_at: row.updated_at,
         expires_at: row.expires_at,

@@ -40,6 +40,8 @@ pub struct NewApp<'a> {
     pub stack: Option<(Uuid, &'a str, bool)>,
     pub network: Option<&'a str>,
     pub ttl: Option<Duration>,
+    /// A private app's allowed addresses and networks; `None`: public.
+    pub allowed_ips: Option<&'a [String]>,
 }
 
 /// A recorded, provisioned app whose first rollout has started.
@@ -81,6 +83,7 @@ pub async fn create_app(
             stack_id: new.stack.map(|(id, _, _)| id),
             service: new.stack.map(|(_, service, _)| service),
             context: new.context,
+            allowed_ips: new.allowed_ips,
             now: services.clock.now(),
         })
         .await?;

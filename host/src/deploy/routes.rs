@@ -4,9 +4,10 @@
 //! [`FRESH`].
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::proxy::Upstream;
 
 /// How long another replica's change may go unnoticed here.
 const FRESH: Duration = Duration::from_secs(2);
@@ -15,23 +16,24 @@ const MAX_ROUTES: usize = 10_000;
 
 #[derive(Default)]
 pub struct RouteCache {
-    routes: Mutex<HashMap<String, (SocketAddr, Instant)>>,
+    routes: Mutex<HashMap<String, (Upstream, Instant)>>,
 }
 
 impl RouteCache {
-    /// The serving address of `slug`, if looked up within [`FRESH`].
-    pub fn get(&self, slug: &str) -> Option<SocketAddr> {
+    /// Where `slug` is served, if looked up within [`FRESH`].
+    pub fn get(&self, slug: &str) -> Option<Upstream> {
         let routes = self.routes.lock().ok()?;
-        let (address, at) = routes.get(slug)?;
-        (at.elapsed() < FRESH).then_some(*address)
+        let (upstream, at) = routes.get(slug)?;
+        (at.elapsed() < FRESH).then(|| upstream.clone())
     }
 
-    pub fn put(&self, slug: String, address: SocketAddr) {
+    /// Remembers a serving app's route (`Ready` or `Private`).
+    pub fn put(&self, slug: String, upstream: Upstream) {
         if let Ok(mut routes) = self.routes.lock() {
             if routes.len() >= MAX_ROUTES {
                 routes.clear();
             }
-            routes.insert(slug, (address, Instant::now()));
+            routes.insert(slug, (upstream, Instant::now()));
         }
     }
 
@@ -50,9 +52,9 @@ mod tests {
     #[test]
     fn routes_are_remembered_until_forgotten() {
         let cache = RouteCache::default();
-        let address: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let address = Upstream::Ready("127.0.0.1:4000".parse().unwrap());
         assert_eq!(cache.get("a"), None);
-        cache.put("a".into(), address);
+        cache.put("a".into(), address.clone());
         assert_eq!(cache.get("a"), Some(address));
         cache.forget_all();
         assert_eq!(cache.get("a"), None);

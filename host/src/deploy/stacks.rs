@@ -79,6 +79,7 @@ pub async fn create_stack(
                 stack: Some((row.id, service, spec.expose)),
                 network: Some(&row.slug),
                 ttl,
+                allowed_ips: None,
             },
             request_id.to_string(),
         )

@@ -18,6 +18,8 @@ pub struct NewDeployment<'a> {
     pub stack_id: Option<Uuid>,
     pub service: Option<&'a str>,
     pub context: &'a [u8],
+    /// A private app's allowed addresses and networks; `None`: public.
+    pub allowed_ips: Option<&'a [String]>,
     pub now: DateTime<Utc>,
 }
 
@@ -44,6 +46,7 @@ pub struct DeploymentRow {
     pub failure: Option<Value>,
     pub stack_id: Option<Uuid>,
     pub service: Option<String>,
+    pub allowed_ips: Option<Vec<String>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -51,8 +54,8 @@ pub struct DeploymentRow {
 const COLUMNS: &str =
     "d.resource_id, r.token, r.status AS resource_status, r.tier, r.team_id, r.limits,
      r.expires_at, d.app_id, d.slug, d.fingerprint, d.name, d.port, d.sealed_env, d.status,
-     d.generation, d.upstream, d.error, d.failure, d.stack_id, d.service, d.created_at,
-     d.updated_at";
+     d.generation, d.upstream, d.error, d.failure, d.stack_id, d.service, d.allowed_ips,
+     d.created_at, d.updated_at";
 
 /// What one rollout ended with.
 pub struct Outcome<'a> {
@@ -84,8 +87,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO deployments (resource_id, app_id, slug, fingerprint, name, port,
-                 sealed_env, status, stack_id, service, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'building', $8, $9, $10, $10)",
+                 sealed_env, status, stack_id, service, created_at, updated_at, allowed_ips)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'building', $8, $9, $10, $10, $11)",
         )
         .bind(new.resource_id)
         .bind(new.app_id)
@@ -97,6 +100,7 @@ impl Store {
         .bind(new.stack_id)
         .bind(new.service)
         .bind(new.now)
+        .bind(new.allowed_ips)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -135,6 +139,20 @@ impl Store {
     pub async fn delete_stack(&self, id: Uuid) -> sqlx::Result<()> {
         sqlx::query("DELETE FROM stacks WHERE id = $1")
             .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Makes an app private to `allowed_ips`, or public (`None`).
+    pub async fn set_allowed_ips(
+        &self,
+        resource_id: Uuid,
+        allowed_ips: Option<&[String]>,
+    ) -> sqlx::Result<()> {
+        sqlx::query("UPDATE deployments SET allowed_ips = $2 WHERE resource_id = $1")
+            .bind(resource_id)
+            .bind(allowed_ips)
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -47,6 +47,9 @@ pub struct Tier {
     /// Lifetime of a new stack's services; absent or `0`: stacks do not expire.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub stack_ttl_hours: u32,
+    /// Whether apps may be private (`private=true` with `allowed_ips`).
+    #[serde(default)]
+    pub private_deploys: bool,
     pub resource_count_limit: BTreeMap<String, i64>,
     pub limits: BTreeMap<String, BTreeMap<String, i64>>,
 }

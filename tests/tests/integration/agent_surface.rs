@@ -113,12 +113,13 @@ async fn older_parameter_names_still_work() {
 }
 
 #[tokio::test]
-async fn deploy_forms_name_what_they_ignore_and_refuse_private_apps() {
+async fn deploy_forms_name_what_they_ignore_and_private_apps_need_a_tier() {
     let host = TestHost::start(HostOptions::only(ProviderSpec::deploy())).await;
     let namespace = namespace_of(&host);
     let jwt = new_owner(&host).await;
 
-    // This host has no private apps: asking for one is refused before anything is built.
+    // An anonymous caller's apps are public: asking for a private one is refused before
+    // anything is built.
     let private = deploy(
         &host,
         &jwt,
@@ -130,7 +131,7 @@ async fn deploy_forms_name_what_they_ignore_and_refuse_private_apps() {
         ],
     )
     .await;
-    assert_error(&private, 501, "private_deploys_unavailable");
+    assert_error(&private, 402, "private_deploy_requires_pro");
     let stack = upload(
         &host,
         "/stacks/new",

@@ -327,3 +327,95 @@ async fn app_lifetimes_are_set_within_the_tier() {
     }
     remove_namespace(&namespace);
 }
+
+/// A request for `url` through the host's proxy, as if from `client` (the host trusts its
+/// local proxy's `X-Forwarded-For`).
+async fn from_address(host: &TestHost, url: &str, client: &str) -> (u16, String) {
+    let parsed = url::Url::parse(url).unwrap();
+    let authority = format!(
+        "{}:{}",
+        parsed.host_str().unwrap(),
+        parsed.port().unwrap_or(80)
+    );
+    let response = host
+        .http
+        .get(format!("{}/", host.url))
+        .header("host", authority)
+        .header("accept", "application/json")
+        .header("x-forwarded-for", client)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn private_apps_answer_only_their_allowed_addresses() {
+    let host = TestHost::start(HostOptions::only(ProviderSpec::deploy())).await;
+    let namespace = namespace_of(&host);
+    let private = [("name", "private"), ("private", "true"), ("allowed_ips", "203.0.113.0/24")];
+
+    // Anonymous and free callers: public apps only, and nothing is created.
+    let jwt = new_owner(&host).await;
+    let reply = deploy(&host, &jwt, greeter(), &private).await;
+    assert_error(&reply, 402, "private_deploy_requires_pro");
+
+    let email = format!("private-{}@example.com", uuid::Uuid::new_v4().simple());
+    let session = sign_in(&host, &email).await;
+    set_team_tier(&host, &email, "pro").await;
+    let refusals = [
+        (vec![("name", "p"), ("private", "true")], "private_deploy_requires_allowed_ips"),
+        (vec![("name", "p"), ("allowed_ips", "10.0.0.1, not-an-address")], "invalid_allowed_ip"),
+    ];
+    for (fields, code) in refusals {
+        assert_error(&deploy(&host, &session, greeter(), &fields).await, 400, code);
+    }
+    let many: Vec<String> = (0..33).map(|i| format!("10.0.{i}.1")).collect();
+    let many = many.join(",");
+    let reply = deploy(&host, &session, greeter(), &[("name", "p"), ("allowed_ips", &many)]).await;
+    assert_error(&reply, 400, "too_many_allowed_ips");
+
+    let env_vars = json!({"GREETING": "for the allowed"}).to_string();
+    let mut fields = private.to_vec();
+    fields.push(("env_vars", &env_vars));
+    let reply = deploy(&host, &session, greeter(), &fields).await;
+    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    assert_eq!(reply.body["item"]["private"], true);
+    assert_eq!(reply.body["item"]["allowed_ips"], json!(["203.0.113.0/24"]));
+    let id = id_of(&reply.body);
+    let url = reply.body["url"].as_str().unwrap().to_string();
+    wait_for(&host, &id, 1, &["healthy"], ROLLOUT).await;
+
+    let (status, body) = from_address(&host, &url, "203.0.113.9").await;
+    assert_eq!((status, body.trim()), (200, "for the allowed"));
+    let (status, body) = from_address(&host, &url, "198.51.100.7").await;
+    assert_eq!(status, 403, "{body}");
+    let refusal: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(refusal["error"], "ip_not_allowed");
+    assert!(!body.contains("for the allowed"));
+
+    // A redeploy naming other addresses moves the list.
+    let moved = [("name", "private"), ("redeploy", "true"), ("allowed_ips", "198.51.100.0/24")];
+    let reply = deploy(&host, &session, greeter(), &moved).await;
+    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    wait_for(&host, &id, 2, &["healthy"], ROLLOUT).await;
+    let (status, _) = from_address(&host, &url, "198.51.100.7").await;
+    assert_eq!(status, 200);
+    let (status, _) = from_address(&host, &url, "203.0.113.9").await;
+    assert_eq!(status, 403);
+
+    // Stacks cannot be private; saying so is refused, not ignored.
+    let reply = upload(
+        &host,
+        "/stacks/new",
+        Some(&session),
+        &[("name", "s"), ("manifest", "services:\n  web:\n    port: 8080\n    expose: true\n"), ("allowed_ips", "203.0.113.0/24")],
+        &[("web", greeter())],
+    )
+    .await;
+    assert_error(&reply, 501, "private_deploys_unavailable");
+
+    host.delete(&format!("/api/v1/deployments/{id}")).await;
+    remove_namespace(&namespace);
+}

@@ -22,6 +22,10 @@ pub struct DeployForm {
     pub env_vars: Option<String>,
     /// true: rebuild the caller's app of the same name in place.
     pub redeploy: Option<String>,
+    /// true: only `allowed_ips` reach the app (tiers with private deploys).
+    pub private: Option<String>,
+    /// Addresses and CIDRs, comma-separated, that reach a private app.
+    pub allowed_ips: Option<String>,
 }
 
 /// An app: its status, URL and the failure that stopped it, if any.
@@ -46,6 +50,10 @@ pub struct Deployment {
     pub failure: Option<Value>,
     /// The stack service it runs, if any.
     pub service: Option<String>,
+    /// Whether only `allowed_ips` reach the app.
+    pub private: bool,
+    /// A private app's allowed addresses and networks.
+    pub allowed_ips: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,

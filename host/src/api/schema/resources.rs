@@ -98,4 +98,8 @@ pub struct TierInfo {
     pub limits: BTreeMap<String, BTreeMap<String, i64>>,
     /// Apps running at once.
     pub deployments_apps: u64,
+    /// How long a new stack lives, in hours; 0: it does not expire.
+    pub stack_ttl_hours: u32,
+    /// Whether apps may be private (`private=true` with `allowed_ips`).
+    pub private_deploys: bool,
 }
