@@ -90,7 +90,7 @@ async fn apply(
     for (name, row, current, next) in merged {
         if next != current {
             let sealed = seal_env(app, row.resource_id, &next).map_err(ApiError::internal)?;
-            start_redeploy(app, row, None, Some(&sealed)).await?;
+            start_redeploy(app, row, None, Some(sealed.as_slice())).await?;
             redeploying.push(name.clone());
         }
         env.insert(name, super::stacks::redacted(next));

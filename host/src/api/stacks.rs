@@ -432,6 +432,7 @@ pub(super) fn redacted(env: BTreeMap<String, String>) -> BTreeMap<String, String
 
 /// `?service=`: one service of the stack; all when absent.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ServiceQuery {
     /// The service to act on; every service when absent.
     pub service: Option<String>,
