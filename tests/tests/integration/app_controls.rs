@@ -145,13 +145,13 @@ async fn a_stack_is_updated_redeployed_and_followed_by_its_owner_only() {
     let change = json!({"env_vars": {"GREETING": "hello"}});
     assert_error(&patch(&host, &env_path, change.clone(), None).await, 401, "unauthorized");
     assert_error(
-        &patch(&host, &env_path, change.clone(), Some(&stranger)).await,
+        &patch(&host, &env_path, change.clone(), Some(stranger.as_str())).await,
         404,
         "stack_not_found",
     );
     let redeploy_path = format!("/stacks/{slug}/redeploy");
     assert_error(
-        &post(&host, &redeploy_path, Value::Null, Some(&stranger)).await,
+        &post(&host, &redeploy_path, Value::Null, Some(stranger.as_str())).await,
         404,
         "stack_not_found",
     );
@@ -164,7 +164,7 @@ async fn a_stack_is_updated_redeployed_and_followed_by_its_owner_only() {
     assert_error(&logs, 404, "stack_not_found");
 
     // GREETING=hello is new to the worker only: only the worker rebuilds.
-    let reply = patch(&host, &env_path, change, Some(&owner)).await;
+    let reply = patch(&host, &env_path, change, Some(owner.as_str())).await;
     assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
     assert_eq!(reply.body["redeploying"], json!(["worker"]));
     wait_for(&host, &worker, 2, &["healthy"], ROLLOUT).await;
@@ -172,9 +172,9 @@ async fn a_stack_is_updated_redeployed_and_followed_by_its_owner_only() {
     assert_eq!(item["generation"], 1);
 
     // One service, or an unknown one.
-    let reply = post(&host, &format!("{redeploy_path}?service=nope"), Value::Null, Some(&owner)).await;
+    let reply = post(&host, &format!("{redeploy_path}?service=nope"), Value::Null, Some(owner.as_str())).await;
     assert_error(&reply, 404, "service_not_found");
-    let reply = post(&host, &format!("{redeploy_path}?service=web"), Value::Null, Some(&owner)).await;
+    let reply = post(&host, &format!("{redeploy_path}?service=web"), Value::Null, Some(owner.as_str())).await;
     assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
     let names: Vec<&str> = (reply.body["services"].as_array().unwrap().iter())
         .map(|s| s["name"].as_str().unwrap())
@@ -198,13 +198,13 @@ async fn a_stack_is_updated_redeployed_and_followed_by_its_owner_only() {
     assert!(lines.len() > 1, "{text}");
 
     // An anonymous stack keeps the lifetime it was made with.
-    let reply = post(&host, &format!("/api/v1/stacks/{slug}/ttl"), json!({"hours": 2}), Some(&owner)).await;
+    let reply = post(&host, &format!("/api/v1/stacks/{slug}/ttl"), json!({"hours": 2}), Some(owner.as_str())).await;
     assert_error(&reply, 402, "claim_required");
     let reply = post(
         &host,
         &format!("/api/v1/stacks/{slug}/make-permanent"),
         Value::Null,
-        Some(&owner),
+        Some(owner.as_str()),
     )
     .await;
     assert_error(&reply, 402, "claim_required");
@@ -307,9 +307,9 @@ async fn app_lifetimes_are_set_within_the_tier() {
     assert_error(&host.get(settings).await, 401, "unauthorized");
     let shown = host.get_with(settings, &headers).await;
     assert_eq!(shown.body["default_deployment_ttl_policy"], "permanent", "{}", shown.body);
-    let bad = patch(&host, settings, json!({"default_deployment_ttl_policy": "forever"}), Some(&session)).await;
+    let bad = patch(&host, settings, json!({"default_deployment_ttl_policy": "forever"}), Some(session.as_str())).await;
     assert_error(&bad, 400, "invalid_ttl_policy");
-    let set = patch(&host, settings, json!({"default_deployment_ttl_policy": "auto_24h"}), Some(&session)).await;
+    let set = patch(&host, settings, json!({"default_deployment_ttl_policy": "auto_24h"}), Some(session.as_str())).await;
     assert_eq!(set.status.as_u16(), 200, "{}", set.body);
     let reply = deploy(&host, &session, greeter(), &[("name", "daily")]).await;
     assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
@@ -409,7 +409,7 @@ async fn private_apps_answer_only_their_allowed_addresses() {
     let reply = upload(
         &host,
         "/stacks/new",
-        Some(&session),
+        Some(session.as_str()),
         &[("name", "s"), ("manifest", "services:\n  web:\n    port: 8080\n    expose: true\n"), ("allowed_ips", "203.0.113.0/24")],
         &[("web", greeter())],
     )

@@ -376,14 +376,18 @@ async fn stacks_and_deployments_are_managed_through_their_tools() {
     let bearer = json!({"Authorization": format!("Bearer {jwt}")});
 
     let manifest = "services:\n  web:\n    build: .\n    port: 8080\n    expose: true\n";
+    // The app is the bearer's one anonymous app; the stack is made with no bearer at all.
     let made = session_with(
         &host,
         json!([
             ["create_deploy", {"tarball_base64": site, "name": "mcp-app"}],
-            ["create_stack", {"name": "mcp-stack", "manifest": manifest, "tarballs_base64": {"web": site}}],
             ["create_stack", {"name": "broken", "manifest": manifest, "tarballs_base64": {"web": "%%"}}],
         ]),
         &bearer,
+    );
+    let stack_made = session(
+        &host,
+        json!([["create_stack", {"name": "mcp-stack", "manifest": manifest, "tarballs_base64": {"web": site}}]]),
     );
     let tools = tool_names(&made);
     for expected in [
@@ -408,13 +412,14 @@ async fn stacks_and_deployments_are_managed_through_their_tools() {
     let app = &made["results"][0];
     assert_eq!(app["is_error"], false, "{app}");
     let id = app["structured"]["id"].as_str().unwrap().to_string();
-    let stack = &made["results"][1];
+    let stack = &stack_made["results"][0];
     assert_eq!(stack["is_error"], false, "{stack}");
     let slug = stack["structured"]["slug"].as_str().unwrap().to_string();
     let stack_token = stack["structured"]["stack_token"].as_str().unwrap().to_string();
-    assert_eq!(made["results"][2]["structured"]["error"], "invalid_tarball");
+    assert_eq!(made["results"][1]["structured"]["error"], "invalid_tarball");
 
-    // The stack answers its owner's token only, through the tool as through REST.
+    // The stack answers its owner's token only (the app's owner is a stranger to it),
+    // through the tool as through REST.
     let owner = json!({"Authorization": format!("Bearer {stack_token}")});
     let calls = json!([
         ["get_stack", {"slug": slug}],
