@@ -381,19 +381,19 @@ async fn stacks_and_deployments_are_managed_through_their_tools() {
         &host,
         json!([
             ["create_deploy", {"tarball_base64": site, "name": "mcp-app"}],
-            ["create_stack", {"name": "broken", "manifest": manifest, "tarballs_base64": {"web": "%%"}}],
+            ["create_stack", {"name": "broken", "manifest": manifest, "service_tarballs": {"web": "%%"}}],
         ]),
         &bearer,
     );
     let stack_made = session(
         &host,
-        json!([["create_stack", {"name": "mcp-stack", "manifest": manifest, "tarballs_base64": {"web": site}}]]),
+        json!([["create_stack", {"name": "mcp-stack", "manifest": manifest, "service_tarballs": {"web": site}}]]),
     );
     let tools = tool_names(&made);
     for expected in [
         "redeploy",
         "delete_deployment",
-        "update_deployment_env",
+        "update_deploy_env",
         "set_deployment_ttl",
         "make_deployment_permanent",
         "create_stack",
@@ -422,9 +422,9 @@ async fn stacks_and_deployments_are_managed_through_their_tools() {
     // through the tool as through REST.
     let owner = json!({"Authorization": format!("Bearer {stack_token}")});
     let calls = json!([
-        ["get_stack", {"slug": slug}],
-        ["update_stack_env", {"slug": slug, "env_vars": {"MODE": "mcp"}}],
-        ["set_stack_ttl", {"slug": slug, "hours": 3}],
+        ["get_stack", {"stack_id": slug}],
+        ["update_stack_env", {"stack_id": slug, "env_vars": {"MODE": "mcp"}}],
+        ["set_stack_ttl", {"stack_id": slug, "hours": 3}],
     ]);
     let as_owner = session_with(&host, calls.clone(), &owner);
     let read = &as_owner["results"][0];
@@ -441,11 +441,11 @@ async fn stacks_and_deployments_are_managed_through_their_tools() {
     let managed = session(
         &host,
         json!([
-            ["update_deployment_env", {"id": id, "env_vars": {"MODE": "mcp"}}],
+            ["update_deploy_env", {"id": id, "env_vars": {"MODE": "mcp"}}],
             ["set_deployment_ttl", {"id": id, "hours": 2}],
             ["delete_deployment", {"id": id}],
             ["get_deployment", {"id": id}],
-            ["delete_stack", {"slug": slug}],
+            ["delete_stack", {"stack_id": slug}],
         ]),
     );
     let results = &managed["results"];
@@ -455,7 +455,7 @@ async fn stacks_and_deployments_are_managed_through_their_tools() {
     assert_eq!(results[3]["structured"]["error"], "resource_deleted");
     // No bearer: the stack is not deleted.
     assert_eq!(results[4]["structured"]["error"], "unauthorized");
-    let deleted = session_with(&host, json!([["delete_stack", {"slug": slug}]]), &owner);
+    let deleted = session_with(&host, json!([["delete_stack", {"stack_id": slug}]]), &owner);
     assert_eq!(deleted["results"][0]["is_error"], false, "{deleted}");
     remove_namespace(&namespace);
 }

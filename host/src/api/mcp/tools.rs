@@ -65,7 +65,7 @@ const DEPLOY_TOOLS: [(&str, &str); 15] = [
     ("get_deployment_events", "get /api/v1/deployments/{id}/events"),
     ("redeploy", "post /deploy/{id}/redeploy"),
     ("delete_deployment", "delete /api/v1/deployments/{id}"),
-    ("update_deployment_env", "patch /deploy/{id}/env"),
+    ("update_deploy_env", "patch /deploy/{id}/env"),
     ("set_deployment_ttl", "post /api/v1/deployments/{id}/ttl"),
     ("make_deployment_permanent", "post /api/v1/deployments/{id}/make-permanent"),
     ("create_stack", "post /stacks/new"),
@@ -160,7 +160,7 @@ pub fn catalog(app: &App) -> Vec<Tool> {
 fn fixed_tools(deploys: bool) -> Vec<Tool> {
     let token = || token_only("The resource token returned when it was created.");
     let id = || schema(json!({"id": string("The deployment id (from create_deploy).")}), &["id"]);
-    let slug = || schema(json!({"slug": string("The stack's slug (from create_stack).")}), &["slug"]);
+    let slug = || schema(json!({"stack_id": string("The stack's id, its slug (from create_stack).")}), &["stack_id"]);
     let env_vars = json!({"type": "object", "additionalProperties": {"type": "string"},
         "description": "Names to values; an empty value removes the variable."});
     let hours = json!({"type": "integer", "minimum": 1, "maximum": 8760,
@@ -263,7 +263,7 @@ fn fixed_tools(deploys: bool) -> Vec<Tool> {
         ),
         tool("delete_deployment", "Stops and removes an app.", id()),
         tool(
-            "update_deployment_env",
+            "update_deploy_env",
             "Merges env vars into an app and rebuilds it when they changed.",
             schema(
                 json!({"id": string("The deployment id."), "env_vars": env_vars.clone()}),
@@ -287,10 +287,10 @@ fn fixed_tools(deploys: bool) -> Vec<Tool> {
                 json!({
                     "name": string("The stack's name."),
                     "manifest": string("The instant.yaml text."),
-                    "tarballs_base64": {"type": "object", "additionalProperties": {"type": "string"},
+                    "service_tarballs": {"type": "object", "additionalProperties": {"type": "string"},
                         "description": "Each service's .tar.gz, base64-encoded, by service name."},
                 }),
-                &["name", "manifest", "tarballs_base64"],
+                &["name", "manifest", "service_tarballs"],
             ),
         ),
         tool(
@@ -303,22 +303,22 @@ fn fixed_tools(deploys: bool) -> Vec<Tool> {
             "redeploy_stack",
             "Rebuilds every service of a stack, or one.",
             schema(
-                json!({"slug": string("The stack's slug."), "service": string("One service to rebuild; all when absent.")}),
-                &["slug"],
+                json!({"stack_id": string("The stack's slug."), "service": string("One service to rebuild; all when absent.")}),
+                &["stack_id"],
             ),
         ),
         tool(
             "update_stack_env",
             "Merges env vars into every service of a stack and rebuilds the services they changed.",
             schema(
-                json!({"slug": string("The stack's slug."), "env_vars": env_vars}),
-                &["slug", "env_vars"],
+                json!({"stack_id": string("The stack's slug."), "env_vars": env_vars}),
+                &["stack_id", "env_vars"],
             ),
         ),
         tool(
             "set_stack_ttl",
             "Removes a team's stack after the given hours (within the tier).",
-            schema(json!({"slug": string("The stack's slug."), "hours": hours}), &["slug", "hours"]),
+            schema(json!({"stack_id": string("The stack's slug."), "hours": hours}), &["stack_id", "hours"]),
         ),
         tool(
             "make_stack_permanent",
@@ -426,7 +426,7 @@ pub async fn call(
         "delete_deployment" => deploy::delete(state(), Path(segment(args, "id")?))
             .await
             .into_response(),
-        "update_deployment_env" => {
+        "update_deploy_env" => {
             let id = segment(args, "id")?;
             env_updates::deployment(state(), Path(id), JsonObject(without(args, "id")))
                 .await
@@ -455,34 +455,34 @@ pub async fn call(
             };
             at_most_once(app, caller, Rule::Deployer, "/stacks/new", args, work).await
         }
-        "get_stack" => stacks::get(state(), Path(segment(args, "slug")?), headers())
+        "get_stack" => stacks::get(state(), Path(segment(args, "stack_id")?), headers())
             .await
             .into_response(),
-        "delete_stack" => stacks::delete(state(), Path(segment(args, "slug")?), headers())
+        "delete_stack" => stacks::delete(state(), Path(segment(args, "stack_id")?), headers())
             .await
             .into_response(),
         "redeploy_stack" => {
             let query = stacks::ServiceQuery {
                 service: args.get("service").and_then(Value::as_str).map(str::to_string),
             };
-            stacks::redeploy(state(), Path(segment(args, "slug")?), Query(query), headers())
+            stacks::redeploy(state(), Path(segment(args, "stack_id")?), Query(query), headers())
                 .await
                 .into_response()
         }
         "update_stack_env" => {
-            let slug = segment(args, "slug")?;
-            env_updates::stack(state(), Path(slug), headers(), JsonObject(without(args, "slug")))
+            let slug = segment(args, "stack_id")?;
+            env_updates::stack(state(), Path(slug), headers(), JsonObject(without(args, "stack_id")))
                 .await
                 .into_response()
         }
         "set_stack_ttl" => {
-            let slug = segment(args, "slug")?;
-            lifetime::stack_ttl(state(), Path(slug), headers(), JsonObject(without(args, "slug")))
+            let slug = segment(args, "stack_id")?;
+            lifetime::stack_ttl(state(), Path(slug), headers(), JsonObject(without(args, "stack_id")))
                 .await
                 .into_response()
         }
         "make_stack_permanent" => {
-            lifetime::stack_permanent(state(), Path(segment(args, "slug")?), headers())
+            lifetime::stack_permanent(state(), Path(segment(args, "stack_id")?), headers())
                 .await
                 .into_response()
         }
@@ -567,12 +567,12 @@ fn stack_form(args: &Map<String, Value>) -> Result<Form, Refused> {
     form.fields
         .insert("manifest".into(), text(args, "manifest")?.to_string());
     let tarballs = args
-        .get("tarballs_base64")
+        .get("service_tarballs")
         .and_then(Value::as_object)
         .ok_or_else(|| {
             refused(
                 "invalid_arguments",
-                "`tarballs_base64` is required: an object of service names to base64 tarballs.",
+                "`service_tarballs` is required: an object of service names to base64 tarballs.",
             )
         })?;
     for (service, encoded) in tarballs {
