@@ -27,6 +27,7 @@ pub mod serve;
 pub mod services;
 pub mod store;
 pub mod tenancy;
+pub mod vault;
 pub mod webhook_ingest;
 pub mod webhooks;
 pub mod wire;

@@ -34,6 +34,8 @@ pub async fn capabilities(State(app): State<SharedApp>) -> Json<Capabilities> {
                 .unwrap_or(0),
             stack_ttl_hours: tier.stack_ttl_hours,
             private_deploys: tier.private_deploys,
+            vault_max_entries: tier.vault_max_entries,
+            vault_envs: tier.vault_envs.clone(),
         })
         .collect();
     Json(Capabilities {

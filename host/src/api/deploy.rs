@@ -471,6 +471,7 @@ pub(super) async fn create_from_form(
                 )
                 .action("Drop redeploy=true to create a new app, or use the exact name of the existing one.")
             })?;
+        super::vault::check_references(app, row.team_id, &row.env, &env_vars).await?;
         let sealed = (form.field("env_vars").is_some())
             .then(|| seal_env(app, row.resource_id, &env_vars))
             .transpose()
@@ -495,6 +496,8 @@ pub(super) async fn create_from_form(
         return Ok((StatusCode::ACCEPTED, Json(body)));
     }
 
+    let team_id = deployer.team.as_ref().map(|(team, _)| *team);
+    super::vault::check_references(app, team_id, env.as_str(), &env_vars).await?;
     check_app_quota(app, &deployer).await?;
     let ttl = super::team::default_app_ttl(app, &deployer).await?;
     let created = create_app(

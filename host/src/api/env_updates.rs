@@ -73,6 +73,7 @@ async fn apply(
     // Every env is merged and checked before any app is rebuilt.
     let mut merged = Vec::new();
     for (name, row) in apps {
+        super::vault::check_references(app, row.team_id, &row.env, changes).await?;
         let current = open_env(app, row.resource_id, &row.sealed_env).map_err(ApiError::internal)?;
         let next = merge(&current, changes);
         if serde_json::to_vec(&next).map_or(0, |json| json.len()) > MAX_MERGED_ENV {

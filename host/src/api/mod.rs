@@ -29,6 +29,7 @@ pub mod schema;
 mod stacks;
 mod storage;
 mod team;
+mod vault;
 pub mod testing;
 mod webhooks;
 
@@ -162,6 +163,12 @@ pub fn router(app: SharedApp) -> Router {
             )),
         )
         .route("/api/v1/auth/api-keys/{id}", delete(auth::revoke_api_key))
+        .route("/api/v1/vault/{env}", get(vault::list))
+        .route(
+            "/api/v1/vault/{env}/{key}",
+            get(vault::get).put(vault::put).delete(vault::delete),
+        )
+        .route("/api/v1/vault/{env}/{key}/rotate", post(vault::rotate))
         .route(
             "/api/v1/team/settings",
             get(team::get).patch(team::update),

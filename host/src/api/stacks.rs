@@ -115,6 +115,11 @@ pub(super) async fn create_from_form(
             .map_err(|e| source_error(&e).with("service", service.clone()))?;
         contexts.insert(service.clone(), context);
     }
+    let team_id = deployer.team.as_ref().map(|(team, _)| *team);
+    for service in manifest.services.keys() {
+        let env_vars = manifest.resolved_env(service);
+        super::vault::check_references(app, team_id, env.as_str(), &env_vars).await?;
+    }
     let injected = needed_env(app, &deployer, &manifest).await?;
     check_app_quota(app, &deployer).await?;
 
@@ -416,11 +421,14 @@ fn redacted_env(app: &App, row: &DeploymentRow) -> BTreeMap<String, String> {
 }
 
 /// `env` with each value hidden but links to a sibling service (`http://` without a
-/// password).
+/// password) and `vault://` references.
 pub(super) fn redacted(env: BTreeMap<String, String>) -> BTreeMap<String, String> {
     env.into_iter()
         .map(|(k, v)| {
-            let shown = if v.starts_with("http://") && !v.contains('@') {
+            // Sibling links and vault references name no secret.
+            let shown = if (v.starts_with("http://") && !v.contains('@'))
+                || v.starts_with(crate::vault::PREFIX)
+            {
                 v
             } else {
                 "***".to_string()

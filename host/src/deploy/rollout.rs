@@ -53,7 +53,15 @@ async fn run(
         .ok_or_else(|| internal("the app vanished".into()))?;
     let (_, provider) = super::deployer(services)
         .ok_or_else(|| internal("no provider serves deploys any more".into()))?;
-    let target = target(services, &row, generation).await?;
+    let mut target = target(services, &row, generation).await?;
+    crate::vault::resolve(services, row.team_id, &row.env, &mut target.env, request_id)
+        .await
+        .map_err(|detail| {
+            host_failure(
+                FailureReason::Error,
+                &format!("A vault reference could not be resolved ({detail}): store the secret (PUT /api/v1/vault/<env>/<key>) or fix the reference, then redeploy."),
+            )
+        })?;
 
     let owner = match row.team_id {
         Some(team) => team.to_string(),

@@ -31,6 +31,8 @@ pub struct DeploymentRow {
     pub resource_status: ResourceStatus,
     pub tier: String,
     pub team_id: Option<Uuid>,
+    /// The resource's env label (`development`, `production`, ...).
+    pub env: String,
     pub limits: Value,
     pub expires_at: Option<DateTime<Utc>>,
     pub app_id: String,
@@ -52,7 +54,7 @@ pub struct DeploymentRow {
 }
 
 const COLUMNS: &str =
-    "d.resource_id, r.token, r.status AS resource_status, r.tier, r.team_id, r.limits,
+    "d.resource_id, r.token, r.status AS resource_status, r.tier, r.team_id, r.env, r.limits,
      r.expires_at, d.app_id, d.slug, d.fingerprint, d.name, d.port, d.sealed_env, d.status,
      d.generation, d.upstream, d.error, d.failure, d.stack_id, d.service, d.allowed_ips,
      d.created_at, d.updated_at";

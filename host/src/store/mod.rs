@@ -9,6 +9,7 @@ mod kv;
 mod resources;
 mod seal;
 mod status;
+mod vault;
 mod webhooks;
 
 use std::time::Duration;
@@ -26,6 +27,7 @@ pub use kv::KvStore;
 pub use resources::{DeleteStart, EndReason, EnforcementFailure, NewResource, ResourceRow};
 pub use seal::Sealer;
 pub use status::{DeploymentStatus, ResourceStatus};
+pub use vault::{VaultEvent, VaultKey, VaultWrite};
 pub use webhooks::{ReceivedRequest, StoredRequest};
 
 /// Handle on the metadata database. Cheap to clone.

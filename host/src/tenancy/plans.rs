@@ -50,6 +50,12 @@ pub struct Tier {
     /// Whether apps may be private (`private=true` with `allowed_ips`).
     #[serde(default)]
     pub private_deploys: bool,
+    /// Vault entries (names across envs) a team may keep; absent: no vault.
+    #[serde(default)]
+    pub vault_max_entries: i64,
+    /// The envs a team's vault may hold; `*` for any.
+    #[serde(default)]
+    pub vault_envs: Vec<String>,
     pub resource_count_limit: BTreeMap<String, i64>,
     pub limits: BTreeMap<String, BTreeMap<String, i64>>,
 }
@@ -121,6 +127,11 @@ impl Tier {
     /// How long a new resource lives; `None` means it does not expire.
     pub fn ttl(&self) -> Option<Duration> {
         hours(self.ttl_hours)
+    }
+
+    /// Whether the tier's vault may hold entries of `env`.
+    pub fn vault_env_allowed(&self, env: &str) -> bool {
+        self.vault_envs.iter().any(|allowed| allowed == "*" || allowed == env)
     }
 
     /// How long a new stack lives; `None` means it does not expire.

@@ -34,4 +34,5 @@ mod sandbox;
 mod slowloris;
 mod spaces;
 mod stacks;
+mod vault;
 mod webhooks;

@@ -19,7 +19,8 @@ use crate::api::idempotency::{self, Rule};
 use crate::api::json::JsonObject;
 use crate::api::schema::Tool;
 use crate::api::{
-    capabilities, claim, env_updates, lifetime, provision, resources, stacks, storage, webhooks,
+    capabilities, claim, env_updates, lifetime, provision, resources, stacks, storage, vault,
+    webhooks,
 };
 use crate::app::{App, SharedApp};
 use crate::kinds::KindInfo;
@@ -46,7 +47,7 @@ pub fn create_tool_name(kind: &KindInfo) -> String {
 
 /// Each tool with a fixed name and the REST operation it calls (`method path`, as the
 /// OpenAPI document names it). No kind's `create_<label>` may take one of these names.
-const ROUTED_TOOLS: [(&str, &str); 9] = [
+const ROUTED_TOOLS: [(&str, &str); 14] = [
     ("list_resources", "get /api/v1/resources"),
     ("get_capabilities", "get /api/v1/capabilities"),
     ("get_resource", "get /api/v1/resources/{token}"),
@@ -56,6 +57,11 @@ const ROUTED_TOOLS: [(&str, &str); 9] = [
     ("presign_storage", "post /storage/{token}/presign"),
     ("list_webhook_requests", "get /api/v1/webhooks/{token}/requests"),
     ("claim_resource", "post /claim"),
+    ("set_vault_key", "put /api/v1/vault/{env}/{key}"),
+    ("get_vault_key", "get /api/v1/vault/{env}/{key}"),
+    ("list_vault_keys", "get /api/v1/vault/{env}"),
+    ("delete_vault_key", "delete /api/v1/vault/{env}/{key}"),
+    ("rotate_vault_key", "post /api/v1/vault/{env}/{key}/rotate"),
 ];
 
 /// The tools for apps and stacks, offered while a deploy provider is live.
@@ -229,6 +235,45 @@ fn fixed_tools(deploys: bool) -> Vec<Tool> {
             ),
         ),
     ];
+    let entry = |what: &str| {
+        schema(
+            json!({"env": string("The env, e.g. production."), "key": string(what)}),
+            &["env", "key"],
+        )
+    };
+    let with_value = |what: &str| {
+        schema(
+            json!({"env": string("The env, e.g. production."), "key": string(what), "value": string("The secret.")}),
+            &["env", "key", "value"],
+        )
+    };
+    tools.extend([
+        tool(
+            "set_vault_key",
+            "Stores a secret in the team's vault as its next version; apps read it as vault://KEY in their env.",
+            with_value("The secret's name, e.g. STRIPE_SECRET_KEY."),
+        ),
+        tool(
+            "get_vault_key",
+            "A secret's newest value (every read is recorded).",
+            entry("The secret's name."),
+        ),
+        tool(
+            "list_vault_keys",
+            "The secret names in one env of the team's vault (no values).",
+            schema(json!({"env": string("The env, e.g. production.")}), &["env"]),
+        ),
+        tool(
+            "delete_vault_key",
+            "Removes a secret and all its versions.",
+            entry("The secret's name."),
+        ),
+        tool(
+            "rotate_vault_key",
+            "Replaces an existing secret with a new version; apps read it on their next rollout.",
+            with_value("The secret's name."),
+        ),
+    ]);
     if !deploys {
         return tools;
     }
@@ -402,6 +447,34 @@ pub async fn call(
         "claim_resource" => claim::claim(state(), JsonObject(args.clone()))
             .await
             .into_response(),
+        "set_vault_key" => {
+            let (env, key) = (segment(args, "env")?, segment(args, "key")?);
+            let body = without(&without(args, "env"), "key");
+            vault::put(state(), Path((env, key)), headers(), JsonObject(body))
+                .await
+                .into_response()
+        }
+        "rotate_vault_key" => {
+            let (env, key) = (segment(args, "env")?, segment(args, "key")?);
+            let body = without(&without(args, "env"), "key");
+            vault::rotate(state(), Path((env, key)), headers(), JsonObject(body))
+                .await
+                .into_response()
+        }
+        "get_vault_key" => {
+            let path = Path((segment(args, "env")?, segment(args, "key")?));
+            let version = vault::VersionQuery { version: None };
+            vault::get(state(), path, Query(version), headers())
+                .await
+                .into_response()
+        }
+        "list_vault_keys" => vault::list(state(), Path(segment(args, "env")?), headers())
+            .await
+            .into_response(),
+        "delete_vault_key" => {
+            let path = Path((segment(args, "env")?, segment(args, "key")?));
+            vault::delete(state(), path, headers()).await.into_response()
+        }
         "create_deploy" => {
             let form = deploy_form(args)?;
             let (shared, headers, client) = (app.clone(), headers(), caller.client.clone());
@@ -620,7 +693,9 @@ mod tests {
     use std::collections::BTreeSet;
 
     /// The tags of the operations agents call.
-    const AGENT_TAGS: [&str; 6] = ["provision", "storage", "webhooks", "deploys", "stacks", "resources"];
+    const AGENT_TAGS: [&str; 7] = [
+        "provision", "storage", "webhooks", "deploys", "stacks", "resources", "vault",
+    ];
 
     /// Agent operations with no fixed tool, and why.
     const NOT_TOOLS: [(&str, &str); 8] = [

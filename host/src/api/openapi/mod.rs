@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
 use super::schema::ErrorBody;
 use super::{
     admin, auth, billing, capabilities, claim, cli, dashboard, deploy, docs, env_updates, health, lifetime, mcp,
-    provision, resources, stacks, storage, team, webhooks,
+    provision, resources, stacks, storage, team, vault, webhooks,
 };
 
 /// `GET /openapi.json`.
@@ -107,6 +107,11 @@ const SUMMARY: &str = "Real infrastructure for coding agents through single HTTP
         auth::revoke_api_key,
         team::get,
         team::update,
+        vault::put,
+        vault::get,
+        vault::list,
+        vault::delete,
+        vault::rotate,
         billing::webhook,
         // The dashboard (people, in a browser).
         dashboard::overview,

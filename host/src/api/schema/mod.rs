@@ -18,6 +18,7 @@ mod resources;
 mod stacks;
 mod storage;
 mod testing;
+mod vault;
 mod webhooks;
 
 pub use accounts::*;
@@ -32,4 +33,5 @@ pub use resources::*;
 pub use stacks::*;
 pub use storage::*;
 pub use testing::*;
+pub use vault::*;
 pub use webhooks::*;

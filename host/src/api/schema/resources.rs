@@ -102,4 +102,8 @@ pub struct TierInfo {
     pub stack_ttl_hours: u32,
     /// Whether apps may be private (`private=true` with `allowed_ips`).
     pub private_deploys: bool,
+    /// Vault entries a team may keep (0: no vault).
+    pub vault_max_entries: i64,
+    /// The envs the vault may hold (`*`: any).
+    pub vault_envs: Vec<String>,
 }
