@@ -3,9 +3,15 @@
 
 use std::time::{Duration, Instant};
 
-/// The path and query of the link in the newest message to `to` (e.g.
+/// The path and query of the sign-in or claim link in the newest message to `to` (e.g.
 /// `/auth/email/callback?t=...`), waiting up to 10 s for it to arrive.
 pub async fn link_sent_to(to: &str) -> String {
+    link_to(to, "/auth/email/callback?t=").await
+}
+
+/// The path and query of the link starting with `path` in the newest message to `to`,
+/// waiting up to 10 s for it to arrive.
+pub async fn link_to(to: &str, path: &str) -> String {
     let dir = std::path::PathBuf::from(super::env("INSTANODE_TEST_MAILDIR")).join("new");
     let started = Instant::now();
     loop {
@@ -29,9 +35,7 @@ pub async fn link_sent_to(to: &str) -> String {
                 .replace("=\r\n", "")
                 .replace("=\n", "")
                 .replace("=3D", "=");
-            let start = body
-                .find("/auth/email/callback?t=")
-                .expect("a link in the message");
+            let start = body.find(path).expect("a link in the message");
             let link: String = body[start..]
                 .chars()
                 .take_while(|c| !c.is_whitespace())

@@ -406,11 +406,23 @@ pub async fn create_api_key(
             .action("Retry with a label for the key, e.g. {\"name\": \"laptop cli\"}."));
         }
     };
+    let skip_delete_confirmation = match body.get("skip_delete_confirmation") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(skip)) => *skip,
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                "`skip_delete_confirmation` must be true or false.",
+            )
+            .action("Retry with {\"name\": \"ci\", \"skip_delete_confirmation\": true} or without the field."));
+        }
+    };
     let key = new_api_key();
     let now = app.clock.now();
     let id = app
         .store
-        .insert_api_key(&account, &name, &hash(&key), now)
+        .insert_api_key(&account, &name, &hash(&key), skip_delete_confirmation, now)
         .await
         .map_err(ApiError::internal)?;
     Ok((
@@ -420,6 +432,7 @@ pub async fn create_api_key(
             id,
             key,
             name,
+            skip_delete_confirmation,
             created_at: now,
             note: "Store the key now: it is shown only once. Send it as `Authorization: Bearer <key>`.".into(),
         }),

@@ -152,7 +152,7 @@ pub async fn approve(
         return Err(not_found());
     }
     app.store
-        .insert_api_key(&account, "cli", &hash(&key), now)
+        .insert_api_key(&account, "cli", &hash(&key), false, now)
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(CliApproval {

@@ -24,7 +24,8 @@ use super::lifecycle_error::lifecycle_error;
 use super::provision::{env_field, name_field};
 use super::resources::{delete_now, ended, not_found, parse_token};
 use super::schema::{
-    DeployForm, Deployment, DeploymentAnswer, DeploymentDeleted, DeploymentEvents, True,
+    DeletionPending, DeployForm, Deployment, DeploymentAnswer, DeploymentDeleted,
+    DeploymentEvents, True,
 };
 use crate::app::{App, SharedApp};
 use crate::caps::context_ref;
@@ -703,18 +704,35 @@ pub async fn redeploy(
     Ok((StatusCode::ACCEPTED, Json(body)))
 }
 
-/// `DELETE /api/v1/deployments/{id}`: stops and removes the app now (accounts with the
-/// two-step confirmation arrive with accounts).
+/// `DELETE /api/v1/deployments/{id}`: stops and removes the app now; a paid team's app
+/// once a person confirms (see [`super::deletion`]).
 #[utoipa::path(delete, path = "/api/v1/deployments/{id}", tag = "deploys",
     operation_id = "deleteDeployment",
     summary = "Stop and remove an app",
-    responses((status = 200, description = "Deleted.", body = DeploymentDeleted)))]
+    description = "Anonymous and free apps go at once. A paid team's app waits for a person to confirm through an emailed link (202 pending_confirmation), unless the bearer is the team's API key made with skip_delete_confirmation and X-Skip-Email-Confirmation: yes is sent.",
+    params(("X-Skip-Email-Confirmation" = Option<String>, Header, description = "yes: delete at once (an API key that allows it).")),
+    responses(
+        (status = 200, description = "Deleted.", body = DeploymentDeleted),
+        (status = 202, description = "Waiting for the emailed confirmation.", body = DeletionPending),
+    ))]
 pub async fn delete(
     State(app): State<SharedApp>,
     Path(id): Path<String>,
-) -> Result<Json<DeploymentDeleted>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let token = parse_token(&id)?;
     let deployment = find_row(&app, token).await?;
+    let deletable = super::deletion::Deletable {
+        target: token,
+        kind: "deployment",
+        handle: token.to_string(),
+        name: deployment.name.clone(),
+        team_id: deployment.team_id,
+        tier: deployment.tier.clone(),
+    };
+    if let Some(pending) = super::deletion::hold_for_confirmation(&app, &headers, deletable).await? {
+        return Ok((StatusCode::ACCEPTED, Json(pending)).into_response());
+    }
     delete_now(&app, token).await?;
     Ok(Json(DeploymentDeleted {
         ok: True,
@@ -723,18 +741,24 @@ pub async fn delete(
         status: "deleted".into(),
         deletion_status: "confirmed".into(),
         message: "The app was stopped and removed; its URL no longer answers.".into(),
-    }))
+    })
+    .into_response())
 }
 
 /// `DELETE /deploy/{id}`: the same, under the short path.
 #[utoipa::path(delete, path = "/deploy/{id}", tag = "deploys", operation_id = "deleteDeploymentShort",
     summary = "Stop and remove an app (short path)",
-    responses((status = 200, description = "Deleted.", body = DeploymentDeleted)))]
+    params(("X-Skip-Email-Confirmation" = Option<String>, Header, description = "yes: delete at once (an API key that allows it).")),
+    responses(
+        (status = 200, description = "Deleted.", body = DeploymentDeleted),
+        (status = 202, description = "Waiting for the emailed confirmation.", body = DeletionPending),
+    ))]
 pub async fn delete_short(
     app: State<SharedApp>,
     id: Path<String>,
-) -> Result<Json<DeploymentDeleted>, ApiError> {
-    delete(app, id).await
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    delete(app, id, headers).await
 }
 
 /// `GET /deploy/{id}/logs`: server-sent events, one `data:` per line, `data: [end]` last.

@@ -8,6 +8,7 @@ mod claim;
 mod cli;
 pub mod client;
 mod dashboard;
+mod deletion;
 mod deploy;
 mod docs;
 mod env_updates;
@@ -85,6 +86,10 @@ pub fn router(app: SharedApp) -> Router {
         )
         .route("/api/v1/deployments/{id}/events", get(deploy::events))
         .route(
+            "/api/v1/deployments/{id}/confirm-deletion",
+            post(deletion::confirm_deployment).delete(deletion::cancel_deployment),
+        )
+        .route(
             "/api/v1/deployments/{id}/ttl",
             post(lifetime::deployment_ttl),
         )
@@ -112,6 +117,10 @@ pub fn router(app: SharedApp) -> Router {
             get(stacks::get).delete(stacks::delete),
         )
         .route("/stacks/{slug}/env", patch(env_updates::stack))
+        .route(
+            "/api/v1/stacks/{slug}/confirm-deletion",
+            post(deletion::confirm_stack).delete(deletion::cancel_stack),
+        )
         .route("/stacks/{slug}/redeploy", post(stacks::redeploy))
         .route("/stacks/{slug}/logs/{service}", get(stacks::logs))
         .route("/api/v1/stacks/{slug}/ttl", post(lifetime::stack_ttl))

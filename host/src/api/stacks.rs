@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Extension, Multipart, Path, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::http::{HeaderMap, StatusCode};
 use uuid::Uuid;
 
@@ -16,7 +16,7 @@ use super::error::ApiError;
 use super::lifecycle_error::lifecycle_error;
 use super::provision::{env_field, name_field};
 use super::schema::{
-    Stack, StackCreated, StackDeleted, StackForm, StackRedeployed, StackService,
+    DeletionPending, Stack, StackCreated, StackDeleted, StackForm, StackRedeployed, StackService,
     StackServiceCreated, True,
 };
 use crate::app::{App, SharedApp};
@@ -311,18 +311,34 @@ pub async fn get_short(
     get(app, slug, headers).await
 }
 
-/// `DELETE /api/v1/stacks/{slug}`: stops and removes every service.
+/// `DELETE /api/v1/stacks/{slug}`: stops and removes every service; a paid team's stack
+/// once a person confirms (see [`super::deletion`]).
 #[utoipa::path(delete, path = "/api/v1/stacks/{slug}", tag = "stacks", operation_id = "deleteStack",
     summary = "Delete every service of a stack",
     description = STACK_OWNER,
     security(("bearer" = [])),
-    responses((status = 200, description = "Deleted.", body = StackDeleted)))]
+    params(("X-Skip-Email-Confirmation" = Option<String>, Header, description = "yes: delete at once (an API key that allows it).")),
+    responses(
+        (status = 200, description = "Deleted.", body = StackDeleted),
+        (status = 202, description = "A paid team's stack: waiting for the emailed confirmation.", body = DeletionPending),
+    ))]
 pub async fn delete(
     State(app): State<SharedApp>,
     Path(slug): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<StackDeleted>, ApiError> {
+) -> Result<Response, ApiError> {
     let (stack, services) = find(&app, &slug, &headers).await?;
+    let deletable = super::deletion::Deletable {
+        target: stack.id,
+        kind: "stack",
+        handle: stack.slug.clone(),
+        name: stack.name.clone(),
+        team_id: (stack.fingerprint.strip_prefix("team:")).and_then(|team| team.parse().ok()),
+        tier: services.first().map(|row| row.tier.clone()).unwrap_or_default(),
+    };
+    if let Some(pending) = super::deletion::hold_for_confirmation(&app, &headers, deletable).await? {
+        return Ok((StatusCode::ACCEPTED, Json(pending)).into_response());
+    }
     let tokens: Vec<Uuid> = services.iter().map(|row| row.token).collect();
     delete_apps(&app, &tokens, &super::request_id::current()).await;
     Ok(Json(StackDeleted {
@@ -330,7 +346,8 @@ pub async fn delete(
         slug: stack.slug,
         status: "deleted".into(),
         message: "Stack deleted.".into(),
-    }))
+    })
+    .into_response())
 }
 
 /// `DELETE /stacks/{slug}`: the same, under the short path.
@@ -338,12 +355,16 @@ pub async fn delete(
     summary = "Delete a stack (short path)",
     description = STACK_OWNER,
     security(("bearer" = [])),
-    responses((status = 200, description = "Deleted.", body = StackDeleted)))]
+    params(("X-Skip-Email-Confirmation" = Option<String>, Header, description = "yes: delete at once (an API key that allows it).")),
+    responses(
+        (status = 200, description = "Deleted.", body = StackDeleted),
+        (status = 202, description = "A paid team's stack: waiting for the emailed confirmation.", body = DeletionPending),
+    ))]
 pub async fn delete_short(
     app: State<SharedApp>,
     slug: Path<String>,
     headers: HeaderMap,
-) -> Result<Json<StackDeleted>, ApiError> {
+) -> Result<Response, ApiError> {
     delete(app, slug, headers).await
 }
 

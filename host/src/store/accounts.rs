@@ -236,12 +236,14 @@ impl Store {
         account: &Account,
         name: &str,
         key_hash: &[u8],
+        skip_delete_confirmation: bool,
         now: DateTime<Utc>,
     ) -> sqlx::Result<Uuid> {
         let id = Uuid::new_v4();
         sqlx::query(
-            "INSERT INTO api_keys (id, team_id, user_id, name, key_hash, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO api_keys (id, team_id, user_id, name, key_hash, created_at,
+                 skip_delete_confirmation)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id)
         .bind(account.team_id)
@@ -249,6 +251,7 @@ impl Store {
         .bind(name)
         .bind(key_hash)
         .bind(now)
+        .bind(skip_delete_confirmation)
         .execute(&self.pool)
         .await?;
         Ok(id)

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod audit;
+mod deletions;
 mod deployments;
 mod idempotency;
 mod keys;
@@ -20,6 +21,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use accounts::{Account, ApiKeyRow, BillingEventFate, CliPoll, CliSession, NewLink, UsedLink};
 pub use audit::CredentialEvent;
+pub use deletions::PendingDeletion;
 pub use deployments::{DeploymentRow, NewDeployment, Outcome, StackRow};
 pub use idempotency::{Claim, EntryKey};
 pub use keys::{HostKey, KeyRing};

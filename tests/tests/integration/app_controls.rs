@@ -419,3 +419,86 @@ async fn private_apps_answer_only_their_allowed_addresses() {
     host.delete(&format!("/api/v1/deployments/{id}")).await;
     remove_namespace(&namespace);
 }
+
+#[tokio::test]
+async fn a_paid_teams_delete_waits_for_the_emailed_confirmation() {
+    let host = TestHost::start(HostOptions::only(ProviderSpec::deploy())).await;
+    let namespace = namespace_of(&host);
+    let email = format!("delete-{}@example.com", uuid::Uuid::new_v4().simple());
+    let session = sign_in(&host, &email).await;
+    set_team_tier(&host, &email, "pro").await;
+    let deploy_one = |name: &'static str| {
+        let (host, session) = (&host, session.clone());
+        async move {
+            let reply = deploy(host, &session, greeter(), &[("name", name)]).await;
+            assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+            (id_of(&reply.body), reply.body["url"].as_str().unwrap().to_string())
+        }
+    };
+    let (id, url) = deploy_one("keep-me").await;
+    wait_for(&host, &id, 1, &["healthy"], ROLLOUT).await;
+
+    // The delete waits; the app keeps serving; a second delete is refused.
+    let path = format!("/api/v1/deployments/{id}");
+    let reply = host.delete(&path).await;
+    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    assert_eq!(reply.body["deletion_status"], "pending_confirmation");
+    assert!(!reply.body.to_string().contains("del_"), "the token goes only by email: {}", reply.body);
+    assert_error(&host.delete(&path).await, 409, "deletion_already_pending");
+    let item = wait_for(&host, &id, 1, &["healthy"], ROLLOUT).await;
+    assert_eq!(item["status"], "healthy");
+
+    // The emailed link opens a page that deletes nothing by itself.
+    let link = instanode_tests::mail::link_to(&email, "/confirm-deletion?t=").await;
+    let page = host.get(&link).await;
+    assert_eq!(page.status.as_u16(), 200);
+    let token = link.split("t=").nth(1).unwrap().to_string();
+    assert!(token.starts_with("del_"), "{token}");
+    wait_for(&host, &id, 1, &["healthy"], ROLLOUT).await;
+
+    // Withdrawn: the token stops working, the app stays.
+    let cancel = format!("{path}/confirm-deletion");
+    let reply = host.delete(&cancel).await;
+    assert_eq!(reply.body["deletion_status"], "cancelled", "{}", reply.body);
+    let confirm = |token: &str| format!("{cancel}?token={token}");
+    assert_error(&host.post_json(&confirm(&token), Value::Null).await, 410, "deletion_token_invalid");
+    assert_error(&host.delete(&cancel).await, 404, "no_pending_deletion");
+
+    // Asked again and confirmed with the new token: gone. A wrong or late token does nothing.
+    assert_eq!(host.delete(&path).await.status.as_u16(), 202);
+    let link = instanode_tests::mail::link_to(&email, "/confirm-deletion?t=").await;
+    let token = link.split("t=").nth(1).unwrap().to_string();
+    assert_error(&host.post_json(&confirm("del_wrong"), Value::Null).await, 410, "deletion_token_invalid");
+    assert_error(&host.post_json(&cancel, Value::Null).await, 400, "missing_token");
+    let reply = host.post_json(&confirm(&token), Value::Null).await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    assert_eq!(reply.body["deletion_status"], "confirmed");
+    assert_error(&host.get(&path).await, 410, "resource_deleted");
+    let (status, _) = from_address(&host, &url, "203.0.113.9").await;
+    assert_eq!(status, 404);
+
+    // The skip header needs the team's key made for it; then the delete is immediate.
+    let (second, _) = deploy_one("skip-me").await;
+    let key_for = |skip: bool| {
+        let (host, session) = (&host, session.clone());
+        async move {
+            let body = json!({"name": "ci", "skip_delete_confirmation": skip});
+            let reply = post(host, "/api/v1/auth/api-keys", body, Some(session.as_str())).await;
+            assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
+            reply.body["key"].as_str().unwrap().to_string()
+        }
+    };
+    let (plain, skipping) = (key_for(false).await, key_for(true).await);
+    let skip_with = |key: &str| {
+        let (host, path, bearer) = (&host, format!("/api/v1/deployments/{second}"), format!("Bearer {key}"));
+        async move {
+            host.delete_with(&path, &[("authorization", &bearer), ("x-skip-email-confirmation", "yes")])
+                .await
+        }
+    };
+    assert_error(&skip_with(&plain).await, 403, "skip_confirmation_not_allowed");
+    let reply = skip_with(&skipping).await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    assert_eq!(reply.body["deletion_status"], "confirmed");
+    remove_namespace(&namespace);
+}

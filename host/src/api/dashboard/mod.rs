@@ -5,6 +5,7 @@
 //! page shows; `views` turns it into HTML.
 
 pub(super) mod claim;
+pub(super) mod deletion;
 mod guard;
 pub(super) mod operator;
 pub(super) mod resource;
@@ -24,6 +25,7 @@ use crate::store::Account;
 pub fn routes() -> Router<SharedApp> {
     Router::new()
         .route("/dashboard", get(overview))
+        .route("/confirm-deletion", get(deletion::page))
         .route("/dashboard/logout", post(logout))
         .route("/dashboard/resources/{token}", get(resource::show))
         .route(

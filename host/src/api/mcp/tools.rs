@@ -19,7 +19,7 @@ use crate::api::idempotency::{self, Rule};
 use crate::api::json::JsonObject;
 use crate::api::schema::Tool;
 use crate::api::{
-    capabilities, claim, env_updates, lifetime, provision, resources, stacks, storage, vault,
+    capabilities, claim, deletion, env_updates, lifetime, provision, resources, stacks, storage, vault,
     webhooks,
 };
 use crate::app::{App, SharedApp};
@@ -65,18 +65,23 @@ const ROUTED_TOOLS: [(&str, &str); 14] = [
 ];
 
 /// The tools for apps and stacks, offered while a deploy provider is live.
-const DEPLOY_TOOLS: [(&str, &str); 15] = [
+const DEPLOY_TOOLS: [(&str, &str); 17] = [
     ("create_deploy", "post /deploy/new"),
     ("get_deployment", "get /api/v1/deployments/{id}"),
     ("get_deployment_events", "get /api/v1/deployments/{id}/events"),
     ("redeploy", "post /deploy/{id}/redeploy"),
     ("delete_deployment", "delete /api/v1/deployments/{id}"),
+    (
+        "cancel_deployment_deletion",
+        "delete /api/v1/deployments/{id}/confirm-deletion",
+    ),
     ("update_deploy_env", "patch /deploy/{id}/env"),
     ("set_deployment_ttl", "post /api/v1/deployments/{id}/ttl"),
     ("make_deployment_permanent", "post /api/v1/deployments/{id}/make-permanent"),
     ("create_stack", "post /stacks/new"),
     ("get_stack", "get /api/v1/stacks/{slug}"),
     ("delete_stack", "delete /api/v1/stacks/{slug}"),
+    ("cancel_stack_deletion", "delete /api/v1/stacks/{slug}/confirm-deletion"),
     ("redeploy_stack", "post /stacks/{slug}/redeploy"),
     ("update_stack_env", "patch /stacks/{slug}/env"),
     ("set_stack_ttl", "post /api/v1/stacks/{slug}/ttl"),
@@ -306,7 +311,16 @@ fn fixed_tools(deploys: bool) -> Vec<Tool> {
             "Rebuilds a deployment from its last upload and current env; the running version serves until the new one is healthy.",
             id(),
         ),
-        tool("delete_deployment", "Stops and removes an app.", id()),
+        tool(
+            "delete_deployment",
+            "Stops and removes an app; a paid team's app only once a person confirms through the emailed link.",
+            id(),
+        ),
+        tool(
+            "cancel_deployment_deletion",
+            "Withdraws a delete waiting for its emailed confirmation: the app keeps running.",
+            id(),
+        ),
         tool(
             "update_deploy_env",
             "Merges env vars into an app and rebuilds it when they changed.",
@@ -343,7 +357,16 @@ fn fixed_tools(deploys: bool) -> Vec<Tool> {
             "A stack's manifest, status and services (needs its stack_token, upgrade_jwt or the team's key as bearer).",
             slug(),
         ),
-        tool("delete_stack", "Stops and removes every service of a stack.", slug()),
+        tool(
+            "delete_stack",
+            "Stops and removes every service of a stack; a paid team's stack only once a person confirms through the emailed link.",
+            slug(),
+        ),
+        tool(
+            "cancel_stack_deletion",
+            "Withdraws a stack delete waiting for its emailed confirmation.",
+            slug(),
+        ),
         tool(
             "redeploy_stack",
             "Rebuilds every service of a stack, or one.",
@@ -496,9 +519,19 @@ pub async fn call(
         "redeploy" => deploy::redeploy(state(), Path(segment(args, "id")?))
             .await
             .into_response(),
-        "delete_deployment" => deploy::delete(state(), Path(segment(args, "id")?))
+        "delete_deployment" => deploy::delete(state(), Path(segment(args, "id")?), headers())
             .await
             .into_response(),
+        "cancel_deployment_deletion" => {
+            deletion::cancel_deployment(state(), Path(segment(args, "id")?))
+                .await
+                .into_response()
+        }
+        "cancel_stack_deletion" => {
+            deletion::cancel_stack(state(), Path(segment(args, "stack_id")?), headers())
+                .await
+                .into_response()
+        }
         "update_deploy_env" => {
             let id = segment(args, "id")?;
             env_updates::deployment(state(), Path(id), JsonObject(without(args, "id")))
@@ -698,7 +731,7 @@ mod tests {
     ];
 
     /// Agent operations with no fixed tool, and why.
-    const NOT_TOOLS: [(&str, &str); 8] = [
+    const NOT_TOOLS: [(&str, &str); 10] = [
         ("post /{kind}/new", "one create_<label> tool per kind"),
         ("post /webhook/receive/{receive_id}", "called by the webhook's sender, not the agent"),
         ("get /deploy/{id}", "the short path of get_deployment"),
@@ -707,6 +740,14 @@ mod tests {
         ("delete /stacks/{slug}", "the short path of delete_stack"),
         ("get /deploy/{id}/logs", "a live stream; tools answer once"),
         ("get /stacks/{slug}/logs/{service}", "a live stream; tools answer once"),
+        (
+            "post /api/v1/deployments/{id}/confirm-deletion",
+            "a person confirms from the emailed link",
+        ),
+        (
+            "post /api/v1/stacks/{slug}/confirm-deletion",
+            "a person confirms from the emailed link",
+        ),
     ];
 
     fn operations() -> Vec<(String, String)> {

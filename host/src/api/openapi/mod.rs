@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::schema::ErrorBody;
 use super::{
-    admin, auth, billing, capabilities, claim, cli, dashboard, deploy, docs, env_updates, health, lifetime, mcp,
+    admin, auth, billing, capabilities, claim, cli, dashboard, deletion, deploy, docs, env_updates, health, lifetime, mcp,
     provision, resources, stacks, storage, team, vault, webhooks,
 };
 
@@ -69,6 +69,8 @@ const SUMMARY: &str = "Real infrastructure for coding agents through single HTTP
         deploy::logs,
         deploy::redeploy,
         env_updates::deployment,
+        deletion::confirm_deployment,
+        deletion::cancel_deployment,
         lifetime::deployment_ttl,
         lifetime::deployment_permanent,
         // Stacks.
@@ -78,6 +80,8 @@ const SUMMARY: &str = "Real infrastructure for coding agents through single HTTP
         stacks::get_short,
         stacks::delete_short,
         env_updates::stack,
+        deletion::confirm_stack,
+        deletion::cancel_stack,
         stacks::redeploy,
         stacks::logs,
         lifetime::stack_ttl,
@@ -115,6 +119,7 @@ const SUMMARY: &str = "Real infrastructure for coding agents through single HTTP
         billing::webhook,
         // The dashboard (people, in a browser).
         dashboard::overview,
+        dashboard::deletion::page,
         dashboard::logout,
         dashboard::resource::show,
         dashboard::resource::reveal,

@@ -113,6 +113,9 @@ pub struct SignedOut {
 pub struct NewApiKey {
     /// A label for the key, 1-120 characters.
     pub name: String,
+    /// true: the key may delete a paid team's apps and stacks at once with
+    /// `X-Skip-Email-Confirmation: yes` (default false: a person confirms by email).
+    pub skip_delete_confirmation: Option<bool>,
 }
 
 /// A new API key, shown once.
@@ -122,6 +125,9 @@ pub struct ApiKeyCreated {
     pub id: Uuid,
     pub key: String,
     pub name: String,
+    /// Whether the key may delete a paid team's apps and stacks at once with
+    /// `X-Skip-Email-Confirmation: yes`.
+    pub skip_delete_confirmation: bool,
     pub created_at: DateTime<Utc>,
     pub note: String,
 }
@@ -259,4 +265,31 @@ pub struct TeamSettings {
 pub struct TeamSettingsUpdate {
     /// `auto_24h` or `permanent`.
     pub default_deployment_ttl_policy: String,
+}
+
+/// A delete waiting for a person: `DELETE` of a paid team's app or stack.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeletionPending {
+    pub ok: True,
+    /// The deployment id or the stack slug.
+    pub id: String,
+    /// `deployment` or `stack`.
+    pub resource_type: String,
+    /// `pending_confirmation`.
+    pub deletion_status: String,
+    /// When the emailed link stops working; the delete is then dropped.
+    pub confirmation_expires_at: DateTime<Utc>,
+    pub note: String,
+    pub agent_action: String,
+}
+
+/// A pending delete, confirmed or cancelled.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeletionSettled {
+    pub ok: True,
+    pub id: String,
+    pub resource_type: String,
+    /// `confirmed` (removed now) or `cancelled` (it keeps running).
+    pub deletion_status: String,
+    pub note: String,
 }

@@ -3,6 +3,7 @@
 //! the handlers one level up gather the data and decide what to show.
 
 pub(super) mod claim;
+pub(super) mod deletion;
 pub(super) mod deployment;
 pub(super) mod layout;
 pub(super) mod operator;

@@ -105,6 +105,21 @@ claim.addEventListener("submit", async (event) => {
 "#,
 );
 
+/// Confirms the delete of `#confirm`: posts its `data-token` to its `data-url` and says
+/// what happened in `#result`.
+pub const CONFIRM_DELETION: Script = Script(
+    r#"
+const confirmForm = document.getElementById("confirm");
+confirmForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const url = confirmForm.dataset.url + "?token=" + encodeURIComponent(confirmForm.dataset.token);
+  const response = await fetch(url, {method: "POST"});
+  const body = await response.json();
+  document.getElementById("result").textContent = body.ok ? body.note : (body.message || body.error) + " " + (body.agent_action || "");
+});
+"#,
+);
+
 /// Uploads the file chosen in an `input.component` to the provider in its `data-provider`,
 /// with the form token from `data-form-token` in the header `operator::FORM_TOKEN_HEADER`.
 pub const UPLOAD: Script = Script(
