@@ -167,7 +167,9 @@ pub fn app_proxy(app: &SharedApp) -> Arc<Proxy> {
     });
     let clients = app.clone();
     let client_ip: crate::proxy::ClientIp =
-        Arc::new(move |peer, forwarded| clients.clients.resolve(peer, forwarded).ip);
+        Arc::new(move |peer: std::net::IpAddr, forwarded: Option<&str>| {
+            clients.clients.resolve(peer, forwarded).ip
+        });
     Arc::new(Proxy::new(app.apps.domain(), resolve).with_client_ip(client_ip))
 }
 

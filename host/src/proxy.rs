@@ -102,7 +102,7 @@ impl Proxy {
         Self {
             suffix,
             resolve,
-            client_ip: Arc::new(|peer, _| peer),
+            client_ip: Arc::new(|peer: IpAddr, _: Option<&str>| peer),
             client,
         }
     }

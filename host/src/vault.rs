@@ -65,7 +65,13 @@ pub fn references(
 
 /// The associated data a value is sealed with: it cannot be moved to another entry.
 fn aad(entry: VaultKey<'_>) -> Vec<u8> {
-    [entry.team_id.as_bytes(), entry.env.as_bytes(), b"\0", entry.key.as_bytes()].concat()
+    [
+        entry.team_id.as_bytes().as_slice(),
+        entry.env.as_bytes(),
+        b"\0",
+        entry.key.as_bytes(),
+    ]
+    .concat()
 }
 
 pub fn seal(services: &Services, entry: VaultKey<'_>, value: &str) -> anyhow::Result<Vec<u8>> {
