@@ -68,7 +68,7 @@ fn aad(entry: VaultKey<'_>) -> Vec<u8> {
     [
         entry.team_id.as_bytes().as_slice(),
         entry.env.as_bytes(),
-        b"\0",
+        b"\0".as_slice(),
         entry.key.as_bytes(),
     ]
     .concat()
