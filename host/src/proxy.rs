@@ -423,7 +423,9 @@ enum Failure {
     NotFound,
     /// A private app, and the caller is not on its list.
     Forbidden,
-    Unavailable { status: String },
+    Unavailable {
+        status: String,
+    },
     Unreachable,
 }
 

@@ -79,7 +79,9 @@ pub fn seal(services: &Services, entry: VaultKey<'_>, value: &str) -> anyhow::Re
 }
 
 pub fn open(services: &Services, entry: VaultKey<'_>, sealed: &[u8]) -> anyhow::Result<String> {
-    Ok(String::from_utf8(services.sealer.open(sealed, &aad(entry))?)?)
+    Ok(String::from_utf8(
+        services.sealer.open(sealed, &aad(entry))?,
+    )?)
 }
 
 /// Replaces each `vault://` value of an app's `env` with the entry's newest value, recording
@@ -140,11 +142,25 @@ mod tests {
                 key: key.into(),
             }))
         };
-        assert_eq!(reference("vault://DB_PASSWORD", "production"), at("production", "DB_PASSWORD"));
-        assert_eq!(reference("vault://staging/TOKEN", "production"), at("staging", "TOKEN"));
+        assert_eq!(
+            reference("vault://DB_PASSWORD", "production"),
+            at("production", "DB_PASSWORD")
+        );
+        assert_eq!(
+            reference("vault://staging/TOKEN", "production"),
+            at("staging", "TOKEN")
+        );
         assert_eq!(reference("postgres://x", "production"), None);
-        for bad in ["vault://", "vault://Staging/X", "vault://a/b/c", "vault://1ABC"] {
-            assert!(matches!(reference(bad, "production"), Some(Err(_))), "{bad}");
+        for bad in [
+            "vault://",
+            "vault://Staging/X",
+            "vault://a/b/c",
+            "vault://1ABC",
+        ] {
+            assert!(
+                matches!(reference(bad, "production"), Some(Err(_))),
+                "{bad}"
+            );
         }
     }
 }

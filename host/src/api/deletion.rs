@@ -4,7 +4,9 @@
 //! are deleted at once. Until confirmed, the app keeps running and keeps its slot.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
+
+use super::query::Query;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -80,7 +82,10 @@ pub(super) async fn hold_for_confirmation(
     let pending = PendingDeletion {
         target: deletable.target,
         kind: deletable.kind.into(),
-        label: format!("{} `{}` ({})", deletable.kind, deletable.name, deletable.handle),
+        label: format!(
+            "{} `{}` ({})",
+            deletable.kind, deletable.name, deletable.handle
+        ),
         handle: deletable.handle.clone(),
         team_id,
         expires_at: now + chrono::Duration::minutes(CONFIRM_MINUTES),
@@ -109,7 +114,10 @@ pub(super) async fn hold_for_confirmation(
         .await
         .map_err(ApiError::internal)?;
     for to in &recipients {
-        if let Err(e) = mailer.send(to, "Confirm a delete on instanode", body.clone()).await {
+        if let Err(e) = mailer
+            .send(to, "Confirm a delete on instanode", body.clone())
+            .await
+        {
             tracing::warn!(error = %e, "sending a delete confirmation failed");
             let _ = app.store.cancel_deletion(deletable.target, now).await;
             return Err(ApiError::new(
@@ -128,8 +136,13 @@ pub(super) async fn hold_for_confirmation(
         resource_type: deletable.kind.into(),
         deletion_status: "pending_confirmation".into(),
         confirmation_expires_at: pending.expires_at,
-        note: format!("Nothing is deleted yet: it keeps running until a person of the team confirms through the emailed link. DELETE {path}/confirm-deletion withdraws the request."),
-        agent_action: format!("Tell the user: we emailed the team a link to confirm deleting the {}; it works for {CONFIRM_MINUTES} minutes, and nothing is deleted until they confirm.", pending.label),
+        note: format!(
+            "Nothing is deleted yet: it keeps running until a person of the team confirms through the emailed link. DELETE {path}/confirm-deletion withdraws the request."
+        ),
+        agent_action: format!(
+            "Tell the user: we emailed the team a link to confirm deleting the {}; it works for {CONFIRM_MINUTES} minutes, and nothing is deleted until they confirm.",
+            pending.label
+        ),
     }))
 }
 
@@ -243,7 +256,11 @@ async fn take(app: &App, target: Uuid, secret: &str) -> Result<(), ApiError> {
         .confirm_deletion(target, &super::auth::hash(secret), app.clock.now())
         .await
         .map_err(ApiError::internal)?;
-    if confirmed { Ok(()) } else { Err(token_invalid()) }
+    if confirmed {
+        Ok(())
+    } else {
+        Err(token_invalid())
+    }
 }
 
 async fn withdraw(app: &App, target: Uuid) -> Result<(), ApiError> {

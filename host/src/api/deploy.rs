@@ -24,8 +24,8 @@ use super::lifecycle_error::lifecycle_error;
 use super::provision::{env_field, name_field};
 use super::resources::{delete_now, ended, not_found, parse_token};
 use super::schema::{
-    DeletionPending, DeployForm, Deployment, DeploymentAnswer, DeploymentDeleted,
-    DeploymentEvents, True,
+    DeletionPending, DeployForm, Deployment, DeploymentAnswer, DeploymentDeleted, DeploymentEvents,
+    True,
 };
 use crate::app::{App, SharedApp};
 use crate::caps::context_ref;
@@ -120,13 +120,22 @@ impl Form {
             )
             .action("Merge addresses into CIDRs (e.g. 198.51.100.0/24) and retry."));
         }
-        Ok(Some(networks.iter().map(|n| n.trunc().to_string()).collect()))
+        Ok(Some(
+            networks.iter().map(|n| n.trunc().to_string()).collect(),
+        ))
     }
 }
 
 /// The form fields `POST /deploy/new` reads.
 const DEPLOY_FIELDS: [&str; 8] = [
-    "name", "env", "port", "env_vars", "redeploy", "tarball", "private", "allowed_ips",
+    "name",
+    "env",
+    "port",
+    "env_vars",
+    "redeploy",
+    "tarball",
+    "private",
+    "allowed_ips",
 ];
 
 /// Reads a multipart form; parts with a file name (or named in `file_fields`) are files of
@@ -314,9 +323,9 @@ pub(super) fn no_deployer() -> ApiError {
 
 /// The deployer's tier as the plans state it.
 fn tier_of<'a>(app: &'a App, deployer: &Deployer) -> Result<&'a Tier, ApiError> {
-    app.plans.tier(&deployer.tier).ok_or_else(|| {
-        ApiError::internal(format!("tier `{}` is not in the plans", deployer.tier))
-    })
+    app.plans
+        .tier(&deployer.tier)
+        .ok_or_else(|| ApiError::internal(format!("tier `{}` is not in the plans", deployer.tier)))
 }
 
 /// Refuses a new app past the tier's `<app kind>.apps`.
@@ -730,7 +739,8 @@ pub async fn delete(
         team_id: deployment.team_id,
         tier: deployment.tier.clone(),
     };
-    if let Some(pending) = super::deletion::hold_for_confirmation(&app, &headers, deletable).await? {
+    if let Some(pending) = super::deletion::hold_for_confirmation(&app, &headers, deletable).await?
+    {
         return Ok((StatusCode::ACCEPTED, Json(pending)).into_response());
     }
     delete_now(&app, token).await?;

@@ -74,7 +74,8 @@ async fn apply(
     let mut merged = Vec::new();
     for (name, row) in apps {
         super::vault::check_references(app, row.team_id, &row.env, changes).await?;
-        let current = open_env(app, row.resource_id, &row.sealed_env).map_err(ApiError::internal)?;
+        let current =
+            open_env(app, row.resource_id, &row.sealed_env).map_err(ApiError::internal)?;
         let next = merge(&current, changes);
         if serde_json::to_vec(&next).map_or(0, |json| json.len()) > MAX_MERGED_ENV {
             return Err(ApiError::new(
@@ -151,7 +152,8 @@ mod tests {
 
     #[test]
     fn an_empty_value_removes_and_others_set() {
-        let current = BTreeMap::from([("A".to_string(), "1".to_string()), ("B".into(), "2".into())]);
+        let current =
+            BTreeMap::from([("A".to_string(), "1".to_string()), ("B".into(), "2".into())]);
         let changes = BTreeMap::from([("A".to_string(), String::new()), ("C".into(), "3".into())]);
         let next = merge(&current, &changes);
         assert_eq!(

@@ -150,9 +150,10 @@ async fn apply(app: &App, target: Target, wanted: Wanted) -> Result<Json<Lifetim
         .with("claim_url", format!("{}/claim", app.public_url))
         .action(format!("Tell the user to claim an account ({}/claim) and deploy with its API key; a team's apps can then be kept longer or for good.", app.public_url)));
     }
-    let tier = app.plans.tier(&target.tier).ok_or_else(|| {
-        ApiError::internal(format!("tier `{}` is not in the plans", target.tier))
-    })?;
+    let tier = app
+        .plans
+        .tier(&target.tier)
+        .ok_or_else(|| ApiError::internal(format!("tier `{}` is not in the plans", target.tier)))?;
     let limit_hours = u64::from(tier.ttl_hours);
     let beyond_tier = match wanted {
         Wanted::Permanent => limit_hours > 0,
@@ -172,7 +173,9 @@ async fn apply(app: &App, target: Target, wanted: Wanted) -> Result<Json<Lifetim
     }
     let now = app.clock.now();
     let expires_at: Option<DateTime<Utc>> = match wanted {
-        Wanted::Hours(hours) => Some(now + chrono::Duration::hours(i64::try_from(hours).unwrap_or(1))),
+        Wanted::Hours(hours) => {
+            Some(now + chrono::Duration::hours(i64::try_from(hours).unwrap_or(1)))
+        }
         Wanted::Permanent => None,
     };
     app.store

@@ -19,8 +19,8 @@ pub mod openapi;
 pub use health::COMMIT_ID;
 pub mod idempotency;
 pub mod json;
-mod lifetime;
 mod lifecycle_error;
+mod lifetime;
 pub mod provision;
 mod query;
 pub mod rate_limit;
@@ -30,8 +30,8 @@ pub mod schema;
 mod stacks;
 mod storage;
 mod team;
-mod vault;
 pub mod testing;
+mod vault;
 mod webhooks;
 
 use axum::Router;
@@ -178,10 +178,7 @@ pub fn router(app: SharedApp) -> Router {
             get(vault::get).put(vault::put).delete(vault::delete),
         )
         .route("/api/v1/vault/{env}/{key}/rotate", post(vault::rotate))
-        .route(
-            "/api/v1/team/settings",
-            get(team::get).patch(team::update),
-        )
+        .route("/api/v1/team/settings", get(team::get).patch(team::update))
         .route("/api/v1/resources", get(resources::list))
         .route(
             "/api/v1/resources/{token}/credentials",

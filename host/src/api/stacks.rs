@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Extension, Multipart, Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Extension, Multipart, Path, State};
+
+use super::query::Query;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use super::deploy::{Form, bearer, check_app_quota, item, read_form, source_error, start_redeploy};
@@ -334,9 +336,13 @@ pub async fn delete(
         handle: stack.slug.clone(),
         name: stack.name.clone(),
         team_id: (stack.fingerprint.strip_prefix("team:")).and_then(|team| team.parse().ok()),
-        tier: services.first().map(|row| row.tier.clone()).unwrap_or_default(),
+        tier: services
+            .first()
+            .map(|row| row.tier.clone())
+            .unwrap_or_default(),
     };
-    if let Some(pending) = super::deletion::hold_for_confirmation(&app, &headers, deletable).await? {
+    if let Some(pending) = super::deletion::hold_for_confirmation(&app, &headers, deletable).await?
+    {
         return Ok((StatusCode::ACCEPTED, Json(pending)).into_response());
     }
     let tokens: Vec<Uuid> = services.iter().map(|row| row.token).collect();
@@ -553,7 +559,9 @@ fn chosen_services(
             },
         )
         .with("services", known)
-        .action("Use a service name from the stack's manifest (GET /api/v1/stacks/<slug> lists them)."));
+        .action(
+            "Use a service name from the stack's manifest (GET /api/v1/stacks/<slug> lists them).",
+        ));
     }
     Ok(chosen)
 }

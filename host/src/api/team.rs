@@ -61,7 +61,9 @@ pub async fn update(
                 "invalid_ttl_policy",
                 "`default_deployment_ttl_policy` must be `auto_24h` or `permanent`.",
             )
-            .action("Retry with {\"default_deployment_ttl_policy\": \"auto_24h\"} or \"permanent\".")
+            .action(
+                "Retry with {\"default_deployment_ttl_policy\": \"auto_24h\"} or \"permanent\".",
+            )
         })?;
     app.store
         .set_team_ttl_policy(account.team_id, policy)

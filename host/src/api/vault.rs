@@ -3,7 +3,9 @@
 //! `vault://KEY` in their env (see [`crate::vault`]), resolved only when they roll out.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
+
+use super::query::Query;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
@@ -158,17 +160,18 @@ async fn write(
     let account = super::auth::account(app, headers).await?;
     let (env, key) = (env_name(env)?, key_name(key)?);
     let value = value_field(body)?;
-    let tier = app
-        .plans
-        .tier(&account.tier)
-        .ok_or_else(|| ApiError::internal(format!("tier `{}` is not in the plans", account.tier)))?;
+    let tier = app.plans.tier(&account.tier).ok_or_else(|| {
+        ApiError::internal(format!("tier `{}` is not in the plans", account.tier))
+    })?;
     if tier.vault_max_entries <= 0 {
         return Err(ApiError::new(
             StatusCode::PAYMENT_REQUIRED,
             "vault_not_available",
             format!("The {} tier has no vault.", tier.display_name),
         )
-        .action("Tell the user the vault comes with paid tiers; until then pass secrets in env_vars."));
+        .action(
+            "Tell the user the vault comes with paid tiers; until then pass secrets in env_vars.",
+        ));
     }
     if !tier.vault_env_allowed(env.as_str()) {
         return Err(ApiError::new(
@@ -187,7 +190,13 @@ async fn write(
     let sealed = crate::vault::seal(app, entry, value).map_err(ApiError::internal)?;
     let written = app
         .store
-        .write_vault(entry, &sealed, tier.vault_max_entries, existing_only, app.clock.now())
+        .write_vault(
+            entry,
+            &sealed,
+            tier.vault_max_entries,
+            existing_only,
+            app.clock.now(),
+        )
         .await
         .map_err(ApiError::internal)?;
     let version = match written {
@@ -266,7 +275,10 @@ fn value_field(body: &serde_json::Map<String, serde_json::Value>) -> Result<&str
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_value",
-                format!("`value` must be a non-empty string of at most {} KiB.", MAX_VALUE / 1024),
+                format!(
+                    "`value` must be a non-empty string of at most {} KiB.",
+                    MAX_VALUE / 1024
+                ),
             )
             .action("Retry with a body like {\"value\": \"sk_live_...\"}.")
         })

@@ -88,11 +88,12 @@ impl Store {
 
     /// Withdraws the live pending delete of `target`; whether there was one.
     pub async fn cancel_deletion(&self, target: Uuid, now: DateTime<Utc>) -> sqlx::Result<bool> {
-        let done = sqlx::query("DELETE FROM pending_deletions WHERE target = $1 AND expires_at > $2")
-            .bind(target)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM pending_deletions WHERE target = $1 AND expires_at > $2")
+                .bind(target)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -105,7 +106,10 @@ impl Store {
     }
 
     /// Whether the live API key with this hash may skip delete confirmations, and its team.
-    pub async fn key_skips_delete_confirmation(&self, key_hash: &[u8]) -> sqlx::Result<Option<Uuid>> {
+    pub async fn key_skips_delete_confirmation(
+        &self,
+        key_hash: &[u8],
+    ) -> sqlx::Result<Option<Uuid>> {
         sqlx::query_scalar(
             "SELECT team_id FROM api_keys
              WHERE key_hash = $1 AND revoked_at IS NULL AND skip_delete_confirmation",

@@ -126,14 +126,13 @@ impl Store {
 
     /// Removes every version of `entry`; whether there was one.
     pub async fn delete_vault(&self, entry: VaultKey<'_>) -> sqlx::Result<bool> {
-        let done = sqlx::query(
-            "DELETE FROM vault_entries WHERE team_id = $1 AND env = $2 AND key = $3",
-        )
-        .bind(entry.team_id)
-        .bind(entry.env)
-        .bind(entry.key)
-        .execute(&self.pool)
-        .await?;
+        let done =
+            sqlx::query("DELETE FROM vault_entries WHERE team_id = $1 AND env = $2 AND key = $3")
+                .bind(entry.team_id)
+                .bind(entry.env)
+                .bind(entry.key)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() > 0)
     }
 

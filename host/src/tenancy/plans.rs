@@ -131,7 +131,9 @@ impl Tier {
 
     /// Whether the tier's vault may hold entries of `env`.
     pub fn vault_env_allowed(&self, env: &str) -> bool {
-        self.vault_envs.iter().any(|allowed| allowed == "*" || allowed == env)
+        self.vault_envs
+            .iter()
+            .any(|allowed| allowed == "*" || allowed == env)
     }
 
     /// How long a new stack lives; `None` means it does not expire.

@@ -70,14 +70,22 @@ async fn env_updates_merge_and_rebuild_only_what_changed() {
     wait_for_body(&host, &url, "hello", Duration::from_secs(10)).await;
 
     let path = format!("/deploy/{id}/env");
-    assert_error(&patch(&host, &path, json!({}), None).await, 400, "missing_env");
+    assert_error(
+        &patch(&host, &path, json!({}), None).await,
+        400,
+        "missing_env",
+    );
     assert_error(
         &patch(&host, &path, json!({"env_vars": {"bad-name": "x"}}), None).await,
         400,
         "invalid_env_vars",
     );
     let too_much = json!({"env_vars": {"MORE": "m".repeat(30 * 1024)}});
-    assert_error(&patch(&host, &path, too_much, None).await, 413, "env_too_large");
+    assert_error(
+        &patch(&host, &path, too_much, None).await,
+        413,
+        "env_too_large",
+    );
     let unknown = format!("/deploy/{}/env", uuid::Uuid::new_v4());
     let reply = patch(&host, &unknown, json!({"env_vars": {"A": "1"}}), None).await;
     assert_eq!(reply.status.as_u16(), 404, "{}", reply.body);
@@ -96,7 +104,11 @@ async fn env_updates_merge_and_rebuild_only_what_changed() {
     assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
     assert_eq!(reply.body["redeploying"], json!(["app"]));
     assert_eq!(reply.body["env"]["app"], json!({"GREETING": "***"}));
-    assert!(!reply.body.to_string().contains("bonjour"), "{}", reply.body);
+    assert!(
+        !reply.body.to_string().contains("bonjour"),
+        "{}",
+        reply.body
+    );
     wait_for(&host, &id, 2, &["healthy"], ROLLOUT).await;
     wait_for_body(&host, &url, "bonjour", Duration::from_secs(10)).await;
 
@@ -143,7 +155,11 @@ async fn a_stack_is_updated_redeployed_and_followed_by_its_owner_only() {
     let stranger = new_owner(&host).await;
     let env_path = format!("/stacks/{slug}/env");
     let change = json!({"env_vars": {"GREETING": "hello"}});
-    assert_error(&patch(&host, &env_path, change.clone(), None).await, 401, "unauthorized");
+    assert_error(
+        &patch(&host, &env_path, change.clone(), None).await,
+        401,
+        "unauthorized",
+    );
     assert_error(
         &patch(&host, &env_path, change.clone(), Some(stranger.as_str())).await,
         404,
@@ -172,9 +188,21 @@ async fn a_stack_is_updated_redeployed_and_followed_by_its_owner_only() {
     assert_eq!(item["generation"], 1);
 
     // One service, or an unknown one.
-    let reply = post(&host, &format!("{redeploy_path}?service=nope"), Value::Null, Some(owner.as_str())).await;
+    let reply = post(
+        &host,
+        &format!("{redeploy_path}?service=nope"),
+        Value::Null,
+        Some(owner.as_str()),
+    )
+    .await;
     assert_error(&reply, 404, "service_not_found");
-    let reply = post(&host, &format!("{redeploy_path}?service=web"), Value::Null, Some(owner.as_str())).await;
+    let reply = post(
+        &host,
+        &format!("{redeploy_path}?service=web"),
+        Value::Null,
+        Some(owner.as_str()),
+    )
+    .await;
     assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
     let names: Vec<&str> = (reply.body["services"].as_array().unwrap().iter())
         .map(|s| s["name"].as_str().unwrap())
@@ -193,12 +221,21 @@ async fn a_stack_is_updated_redeployed_and_followed_by_its_owner_only() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let text = response.text().await.unwrap();
-    let lines: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("data:")).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .collect();
     assert_eq!(lines.last().map(|l| l.trim()), Some("[end]"), "{text}");
     assert!(lines.len() > 1, "{text}");
 
     // An anonymous stack keeps the lifetime it was made with.
-    let reply = post(&host, &format!("/api/v1/stacks/{slug}/ttl"), json!({"hours": 2}), Some(owner.as_str())).await;
+    let reply = post(
+        &host,
+        &format!("/api/v1/stacks/{slug}/ttl"),
+        json!({"hours": 2}),
+        Some(owner.as_str()),
+    )
+    .await;
     assert_error(&reply, 402, "claim_required");
     let reply = post(
         &host,
@@ -245,11 +282,23 @@ async fn app_lifetimes_are_set_within_the_tier() {
     let reply = deploy(&host, &jwt, greeter(), &[("name", "anon")]).await;
     assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
     let anonymous = id_of(&reply.body);
-    assert!(reply.body["item"]["expires_at"].is_string(), "{}", reply.body);
+    assert!(
+        reply.body["item"]["expires_at"].is_string(),
+        "{}",
+        reply.body
+    );
     let ttl = |id: &str| format!("/api/v1/deployments/{id}/ttl");
     let permanent = |id: &str| format!("/api/v1/deployments/{id}/make-permanent");
-    assert_error(&post(&host, &ttl(&anonymous), json!({"hours": 2}), None).await, 402, "claim_required");
-    assert_error(&post(&host, &permanent(&anonymous), Value::Null, None).await, 402, "claim_required");
+    assert_error(
+        &post(&host, &ttl(&anonymous), json!({"hours": 2}), None).await,
+        402,
+        "claim_required",
+    );
+    assert_error(
+        &post(&host, &permanent(&anonymous), Value::Null, None).await,
+        402,
+        "claim_required",
+    );
 
     // A free team: within its 24 hours, never permanent.
     let email = format!("ttl-{}@example.com", uuid::Uuid::new_v4().simple());
@@ -264,7 +313,11 @@ async fn app_lifetimes_are_set_within_the_tier() {
     let reply = post(&host, &ttl(&id), json!({"hours": 48}), None).await;
     assert_error(&reply, 402, "upgrade_required");
     assert_eq!(reply.body["limit_hours"], 24);
-    assert_error(&post(&host, &permanent(&id), Value::Null, None).await, 402, "upgrade_required");
+    assert_error(
+        &post(&host, &permanent(&id), Value::Null, None).await,
+        402,
+        "upgrade_required",
+    );
     let reply = post(&host, &ttl(&id), json!({"hours": 2}), None).await;
     assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
     assert_eq!(reply.body["ttl_policy"], "custom");
@@ -306,10 +359,26 @@ async fn app_lifetimes_are_set_within_the_tier() {
     let headers: Vec<(&str, &str)> = with_session.iter().map(|(k, v)| (*k, v.as_str())).collect();
     assert_error(&host.get(settings).await, 401, "unauthorized");
     let shown = host.get_with(settings, &headers).await;
-    assert_eq!(shown.body["default_deployment_ttl_policy"], "permanent", "{}", shown.body);
-    let bad = patch(&host, settings, json!({"default_deployment_ttl_policy": "forever"}), Some(session.as_str())).await;
+    assert_eq!(
+        shown.body["default_deployment_ttl_policy"], "permanent",
+        "{}",
+        shown.body
+    );
+    let bad = patch(
+        &host,
+        settings,
+        json!({"default_deployment_ttl_policy": "forever"}),
+        Some(session.as_str()),
+    )
+    .await;
     assert_error(&bad, 400, "invalid_ttl_policy");
-    let set = patch(&host, settings, json!({"default_deployment_ttl_policy": "auto_24h"}), Some(session.as_str())).await;
+    let set = patch(
+        &host,
+        settings,
+        json!({"default_deployment_ttl_policy": "auto_24h"}),
+        Some(session.as_str()),
+    )
+    .await;
     assert_eq!(set.status.as_u16(), 200, "{}", set.body);
     let reply = deploy(&host, &session, greeter(), &[("name", "daily")]).await;
     assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
@@ -354,7 +423,11 @@ async fn from_address(host: &TestHost, url: &str, client: &str) -> (u16, String)
 async fn private_apps_answer_only_their_allowed_addresses() {
     let host = TestHost::start(HostOptions::only(ProviderSpec::deploy())).await;
     let namespace = namespace_of(&host);
-    let private = [("name", "private"), ("private", "true"), ("allowed_ips", "203.0.113.0/24")];
+    let private = [
+        ("name", "private"),
+        ("private", "true"),
+        ("allowed_ips", "203.0.113.0/24"),
+    ];
 
     // Anonymous and free callers: public apps only, and nothing is created.
     let jwt = new_owner(&host).await;
@@ -365,15 +438,31 @@ async fn private_apps_answer_only_their_allowed_addresses() {
     let session = sign_in(&host, &email).await;
     set_team_tier(&host, &email, "pro").await;
     let refusals = [
-        (vec![("name", "p"), ("private", "true")], "private_deploy_requires_allowed_ips"),
-        (vec![("name", "p"), ("allowed_ips", "10.0.0.1, not-an-address")], "invalid_allowed_ip"),
+        (
+            vec![("name", "p"), ("private", "true")],
+            "private_deploy_requires_allowed_ips",
+        ),
+        (
+            vec![("name", "p"), ("allowed_ips", "10.0.0.1, not-an-address")],
+            "invalid_allowed_ip",
+        ),
     ];
     for (fields, code) in refusals {
-        assert_error(&deploy(&host, &session, greeter(), &fields).await, 400, code);
+        assert_error(
+            &deploy(&host, &session, greeter(), &fields).await,
+            400,
+            code,
+        );
     }
     let many: Vec<String> = (0..33).map(|i| format!("10.0.{i}.1")).collect();
     let many = many.join(",");
-    let reply = deploy(&host, &session, greeter(), &[("name", "p"), ("allowed_ips", &many)]).await;
+    let reply = deploy(
+        &host,
+        &session,
+        greeter(),
+        &[("name", "p"), ("allowed_ips", &many)],
+    )
+    .await;
     assert_error(&reply, 400, "too_many_allowed_ips");
 
     let env_vars = json!({"GREETING": "for the allowed"}).to_string();
@@ -396,7 +485,11 @@ async fn private_apps_answer_only_their_allowed_addresses() {
     assert!(!body.contains("for the allowed"));
 
     // A redeploy naming other addresses moves the list.
-    let moved = [("name", "private"), ("redeploy", "true"), ("allowed_ips", "198.51.100.0/24")];
+    let moved = [
+        ("name", "private"),
+        ("redeploy", "true"),
+        ("allowed_ips", "198.51.100.0/24"),
+    ];
     let reply = deploy(&host, &session, greeter(), &moved).await;
     assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
     wait_for(&host, &id, 2, &["healthy"], ROLLOUT).await;
@@ -410,7 +503,14 @@ async fn private_apps_answer_only_their_allowed_addresses() {
         &host,
         "/stacks/new",
         Some(session.as_str()),
-        &[("name", "s"), ("manifest", "services:\n  web:\n    port: 8080\n    expose: true\n"), ("allowed_ips", "203.0.113.0/24")],
+        &[
+            ("name", "s"),
+            (
+                "manifest",
+                "services:\n  web:\n    port: 8080\n    expose: true\n",
+            ),
+            ("allowed_ips", "203.0.113.0/24"),
+        ],
         &[("web", greeter())],
     )
     .await;
@@ -432,7 +532,10 @@ async fn a_paid_teams_delete_waits_for_the_emailed_confirmation() {
         async move {
             let reply = deploy(host, &session, greeter(), &[("name", name)]).await;
             assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-            (id_of(&reply.body), reply.body["url"].as_str().unwrap().to_string())
+            (
+                id_of(&reply.body),
+                reply.body["url"].as_str().unwrap().to_string(),
+            )
         }
     };
     let (id, url) = deploy_one("keep-me").await;
@@ -443,7 +546,11 @@ async fn a_paid_teams_delete_waits_for_the_emailed_confirmation() {
     let reply = host.delete(&path).await;
     assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
     assert_eq!(reply.body["deletion_status"], "pending_confirmation");
-    assert!(!reply.body.to_string().contains("del_"), "the token goes only by email: {}", reply.body);
+    assert!(
+        !reply.body.to_string().contains("del_"),
+        "the token goes only by email: {}",
+        reply.body
+    );
     assert_error(&host.delete(&path).await, 409, "deletion_already_pending");
     let item = wait_for(&host, &id, 1, &["healthy"], ROLLOUT).await;
     assert_eq!(item["status"], "healthy");
@@ -461,15 +568,27 @@ async fn a_paid_teams_delete_waits_for_the_emailed_confirmation() {
     let reply = host.delete(&cancel).await;
     assert_eq!(reply.body["deletion_status"], "cancelled", "{}", reply.body);
     let confirm = |token: &str| format!("{cancel}?token={token}");
-    assert_error(&host.post_json(&confirm(&token), Value::Null).await, 410, "deletion_token_invalid");
+    assert_error(
+        &host.post_json(&confirm(&token), Value::Null).await,
+        410,
+        "deletion_token_invalid",
+    );
     assert_error(&host.delete(&cancel).await, 404, "no_pending_deletion");
 
     // Asked again and confirmed with the new token: gone. A wrong or late token does nothing.
     assert_eq!(host.delete(&path).await.status.as_u16(), 202);
     let link = instanode_tests::mail::link_to(&email, "/confirm-deletion?t=").await;
     let token = link.split("t=").nth(1).unwrap().to_string();
-    assert_error(&host.post_json(&confirm("del_wrong"), Value::Null).await, 410, "deletion_token_invalid");
-    assert_error(&host.post_json(&cancel, Value::Null).await, 400, "missing_token");
+    assert_error(
+        &host.post_json(&confirm("del_wrong"), Value::Null).await,
+        410,
+        "deletion_token_invalid",
+    );
+    assert_error(
+        &host.post_json(&cancel, Value::Null).await,
+        400,
+        "missing_token",
+    );
     let reply = host.post_json(&confirm(&token), Value::Null).await;
     assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
     assert_eq!(reply.body["deletion_status"], "confirmed");
@@ -490,13 +609,27 @@ async fn a_paid_teams_delete_waits_for_the_emailed_confirmation() {
     };
     let (plain, skipping) = (key_for(false).await, key_for(true).await);
     let skip_with = |key: &str| {
-        let (host, path, bearer) = (&host, format!("/api/v1/deployments/{second}"), format!("Bearer {key}"));
+        let (host, path, bearer) = (
+            &host,
+            format!("/api/v1/deployments/{second}"),
+            format!("Bearer {key}"),
+        );
         async move {
-            host.delete_with(&path, &[("authorization", &bearer), ("x-skip-email-confirmation", "yes")])
-                .await
+            host.delete_with(
+                &path,
+                &[
+                    ("authorization", &bearer),
+                    ("x-skip-email-confirmation", "yes"),
+                ],
+            )
+            .await
         }
     };
-    assert_error(&skip_with(&plain).await, 403, "skip_confirmation_not_allowed");
+    assert_error(
+        &skip_with(&plain).await,
+        403,
+        "skip_confirmation_not_allowed",
+    );
     let reply = skip_with(&skipping).await;
     assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
     assert_eq!(reply.body["deletion_status"], "confirmed");

@@ -407,7 +407,10 @@ async fn stacks_and_deployments_are_managed_through_their_tools() {
         "rotate_credentials",
         "list_webhook_requests",
     ] {
-        assert!(tools.contains(&expected), "{expected} missing from {tools:?}");
+        assert!(
+            tools.contains(&expected),
+            "{expected} missing from {tools:?}"
+        );
     }
     let app = &made["results"][0];
     assert_eq!(app["is_error"], false, "{app}");
@@ -415,7 +418,10 @@ async fn stacks_and_deployments_are_managed_through_their_tools() {
     let stack = &stack_made["results"][0];
     assert_eq!(stack["is_error"], false, "{stack}");
     let slug = stack["structured"]["slug"].as_str().unwrap().to_string();
-    let stack_token = stack["structured"]["stack_token"].as_str().unwrap().to_string();
+    let stack_token = stack["structured"]["stack_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(made["results"][1]["structured"]["error"], "invalid_tarball");
 
     // The stack answers its owner's token only (the app's owner is a stranger to it),
@@ -431,11 +437,24 @@ async fn stacks_and_deployments_are_managed_through_their_tools() {
     assert_eq!(read["is_error"], false, "{read}");
     assert_eq!(read["structured"]["slug"], slug.as_str());
     let updated = &as_owner["results"][1];
-    assert_eq!(updated["structured"]["redeploying"], json!(["web"]), "{updated}");
-    assert_eq!(as_owner["results"][2]["structured"]["error"], "claim_required");
+    assert_eq!(
+        updated["structured"]["redeploying"],
+        json!(["web"]),
+        "{updated}"
+    );
+    assert_eq!(
+        as_owner["results"][2]["structured"]["error"],
+        "claim_required"
+    );
     let as_stranger = session_with(&host, calls, &bearer);
-    assert_eq!(as_stranger["results"][0]["structured"]["error"], "stack_not_found");
-    assert_eq!(as_stranger["results"][1]["structured"]["error"], "stack_not_found");
+    assert_eq!(
+        as_stranger["results"][0]["structured"]["error"],
+        "stack_not_found"
+    );
+    assert_eq!(
+        as_stranger["results"][1]["structured"]["error"],
+        "stack_not_found"
+    );
 
     // The app: env merged, lifetime kept for claimed apps, then deleted.
     let managed = session(
@@ -449,7 +468,12 @@ async fn stacks_and_deployments_are_managed_through_their_tools() {
         ]),
     );
     let results = &managed["results"];
-    assert_eq!(results[0]["structured"]["redeploying"], json!(["app"]), "{}", results[0]);
+    assert_eq!(
+        results[0]["structured"]["redeploying"],
+        json!(["app"]),
+        "{}",
+        results[0]
+    );
     assert_eq!(results[1]["structured"]["error"], "claim_required");
     assert_eq!(results[2]["is_error"], false, "{}", results[2]);
     assert_eq!(results[3]["structured"]["error"], "resource_deleted");

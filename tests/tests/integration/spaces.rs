@@ -206,7 +206,12 @@ async fn presign_checks_expiry_values_tokens_and_its_rate() {
     );
     // Ten a minute per resource (four were spent above), for distinct requests.
     for i in 0..6 {
-        let reply = presign(&host, &body, json!({"operation": "GET", "key": format!("k{i}")})).await;
+        let reply = presign(
+            &host,
+            &body,
+            json!({"operation": "GET", "key": format!("k{i}")}),
+        )
+        .await;
         assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
     }
     assert_error(
@@ -219,7 +224,10 @@ async fn presign_checks_expiry_values_tokens_and_its_rate() {
     let first = presign(&host, &body, json!({"operation": "GET", "key": "k0"})).await;
     assert_eq!(first.status.as_u16(), 200, "{}", first.body);
     assert_eq!(
-        first.headers.get("x-idempotent-replay").and_then(|v| v.to_str().ok()),
+        first
+            .headers
+            .get("x-idempotent-replay")
+            .and_then(|v| v.to_str().ok()),
         Some("true")
     );
 }

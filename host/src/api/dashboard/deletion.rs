@@ -1,12 +1,13 @@
 //! The page an emailed delete confirmation opens: what would be deleted, and a button
 //! that confirms it (opening the link alone deletes nothing; mail scanners open links).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Html;
 
 use super::views;
 use crate::api::claim::TokenQuery;
 use crate::api::error::ApiError;
+use crate::api::query::Query;
 use crate::app::SharedApp;
 
 /// `GET /confirm-deletion?t=`: what the emailed link opens, a page naming what would be
@@ -25,9 +26,9 @@ pub async fn page(
         .pending_deletion(&crate::api::auth::hash(&secret), app.clock.now())
         .await
         .map_err(ApiError::internal)?;
-    let confirm_url = pending.as_ref().map(|p| {
-        format!("/api/v1/{}s/{}/confirm-deletion", p.kind, p.handle)
-    });
+    let confirm_url = pending
+        .as_ref()
+        .map(|p| format!("/api/v1/{}s/{}/confirm-deletion", p.kind, p.handle));
     Ok(Html(
         views::deletion::page(
             pending.as_ref().map(|p| p.label.as_str()),
@@ -37,4 +38,3 @@ pub async fn page(
         .into_string(),
     ))
 }
-

@@ -8,7 +8,9 @@
 //! Tool input schemas are JSON Schema documents written out with `json!`: they describe
 //! arguments (some from the live providers' request fields), not a type of this crate.
 
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Path, State};
+
+use crate::api::query::Query;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -19,8 +21,8 @@ use crate::api::idempotency::{self, Rule};
 use crate::api::json::JsonObject;
 use crate::api::schema::Tool;
 use crate::api::{
-    capabilities, claim, deletion, env_updates, lifetime, provision, resources, stacks, storage, vault,
-    webhooks,
+    capabilities, claim, deletion, env_updates, lifetime, provision, resources, stacks, storage,
+    vault, webhooks,
 };
 use crate::app::{App, SharedApp};
 use crate::kinds::KindInfo;
@@ -52,10 +54,19 @@ const ROUTED_TOOLS: [(&str, &str); 14] = [
     ("get_capabilities", "get /api/v1/capabilities"),
     ("get_resource", "get /api/v1/resources/{token}"),
     ("delete_resource", "delete /api/v1/resources/{token}"),
-    ("get_credentials", "get /api/v1/resources/{token}/credentials"),
-    ("rotate_credentials", "post /api/v1/resources/{token}/rotate-credentials"),
+    (
+        "get_credentials",
+        "get /api/v1/resources/{token}/credentials",
+    ),
+    (
+        "rotate_credentials",
+        "post /api/v1/resources/{token}/rotate-credentials",
+    ),
     ("presign_storage", "post /storage/{token}/presign"),
-    ("list_webhook_requests", "get /api/v1/webhooks/{token}/requests"),
+    (
+        "list_webhook_requests",
+        "get /api/v1/webhooks/{token}/requests",
+    ),
     ("claim_resource", "post /claim"),
     ("set_vault_key", "put /api/v1/vault/{env}/{key}"),
     ("get_vault_key", "get /api/v1/vault/{env}/{key}"),
@@ -68,7 +79,10 @@ const ROUTED_TOOLS: [(&str, &str); 14] = [
 const DEPLOY_TOOLS: [(&str, &str); 17] = [
     ("create_deploy", "post /deploy/new"),
     ("get_deployment", "get /api/v1/deployments/{id}"),
-    ("get_deployment_events", "get /api/v1/deployments/{id}/events"),
+    (
+        "get_deployment_events",
+        "get /api/v1/deployments/{id}/events",
+    ),
     ("redeploy", "post /deploy/{id}/redeploy"),
     ("delete_deployment", "delete /api/v1/deployments/{id}"),
     (
@@ -77,15 +91,24 @@ const DEPLOY_TOOLS: [(&str, &str); 17] = [
     ),
     ("update_deploy_env", "patch /deploy/{id}/env"),
     ("set_deployment_ttl", "post /api/v1/deployments/{id}/ttl"),
-    ("make_deployment_permanent", "post /api/v1/deployments/{id}/make-permanent"),
+    (
+        "make_deployment_permanent",
+        "post /api/v1/deployments/{id}/make-permanent",
+    ),
     ("create_stack", "post /stacks/new"),
     ("get_stack", "get /api/v1/stacks/{slug}"),
     ("delete_stack", "delete /api/v1/stacks/{slug}"),
-    ("cancel_stack_deletion", "delete /api/v1/stacks/{slug}/confirm-deletion"),
+    (
+        "cancel_stack_deletion",
+        "delete /api/v1/stacks/{slug}/confirm-deletion",
+    ),
     ("redeploy_stack", "post /stacks/{slug}/redeploy"),
     ("update_stack_env", "patch /stacks/{slug}/env"),
     ("set_stack_ttl", "post /api/v1/stacks/{slug}/ttl"),
-    ("make_stack_permanent", "post /api/v1/stacks/{slug}/make-permanent"),
+    (
+        "make_stack_permanent",
+        "post /api/v1/stacks/{slug}/make-permanent",
+    ),
 ];
 
 /// The kinds provisioned by a JSON body (apps take a tarball and have their own tool),
@@ -170,8 +193,18 @@ pub fn catalog(app: &App) -> Vec<Tool> {
 /// The tools with fixed names, in the order of [`ROUTED_TOOLS`] then [`DEPLOY_TOOLS`].
 fn fixed_tools(deploys: bool) -> Vec<Tool> {
     let token = || token_only("The resource token returned when it was created.");
-    let id = || schema(json!({"id": string("The deployment id (from create_deploy).")}), &["id"]);
-    let slug = || schema(json!({"stack_id": string("The stack's id, its slug (from create_stack).")}), &["stack_id"]);
+    let id = || {
+        schema(
+            json!({"id": string("The deployment id (from create_deploy).")}),
+            &["id"],
+        )
+    };
+    let slug = || {
+        schema(
+            json!({"stack_id": string("The stack's id, its slug (from create_stack).")}),
+            &["stack_id"],
+        )
+    };
     let env_vars = json!({"type": "object", "additionalProperties": {"type": "string"},
         "description": "Names to values; an empty value removes the variable."});
     let hours = json!({"type": "integer", "minimum": 1, "maximum": 8760,
@@ -192,7 +225,11 @@ fn fixed_tools(deploys: bool) -> Vec<Tool> {
             "Status, kind, tier, limits, usage and expiry of one resource (never its URL).",
             token(),
         ),
-        tool("delete_resource", "Deletes a resource and everything in it.", token()),
+        tool(
+            "delete_resource",
+            "Deletes a resource and everything in it.",
+            token(),
+        ),
         tool(
             "get_credentials",
             "A team resource's connection URL (needs the team's API key; every read is recorded).",
@@ -496,7 +533,9 @@ pub async fn call(
             .into_response(),
         "delete_vault_key" => {
             let path = Path((segment(args, "env")?, segment(args, "key")?));
-            vault::delete(state(), path, headers()).await.into_response()
+            vault::delete(state(), path, headers())
+                .await
+                .into_response()
         }
         "create_deploy" => {
             let form = deploy_form(args)?;
@@ -569,23 +608,41 @@ pub async fn call(
             .into_response(),
         "redeploy_stack" => {
             let query = stacks::ServiceQuery {
-                service: args.get("service").and_then(Value::as_str).map(str::to_string),
+                service: args
+                    .get("service")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
             };
-            stacks::redeploy(state(), Path(segment(args, "stack_id")?), Query(query), headers())
-                .await
-                .into_response()
+            stacks::redeploy(
+                state(),
+                Path(segment(args, "stack_id")?),
+                Query(query),
+                headers(),
+            )
+            .await
+            .into_response()
         }
         "update_stack_env" => {
             let slug = segment(args, "stack_id")?;
-            env_updates::stack(state(), Path(slug), headers(), JsonObject(without(args, "stack_id")))
-                .await
-                .into_response()
+            env_updates::stack(
+                state(),
+                Path(slug),
+                headers(),
+                JsonObject(without(args, "stack_id")),
+            )
+            .await
+            .into_response()
         }
         "set_stack_ttl" => {
             let slug = segment(args, "stack_id")?;
-            lifetime::stack_ttl(state(), Path(slug), headers(), JsonObject(without(args, "stack_id")))
-                .await
-                .into_response()
+            lifetime::stack_ttl(
+                state(),
+                Path(slug),
+                headers(),
+                JsonObject(without(args, "stack_id")),
+            )
+            .await
+            .into_response()
         }
         "make_stack_permanent" => {
             lifetime::stack_permanent(state(), Path(segment(args, "stack_id")?), headers())
@@ -682,8 +739,10 @@ fn stack_form(args: &Map<String, Value>) -> Result<Form, Refused> {
             )
         })?;
     for (service, encoded) in tarballs {
-        form.files
-            .insert(service.clone(), decoded_tarball(encoded.as_str(), service)?.into());
+        form.files.insert(
+            service.clone(),
+            decoded_tarball(encoded.as_str(), service)?.into(),
+        );
     }
     Ok(form)
 }
@@ -691,11 +750,19 @@ fn stack_form(args: &Map<String, Value>) -> Result<Form, Refused> {
 /// A base64 tarball argument, decoded.
 fn decoded_tarball(encoded: Option<&str>, what: &str) -> Result<Vec<u8>, Refused> {
     let encoded = encoded.ok_or_else(|| {
-        refused("invalid_arguments", format!("the tarball of `{what}` must be a base64 string"))
+        refused(
+            "invalid_arguments",
+            format!("the tarball of `{what}` must be a base64 string"),
+        )
     })?;
     base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
-        .map_err(|e| refused("invalid_tarball", format!("the tarball of `{what}` is not base64: {e}")))
+        .map_err(|e| {
+            refused(
+                "invalid_tarball",
+                format!("the tarball of `{what}` is not base64: {e}"),
+            )
+        })
 }
 
 fn text<'a>(args: &'a Map<String, Value>, field: &str) -> Result<&'a str, Refused> {
@@ -727,19 +794,31 @@ mod tests {
 
     /// The tags of the operations agents call.
     const AGENT_TAGS: [&str; 7] = [
-        "provision", "storage", "webhooks", "deploys", "stacks", "resources", "vault",
+        "provision",
+        "storage",
+        "webhooks",
+        "deploys",
+        "stacks",
+        "resources",
+        "vault",
     ];
 
     /// Agent operations with no fixed tool, and why.
     const NOT_TOOLS: [(&str, &str); 10] = [
         ("post /{kind}/new", "one create_<label> tool per kind"),
-        ("post /webhook/receive/{receive_id}", "called by the webhook's sender, not the agent"),
+        (
+            "post /webhook/receive/{receive_id}",
+            "called by the webhook's sender, not the agent",
+        ),
         ("get /deploy/{id}", "the short path of get_deployment"),
         ("delete /deploy/{id}", "the short path of delete_deployment"),
         ("get /stacks/{slug}", "the short path of get_stack"),
         ("delete /stacks/{slug}", "the short path of delete_stack"),
         ("get /deploy/{id}/logs", "a live stream; tools answer once"),
-        ("get /stacks/{slug}/logs/{service}", "a live stream; tools answer once"),
+        (
+            "get /stacks/{slug}/logs/{service}",
+            "a live stream; tools answer once",
+        ),
         (
             "post /api/v1/deployments/{id}/confirm-deletion",
             "a person confirms from the emailed link",
@@ -790,7 +869,10 @@ mod tests {
         let table: Vec<&str> = (ROUTED_TOOLS.iter().chain(&DEPLOY_TOOLS))
             .map(|(tool, _)| *tool)
             .collect();
-        assert_eq!(offered, table, "the catalog lists the tables' tools in order");
+        assert_eq!(
+            offered, table,
+            "the catalog lists the tables' tools in order"
+        );
         let without_deploys: Vec<String> = fixed_tools(false).into_iter().map(|t| t.name).collect();
         assert_eq!(without_deploys, table[..ROUTED_TOOLS.len()]);
     }

@@ -14,8 +14,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::schema::ErrorBody;
 use super::{
-    admin, auth, billing, capabilities, claim, cli, dashboard, deletion, deploy, docs, env_updates, health, lifetime, mcp,
-    provision, resources, stacks, storage, team, vault, webhooks,
+    admin, auth, billing, capabilities, claim, cli, dashboard, deletion, deploy, docs, env_updates,
+    health, lifetime, mcp, provision, resources, stacks, storage, team, vault, webhooks,
 };
 
 /// `GET /openapi.json`.
