@@ -406,6 +406,13 @@ async fn stacks_and_deployments_are_managed_through_their_tools() {
         "get_credentials",
         "rotate_credentials",
         "list_webhook_requests",
+        "cancel_deployment_deletion",
+        "cancel_stack_deletion",
+        "set_vault_key",
+        "get_vault_key",
+        "list_vault_keys",
+        "delete_vault_key",
+        "rotate_vault_key",
     ] {
         assert!(
             tools.contains(&expected),
@@ -465,6 +472,7 @@ async fn stacks_and_deployments_are_managed_through_their_tools() {
             ["delete_deployment", {"id": id}],
             ["get_deployment", {"id": id}],
             ["delete_stack", {"stack_id": slug}],
+            ["set_vault_key", {"env": "production", "key": "K", "value": "v"}],
         ]),
     );
     let results = &managed["results"];
@@ -479,6 +487,8 @@ async fn stacks_and_deployments_are_managed_through_their_tools() {
     assert_eq!(results[3]["structured"]["error"], "resource_deleted");
     // No bearer: the stack is not deleted.
     assert_eq!(results[4]["structured"]["error"], "unauthorized");
+    // The vault is a team's: no account, no vault.
+    assert_eq!(results[5]["structured"]["error"], "unauthorized");
     let deleted = session_with(&host, json!([["delete_stack", {"stack_id": slug}]]), &owner);
     assert_eq!(deleted["results"][0]["is_error"], false, "{deleted}");
     remove_namespace(&namespace);
