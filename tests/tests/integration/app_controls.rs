@@ -589,9 +589,15 @@ async fn a_paid_teams_delete_waits_for_the_emailed_confirmation() {
         400,
         "missing_token",
     );
-    let reply = host.post_json(&confirm(&token), Value::Null).await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
-    assert_eq!(reply.body["deletion_status"], "confirmed");
+    // The person opens the link in a browser and clicks the button.
+    let report = confirm_in_browser(&format!("{}{link}", host.url)).await;
+    assert_eq!(report["status"], 200, "{report}");
+    assert!(report["pending"].as_str().unwrap().contains("keep-me"), "{report}");
+    assert!(report["result"].as_str().unwrap().contains("was deleted"), "{report}");
+    assert!(report["reopened"].as_str().unwrap().contains("not valid any more"), "{report}");
+    assert_eq!(report["reopened_has_button"], false, "{report}");
+    let late = host.post_json(&confirm(&token), Value::Null).await;
+    assert_error(&late, 410, "deletion_token_invalid");
     assert_error(&host.get(&path).await, 410, "resource_deleted");
     let (status, _) = from_address(&host, &url, "203.0.113.9").await;
     assert_eq!(status, 404);
@@ -634,4 +640,25 @@ async fn a_paid_teams_delete_waits_for_the_emailed_confirmation() {
     assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
     assert_eq!(reply.body["deletion_status"], "confirmed");
     remove_namespace(&namespace);
+}
+
+/// Runs `tests/browser/confirm_deletion.mjs` on `link`; its JSON report.
+async fn confirm_in_browser(link: &str) -> Value {
+    let script =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("browser/confirm_deletion.mjs");
+    let out = tokio::process::Command::new("node")
+        .arg(script)
+        .env("LINK", link)
+        .env("CHROMIUM", instanode_tests::env("INSTANODE_TEST_CHROMIUM"))
+        .env("PLAYWRIGHT_DIR", instanode_tests::env("INSTANODE_TEST_PLAYWRIGHT_DIR"))
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the browser run failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap()
 }
