@@ -9,7 +9,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -173,9 +173,10 @@ async fn apply(app: &App, target: Target, wanted: Wanted) -> Result<Json<Lifetim
     }
     let now = app.clock.now();
     let expires_at: Option<DateTime<Utc>> = match wanted {
-        Wanted::Hours(hours) => {
-            Some(now + chrono::Duration::hours(i64::try_from(hours).unwrap_or(1)))
-        }
+        // Whole seconds: what the answer says is exactly what the store keeps.
+        Wanted::Hours(hours) => Some(
+            (now + chrono::Duration::hours(i64::try_from(hours).unwrap_or(1))).trunc_subsecs(0),
+        ),
         Wanted::Permanent => None,
     };
     app.store

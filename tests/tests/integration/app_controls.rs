@@ -592,9 +592,21 @@ async fn a_paid_teams_delete_waits_for_the_emailed_confirmation() {
     // The person opens the link in a browser and clicks the button.
     let report = confirm_in_browser(&format!("{}{link}", host.url)).await;
     assert_eq!(report["status"], 200, "{report}");
-    assert!(report["pending"].as_str().unwrap().contains("keep-me"), "{report}");
-    assert!(report["result"].as_str().unwrap().contains("was deleted"), "{report}");
-    assert!(report["reopened"].as_str().unwrap().contains("not valid any more"), "{report}");
+    assert!(
+        report["pending"].as_str().unwrap().contains("keep-me"),
+        "{report}"
+    );
+    assert!(
+        report["result"].as_str().unwrap().contains("was deleted"),
+        "{report}"
+    );
+    assert!(
+        report["reopened"]
+            .as_str()
+            .unwrap()
+            .contains("not valid any more"),
+        "{report}"
+    );
     assert_eq!(report["reopened_has_button"], false, "{report}");
     let late = host.post_json(&confirm(&token), Value::Null).await;
     assert_error(&late, 410, "deletion_token_invalid");
@@ -650,7 +662,10 @@ async fn confirm_in_browser(link: &str) -> Value {
         .arg(script)
         .env("LINK", link)
         .env("CHROMIUM", instanode_tests::env("INSTANODE_TEST_CHROMIUM"))
-        .env("PLAYWRIGHT_DIR", instanode_tests::env("INSTANODE_TEST_PLAYWRIGHT_DIR"))
+        .env(
+            "PLAYWRIGHT_DIR",
+            instanode_tests::env("INSTANODE_TEST_PLAYWRIGHT_DIR"),
+        )
         .output()
         .await
         .expect("node runs");
