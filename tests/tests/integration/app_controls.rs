@@ -608,8 +608,9 @@ async fn a_paid_teams_delete_waits_for_the_emailed_confirmation() {
         "{report}"
     );
     assert_eq!(report["reopened_has_button"], false, "{report}");
+    // A second click finds nothing left to delete.
     let late = host.post_json(&confirm(&token), Value::Null).await;
-    assert_error(&late, 410, "deletion_token_invalid");
+    assert_error(&late, 410, "resource_deleted");
     assert_error(&host.get(&path).await, 410, "resource_deleted");
     let (status, _) = from_address(&host, &url, "203.0.113.9").await;
     assert_eq!(status, 404);
