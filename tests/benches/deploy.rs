@@ -7,6 +7,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use instanode::api::schema::{DeploymentAnswer, DeploymentDeleted};
 use instanode_tests::deploy::{deploy, new_owner, static_site, through_proxy, wait_for};
 use instanode_tests::{HostOptions, ProviderSpec, STATS_HEADER, Stats, TestHost, figure_row};
 use reqwest::Method;
@@ -21,9 +22,9 @@ async fn one_deploy(host: &TestHost, i: usize) -> Duration {
     let body = format!("bench {i}");
     let began = Instant::now();
     let reply = deploy(host, &jwt, static_site(&body), &[("name", "bench")]).await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let id = reply.body["id"].as_str().expect("id").to_string();
-    let url = reply.body["url"].as_str().expect("url").to_string();
+    let answer: DeploymentAnswer = reply.expect(202);
+    let id = answer.id.to_string();
+    let url = answer.url.expect("url");
     wait_for(host, &id, 1, &["healthy"], Duration::from_secs(180)).await;
     loop {
         let (status, text) = through_proxy(host, Method::GET, &url, None, None).await;
@@ -34,7 +35,7 @@ async fn one_deploy(host: &TestHost, i: usize) -> Duration {
     }
     let elapsed = began.elapsed();
     let deleted = host.delete(&format!("/api/v1/deployments/{id}")).await;
-    assert_eq!(deleted.status.as_u16(), 200, "{}", deleted.body);
+    deleted.expect::<DeploymentDeleted>(200);
     elapsed
 }
 
@@ -192,8 +193,9 @@ async fn main() {
 
     let jwt = new_owner(&host).await;
     let reply = deploy(&host, &jwt, static_site("proxied"), &[("name", "target")]).await;
-    let id = reply.body["id"].as_str().expect("id").to_string();
-    let url = reply.body["url"].as_str().expect("url").to_string();
+    let answer: DeploymentAnswer = reply.json();
+    let id = answer.id.to_string();
+    let url = answer.url.expect("url");
     wait_for(&host, &id, 1, &["healthy"], Duration::from_secs(120)).await;
     let upstream: String =
         sqlx::query_scalar("SELECT upstream FROM deployments WHERE status = 'healthy'")

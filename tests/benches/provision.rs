@@ -10,8 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use instanode::api::schema::{Created, Presigned};
 use instanode_tests::{
-    HostOptions, ProviderSpec, STATS_HEADER, Stats, TestHost, figure_row, rss_kib_of, superuser,
+    HostOptions, ProviderFields, ProviderSpec, STATS_HEADER, Stats, TestHost, figure_row,
+    rss_kib_of, superuser,
 };
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
@@ -19,11 +21,11 @@ use sqlx::{Connection, PgConnection};
 /// One provision, timed until the tenant's first query (or command) succeeds.
 async fn provision_and_query(host: &TestHost, path: &str, name: &str) -> Duration {
     let started = Instant::now();
-    let reply = host.post_json(path, json!({"name": name})).await;
-    assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
-    let url = reply.body["connection_url"]
-        .as_str()
-        .expect("connection_url");
+    let created: Created = host
+        .post_json(path, json!({"name": name}))
+        .await
+        .expect(201);
+    let url = created.connection_url.as_str();
     if url.starts_with("mongodb://") {
         let client = mongodb::Client::with_uri_str(url).await.expect("mongo url");
         let database = client
@@ -37,9 +39,7 @@ async fn provision_and_query(host: &TestHost, path: &str, name: &str) -> Duratio
         return started.elapsed();
     }
     if url.starts_with("nats://") {
-        let creds = reply.body["credentials"]["creds_file"]
-            .as_str()
-            .expect("creds_file");
+        let creds = created.field("credentials.creds_file");
         let client = async_nats::ConnectOptions::with_credentials(creds)
             .expect("creds parse")
             .connect(url)
@@ -60,15 +60,15 @@ async fn provision_and_query(host: &TestHost, path: &str, name: &str) -> Duratio
             .expect("publish acknowledged");
         return started.elapsed();
     }
-    if let Some(presign_url) = reply.body["presign_url"].as_str() {
+    if let Some(presign_url) = created.presign_url.as_deref() {
         let path = &presign_url[presign_url.find("/storage/").expect("presign path")..];
-        let signed = host
+        let signed: Presigned = host
             .post_json(path, json!({"operation": "PUT", "key": "first.txt"}))
-            .await;
-        assert_eq!(signed.status.as_u16(), 200, "{}", signed.body);
+            .await
+            .expect(200);
         let put = host
             .http
-            .put(signed.body["url"].as_str().expect("url"))
+            .put(signed.url)
             .body("hello")
             .send()
             .await
@@ -80,7 +80,8 @@ async fn provision_and_query(host: &TestHost, path: &str, name: &str) -> Duratio
         );
         return started.elapsed();
     }
-    if let Some(receive_url) = reply.body["receive_url"].as_str() {
+    if let Some(receive_url) = created.provider_fields.get("receive_url") {
+        let receive_url = receive_url.as_str().expect("receive_url");
         let stored = host
             .http
             .post(receive_url)
@@ -139,10 +140,7 @@ async fn provisions(host: &TestHost, kinds: &[&str], workers: usize, total: usiz
 /// timed until the host answers 200 (stored).
 async fn webhook_ingest(host: &TestHost, senders: usize, total: usize) -> Stats {
     let body = host.provision("webhook", "ingest").await;
-    let url = body["receive_url"]
-        .as_str()
-        .expect("receive_url")
-        .to_string();
+    let url = body.field("receive_url").to_string();
     let per_sender = total / senders;
     let payload = bytes::Bytes::from(
         serde_json::to_vec(&json!({"event": "push", "payload": "x".repeat(512)})).expect("json"),

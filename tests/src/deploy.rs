@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use instanode::api::schema::{Created, Deployment, DeploymentAnswer};
 
 use super::{Reply, TestHost, reply};
 
@@ -42,14 +42,10 @@ pub fn static_site(body: &str) -> Vec<u8> {
 
 /// The upgrade token of a fresh owner (a webhook provisioned from a new client address).
 pub async fn new_owner(host: &TestHost) -> String {
-    let reply = host
-        .post_json("/webhook/new", serde_json::json!({ "name": "owner" }))
-        .await;
-    assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
-    reply.body["upgrade_jwt"]
-        .as_str()
-        .expect("upgrade_jwt")
-        .to_string()
+    host.post_json("/webhook/new", serde_json::json!({ "name": "owner" }))
+        .await
+        .expect::<Created>(201)
+        .upgrade_jwt
 }
 
 /// `POST path` as multipart: `fields` as text, `files` as file parts.
@@ -105,21 +101,21 @@ pub async fn wait_for(
     generation: u64,
     wanted: &[&str],
     within: Duration,
-) -> Value {
+) -> Deployment {
     let started = Instant::now();
     loop {
-        let reply = host.get(&format!("/api/v1/deployments/{id}")).await;
-        assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
-        let item = reply.body["item"].clone();
-        let status = item["status"].as_str().unwrap_or_default().to_string();
-        if item["generation"].as_u64().unwrap_or(0) >= generation
-            && wanted.contains(&status.as_str())
-        {
+        let item = host
+            .get(&format!("/api/v1/deployments/{id}"))
+            .await
+            .expect::<DeploymentAnswer>(200)
+            .item;
+        let status = item.status.as_str();
+        if u64::try_from(item.generation).unwrap_or(0) >= generation && wanted.contains(&status) {
             return item;
         }
         assert!(
             started.elapsed() < within,
-            "app {id} still {status} after {within:?}: {item}\nhost log:\n{}",
+            "app {id} still {status} after {within:?}: {item:?}\nhost log:\n{}",
             host.log()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;

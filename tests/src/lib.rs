@@ -20,10 +20,16 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use instanode::api::schema::{
+    ApiKeyCreated, Created, ErrorBody, LinkSent, Provider, Providers, RoundReport, Session,
+};
 use instanode::config::ProviderConfig;
+use instanode::lifecycle::meter::MeterReport;
+use instanode::lifecycle::reaper::ReapReport;
 use instanode::local_config;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sqlx::{Connection, PgConnection};
 use tokio::process::{Child, Command};
@@ -402,11 +408,77 @@ pub fn rss_kib_of(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// An HTTP answer, body parsed as JSON (or `Null`).
+/// An HTTP answer, body parsed as JSON (or `Null`). Read it as the API's answer types
+/// (`instanode::api::schema`) with [`json`](Self::json), [`expect`](Self::expect) and
+/// [`error`](Self::error); `body` stays for answers a test inspects beyond their type.
 pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Value,
+}
+
+impl Reply {
+    /// The body as `T`; panics with the body when it is not one.
+    pub fn json<T: DeserializeOwned>(&self) -> T {
+        T::deserialize(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "the {} answer is not a {}: {e}; body {}",
+                self.status,
+                std::any::type_name::<T>(),
+                self.body
+            )
+        })
+    }
+
+    /// Asserts the status, then reads the body as `T`.
+    pub fn expect<T: DeserializeOwned>(&self, status: u16) -> T {
+        assert_eq!(self.status.as_u16(), status, "{}", self.body);
+        self.json()
+    }
+
+    /// The body as the error envelope.
+    pub fn error(&self) -> ErrorBody {
+        self.json()
+    }
+}
+
+/// A provider's own field of a created resource (`Created::provider_fields`): `key_prefix`,
+/// or `credentials.creds_file` for one nested under `credentials`.
+pub trait ProviderFields {
+    fn field(&self, name: &str) -> &str;
+}
+
+impl ProviderFields for Created {
+    fn field(&self, name: &str) -> &str {
+        let mut path = name.split('.');
+        let first = path.next().unwrap_or_default();
+        path.fold(self.provider_fields.get(first), |value, part| {
+            value.and_then(|v| v.get(part))
+        })
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no provider field {name}: {self:?}"))
+    }
+}
+
+/// A signed-in account, or an API key of one: the credential and how to send it.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub email: String,
+    /// The session token, or the API key.
+    pub token: String,
+    /// `Bearer <token>`: the `Authorization` value.
+    pub bearer: String,
+    /// The session the emailed link gave (for an API key: its account's).
+    pub session: Session,
+    /// The key, when this is an API key.
+    pub key: Option<ApiKeyCreated>,
+}
+
+impl Account {
+    /// The `Authorization` header carrying the credential.
+    pub fn auth(&self) -> (&'static str, &str) {
+        ("authorization", &self.bearer)
+    }
 }
 
 impl TestHost {
@@ -519,16 +591,21 @@ impl TestHost {
     }
 
     /// `POST /<kind>/new {"name": name}`, which must answer 201; its body.
-    pub async fn provision(&self, kind: &str, name: &str) -> Value {
+    pub async fn provision(&self, kind: &str, name: &str) -> Created {
         self.provision_with(kind, name, &[]).await
     }
 
     /// [`provision`](Self::provision) with extra headers: a client address
     /// (`x-forwarded-for`, which decides the anonymous owner) or a credential.
-    pub async fn provision_with(&self, kind: &str, name: &str, headers: &[(&str, &str)]) -> Value {
+    pub async fn provision_with(
+        &self,
+        kind: &str,
+        name: &str,
+        headers: &[(&str, &str)],
+    ) -> Created {
         let reply = self.try_provision(kind, name, headers).await;
         assert_eq!(reply.status.as_u16(), 201, "{kind}: {}", reply.body);
-        reply.body
+        reply.json()
     }
 
     /// `POST /<kind>/new {"name": name}` with extra headers, answered however the host answers.
@@ -580,17 +657,14 @@ impl TestHost {
         .await
     }
 
-    /// The operator API's view of provider `name`.
-    pub async fn provider_status(&self, name: &str) -> Value {
-        let reply = self
-            .get_with("/admin/providers", &[("authorization", ADMIN_BEARER)])
-            .await;
-        assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
-        reply.body["providers"]
-            .as_array()
-            .and_then(|all| all.iter().find(|p| p["name"] == name))
-            .cloned()
-            .unwrap_or(Value::Null)
+    /// The operator API's view of provider `name`, if it is live.
+    pub async fn provider_status(&self, name: &str) -> Option<Provider> {
+        self.get_with("/admin/providers", &[("authorization", ADMIN_BEARER)])
+            .await
+            .expect::<Providers>(200)
+            .providers
+            .into_iter()
+            .find(|p| p.name == name)
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -643,19 +717,65 @@ impl TestHost {
     }
 
     /// Runs one reaper pass now and returns its report.
-    pub async fn reap(&self) -> Value {
-        let reply = self.post_json("/testing/reap", serde_json::json!({})).await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-        reply.body["report"].clone()
+    pub async fn reap(&self) -> ReapReport {
+        self.post_json("/testing/reap", serde_json::json!({}))
+            .await
+            .expect::<RoundReport<ReapReport>>(200)
+            .report
     }
 
     /// Runs one metering pass over every live resource and returns its report.
-    pub async fn meter(&self) -> Value {
-        let reply = self
-            .post_json("/testing/meter", serde_json::json!({}))
-            .await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-        reply.body["report"].clone()
+    pub async fn meter(&self) -> MeterReport {
+        self.post_json("/testing/meter", serde_json::json!({}))
+            .await
+            .expect::<RoundReport<MeterReport>>(200)
+            .report
+    }
+
+    /// Asks for a sign-in link for `email` (202) and follows it.
+    pub async fn sign_in(&self, email: &str) -> Account {
+        self.post_json("/auth/email/start", serde_json::json!({ "email": email }))
+            .await
+            .expect::<LinkSent>(202);
+        self.follow_link(email).await
+    }
+
+    /// Signs a new account in: a fresh address starting with `label`.
+    pub async fn new_account(&self, label: &str) -> Account {
+        let email = format!("{label}-{}@example.com", uuid::Uuid::new_v4().simple());
+        self.sign_in(&email).await
+    }
+
+    /// Follows the newest link mailed to `email`, which must answer 200 with a session.
+    pub async fn follow_link(&self, email: &str) -> Account {
+        let session: Session = self.get(&mail::link_sent_to(email).await).await.expect(200);
+        Account {
+            email: email.to_string(),
+            token: session.session_token.clone(),
+            bearer: format!("Bearer {}", session.session_token),
+            session,
+            key: None,
+        }
+    }
+
+    /// Creates an API key named `name` for `account` (201); the account as that key.
+    pub async fn api_key(&self, account: &Account, name: &str) -> Account {
+        let key: ApiKeyCreated = self
+            .post(
+                "/api/v1/auth/api-keys",
+                Some("application/json"),
+                serde_json::json!({ "name": name }).to_string().into_bytes(),
+                &[account.auth()],
+            )
+            .await
+            .expect(201);
+        Account {
+            email: account.email.clone(),
+            token: key.key.clone(),
+            bearer: format!("Bearer {}", key.key),
+            session: account.session.clone(),
+            key: Some(key),
+        }
     }
 
     /// A superuser connection to this host's metadata database.
@@ -727,13 +847,8 @@ fn render_config(
     config
 }
 
-/// Asserts the error envelope: status, stable code, and every envelope field.
-/// The `id` of a created resource, app or stack.
-pub fn id_of(body: &Value) -> String {
-    body["id"].as_str().expect("an id").to_string()
-}
-
-pub fn assert_error(reply: &Reply, status: u16, code: &str) {
+/// Asserts the error envelope: status, stable code, and every envelope field; the envelope.
+pub fn assert_error(reply: &Reply, status: u16, code: &str) -> ErrorBody {
     assert_eq!(
         reply.status.as_u16(),
         status,
@@ -741,27 +856,24 @@ pub fn assert_error(reply: &Reply, status: u16, code: &str) {
         reply.body
     );
     let body = &reply.body;
-    assert_eq!(body["ok"], Value::Bool(false), "{body}");
-    assert_eq!(body["error"], code, "{body}");
+    // `retry_after_seconds` is sent as null rather than left out.
     assert!(
-        body["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "message: {body}"
+        body.as_object()
+            .is_some_and(|o| o.contains_key("retry_after_seconds")),
+        "{body}"
     );
-    let request_id = body["request_id"].as_str().expect("request_id");
-    assert!(!request_id.is_empty());
+    let error = reply.error();
+    assert_eq!(error.error, code, "{body}");
+    assert!(!error.message.is_empty(), "message: {body}");
+    assert!(!error.request_id.is_empty());
     assert_eq!(
         reply
             .headers
             .get("x-request-id")
             .and_then(|v| v.to_str().ok()),
-        Some(request_id)
+        Some(error.request_id.as_str())
     );
-    assert!(
-        body.as_object()
-            .unwrap()
-            .contains_key("retry_after_seconds"),
-        "{body}"
-    );
+    error
 }
 
 /// An admin connection to the test Redis server.

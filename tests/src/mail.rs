@@ -50,17 +50,3 @@ pub async fn link_to(to: &str, path: &str) -> String {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
-
-/// Signs `email` in by the emailed link, as an API client would; the session token.
-pub async fn sign_in(host: &super::TestHost, email: &str) -> String {
-    let sent = host
-        .post_json("/auth/email/start", serde_json::json!({ "email": email }))
-        .await;
-    assert_eq!(sent.status.as_u16(), 202, "{}", sent.body);
-    let reply = host.get(&link_sent_to(email).await).await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
-    reply.body["session_token"]
-        .as_str()
-        .expect("a session token")
-        .to_string()
-}

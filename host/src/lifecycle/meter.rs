@@ -3,7 +3,7 @@
 //! under 90% of it (the gap keeps a resource at the edge from flapping).
 
 use chrono::Duration;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::services::Services;
@@ -16,7 +16,7 @@ const BATCH: i64 = 64;
 /// Limits (in MiB) that bound a resource's stored bytes.
 const SIZE_LIMITS: [&str; 2] = ["storage_mb", "memory_mb"];
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct MeterReport {
     pub measured: u32,
     pub suspended: u32,

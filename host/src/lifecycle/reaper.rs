@@ -4,7 +4,7 @@
 //! state lives in the metadata database, so a restarted host picks up where it left off.
 
 use chrono::Duration;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::services::Services;
 
@@ -13,7 +13,7 @@ use super::deprovision::deprovision;
 /// Rows claimed per round trip.
 const BATCH: i64 = 32;
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct ReapReport {
     /// Resources whose backend objects were removed.
     pub ended: u32,

@@ -2,9 +2,15 @@
 //! database is claimed by email, the emailed link signs the user in, the team sees the
 //! database and its URL keeps working; sessions end at logout; API keys until revoked.
 
+use instanode::api::schema::{
+    ApiKeyList, ApiKeyRevoked, BillingApplied, BillingSkipped, ClaimPreview, ClaimSent,
+    CliApproval, CliApproved, CliSession, ClockMoved, Created, LinkSent, Me, Resource,
+    ResourceCredentials, ResourceList, SignedOut,
+};
+use instanode::store::ResourceStatus;
 use instanode::tenancy::tokens::TokenSigner;
 use instanode_tests::mail::link_sent_to;
-use instanode_tests::{HostOptions, Reply, TestHost, assert_error};
+use instanode_tests::{Account, HostOptions, Reply, TestHost, assert_error};
 use serde_json::{Value, json};
 use sqlx::Connection;
 
@@ -20,22 +26,20 @@ async fn with_bearer(host: &TestHost, path: &str, token: &str) -> Reply {
         .await
 }
 
-/// Follows the emailed link; the session token it yields.
-async fn follow_link(host: &TestHost, email: &str) -> Value {
+/// Follows the emailed link; the account it signs in.
+async fn follow_link(host: &TestHost, email: &str) -> Account {
     let link = link_sent_to(email).await;
-    let reply = host.get(&link).await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    let account = host.follow_link(email).await;
     // A link works once.
     assert_error(&host.get(&link).await, 410, "link_invalid");
-    reply.body
+    account
 }
 
 /// Asks for a sign-in link and follows it.
-async fn follow_link_after_start(host: &TestHost, email: &str) -> Value {
-    let reply = host
-        .post_json("/auth/email/start", json!({ "email": email }))
-        .await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+async fn follow_link_after_start(host: &TestHost, email: &str) -> Account {
+    host.post_json("/auth/email/start", json!({ "email": email }))
+        .await
+        .expect::<LinkSent>(202);
     follow_link(host, email).await
 }
 
@@ -51,11 +55,11 @@ async fn a_claimed_database_moves_to_the_new_account_and_keeps_working() {
             &network,
         )
         .await;
-    assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
-    let db = reply.body;
-    let jwt = db["upgrade_jwt"].as_str().unwrap();
-    let token = db["token"].as_str().unwrap();
-    assert!(db["upgrade"].as_str().unwrap().contains("/start?t="));
+    let db: Created = reply.expect(201);
+    let jwt = db.upgrade_jwt.as_str();
+    let token = db.token.to_string();
+    let token = token.as_str();
+    assert!(db.upgrade.contains("/start?t="));
 
     // The landing page and the dry run change nothing.
     let page = host
@@ -67,12 +71,13 @@ async fn a_claimed_database_moves_to_the_new_account_and_keeps_working() {
     assert_eq!(page.status().as_u16(), 200);
     assert!(page.text().await.unwrap().contains("/claim"));
     let preview = host.get(&format!("/claim/preview?t={jwt}")).await;
-    assert_eq!(preview.status.as_u16(), 200, "{}", preview.body);
-    assert_eq!(preview.body["token_valid"], true);
-    let items = preview.body["items"].as_array().unwrap();
+    let previewed: ClaimPreview = preview.expect(200);
+    assert!(previewed.token_valid);
+    let items = &previewed.items;
     assert_eq!(items.len(), 1);
-    assert_eq!(items[0]["name"], "keep-me");
-    assert_eq!(items[0]["kind"], "db");
+    assert_eq!(items[0].name, "keep-me");
+    assert_eq!(items[0].kind, "db");
+    // The whole answer's text, whatever fields it has.
     assert!(
         !preview.body.to_string().contains(token),
         "a preview names no token: {}",
@@ -86,30 +91,33 @@ async fn a_claimed_database_moves_to_the_new_account_and_keeps_working() {
             json!({ "token": jwt, "email": email.to_uppercase() }),
         )
         .await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    reply.expect::<ClaimSent>(200);
     // Single use, even before the link is followed.
     let again = host
         .post_json("/claim", json!({ "token": jwt, "email": email }))
         .await;
     assert_error(&again, 409, "already_claimed");
     let preview = host.get(&format!("/claim/preview?t={jwt}")).await;
-    assert_eq!(preview.body["already_claimed"], true);
+    assert!(preview.json::<ClaimPreview>().already_claimed);
 
-    let session = follow_link(&host, &email).await;
-    assert_eq!(session["claimed_resources"], 1);
-    assert_eq!(session["email"], email.as_str());
-    let session_token = session["session_token"].as_str().unwrap();
+    let account = follow_link(&host, &email).await;
+    assert_eq!(account.session.claimed_resources, 1);
+    assert_eq!(account.session.email, email.as_str());
+    let session_token = account.token.as_str();
 
     let me = with_bearer(&host, "/auth/me", session_token).await;
-    assert_eq!(me.status.as_u16(), 200, "{}", me.body);
-    assert_eq!(me.body["tier"], "free");
+    assert_eq!(me.expect::<Me>(200).tier, "free");
     let listed = with_bearer(&host, "/api/v1/resources", session_token).await;
-    assert_eq!(listed.status.as_u16(), 200, "{}", listed.body);
-    let items = listed.body["items"].as_array().unwrap();
+    let list: ResourceList = listed.expect(200);
+    let items = &list.items;
     assert_eq!(items.len(), 1, "{}", listed.body);
-    assert_eq!(items[0]["token"], token);
-    assert_eq!(items[0]["tier"], "free");
-    assert!(items[0].get("connection_url").is_none(), "no URLs in lists");
+    assert_eq!(items[0].token, db.token);
+    assert_eq!(items[0].tier, "free");
+    // A field the type does not have: only the raw answer can show it is absent.
+    assert!(
+        listed.body["items"][0].get("connection_url").is_none(),
+        "no URLs in lists"
+    );
 
     // The owner reads the credentials; they are the ones handed out, and still work.
     let creds = with_bearer(
@@ -118,9 +126,11 @@ async fn a_claimed_database_moves_to_the_new_account_and_keeps_working() {
         session_token,
     )
     .await;
-    assert_eq!(creds.status.as_u16(), 200, "{}", creds.body);
-    assert_eq!(creds.body["connection_url"], db["connection_url"]);
-    let mut conn = sqlx::PgConnection::connect(db["connection_url"].as_str().unwrap())
+    assert_eq!(
+        creds.expect::<ResourceCredentials>(200).connection_url,
+        db.connection_url
+    );
+    let mut conn = sqlx::PgConnection::connect(&db.connection_url)
         .await
         .expect("the original URL still works");
     let one: i32 = sqlx::query_scalar("SELECT 1")
@@ -131,14 +141,10 @@ async fn a_claimed_database_moves_to_the_new_account_and_keeps_working() {
 
     // Someone else's account sees neither the resource nor its credentials.
     let stranger = new_email();
-    let reply = host
-        .post_json("/auth/email/start", json!({ "email": stranger }))
-        .await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let other = follow_link(&host, &stranger).await;
-    let other_token = other["session_token"].as_str().unwrap();
+    let other = follow_link_after_start(&host, &stranger).await;
+    let other_token = other.token.as_str();
     let listed = with_bearer(&host, "/api/v1/resources", other_token).await;
-    assert_eq!(listed.body["total"], 0);
+    assert_eq!(listed.json::<ResourceList>().total, 0);
     let creds = with_bearer(
         &host,
         &format!("/api/v1/resources/{token}/credentials"),
@@ -147,31 +153,18 @@ async fn a_claimed_database_moves_to_the_new_account_and_keeps_working() {
     .await;
     assert_error(&creds, 404, "resource_not_found");
     let rotate = format!("/api/v1/resources/{token}/rotate-credentials");
-    let reply = host
-        .post(
-            &rotate,
-            None,
-            vec![],
-            &[("authorization", &format!("Bearer {other_token}"))],
-        )
-        .await;
+    let reply = host.post(&rotate, None, vec![], &[other.auth()]).await;
     assert_error(&reply, 404, "resource_not_found");
 
     // Rotation: a new password for the same data; the old one stops working.
     conn.close().await.unwrap();
-    let reply = host
-        .post(
-            &rotate,
-            None,
-            vec![],
-            &[("authorization", &format!("Bearer {session_token}"))],
-        )
-        .await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
-    let new_url = reply.body["connection_url"].as_str().unwrap().to_string();
-    assert_ne!(new_url, db["connection_url"].as_str().unwrap());
+    let reply = host.post(&rotate, None, vec![], &[account.auth()]).await;
+    let rotated: ResourceCredentials = reply.expect(200);
+    assert_eq!(rotated.rotated, Some(true));
+    let new_url = rotated.connection_url;
+    assert_ne!(new_url, db.connection_url);
     assert!(
-        sqlx::PgConnection::connect(db["connection_url"].as_str().unwrap())
+        sqlx::PgConnection::connect(&db.connection_url)
             .await
             .is_err(),
         "the old password is refused"
@@ -186,14 +179,14 @@ async fn a_claimed_database_moves_to_the_new_account_and_keeps_working() {
         session_token,
     )
     .await;
-    assert_eq!(creds.body["connection_url"], new_url.as_str());
+    assert_eq!(creds.json::<ResourceCredentials>().connection_url, new_url);
 }
 
 #[tokio::test]
 async fn bad_claims_are_refused_with_their_codes() {
     let host = TestHost::start(HostOptions::default()).await;
     let db = host.provision("db", "claim-me").await;
-    let jwt = db["upgrade_jwt"].as_str().unwrap().to_string();
+    let jwt = db.upgrade_jwt.clone();
 
     assert_error(
         &host
@@ -229,7 +222,7 @@ async fn bad_claims_are_refused_with_their_codes() {
     let mut tampered = jwt.clone();
     let last = tampered.pop().unwrap();
     tampered.push(if last == 'A' { 'B' } else { 'A' });
-    let resource = uuid::Uuid::parse_str(db["token"].as_str().unwrap()).unwrap();
+    let resource = db.token;
     let foreign = TokenSigner::new(b"some-other-server-secret-123")
         .upgrade_token(resource, "db", chrono::Utc::now())
         .unwrap();
@@ -257,7 +250,7 @@ async fn bad_claims_are_refused_with_their_codes() {
             json!({ "jwt": "garbage", "token": jwt, "email": new_email() }),
         )
         .await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    reply.expect::<ClaimSent>(200);
 }
 
 #[tokio::test]
@@ -268,35 +261,22 @@ async fn sessions_end_at_logout_and_api_keys_when_revoked() {
     })
     .await;
     let email = new_email();
-    let reply = host
-        .post_json("/auth/email/start", json!({ "email": email }))
-        .await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let session = follow_link(&host, &email).await;
-    let token = session["session_token"].as_str().unwrap().to_string();
+    let session = follow_link_after_start(&host, &email).await;
+    let token = session.token.clone();
     assert_eq!(
         with_bearer(&host, "/auth/me", &token).await.status.as_u16(),
         200
     );
 
     // An API key works like the session, until revoked.
-    let auth = format!("Bearer {token}");
-    let reply = host
-        .post(
-            "/api/v1/auth/api-keys",
-            Some("application/json"),
-            br#"{"name":"laptop"}"#.to_vec(),
-            &[("authorization", &auth)],
-        )
-        .await;
-    assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
-    let key = reply.body["key"].as_str().unwrap().to_string();
-    let key_id = reply.body["id"].as_str().unwrap().to_string();
+    let auth = session.bearer.clone();
+    let laptop = host.api_key(&session, "laptop").await;
+    let key = laptop.token.clone();
+    let key_id = laptop.key.as_ref().expect("an API key").id;
     let me = with_bearer(&host, "/auth/me", &key).await;
-    assert_eq!(me.status.as_u16(), 200, "{}", me.body);
-    assert_eq!(me.body["email"], email.as_str());
+    assert_eq!(me.expect::<Me>(200).email, email.as_str());
     let keys = with_bearer(&host, "/api/v1/auth/api-keys", &token).await;
-    assert_eq!(keys.body["items"][0]["name"], "laptop");
+    assert_eq!(keys.json::<ApiKeyList>().items[0].name, "laptop");
     assert!(!keys.body.to_string().contains(&key), "keys are shown once");
     let revoke = host
         .delete_with(
@@ -304,7 +284,7 @@ async fn sessions_end_at_logout_and_api_keys_when_revoked() {
             &[("authorization", &auth)],
         )
         .await;
-    assert_eq!(revoke.status.as_u16(), 200, "{}", revoke.body);
+    assert!(revoke.expect::<ApiKeyRevoked>(200).revoked);
     assert_error(
         &with_bearer(&host, "/auth/me", &key).await,
         401,
@@ -315,7 +295,7 @@ async fn sessions_end_at_logout_and_api_keys_when_revoked() {
     let reply = host
         .post("/auth/logout", None, vec![], &[("authorization", &auth)])
         .await;
-    assert_eq!(reply.status.as_u16(), 200);
+    reply.expect::<SignedOut>(200);
     assert_error(
         &with_bearer(&host, "/auth/me", &token).await,
         401,
@@ -328,8 +308,7 @@ async fn sessions_end_at_logout_and_api_keys_when_revoked() {
     );
 
     // Signing out of the dashboard revokes the session too, not only the cookie.
-    let browser = follow_link_after_start(&host, &email).await;
-    let browser = browser["session_token"].as_str().unwrap().to_string();
+    let browser = follow_link_after_start(&host, &email).await.token;
     let reply = host
         .post(
             "/dashboard/logout",
@@ -349,8 +328,8 @@ async fn sessions_end_at_logout_and_api_keys_when_revoked() {
         "unauthorized",
     );
 
-    let user = uuid::Uuid::parse_str(session["user_id"].as_str().unwrap()).unwrap();
-    let team = uuid::Uuid::parse_str(session["team_id"].as_str().unwrap()).unwrap();
+    let user = session.session.user_id;
+    let team = session.session.team_id;
     let (expired, _) = TokenSigner::new(JWT_SECRET)
         .session_token(
             user,
@@ -384,12 +363,8 @@ async fn sessions_end_at_logout_and_api_keys_when_revoked() {
     assert_error(&host.get("/auth/me").await, 401, "unauthorized");
 
     // Signing in again gives a fresh session for the same account.
-    let reply = host
-        .post_json("/auth/email/start", json!({ "email": email }))
-        .await;
-    assert_eq!(reply.status.as_u16(), 202);
-    let again = follow_link(&host, &email).await;
-    assert_eq!(again["user_id"], session["user_id"]);
+    let again = follow_link_after_start(&host, &email).await;
+    assert_eq!(again.session.user_id, session.session.user_id);
     assert_error(
         &host
             .post_json("/auth/email/start", json!({ "email": "nope" }))
@@ -406,12 +381,10 @@ async fn the_cli_device_flow_hands_over_an_api_key_once() {
         ..HostOptions::default()
     })
     .await;
-    let reply = host.post_json("/auth/cli", json!({})).await;
-    assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
-    assert_eq!(reply.body["expires_in"], 600);
-    let id = reply.body["session_id"].as_str().unwrap().to_string();
-    let auth_url = reply.body["auth_url"].as_str().unwrap();
-    let page = host.http.get(auth_url).send().await.unwrap();
+    let cli: CliSession = host.post_json("/auth/cli", json!({})).await.expect(201);
+    assert_eq!(cli.expires_in, 600);
+    let id = cli.session_id;
+    let page = host.http.get(&cli.auth_url).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200);
     let poll = format!("/auth/cli/{id}");
     assert_eq!(host.get(&poll).await.status.as_u16(), 202);
@@ -429,17 +402,16 @@ async fn the_cli_device_flow_hands_over_an_api_key_once() {
     host.post_json("/auth/email/start", json!({ "email": email }))
         .await;
     let session = follow_link(&host, &email).await;
-    let auth = format!("Bearer {}", session["session_token"].as_str().unwrap());
+    let auth = session.bearer.clone();
     let reply = host
         .post(&approve, None, vec![], &[("authorization", &auth)])
         .await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    assert!(reply.expect::<CliApproval>(200).approved);
 
     // The CLI collects its key once; the key works.
-    let reply = host.get(&poll).await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
-    assert_eq!(reply.body["email"], email.as_str());
-    let key = reply.body["api_key"].as_str().unwrap();
+    let approved: CliApproved = host.get(&poll).await.expect(200);
+    assert_eq!(approved.email, email.as_str());
+    let key = approved.api_key.as_str();
     assert_eq!(
         with_bearer(&host, "/auth/me", key).await.status.as_u16(),
         200
@@ -474,12 +446,10 @@ fn signed(body: &Value) -> (Vec<u8>, String) {
 
 /// The host's clock (tests move it), in Unix seconds.
 async fn host_now(host: &TestHost) -> i64 {
-    let reply = host
-        .post_json("/testing/clock", json!({ "seconds": 0 }))
-        .await;
-    let now = reply.body["now"].as_str().expect("now");
-    chrono::DateTime::parse_from_rfc3339(now)
-        .unwrap()
+    host.post_json("/testing/clock", json!({ "seconds": 0 }))
+        .await
+        .expect::<ClockMoved>(200)
+        .now
         .timestamp()
 }
 
@@ -504,13 +474,13 @@ async fn a_paid_tier_keeps_resources_and_raises_their_limits() {
     })
     .await;
     let db = host.provision("db", "grows-up").await;
-    let token = db["token"].as_str().unwrap().to_string();
+    let token = db.token.to_string();
     let email = new_email();
-    let jwt = db["upgrade_jwt"].as_str().unwrap();
+    let jwt = &db.upgrade_jwt;
     host.post_json("/claim", json!({ "token": jwt, "email": email }))
         .await;
     let session = follow_link(&host, &email).await;
-    let session_token = session["session_token"].as_str().unwrap().to_string();
+    let session_token = session.token.clone();
     assert_eq!(connection_limit(&host, &token).await, 2);
 
     // The operator's command.
@@ -532,19 +502,24 @@ async fn a_paid_tier_keeps_resources_and_raises_their_limits() {
     assert_eq!(report["resources"], 1, "{report}");
 
     let listed = with_bearer(&host, "/api/v1/resources", &session_token).await;
-    let item = &listed.body["items"][0];
-    assert_eq!(item["tier"], "hobby");
-    assert!(item["expires_at"].is_null(), "{item}");
+    let item = &listed.json::<ResourceList>().items[0];
+    assert_eq!(item.tier, "hobby");
+    assert!(item.expires_at.is_none(), "{item:?}");
     assert_eq!(connection_limit(&host, &token).await, 8);
     let me = with_bearer(&host, "/auth/me", &session_token).await;
-    assert_eq!(me.body["tier"], "hobby");
+    assert_eq!(me.json::<Me>().tier, "hobby");
 
     // Past the anonymous lifetime, the reaper leaves it alone.
     host.advance_clock(25 * 3600).await;
     host.reap().await;
     let reply = host.get(&format!("/api/v1/resources/{token}")).await;
-    assert_eq!(reply.body["status"], "active", "{}", reply.body);
-    let mut conn = sqlx::PgConnection::connect(db["connection_url"].as_str().unwrap())
+    assert_eq!(
+        reply.json::<Resource>().status,
+        ResourceStatus::Active,
+        "{}",
+        reply.body
+    );
+    let mut conn = sqlx::PgConnection::connect(&db.connection_url)
         .await
         .expect("still works");
     sqlx::query("SELECT 1").execute(&mut conn).await.unwrap();
@@ -589,18 +564,17 @@ async fn a_paid_tier_keeps_resources_and_raises_their_limits() {
             &[("x-instanode-signature", &signature)],
         )
         .await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
-    assert_eq!(reply.body["applied"], true, "{}", reply.body);
-    assert_eq!(reply.body["tier"], "free");
+    let applied: BillingApplied = reply.expect(200);
+    assert!(applied.applied, "{}", reply.body);
+    assert_eq!(applied.tier, "free");
     assert_eq!(connection_limit(&host, &token).await, 2);
     // A captured activation replayed under its id, or an older one under a new id, changes
     // nothing: the team stays on the free tier.
-    let replayed = send(event.clone()).await;
-    assert_eq!(replayed.body["applied"], false, "{}", replayed.body);
-    assert_eq!(replayed.body["reason"], "duplicate");
+    let replayed = send(event.clone()).await.json::<BillingSkipped>();
+    assert!(!replayed.applied, "{replayed:?}");
+    assert_eq!(replayed.reason, "duplicate");
     let late = send(json!({ "id": "evt-activate-0", "created": now - 60, "event": "subscription.activated", "team": email, "tier": "hobby" })).await;
-    assert_eq!(late.status.as_u16(), 200, "{}", late.body);
-    assert_eq!(late.body["applied"], false, "{}", late.body);
+    assert!(!late.expect::<BillingSkipped>(200).applied, "{}", late.body);
     assert_eq!(connection_limit(&host, &token).await, 2);
     host.reap().await;
     let reply = host.get(&format!("/api/v1/resources/{token}")).await;
@@ -634,7 +608,7 @@ async fn signed_in_callers_provision_for_their_team_under_its_caps() {
     host.post_json("/auth/email/start", json!({ "email": email }))
         .await;
     let session = follow_link(&host, &email).await;
-    let auth = format!("Bearer {}", session["session_token"].as_str().unwrap());
+    let auth = session.bearer.clone();
     let headers = [
         ("x-forwarded-for", "10.78.3.4"),
         ("authorization", auth.as_str()),
@@ -648,16 +622,12 @@ async fn signed_in_callers_provision_for_their_team_under_its_caps() {
             &headers,
         )
         .await;
-    assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
-    assert_eq!(reply.body["tier"], "free");
-    let listed = with_bearer(
-        &host,
-        "/api/v1/resources",
-        session["session_token"].as_str().unwrap(),
-    )
-    .await;
-    assert_eq!(listed.body["total"], 1, "{}", listed.body);
-    assert_eq!(listed.body["items"][0]["name"], "team-db");
+    assert_eq!(reply.expect::<Created>(201).tier, "free");
+    let listed = with_bearer(&host, "/api/v1/resources", &session.token)
+        .await
+        .json::<ResourceList>();
+    assert_eq!(listed.total, 1, "{listed:?}");
+    assert_eq!(listed.items[0].name, "team-db");
     // The team's own cap does (free: one per kind).
     let reply = host
         .post(
@@ -685,10 +655,9 @@ async fn signed_in_callers_provision_for_their_team_under_its_caps() {
 #[tokio::test]
 async fn team_resources_do_not_use_up_the_networks_anonymous_caps() {
     let host = TestHost::start(HostOptions::default()).await;
-    let email = format!("caps-{}@example.com", uuid::Uuid::new_v4().simple());
-    let session = instanode_tests::mail::sign_in(&host, &email).await;
+    let account = host.new_account("caps").await;
     let network = ("x-forwarded-for", "198.51.100.90");
-    let bearer = format!("Bearer {session}");
+    let bearer = account.bearer;
     let json = Some("application/json");
     let team_db = host
         .post(
@@ -698,7 +667,7 @@ async fn team_resources_do_not_use_up_the_networks_anonymous_caps() {
             &[network, ("authorization", &bearer)],
         )
         .await;
-    assert_eq!(team_db.status.as_u16(), 201, "{}", team_db.body);
+    let team_db: Created = team_db.expect(201);
     let anonymous = host
         .post(
             "/db/new",
@@ -707,8 +676,7 @@ async fn team_resources_do_not_use_up_the_networks_anonymous_caps() {
             &[network],
         )
         .await;
-    assert_eq!(anonymous.status.as_u16(), 201, "{}", anonymous.body);
-    assert_ne!(anonymous.body["token"], team_db.body["token"]);
+    assert_ne!(anonymous.expect::<Created>(201).token, team_db.token);
     // The anonymous cap itself still holds.
     let second = host
         .post(

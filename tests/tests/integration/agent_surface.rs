@@ -4,11 +4,16 @@
 
 use std::time::Duration;
 
+use instanode::api::schema::{
+    ApiKeyCreated, ApiKeyList, CliApproval, CliApproved, CliSession, DeploymentAnswer,
+    DeploymentEvents, LinkSent, Liveness, Presigned, Session,
+};
+use instanode::store::DeploymentStatus;
 use instanode_tests::deploy::{
     deploy, namespace_of, new_owner, remove_namespace, static_site, upload, wait_for,
 };
-use instanode_tests::mail::{link_sent_to, sign_in};
-use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error, id_of};
+use instanode_tests::mail::link_sent_to;
+use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error};
 use serde_json::json;
 
 /// A page: its status, content type and text.
@@ -32,7 +37,7 @@ async fn page(host: &TestHost, url: &str) -> (u16, String, String) {
 async fn a_claim_url_opens_a_page_in_a_browser() {
     let host = TestHost::start(HostOptions::default()).await;
     let created = host.provision("db", "claim-link").await;
-    let claim_url = created["claim_url"].as_str().expect("a claim_url");
+    let claim_url = created.claim_url.as_str();
     let (status, content_type, text) = page(&host, claim_url).await;
     assert_eq!(status, 200, "{claim_url}: {text}");
     assert!(content_type.starts_with("text/html"), "{content_type}");
@@ -40,8 +45,7 @@ async fn a_claim_url_opens_a_page_in_a_browser() {
         text.contains("claim-link"),
         "the page names the resource: {text}"
     );
-    let upgrade = created["upgrade"].as_str().expect("an upgrade link");
-    assert_eq!(page(&host, upgrade).await.0, 200);
+    assert_eq!(page(&host, &created.upgrade).await.0, 200);
 
     // The recycle gate's claim_url carries no token: it opens the form that makes an account.
     let (status, content_type, text) = page(&host, &format!("{}/claim", host.url)).await;
@@ -53,58 +57,45 @@ async fn a_claim_url_opens_a_page_in_a_browser() {
 #[tokio::test]
 async fn the_device_flow_answers_in_the_specs_words() {
     let host = TestHost::start(HostOptions::of(vec![])).await;
-    let started = host.post_json("/auth/cli", json!({})).await;
-    assert_eq!(started.status.as_u16(), 201, "{}", started.body);
-    let expires_at = started.body["expires_at"].as_str().expect("expires_at");
-    assert!(
-        chrono::DateTime::parse_from_rfc3339(expires_at).is_ok(),
-        "{expires_at}"
-    );
-    assert_eq!(started.body["expires_in"], 600, "the project's name stays");
-    let id = started.body["session_id"].as_str().unwrap().to_string();
+    // `expires_at` is read as an RFC 3339 time.
+    let started: CliSession = host.post_json("/auth/cli", json!({})).await.expect(201);
+    assert_eq!(started.expires_in, 600, "the project's name stays");
+    let id = started.session_id;
 
-    let email = format!("device-{}@example.com", uuid::Uuid::new_v4().simple());
-    let session = sign_in(&host, &email).await;
+    let account = host.new_account("device").await;
     let approved = host
         .post(
             &format!("/auth/cli/{id}/approve"),
             None,
             vec![],
-            &[("authorization", &format!("Bearer {session}"))],
+            &[account.auth()],
         )
         .await;
-    assert_eq!(approved.status.as_u16(), 200, "{}", approved.body);
-    let collected = host.get(&format!("/auth/cli/{id}")).await;
-    assert_eq!(collected.status.as_u16(), 200, "{}", collected.body);
-    assert_eq!(collected.body["status"], "approved");
-    assert!(
-        collected.body["api_token"].is_string(),
-        "{}",
-        collected.body
-    );
-    assert_eq!(collected.body["api_token"], collected.body["api_key"]);
+    approved.expect::<CliApproval>(200);
+    // `api_token` is there, a string, as the spec names it.
+    let collected: CliApproved = host.get(&format!("/auth/cli/{id}")).await.expect(200);
+    assert_eq!(collected.status, "approved");
+    assert_eq!(collected.api_token, collected.api_key);
 
     // Nobody approves in time: the poll says so instead of "not found".
-    let late = host.post_json("/auth/cli", json!({})).await;
-    let late_id = late.body["session_id"].as_str().unwrap().to_string();
+    let late: CliSession = host.post_json("/auth/cli", json!({})).await.json();
     host.advance_clock(601).await;
-    let expired = host.get(&format!("/auth/cli/{late_id}")).await;
-    assert_error(&expired, 410, "session_expired");
-    assert_eq!(expired.body["status"], "expired", "{}", expired.body);
+    let expired = host.get(&format!("/auth/cli/{}", late.session_id)).await;
+    let error = assert_error(&expired, 410, "session_expired");
+    assert_eq!(error.extra["status"], "expired", "{}", expired.body);
 }
 
 #[tokio::test]
 async fn older_parameter_names_still_work() {
     let host = TestHost::start(HostOptions::of(vec![])).await;
     let email = format!("older-{}@example.com", uuid::Uuid::new_v4().simple());
-    let sent = host
-        .post_json("/auth/email/start", json!({ "email": email }))
-        .await;
-    assert_eq!(sent.status.as_u16(), 202, "{}", sent.body);
+    host.post_json("/auth/email/start", json!({ "email": email }))
+        .await
+        .expect::<LinkSent>(202);
     let link = link_sent_to(&email).await.replacen("?t=", "?token=", 1);
     let reply = host.get(&link).await;
     assert_eq!(reply.status.as_u16(), 200, "{link}: {}", reply.body);
-    assert!(reply.body["session_token"].is_string(), "{}", reply.body);
+    assert!(!reply.json::<Session>().session_token.is_empty());
 
     // `jwt` on POST /claim is read and documented as deprecated.
     let document = host.get("/openapi.json").await.body;
@@ -157,14 +148,14 @@ async fn deploy_forms_name_what_they_ignore_and_private_apps_need_a_tier() {
         &[("name", "typo-app"), ("prot", "9090")],
     )
     .await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    let answer: DeploymentAnswer = reply.expect(202);
     assert_eq!(
-        reply.body["ignored_fields"],
-        json!(["prot"]),
+        answer.ignored_fields.as_deref(),
+        Some(&["prot".to_string()][..]),
         "{}",
         reply.body
     );
-    let id = id_of(&reply.body);
+    let id = answer.id.to_string();
     let item = wait_for(
         &host,
         &id,
@@ -173,10 +164,12 @@ async fn deploy_forms_name_what_they_ignore_and_private_apps_need_a_tier() {
         Duration::from_secs(180),
     )
     .await;
-    assert_eq!(item["status"], "healthy", "{item}");
+    assert_eq!(item.status, DeploymentStatus::Healthy, "{item:?}");
+    // A null field reads as `None` whether or not it was sent: ask the raw answer.
+    let raw = host.get(&format!("/api/v1/deployments/{id}")).await.body;
     assert!(
-        item.get("error_message").is_some(),
-        "the spec's name is there: {item}"
+        raw["item"].get("error_message").is_some(),
+        "the spec's name is there: {raw}"
     );
     remove_namespace(&namespace);
 }
@@ -191,11 +184,14 @@ async fn a_command_missing_from_the_image_is_the_apps_fault_not_the_engines() {
         "FROM instanode/busybox:1\nCMD [\"/bin/not-here\", \"-f\"]\n",
     )]);
     let reply = deploy(&host, &jwt, missing, &[("name", "no-such-program")]).await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let id = id_of(&reply.body);
+    let id = reply.expect::<DeploymentAnswer>(202).id.to_string();
     let item = wait_for(&host, &id, 1, &["failed"], Duration::from_secs(180)).await;
-    let events = host.get(&format!("/api/v1/deployments/{id}/events")).await;
-    let autopsy = &events.body["events"][0];
+    let events: DeploymentEvents = host
+        .get(&format!("/api/v1/deployments/{id}/events"))
+        .await
+        .json();
+    // The autopsy is free-form: reason, exit_code, last_lines, hint.
+    let autopsy = &events.events[0];
     let hint = autopsy["hint"].as_str().unwrap_or_default();
     assert!(
         !hint.contains("transient"),
@@ -204,7 +200,7 @@ async fn a_command_missing_from_the_image_is_the_apps_fault_not_the_engines() {
     assert!(hint.contains("CMD"), "the hint names the fix: {autopsy}");
     assert!(
         autopsy["last_lines"].to_string().contains("/bin/not-here"),
-        "the engine's words: {autopsy} ({item})"
+        "the engine's words: {autopsy} ({item:?})"
     );
     remove_namespace(&namespace);
 }
@@ -227,14 +223,11 @@ async fn every_docs_page_in_one_file_and_liveness_names_its_build_and_database()
     assert!(content_type.starts_with("text/markdown"), "{content_type}");
     assert!(providers.starts_with("# Writing a provider"));
 
-    let health = host.get("/healthz").await;
-    assert_eq!(health.status.as_u16(), 200);
-    assert_eq!(health.body["metadata_db"], "reachable", "{}", health.body);
-    let built = health.body["build_time"].as_str().unwrap_or_default();
+    let health: Liveness = host.get("/healthz").await.expect(200);
+    assert_eq!(health.metadata_db, "reachable", "{health:?}");
     assert!(
-        chrono::DateTime::parse_from_rfc3339(built).is_ok(),
-        "{}",
-        health.body
+        chrono::DateTime::parse_from_rfc3339(&health.build_time).is_ok(),
+        "{health:?}"
     );
 }
 
@@ -275,20 +268,20 @@ async fn a_retried_deploy_with_its_key_makes_one_app() {
     let jwt = new_owner(&host).await;
     let key = [("idempotency-key", "deploy-retry-5c1e")];
     let first = deploy_with(&host, &jwt, static_site("once"), "retried", &key).await;
-    assert_eq!(first.status.as_u16(), 202, "{}", first.body);
+    let first_id = first.expect::<DeploymentAnswer>(202).id;
     let again = deploy_with(&host, &jwt, static_site("once"), "retried", &key).await;
-    assert_eq!(again.status.as_u16(), 202, "{}", again.body);
+    let again_id = again.expect::<DeploymentAnswer>(202).id;
     assert_eq!(header(&again, "x-idempotent-replay"), Some("true"));
-    assert_eq!(again.body["id"], first.body["id"], "one app, not two");
+    assert_eq!(again_id, first_id, "one app, not two");
     let other = deploy_with(&host, &jwt, static_site("twice"), "retried", &key).await;
     assert_error(&other, 409, "idempotency_key_conflict");
 
     // Another holder's upgrade token never gets this answer, even with the same key.
     let stranger = new_owner(&host).await;
     let theirs = deploy_with(&host, &stranger, static_site("once"), "retried", &key).await;
-    assert_eq!(theirs.status.as_u16(), 202, "{}", theirs.body);
+    let their_id = theirs.expect::<DeploymentAnswer>(202).id;
     assert_eq!(header(&theirs, "x-idempotent-replay"), None);
-    assert_ne!(theirs.body["id"], first.body["id"]);
+    assert_ne!(their_id, first_id);
     remove_namespace(&namespace);
 }
 
@@ -296,8 +289,7 @@ async fn a_retried_deploy_with_its_key_makes_one_app() {
 async fn presigns_and_api_keys_replay_under_their_key() {
     let host = TestHost::start(HostOptions::only(ProviderSpec::spaces())).await;
     let storage = host.provision("storage", "presigned").await;
-    let token = storage["token"].as_str().unwrap();
-    let path = format!("/storage/{token}/presign");
+    let path = format!("/storage/{}/presign", storage.token);
     let keyed = [("idempotency-key", "presign-91b2")];
     let ask = || {
         host.post(
@@ -307,14 +299,12 @@ async fn presigns_and_api_keys_replay_under_their_key() {
             &keyed,
         )
     };
-    let first = ask().await;
-    assert_eq!(first.status.as_u16(), 200, "{}", first.body);
+    let first: Presigned = ask().await.expect(200);
     let again = ask().await;
     assert_eq!(header(&again, "x-idempotent-replay"), Some("true"));
-    assert_eq!(again.body["url"], first.body["url"]);
+    assert_eq!(again.json::<Presigned>().url, first.url);
 
-    let email = format!("keys-{}@example.com", uuid::Uuid::new_v4().simple());
-    let session = format!("Bearer {}", sign_in(&host, &email).await);
+    let session = host.new_account("keys").await.bearer;
     let headers = [
         ("authorization", session.as_str()),
         ("idempotency-key", "key-7d0a"),
@@ -327,18 +317,16 @@ async fn presigns_and_api_keys_replay_under_their_key() {
             &headers,
         )
     };
-    let first = create().await;
-    assert_eq!(first.status.as_u16(), 201, "{}", first.body);
+    let first: ApiKeyCreated = create().await.expect(201);
     let again = create().await;
     assert_eq!(header(&again, "x-idempotent-replay"), Some("true"));
-    assert_eq!(again.body["id"], first.body["id"], "one key, not two");
+    assert_eq!(
+        again.json::<ApiKeyCreated>().id,
+        first.id,
+        "one key, not two"
+    );
     let keys = host
         .get_with("/api/v1/auth/api-keys", &[("authorization", &session)])
         .await;
-    assert_eq!(
-        keys.body["items"].as_array().map(Vec::len),
-        Some(1),
-        "{}",
-        keys.body
-    );
+    assert_eq!(keys.json::<ApiKeyList>().items.len(), 1, "{}", keys.body);
 }

@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
+use instanode::api::schema::DeploymentAnswer;
+use instanode::store::DeploymentStatus;
 use instanode_tests::deploy::{
     deploy, namespace_of, new_owner, remove_namespace, tarball, upload, wait_for, wait_for_body,
 };
-use instanode_tests::mail::sign_in;
-use instanode_tests::{HostOptions, ProviderSpec, Reply, TestHost, assert_error, id_of};
+use instanode_tests::{HostOptions, ProviderSpec, Reply, TestHost, assert_error};
 use serde_json::{Value, json};
 
 const ROLLOUT: Duration = Duration::from_secs(120);
@@ -64,7 +65,7 @@ async fn env_updates_merge_and_rebuild_only_what_changed() {
     )
     .await;
     assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let id = id_of(&reply.body);
+    let id = reply.json::<DeploymentAnswer>().id.to_string();
     let url = reply.body["url"].as_str().unwrap().to_string();
     wait_for(&host, &id, 1, &["healthy"], ROLLOUT).await;
     wait_for_body(&host, &url, "hello", Duration::from_secs(10)).await;
@@ -91,7 +92,7 @@ async fn env_updates_merge_and_rebuild_only_what_changed() {
     assert_eq!(reply.status.as_u16(), 404, "{}", reply.body);
     // None of the refusals started a rollout.
     let item = wait_for(&host, &id, 1, &["healthy"], ROLLOUT).await;
-    assert_eq!(item["generation"], 1);
+    assert_eq!(item.generation, 1);
 
     // Set one, remove one: the values stay hidden, the app rebuilds and serves the new one.
     let reply = patch(
@@ -117,7 +118,7 @@ async fn env_updates_merge_and_rebuild_only_what_changed() {
     assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
     assert_eq!(reply.body["redeploying"], json!([]));
     let item = wait_for(&host, &id, 2, &["healthy"], ROLLOUT).await;
-    assert_eq!(item["generation"], 2);
+    assert_eq!(item.generation, 2);
 
     let reply = host.delete(&format!("/api/v1/deployments/{id}")).await;
     assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
@@ -185,7 +186,7 @@ async fn a_stack_is_updated_redeployed_and_followed_by_its_owner_only() {
     assert_eq!(reply.body["redeploying"], json!(["worker"]));
     wait_for(&host, &worker, 2, &["healthy"], ROLLOUT).await;
     let item = wait_for(&host, &web, 1, &["healthy"], ROLLOUT).await;
-    assert_eq!(item["generation"], 1);
+    assert_eq!(item.generation, 1);
 
     // One service, or an unknown one.
     let reply = post(
@@ -281,7 +282,7 @@ async fn app_lifetimes_are_set_within_the_tier() {
     let jwt = new_owner(&host).await;
     let reply = deploy(&host, &jwt, greeter(), &[("name", "anon")]).await;
     assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let anonymous = id_of(&reply.body);
+    let anonymous = reply.json::<DeploymentAnswer>().id.to_string();
     assert!(
         reply.body["item"]["expires_at"].is_string(),
         "{}",
@@ -302,10 +303,10 @@ async fn app_lifetimes_are_set_within_the_tier() {
 
     // A free team: within its 24 hours, never permanent.
     let email = format!("ttl-{}@example.com", uuid::Uuid::new_v4().simple());
-    let session = sign_in(&host, &email).await;
+    let session = host.sign_in(&email).await.token;
     let reply = deploy(&host, &session, greeter(), &[("name", "team-app")]).await;
     assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let id = id_of(&reply.body);
+    let id = reply.json::<DeploymentAnswer>().id.to_string();
     for hours in [json!(0), json!(8761), json!("2"), json!(1.5), Value::Null] {
         let reply = post(&host, &ttl(&id), json!({"hours": hours}), None).await;
         assert_error(&reply, 400, "invalid_hours");
@@ -340,7 +341,7 @@ async fn app_lifetimes_are_set_within_the_tier() {
     set_team_tier(&host, &email, "pro").await;
     let reply = deploy(&host, &session, greeter(), &[("name", "kept")]).await;
     assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let kept = id_of(&reply.body);
+    let kept = reply.json::<DeploymentAnswer>().id.to_string();
     let reply = post(&host, &ttl(&kept), json!({"hours": 500}), None).await;
     assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
     let reply = post(&host, &permanent(&kept), Value::Null, None).await;
@@ -382,7 +383,7 @@ async fn app_lifetimes_are_set_within_the_tier() {
     assert_eq!(set.status.as_u16(), 200, "{}", set.body);
     let reply = deploy(&host, &session, greeter(), &[("name", "daily")]).await;
     assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let daily = id_of(&reply.body);
+    let daily = reply.json::<DeploymentAnswer>().id.to_string();
     let item = &reply.body["item"];
     let lifetime = parse(item["expires_at"].as_str().expect("a day's lifetime"))
         - parse(item["created_at"].as_str().unwrap());
@@ -435,7 +436,7 @@ async fn private_apps_answer_only_their_allowed_addresses() {
     assert_error(&reply, 402, "private_deploy_requires_pro");
 
     let email = format!("private-{}@example.com", uuid::Uuid::new_v4().simple());
-    let session = sign_in(&host, &email).await;
+    let session = host.sign_in(&email).await.token;
     set_team_tier(&host, &email, "pro").await;
     let refusals = [
         (
@@ -472,7 +473,7 @@ async fn private_apps_answer_only_their_allowed_addresses() {
     assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
     assert_eq!(reply.body["item"]["private"], true);
     assert_eq!(reply.body["item"]["allowed_ips"], json!(["203.0.113.0/24"]));
-    let id = id_of(&reply.body);
+    let id = reply.json::<DeploymentAnswer>().id.to_string();
     let url = reply.body["url"].as_str().unwrap().to_string();
     wait_for(&host, &id, 1, &["healthy"], ROLLOUT).await;
 
@@ -525,7 +526,7 @@ async fn a_paid_teams_delete_waits_for_the_emailed_confirmation() {
     let host = TestHost::start(HostOptions::only(ProviderSpec::deploy())).await;
     let namespace = namespace_of(&host);
     let email = format!("delete-{}@example.com", uuid::Uuid::new_v4().simple());
-    let session = sign_in(&host, &email).await;
+    let session = host.sign_in(&email).await.token;
     set_team_tier(&host, &email, "pro").await;
     let deploy_one = |name: &'static str| {
         let (host, session) = (&host, session.clone());
@@ -533,7 +534,7 @@ async fn a_paid_teams_delete_waits_for_the_emailed_confirmation() {
             let reply = deploy(host, &session, greeter(), &[("name", name)]).await;
             assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
             (
-                id_of(&reply.body),
+                reply.json::<DeploymentAnswer>().id.to_string(),
                 reply.body["url"].as_str().unwrap().to_string(),
             )
         }
@@ -553,7 +554,7 @@ async fn a_paid_teams_delete_waits_for_the_emailed_confirmation() {
     );
     assert_error(&host.delete(&path).await, 409, "deletion_already_pending");
     let item = wait_for(&host, &id, 1, &["healthy"], ROLLOUT).await;
-    assert_eq!(item["status"], "healthy");
+    assert_eq!(item.status, DeploymentStatus::Healthy);
 
     // The emailed link opens a page that deletes nothing by itself.
     let link = instanode_tests::mail::link_to(&email, "/confirm-deletion?t=").await;

@@ -10,28 +10,25 @@
 
 use std::time::Duration;
 
-use instanode_tests::mail::sign_in;
-use instanode_tests::{ADMIN_BEARER, HostOptions, ProviderSpec, TestHost, redis_admin, superuser};
-use serde_json::{Value, json};
+use instanode::api::schema::{
+    Created, QuotaFailures, Readiness, ResourceCredentials, ResourceDeleted,
+};
+use instanode_tests::{
+    ADMIN_BEARER, HostOptions, ProviderFields, ProviderSpec, TestHost, redis_admin, superuser,
+};
 use sqlx::{Connection, PgConnection};
 
-fn new_email() -> String {
-    format!("attacker-{}@example.com", uuid::Uuid::new_v4().simple())
-}
-
 /// A resource of `kind` owned by the signed-in team behind `bearer` (rotation needs an owner).
-async fn rotate(host: &TestHost, resource: &Value, bearer: &str) -> Value {
-    let token = resource["token"].as_str().unwrap();
-    let reply = host
-        .post(
-            &format!("/api/v1/resources/{token}/rotate-credentials"),
-            None,
-            vec![],
-            &[("authorization", bearer)],
-        )
-        .await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
-    reply.body
+async fn rotate(host: &TestHost, resource: &Created, bearer: &str) -> ResourceCredentials {
+    let token = resource.token;
+    host.post(
+        &format!("/api/v1/resources/{token}/rotate-credentials"),
+        None,
+        vec![],
+        &[("authorization", bearer)],
+    )
+    .await
+    .expect(200)
 }
 
 /// (user, database) of a `postgres://user:password@host:port/database` URL.
@@ -107,11 +104,11 @@ async fn assert_not_escalated(user: &str, evidence: &str, path: &str) {
 #[tokio::test]
 async fn postgres_privileged_paths_never_run_the_tenants_functions() {
     let host = TestHost::start(HostOptions::default()).await;
-    let bearer = format!("Bearer {}", sign_in(&host, &new_email()).await);
+    let bearer = host.new_account("attacker").await.bearer;
     let db = host
         .provision_with("db", "trap", &[("authorization", &*bearer)])
         .await;
-    let url = db["connection_url"].as_str().unwrap();
+    let url = db.connection_url.as_str();
     let (user, database) = pg_names(url);
     let evidence = format!("pwned_{}", uuid::Uuid::new_v4().simple());
     let mut tenant = PgConnection::connect(url).await.unwrap();
@@ -121,12 +118,12 @@ async fn postgres_privileged_paths_never_run_the_tenants_functions() {
         .unwrap();
 
     let report = host.meter().await;
-    assert_eq!(report["failed"], 0, "usage: {report}");
+    assert_eq!(report.failed, 0, "usage: {report:?}");
     assert_not_escalated(&user, &evidence, "usage").await;
 
     grow_past_ten_megabytes(&mut tenant).await;
     let report = host.meter().await;
-    assert_eq!(report["suspended"], 1, "suspend: {report}");
+    assert_eq!(report.suspended, 1, "suspend: {report:?}");
     assert_not_escalated(&user, &evidence, "suspend").await;
 
     sqlx::query("TRUNCATE blobs")
@@ -134,7 +131,7 @@ async fn postgres_privileged_paths_never_run_the_tenants_functions() {
         .await
         .unwrap();
     let report = host.meter().await;
-    assert_eq!(report["resumed"], 1, "resume: {report}");
+    assert_eq!(report.resumed, 1, "resume: {report:?}");
     assert_not_escalated(&user, &evidence, "resume").await;
 
     let rotated = rotate(&host, &db, &bearer).await;
@@ -149,7 +146,7 @@ async fn postgres_privileged_paths_never_run_the_tenants_functions() {
         PgConnection::connect(url).await.is_err(),
         "the old password still logs in"
     );
-    let new_url = rotated["connection_url"].as_str().unwrap();
+    let new_url = rotated.connection_url.as_str();
     let mut tenant = PgConnection::connect(new_url).await.unwrap();
     sqlx::query("INSERT INTO blobs VALUES (1, 'after rotation')")
         .execute(&mut tenant)
@@ -157,14 +154,14 @@ async fn postgres_privileged_paths_never_run_the_tenants_functions() {
         .expect("the new password writes to the same data");
     tenant.close().await.unwrap();
 
-    let token = db["token"].as_str().unwrap();
+    let token = db.token.to_string();
     let deleted = host
         .delete_with(
             &format!("/api/v1/resources/{token}"),
             &[("authorization", &bearer)],
         )
         .await;
-    assert_eq!(deleted.status.as_u16(), 200, "{}", deleted.body);
+    deleted.expect::<ResourceDeleted>(200);
     assert_not_escalated(&user, &evidence, "deprovision").await;
 }
 
@@ -172,7 +169,7 @@ async fn postgres_privileged_paths_never_run_the_tenants_functions() {
 async fn postgres_database_settings_cannot_stop_a_suspension() {
     let host = TestHost::start(HostOptions::default()).await;
     let db = host.provision("db", "read-only-escape").await;
-    let url = db["connection_url"].as_str().unwrap();
+    let url = db.connection_url.as_str();
     let (user, database) = pg_names(url);
     let mut tenant = PgConnection::connect(url).await.unwrap();
     grow_past_ten_megabytes(&mut tenant).await;
@@ -195,8 +192,8 @@ async fn postgres_database_settings_cannot_stop_a_suspension() {
 
     let report = host.meter().await;
     assert_eq!(
-        report["suspended"], 1,
-        "the database grew past its limit and was not suspended: {report}"
+        report.suspended, 1,
+        "the database grew past its limit and was not suspended: {report:?}"
     );
     let write = sqlx::query("INSERT INTO blobs VALUES (0, 'more')")
         .execute(&mut tenant)
@@ -208,14 +205,14 @@ async fn postgres_database_settings_cannot_stop_a_suspension() {
         .await
         .unwrap();
     let report = host.meter().await;
-    assert_eq!(report["resumed"], 1, "{report}");
+    assert_eq!(report.resumed, 1, "{report:?}");
 }
 
 #[tokio::test]
 async fn postgres_a_held_lock_cannot_stop_a_suspension() {
     let host = TestHost::start(HostOptions::only(quick_postgres())).await;
     let db = host.provision("db", "lock-holder").await;
-    let url = db["connection_url"].as_str().unwrap();
+    let url = db.connection_url.as_str();
     let mut tenant = PgConnection::connect(url).await.unwrap();
     grow_past_ten_megabytes(&mut tenant).await;
     // Moving the table to the holder role needs its exclusive lock: hold a lock forever.
@@ -227,8 +224,8 @@ async fn postgres_a_held_lock_cannot_stop_a_suspension() {
 
     let report = host.meter().await;
     assert_eq!(
-        report["suspended"], 1,
-        "a held lock escaped the quota: {report}"
+        report.suspended, 1,
+        "a held lock escaped the quota: {report:?}"
     );
     // The tenant can log in again, and read.
     let mut again = PgConnection::connect(url).await.unwrap();
@@ -256,8 +253,8 @@ fn quick_postgres() -> ProviderSpec {
 async fn postgres_a_suspension_that_keeps_failing_is_reported_until_it_succeeds() {
     let host = TestHost::start(HostOptions::only(quick_postgres())).await;
     let db = host.provision("db", "stuck").await;
-    let id = db["id"].as_str().unwrap().to_string();
-    let url = db["connection_url"].as_str().unwrap();
+    let id = db.id.to_string();
+    let url = db.connection_url.as_str();
     let mut tenant = PgConnection::connect(url).await.unwrap();
     grow_past_ten_megabytes(&mut tenant).await;
     let (_, database) = pg_names(url);
@@ -269,42 +266,42 @@ async fn postgres_a_suspension_that_keeps_failing_is_reported_until_it_succeeds(
 
     for attempt in 1..=2 {
         let report = host.meter().await;
-        assert_eq!(report["suspended"], 0, "{report}");
-        assert_eq!(report["failed"], 1, "{report}");
+        assert_eq!(report.suspended, 0, "{report:?}");
+        assert_eq!(report.failed, 1, "{report:?}");
         let listed = host
             .get_with("/admin/quota", &[("authorization", ADMIN_BEARER)])
             .await;
-        assert_eq!(listed.status.as_u16(), 200, "{}", listed.body);
-        let failing = listed.body["failing"].as_array().unwrap();
+        let failing = listed.expect::<QuotaFailures>(200).failing;
         assert_eq!(failing.len(), 1, "{}", listed.body);
-        assert_eq!(failing[0]["id"], id.as_str());
-        assert_eq!(failing[0]["attempts"], attempt);
+        assert_eq!(failing[0].id, db.id);
+        assert_eq!(failing[0].attempts, attempt);
         assert!(
-            failing[0]["error"]
-                .as_str()
-                .unwrap()
-                .contains("suspend failed"),
+            failing[0].error.contains("suspend failed"),
             "{}",
             listed.body
         );
     }
     // Readiness names it (its answer is cached for 10 s: this is the first ask).
-    let ready = host.get("/readyz").await;
-    let check = &ready.body["checks"]["quota_enforcement"];
-    assert_eq!(check["status"], "failed", "{}", ready.body);
-    assert!(check["message"].as_str().unwrap().contains(&id), "{check}");
-    assert_eq!(ready.body["overall"], "degraded");
+    let ready: Readiness = host.get("/readyz").await.json();
+    let check = &ready.checks["quota_enforcement"];
+    assert_eq!(check.status, "failed", "{ready:?}");
+    assert!(check.message.contains(&id), "{check:?}");
+    assert_eq!(ready.overall, "degraded");
 
     sqlx::raw_sql("COMMIT")
         .execute(&mut operator)
         .await
         .unwrap();
     let report = host.meter().await;
-    assert_eq!(report["suspended"], 1, "{report}");
+    assert_eq!(report.suspended, 1, "{report:?}");
     let listed = host
         .get_with("/admin/quota", &[("authorization", ADMIN_BEARER)])
         .await;
-    assert_eq!(listed.body["failing"], json!([]), "{}", listed.body);
+    assert!(
+        listed.json::<QuotaFailures>().failing.is_empty(),
+        "{}",
+        listed.body
+    );
 }
 
 fn redis_options() -> HostOptions {
@@ -342,7 +339,7 @@ async fn redis_tracking_pushes_never_name_another_tenants_keys() {
 
     // A's client speaks RESP3, so invalidation messages arrive as pushes on the same link.
     let (pushes, mut received) = tokio::sync::mpsc::unbounded_channel();
-    let url = format!("{}?protocol=resp3", a["connection_url"].as_str().unwrap());
+    let url = format!("{}?protocol=resp3", a.connection_url.as_str());
     let mut watcher = redis::Client::open(url)
         .unwrap()
         .get_multiplexed_async_connection_with_config(
@@ -364,8 +361,8 @@ async fn redis_tracking_pushes_never_name_another_tenants_keys() {
         }
     }
 
-    let b_key = format!("{}secret-name", b["key_prefix"].as_str().unwrap());
-    let mut victim = redis_connect(b["connection_url"].as_str().unwrap()).await;
+    let b_key = format!("{}secret-name", b.field("key_prefix"));
+    let mut victim = redis_connect(b.connection_url.as_str()).await;
     for value in ["one", "two"] {
         let _: () = redis::cmd("SET")
             .arg(&b_key)
@@ -442,7 +439,7 @@ async fn redis_no_keyless_command_outside_the_reviewed_list_is_allowed() {
     ];
     let host = TestHost::start(redis_options()).await;
     let tenant = host.provision("cache", "reviewed").await;
-    let user = format!("t_{}", tenant["id"].as_str().unwrap().replace('-', ""));
+    let user = format!("t_{}", tenant.id.to_string().replace('-', ""));
     let mut admin = redis_admin().await;
     let table: redis::Value = redis::cmd("COMMAND").query_async(&mut admin).await.unwrap();
 
@@ -510,8 +507,8 @@ fn collect_keyless(table: &redis::Value, out: &mut Vec<(String, i64)>) {
 async fn redis_one_command_cannot_allocate_half_a_gigabyte() {
     let host = TestHost::start(redis_options()).await;
     let tenant = host.provision("cache", "greedy").await;
-    let key = format!("{}huge", tenant["key_prefix"].as_str().unwrap());
-    let mut conn = redis_connect(tenant["connection_url"].as_str().unwrap()).await;
+    let key = format!("{}huge", tenant.field("key_prefix"));
+    let mut conn = redis_connect(tenant.connection_url.as_str()).await;
     for args in [
         vec!["SETRANGE", key.as_str(), "536870911", "x"],
         vec!["SETBIT", key.as_str(), "4294967295", "1"],
@@ -526,11 +523,12 @@ async fn redis_one_command_cannot_allocate_half_a_gigabyte() {
     let used = redis_used_memory().await;
     assert!(used < 256 * 1024 * 1024, "the server holds {used} bytes");
     // The provider reports a server that one tenant could exhaust; this one is not.
-    let ready = host.get("/readyz").await;
-    let message = ready.body["checks"]["provider:redis"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let ready: Readiness = host.get("/readyz").await.json();
+    let message = ready
+        .checks
+        .get("provider:redis")
+        .map(|check| check.message.clone())
+        .unwrap_or_default();
     assert!(
         !message.contains("exhaust"),
         "the test server is unsafe: {message}"
@@ -553,8 +551,8 @@ async fn redis_used_memory() -> u64 {
 async fn redis_connections_past_the_tier_are_closed() {
     let host = TestHost::start(redis_options()).await;
     let tenant = host.provision("cache", "hoarder").await;
-    let limit = tenant["limits"]["connections"].as_u64().unwrap() as usize;
-    let url = tenant["connection_url"].as_str().unwrap();
+    let limit = tenant.limits.values["connections"] as usize;
+    let url = tenant.connection_url.as_str();
     let mut connections = Vec::new();
     for _ in 0..limit + 3 {
         connections.push(redis_connect(url).await);
@@ -583,11 +581,11 @@ async fn redis_connections_past_the_tier_are_closed() {
 #[tokio::test]
 async fn redis_rotation_ends_the_old_password_and_its_sessions() {
     let host = TestHost::start(redis_options()).await;
-    let bearer = format!("Bearer {}", sign_in(&host, &new_email()).await);
+    let bearer = host.new_account("attacker").await.bearer;
     let cache = host
         .provision_with("cache", "rotated", &[("authorization", &*bearer)])
         .await;
-    let old_url = cache["connection_url"].as_str().unwrap();
+    let old_url = cache.connection_url.as_str();
     let mut old = redis_connect(old_url).await;
     let rotated = rotate(&host, &cache, &bearer).await;
     assert!(
@@ -605,7 +603,7 @@ async fn redis_rotation_ends_the_old_password_and_its_sessions() {
             .is_err(),
         "the old password still logs in"
     );
-    let mut new = redis_connect(rotated["connection_url"].as_str().unwrap()).await;
+    let mut new = redis_connect(rotated.connection_url.as_str()).await;
     let pong: String = redis::cmd("PING").query_async(&mut new).await.unwrap();
     assert_eq!(pong, "PONG");
 }
@@ -619,20 +617,20 @@ async fn rotation_does_not_lift_a_suspension() {
         ..HostOptions::default()
     })
     .await;
-    let bearer = format!("Bearer {}", sign_in(&host, &new_email()).await);
+    let bearer = host.new_account("attacker").await.bearer;
 
     let db = host
         .provision_with("db", "suspended-db", &[("authorization", &*bearer)])
         .await;
-    let mut tenant = PgConnection::connect(db["connection_url"].as_str().unwrap())
+    let mut tenant = PgConnection::connect(db.connection_url.as_str())
         .await
         .unwrap();
     grow_past_ten_megabytes(&mut tenant).await;
     let cache = host
         .provision_with("cache", "suspended-cache", &[("authorization", &*bearer)])
         .await;
-    let prefix = cache["key_prefix"].as_str().unwrap().to_string();
-    let mut conn = redis_connect(cache["connection_url"].as_str().unwrap()).await;
+    let prefix = cache.field("key_prefix").to_string();
+    let mut conn = redis_connect(cache.connection_url.as_str()).await;
     let three_megabytes = "x".repeat(3 << 20);
     for n in 0..2 {
         let _: () = redis::cmd("SET")
@@ -643,10 +641,10 @@ async fn rotation_does_not_lift_a_suspension() {
             .unwrap();
     }
     let report = host.meter().await;
-    assert_eq!(report["suspended"], 2, "{report}");
+    assert_eq!(report.suspended, 2, "{report:?}");
 
     let rotated = rotate(&host, &db, &bearer).await;
-    let mut tenant = PgConnection::connect(rotated["connection_url"].as_str().unwrap())
+    let mut tenant = PgConnection::connect(rotated.connection_url.as_str())
         .await
         .unwrap();
     let write = sqlx::query("INSERT INTO blobs VALUES (0, 'more')")
@@ -662,25 +660,33 @@ async fn rotation_does_not_lift_a_suspension() {
     );
 
     let rotated = rotate(&host, &cache, &bearer).await;
-    let mut conn = redis_connect(rotated["connection_url"].as_str().unwrap()).await;
+    let mut conn = redis_connect(rotated.connection_url.as_str()).await;
     let write = redis_run(&mut conn, &["SET", &format!("{prefix}more"), "x"]).await;
     assert!(write.is_err(), "the rotated cache writes while suspended");
 }
 
-/// Logs in with a resource's creds file: from its creation (`credentials.creds_file`) or a
-/// rotation (`fields["credentials.creds_file"]`).
-async fn nats_login(resource: &Value) -> Result<async_nats::Client, String> {
-    let creds = resource["credentials"]["creds_file"]
-        .as_str()
-        .or_else(|| resource["fields"]["credentials.creds_file"].as_str())
-        .expect("a creds file");
-    instanode_tests::nats::login(resource["connection_url"].as_str().unwrap(), creds).await
+/// Logs in with a resource's creds file, from its creation (`credentials.creds_file`).
+async fn nats_login(resource: &Created) -> Result<async_nats::Client, String> {
+    instanode_tests::nats::login(
+        &resource.connection_url,
+        resource.field("credentials.creds_file"),
+    )
+    .await
+}
+
+/// Logs in with the creds file a rotation handed out (`fields["credentials.creds_file"]`).
+async fn nats_login_rotated(rotated: &ResourceCredentials) -> Result<async_nats::Client, String> {
+    instanode_tests::nats::login(
+        &rotated.connection_url,
+        &rotated.fields["credentials.creds_file"],
+    )
+    .await
 }
 
 #[tokio::test]
 async fn nats_rotation_revokes_the_old_user_and_closes_its_connections() {
     let host = TestHost::start(HostOptions::only(ProviderSpec::nats())).await;
-    let bearer = format!("Bearer {}", sign_in(&host, &new_email()).await);
+    let bearer = host.new_account("attacker").await.bearer;
     let queue = host
         .provision_with("queue", "rotated", &[("authorization", &*bearer)])
         .await;
@@ -701,7 +707,7 @@ async fn nats_rotation_revokes_the_old_user_and_closes_its_connections() {
         nats_login(&queue).await.is_err(),
         "the old credentials still log in"
     );
-    let new = nats_login(&rotated)
+    let new = nats_login_rotated(&rotated)
         .await
         .expect("the new credentials log in");
     new.publish("tenant.check", "after rotation".into())
@@ -711,15 +717,14 @@ async fn nats_rotation_revokes_the_old_user_and_closes_its_connections() {
 
     // Later account updates keep the old user revoked: marked suspended while well under
     // its limit, the resource is resumed by the meter, which pushes the account again.
-    let token = queue["token"].as_str().unwrap();
     let mut meta = host.metadata().await;
     sqlx::query("UPDATE resources SET status = 'suspended' WHERE token = $1")
-        .bind(token.parse::<uuid::Uuid>().unwrap())
+        .bind(queue.token)
         .execute(&mut meta)
         .await
         .unwrap();
     let report = host.meter().await;
-    assert_eq!(report["resumed"], 1, "{report}");
+    assert_eq!(report.resumed, 1, "{report:?}");
     assert!(
         nats_login(&queue).await.is_err(),
         "the old credentials log in again after an account update"

@@ -2,6 +2,7 @@
 //! through trusted proxies only, caps per kind and per day, the recycle gate, the per-address
 //! rate limit; under concurrency and across two replicas on one metadata database.
 
+use instanode::api::schema::{Capabilities, Created, ErrorBody, ResourceDeleted};
 use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error, backend_objects};
 use serde_json::{Value, json};
 
@@ -26,10 +27,9 @@ fn from(ip: &str) -> [(&str, &str); 1] {
 #[tokio::test]
 async fn capabilities_list_every_tier_with_its_limits() {
     let host = TestHost::start(HostOptions::default()).await;
-    let reply = host.get("/api/v1/capabilities").await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
-    let tiers = reply.body["tiers"].as_array().unwrap();
-    let names: Vec<&str> = tiers.iter().map(|t| t["tier"].as_str().unwrap()).collect();
+    let capabilities: Capabilities = host.get("/api/v1/capabilities").await.expect(200);
+    let tiers = &capabilities.tiers;
+    let names: Vec<&str> = tiers.iter().map(|t| t.tier.as_str()).collect();
     assert_eq!(
         names,
         [
@@ -43,14 +43,14 @@ async fn capabilities_list_every_tier_with_its_limits() {
         ]
     );
     let anonymous = &tiers[0];
-    assert_eq!(anonymous["limits"]["db"]["storage_mb"], 10);
-    assert_eq!(anonymous["limits"]["db"]["connections"], 2);
-    assert_eq!(anonymous["limits"]["cache"]["memory_mb"], 5);
-    assert_eq!(anonymous["provisions_per_day"], 5);
-    assert_eq!(anonymous["resource_count_limit"]["default"], 1);
-    assert_eq!(tiers[4]["resource_count_limit"]["cache"], 3);
+    assert_eq!(anonymous.limits["db"]["storage_mb"], 10);
+    assert_eq!(anonymous.limits["db"]["connections"], 2);
+    assert_eq!(anonymous.limits["cache"]["memory_mb"], 5);
+    assert_eq!(anonymous.provisions_per_day, 5);
+    assert_eq!(anonymous.resource_count_limit["default"], 1);
+    assert_eq!(tiers[4].resource_count_limit["cache"], 3);
     // The host serves webhooks itself; the rest come from the configured providers.
-    assert_eq!(reply.body["kinds"], json!(["db", "vector", "webhook"]));
+    assert_eq!(capabilities.kinds, ["db", "vector", "webhook"]);
 }
 
 #[tokio::test]
@@ -71,10 +71,12 @@ async fn a_broken_plans_file_stops_the_start() {
 async fn one_live_resource_per_kind_and_the_limits_reach_the_provider() {
     let host = TestHost::start(HostOptions::default()).await;
     let ip = "198.51.100.10";
-    let first = host.try_provision("db", "first", &from(ip)).await;
-    assert_eq!(first.status.as_u16(), 201, "{}", first.body);
-    assert_eq!(first.body["limits"]["connections"], 2);
-    assert_eq!(first.body["limits"]["storage_mb"], 10);
+    let first: Created = host
+        .try_provision("db", "first", &from(ip))
+        .await
+        .expect(201);
+    assert_eq!(first.limits.values["connections"], 2);
+    assert_eq!(first.limits.values["storage_mb"], 10);
 
     // Same /24, other address: the same caller.
     let second = host
@@ -82,9 +84,9 @@ async fn one_live_resource_per_kind_and_the_limits_reach_the_provider() {
         .await;
     assert_error(&second, 402, "resource_count_limit_exceeded");
     // The network proves nothing: the refusal names no token.
-    let first_token = first.body["token"].as_str().unwrap();
+    let first_token = first.token.to_string();
     assert!(
-        !second.body.to_string().contains(first_token),
+        !second.body.to_string().contains(&first_token),
         "{}",
         second.body
     );
@@ -96,20 +98,18 @@ async fn one_live_resource_per_kind_and_the_limits_reach_the_provider() {
             br#"{"name":"second"}"#.to_vec(),
             &[
                 ("x-forwarded-for", "198.51.100.99"),
-                (
-                    "x-instanode-token",
-                    first.body["upgrade_jwt"].as_str().unwrap(),
-                ),
+                ("x-instanode-token", first.upgrade_jwt.as_str()),
             ],
         )
         .await;
-    assert_error(&proved, 402, "resource_count_limit_exceeded");
-    assert_eq!(proved.body["token"], first.body["token"]);
+    let refusal = assert_error(&proved, 402, "resource_count_limit_exceeded");
+    assert_eq!(refusal.extra["token"], first_token.as_str());
     assert!(
-        proved.body["agent_action"]
-            .as_str()
+        refusal
+            .agent_action
+            .as_deref()
             .unwrap()
-            .contains(first_token)
+            .contains(&first_token)
     );
     // Another kind is fine; another subnet is another caller.
     assert_eq!(
@@ -137,7 +137,7 @@ async fn forwarded_for_counts_only_from_trusted_proxies() {
     })
     .await;
     let a = host.try_provision("db", "a", &from("203.0.113.1")).await;
-    assert_eq!(a.status.as_u16(), 201, "{}", a.body);
+    a.expect::<Created>(201);
     let b = host.try_provision("db", "b", &from("192.0.2.1")).await;
     assert_error(&b, 402, "resource_count_limit_exceeded");
 
@@ -145,7 +145,7 @@ async fn forwarded_for_counts_only_from_trusted_proxies() {
     // left changes nothing.
     let host = TestHost::start(HostOptions::default()).await;
     let a = host.try_provision("db", "a", &from("203.0.113.1")).await;
-    assert_eq!(a.status.as_u16(), 201, "{}", a.body);
+    a.expect::<Created>(201);
     let forged = host
         .try_provision("db", "b", &from("192.0.2.1, 203.0.113.1"))
         .await;
@@ -153,7 +153,7 @@ async fn forwarded_for_counts_only_from_trusted_proxies() {
     let other = host
         .try_provision("db", "c", &from("203.0.113.1, 192.0.2.1"))
         .await;
-    assert_eq!(other.status.as_u16(), 201, "{}", other.body);
+    other.expect::<Created>(201);
 }
 
 #[tokio::test]
@@ -169,24 +169,19 @@ async fn over_the_daily_cap_the_existing_resource_comes_back() {
     options.extra = plans_with_daily_cap(&dir, 2);
     let host = TestHost::start(options).await;
     let ip = "198.51.100.20";
-    let db = host.try_provision("db", "db", &from(ip)).await;
-    assert_eq!(db.status.as_u16(), 201, "{}", db.body);
+    let db: Created = host.try_provision("db", "db", &from(ip)).await.expect(201);
+    let db_token = db.token.to_string();
     let vector = host.try_provision("vector", "vec", &from(ip)).await;
-    assert_eq!(vector.status.as_u16(), 201, "{}", vector.body);
+    vector.expect::<Created>(201);
 
     // Third of the day, proving nothing: refused, naming no resource.
     let unproven = host.try_provision("db", "another", &from(ip)).await;
     assert_error(&unproven, 429, "provision_limit_reached");
-    assert!(
-        !unproven
-            .body
-            .to_string()
-            .contains(db.body["token"].as_str().unwrap())
-    );
+    assert!(!unproven.body.to_string().contains(&db_token));
     // Proving the db (its token): it comes back, 200, with a working URL.
     let proof = [
         ("x-forwarded-for", ip),
-        ("x-instanode-token", db.body["token"].as_str().unwrap()),
+        ("x-instanode-token", db_token.as_str()),
     ];
     let again = host
         .post(
@@ -196,11 +191,11 @@ async fn over_the_daily_cap_the_existing_resource_comes_back() {
             &proof,
         )
         .await;
-    assert_eq!(again.status.as_u16(), 200, "{}", again.body);
-    assert_eq!(again.body["token"], db.body["token"]);
-    assert_eq!(again.body["connection_url"], db.body["connection_url"]);
-    assert_eq!(again.body["name"], "db");
-    let note = again.body["note"].as_str().unwrap();
+    let again: Created = again.expect(200);
+    assert_eq!(again.token, db.token);
+    assert_eq!(again.connection_url, db.connection_url);
+    assert_eq!(again.name, "db");
+    let note = again.note.as_str();
     assert!(
         note.starts_with("Returning your existing resource. Expires in 23h"),
         "{note}"
@@ -214,8 +209,7 @@ async fn over_the_daily_cap_the_existing_resource_comes_back() {
             &proof,
         )
         .await;
-    assert_eq!(other.status.as_u16(), 200, "{}", other.body);
-    assert_eq!(other.body["token"], db.body["token"]);
+    assert_eq!(other.expect::<Created>(200).token, db.token);
 
     let mut meta = host.metadata().await;
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM resources")
@@ -251,35 +245,30 @@ async fn over_the_daily_cap_with_nothing_committed_is_429() {
     assert_error(&slow, 503, "provider_failed");
     // A failed provision does not use up the day.
     let third = host.try_provision("db", "db", &from(ip)).await;
-    assert_eq!(third.status.as_u16(), 201, "{}", third.body);
+    third.expect::<Created>(201);
 }
 
 #[tokio::test]
 async fn a_caller_whose_resources_all_ended_must_claim() {
     let host = TestHost::start(HostOptions::default()).await;
     let ip = "198.51.100.40";
-    let db = host.try_provision("db", "db", &from(ip)).await;
-    assert_eq!(db.status.as_u16(), 201, "{}", db.body);
-    let token = db.body["token"].as_str().unwrap();
-    let deleted = host.delete(&format!("/api/v1/resources/{token}")).await;
-    assert_eq!(deleted.status.as_u16(), 200, "{}", deleted.body);
+    let db: Created = host.try_provision("db", "db", &from(ip)).await.expect(201);
+    let deleted = host
+        .delete(&format!("/api/v1/resources/{}", db.token))
+        .await;
+    deleted.expect::<ResourceDeleted>(200);
 
     // (Another name: the same body within 120 s would be answered from the dedup window.)
     for _ in 0..2 {
         let again = host.try_provision("db", "db-again", &from(ip)).await;
-        assert_error(&again, 402, "free_tier_recycle_requires_claim");
+        let refusal = assert_error(&again, 402, "free_tier_recycle_requires_claim");
         assert!(
-            again.body["claim_url"]
+            refusal.extra["claim_url"]
                 .as_str()
                 .unwrap()
                 .ends_with("/claim")
         );
-        assert!(
-            again.body["agent_action"]
-                .as_str()
-                .unwrap()
-                .contains("/claim")
-        );
+        assert!(refusal.agent_action.as_deref().unwrap().contains("/claim"));
         assert!(
             again.headers.get("x-idempotent-replay").is_none(),
             "never answered from the idempotency cache"
@@ -287,7 +276,7 @@ async fn a_caller_whose_resources_all_ended_must_claim() {
     }
     // Another network is unaffected.
     let other = host.try_provision("db", "db", &from("198.51.101.40")).await;
-    assert_eq!(other.status.as_u16(), 201, "{}", other.body);
+    other.expect::<Created>(201);
 }
 
 /// Statuses of many provisions of `kind` from one address, each with its own name, sent
@@ -320,7 +309,8 @@ async fn twenty_concurrent_provisions_from_one_caller_create_one_database() {
     assert_eq!(created.len(), 1, "{replies:?}");
     for reply in replies.iter().filter(|r| r["status"] != 201) {
         assert_eq!(reply["status"], 402, "{reply}");
-        assert_eq!(reply["body"]["error"], "resource_count_limit_exceeded");
+        let refusal: ErrorBody = serde_json::from_value(reply["body"].clone()).unwrap();
+        assert_eq!(refusal.error, "resource_count_limit_exceeded");
         // The burst proves no resource: the refusals name none.
         assert!(reply["body"].get("token").is_none(), "{reply}");
     }
@@ -348,15 +338,14 @@ async fn two_replicas_on_one_metadata_database_share_caps_and_keys() {
         ("x-forwarded-for", "198.51.102.61"),
         ("idempotency-key", "replica-key-1"),
     ];
-    let first = a
+    let first: Created = a
         .post("/db/new", Some("application/json"), body.clone(), &headers)
-        .await;
-    assert_eq!(first.status.as_u16(), 201, "{}", first.body);
+        .await
+        .expect(201);
     let replay = b
         .post("/db/new", Some("application/json"), body, &headers)
         .await;
-    assert_eq!(replay.status.as_u16(), 201, "{}", replay.body);
-    assert_eq!(replay.body["token"], first.body["token"]);
+    assert_eq!(replay.expect::<Created>(201).token, first.token);
     assert_eq!(replay.headers["x-idempotent-replay"], "true");
 }
 
@@ -376,7 +365,8 @@ async fn each_address_gets_a_hundred_requests_a_minute() {
         .parse()
         .unwrap();
     assert!((1..=60).contains(&wait), "{wait}");
-    assert!(limited.body["agent_action"].is_string());
+    let refusal = limited.error();
+    assert!(refusal.agent_action.is_some(), "{refusal:?}");
     // Every route counts, and other addresses are unaffected.
     let post = host
         .post("/db/new", Some("application/json"), b"{}".to_vec(), &ip)

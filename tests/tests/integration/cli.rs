@@ -6,11 +6,12 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use instanode::api::schema::{CliApproval, Created, ErrorBody, ResourceList};
 use instanode_tests::deploy::namespace_of;
 use instanode_tests::deploy::remove_namespace;
-use instanode_tests::mail::link_sent_to;
 use instanode_tests::{HostOptions, TestHost, env};
-use serde_json::{Value, json};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use sqlx::{Connection, PgConnection};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -43,7 +44,8 @@ async fn run(mut command: Command) -> Run {
     }
 }
 
-fn json_of(run: &Run) -> Value {
+/// What `--json` printed: the host's answer, as it is.
+fn json_of<T: DeserializeOwned>(run: &Run) -> T {
     serde_json::from_str(run.stdout.trim())
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr))
 }
@@ -70,8 +72,8 @@ async fn the_cli_creates_resources_and_deploys_with_progress() {
     ))
     .await;
     assert_eq!(created.code, 0, "{}", created.stderr);
-    let body = json_of(&created);
-    let url = body["connection_url"].as_str().unwrap();
+    let body: Created = json_of(&created);
+    let url = body.connection_url.as_str();
     let mut conn = PgConnection::connect(url).await.expect("the URL connects");
     sqlx::query("CREATE TABLE t (x int)")
         .execute(&mut conn)
@@ -109,7 +111,7 @@ async fn the_cli_creates_resources_and_deploys_with_progress() {
     assert_eq!(usage.code, 2, "{}", usage.stderr);
 
     // The token of any resource deploys.
-    let token = body["upgrade_jwt"].as_str().unwrap();
+    let token = body.upgrade_jwt.as_str();
     let app = host.dir.join("cli-app");
 
     // A build that fails: exit 1 with the autopsy, the failing output included.
@@ -229,22 +231,18 @@ async fn login_keeps_an_api_key_that_later_commands_use() {
     };
 
     // The person signs in by email and approves the page the CLI named.
-    let email = format!("cli-{}@example.com", uuid::Uuid::new_v4().simple());
-    host.post_json("/auth/email/start", json!({ "email": email }))
-        .await;
-    let session = host.get(&link_sent_to(&email).await).await;
-    let bearer = format!("Bearer {}", session.body["session_token"].as_str().unwrap());
+    let account = host.new_account("cli").await;
+    let email = account.email.clone();
     let path = approve_page.strip_prefix(&host.url).unwrap();
-    let approved = host
-        .post(path, None, vec![], &[("authorization", &bearer)])
-        .await;
-    assert_eq!(approved.status.as_u16(), 200, "{}", approved.body);
+    let approved = host.post(path, None, vec![], &[account.auth()]).await;
+    approved.expect::<CliApproval>(200);
 
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await
         .expect("login finishes after the approval")
         .unwrap();
     assert!(status.success());
+    // The CLI's own file, not an answer of the API.
     let saved: Value = serde_json::from_slice(
         &std::fs::read(home.join(".config/instanode/credentials.json")).unwrap(),
     )
@@ -265,17 +263,13 @@ async fn login_keeps_an_api_key_that_later_commands_use() {
     ))
     .await;
     assert_eq!(created.code, 0, "{}", created.stderr);
-    let token = json_of(&created)["token"].as_str().unwrap().to_string();
+    let token = json_of::<Created>(&created).token.to_string();
     let listed = run(cli(&host, &home, &["resources", "--json"])).await;
     assert_eq!(listed.code, 0, "{}", listed.stderr);
-    let items = json_of(&listed)["items"].clone();
+    let items = json_of::<ResourceList>(&listed).items;
     assert!(
-        items
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|i| i["token"] == token.as_str()),
-        "{items}"
+        items.iter().any(|i| i.token.to_string() == token),
+        "{items:?}"
     );
     let table = run(cli(&host, &home, &["resources"])).await;
     assert!(table.stdout.contains(&token), "{}", table.stdout);
@@ -287,7 +281,7 @@ async fn login_keeps_an_api_key_that_later_commands_use() {
     let gone = run(cli(&host, &home, &["resource", &token, "--json"])).await;
     assert_eq!(gone.code, 1);
     assert_eq!(
-        json_of(&gone)["error"],
+        json_of::<ErrorBody>(&gone).error,
         "resource_deleted",
         "{}",
         gone.stdout

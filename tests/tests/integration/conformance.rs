@@ -2,10 +2,13 @@
 //! the host's registry against the real backend (create-or-adopt, usage, suspend and resume,
 //! deprovision twice), plus the `kv` capability through a real component.
 
+use instanode::api::schema::Created;
 use instanode::app::App;
 use instanode::config::Config;
 use instanode::contract::types::{ProvisionRequest, ResourceRef};
-use instanode_tests::{HostFiles, HostOptions, ProviderSpec, TestHost, backend_objects};
+use instanode_tests::{
+    HostFiles, HostOptions, ProviderFields, ProviderSpec, TestHost, backend_objects,
+};
 use serde_json::json;
 use sha2::Digest;
 use sqlx::{Connection, PgConnection};
@@ -187,11 +190,18 @@ async fn kv_state_is_private_to_each_provider() {
     })
     .await;
     let first = host.post_json("/test/new", json!({"name": "kv"})).await;
-    assert_eq!(first.status.as_u16(), 201, "{}", first.body);
-    let second = host.post_json("/test/new", json!({"name": "kv"})).await;
-    let id = second.body["id"].as_str().unwrap().replace('-', "");
-    assert_eq!(second.body["kv_read"], id, "the value written is read back");
-    assert_eq!(second.body["kv_keys"], "2", "both writes are listed");
+    first.expect::<Created>(201);
+    let second: Created = host
+        .post_json("/test/new", json!({"name": "kv"}))
+        .await
+        .json();
+    let id = second.id.simple().to_string();
+    assert_eq!(
+        second.field("kv_read"),
+        id,
+        "the value written is read back"
+    );
+    assert_eq!(second.field("kv_keys"), "2", "both writes are listed");
 
     let mut meta = host.metadata().await;
     let owners: Vec<String> = sqlx::query_scalar("SELECT DISTINCT provider FROM provider_kv")

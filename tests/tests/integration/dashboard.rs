@@ -1,8 +1,9 @@
 //! The dashboard's pages as a browser gets them: sign-in by an emailed link (a cookie
 //! session), the team's resources with usage bars and lifetimes, a deployment's page.
 
+use instanode::api::schema::{Created, Resource, ResourceCredentials};
 use instanode_tests::deploy::{namespace_of, remove_namespace};
-use instanode_tests::mail::{link_sent_to, sign_in};
+use instanode_tests::mail::link_sent_to;
 use instanode_tests::{HostOptions, TestHost, env};
 use serde_json::json;
 use sqlx::Connection;
@@ -66,8 +67,8 @@ async fn an_emailed_link_signs_a_browser_in_and_the_overview_shows_the_teams_res
             &[("authorization", &format!("Bearer {session}"))],
         )
         .await;
-    assert_eq!(created.status.as_u16(), 201, "{}", created.body);
-    let token = created.body["token"].as_str().unwrap().to_string();
+    let created: Created = created.expect(201);
+    let token = created.token;
     host.meter().await;
 
     let overview = html("/dashboard")
@@ -92,8 +93,7 @@ async fn an_emailed_link_signs_a_browser_in_and_the_overview_shows_the_teams_res
     assert!(row.contains("role=\"meter\""), "a usage bar: {row}");
     assert!(row.contains(" MB of "), "{row}");
     // The resource's credentials are never on the page.
-    let url = created.body["connection_url"].as_str().unwrap();
-    assert!(!overview.contains(url));
+    assert!(!overview.contains(&created.connection_url));
 
     // A deployment's page follows its log and status through the API.
     let page = html("/dashboard/deployments/abc-123")
@@ -128,13 +128,9 @@ async fn an_emailed_link_signs_a_browser_in_and_the_overview_shows_the_teams_res
             .contains("Max-Age=0")
     );
 
-    // An API client following the same kind of link still gets JSON.
-    let email = format!("api-{}@example.com", uuid::Uuid::new_v4().simple());
-    host.post_json("/auth/email/start", json!({ "email": email }))
-        .await;
-    let reply = host.get(&link_sent_to(&email).await).await;
-    assert_eq!(reply.status.as_u16(), 200);
-    assert!(reply.body["session_token"].is_string());
+    // An API client following the same kind of link still gets JSON: a session.
+    let account = host.new_account("api").await;
+    assert!(!account.session.session_token.is_empty());
 }
 
 /// Headless Chromium (Debian's, driven by playwright-core) signs in through the emailed
@@ -243,7 +239,7 @@ async fn a_browser_signs_in_sees_usage_and_follows_a_deployment_log() {
     assert!(text("after_claim_row").contains("claim-me"), "{report}");
     let token = text("anonymous_token");
     let claimed = host.get(&format!("/api/v1/resources/{token}")).await;
-    assert_eq!(claimed.body["tier"], "free", "{}", claimed.body);
+    assert_eq!(claimed.json::<Resource>().tier, "free", "{}", claimed.body);
 
     // The operator page: a wrong token refused; unload, then an upload brings it back.
     assert!(text("operator_wrong_token").contains("not this host's admin token"));
@@ -251,8 +247,11 @@ async fn a_browser_signs_in_sees_usage_and_follows_a_deployment_log() {
     assert!(text("unload_notice").contains("out of service"), "{report}");
     assert!(text("unloaded_row").contains("out of service"), "{report}");
     assert!(text("reloaded_row").contains("db, vector"), "{report}");
-    let postgres = host.provider_status("postgres").await;
-    assert_eq!(postgres["source"], "upload", "{postgres}");
+    let postgres = host
+        .provider_status("postgres")
+        .await
+        .expect("postgres is live");
+    assert_eq!(postgres.source, "upload", "{postgres:?}");
 
     for shot in [
         "1-sign-in.png",
@@ -289,10 +288,9 @@ fn postgres_url_in(text: &str) -> String {
 async fn dashboard_forms_are_guarded_and_credential_access_is_recorded() {
     let host = TestHost::start(HostOptions::default()).await;
     let browser = browser();
-    let email = format!("guard-{}@example.com", uuid::Uuid::new_v4().simple());
-    let session = sign_in(&host, &email).await;
-    let cookie = format!("instanode_session={session}");
-    let bearer = format!("Bearer {session}");
+    let account = host.new_account("guard").await;
+    let cookie = format!("instanode_session={}", account.token);
+    let bearer = account.bearer.clone();
     let created = host
         .post(
             "/db/new",
@@ -301,8 +299,8 @@ async fn dashboard_forms_are_guarded_and_credential_access_is_recorded() {
             &[("authorization", &bearer)],
         )
         .await;
-    assert_eq!(created.status.as_u16(), 201, "{}", created.body);
-    let token = created.body["token"].as_str().unwrap().to_string();
+    let created: Created = created.expect(201);
+    let token = created.token;
     let page_url = format!("{}/dashboard/resources/{token}", host.url);
 
     // Without a session the page sends the browser to the sign-in form.
@@ -319,7 +317,7 @@ async fn dashboard_forms_are_guarded_and_credential_access_is_recorded() {
         .text()
         .await
         .unwrap();
-    let url = created.body["connection_url"].as_str().unwrap();
+    let url = created.connection_url.as_str();
     assert!(!page.contains(url));
     let form_token = page
         .split("name=\"csrf\" value=\"")
@@ -370,7 +368,7 @@ async fn dashboard_forms_are_guarded_and_credential_access_is_recorded() {
             &[("authorization", &bearer)],
         )
         .await;
-    assert_eq!(api.status.as_u16(), 200, "{}", api.body);
+    api.expect::<ResourceCredentials>(200);
     let rotated = host
         .post(
             &format!("/api/v1/resources/{token}/rotate-credentials"),
@@ -379,7 +377,7 @@ async fn dashboard_forms_are_guarded_and_credential_access_is_recorded() {
             &[("authorization", &bearer)],
         )
         .await;
-    assert_eq!(rotated.status.as_u16(), 200, "{}", rotated.body);
+    rotated.expect::<ResourceCredentials>(200);
     let page = browser
         .get(&page_url)
         .header("cookie", &cookie)
@@ -401,12 +399,8 @@ async fn dashboard_forms_are_guarded_and_credential_access_is_recorded() {
     assert_eq!(history.matches(">dashboard<").count(), 1, "{history}");
 
     // Another team sees the resource as missing, and cannot reveal it.
-    let stranger = sign_in(
-        &host,
-        &format!("other-{}@example.com", uuid::Uuid::new_v4().simple()),
-    )
-    .await;
-    let stranger_cookie = format!("instanode_session={stranger}");
+    let stranger = host.new_account("other").await;
+    let stranger_cookie = format!("instanode_session={}", stranger.token);
     let missing = browser
         .get(&page_url)
         .header("cookie", &stranger_cookie)
@@ -423,7 +417,7 @@ async fn dashboard_forms_are_guarded_and_credential_access_is_recorded() {
         .text()
         .await
         .unwrap();
-    assert!(!stranger_page.contains(&token));
+    assert!(!stranger_page.contains(&token.to_string()));
 
     // The operator page: a forged or expired cookie is not a session.
     let operator = |cookie: &str| {
@@ -469,7 +463,7 @@ async fn dashboard_forms_are_guarded_and_credential_access_is_recorded() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 403);
-    assert!(host.provider_status("postgres").await.is_object());
+    assert!(host.provider_status("postgres").await.is_some());
 }
 
 /// `text` as the dashboard escapes it into HTML.

@@ -4,11 +4,13 @@
 
 use std::time::Duration;
 
+use instanode::api::schema::{DeploymentAnswer, DeploymentDeleted, DeploymentEvents, ErrorBody};
+use instanode::store::DeploymentStatus;
 use instanode_tests::deploy::{
     containers_of, deploy, docker, images_of, namespace_of, new_owner, sse_lines, static_site,
     tarball, through_proxy, upload, wait_for, wait_for_body,
 };
-use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error, id_of};
+use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -21,21 +23,21 @@ async fn an_app_answers_at_its_url_and_redeploys_in_place() {
     let jwt = new_owner(&host).await;
 
     let reply = deploy(&host, &jwt, static_site("hello v1"), &[("name", "My Site")]).await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    assert_eq!(reply.body["status"], "building");
-    assert_eq!(reply.body["redeployed"], false);
-    let id = id_of(&reply.body);
-    let url = reply.body["url"].as_str().unwrap().to_string();
-    let app_id = reply.body["app_id"].as_str().unwrap();
+    let answer: DeploymentAnswer = reply.expect(202);
+    assert_eq!(answer.status, DeploymentStatus::Building);
+    assert_eq!(answer.redeployed, Some(false));
+    let id = answer.id.to_string();
+    let url = answer.url.clone().expect("an app URL");
+    let app_id = answer.app_id.as_str();
     assert_eq!(app_id.len(), 8);
     assert!(
         url.starts_with("http://my-site-") && url.contains(".deployment.localhost:"),
         "{url}"
     );
-    assert!(reply.body["agent_action"].as_str().unwrap().contains(&id));
+    assert!(answer.agent_action.as_deref().unwrap().contains(&id));
 
     let item = wait_for(&host, &id, 1, &["healthy"], ROLLOUT).await;
-    assert_eq!(item["url"], url.as_str());
+    assert_eq!(item.url.as_deref(), Some(url.as_str()));
     let (status, body) = through_proxy(&host, Method::GET, &url, None, None).await;
     assert_eq!((status, body.trim()), (200, "hello v1"));
 
@@ -64,10 +66,10 @@ async fn an_app_answers_at_its_url_and_redeploys_in_place() {
         &[("name", "My Site"), ("redeploy", "true")],
     )
     .await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    assert_eq!(reply.body["redeployed"], true);
-    assert_eq!(id_of(&reply.body), id);
-    assert_eq!(reply.body["url"], url.as_str());
+    let again: DeploymentAnswer = reply.expect(202);
+    assert_eq!(again.redeployed, Some(true));
+    assert_eq!(again.id.to_string(), id);
+    assert_eq!(again.url.as_deref(), Some(url.as_str()));
     wait_for(&host, &id, 2, &["healthy"], ROLLOUT).await;
     wait_for_body(&host, &url, "hello v2", Duration::from_secs(10)).await;
     assert_eq!(containers_of(&namespace).len(), 1);
@@ -76,7 +78,7 @@ async fn an_app_answers_at_its_url_and_redeploys_in_place() {
     let reply = host
         .post_json(&format!("/deploy/{id}/redeploy"), Value::Null)
         .await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    reply.expect::<DeploymentAnswer>(202);
     wait_for(&host, &id, 3, &["healthy"], ROLLOUT).await;
     wait_for_body(&host, &url, "hello v2", Duration::from_secs(10)).await;
 
@@ -88,12 +90,12 @@ async fn an_app_answers_at_its_url_and_redeploys_in_place() {
     let (status, json) =
         through_proxy(&host, Method::GET, &unknown, None, Some("application/json")).await;
     assert_eq!(status, 404);
-    let json: Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(json["error"], "app_not_found");
+    let json: ErrorBody = serde_json::from_str(&json).unwrap();
+    assert_eq!(json.error, "app_not_found");
 
     // Delete: the URL stops answering, containers and images are gone.
     let reply = host.delete(&format!("/api/v1/deployments/{id}")).await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    reply.expect::<DeploymentDeleted>(200);
     let (status, _) = through_proxy(&host, Method::GET, &url, None, None).await;
     assert_eq!(status, 404);
     assert!(containers_of(&namespace).is_empty());
@@ -118,16 +120,18 @@ async fn failures_come_back_classified_with_their_output() {
         "FROM instanode/busybox:1\nRUN echo compiling-the-app && echo missing-dependency-xyz >&2 && exit 3\n",
     )]);
     let reply = deploy(&host, &jwt, broken, &[("name", "broken-build")]).await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let id = id_of(&reply.body);
+    let id = reply.expect::<DeploymentAnswer>(202).id.to_string();
     let item = wait_for(&host, &id, 1, &["failed"], ROLLOUT).await;
     assert!(
-        item["error"].as_str().unwrap().starts_with("BuildFailed"),
-        "{item}"
+        item.error.as_deref().unwrap().starts_with("BuildFailed"),
+        "{item:?}"
     );
-    let events = host.get(&format!("/api/v1/deployments/{id}/events")).await;
-    assert_eq!(events.status.as_u16(), 200);
-    let autopsy = &events.body["events"][0];
+    let events: DeploymentEvents = host
+        .get(&format!("/api/v1/deployments/{id}/events"))
+        .await
+        .expect(200);
+    // The autopsy is free-form: reason, exit_code, last_lines, hint.
+    let autopsy = &events.events[0];
     assert_eq!(autopsy["reason"], "BuildFailed", "{autopsy}");
     let last_lines = autopsy["last_lines"].to_string();
     assert!(
@@ -143,10 +147,13 @@ async fn failures_come_back_classified_with_their_output() {
         "FROM instanode/busybox:1\nCMD [\"sh\", \"-c\", \"echo config-file-not-found >&2; exit 7\"]\n",
     )]);
     let reply = deploy(&host, &jwt, crashing, &[("name", "crasher")]).await;
-    let id = id_of(&reply.body);
+    let id = reply.json::<DeploymentAnswer>().id.to_string();
     wait_for(&host, &id, 1, &["failed"], ROLLOUT).await;
-    let events = host.get(&format!("/api/v1/deployments/{id}/events")).await;
-    let autopsy = &events.body["events"][0];
+    let events: DeploymentEvents = host
+        .get(&format!("/api/v1/deployments/{id}/events"))
+        .await
+        .json();
+    let autopsy = &events.events[0];
     assert_eq!(autopsy["reason"], "CrashLoopBackOff", "{autopsy}");
     assert_eq!(autopsy["exit_code"], 7, "{autopsy}");
     assert!(
@@ -163,14 +170,13 @@ async fn failures_come_back_classified_with_their_output() {
         "FROM instanode/busybox:1\nCMD [\"sh\", \"-c\", \"x=$(head -c 400000000 /dev/zero | tr '\\\\000' a); sleep 60\"]\n",
     )]);
     let reply = deploy(&host, &jwt, hungry, &[("name", "hungry")]).await;
-    let id = id_of(&reply.body);
+    let id = reply.json::<DeploymentAnswer>().id.to_string();
     wait_for(&host, &id, 1, &["failed"], ROLLOUT).await;
-    let events = host.get(&format!("/api/v1/deployments/{id}/events")).await;
-    assert_eq!(
-        events.body["events"][0]["reason"], "OOMKilled",
-        "{}",
-        events.body
-    );
+    let events: DeploymentEvents = host
+        .get(&format!("/api/v1/deployments/{id}/events"))
+        .await
+        .json();
+    assert_eq!(events.events[0]["reason"], "OOMKilled", "{events:?}");
 
     // Failed rollouts leave no container behind.
     assert!(
@@ -331,10 +337,11 @@ async fn unsafe_or_invalid_uploads_are_refused_before_anything_is_built() {
     let huge = tarball(&[("Dockerfile", dockerfile), ("blob.txt", &big)]);
     assert!(huge.len() > 10 * 1024 * 1024, "{}", huge.len());
     let reply = deploy(&host, &jwt, huge, &[("name", "huge")]).await;
-    assert_error(&reply, 413, "tarball_too_large");
+    let refusal = assert_error(&reply, 413, "tarball_too_large");
     assert!(
-        reply.body["agent_action"]
-            .as_str()
+        refusal
+            .agent_action
+            .as_deref()
             .unwrap()
             .contains("prebuilt image")
     );
@@ -356,7 +363,7 @@ async fn unsafe_or_invalid_uploads_are_refused_before_anything_is_built() {
 
     // The tier's app limit (anonymous: one).
     let reply = deploy(&host, &jwt, site(), &[("name", "first")]).await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+    reply.expect::<DeploymentAnswer>(202);
     let reply = deploy(&host, &jwt, site(), &[("name", "second")]).await;
     assert_error(&reply, 402, "deployment_limit_reached");
 }
@@ -381,8 +388,12 @@ async fn apps_are_isolated_from_each_other_and_from_the_host() {
     };
     let a = deploy(&host, &jwt_a, prober("tenant-a"), &[("name", "a")]).await;
     let b = deploy(&host, &jwt_b, prober("tenant-b"), &[("name", "b")]).await;
-    let (id_a, id_b) = (id_of(&a.body), id_of(&b.body));
-    let url_a = a.body["url"].as_str().unwrap().to_string();
+    let (a, b) = (
+        a.expect::<DeploymentAnswer>(202),
+        b.expect::<DeploymentAnswer>(202),
+    );
+    let (id_a, id_b) = (a.id.to_string(), b.id.to_string());
+    let url_a = a.url.clone().expect("an app URL");
     wait_for(&host, &id_a, 1, &["healthy"], ROLLOUT).await;
     wait_for(&host, &id_b, 1, &["healthy"], ROLLOUT).await;
 
@@ -424,7 +435,7 @@ async fn apps_are_isolated_from_each_other_and_from_the_host() {
     );
 
     // Tokens: A cannot read, redeploy or delete B's app; app ids are not credentials.
-    let app_id_b = b.body["app_id"].as_str().unwrap();
+    let app_id_b = &b.app_id;
     assert_error(
         &host.get(&format!("/api/v1/deployments/{app_id_b}")).await,
         400,
@@ -442,7 +453,7 @@ async fn apps_are_isolated_from_each_other_and_from_the_host() {
         .delete(&format!("/api/v1/deployments/{}", uuid::Uuid::new_v4()))
         .await;
     assert_error(&reply, 404, "resource_not_found");
-    let url_b = b.body["url"].as_str().unwrap();
+    let url_b = b.url.as_deref().expect("an app URL");
     wait_for_body(&host, url_b, "tenant-b", Duration::from_secs(5)).await;
 
     // TTL expiry removes the apps like a delete.

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use instanode::api::schema::DeploymentAnswer;
+use instanode::store::DeploymentStatus;
 use instanode_tests::deploy::{deploy, docker, new_owner, tarball, through_proxy, wait_for};
-use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error, env, id_of};
+use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error, env};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -59,12 +61,9 @@ async fn builds_fetch_nothing_from_the_host() {
             &[("name", "fetcher")],
         )
         .await;
-        assert_error(&reply, 400, "dockerfile_remote_source");
+        let refusal = assert_error(&reply, 400, "dockerfile_remote_source");
         assert!(
-            reply.body["message"]
-                .as_str()
-                .unwrap()
-                .contains("Dockerfile line"),
+            refusal.message.contains("Dockerfile line"),
             "{}",
             reply.body
         );
@@ -86,9 +85,9 @@ async fn builds_fetch_nothing_from_the_host() {
         &[("name", "runner")],
     )
     .await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let url = reply.body["url"].as_str().unwrap().to_string();
-    wait_for(&host, &id_of(&reply.body), 1, &["healthy"], ROLLOUT).await;
+    let answer: DeploymentAnswer = reply.expect(202);
+    let url = answer.url.expect("an app URL");
+    wait_for(&host, &answer.id.to_string(), 1, &["healthy"], ROLLOUT).await;
     let (status, body) =
         through_proxy(&host, Method::GET, &format!("{url}/stolen"), None, None).await;
     assert_ne!((status, body.as_str()), (200, "secret"));
@@ -153,7 +152,7 @@ async fn a_running_app_reaches_its_backends_and_nothing_else_of_the_host() {
     .await;
     let (port, connections) = host_service().await;
     let db = host.provision("db", "probe-db").await;
-    let jwt = db["upgrade_jwt"].as_str().unwrap();
+    let jwt = db.upgrade_jwt.as_str();
     let app = tarball(&[
         (
             "Dockerfile",
@@ -162,9 +161,9 @@ async fn a_running_app_reaches_its_backends_and_nothing_else_of_the_host() {
         ("probe.py", PROBE_APP),
     ]);
     let reply = deploy(&host, jwt, app, &[("name", "probe")]).await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let url = reply.body["url"].as_str().unwrap().to_string();
-    wait_for(&host, &id_of(&reply.body), 1, &["healthy"], ROLLOUT).await;
+    let answer: DeploymentAnswer = reply.expect(202);
+    let url = answer.url.expect("an app URL");
+    wait_for(&host, &answer.id.to_string(), 1, &["healthy"], ROLLOUT).await;
     let probe = |query: String| {
         let url = format!("{url}/?{query}");
         let host = &host;
@@ -174,7 +173,7 @@ async fn a_running_app_reaches_its_backends_and_nothing_else_of_the_host() {
         |text: &str| url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
 
     // The tenant's own database, through its internal_url: a real login.
-    let internal_url = db["internal_url"].as_str().unwrap();
+    let internal_url = db.internal_url.as_deref().expect("an internal_url");
     let own = probe(format!("pg={}", encoded(internal_url))).await;
     assert!(own.starts_with("login as "), "{own}");
 
@@ -221,8 +220,7 @@ async fn a_redeploy_loop_keeps_one_build_running_per_app() {
         &[("name", "looper")],
     )
     .await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let id = id_of(&reply.body);
+    let id = reply.expect::<DeploymentAnswer>(202).id.to_string();
 
     // The engine's build containers running this app's `RUN` step, sampled throughout.
     let running_builds = {
@@ -250,11 +248,11 @@ async fn a_redeploy_loop_keeps_one_build_running_per_app() {
         let reply = host
             .post_json(&format!("/deploy/{id}/redeploy"), Value::Null)
             .await;
-        assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
+        reply.expect::<DeploymentAnswer>(202);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let item = wait_for(&host, &id, 51, &["healthy"], ROLLOUT).await;
-    assert_eq!(item["generation"], 51);
+    assert_eq!(item.generation, 51);
     // Cancelled builds leave no build step behind either.
     tokio::time::sleep(Duration::from_secs(5)).await;
     sampling.store(false, Ordering::SeqCst);
@@ -279,21 +277,23 @@ async fn a_build_step_cannot_fork_past_its_process_cap() {
         &[("name", "forker")],
     )
     .await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
     let item = wait_for(
         &host,
-        &id_of(&reply.body),
+        &reply.expect::<DeploymentAnswer>(202).id.to_string(),
         1,
         &["healthy", "failed"],
         ROLLOUT,
     )
     .await;
     assert_eq!(
-        item["status"], "failed",
-        "the step forked 600 processes: {item}"
+        item.status,
+        DeploymentStatus::Failed,
+        "the step forked 600 processes: {item:?}"
     );
-    assert_eq!(item["failure"]["reason"], "BuildFailed", "{item}");
-    let lines: Vec<&str> = item["failure"]["last_lines"]
+    // The autopsy is free-form: reason, exit_code, last_lines, hint.
+    let failure = item.failure.expect("a failure autopsy");
+    assert_eq!(failure["reason"], "BuildFailed", "{failure}");
+    let lines: Vec<&str> = failure["last_lines"]
         .as_array()
         .unwrap()
         .iter()

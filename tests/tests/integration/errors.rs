@@ -1,5 +1,6 @@
 //! Every bad input gets its status and stable code in the one error envelope.
 
+use instanode::api::schema::{Created, Liveness, Readiness};
 use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error};
 use serde_json::json;
 
@@ -38,9 +39,9 @@ async fn names_are_required_and_validated() {
             json!("new\nline"),
         ] {
             let reply = host.post_json(path, json!({"name": name})).await;
-            assert_error(&reply, 400, "invalid_name");
+            let refusal = assert_error(&reply, 400, "invalid_name");
             assert!(
-                reply.body["agent_action"].as_str().is_some(),
+                refusal.agent_action.is_some(),
                 "agent_action on invalid_name"
             );
         }
@@ -54,8 +55,7 @@ async fn names_are_required_and_validated() {
         let ok = host
             .post_json(path, json!({"name": "x".repeat(64), "env": "staging"}))
             .await;
-        assert_eq!(ok.status.as_u16(), 201, "{}", ok.body);
-        assert_eq!(ok.body["env"], "staging");
+        assert_eq!(ok.expect::<Created>(201).env, "staging");
     }
 }
 
@@ -131,8 +131,8 @@ async fn request_ids_are_echoed_or_generated() {
             &[("x-request-id", "my-trace-42")],
         )
         .await;
-    assert_error(&mine, 400, "name_required");
-    assert_eq!(mine.body["request_id"], "my-trace-42");
+    let refusal = assert_error(&mine, 400, "name_required");
+    assert_eq!(refusal.request_id, "my-trace-42");
     // An unsafe id is replaced, not echoed.
     let unsafe_id = host
         .post(
@@ -142,25 +142,21 @@ async fn request_ids_are_echoed_or_generated() {
             &[("x-request-id", "bad id<script>")],
         )
         .await;
-    let generated = unsafe_id.body["request_id"].as_str().unwrap();
+    // The envelope names `retry_after_seconds`, null here.
+    let refusal = assert_error(&unsafe_id, 400, "name_required");
+    let generated = refusal.request_id.as_str();
     assert_ne!(generated, "bad id<script>");
     assert_eq!(uuid::Uuid::parse_str(generated).map(|_| ()), Ok(()));
-    assert_eq!(
-        unsafe_id.body["retry_after_seconds"],
-        serde_json::Value::Null
-    );
+    assert_eq!(refusal.retry_after_seconds, None);
 }
 
 #[tokio::test]
 async fn health_reports_version_and_commit() {
     let host = host().await;
-    let health = host.get("/healthz").await;
-    assert_eq!(health.status.as_u16(), 200);
-    assert_eq!(health.body["ok"], true);
-    assert!(health.body["version"].as_str().is_some());
-    assert!(health.body["commit_id"].as_str().is_some());
-    let ready = host.get("/readyz").await;
-    assert_eq!(ready.status.as_u16(), 200, "{}", ready.body);
-    assert_eq!(ready.body["checks"]["metadata_db"]["status"], "ok");
-    assert_eq!(ready.body["checks"]["provider:testing"]["status"], "ok");
+    // `ok` is `true`, `version` and `commit_id` strings: what `Liveness` reads.
+    let health: Liveness = host.get("/healthz").await.expect(200);
+    assert!(!health.version.is_empty(), "{health:?}");
+    let ready: Readiness = host.get("/readyz").await.expect(200);
+    assert_eq!(ready.checks["metadata_db"].status, "ok");
+    assert_eq!(ready.checks["provider:testing"].status, "ok");
 }

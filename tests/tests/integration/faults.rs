@@ -14,10 +14,13 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use instanode::api::schema::{Created, Presigned};
 use instanode_tests::{
-    HostOptions, ProviderSpec, Reply, TestHost, backend_objects, env, free_port, redis_admin,
+    HostOptions, ProviderFields, ProviderSpec, Reply, TestHost, backend_objects, env, free_port,
+    redis_admin,
 };
 use mongodb::bson::{Document, doc};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 use tokio::process::{Child, Command};
@@ -136,24 +139,27 @@ async fn load(host: &TestHost, kinds: &[&'static str], progress: &Progress) -> V
 fn assert_retryable(reply: &Reply) {
     let body = &reply.body;
     assert_eq!(reply.status.as_u16(), 503, "{body}");
-    assert_eq!(body["ok"], false, "{body}");
-    for field in ["error", "message", "request_id", "agent_action"] {
-        assert!(
-            body[field].as_str().is_some_and(|v| !v.is_empty()),
-            "{field} missing: {body}"
-        );
+    let error = reply.error();
+    let agent_action = error.agent_action.as_deref().unwrap_or_default();
+    for (field, value) in [
+        ("error", &*error.error),
+        ("message", &*error.message),
+        ("request_id", &*error.request_id),
+        ("agent_action", agent_action),
+    ] {
+        assert!(!value.is_empty(), "{field} missing: {body}");
     }
 }
 
 /// The bodies of the created resources; every other call must have failed retryably (and
 /// some must have, or the fault missed the load).
-fn created(calls: &[Call]) -> Vec<(&'static str, Value)> {
+fn created(calls: &[Call]) -> Vec<(&'static str, Created)> {
     let mut bodies = Vec::new();
     let mut failed = 0;
     for call in calls {
         let reply = call.reply.as_ref().expect("the host answers every call");
         if reply.status.as_u16() == 201 {
-            bodies.push((call.kind, reply.body.clone()));
+            bodies.push((call.kind, reply.json()));
         } else {
             assert_retryable(reply);
             failed += 1;
@@ -165,8 +171,8 @@ fn created(calls: &[Call]) -> Vec<(&'static str, Value)> {
     bodies
 }
 
-fn hex(body: &Value) -> String {
-    body["id"].as_str().expect("id").replace('-', "")
+fn hex(body: &Created) -> String {
+    body.id.simple().to_string()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -177,7 +183,7 @@ fn hex(body: &Value) -> String {
 async fn settle(host: &TestHost) {
     host.advance_clock(11 * 60).await;
     let report = host.reap().await;
-    assert_eq!(report["failed"], 0, "every leftover was removed: {report}");
+    assert_eq!(report.failed, 0, "every leftover was removed: {report:?}");
 }
 
 /// Every resource row's id (hex) and status; none may still be in flight.
@@ -215,7 +221,7 @@ fn assert_matches(class: &str, present: &BTreeSet<String>, active: &BTreeSet<Str
 
 /// Settles the host and checks the metadata against the answers: exactly the created
 /// resources are active. Returns them.
-async fn settle_and_check_rows(host: &TestHost, bodies: &[(&str, Value)]) -> BTreeSet<String> {
+async fn settle_and_check_rows(host: &TestHost, bodies: &[(&str, Created)]) -> BTreeSet<String> {
     settle(host).await;
     let active = active(&settled_rows(host).await);
     let answered: BTreeSet<String> = bodies.iter().map(|(_, b)| hex(b)).collect();
@@ -307,8 +313,8 @@ async fn pg_tenants(url: &str) -> (BTreeSet<String>, BTreeSet<String>) {
 }
 
 /// Connects with the resource's own URL and writes a row.
-async fn pg_works(body: &Value) -> Result<(), String> {
-    let mut tenant = PgConnection::connect(body["connection_url"].as_str().unwrap())
+async fn pg_works(body: &Created) -> Result<(), String> {
+    let mut tenant = PgConnection::connect(&body.connection_url)
         .await
         .map_err(|e| e.to_string())?;
     sqlx::raw_sql("CREATE TABLE IF NOT EXISTS t (v int); INSERT INTO t VALUES (1)")
@@ -468,14 +474,13 @@ impl PrivateRedis {
 }
 
 /// Logs in with the resource's own URL and writes a key under its prefix.
-async fn redis_works(body: &Value) -> Result<(), String> {
-    let client =
-        redis::Client::open(body["connection_url"].as_str().unwrap()).map_err(|e| e.to_string())?;
+async fn redis_works(body: &Created) -> Result<(), String> {
+    let client = redis::Client::open(body.connection_url.as_str()).map_err(|e| e.to_string())?;
     let mut conn = client
         .get_multiplexed_async_connection()
         .await
         .map_err(|e| e.to_string())?;
-    let key = format!("{}k", body["key_prefix"].as_str().unwrap());
+    let key = format!("{}k", body.field("key_prefix"));
     redis::cmd("SET")
         .arg(&key)
         .arg("v")
@@ -630,12 +635,12 @@ impl PrivateMongo {
 }
 
 /// Logs in with the resource's own URL and stores a document.
-async fn mongo_works(body: &Value) -> Result<(), String> {
-    let client = mongodb::Client::with_uri_str(body["connection_url"].as_str().unwrap())
+async fn mongo_works(body: &Created) -> Result<(), String> {
+    let client = mongodb::Client::with_uri_str(&body.connection_url)
         .await
         .map_err(|e| e.to_string())?;
     client
-        .database(body["database"].as_str().unwrap())
+        .database(body.field("database"))
         .collection::<Document>("c")
         .insert_one(doc! {"k": 1})
         .await
@@ -674,9 +679,9 @@ async fn a_mongo_server_stopped_mid_provision_leaves_no_orphans() {
 }
 
 /// Logs in with the resource's credentials and proves it with a round trip.
-async fn nats_works(body: &Value) -> Result<(), String> {
-    let creds = body["credentials"]["creds_file"].as_str().unwrap();
-    instanode_tests::nats::login(body["connection_url"].as_str().unwrap(), creds)
+async fn nats_works(body: &Created) -> Result<(), String> {
+    let creds = body.field("credentials.creds_file");
+    instanode_tests::nats::login(&body.connection_url, creds)
         .await
         .map(drop)
 }
@@ -704,7 +709,7 @@ async fn a_nats_server_killed_mid_provision_leaves_no_orphans() {
     // Accounts are named by their public key, which only the answers tell.
     let answered: BTreeSet<String> = bodies
         .iter()
-        .map(|(_, b)| b["credentials"]["key_id"].as_str().unwrap().to_string())
+        .map(|(_, b)| b.field("credentials.key_id").to_string())
         .collect();
     let stored: BTreeSet<String> = server.stored_accounts().into_iter().collect();
     assert_matches("accounts", &(&stored - &before), &answered);
@@ -796,17 +801,17 @@ impl PrivateS3 {
 }
 
 /// Uploads an object through a URL the host presigns for the resource.
-async fn storage_works(host: &TestHost, body: &Value) -> Result<(), String> {
-    let token = body["token"].as_str().unwrap();
+async fn storage_works(host: &TestHost, body: &Created) -> Result<(), String> {
+    let token = body.token;
     let presigned = host
         .post_json(
             &format!("/storage/{token}/presign"),
             json!({"operation": "PUT", "key": "after-restart.txt"}),
         )
         .await;
-    let url = presigned.body["url"]
-        .as_str()
-        .ok_or_else(|| presigned.body.to_string())?;
+    let url = Presigned::deserialize(&presigned.body)
+        .map_err(|_| presigned.body.to_string())?
+        .url;
     let put = reqwest::Client::new()
         .put(url)
         .body("kept")
@@ -839,12 +844,11 @@ async fn an_s3_server_killed_mid_provision_leaves_storage_consistent() {
         s3.spawn().await;
         progress.stop();
     });
-    let bodies: Vec<(&str, Value)> = calls
+    let bodies: Vec<(&str, Created)> = calls
         .iter()
         .map(|call| {
             let reply = call.reply.as_ref().expect("the host answers every call");
-            assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
-            (call.kind, reply.body.clone())
+            (call.kind, reply.expect(201))
         })
         .collect();
     for (_, body) in &bodies {
@@ -988,10 +992,11 @@ async fn a_host_killed_mid_burst_leaves_every_resource_working_or_undone() {
             continue;
         };
         answered += 1;
-        assert_eq!(rows[&hex(&reply.body)], "active", "{}", reply.body);
+        let created: Created = reply.json();
+        assert_eq!(rows[&hex(&created)], "active", "{}", reply.body);
         match call.kind {
-            "db" => pg_works(&reply.body).await,
-            _ => redis_works(&reply.body).await,
+            "db" => pg_works(&created).await,
+            _ => redis_works(&created).await,
         }
         .expect("an answered resource works after the crash");
     }

@@ -3,7 +3,9 @@
 //! and memory, and with bodies of the wrong shape. Nothing may answer 5xx, every refusal is
 //! the error envelope, the host stays up, and its memory stays bounded.
 
+use instanode::api::schema::{ErrorBody, JsonRpcAnswer};
 use instanode_tests::{HostOptions, ProviderSpec, TestHost};
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 /// Strings that have broken someone's service.
@@ -119,12 +121,10 @@ async fn hostile_input_never_breaks_the_host() {
         let status = reply.status.as_u16();
         // MCP answers in JSON-RPC's own error shape; everything else in the envelope.
         let envelope = if label.contains(" /mcp ") {
-            reply.body["jsonrpc"] == "2.0" && reply.body["error"]["code"].is_i64()
+            JsonRpcAnswer::deserialize(&reply.body)
+                .is_ok_and(|answer| answer.jsonrpc == "2.0" && answer.error.is_some())
         } else {
-            reply.body["ok"] == false
-                && reply.body["error"].is_string()
-                && reply.body["message"].is_string()
-                && reply.body["request_id"].is_string()
+            ErrorBody::deserialize(&reply.body).is_ok()
         };
         if status >= 500 || (status >= 400 && !envelope) {
             problems.push(format!(

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use instanode::api::schema::{Created, ResourceDeleted, Swap};
 use instanode_tests::{
     ADMIN_BEARER, HostOptions, ProviderSpec, TestHost, assert_error, component_bytes,
 };
+use serde::Deserialize;
 use serde_json::json;
 use tokio::task::JoinSet;
 
@@ -61,11 +63,13 @@ async fn postgres_is_swapped_twenty_times_under_load_without_a_failed_request() 
                 let created = host
                     .post_json("/db/new", json!({"name": format!("swap-{n}-{i}")}))
                     .await;
+                // Whatever the answer: a resource when it is one.
+                let resource = Created::deserialize(&created.body).ok();
                 outcomes.push(Outcome {
                     status: created.status.as_u16(),
                     version: version_header(&created),
-                    id: created.body["id"].as_str().map(str::to_string),
-                    token: created.body["token"].as_str().map(str::to_string),
+                    id: resource.as_ref().map(|r| r.id.to_string()),
+                    token: resource.as_ref().map(|r| r.token.to_string()),
                     body: created.body.to_string(),
                 });
             }
@@ -82,14 +86,11 @@ async fn postgres_is_swapped_twenty_times_under_load_without_a_failed_request() 
         let wasm = versions[swap % 2].clone();
         let reply = host.upload_provider("postgres", wasm).await;
         assert_eq!(reply.status.as_u16(), 200, "swap {swap}: {}", reply.body);
+        let swapped: Swap = reply.json();
         let expected = if swap % 2 == 0 { "0.1.0+next" } else { "0.1.0" };
-        assert_eq!(
-            reply.body["provider"]["version"], expected,
-            "{}",
-            reply.body
-        );
-        assert_eq!(reply.body["unchanged"], false);
-        swaps.push(reply.body["swap_ms"].as_f64().unwrap_or_default());
+        assert_eq!(swapped.provider.version, expected, "{}", reply.body);
+        assert!(!swapped.unchanged);
+        swaps.push(swapped.swap_ms);
     }
     tokio::time::sleep(LOAD_FOR.saturating_sub(started.elapsed())).await;
     stop.store(true, Ordering::Relaxed);
@@ -158,12 +159,18 @@ async fn postgres_is_swapped_twenty_times_under_load_without_a_failed_request() 
         let reply = host
             .post_json("/db/new", json!({"name": format!("after-{n}")}))
             .await;
-        assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
+        reply.expect::<Created>(201);
         assert_eq!(version_header(&reply), OLD);
     }
-    let status = host.provider_status("postgres").await;
-    assert_eq!(status["version"], "0.1.0");
-    assert_eq!(status["previous"]["version"], "0.1.0+next");
+    let status = host
+        .provider_status("postgres")
+        .await
+        .expect("postgres is live");
+    assert_eq!(status.version, "0.1.0");
+    assert_eq!(
+        status.previous.expect("a previous version").version,
+        "0.1.0+next"
+    );
 
     // Clean up: every database goes, whichever version made it.
     let started = Instant::now();
@@ -179,7 +186,7 @@ async fn postgres_is_swapped_twenty_times_under_load_without_a_failed_request() 
                     return;
                 };
                 let deleted = host.delete(&format!("/api/v1/resources/{token}")).await;
-                assert_eq!(deleted.status.as_u16(), 200, "{}", deleted.body);
+                deleted.expect::<ResourceDeleted>(200);
             }
         });
     }
@@ -196,13 +203,13 @@ async fn old_resources_are_served_by_the_new_version() {
     let reply = host
         .upload_provider("postgres", component_bytes("variants/postgres-next.wasm"))
         .await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    reply.expect::<Swap>(200);
 
     // Usage, credentials rotation and delete of a resource the old version made.
     let metered = host.meter().await;
-    assert!(metered["measured"].as_u64().unwrap_or(0) >= 1, "{metered}");
-    assert_eq!(metered["failed"], 0, "{metered}");
-    let token = old["token"].as_str().unwrap();
+    assert!(metered.measured >= 1, "{metered:?}");
+    assert_eq!(metered.failed, 0, "{metered:?}");
+    let token = old.token;
     let rotated = host
         .post(
             &format!("/api/v1/resources/{token}/rotate-credentials"),
@@ -213,11 +220,11 @@ async fn old_resources_are_served_by_the_new_version() {
         .await;
     assert_ne!(rotated.status.as_u16() / 100, 5, "{}", rotated.body);
     let deleted = host.delete(&format!("/api/v1/resources/{token}")).await;
-    assert_eq!(deleted.status.as_u16(), 200, "{}", deleted.body);
+    deleted.expect::<ResourceDeleted>(200);
     let mut meta = host.metadata().await;
     let (version, status): (String, String) =
         sqlx::query_as("SELECT provider_version, status::text FROM resources WHERE token = $1")
-            .bind(token.parse::<uuid::Uuid>().unwrap())
+            .bind(token)
             .fetch_one(&mut meta)
             .await
             .unwrap();
@@ -231,7 +238,10 @@ async fn old_resources_are_served_by_the_new_version() {
 #[tokio::test]
 async fn bad_versions_are_refused_and_the_live_one_keeps_serving() {
     let host = TestHost::start(HostOptions::only(ProviderSpec::postgres(&["db"]))).await;
-    let before = host.provider_status("postgres").await;
+    let before = host
+        .provider_status("postgres")
+        .await
+        .expect("postgres is live");
 
     // Not WebAssembly; a core module rather than a component; an empty component (no
     // `provisioner` export); a component importing a capability postgres is not granted
@@ -259,20 +269,15 @@ async fn bad_versions_are_refused_and_the_live_one_keeps_serving() {
     ];
     for (case, wasm, code) in cases {
         let reply = host.upload_provider("postgres", wasm).await;
-        assert_error(&reply, 400, code);
-        println!("{case}: {}", reply.body["message"]);
+        let refusal = assert_error(&reply, 400, code);
+        println!("{case}: {}", refusal.message);
         let db = host.provision("db", "still-serving").await;
-        assert!(
-            db["connection_url"]
-                .as_str()
-                .unwrap()
-                .starts_with("postgres://")
-        );
-        let now = host.provider_status("postgres").await;
-        assert_eq!(
-            now["sha256"], before["sha256"],
-            "{case} changed the live version"
-        );
+        assert!(db.connection_url.starts_with("postgres://"));
+        let now = host
+            .provider_status("postgres")
+            .await
+            .expect("postgres is live");
+        assert_eq!(now.sha256, before.sha256, "{case} changed the live version");
     }
 
     // Unknown provider, missing and wrong tokens, nothing to roll back to.
@@ -298,11 +303,10 @@ async fn bad_versions_are_refused_and_the_live_one_keeps_serving() {
     let reply = host
         .upload_provider("postgres", component_bytes("variants/postgres-next.wasm"))
         .await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
-    let reply = rollback(&host).await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
-    assert_eq!(reply.body["provider"]["version"], "0.1.0");
-    assert_eq!(reply.body["provider"]["sha256"], before["sha256"]);
+    reply.expect::<Swap>(200);
+    let rolled_back: Swap = rollback(&host).await.expect(200);
+    assert_eq!(rolled_back.provider.version, "0.1.0");
+    assert_eq!(rolled_back.provider.sha256, before.sha256);
     let db = host
         .post_json("/db/new", json!({"name": "rolled-back"}))
         .await;
@@ -333,11 +337,14 @@ async fn a_file_dropped_in_the_providers_directory_is_loaded() {
         async move {
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {
-                let status = host.provider_status("postgres").await;
-                if status["version"] == version {
+                let status = host
+                    .provider_status("postgres")
+                    .await
+                    .expect("postgres is live");
+                if status.version == version {
                     return status;
                 }
-                assert!(Instant::now() < deadline, "still {status}");
+                assert!(Instant::now() < deadline, "still {status:?}");
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
@@ -345,11 +352,8 @@ async fn a_file_dropped_in_the_providers_directory_is_loaded() {
     drop_in(component_bytes("variants/postgres-next.wasm"));
     let status = wait_for("0.1.0+next").await;
     assert!(
-        status["source"]
-            .as_str()
-            .unwrap()
-            .ends_with("providers/postgres.wasm"),
-        "{status}"
+        status.source.ends_with("providers/postgres.wasm"),
+        "{status:?}"
     );
     let db = host.post_json("/db/new", json!({"name": "from-dir"})).await;
     assert_eq!(version_header(&db), NEW);
@@ -358,19 +362,22 @@ async fn a_file_dropped_in_the_providers_directory_is_loaded() {
     drop_in(b"\0asm\x0d\0\x01\0".to_vec());
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
-        host.provider_status("postgres").await["version"],
+        host.provider_status("postgres")
+            .await
+            .expect("postgres is live")
+            .version,
         "0.1.0+next"
     );
     let db = host
         .post_json("/db/new", json!({"name": "after-bad-file"}))
         .await;
-    assert_eq!(db.status.as_u16(), 201, "{}", db.body);
+    db.expect::<Created>(201);
 
     // An upload is kept in the directory, so a restart serves it.
     let reply = host
         .upload_provider("postgres", component_bytes("postgres.wasm"))
         .await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    reply.expect::<Swap>(200);
     assert_eq!(
         std::fs::read(dir.join("postgres.wasm")).unwrap(),
         component_bytes("postgres.wasm")

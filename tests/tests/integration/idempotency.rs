@@ -2,7 +2,7 @@
 //! implicit replay for anonymous callers, conflicts, in-flight duplicates, and what is never
 //! cached.
 
-use instanode_tests::mail::sign_in;
+use instanode::api::schema::Created;
 use instanode_tests::{HostOptions, ProviderSpec, Reply, TestHost, assert_error};
 
 async fn send(host: &TestHost, body: &str, headers: &[(&str, &str)]) -> Reply {
@@ -27,13 +27,14 @@ async fn an_explicit_key_replays_the_first_answer() {
         ("idempotency-key", "retry-7f3a"),
     ];
     let first = send(&host, r#"{"name":"keyed","env":"dev"}"#, &headers).await;
-    assert_eq!(first.status.as_u16(), 201, "{}", first.body);
+    let created: Created = first.expect(201);
     assert_eq!(header(&first, "x-idempotency-source"), Some("explicit"));
     assert_eq!(header(&first, "x-idempotent-replay"), None);
 
     // Same key, same body written differently: the same resource, marked as a replay.
     let replay = send(&host, r#"{ "env": "dev", "name": "keyed" }"#, &headers).await;
     assert_eq!(replay.status.as_u16(), 201);
+    // The replay is the first answer itself, field for field.
     assert_eq!(replay.body, first.body);
     assert_eq!(header(&replay, "x-idempotent-replay"), Some("true"));
     assert_eq!(header(&replay, "x-idempotency-source"), Some("explicit"));
@@ -52,8 +53,7 @@ async fn an_explicit_key_replays_the_first_answer() {
         ],
     )
     .await;
-    assert_eq!(elsewhere.status.as_u16(), 201);
-    assert_ne!(elsewhere.body["token"], first.body["token"]);
+    assert_ne!(elsewhere.expect::<Created>(201).token, created.token);
 
     // Kept for 24 hours, not longer.
     host.advance_clock(23 * 3600).await;
@@ -81,15 +81,13 @@ async fn bad_keys_are_refused() {
 #[tokio::test]
 async fn without_a_key_a_teams_identical_requests_dedup_for_two_minutes() {
     let host = TestHost::start(HostOptions::default()).await;
-    let email = format!("dedup-{}@example.com", uuid::Uuid::new_v4().simple());
-    let bearer = format!("Bearer {}", sign_in(&host, &email).await);
+    let bearer = host.new_account("dedup").await.bearer;
     let from = [("authorization", bearer.as_str())];
     let first = send(&host, r#"{"name":"dup"}"#, &from).await;
-    assert_eq!(first.status.as_u16(), 201, "{}", first.body);
+    let created: Created = first.expect(201);
     assert_eq!(header(&first, "x-idempotency-source"), Some("miss"));
     let double_click = send(&host, r#"{"name":"dup"}"#, &from).await;
-    assert_eq!(double_click.status.as_u16(), 201);
-    assert_eq!(double_click.body["token"], first.body["token"]);
+    assert_eq!(double_click.expect::<Created>(201).token, created.token);
     assert_eq!(
         header(&double_click, "x-idempotency-source"),
         Some("fingerprint")
@@ -108,21 +106,20 @@ async fn without_a_key_a_teams_identical_requests_dedup_for_two_minutes() {
 #[tokio::test]
 async fn refusals_are_judged_again_under_their_own_request_id() {
     let host = TestHost::start(HostOptions::default()).await;
-    let email = format!("refused-{}@example.com", uuid::Uuid::new_v4().simple());
-    let bearer = format!("Bearer {}", sign_in(&host, &email).await);
+    let bearer = host.new_account("refused").await.bearer;
     let from = [("authorization", bearer.as_str())];
     let bad = r#"{"name":"no/slashes"}"#;
     let first = send(&host, bad, &from).await;
-    assert_error(&first, 400, "invalid_name");
+    let first_refusal = assert_error(&first, 400, "invalid_name");
     let second = send(&host, bad, &from).await;
-    assert_error(&second, 400, "invalid_name");
+    let second_refusal = assert_error(&second, 400, "invalid_name");
     assert_eq!(header(&second, "x-idempotent-replay"), None);
     assert_eq!(
-        second.body["request_id"].as_str(),
+        Some(second_refusal.request_id.as_str()),
         header(&second, "x-request-id"),
         "the body names the request it answers"
     );
-    assert_ne!(second.body["request_id"], first.body["request_id"]);
+    assert_ne!(second_refusal.request_id, first_refusal.request_id);
 
     let keyed = [
         ("authorization", bearer.as_str()),
@@ -130,7 +127,7 @@ async fn refusals_are_judged_again_under_their_own_request_id() {
     ];
     assert_error(&send(&host, bad, &keyed).await, 400, "invalid_name");
     let fixed = send(&host, r#"{"name":"typo-fixed"}"#, &keyed).await;
-    assert_eq!(fixed.status.as_u16(), 201, "{}", fixed.body);
+    fixed.expect::<Created>(201);
 }
 
 #[tokio::test]
@@ -138,14 +135,14 @@ async fn without_a_key_anonymous_requests_are_never_replayed() {
     let host = TestHost::start(HostOptions::default()).await;
     let from = [("x-forwarded-for", "192.0.2.20")];
     let first = send(&host, r#"{"name":"dup"}"#, &from).await;
-    assert_eq!(first.status.as_u16(), 201, "{}", first.body);
+    first.expect::<Created>(201);
     assert_eq!(header(&first, "x-idempotency-source"), Some("miss"));
     // Anyone on the network could send the same body: it runs again and meets the cap.
     let again = send(&host, r#"{"name":"dup"}"#, &from).await;
     assert_eq!(header(&again, "x-idempotency-source"), Some("miss"));
     assert_eq!(header(&again, "x-idempotent-replay"), None);
-    assert_error(&again, 402, "resource_count_limit_exceeded");
-    assert!(again.body.get("token").is_none(), "{}", again.body);
+    let refusal = assert_error(&again, 402, "resource_count_limit_exceeded");
+    assert!(!refusal.extra.contains_key("token"), "{}", again.body);
 }
 
 #[tokio::test]
@@ -163,7 +160,7 @@ async fn server_failures_are_never_replayed() {
     let failed = send(&host, r#"{"name":"f"}"#, &headers).await;
     assert_eq!(failed.status.as_u16(), 503, "{}", failed.body);
     let retried = send(&host, r#"{"name":"f"}"#, &headers[..2]).await;
-    assert_eq!(retried.status.as_u16(), 201, "{}", retried.body);
+    retried.expect::<Created>(201);
     assert_eq!(header(&retried, "x-idempotent-replay"), None);
 }
 

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use futures::StreamExt;
-use instanode_tests::mail::sign_in;
-use instanode_tests::{HostOptions, ProviderSpec, TestHost};
+use instanode::api::schema::{Created, Presigned};
+use instanode_tests::{HostOptions, ProviderFields, ProviderSpec, TestHost};
 use mongodb::bson::{Document, doc};
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::{Connection, PgConnection};
 
 const KINDS: [&str; 7] = [
@@ -70,13 +70,13 @@ impl Matrix {
 /// One team: its session and one resource of every kind.
 struct Tenant {
     bearer: String,
-    resources: BTreeMap<&'static str, Value>,
+    resources: BTreeMap<&'static str, Created>,
 }
 
 impl Tenant {
     async fn new(host: &TestHost, label: &str) -> Self {
-        let email = format!("{label}-{}@example.com", uuid::Uuid::new_v4().simple());
-        let bearer = format!("Bearer {}", sign_in(host, &email).await);
+        let account = host.new_account(label).await;
+        let (email, bearer) = (account.email, account.bearer);
         // A paid tier: one of every kind is more than the free tier's daily provisions.
         sqlx::query("UPDATE teams SET tier = 'hobby' WHERE id = (SELECT team_id FROM users WHERE email = $1)")
             .bind(&email)
@@ -96,17 +96,17 @@ impl Tenant {
                 )
                 .await;
             assert_eq!(reply.status.as_u16(), 201, "{kind}: {}", reply.body);
-            resources.insert(kind, reply.body);
+            resources.insert(kind, reply.json());
         }
         Self { bearer, resources }
     }
 
-    fn get(&self, kind: &str) -> &Value {
+    fn get(&self, kind: &str) -> &Created {
         &self.resources[kind]
     }
 
     fn url(&self, kind: &str) -> &str {
-        self.get(kind)["connection_url"].as_str().unwrap()
+        &self.get(kind).connection_url
     }
 }
 
@@ -249,7 +249,7 @@ async fn redis(a: &Tenant, b: &Tenant, matrix: &mut Matrix) {
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let b_prefix = b.get("cache")["key_prefix"].as_str().unwrap().to_string();
+    let b_prefix = b.get("cache").field("key_prefix").to_string();
     let b_key = format!("{b_prefix}secret");
     let _: () = redis::cmd("SET")
         .arg(&b_key)
@@ -257,7 +257,7 @@ async fn redis(a: &Tenant, b: &Tenant, matrix: &mut Matrix) {
         .query_async(&mut theirs)
         .await
         .unwrap();
-    let own_key = format!("{}copy", a.get("cache")["key_prefix"].as_str().unwrap());
+    let own_key = format!("{}copy", a.get("cache").field("key_prefix"));
     for (operation, args) in [
         ("read: GET", vec!["GET", b_key.as_str()]),
         ("read: DUMP", vec!["DUMP", &b_key]),
@@ -312,7 +312,7 @@ async fn redis(a: &Tenant, b: &Tenant, matrix: &mut Matrix) {
 }
 
 async fn mongo(a: &Tenant, b: &Tenant, matrix: &mut Matrix) {
-    let b_name = b.get("nosql")["database"].as_str().unwrap().to_string();
+    let b_name = b.get("nosql").field("database").to_string();
     let theirs = mongodb::Client::with_uri_str(b.url("nosql")).await.unwrap();
     theirs
         .database(&b_name)
@@ -374,7 +374,7 @@ async fn mongo(a: &Tenant, b: &Tenant, matrix: &mut Matrix) {
         own.database(&b_name).drop().await.is_err(),
     );
     let (a_user, _, _) = userinfo(a.url("nosql"));
-    let a_db = own.database(a.get("nosql")["database"].as_str().unwrap());
+    let a_db = own.database(a.get("nosql").field("database"));
     let grant = a_db
         .run_command(
             doc! {"grantRolesToUser": &a_user, "roles": [{"role": "readWrite", "db": &b_name}]},
@@ -401,9 +401,7 @@ async fn mongo(a: &Tenant, b: &Tenant, matrix: &mut Matrix) {
 }
 
 async fn nats_client(tenant: &Tenant) -> Result<async_nats::Client, String> {
-    let creds = tenant.get("queue")["credentials"]["creds_file"]
-        .as_str()
-        .unwrap();
+    let creds = tenant.get("queue").field("credentials.creds_file");
     instanode_tests::nats::login(tenant.url("queue"), creds).await
 }
 
@@ -469,13 +467,10 @@ async fn nats(a: &Tenant, b: &Tenant, matrix: &mut Matrix) {
         js_a.delete_stream("PRIVATE").await.is_err(),
     );
     // A's seed with B's user JWT is not a login.
-    let swapped = a.get("queue")["credentials"]["creds_file"]
-        .as_str()
-        .unwrap()
-        .replace(
-            a.get("queue")["credentials"]["nats_jwt"].as_str().unwrap(),
-            b.get("queue")["credentials"]["nats_jwt"].as_str().unwrap(),
-        );
+    let swapped = a.get("queue").field("credentials.creds_file").replace(
+        a.get("queue").field("credentials.nats_jwt"),
+        b.get("queue").field("credentials.nats_jwt"),
+    );
     let login = match async_nats::ConnectOptions::with_credentials(&swapped) {
         Err(_) => true,
         Ok(options) => match tokio::time::timeout(
@@ -507,7 +502,7 @@ async fn nats(a: &Tenant, b: &Tenant, matrix: &mut Matrix) {
 /// Storage has no backend credential: A presigns through the API with its own token.
 async fn storage(host: &TestHost, a: &Tenant, b: &Tenant, matrix: &mut Matrix) {
     let presign = |tenant: &Tenant, operation: &str, key: &str| {
-        let token = tenant.get("storage")["token"].as_str().unwrap().to_string();
+        let token = tenant.get("storage").token;
         let body = json!({"operation": operation, "key": key});
         async move {
             host.post_json(&format!("/storage/{token}/presign"), body)
@@ -517,14 +512,14 @@ async fn storage(host: &TestHost, a: &Tenant, b: &Tenant, matrix: &mut Matrix) {
     let http = reqwest::Client::new();
     let b_put = presign(b, "PUT", "secret.txt").await;
     let put = http
-        .put(b_put.body["url"].as_str().unwrap())
+        .put(b_put.json::<Presigned>().url)
         .body("b-data")
         .send()
         .await
         .unwrap();
     assert_eq!(put.status(), 200);
-    let a_prefix = a.get("storage")["prefix"].as_str().unwrap();
-    let b_prefix = b.get("storage")["prefix"].as_str().unwrap();
+    let a_prefix = a.get("storage").field("prefix");
+    let b_prefix = b.get("storage").field("prefix");
     // Keys that climb out of A's prefix are refused before anything is signed.
     for (operation, method) in [("read", "GET"), ("write", "PUT"), ("read: HEAD", "HEAD")] {
         let reply = presign(a, method, &format!("../../{b_prefix}secret.txt")).await;
@@ -543,10 +538,7 @@ async fn storage(host: &TestHost, a: &Tenant, b: &Tenant, matrix: &mut Matrix) {
             "secret.txt",
         )
         .await;
-        let url = signed.body["url"]
-            .as_str()
-            .unwrap()
-            .replace(a_prefix, b_prefix);
+        let url = signed.json::<Presigned>().url.replace(a_prefix, b_prefix);
         let request = match method {
             "GET" => http.get(&url),
             "PUT" => http.put(&url).body("intruder"),
@@ -562,7 +554,7 @@ async fn storage(host: &TestHost, a: &Tenant, b: &Tenant, matrix: &mut Matrix) {
     }
     // Listing the bucket needs the bucket's key; a signed object URL cannot list.
     let signed = presign(a, "GET", "secret.txt").await;
-    let url = signed.body["url"].as_str().unwrap();
+    let url = signed.json::<Presigned>().url;
     let (base, query) = url.split_once('?').unwrap();
     let bucket = base.trim_end_matches(&format!("{a_prefix}secret.txt"));
     let list = http
@@ -578,7 +570,7 @@ async fn storage(host: &TestHost, a: &Tenant, b: &Tenant, matrix: &mut Matrix) {
     );
     let kept = presign(b, "GET", "secret.txt").await;
     let body = http
-        .get(kept.body["url"].as_str().unwrap())
+        .get(kept.json::<Presigned>().url)
         .send()
         .await
         .unwrap()
@@ -611,7 +603,7 @@ async fn logins_across_backends(a: &Tenant, b: &Tenant, matrix: &mut Matrix) {
                 _ => match mongodb::Client::with_uri_str(&forged).await {
                     Err(_) => true,
                     Ok(client) => client
-                        .database(b.get("nosql")["database"].as_str().unwrap())
+                        .database(b.get("nosql").field("database"))
                         .list_collection_names()
                         .await
                         .is_err(),
@@ -633,12 +625,13 @@ async fn api(host: &TestHost, a: &Tenant, b: &Tenant, matrix: &mut Matrix) {
         .get_with("/api/v1/resources", &[("authorization", &a.bearer)])
         .await;
     for kind in KINDS {
-        let token = b.get(kind)["token"].as_str().unwrap();
+        let token = b.get(kind).token.to_string();
+        // The whole answer's text: B's token must appear nowhere in it.
         matrix.record(
             "session",
             kind,
             "list: B's resource in A's list",
-            !listed.body.to_string().contains(token),
+            !listed.body.to_string().contains(&token),
         );
         let read = host
             .get_with(
@@ -668,8 +661,8 @@ async fn api(host: &TestHost, a: &Tenant, b: &Tenant, matrix: &mut Matrix) {
         );
     }
     // A webhook receiver's stored requests are read with its own token only.
-    let a_token = a.get("webhook")["token"].as_str().unwrap();
-    let b_receive = b.get("webhook")["receive_url"].as_str().unwrap();
+    let a_token = a.get("webhook").token;
+    let b_receive = b.get("webhook").field("receive_url");
     let path = &b_receive[b_receive.find("/webhook/").unwrap()..];
     let sent = host
         .post(path, Some("text/plain"), b"for B".to_vec(), &[])

@@ -5,37 +5,36 @@ use std::time::Duration;
 
 use futures::FutureExt;
 
-use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error, backend_objects, id_of};
-use serde_json::{Value, json};
+use instanode::api::schema::{Created, Readiness, Resource, ResourceDeleted};
+use instanode::store::ResourceStatus;
+use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error, backend_objects};
+use serde_json::json;
 use sqlx::{Connection, PgConnection};
 
 #[tokio::test]
 async fn the_owner_sees_and_deletes_a_resource_by_token() {
     let host = TestHost::start(HostOptions::default()).await;
     let db = host.provision("db", "owned").await;
-    let token = db["token"].as_str().unwrap();
+    let token = db.token.to_string();
     let path = format!("/api/v1/resources/{token}");
 
     let view = host.get(&path).await;
-    assert_eq!(view.status.as_u16(), 200, "{}", view.body);
-    assert_eq!(view.body["status"], "active");
-    assert_eq!(view.body["kind"], "db");
-    assert_eq!(view.body["tier"], "anonymous");
-    assert_eq!(view.body["limits"]["storage_mb"], 10);
-    assert!(view.body["expires_at"].is_string());
+    let resource: Resource = view.expect(200);
+    assert_eq!(resource.status, ResourceStatus::Active);
+    assert_eq!(resource.kind, "db");
+    assert_eq!(resource.tier, "anonymous");
+    assert_eq!(resource.limits["storage_mb"], 10);
+    assert!(resource.expires_at.is_some());
+    // The whole answer's text, whatever fields it has.
     assert!(
         !view.body.to_string().contains("postgres://"),
         "the connection URL is never shown here"
     );
 
     let deleted = host.delete(&path).await;
-    assert_eq!(deleted.status.as_u16(), 200, "{}", deleted.body);
-    assert_eq!(backend_objects(&id_of(&db)).await, (false, false));
-    assert!(
-        PgConnection::connect(db["connection_url"].as_str().unwrap())
-            .await
-            .is_err()
-    );
+    deleted.expect::<ResourceDeleted>(200);
+    assert_eq!(backend_objects(&db.id.to_string()).await, (false, false));
+    assert!(PgConnection::connect(&db.connection_url).await.is_err());
     assert_error(&host.get(&path).await, 410, "resource_deleted");
     assert_error(&host.delete(&path).await, 410, "resource_deleted");
 
@@ -53,20 +52,20 @@ async fn the_owner_sees_and_deletes_a_resource_by_token() {
 async fn after_24_hours_the_reaper_removes_the_resource() {
     let host = TestHost::start(HostOptions::default()).await;
     let db = host.provision("db", "short-lived").await;
-    let token = db["token"].as_str().unwrap();
-    let id = id_of(&db);
+    let token = db.token.to_string();
+    let id = db.id.to_string();
 
     host.advance_clock(23 * 3600).await;
-    assert_eq!(host.reap().await["ended"], 0, "not yet due");
+    assert_eq!(host.reap().await.ended, 0, "not yet due");
     assert_eq!(backend_objects(&id).await, (true, true));
 
     host.advance_clock(3600 + 60).await;
     let report = host.reap().await;
-    assert_eq!(report["ended"], 1, "{report}");
+    assert_eq!(report.ended, 1, "{report:?}");
     assert_eq!(backend_objects(&id).await, (false, false));
     let gone = host.get(&format!("/api/v1/resources/{token}")).await;
     assert_error(&gone, 410, "resource_expired");
-    assert_eq!(host.reap().await["ended"], 0, "nothing left to do");
+    assert_eq!(host.reap().await.ended, 0, "nothing left to do");
 }
 
 #[tokio::test]
@@ -82,8 +81,8 @@ async fn expiry_survives_a_host_restart() {
     })
     .await;
     second.advance_clock(24 * 3600 + 60).await;
-    assert_eq!(second.reap().await["ended"], 1);
-    assert_eq!(backend_objects(&id_of(&db)).await, (false, false));
+    assert_eq!(second.reap().await.ended, 1);
+    assert_eq!(backend_objects(&db.id.to_string()).await, (false, false));
 }
 
 #[tokio::test]
@@ -104,12 +103,12 @@ async fn a_provision_abandoned_by_a_dead_host_is_cleaned_up() {
     .await
     .unwrap();
     assert_eq!(
-        host.reap().await["ended"],
+        host.reap().await.ended,
         0,
         "a fresh pending row may still finish"
     );
     host.advance_clock(11 * 60).await;
-    assert_eq!(host.reap().await["ended"], 1);
+    assert_eq!(host.reap().await.ended, 1);
     let status: String = sqlx::query_scalar("SELECT status::text FROM resources WHERE id = $1")
         .bind(id)
         .fetch_one(&mut meta)
@@ -122,11 +121,8 @@ async fn a_provision_abandoned_by_a_dead_host_is_cleaned_up() {
 async fn a_database_over_its_size_limit_is_suspended_until_data_is_deleted() {
     let host = TestHost::start(HostOptions::default()).await;
     let db = host.provision("db", "grows").await;
-    let token = db["token"].as_str().unwrap();
-    let status = |body: &Value| body["status"].as_str().unwrap().to_string();
-    let mut tenant = PgConnection::connect(db["connection_url"].as_str().unwrap())
-        .await
-        .unwrap();
+    let token = db.token.to_string();
+    let mut tenant = PgConnection::connect(&db.connection_url).await.unwrap();
     // ~15 MB of rows that do not compress, past the anonymous 10 MB.
     sqlx::raw_sql(
         "CREATE TABLE blobs (id int, body text);
@@ -138,11 +134,12 @@ async fn a_database_over_its_size_limit_is_suspended_until_data_is_deleted() {
     .unwrap();
 
     let report = host.meter().await;
-    assert_eq!(report["suspended"], 1, "{report}");
+    assert_eq!(report.suspended, 1, "{report:?}");
     let view = host.get(&format!("/api/v1/resources/{token}")).await;
-    assert_eq!(status(&view.body), "suspended", "{}", view.body);
-    assert_eq!(view.body["storage_exceeded"], true);
-    assert!(view.body["storage_bytes"].as_u64().unwrap() > 10 * 1024 * 1024);
+    let resource: Resource = view.json();
+    assert_eq!(resource.status, ResourceStatus::Suspended, "{}", view.body);
+    assert!(resource.storage_exceeded);
+    assert!(resource.storage_bytes.unwrap() > 10 * 1024 * 1024);
 
     // Writes fail through the tenant's own URL; reads still work.
     let write = sqlx::query("INSERT INTO blobs VALUES (0, 'more')")
@@ -161,9 +158,14 @@ async fn a_database_over_its_size_limit_is_suspended_until_data_is_deleted() {
         .await
         .unwrap();
     let report = host.meter().await;
-    assert_eq!(report["resumed"], 1, "{report}");
+    assert_eq!(report.resumed, 1, "{report:?}");
     let view = host.get(&format!("/api/v1/resources/{token}")).await;
-    assert_eq!(status(&view.body), "active", "{}", view.body);
+    assert_eq!(
+        view.json::<Resource>().status,
+        ResourceStatus::Active,
+        "{}",
+        view.body
+    );
     sqlx::query("INSERT INTO blobs VALUES (0, 'more')")
         .execute(&mut tenant)
         .await
@@ -188,37 +190,32 @@ async fn a_backend_outage_degrades_readiness_and_recovers_without_a_restart() {
         ..HostOptions::default()
     })
     .await;
-    let ready = host.get("/readyz").await;
-    assert_eq!(ready.status.as_u16(), 200, "{}", ready.body);
-    assert_eq!(ready.body["overall"], "ok", "{}", ready.body);
-    let check = &ready.body["checks"]["provider:postgres"];
-    assert_eq!(check["status"], "ok");
-    assert!(check["latency_ms"].is_u64() && check["last_checked"].is_string());
+    // `latency_ms` a number and `last_checked` a string: what `Check` reads.
+    let ready: Readiness = host.get("/readyz").await.expect(200);
+    assert_eq!(ready.overall, "ok", "{ready:?}");
+    assert_eq!(ready.checks["provider:postgres"].status, "ok");
 
     outage_ctl("stop");
     let down = async {
         // Readiness is cached for 10 s: wait for a fresh round.
         let mut ready = host.get("/readyz").await;
         for _ in 0..30 {
-            if ready.body["overall"] == "degraded" {
+            if ready.json::<Readiness>().overall == "degraded" {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
             ready = host.get("/readyz").await;
         }
-        assert_eq!(ready.status.as_u16(), 200, "{}", ready.body);
-        assert_eq!(ready.body["overall"], "degraded", "{}", ready.body);
-        assert_eq!(ready.body["checks"]["metadata_db"]["status"], "ok");
-        assert_eq!(
-            ready.body["checks"]["provider:postgres"]["status"],
-            "failed"
-        );
+        let ready: Readiness = ready.expect(200);
+        assert_eq!(ready.overall, "degraded", "{ready:?}");
+        assert_eq!(ready.checks["metadata_db"].status, "ok");
+        assert_eq!(ready.checks["provider:postgres"].status, "failed");
         assert_eq!(host.get("/healthz").await.status.as_u16(), 200);
         let refused = host
             .post_json("/db/new", json!({"name": "during-outage"}))
             .await;
         assert_eq!(refused.status.as_u16(), 503, "{}", refused.body);
-        assert!(refused.body["agent_action"].is_string(), "{}", refused.body);
+        assert!(refused.error().agent_action.is_some(), "{}", refused.body);
     };
     // Restart the cluster whatever happened, so later runs find it up.
     let outcome = std::panic::AssertUnwindSafe(down).catch_unwind().await;
@@ -239,8 +236,8 @@ async fn a_backend_outage_degrades_readiness_and_recovers_without_a_restart() {
             .post_json("/db/new", json!({"name": "after-outage"}))
             .await;
     }
-    assert_eq!(created.status.as_u16(), 201, "{}", created.body);
-    let mut tenant = PgConnection::connect(created.body["connection_url"].as_str().unwrap())
+    let created: Created = created.expect(201);
+    let mut tenant = PgConnection::connect(&created.connection_url)
         .await
         .expect("the new database works");
     sqlx::query("SELECT 1").execute(&mut tenant).await.unwrap();

@@ -5,8 +5,14 @@
 use std::time::Duration;
 
 use base64::Engine as _;
+use instanode::api::schema::{
+    Created, DeploymentAnswer, ErrorBody, JsonRpcAnswer, Resource, ResourceDeleted, RpcResult,
+    Swap, Unloaded,
+};
+use instanode::store::DeploymentStatus;
 use instanode_tests::deploy::{namespace_of, remove_namespace, static_site, wait_for_body};
 use instanode_tests::{ADMIN_BEARER, HostOptions, ProviderSpec, TestHost, python};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 
@@ -60,6 +66,13 @@ fn session_with(host: &TestHost, calls: Value, headers: &Value) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
+/// A tool call's structured content (one of the client's `results`): the REST answer, as
+/// the API's type.
+fn structured<T: DeserializeOwned>(result: &Value) -> T {
+    T::deserialize(&result["structured"])
+        .unwrap_or_else(|e| panic!("{e}: {}", result["structured"]))
+}
+
 fn tool_names(session: &Value) -> Vec<&str> {
     session["tools"]
         .as_array()
@@ -108,10 +121,10 @@ async fn an_mcp_client_provisions_a_working_database_and_tools_follow_the_provid
     // The database made through the tool answers its own URL.
     let created = &first["results"][0];
     assert_eq!(created["is_error"], false, "{created}");
-    let url = created["structured"]["connection_url"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no connection_url: {created}"));
-    let mut conn = PgConnection::connect(url).await.expect("the URL connects");
+    let resource: Created = structured(created);
+    let mut conn = PgConnection::connect(&resource.connection_url)
+        .await
+        .expect("the URL connects");
     let one: i32 = sqlx::query_scalar("SELECT 1")
         .fetch_one(&mut conn)
         .await
@@ -122,29 +135,30 @@ async fn an_mcp_client_provisions_a_working_database_and_tools_follow_the_provid
     // A refusal is a tool error that says what to do, with the API's own code.
     let refused = &first["results"][1];
     assert_eq!(refused["is_error"], true, "{refused}");
-    assert_eq!(refused["structured"]["error"], "invalid_name", "{refused}");
+    let refusal: ErrorBody = structured(refused);
+    assert_eq!(refusal.error, "invalid_name", "{refused}");
     assert!(
         refused["text"].as_str().unwrap().contains("agent_action: "),
         "{refused}"
     );
-    assert!(
-        !refused["structured"]["agent_action"]
-            .as_str()
-            .unwrap_or_default()
-            .is_empty()
-    );
+    assert!(!refusal.agent_action.unwrap_or_default().is_empty());
     // A token that tries to leave its route is refused before any request is made.
     let escaped = &first["results"][2];
     assert_eq!(escaped["is_error"], true);
-    assert_eq!(escaped["structured"]["error"], "invalid_arguments");
+    assert_eq!(structured::<ErrorBody>(escaped).error, "invalid_arguments");
 
     // The token from the create answers get_resource through the tool as through REST.
-    let token = created["structured"]["token"].as_str().unwrap();
+    let token = resource.token.to_string();
     let again = session(&host, json!([["get_resource", {"token": token}]]));
     let item = &again["results"][0]["structured"];
     assert_eq!(again["results"][0]["is_error"], false, "{item}");
     let rest = host.get(&format!("/api/v1/resources/{token}")).await;
-    assert_eq!(item["kind"], "db", "{item}");
+    assert_eq!(
+        structured::<Resource>(&again["results"][0]).kind,
+        "db",
+        "{item}"
+    );
+    // Field for field, extra fields included.
     assert_eq!(item, &rest.body, "the tool answers what the route answers");
 
     // Unloading the provider takes its tools away; a rollback brings them back.
@@ -156,14 +170,17 @@ async fn an_mcp_client_provisions_a_working_database_and_tools_follow_the_provid
             &[("authorization", ADMIN_BEARER)],
         )
         .await;
-    assert_eq!(unloaded.status, 200, "{}", unloaded.body);
+    unloaded.expect::<Unloaded>(200);
     let without = session(&host, json!([["create_postgres", {"name": "gone"}]]));
     let tools = tool_names(&without);
     assert!(!tools.contains(&"create_postgres"), "{tools:?}");
     assert!(!tools.contains(&"create_vector"), "{tools:?}");
     assert!(tools.contains(&"create_webhook"), "{tools:?}");
     assert_eq!(without["results"][0]["is_error"], true);
-    assert_eq!(without["results"][0]["structured"]["error"], "unknown_tool");
+    assert_eq!(
+        structured::<ErrorBody>(&without["results"][0]).error,
+        "unknown_tool"
+    );
 
     let back = host
         .post(
@@ -173,13 +190,14 @@ async fn an_mcp_client_provisions_a_working_database_and_tools_follow_the_provid
             &[("authorization", ADMIN_BEARER)],
         )
         .await;
-    assert_eq!(back.status, 200, "{}", back.body);
+    back.expect::<Swap>(200);
     let with = session(&host, json!([]));
     assert!(tool_names(&with).contains(&"create_postgres"));
 
     // The resource made before the unload is still deleted through the tool.
     let deleted = session(&host, json!([["delete_resource", {"token": token}]]));
     assert_eq!(deleted["results"][0]["is_error"], false, "{deleted}");
+    structured::<ResourceDeleted>(&deleted["results"][0]);
 }
 
 #[tokio::test]
@@ -205,15 +223,17 @@ async fn the_transport_refuses_what_it_does_not_speak() {
         .post("/mcp", Some("application/json"), b"{not json".to_vec(), &[])
         .await;
     assert_eq!(garbage.status, 400);
-    assert_eq!(garbage.body["error"]["code"], -32700);
+    let answer: JsonRpcAnswer = garbage.json();
+    assert_eq!(answer.error.expect("an error").code, -32700);
     let unknown = host
         .post_json(
             "/mcp",
             json!({"jsonrpc": "2.0", "id": 7, "method": "resources/list"}),
         )
         .await;
-    assert_eq!(unknown.body["id"], 7);
-    assert_eq!(unknown.body["error"]["code"], -32601);
+    let answer: JsonRpcAnswer = unknown.json();
+    assert_eq!(answer.id, 7);
+    assert_eq!(answer.error.expect("an error").code, -32601);
     // A notification is accepted with no body.
     let note = host
         .post_json(
@@ -233,10 +253,7 @@ async fn an_app_deploys_through_mcp_with_the_callers_token() {
     .await;
     let namespace = namespace_of(&host);
     let owner = session(&host, json!([["create_webhook", {"name": "owner"}]]));
-    let jwt = owner["results"][0]["structured"]["upgrade_jwt"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{owner}"))
-        .to_string();
+    let jwt = structured::<Created>(&owner["results"][0]).upgrade_jwt;
     let tarball = base64::engine::general_purpose::STANDARD.encode(static_site("deployed by mcp"));
     let bearer = json!({"Authorization": format!("Bearer {jwt}")});
 
@@ -245,7 +262,10 @@ async fn an_app_deploys_through_mcp_with_the_callers_token() {
         &host,
         json!([["create_deploy", {"tarball_base64": tarball, "name": "mcp-app"}]]),
     );
-    assert_eq!(refused["results"][0]["structured"]["error"], "unauthorized");
+    assert_eq!(
+        structured::<ErrorBody>(&refused["results"][0]).error,
+        "unauthorized"
+    );
 
     let started = session_with(
         &host,
@@ -254,19 +274,22 @@ async fn an_app_deploys_through_mcp_with_the_callers_token() {
     );
     let accepted = &started["results"][0];
     assert_eq!(accepted["is_error"], false, "{accepted}");
-    let id = accepted["structured"]["id"].as_str().unwrap().to_string();
+    let id = structured::<DeploymentAnswer>(accepted).id.to_string();
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     let item = loop {
         let polled = session(&host, json!([["get_deployment", {"id": id}]]));
-        let item = polled["results"][0]["structured"]["item"].clone();
-        if item["status"] == "healthy" || item["status"] == "failed" {
+        let item = structured::<DeploymentAnswer>(&polled["results"][0]).item;
+        if matches!(
+            item.status,
+            DeploymentStatus::Healthy | DeploymentStatus::Failed
+        ) {
             break item;
         }
-        assert!(std::time::Instant::now() < deadline, "{item}");
+        assert!(std::time::Instant::now() < deadline, "{item:?}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    assert_eq!(item["status"], "healthy", "{item}");
-    let url = item["url"].as_str().unwrap();
+    assert_eq!(item.status, DeploymentStatus::Healthy, "{item:?}");
+    let url = item.url.as_deref().unwrap();
     let body = wait_for_body(&host, url, "deployed by mcp", Duration::from_secs(30)).await;
     assert!(body.contains("deployed by mcp"));
     remove_namespace(&namespace);
@@ -286,10 +309,7 @@ async fn messages_are_bounded_in_size_and_count_against_the_callers_allowance() 
     };
 
     // A megabyte with an upgrade token is read (a deploy's tarball needs the room).
-    let jwt = host.provision("db", "mcp-size").await["upgrade_jwt"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let jwt = host.provision("db", "mcp-size").await.upgrade_jwt;
     let bearer = format!("Bearer {jwt}");
     let signed = host
         .post(
@@ -299,8 +319,7 @@ async fn messages_are_bounded_in_size_and_count_against_the_callers_allowance() 
             &[("authorization", &bearer)],
         )
         .await;
-    assert_eq!(signed.status, 200, "{}", signed.body);
-    assert_eq!(signed.body["id"], 2);
+    assert_eq!(signed.expect::<JsonRpcAnswer>(200).id, 2);
     // From a caller showing no credential it is refused before it is read whole (on a
     // connection of its own: the host closes it with the body half sent).
     let big = reqwest::Client::builder()
@@ -315,8 +334,8 @@ async fn messages_are_bounded_in_size_and_count_against_the_callers_allowance() 
         .await
         .unwrap();
     assert_eq!(big.status(), 413);
-    let big: Value = big.json().await.unwrap();
-    assert_eq!(big["error"]["code"], -32600, "{big}");
+    let big: JsonRpcAnswer = big.json().await.unwrap();
+    assert_eq!(big.error.expect("an error").code, -32600);
 
     // Six messages a minute from one IPv6 /64, whichever addresses in it send them; tool
     // calls count once.
@@ -339,7 +358,10 @@ async fn messages_are_bounded_in_size_and_count_against_the_callers_allowance() 
             .await;
         assert_eq!(reply.status, 200, "message {n}: {}", reply.body);
         if n == 0 {
-            assert_eq!(reply.body["result"]["isError"], false, "{}", reply.body);
+            let Some(RpcResult::Call(result)) = reply.json::<JsonRpcAnswer>().result else {
+                panic!("not a tool result: {}", reply.body);
+            };
+            assert!(!result.is_error, "{}", reply.body);
         }
     }
     let limited = host
@@ -351,7 +373,7 @@ async fn messages_are_bounded_in_size_and_count_against_the_callers_allowance() 
         )
         .await;
     assert_eq!(limited.status, 429, "{}", limited.body);
-    assert_eq!(limited.body["error"], "rate_limited");
+    assert_eq!(limited.error().error, "rate_limited");
     // The next /64 has its own allowance.
     let other = host
         .post(

@@ -1,15 +1,16 @@
 //! `POST /nosql/new` against a real MongoDB-wire server, checked with the `mongodb` crate
 //! and pymongo.
 
-use instanode_tests::{HostOptions, ProviderSpec, TestHost, mongo_admin, python};
+use instanode::api::schema::{Created, Resource, ResourceDeleted};
+use instanode::store::ResourceStatus;
+use instanode_tests::{HostOptions, ProviderFields, ProviderSpec, TestHost, mongo_admin, python};
 use mongodb::bson::{Document, doc};
-use serde_json::Value;
 
 /// A fresh client from the tenant's URL (a new connection sees the current rights).
-async fn tenant(body: &Value) -> mongodb::Database {
-    let url = body["connection_url"].as_str().unwrap();
+async fn tenant(body: &Created) -> mongodb::Database {
+    let url = body.connection_url.as_str();
     let client = mongodb::Client::with_uri_str(url).await.unwrap();
-    client.database(body["database"].as_str().unwrap())
+    client.database(body.field("database"))
 }
 
 /// The server's error code for a refused operation.
@@ -27,11 +28,11 @@ const UNAUTHORIZED: i32 = 13;
 async fn nosql_new_returns_a_working_database() {
     let host = TestHost::start(HostOptions::only(ProviderSpec::mongo())).await;
     let body = host.provision("nosql", "documents").await;
-    let url = body["connection_url"].as_str().unwrap();
-    let db = body["database"].as_str().unwrap();
+    let url = body.connection_url.as_str();
+    let db = body.field("database");
     assert!(url.starts_with("mongodb://u_"), "{url}");
     assert!(url.contains(&format!("/{db}?authSource={db}")), "{url}");
-    assert_eq!(body["limits"]["storage_mb"], 5);
+    assert_eq!(body.limits.values["storage_mb"], 5);
 
     let tenant = tenant(&body).await;
     let docs = tenant.collection::<Document>("notes");
@@ -62,7 +63,7 @@ async fn tenants_cannot_reach_each_other() {
         host.provision("nosql", "a").await,
         host.provision("nosql", "b").await,
     );
-    let b_name = b["database"].as_str().unwrap().to_string();
+    let b_name = b.field("database").to_string();
     let b_db = tenant(&b).await;
     b_db.collection::<Document>("secrets")
         .insert_one(doc! {"k": "b-data"})
@@ -90,7 +91,7 @@ async fn tenants_cannot_reach_each_other() {
     let dbs = a_client.list_database_names().await;
     assert_eq!(code(&dbs.unwrap_err()), UNAUTHORIZED);
     // No way to grant itself more.
-    let a_user = a["connection_url"].as_str().unwrap()["mongodb://".len()..]
+    let a_user = a.connection_url["mongodb://".len()..]
         .split(':')
         .next()
         .unwrap()
@@ -111,7 +112,7 @@ async fn tenants_cannot_reach_each_other() {
          c = pymongo.MongoClient(sys.argv[1])\n\
          try:\n    c[sys.argv[2]].secrets.find_one(); print('leak')\n\
          except OperationFailure as e:\n    print(e.code)",
-        &[a["connection_url"].as_str().unwrap(), &b_name],
+        &[a.connection_url.as_str(), &b_name],
     );
     assert_eq!(out.trim(), "13");
     let kept = b_db
@@ -127,7 +128,7 @@ async fn tenants_cannot_reach_each_other() {
 async fn over_its_storage_limit_a_database_takes_deletes_but_no_writes() {
     let host = TestHost::start(HostOptions::only(ProviderSpec::mongo())).await;
     let body = host.provision("nosql", "grows").await;
-    let token = body["token"].as_str().unwrap();
+    let token = body.token.to_string();
     let blobs = tenant(&body).await.collection::<Document>("blobs");
     // ~6 MB past the anonymous 5 MB.
     let payload = "x".repeat(100 * 1024);
@@ -137,9 +138,14 @@ async fn over_its_storage_limit_a_database_takes_deletes_but_no_writes() {
     blobs.insert_many(docs).await.unwrap();
 
     let report = host.meter().await;
-    assert_eq!(report["suspended"], 1, "{report}");
+    assert_eq!(report.suspended, 1, "{report:?}");
     let view = host.get(&format!("/api/v1/resources/{token}")).await;
-    assert_eq!(view.body["status"], "suspended", "{}", view.body);
+    assert_eq!(
+        view.json::<Resource>().status,
+        ResourceStatus::Suspended,
+        "{}",
+        view.body
+    );
 
     // Through the tenant URL (a new connection): writes refused, reads and deletes work.
     let blobs = tenant(&body).await.collection::<Document>("blobs");
@@ -149,7 +155,7 @@ async fn over_its_storage_limit_a_database_takes_deletes_but_no_writes() {
     blobs.delete_many(doc! {}).await.expect("deletes allowed");
 
     let report = host.meter().await;
-    assert_eq!(report["resumed"], 1, "{report}");
+    assert_eq!(report.resumed, 1, "{report:?}");
     let blobs = tenant(&body).await.collection::<Document>("blobs");
     blobs
         .insert_one(doc! {"more": 1})
@@ -174,7 +180,7 @@ async fn delete_and_expiry_remove_the_user_and_its_data() {
     let host = TestHost::start(HostOptions::only(ProviderSpec::mongo())).await;
     for (name, by_ttl) in [("deleted", false), ("expired", true)] {
         let body = host.provision("nosql", name).await;
-        let db = body["database"].as_str().unwrap().to_string();
+        let db = body.field("database").to_string();
         let user = db.replacen("db_", "u_", 1);
         tenant(&body)
             .await
@@ -185,11 +191,11 @@ async fn delete_and_expiry_remove_the_user_and_its_data() {
         assert_eq!(user_and_database_exist(&db, &user).await, (true, true));
         if by_ttl {
             host.advance_clock(24 * 3600 + 60).await;
-            assert_eq!(host.reap().await["ended"], 1);
+            assert_eq!(host.reap().await.ended, 1);
         } else {
-            let token = body["token"].as_str().unwrap();
+            let token = body.token.to_string();
             let reply = host.delete(&format!("/api/v1/resources/{token}")).await;
-            assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+            reply.expect::<ResourceDeleted>(200);
         }
         assert_eq!(user_and_database_exist(&db, &user).await, (false, false));
         let login = tenant(&body)

@@ -6,16 +6,17 @@ use std::time::Duration;
 use async_nats::Client;
 use async_nats::jetstream::{self, stream};
 use futures::StreamExt;
+use instanode::api::schema::{Created, Readiness, Resource, ResourceDeleted};
 use instanode_tests::nats::TestNats;
-use instanode_tests::{HostOptions, ProviderSpec, TestHost, python};
-use serde_json::{Value, json};
+use instanode_tests::{HostOptions, ProviderFields, ProviderSpec, TestHost, python};
+use serde_json::json;
 
-fn creds(body: &Value) -> &str {
-    body["credentials"]["creds_file"].as_str().unwrap()
+fn creds(body: &Created) -> &str {
+    body.field("credentials.creds_file")
 }
 
-fn account(body: &Value) -> String {
-    body["credentials"]["key_id"].as_str().unwrap().to_string()
+fn account(body: &Created) -> String {
+    body.field("credentials.key_id").to_string()
 }
 
 /// Connects with `creds` and proves the login with a round trip; the error otherwise.
@@ -23,8 +24,8 @@ async fn try_connect(url: &str, creds: &str) -> Result<Client, String> {
     instanode_tests::nats::login(url, creds).await
 }
 
-async fn connect(body: &Value) -> Client {
-    try_connect(body["connection_url"].as_str().unwrap(), creds(body))
+async fn connect(body: &Created) -> Client {
+    try_connect(&body.connection_url, creds(body))
         .await
         .expect("tenant connects with its credentials")
 }
@@ -46,16 +47,16 @@ fn nats_server(host: &TestHost) -> &TestNats {
 async fn queue_new_returns_an_isolated_account_that_works() {
     let host = TestHost::start(HostOptions::only(ProviderSpec::nats())).await;
     let body = host.provision("queue", "events").await;
-    let url = body["connection_url"].as_str().unwrap();
+    let url = body.connection_url.as_str();
     assert_eq!(url, nats_server(&host).ports.url());
-    assert_eq!(body["auth_mode"], "isolated");
-    assert_eq!(body["credentials"]["auth_mode"], "isolated");
-    assert!(body["subject_prefix"].as_str().unwrap().ends_with('.'));
-    let seed = body["credentials"]["nats_nkey"].as_str().unwrap();
+    assert_eq!(body.field("auth_mode"), "isolated");
+    assert_eq!(body.field("credentials.auth_mode"), "isolated");
+    assert!(body.field("subject_prefix").ends_with('.'));
+    let seed = body.field("credentials.nats_nkey");
     assert!(seed.starts_with("SU"), "a user seed");
-    let jwt = body["credentials"]["nats_jwt"].as_str().unwrap();
+    let jwt = body.field("credentials.nats_jwt");
     assert!(creds(&body).contains(jwt) && creds(&body).contains(seed));
-    assert_eq!(body["limits"]["storage_mb"], 64);
+    assert_eq!(body.limits.values["storage_mb"], 64);
     assert!(
         nats_server(&host)
             .stored_accounts()
@@ -148,11 +149,11 @@ async fn tenants_cannot_reach_each_other() {
     );
 
     // B's key cannot log in as A's user (A's JWT, B's seed), nor the reverse.
-    let url = a["connection_url"].as_str().unwrap();
-    let swap = |jwt_from: &Value, seed_from: &Value| {
+    let url = a.connection_url.as_str();
+    let swap = |jwt_from: &Created, seed_from: &Created| {
         creds(seed_from).replace(
-            seed_from["credentials"]["nats_jwt"].as_str().unwrap(),
-            jwt_from["credentials"]["nats_jwt"].as_str().unwrap(),
+            seed_from.field("credentials.nats_jwt"),
+            jwt_from.field("credentials.nats_jwt"),
         )
     };
     assert!(try_connect(url, &swap(&a, &b)).await.is_err());
@@ -220,7 +221,7 @@ async fn the_account_enforces_storage_stream_and_connection_limits() {
     );
 
     // Five connections in all; the sixth is refused.
-    let url = body["connection_url"].as_str().unwrap();
+    let url = body.connection_url.as_str();
     let mut open = vec![client];
     for _ in 1..5 {
         open.push(
@@ -272,17 +273,17 @@ async fn delete_and_expiry_remove_the_account_its_streams_and_its_connections() 
 
         if by_ttl {
             host.advance_clock(24 * 3600 + 60).await;
-            assert_eq!(host.reap().await["ended"], 1);
+            assert_eq!(host.reap().await.ended, 1);
         } else {
-            let token = body["token"].as_str().unwrap();
+            let token = body.token.to_string();
             let reply = host.delete(&format!("/api/v1/resources/{token}")).await;
-            assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+            reply.expect::<ResourceDeleted>(200);
         }
         assert!(
             dropped(&client).await,
             "{name}: the open connection was dropped"
         );
-        let again = try_connect(body["connection_url"].as_str().unwrap(), creds(&body)).await;
+        let again = try_connect(&body.connection_url, creds(&body)).await;
         assert!(again.is_err(), "{name}: new connections are refused");
         let server = nats_server(&host);
         assert!(
@@ -345,17 +346,16 @@ async fn usage_reports_the_accounts_stored_bytes() {
             .unwrap();
     }
     host.meter().await;
-    let token = body["token"].as_str().unwrap();
+    let token = body.token.to_string();
     let reply = host.get(&format!("/api/v1/resources/{token}")).await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
     println!("{}", reply.body);
-    let stored = reply.body["usage"]["storage_bytes"]
-        .as_u64()
-        .expect("usage measured");
+    // The kind's own measurements: free-form.
+    let usage = reply.expect::<Resource>(200).usage.expect("usage measured");
+    let stored = usage["storage_bytes"].as_u64().expect("usage measured");
     assert!(stored >= 1000 * 1024, "{stored}");
-    assert_eq!(reply.body["usage"]["connections"], 1);
-    assert_eq!(reply.body["usage"]["streams"], 1);
-    assert_eq!(reply.body["usage"]["messages"], 10);
+    assert_eq!(usage["connections"], 1);
+    assert_eq!(usage["streams"], 1);
+    assert_eq!(usage["messages"], 10);
 }
 
 #[tokio::test]
@@ -393,12 +393,8 @@ async fn a_nats_outage_fails_provisions_cleanly_and_the_host_recovers() {
         .post_json("/queue/new", json!({ "name": "during" }))
         .await;
     instanode_tests::assert_error(&reply, 503, "provision_failed");
-    let ready = host.get("/readyz").await;
-    assert_eq!(
-        ready.body["checks"]["provider:nats"]["status"], "failed",
-        "{}",
-        ready.body
-    );
+    let ready: Readiness = host.get("/readyz").await.json();
+    assert_eq!(ready.checks["provider:nats"].status, "failed", "{ready:?}");
 
     host.nats.as_mut().unwrap().restart().await.unwrap();
     // The host's system connection comes back by itself.
@@ -408,7 +404,7 @@ async fn a_nats_outage_fails_provisions_cleanly_and_the_host_recovers() {
             .post_json("/queue/new", json!({ "name": "after" }))
             .await;
         if reply.status.as_u16() == 201 {
-            connect(&reply.body).await;
+            connect(&reply.json()).await;
             recovered = true;
             break;
         }

@@ -4,8 +4,10 @@
 //! a claim preview or a claim; A gets its own back by proving it holds it. A shared sender
 //! address does not throttle everyone's webhooks; the host's flood ceiling still holds.
 
-use instanode_tests::{HostOptions, ProviderSpec, Reply, TestHost, assert_error};
-use serde_json::Value;
+use instanode::api::schema::{
+    ClaimPreview, ClaimSent, Created, ResourceList, Session, WebhookRequests,
+};
+use instanode_tests::{HostOptions, ProviderFields, ProviderSpec, Reply, TestHost, assert_error};
 
 const A: &str = "10.99.7.11";
 const B: &str = "10.99.7.200";
@@ -21,23 +23,33 @@ async fn create(host: &TestHost, kind: &str, body: &str, headers: &[(&str, &str)
 }
 
 /// Fails when `reply` carries any of `secrets` anywhere (body or headers).
-fn assert_leaks_nothing(reply: &Reply, secrets: &[&str], case: &str) {
+fn assert_leaks_nothing(reply: &Reply, secrets: &[String], case: &str) {
+    // The raw answer: a secret must appear nowhere, whatever field it would be in.
     let text = format!("{} {:?}", reply.body, reply.headers);
     for secret in secrets {
         assert!(
-            !text.contains(secret),
+            !text.contains(secret.as_str()),
             "{case}: B received A's {secret}: {text}"
         );
     }
 }
 
 /// The resource's token and upgrade JWT, and its URLs where it has them.
-fn secrets_of(resource: &Value) -> Vec<&str> {
-    let secrets: Vec<&str> = ["token", "upgrade_jwt", "connection_url", "receive_url"]
-        .iter()
-        .filter_map(|field| resource[field].as_str())
-        .collect();
-    assert!(secrets.len() >= 3, "{resource}");
+fn secrets_of(resource: &Created) -> Vec<String> {
+    let receive_url = resource
+        .provider_fields
+        .get("receive_url")
+        .and_then(|url| url.as_str());
+    let secrets: Vec<String> = [
+        resource.token.to_string(),
+        resource.upgrade_jwt.clone(),
+        resource.connection_url.clone(),
+    ]
+    .into_iter()
+    .chain(receive_url.map(str::to_string))
+    .filter(|secret| !secret.is_empty())
+    .collect();
+    assert!(secrets.len() >= 3, "{resource:?}");
     secrets
 }
 
@@ -46,8 +58,8 @@ async fn a_neighbour_never_receives_anothers_resource_from_provisioning() {
     let host = TestHost::start(HostOptions::default()).await;
     let body = r#"{"name":"prod-db"}"#;
     let a = create(&host, "db", body, &[("x-forwarded-for", A)]).await;
-    assert_eq!(a.status.as_u16(), 201, "{}", a.body);
-    let secrets = secrets_of(&a.body);
+    let a: Created = a.expect(201);
+    let secrets = secrets_of(&a);
 
     // The same body within 120 s: no replay of A's answer.
     let same_body = create(&host, "db", body, &[("x-forwarded-for", B)]).await;
@@ -70,11 +82,11 @@ async fn a_neighbour_never_receives_anothers_resource_from_provisioning() {
         &host,
         "db",
         body,
-        &[("x-forwarded-for", A), ("x-instanode-token", secrets[0])],
+        &[("x-forwarded-for", A), ("x-instanode-token", &secrets[0])],
     )
     .await;
-    assert_error(&proved, 402, "resource_count_limit_exceeded");
-    assert_eq!(proved.body["token"], a.body["token"]);
+    let refusal = assert_error(&proved, 402, "resource_count_limit_exceeded");
+    assert_eq!(refusal.extra["token"], a.token.to_string());
 
     // A forged or foreign proof is refused, not ignored.
     let forged = create(
@@ -108,9 +120,9 @@ async fn after_the_daily_cap_only_a_proven_resource_comes_back() {
         )
         .await;
         assert_eq!(reply.status.as_u16(), 201, "{kind}: {}", reply.body);
-        created.push(reply.body);
+        created.push(reply.json::<Created>());
     }
-    let secrets: Vec<&str> = created.iter().flat_map(secrets_of).collect();
+    let secrets: Vec<String> = created.iter().flat_map(secrets_of).collect();
 
     // The network's five provisions are used up: B is refused and shown nothing of A's.
     let b = create(
@@ -134,13 +146,13 @@ async fn after_the_daily_cap_only_a_proven_resource_comes_back() {
         r#"{"name":"again"}"#,
         &[
             ("x-forwarded-for", A),
-            ("x-instanode-token", db["upgrade_jwt"].as_str().unwrap()),
+            ("x-instanode-token", db.upgrade_jwt.as_str()),
         ],
     )
     .await;
-    assert_eq!(back.status.as_u16(), 200, "{}", back.body);
-    assert_eq!(back.body["token"], db["token"]);
-    assert_eq!(back.body["connection_url"], db["connection_url"]);
+    let back: Created = back.expect(200);
+    assert_eq!(back.token, db.token);
+    assert_eq!(back.connection_url, db.connection_url);
 }
 
 /// Claims move only what the claimer proves: B's claim with its own upgrade JWT takes none of
@@ -149,7 +161,7 @@ async fn after_the_daily_cap_only_a_proven_resource_comes_back() {
 async fn a_claim_moves_only_what_the_claimer_proves() {
     let host = TestHost::start(HostOptions::default()).await;
     let a = create(&host, "db", r#"{"name":"a-db"}"#, &[("x-forwarded-for", A)]).await;
-    assert_eq!(a.status.as_u16(), 201, "{}", a.body);
+    let a: Created = a.expect(201);
     let b = create(
         &host,
         "vector",
@@ -157,21 +169,16 @@ async fn a_claim_moves_only_what_the_claimer_proves() {
         &[("x-forwarded-for", B)],
     )
     .await;
-    assert_eq!(b.status.as_u16(), 201, "{}", b.body);
-    let secrets = secrets_of(&a.body);
+    let b: Created = b.expect(201);
+    let secrets = secrets_of(&a);
 
     // B's preview shows B's resource only, and no token at all.
-    let b_jwt = b.body["upgrade_jwt"].as_str().unwrap();
+    let b_jwt = b.upgrade_jwt.as_str();
     let preview = host.get(&format!("/claim/preview?t={b_jwt}")).await;
-    assert_eq!(preview.status.as_u16(), 200, "{}", preview.body);
+    let previewed: ClaimPreview = preview.expect(200);
     assert_leaks_nothing(&preview, &secrets, "claim preview");
-    assert!(
-        !preview
-            .body
-            .to_string()
-            .contains(b.body["token"].as_str().unwrap())
-    );
-    assert_eq!(preview.body["items"].as_array().unwrap().len(), 1);
+    assert!(!preview.body.to_string().contains(&b.token.to_string()));
+    assert_eq!(previewed.items.len(), 1);
 
     // B claims with its own token: A's db stays anonymous.
     let email = format!("b-{}@example.com", uuid::Uuid::new_v4().simple());
@@ -181,26 +188,19 @@ async fn a_claim_moves_only_what_the_claimer_proves() {
             serde_json::json!({ "token": b_jwt, "email": email }),
         )
         .await;
-    assert_eq!(claimed.status.as_u16(), 200, "{}", claimed.body);
-    let link = instanode_tests::mail::link_sent_to(&email).await;
-    let session = host.get(&link).await;
-    assert_eq!(session.status.as_u16(), 200, "{}", session.body);
-    assert_eq!(session.body["claimed_resources"], 1);
-    let bearer = format!("Bearer {}", session.body["session_token"].as_str().unwrap());
-    let listed = host
-        .get_with("/api/v1/resources", &[("authorization", &bearer)])
-        .await;
+    claimed.expect::<ClaimSent>(200);
+    let account = host.follow_link(&email).await;
+    let session: &Session = &account.session;
+    assert_eq!(session.claimed_resources, 1);
+    let listed = host.get_with("/api/v1/resources", &[account.auth()]).await;
     assert_leaks_nothing(&listed, &secrets, "the claimer's resource list");
-    assert_eq!(listed.body["total"], 1, "{}", listed.body);
+    assert_eq!(listed.json::<ResourceList>().total, 1, "{}", listed.body);
 
     // A's upgrade JWT still claims A's db; B's, now spent, deploys nothing.
     let a_preview = host
-        .get(&format!(
-            "/claim/preview?t={}",
-            a.body["upgrade_jwt"].as_str().unwrap()
-        ))
+        .get(&format!("/claim/preview?t={}", a.upgrade_jwt))
         .await;
-    assert_eq!(a_preview.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(a_preview.json::<ClaimPreview>().items.len(), 1);
     let deploy = instanode_tests::deploy::upload(
         &host,
         "/deploy/new",
@@ -235,10 +235,11 @@ async fn one_senders_address_does_not_throttle_everyones_webhooks() {
         &[("x-forwarded-for", "10.98.1.1")],
     )
     .await;
+    let (a, b): (Created, Created) = (a.expect(201), b.expect(201));
     let paths: Vec<String> = [&a, &b]
         .iter()
         .map(|r| {
-            let url = r.body["receive_url"].as_str().unwrap();
+            let url = r.field("receive_url");
             url[url.find("/webhook/").unwrap()..].to_string()
         })
         .collect();
@@ -262,13 +263,14 @@ async fn one_senders_address_does_not_throttle_everyones_webhooks() {
     let refused = statuses.iter().filter(|s| **s != 200).count();
     assert_eq!(refused, 0, "statuses: {statuses:?}");
     for (resource, path) in [&a, &b].iter().zip(&paths) {
-        let token = resource.body["token"].as_str().unwrap();
+        let token = resource.token;
         let listed = host
             .get(&format!("/api/v1/webhooks/{token}/requests?limit=100"))
             .await;
         assert_eq!(listed.status.as_u16(), 200, "{path}: {}", listed.body);
         assert_eq!(
-            listed.body["count"], 100,
+            listed.json::<WebhookRequests>().count,
+            100,
             "{path}: the ring keeps the newest 100"
         );
     }
@@ -289,7 +291,8 @@ async fn a_flood_past_the_hosts_ceiling_is_refused_and_health_still_answers() {
         &[("x-forwarded-for", A)],
     )
     .await;
-    let url = hook.body["receive_url"].as_str().unwrap();
+    let hook: Created = hook.expect(201);
+    let url = hook.field("receive_url");
     let path = url[url.find("/webhook/").unwrap()..].to_string();
     let flood = (0..400).map(|i| {
         let (host, path) = (&host, &path);
@@ -311,8 +314,9 @@ async fn a_flood_past_the_hosts_ceiling_is_refused_and_health_still_answers() {
         .filter(|r| r.status.as_u16() == 429)
         .collect();
     assert!(!limited.is_empty(), "the ceiling let 400 through");
-    assert_eq!(limited[0].body["error"], "rate_limited");
-    assert!(limited[0].body["agent_action"].is_string());
+    let refusal = limited[0].error();
+    assert_eq!(refusal.error, "rate_limited");
+    assert!(refusal.agent_action.is_some(), "{refusal:?}");
     assert!(
         replies
             .iter()

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use instanode_tests::mail::link_sent_to;
+use instanode::api::schema::Created;
 use instanode_tests::{HostOptions, TestHost, env, python};
 use serde_json::Value;
 
@@ -108,7 +108,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
             &[("authorization", &format!("Bearer {key}"))],
         )
         .await;
-    assert_eq!(created.status.as_u16(), 201, "{}", created.body);
+    created.expect::<Created>(201);
     schemathesis(&host, &spec, "team", Some(&key), None).await;
     // The operator API, with the admin token.
     let admin = instanode_tests::ADMIN_TOKEN;
@@ -120,7 +120,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
 #[tokio::test]
 async fn answers_read_back_into_the_wire_types() {
     use instanode::api::schema::{
-        Capabilities, Created, ErrorBody, Liveness, Providers, Resource, ResourceList,
+        Capabilities, ErrorBody, Liveness, Providers, Resource, ResourceList,
     };
     macro_rules! read {
         ($body:expr $(,)?) => {{
@@ -134,7 +134,7 @@ async fn answers_read_back_into_the_wire_types() {
     let capabilities: Capabilities = read!(host.get("/api/v1/capabilities").await.body);
     assert!(capabilities.kinds.iter().any(|k| k == "db"));
 
-    let created: Created = read!(host.provision("db", "typed-db").await);
+    let created: Created = host.provision("db", "typed-db").await;
     assert_eq!(
         (created.kind.as_str(), created.name.as_str()),
         ("db", "typed-db")
@@ -177,21 +177,8 @@ async fn answers_read_back_into_the_wire_types() {
 
 /// A new account's API key, through the emailed sign-in link.
 async fn team_api_key(host: &TestHost) -> String {
-    let email = format!("openapi-{}@example.com", uuid::Uuid::new_v4().simple());
-    host.post_json("/auth/email/start", serde_json::json!({ "email": email }))
-        .await;
-    let session = host.get(&link_sent_to(&email).await).await;
-    let bearer = format!("Bearer {}", session.body["session_token"].as_str().unwrap());
-    let key = host
-        .post(
-            "/api/v1/auth/api-keys",
-            Some("application/json"),
-            br#"{"name":"schemathesis"}"#.to_vec(),
-            &[("authorization", &bearer)],
-        )
-        .await;
-    assert_eq!(key.status.as_u16(), 201, "{}", key.body);
-    key.body["key"].as_str().unwrap().to_string()
+    let account = host.new_account("openapi").await;
+    host.api_key(&account, "schemathesis").await.token
 }
 
 /// One bounded, reproducible campaign (`INSTANODE_SCHEMATHESIS_SEED` and

@@ -6,12 +6,13 @@ use std::process::Command;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use instanode_tests::{HostOptions, TestHost, backend_objects, superuser};
-use serde_json::{Value, json};
+use instanode::api::schema::Created;
+use instanode_tests::{HostOptions, ProviderFields, TestHost, backend_objects, superuser};
+use serde_json::Value;
 use sqlx::{Connection, PgConnection, Row};
 
-fn url(body: &Value) -> &str {
-    body["connection_url"].as_str().expect("connection_url")
+fn url(body: &Created) -> &str {
+    body.connection_url.as_str()
 }
 
 #[tokio::test]
@@ -25,43 +26,41 @@ async fn db_new_returns_a_database_a_real_client_can_use() {
             &[("x-request-id", "agent-req-1")],
         )
         .await;
-    assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
     assert_eq!(reply.headers["x-request-id"], "agent-req-1");
     assert_eq!(reply.headers["cache-control"], "no-store");
-    let body = reply.body;
-
-    // The response carries every field of the contract.
-    assert_eq!(body["ok"], true);
-    assert_eq!(body["name"], "prod-db");
-    assert_eq!(body["tier"], "anonymous");
-    assert_eq!(body["env"], "development");
-    assert_eq!(body["limits"]["connections"], 2);
-    assert_eq!(body["limits"]["storage_mb"], 10);
-    assert_eq!(body["ignored_fields"], json!(["colour"]));
-    for field in [
-        "id",
-        "token",
-        "internal_url",
-        "expires_at",
-        "note",
-        "upgrade",
-        "upgrade_jwt",
-        "claim_url",
+    // The response carries every field of the contract (`ok` is `true`: `Created` reads it).
+    let body: Created = reply.expect(201);
+    assert_eq!(body.name, "prod-db");
+    assert_eq!(body.tier, "anonymous");
+    assert_eq!(body.env, "development");
+    assert_eq!(body.limits.values["connections"], 2);
+    assert_eq!(body.limits.values["storage_mb"], 10);
+    assert_eq!(body.ignored_fields, Some(vec!["colour".to_string()]));
+    for (field, value) in [
+        ("id", Some(body.id.to_string())),
+        ("token", Some(body.token.to_string())),
+        ("internal_url", body.internal_url.clone()),
+        ("expires_at", body.expires_at.clone()),
+        ("note", Some(body.note.clone())),
+        ("upgrade", Some(body.upgrade.clone())),
+        ("upgrade_jwt", Some(body.upgrade_jwt.clone())),
+        ("claim_url", Some(body.claim_url.clone())),
     ] {
         assert!(
-            body[field].as_str().is_some_and(|v| !v.is_empty()),
-            "missing {field}: {body}"
+            value.is_some_and(|v| !v.is_empty()),
+            "missing {field}: {body:?}"
         );
     }
-    let jwt = body["upgrade_jwt"].as_str().unwrap();
+    let jwt = body.upgrade_jwt.as_str();
     let claims = jwt.split('.').nth(1).expect("a JWT has three parts");
     let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
     assert_eq!(
-        claims["sub"], body["token"],
+        claims["sub"],
+        body.token.to_string(),
         "the upgrade token names the resource token"
     );
     assert_eq!(claims["kind"], "db");
-    assert_eq!(body["upgrade"], format!("{}/start?t={jwt}", host.url));
+    assert_eq!(body.upgrade, format!("{}/start?t={jwt}", host.url));
     assert!(url(&body).starts_with("postgres://usr_"));
 
     // sqlx: create, write, read.
@@ -104,7 +103,7 @@ async fn db_new_returns_a_database_a_real_client_can_use() {
     let (status, sealed): (String, Vec<u8>) = sqlx::query_as(
         "SELECT status::text, sealed_credentials FROM resources WHERE id = $1::uuid",
     )
-    .bind(body["id"].as_str().unwrap())
+    .bind(body.id.to_string())
     .fetch_one(&mut meta)
     .await
     .unwrap();
@@ -129,7 +128,7 @@ async fn tenants_are_isolated_and_connection_limited() {
     let host = TestHost::start(HostOptions::default()).await;
     let a = host.provision("db", "tenant-a").await;
     let b = host.provision("db", "tenant-b").await;
-    let db_of = |body: &Value| url(body).rsplit('/').next().unwrap().to_string();
+    let db_of = |body: &Created| url(body).rsplit('/').next().unwrap().to_string();
 
     let mut a_conn = PgConnection::connect(url(&a)).await.unwrap();
     sqlx::raw_sql("CREATE TABLE secrets (v text); INSERT INTO secrets VALUES ('a-only')")
@@ -215,7 +214,7 @@ async fn tenants_are_isolated_and_connection_limited() {
 async fn vector_new_supports_pgvector_indexes_and_nearest_neighbour() {
     let host = TestHost::start(HostOptions::default()).await;
     let body = host.provision("vector", "embeddings").await;
-    assert_eq!(body["extension"], "pgvector");
+    assert_eq!(body.field("extension"), "pgvector");
     let mut conn = PgConnection::connect(url(&body)).await.unwrap();
     sqlx::raw_sql(
         "CREATE TABLE items (id int PRIMARY KEY, label text, embedding vector(3));
@@ -263,17 +262,13 @@ async fn concurrent_provisions_all_succeed_and_are_distinct() {
         }
     });
     let bodies = futures::future::join_all(calls).await;
-    let mut ids: Vec<&str> = bodies.iter().map(|b| b["id"].as_str().unwrap()).collect();
+    let mut ids: Vec<uuid::Uuid> = bodies.iter().map(|b| b.id).collect();
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 12);
     for body in &bodies {
-        let (role, database) = backend_objects(body["id"].as_str().unwrap()).await;
-        assert!(
-            role && database,
-            "role and database exist for {}",
-            body["id"]
-        );
+        let (role, database) = backend_objects(&body.id.to_string()).await;
+        assert!(role && database, "role and database exist for {}", body.id);
     }
 }
 

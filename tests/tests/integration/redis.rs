@@ -1,20 +1,23 @@
 //! `POST /cache/new` against a real Redis server, checked with redis-rs and `redis-cli`.
 
-use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error, redis_admin};
+use instanode::api::schema::{Created, Resource, ResourceDeleted};
+use instanode::store::ResourceStatus;
+use instanode_tests::{
+    HostOptions, ProviderFields, ProviderSpec, TestHost, assert_error, redis_admin,
+};
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
-use serde_json::Value;
 
-async fn connect(body: &Value) -> MultiplexedConnection {
-    redis::Client::open(body["connection_url"].as_str().unwrap())
+async fn connect(body: &Created) -> MultiplexedConnection {
+    redis::Client::open(body.connection_url.as_str())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .expect("tenant connects with its URL")
 }
 
-fn prefix(body: &Value) -> String {
-    body["key_prefix"].as_str().unwrap().to_string()
+fn prefix(body: &Created) -> String {
+    body.field("key_prefix").to_string()
 }
 
 /// The error code (`NOPERM`, ...) of a command that must fail.
@@ -34,11 +37,11 @@ async fn refused(conn: &mut MultiplexedConnection, args: &[&str]) -> String {
 async fn cache_new_returns_a_working_namespace() {
     let host = TestHost::start(HostOptions::only(ProviderSpec::redis())).await;
     let body = host.provision("cache", "sessions").await;
-    let url = body["connection_url"].as_str().unwrap();
-    let user = format!("t_{}", body["id"].as_str().unwrap().replace('-', ""));
+    let url = body.connection_url.as_str();
+    let user = format!("t_{}", body.id.to_string().replace('-', ""));
     assert!(url.starts_with(&format!("redis://{user}:")), "{url}");
     assert!(url.ends_with("/0"), "{url}");
-    assert_eq!(body["limits"]["memory_mb"], 5);
+    assert_eq!(body.limits.values["memory_mb"], 5);
 
     let mut conn = connect(&body).await;
     let key = format!("{}greeting", prefix(&body));
@@ -113,7 +116,7 @@ async fn tenants_cannot_reach_each_other_or_the_server() {
     let () = ca.set(&own, 1).await.unwrap();
 
     // Without B's password, B's user stays closed.
-    let url = b["connection_url"].as_str().unwrap();
+    let url = b.connection_url.as_str();
     let (credentials, server) = url["redis://".len()..].split_once('@').unwrap();
     let user = credentials.split(':').next().unwrap();
     let forged = format!("redis://{user}:wrongpassword@{server}");
@@ -128,7 +131,7 @@ async fn tenants_cannot_reach_each_other_or_the_server() {
 async fn over_its_memory_limit_a_cache_takes_deletes_but_no_writes() {
     let host = TestHost::start(HostOptions::only(ProviderSpec::redis())).await;
     let body = host.provision("cache", "grows").await;
-    let token = body["token"].as_str().unwrap();
+    let token = body.token.to_string();
     let mut conn = connect(&body).await;
     let p = prefix(&body);
     // 6 MB of values past the 5 MB anonymous limit.
@@ -137,10 +140,11 @@ async fn over_its_memory_limit_a_cache_takes_deletes_but_no_writes() {
         let () = conn.set(format!("{p}blob{i}"), &value).await.unwrap();
     }
     let report = host.meter().await;
-    assert_eq!(report["suspended"], 1, "{report}");
+    assert_eq!(report.suspended, 1, "{report:?}");
     let view = host.get(&format!("/api/v1/resources/{token}")).await;
-    assert_eq!(view.body["status"], "suspended", "{}", view.body);
-    assert!(view.body["storage_bytes"].as_u64().unwrap() > 5 * 1024 * 1024);
+    let resource: Resource = view.json();
+    assert_eq!(resource.status, ResourceStatus::Suspended, "{}", view.body);
+    assert!(resource.storage_bytes.unwrap() > 5 * 1024 * 1024);
 
     assert_eq!(
         refused(&mut conn, &["SET", &format!("{p}more"), "x"]).await,
@@ -158,7 +162,7 @@ async fn over_its_memory_limit_a_cache_takes_deletes_but_no_writes() {
             .expect("deletes still work");
     }
     let report = host.meter().await;
-    assert_eq!(report["resumed"], 1, "{report}");
+    assert_eq!(report.resumed, 1, "{report:?}");
     let () = conn
         .set(format!("{p}more"), "x")
         .await
@@ -178,8 +182,8 @@ async fn connections_beyond_the_tier_are_closed() {
         conns.push(conn);
     }
     let report = host.meter().await;
-    assert_eq!(report["measured"], 1, "{report}");
-    let user = format!("t_{}", body["id"].as_str().unwrap().replace('-', ""));
+    assert_eq!(report.measured, 1, "{report:?}");
+    let user = format!("t_{}", body.id.to_string().replace('-', ""));
     let list: String = redis::cmd("CLIENT")
         .arg("LIST")
         .query_async(&mut redis_admin().await)
@@ -205,13 +209,13 @@ async fn delete_and_expiry_remove_the_user_and_its_keys() {
         }
         if by_ttl {
             host.advance_clock(24 * 3600 + 60).await;
-            assert_eq!(host.reap().await["ended"], 1);
+            assert_eq!(host.reap().await.ended, 1);
         } else {
-            let token = body["token"].as_str().unwrap();
+            let token = body.token.to_string();
             let reply = host.delete(&format!("/api/v1/resources/{token}")).await;
-            assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+            reply.expect::<ResourceDeleted>(200);
         }
-        let user = format!("t_{}", body["id"].as_str().unwrap().replace('-', ""));
+        let user = format!("t_{}", body.id.to_string().replace('-', ""));
         let acl: redis::Value = redis::cmd("ACL")
             .arg("GETUSER")
             .arg(&user)

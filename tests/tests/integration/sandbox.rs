@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use instanode::api::schema::{Created, Readiness};
 use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error};
 use serde_json::json;
 
@@ -30,9 +31,9 @@ async fn misbehaving_providers_fail_the_call_not_the_host() {
         let reply = host
             .post_json("/test/new", json!({"name": behaviour}))
             .await;
-        assert_error(&reply, 503, "provider_failed");
-        assert_eq!(reply.body["retry_after_seconds"], 30);
-        assert!(reply.body["agent_action"].as_str().is_some());
+        let refusal = assert_error(&reply, 503, "provider_failed");
+        assert_eq!(refusal.retry_after_seconds, Some(30));
+        assert!(refusal.agent_action.is_some());
         assert!(
             started.elapsed() < Duration::from_millis(CALL_TIMEOUT_MS * 4),
             "{behaviour} took {:?}",
@@ -54,7 +55,7 @@ async fn misbehaving_providers_fail_the_call_not_the_host() {
     assert_eq!(statuses, vec!["failed".to_string()]);
     // And a well-behaved call still works.
     let fine = host.post_json("/test/new", json!({"name": "fine"})).await;
-    assert_eq!(fine.status.as_u16(), 201, "{}", fine.body);
+    fine.expect::<Created>(201);
 }
 
 #[tokio::test]
@@ -152,8 +153,8 @@ async fn repeated_sandbox_failures_open_that_providers_breaker_only() {
     }
     let started = Instant::now();
     let refused = host.post_json("/test/new", json!({"name": "fine"})).await;
-    assert_error(&refused, 503, "provider_unavailable");
-    assert!(refused.body["retry_after_seconds"].as_u64().unwrap() > 60);
+    let refusal = assert_error(&refused, 503, "provider_unavailable");
+    assert!(refusal.retry_after_seconds.unwrap() > 60);
     assert!(
         started.elapsed() < Duration::from_millis(500),
         "an open breaker answers at once, took {:?}",
@@ -162,31 +163,35 @@ async fn repeated_sandbox_failures_open_that_providers_breaker_only() {
 
     // Other kinds are unaffected.
     let db = host.post_json("/db/new", json!({"name": "beside"})).await;
-    assert_eq!(db.status.as_u16(), 201, "{}", db.body);
+    db.expect::<Created>(201);
 
-    let testing = host.provider_status("testing").await;
-    assert_eq!(testing["health"]["breaker"], "open", "{testing}");
-    assert_eq!(testing["health"]["failures_total"], 3, "{testing}");
+    let testing = host
+        .provider_status("testing")
+        .await
+        .expect("testing is live");
+    assert_eq!(testing.health.breaker, "open", "{testing:?}");
+    assert_eq!(testing.health.failures_total, 3, "{testing:?}");
     assert!(
-        testing["health"]["last_failure"]
-            .as_str()
+        testing
+            .health
+            .last_failure
+            .as_deref()
             .unwrap()
             .contains("testing"),
-        "{testing}"
+        "{testing:?}"
     );
-    let postgres = host.provider_status("postgres").await;
-    assert_eq!(postgres["health"]["breaker"], "closed", "{postgres}");
+    let postgres = host
+        .provider_status("postgres")
+        .await
+        .expect("postgres is live");
+    assert_eq!(postgres.health.breaker, "closed", "{postgres:?}");
 
-    let ready = host.get("/readyz").await;
-    assert_eq!(ready.status.as_u16(), 200);
-    assert_eq!(ready.body["overall"], "degraded");
-    let check = &ready.body["checks"]["provider:testing"];
-    assert_eq!(check["status"], "failed", "{check}");
-    assert!(
-        check["message"].as_str().unwrap().contains("circuit open"),
-        "{check}"
-    );
-    assert_eq!(ready.body["checks"]["provider:postgres"]["status"], "ok");
+    let ready: Readiness = host.get("/readyz").await.expect(200);
+    assert_eq!(ready.overall, "degraded");
+    let check = &ready.checks["provider:testing"];
+    assert_eq!(check.status, "failed", "{check:?}");
+    assert!(check.message.contains("circuit open"), "{check:?}");
+    assert_eq!(ready.checks["provider:postgres"].status, "ok");
 }
 
 /// A provider limited to one instance: a second call waits briefly, then gets 503.
@@ -213,16 +218,13 @@ async fn a_provider_at_its_instance_limit_answers_busy() {
     assert!(waited < Duration::from_millis(2500), "waited {waited:?}");
     // Once the slot is free, calls go through again.
     let fine = host.post_json("/test/new", json!({"name": "fine"})).await;
-    assert_eq!(fine.status.as_u16(), 201, "{}", fine.body);
+    fine.expect::<Created>(201);
     // Readiness stays ok (one failure opens nothing) but names the recent failure.
-    let ready = host.get("/readyz").await;
-    let check = &ready.body["checks"]["provider:testing"];
-    assert_eq!(check["status"], "ok", "{check}");
+    let ready: Readiness = host.get("/readyz").await.json();
+    let check = &ready.checks["provider:testing"];
+    assert_eq!(check.status, "ok", "{check:?}");
     assert!(
-        check["message"]
-            .as_str()
-            .unwrap()
-            .contains("1 sandbox failures so far"),
-        "{check}"
+        check.message.contains("1 sandbox failures so far"),
+        "{check:?}"
     );
 }

@@ -3,19 +3,24 @@
 
 use std::process::Command;
 
-use instanode_tests::{HostOptions, ProviderSpec, TestHost, assert_error, python};
+use instanode::api::schema::{Created, Presigned, Resource};
+use instanode::store::ResourceStatus;
+use instanode_tests::{HostOptions, ProviderFields, ProviderSpec, TestHost, assert_error, python};
 use serde_json::{Value, json};
 
-async fn presign(host: &TestHost, body: &Value, request: Value) -> instanode_tests::Reply {
-    let token = body["token"].as_str().unwrap();
+async fn presign(host: &TestHost, token: uuid::Uuid, request: Value) -> instanode_tests::Reply {
     host.post_json(&format!("/storage/{token}/presign"), request)
         .await
 }
 
-async fn url_for(host: &TestHost, body: &Value, operation: &str, key: &str) -> String {
-    let reply = presign(host, body, json!({"operation": operation, "key": key})).await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
-    reply.body["url"].as_str().unwrap().to_string()
+async fn url_for(host: &TestHost, body: &Created, operation: &str, key: &str) -> String {
+    let reply = presign(
+        host,
+        body.token,
+        json!({"operation": operation, "key": key}),
+    )
+    .await;
+    reply.expect::<Presigned>(200).url
 }
 
 /// Runs curl; (HTTP status, response body).
@@ -71,34 +76,38 @@ print(page.get("KeyCount", 0))
 async fn storage_new_is_broker_mode_and_presigned_urls_work() {
     let host = TestHost::start(HostOptions::only(ProviderSpec::spaces())).await;
     let body = host.provision("storage", "uploads").await;
-    assert_eq!(body["mode"], "broker");
-    assert_eq!(body["agent_action"], "use_presign_endpoint");
-    let token = body["token"].as_str().unwrap();
+    assert_eq!(body.field("mode"), "broker");
+    assert_eq!(body.agent_action.as_deref(), Some("use_presign_endpoint"));
+    let token = body.token;
     assert!(
-        body["presign_url"]
-            .as_str()
+        body.presign_url
+            .as_deref()
             .unwrap()
             .ends_with(&format!("/storage/{token}/presign"))
     );
-    let prefix = body["prefix"].as_str().unwrap();
+    let prefix = body.field("prefix");
     assert!(prefix.ends_with('/'));
-    assert!(body["connection_url"].as_str().unwrap().ends_with(prefix));
-    assert!(body.get("access_key_id").is_none() && body.get("secret_access_key").is_none());
-    assert_eq!(body["limits"]["storage_mb"], 10);
+    assert!(body.connection_url.as_str().ends_with(prefix));
+    // Every field the type does not name lands in `provider_fields`: no key among them.
+    assert!(
+        !body.provider_fields.contains_key("access_key_id")
+            && !body.provider_fields.contains_key("secret_access_key")
+    );
+    assert_eq!(body.limits.values["storage_mb"], 10);
 
     let content: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
     let reply = presign(
         &host,
-        &body,
+        body.token,
         json!({"operation": "PUT", "key": "docs/data.bin", "expires_in": 120}),
     )
     .await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
-    assert_eq!(reply.body["method"], "PUT");
-    assert_eq!(reply.body["key"], "docs/data.bin");
-    assert_eq!(reply.body["object_key"], format!("{prefix}docs/data.bin"));
-    assert!(reply.body["expires_at"].is_string());
-    let (status, _) = curl("PUT", reply.body["url"].as_str().unwrap(), Some(&content));
+    // `expires_at` is a string: what `Presigned` reads.
+    let signed: Presigned = reply.expect(200);
+    assert_eq!(signed.method, "PUT");
+    assert_eq!(signed.key, "docs/data.bin");
+    assert_eq!(signed.object_key, format!("{prefix}docs/data.bin"));
+    let (status, _) = curl("PUT", &signed.url, Some(&content));
     assert_eq!(status, 200);
 
     let (status, read) = curl(
@@ -122,7 +131,7 @@ async fn presigned_urls_cannot_be_edited_and_bad_requests_are_refused() {
     let host = TestHost::start(HostOptions::only(ProviderSpec::spaces())).await;
     let a = host.provision("storage", "tenant-a").await;
     let b = host.provision("storage", "tenant-b").await;
-    let (prefix_a, prefix_b) = (a["prefix"].as_str().unwrap(), b["prefix"].as_str().unwrap());
+    let (prefix_a, prefix_b) = (a.field("prefix"), b.field("prefix"));
     let put_a = url_for(&host, &a, "PUT", "x.txt").await;
     assert_eq!(curl("PUT", &put_a, Some(b"mine")).0, 200);
 
@@ -153,15 +162,12 @@ async fn presigned_urls_cannot_be_edited_and_bad_requests_are_refused() {
     // Expired.
     let short = presign(
         &host,
-        &a,
+        a.token,
         json!({"operation": "GET", "key": "x.txt", "expires_in": 1}),
     )
     .await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    assert_eq!(
-        curl("GET", short.body["url"].as_str().unwrap(), None).0,
-        403
-    );
+    assert_eq!(curl("GET", &short.json::<Presigned>().url, None).0, 403);
     // B's objects list and A's object is intact.
     assert_eq!(objects_under(prefix_b), 0);
     assert_eq!(curl("GET", &get_a, None).1, b"mine");
@@ -176,11 +182,11 @@ async fn presigned_urls_cannot_be_edited_and_bad_requests_are_refused() {
         json!("x".repeat(901)),
         json!(null),
     ] {
-        let reply = presign(&host, &b, json!({"operation": "PUT", "key": key})).await;
+        let reply = presign(&host, b.token, json!({"operation": "PUT", "key": key})).await;
         assert_error(&reply, 400, "invalid_key");
     }
     for operation in [json!("DELETE"), json!("put"), json!(null)] {
-        let reply = presign(&host, &b, json!({"operation": operation, "key": "k"})).await;
+        let reply = presign(&host, b.token, json!({"operation": operation, "key": "k"})).await;
         assert_error(&reply, 400, "invalid_operation");
     }
 }
@@ -192,36 +198,33 @@ async fn presign_checks_expiry_values_tokens_and_its_rate() {
     for expires_in in [json!(0), json!(3601), json!("60"), json!(1.5)] {
         let reply = presign(
             &host,
-            &body,
+            body.token,
             json!({"operation": "GET", "key": "k", "expires_in": expires_in}),
         )
         .await;
         assert_error(&reply, 400, "invalid_expires_in");
     }
-    let unknown = json!({"token": uuid::Uuid::new_v4().to_string()});
+    let unknown = uuid::Uuid::new_v4();
     assert_error(
-        &presign(&host, &unknown, json!({"operation": "GET", "key": "k"})).await,
+        &presign(&host, unknown, json!({"operation": "GET", "key": "k"})).await,
         404,
         "resource_not_found",
     );
     // Ten a minute per resource (four were spent above), for distinct requests.
     for i in 0..6 {
-        let reply = presign(
-            &host,
-            &body,
-            json!({"operation": "GET", "key": format!("k{i}")}),
-        )
-        .await;
-        assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+        let request = json!({"operation": "GET", "key": format!("k{i}")});
+        presign(&host, body.token, request)
+            .await
+            .expect::<Presigned>(200);
     }
     assert_error(
-        &presign(&host, &body, json!({"operation": "GET", "key": "k6"})).await,
+        &presign(&host, body.token, json!({"operation": "GET", "key": "k6"})).await,
         429,
         "rate_limited",
     );
     // The holder's identical retry within two minutes gets the first URL again, spending
     // nothing.
-    let first = presign(&host, &body, json!({"operation": "GET", "key": "k0"})).await;
+    let first = presign(&host, body.token, json!({"operation": "GET", "key": "k0"})).await;
     assert_eq!(first.status.as_u16(), 200, "{}", first.body);
     assert_eq!(
         first
@@ -236,7 +239,7 @@ async fn presign_checks_expiry_values_tokens_and_its_rate() {
 async fn over_quota_uploads_stop_and_expiry_empties_the_prefix() {
     let host = TestHost::start(HostOptions::only(ProviderSpec::spaces())).await;
     let body = host.provision("storage", "full").await;
-    let prefix = body["prefix"].as_str().unwrap().to_string();
+    let prefix = body.field("prefix").to_string();
     let mib = vec![b'z'; 1024 * 1024];
     for i in 0..9 {
         let (status, _) = curl(
@@ -254,18 +257,33 @@ async fn over_quota_uploads_stop_and_expiry_empties_the_prefix() {
     assert_eq!(curl("PUT", &put, Some(&big)).0, 200);
     host.meter().await;
 
-    let token = body["token"].as_str().unwrap();
+    let token = body.token.to_string();
     let state = host.get(&format!("/api/v1/resources/{token}")).await;
-    assert_eq!(state.body["status"], "suspended", "{}", state.body);
+    assert_eq!(
+        state.json::<Resource>().status,
+        ResourceStatus::Suspended,
+        "{}",
+        state.body
+    );
     tokio::time::sleep(std::time::Duration::from_secs(6)).await;
-    let refused = presign(&host, &body, json!({"operation": "PUT", "key": "more"})).await;
+    let refused = presign(
+        &host,
+        body.token,
+        json!({"operation": "PUT", "key": "more"}),
+    )
+    .await;
     assert_error(&refused, 402, "storage_limit_exceeded");
     assert_eq!(curl("GET", &get, None).0, 200, "downloads still work");
 
     host.advance_clock(24 * 3600 + 60).await;
-    assert_eq!(host.reap().await["ended"], 1);
+    assert_eq!(host.reap().await.ended, 1);
     assert_eq!(objects_under(&prefix), 0, "nothing left under the prefix");
     tokio::time::sleep(std::time::Duration::from_secs(6)).await;
-    let gone = presign(&host, &body, json!({"operation": "GET", "key": "part-0"})).await;
+    let gone = presign(
+        &host,
+        body.token,
+        json!({"operation": "GET", "key": "part-0"}),
+    )
+    .await;
     assert_error(&gone, 410, "resource_expired");
 }

@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use instanode::api::schema::{DeploymentAnswer, Stack, StackCreated, StackDeleted};
+use instanode::store::DeploymentStatus;
 use instanode_tests::deploy::{
     containers_of, deploy, namespace_of, static_site, tarball, through_proxy, upload, wait_for,
 };
@@ -62,12 +64,12 @@ const EXPENSES_DOCKERFILE: &str = "FROM instanode/python:3-bookworm\nWORKDIR /ap
 async fn the_canonical_example_a_fastapi_app_on_postgres_answers_at_its_url() {
     let host = TestHost::start(options()).await;
     let db = host.provision("db", "expenses-db").await;
-    let internal_url = db["internal_url"].as_str().unwrap();
+    let internal_url = db.internal_url.as_deref().expect("an internal_url");
     assert!(
         internal_url.contains("@host.docker.internal:"),
         "{internal_url}"
     );
-    let jwt = db["upgrade_jwt"].as_str().unwrap();
+    let jwt = db.upgrade_jwt.as_str();
 
     let app = tarball(&[
         ("Dockerfile", EXPENSES_DOCKERFILE),
@@ -81,10 +83,10 @@ async fn the_canonical_example_a_fastapi_app_on_postgres_answers_at_its_url() {
         &[("name", "expense-tracker"), ("env_vars", &env_vars)],
     )
     .await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let id = reply.body["id"].as_str().unwrap();
-    let url = reply.body["url"].as_str().unwrap().to_string();
-    wait_for(&host, id, 1, &["healthy"], ROLLOUT).await;
+    let answer: DeploymentAnswer = reply.expect(202);
+    let id = answer.id.to_string();
+    let url = answer.url.expect("an app URL");
+    wait_for(&host, &id, 1, &["healthy"], ROLLOUT).await;
 
     let (status, body) = through_proxy(
         &host,
@@ -102,7 +104,7 @@ async fn the_canonical_example_a_fastapi_app_on_postgres_answers_at_its_url() {
     assert_eq!(listed, json!([{ "item": "coffee", "cents": 350 }]));
 
     // The row is really in the tenant's database.
-    let mut conn = sqlx::PgConnection::connect(db["connection_url"].as_str().unwrap())
+    let mut conn = sqlx::PgConnection::connect(&db.connection_url)
         .await
         .unwrap();
     let cents: i32 = sqlx::query_scalar("SELECT cents FROM expenses WHERE item = 'coffee'")
@@ -153,7 +155,12 @@ fn python_service(script: &str) -> Vec<u8> {
     ])
 }
 
-async fn stack_status(host: &TestHost, slug: &str, bearer: &str, wanted: &str) -> Value {
+async fn stack_status(
+    host: &TestHost,
+    slug: &str,
+    bearer: &str,
+    wanted: DeploymentStatus,
+) -> Stack {
     let started = Instant::now();
     loop {
         let reply = host
@@ -162,12 +169,12 @@ async fn stack_status(host: &TestHost, slug: &str, bearer: &str, wanted: &str) -
                 &[("authorization", &format!("Bearer {bearer}"))],
             )
             .await;
-        assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
-        if reply.body["status"] == wanted {
-            return reply.body;
+        let stack: Stack = reply.expect(200);
+        if stack.status == wanted {
+            return stack;
         }
         assert!(
-            started.elapsed() < ROLLOUT && reply.body["status"] != "failed",
+            started.elapsed() < ROLLOUT && stack.status != DeploymentStatus::Failed,
             "stack {slug}: {}",
             reply.body
         );
@@ -180,8 +187,8 @@ async fn a_stack_links_its_services_and_injects_the_database_url() {
     let host = TestHost::start(options()).await;
     let namespace = namespace_of(&host);
     let db = host.provision("db", "stack-db").await;
-    let jwt = db["upgrade_jwt"].as_str().unwrap();
-    let token = db["token"].as_str().unwrap();
+    let jwt = db.upgrade_jwt.as_str();
+    let token = db.token;
     let manifest = format!(
         "services:\n  web:\n    build: .\n    port: 8080\n    expose: true\n    env:\n      BACKEND_URL: service://backend\n  backend:\n    port: 9000\n    needs: [\"{token}\"]\n"
     );
@@ -197,7 +204,7 @@ async fn a_stack_links_its_services_and_injects_the_database_url() {
     .await;
     assert_error(&reply, 400, "missing_tarball");
     let other = host.provision("db", "not-mine").await;
-    let foreign = manifest.replace(token, other["token"].as_str().unwrap());
+    let foreign = manifest.replace(&token.to_string(), &other.token.to_string());
     let reply = upload(
         &host,
         "/stacks/new",
@@ -232,18 +239,18 @@ async fn a_stack_links_its_services_and_injects_the_database_url() {
         ],
     )
     .await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let slug = reply.body["slug"].as_str().unwrap().to_string();
+    let created: StackCreated = reply.expect(202);
+    let slug = created.slug.clone();
     assert!(slug.starts_with("stk-"), "{slug}");
-    assert_eq!(reply.body["expires_in"], "6h");
+    assert_eq!(created.expires_in, "6h");
 
-    let stack_token = reply.body["stack_token"].as_str().unwrap().to_string();
+    let stack_token = created.stack_token.expect("a stack token");
     assert!(stack_token.starts_with("stt_"), "{stack_token}");
 
     // The slug is a public handle: reading or deleting needs the owner's credential.
     let path = format!("/api/v1/stacks/{slug}");
     assert_error(&host.get(&path).await, 401, "unauthorized");
-    let someone_else = other["upgrade_jwt"].as_str().unwrap();
+    let someone_else = other.upgrade_jwt.as_str();
     let wrong = [("authorization", format!("Bearer {someone_else}"))];
     let wrong = [(wrong[0].0, wrong[0].1.as_str())];
     assert_error(&host.get_with(&path, &wrong).await, 404, "stack_not_found");
@@ -258,27 +265,22 @@ async fn a_stack_links_its_services_and_injects_the_database_url() {
             &[("authorization", &format!("Bearer {stack_token}"))],
         )
         .await;
-    assert_eq!(by_token.status.as_u16(), 200, "{}", by_token.body);
+    by_token.expect::<Stack>(200);
 
-    let stack = stack_status(&host, &slug, jwt, "healthy").await;
-    let services = stack["services"].as_array().unwrap();
-    let web = services.iter().find(|s| s["name"] == "web").unwrap();
-    let backend = services.iter().find(|s| s["name"] == "backend").unwrap();
-    assert!(backend["url"].is_null(), "unexposed: {backend}");
+    let stack = stack_status(&host, &slug, jwt, DeploymentStatus::Healthy).await;
+    let services = &stack.services;
+    let web = services.iter().find(|s| s.name == "web").unwrap();
+    let backend = services.iter().find(|s| s.name == "backend").unwrap();
+    assert!(backend.url.is_none(), "unexposed: {backend:?}");
     assert_eq!(
-        backend["env"]["DATABASE_URL"], "***",
+        backend.env["DATABASE_URL"], "***",
         "credentials stay hidden"
     );
-    assert_eq!(web["env"]["BACKEND_URL"], "http://backend:9000");
-    let url = web["url"].as_str().unwrap();
+    assert_eq!(web.env["BACKEND_URL"], "http://backend:9000");
+    let url = web.url.as_deref().unwrap();
     let (status, body) = through_proxy(&host, Method::GET, url, None, None).await;
     assert_eq!(status, 200, "{body}");
-    let database = db["connection_url"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap();
+    let database = db.connection_url.rsplit('/').next().unwrap();
     assert_eq!(body, format!("web sees: backend-ok db={database}"));
 
     let reply = host
@@ -287,10 +289,12 @@ async fn a_stack_links_its_services_and_injects_the_database_url() {
             &[("authorization", &format!("Bearer {stack_token}"))],
         )
         .await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    reply.expect::<StackDeleted>(200);
     assert_eq!(
-        stack_status(&host, &slug, jwt, "stopped").await["status"],
-        "stopped"
+        stack_status(&host, &slug, jwt, DeploymentStatus::Stopped)
+            .await
+            .status,
+        DeploymentStatus::Stopped
     );
     assert!(containers_of(&namespace).is_empty());
 }
@@ -304,11 +308,10 @@ async fn needs_of_kinds_sharing_a_variable_are_numbered_not_overwritten() {
     let client = [("x-forwarded-for", "10.250.0.9")];
     let db = host.provision_with("db", "app-db", &client).await;
     let vectors = host.provision_with("vector", "app-vector", &client).await;
-    let jwt = db["upgrade_jwt"].as_str().unwrap();
+    let jwt = db.upgrade_jwt.as_str();
     let manifest = format!(
         "services:\n  web:\n    build: .\n    port: 8080\n    expose: true\n    needs: [\"{}\", \"{}\"]\n",
-        db["token"].as_str().unwrap(),
-        vectors["token"].as_str().unwrap(),
+        db.token, vectors.token,
     );
     let reply = upload(
         &host,
@@ -318,14 +321,16 @@ async fn needs_of_kinds_sharing_a_variable_are_numbered_not_overwritten() {
         &[("web", static_site("ok"))],
     )
     .await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let path = format!("/api/v1/stacks/{}", reply.body["slug"].as_str().unwrap());
-    let bearer = format!("Bearer {}", reply.body["stack_token"].as_str().unwrap());
-    let stack = host.get_with(&path, &[("authorization", &bearer)]).await;
-    assert_eq!(stack.status.as_u16(), 200, "{}", stack.body);
-    let env = &stack.body["services"][0]["env"];
-    assert_eq!(env["DATABASE_URL"], "***", "{env}");
-    assert_eq!(env["DATABASE_URL_2"], "***", "{env}");
+    let created: StackCreated = reply.expect(202);
+    let path = format!("/api/v1/stacks/{}", created.slug);
+    let bearer = format!("Bearer {}", created.stack_token.expect("a stack token"));
+    let stack: Stack = host
+        .get_with(&path, &[("authorization", &bearer)])
+        .await
+        .expect(200);
+    let env = &stack.services[0].env;
+    assert_eq!(env["DATABASE_URL"], "***", "{env:?}");
+    assert_eq!(env["DATABASE_URL_2"], "***", "{env:?}");
     let reply = host.delete_with(&path, &[("authorization", &bearer)]).await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    reply.expect::<StackDeleted>(200);
 }

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
+use instanode::api::schema::DeploymentAnswer;
 use instanode_tests::deploy::{
     deploy, namespace_of, new_owner, remove_namespace, tarball, wait_for, wait_for_body,
 };
-use instanode_tests::mail::sign_in;
-use instanode_tests::{HostOptions, ProviderSpec, Reply, TestHost, assert_error, id_of};
+use instanode_tests::{HostOptions, ProviderSpec, Reply, TestHost, assert_error};
 use serde_json::{Value, json};
 
 const ROLLOUT: Duration = Duration::from_secs(120);
@@ -23,7 +23,7 @@ fn greeter() -> Vec<u8> {
 /// A signed-in team on `tier`: its email and session token.
 async fn team(host: &TestHost, label: &str, tier: &str) -> (String, String) {
     let email = format!("{label}-{}@example.com", uuid::Uuid::new_v4().simple());
-    let session = sign_in(host, &email).await;
+    let session = host.sign_in(&email).await.token;
     sqlx::query(
         "UPDATE teams SET tier = $2 WHERE id = (SELECT team_id FROM users WHERE email = $1)",
     )
@@ -272,7 +272,7 @@ async fn apps_read_vault_references_only_when_they_roll_out() {
 
     let reply = deploy(&host, &session, greeter(), &fields).await;
     assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let id = id_of(&reply.body);
+    let id = reply.json::<DeploymentAnswer>().id.to_string();
     let url = reply.body["url"].as_str().unwrap().to_string();
     wait_for(&host, &id, 1, &["healthy"], ROLLOUT).await;
     wait_for_body(&host, &url, "from the vault", Duration::from_secs(10)).await;

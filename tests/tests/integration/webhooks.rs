@@ -2,7 +2,8 @@
 //! headers, a ring of the newest N, optional HMAC signatures, durable across restarts.
 
 use hmac::{Hmac, Mac};
-use instanode_tests::{HostOptions, TestHost, assert_error};
+use instanode::api::schema::{Created, ErrorBody, Received, WebhookRequest, WebhookRequests};
+use instanode_tests::{HostOptions, ProviderFields, TestHost, assert_error};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -13,39 +14,40 @@ fn options() -> HostOptions {
     }
 }
 
-fn receive_path(body: &Value) -> String {
-    let url = body["receive_url"].as_str().unwrap();
+fn receive_path(body: &Created) -> String {
+    let url = body.field("receive_url");
     url[url.find("/webhook/").unwrap()..].to_string()
 }
 
-async fn stored(host: &TestHost, body: &Value) -> Vec<Value> {
-    let token = body["token"].as_str().unwrap();
-    let reply = host
-        .get(&format!("/api/v1/webhooks/{token}/requests?limit=100"))
-        .await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
-    reply.body["requests"].as_array().unwrap().clone()
+async fn stored(host: &TestHost, body: &Created) -> Vec<WebhookRequest> {
+    let token = body.token;
+    host.get(&format!("/api/v1/webhooks/{token}/requests?limit=100"))
+        .await
+        .expect::<WebhookRequests>(200)
+        .requests
 }
 
 #[tokio::test]
 async fn every_method_is_captured_with_body_and_redacted_headers() {
     let host = TestHost::start(options()).await;
-    let body = host.provision("webhook", "github-events").await;
-    let token = body["token"].as_str().unwrap();
-    let receive_url = body["receive_url"].as_str().unwrap();
+    let reply = host.try_provision("webhook", "github-events", &[]).await;
+    let body: Created = reply.expect(201);
+    let token = body.token.to_string();
+    let receive_url = body.field("receive_url");
     assert!(receive_url.starts_with(&format!("{}/webhook/receive/", host.url)));
     // Senders get a receive id of their own, never the owner's token.
-    assert!(!receive_url.contains(token), "{receive_url}");
-    assert!(body.get("internal_url").is_none());
-    assert_eq!(body["connection_url"], body["receive_url"]);
+    assert!(!receive_url.contains(&token), "{receive_url}");
+    // Left out, not null: only the raw answer tells.
+    assert!(reply.body.get("internal_url").is_none());
+    assert_eq!(body.connection_url, receive_url);
     let owner_path = format!("/webhook/receive/{token}");
     assert_error(
         &host.post_json(&owner_path, json!({})).await,
         404,
         "resource_not_found",
     );
-    assert_eq!(body["limits"]["requests_stored"], 100);
-    assert!(body["expires_at"].is_string());
+    assert_eq!(body.limits.values["requests_stored"], 100);
+    assert!(body.expires_at.is_some());
 
     let url = format!("{}{}", host.url, receive_path(&body));
     let methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"];
@@ -71,18 +73,15 @@ async fn every_method_is_captured_with_body_and_redacted_headers() {
     let requests = stored(&host, &body).await;
     assert_eq!(requests.len(), methods.len());
     // Newest first.
-    let seen: Vec<&str> = requests
-        .iter()
-        .map(|r| r["method"].as_str().unwrap())
-        .collect();
+    let seen: Vec<&str> = requests.iter().map(|r| r.method.as_str()).collect();
     let mut expected = methods.to_vec();
     expected.reverse();
     assert_eq!(seen, expected);
-    let post = requests.iter().find(|r| r["method"] == "POST").unwrap();
-    assert_eq!(post["body"], "payload for POST");
-    assert_eq!(post["path"], format!("{}/sub/path", receive_path(&body)));
-    assert_eq!(post["query"], "x=1&y=POST");
-    let headers = &post["headers"];
+    let post = requests.iter().find(|r| r.method == "POST").unwrap();
+    assert_eq!(post.body, "payload for POST");
+    assert_eq!(post.path, format!("{}/sub/path", receive_path(&body)));
+    assert_eq!(post.query, "x=1&y=POST");
+    let headers = &post.headers;
     for secret in [
         "authorization",
         "cookie",
@@ -106,28 +105,30 @@ async fn the_ring_keeps_exactly_n_and_bodies_are_capped() {
     let path = receive_path(&body);
     for i in 0..105 {
         let reply = host.post_json(&path, json!({"n": i})).await;
-        assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
-        assert!(reply.body["id"].is_i64());
+        // `id` is an integer: what `Received` reads.
+        reply.expect::<Received>(200);
     }
     let requests = stored(&host, &body).await;
     assert_eq!(requests.len(), 100);
-    assert_eq!(requests[0]["body"], r#"{"n":104}"#);
-    assert_eq!(requests[99]["body"], r#"{"n":5}"#);
+    assert_eq!(requests[0].body, r#"{"n":104}"#);
+    assert_eq!(requests[99].body, r#"{"n":5}"#);
     // Pages: 60, then the 40 older ones.
-    let token = body["token"].as_str().unwrap();
-    let first = host
+    let token = body.token.to_string();
+    let first: WebhookRequests = host
         .get(&format!("/api/v1/webhooks/{token}/requests?limit=60"))
-        .await;
-    assert_eq!(first.body["count"], 60);
-    let before = first.body["next_before"].as_i64().unwrap();
-    let rest = host
+        .await
+        .json();
+    assert_eq!(first.count, 60);
+    let before = first.next_before.unwrap();
+    let rest: WebhookRequests = host
         .get(&format!(
             "/api/v1/webhooks/{token}/requests?limit=60&before={before}"
         ))
-        .await;
-    assert_eq!(rest.body["count"], 40);
-    assert_eq!(rest.body["requests"][39]["body"], r#"{"n":5}"#);
-    assert!(rest.body["next_before"].is_null());
+        .await
+        .json();
+    assert_eq!(rest.count, 40);
+    assert_eq!(rest.requests[39].body, r#"{"n":5}"#);
+    assert!(rest.next_before.is_none());
 
     let url = format!("{}{path}", host.url);
     let at_limit = host
@@ -146,8 +147,8 @@ async fn the_ring_keeps_exactly_n_and_bodies_are_capped() {
         .await
         .unwrap();
     assert_eq!(over.status().as_u16(), 413);
-    let envelope: Value = over.json().await.unwrap();
-    assert_eq!(envelope["error"], "payload_too_large");
+    let envelope: ErrorBody = over.json().await.unwrap();
+    assert_eq!(envelope.error, "payload_too_large");
     let binary = host
         .http
         .post(&url)
@@ -157,8 +158,8 @@ async fn the_ring_keeps_exactly_n_and_bodies_are_capped() {
         .unwrap();
     assert_eq!(binary.status().as_u16(), 200);
     let newest = &stored(&host, &body).await[0];
-    assert_eq!(newest["body_encoding"], "base64");
-    assert_eq!(newest["body"], "/wD+");
+    assert_eq!(newest.body_encoding, "base64");
+    assert_eq!(newest.body, "/wD+");
 }
 
 #[tokio::test]
@@ -168,12 +169,13 @@ async fn signed_receivers_need_a_valid_hmac() {
     let reply = host
         .post_json("/webhook/new", json!({"name": "signed", "secret": secret}))
         .await;
-    assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
+    let signed: Created = reply.expect(201);
+    // A field the host does not name would land among the provider's own.
     assert!(
-        reply.body.get("secret").is_none(),
+        !signed.provider_fields.contains_key("secret"),
         "the secret is not echoed"
     );
-    let url = format!("{}{}", host.url, receive_path(&reply.body));
+    let url = format!("{}{}", host.url, receive_path(&signed));
     let payload = br#"{"action":"opened"}"#;
     let sign = |key: &str, body: &[u8]| {
         let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
@@ -212,7 +214,7 @@ async fn signed_receivers_need_a_valid_hmac() {
             .as_u16(),
         401
     );
-    assert_eq!(stored(&host, &reply.body).await.len(), 1);
+    assert_eq!(stored(&host, &signed).await.len(), 1);
 
     // Unsigned receivers take anything; a short secret is refused at creation.
     let open = host.provision("webhook", "open").await;
@@ -255,8 +257,8 @@ async fn a_concurrent_burst_is_stored_per_receiver_and_trimmed_to_n() {
                 .await
                 .expect("delivery sent");
             assert_eq!(reply.status().as_u16(), 200);
-            let body: Value = reply.json().await.expect("json answer");
-            (i, body["id"].as_i64().expect("an id per delivery"))
+            let received: Received = reply.json().await.expect("an id per delivery");
+            (i, received.id)
         }
     });
     let answered = futures::future::join_all(deliveries).await;
@@ -279,8 +281,9 @@ async fn a_concurrent_burst_is_stored_per_receiver_and_trimmed_to_n() {
         let kept: Vec<(i64, i64)> = requests
             .iter()
             .map(|r| {
-                let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
-                (r["id"].as_i64().unwrap(), body["n"].as_i64().unwrap())
+                // The delivery's own body: free-form JSON.
+                let body: Value = serde_json::from_str(&r.body).unwrap();
+                (r.id, body["n"].as_i64().unwrap())
             })
             .collect();
         assert_eq!(kept, newest);
@@ -304,7 +307,7 @@ async fn stored_requests_survive_a_restart_and_end_with_the_resource() {
     .await;
     let requests = stored(&host, &body).await;
     assert_eq!(requests.len(), 1);
-    assert_eq!(requests[0]["body"], r#"{"kept":true}"#);
+    assert_eq!(requests[0].body, r#"{"kept":true}"#);
 
     let unknown = host
         .post_json(
@@ -316,8 +319,8 @@ async fn stored_requests_survive_a_restart_and_end_with_the_resource() {
     host.advance_clock(24 * 3600 + 60).await;
     let late = host.post_json(&receive_path(&body), json!({})).await;
     assert_error(&late, 410, "resource_expired");
-    assert_eq!(host.reap().await["ended"], 1);
-    let token = body["token"].as_str().unwrap();
+    assert_eq!(host.reap().await.ended, 1);
+    let token = body.token.to_string();
     let gone = host
         .get(&format!("/api/v1/webhooks/{token}/requests"))
         .await;
