@@ -1,10 +1,15 @@
 //! What an agent does to a running app or stack after creating it, on the real engine:
 //! merge env vars (and see the new value served), redeploy a stack's services, follow a
-//! service's logs, and set how long apps and stacks live within the tier.
+//! service's logs, set how long apps and stacks live within the tier, keep private apps to
+//! their addresses, and delete a paid team's app only once a person confirms.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use instanode::api::schema::DeploymentAnswer;
+use instanode::api::schema::{
+    ApiKeyCreated, DeletionPending, DeletionSettled, DeploymentAnswer, DeploymentDeleted,
+    EnvUpdated, Lifetime, StackCreated, StackRedeployed, TeamSettings,
+};
 use instanode::store::DeploymentStatus;
 use instanode_tests::deploy::{
     deploy, namespace_of, new_owner, remove_namespace, tarball, upload, wait_for, wait_for_body,
@@ -64,9 +69,8 @@ async fn env_updates_merge_and_rebuild_only_what_changed() {
         &[("name", "greeter"), ("env_vars", &env_vars)],
     )
     .await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let id = reply.json::<DeploymentAnswer>().id.to_string();
-    let url = reply.body["url"].as_str().unwrap().to_string();
+    let answer = reply.expect::<DeploymentAnswer>(202);
+    let (id, url) = (answer.id.to_string(), answer.url.expect("an app URL"));
     wait_for(&host, &id, 1, &["healthy"], ROLLOUT).await;
     wait_for_body(&host, &url, "hello", Duration::from_secs(10)).await;
 
@@ -102,9 +106,10 @@ async fn env_updates_merge_and_rebuild_only_what_changed() {
         None,
     )
     .await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
-    assert_eq!(reply.body["redeploying"], json!(["app"]));
-    assert_eq!(reply.body["env"]["app"], json!({"GREETING": "***"}));
+    let updated = reply.expect::<EnvUpdated>(200);
+    assert_eq!(updated.redeploying, ["app"]);
+    let hidden = BTreeMap::from([("GREETING".to_string(), "***".to_string())]);
+    assert_eq!(updated.env["app"], hidden);
     assert!(
         !reply.body.to_string().contains("bonjour"),
         "{}",
@@ -115,8 +120,7 @@ async fn env_updates_merge_and_rebuild_only_what_changed() {
 
     // The same merge again changes nothing, so nothing rebuilds (`env` is accepted too).
     let reply = patch(&host, &path, json!({"env": {"GREETING": "bonjour"}}), None).await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
-    assert_eq!(reply.body["redeploying"], json!([]));
+    assert!(reply.expect::<EnvUpdated>(200).redeploying.is_empty());
     let item = wait_for(&host, &id, 2, &["healthy"], ROLLOUT).await;
     assert_eq!(item.generation, 2);
 
@@ -138,14 +142,19 @@ async fn a_stack_is_updated_redeployed_and_followed_by_its_owner_only() {
         &[("web", greeter()), ("worker", greeter())],
     )
     .await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let slug = reply.body["slug"].as_str().unwrap().to_string();
-    let owner = reply.body["stack_token"].as_str().unwrap().to_string();
-    let web_url = reply.body["stack_url"].as_str().unwrap().to_string();
+    let created = reply.expect::<StackCreated>(202);
+    let slug = created.slug.clone();
+    let owner = created
+        .stack_token
+        .clone()
+        .expect("an anonymous stack's token");
+    let web_url = created
+        .stack_url
+        .clone()
+        .expect("the exposed service's URL");
     let service_id = |name: &str| {
-        let services = reply.body["services"].as_array().unwrap();
-        let service = services.iter().find(|s| s["name"] == name).unwrap();
-        service["id"].as_str().unwrap().to_string()
+        let service = created.services.iter().find(|s| s.name == name).unwrap();
+        service.id.to_string()
     };
     let (web, worker) = (service_id("web"), service_id("worker"));
     wait_for(&host, &web, 1, &["healthy"], ROLLOUT).await;
@@ -182,8 +191,7 @@ async fn a_stack_is_updated_redeployed_and_followed_by_its_owner_only() {
 
     // GREETING=hello is new to the worker only: only the worker rebuilds.
     let reply = patch(&host, &env_path, change, Some(owner.as_str())).await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
-    assert_eq!(reply.body["redeploying"], json!(["worker"]));
+    assert_eq!(reply.expect::<EnvUpdated>(200).redeploying, ["worker"]);
     wait_for(&host, &worker, 2, &["healthy"], ROLLOUT).await;
     let item = wait_for(&host, &web, 1, &["healthy"], ROLLOUT).await;
     assert_eq!(item.generation, 1);
@@ -204,9 +212,11 @@ async fn a_stack_is_updated_redeployed_and_followed_by_its_owner_only() {
         Some(owner.as_str()),
     )
     .await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let names: Vec<&str> = (reply.body["services"].as_array().unwrap().iter())
-        .map(|s| s["name"].as_str().unwrap())
+    let redeployed = reply.expect::<StackRedeployed>(202);
+    let names: Vec<&str> = redeployed
+        .services
+        .iter()
+        .map(|s| s.name.as_str())
         .collect();
     assert_eq!(names, ["web"]);
     wait_for(&host, &web, 2, &["healthy"], ROLLOUT).await;
@@ -257,6 +267,13 @@ async fn a_stack_is_updated_redeployed_and_followed_by_its_owner_only() {
     remove_namespace(&namespace);
 }
 
+/// `GET /api/v1/deployments/{id}`, read as its type.
+async fn get_app(host: &TestHost, id: &str) -> DeploymentAnswer {
+    host.get(&format!("/api/v1/deployments/{id}"))
+        .await
+        .expect::<DeploymentAnswer>(200)
+}
+
 /// Moves the team of `email` and its resources to `tier`, as a billing event would.
 async fn set_team_tier(host: &TestHost, email: &str, tier: &str) {
     let mut db = host.metadata().await;
@@ -281,13 +298,9 @@ async fn app_lifetimes_are_set_within_the_tier() {
     // Anonymous: claim first.
     let jwt = new_owner(&host).await;
     let reply = deploy(&host, &jwt, greeter(), &[("name", "anon")]).await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let anonymous = reply.json::<DeploymentAnswer>().id.to_string();
-    assert!(
-        reply.body["item"]["expires_at"].is_string(),
-        "{}",
-        reply.body
-    );
+    let answer = reply.expect::<DeploymentAnswer>(202);
+    let anonymous = answer.id.to_string();
+    assert!(answer.item.expires_at.is_some(), "{}", reply.body);
     let ttl = |id: &str| format!("/api/v1/deployments/{id}/ttl");
     let permanent = |id: &str| format!("/api/v1/deployments/{id}/make-permanent");
     assert_error(
@@ -305,31 +318,30 @@ async fn app_lifetimes_are_set_within_the_tier() {
     let email = format!("ttl-{}@example.com", uuid::Uuid::new_v4().simple());
     let session = host.sign_in(&email).await.token;
     let reply = deploy(&host, &session, greeter(), &[("name", "team-app")]).await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let id = reply.json::<DeploymentAnswer>().id.to_string();
+    let id = reply.expect::<DeploymentAnswer>(202).id.to_string();
     for hours in [json!(0), json!(8761), json!("2"), json!(1.5), Value::Null] {
         let reply = post(&host, &ttl(&id), json!({"hours": hours}), None).await;
         assert_error(&reply, 400, "invalid_hours");
     }
     let reply = post(&host, &ttl(&id), json!({"hours": 48}), None).await;
-    assert_error(&reply, 402, "upgrade_required");
-    assert_eq!(reply.body["limit_hours"], 24);
+    let refusal = assert_error(&reply, 402, "upgrade_required");
+    assert_eq!(refusal.extra["limit_hours"], 24, "{}", reply.body);
     assert_error(
         &post(&host, &permanent(&id), Value::Null, None).await,
         402,
         "upgrade_required",
     );
-    let reply = post(&host, &ttl(&id), json!({"hours": 2}), None).await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
-    assert_eq!(reply.body["ttl_policy"], "custom");
-    let expires_at = reply.body["expires_at"].as_str().unwrap().to_string();
-    let shown = host.get(&format!("/api/v1/deployments/{id}")).await;
-    let shown_at = shown.body["item"]["expires_at"].as_str().unwrap();
-    let parse = |at: &str| chrono::DateTime::parse_from_rfc3339(at).unwrap();
-    assert_eq!(parse(shown_at), parse(&expires_at));
-    let created = parse(shown.body["item"]["created_at"].as_str().unwrap());
-    let hours_left = (parse(&expires_at) - created).num_minutes();
-    assert!((119..=121).contains(&hours_left), "{hours_left} minutes");
+    let set = post(&host, &ttl(&id), json!({"hours": 2}), None).await;
+    let lifetime = set.expect::<Lifetime>(200);
+    assert_eq!(lifetime.ttl_policy, "custom");
+    let expires_at = lifetime.expires_at.expect("an end");
+    let shown = get_app(&host, &id).await;
+    assert_eq!(shown.item.expires_at, Some(expires_at));
+    let minutes_left = (expires_at - shown.item.created_at).num_minutes();
+    assert!(
+        (119..=121).contains(&minutes_left),
+        "{minutes_left} minutes"
+    );
 
     // Past the two hours the reaper removes it.
     host.advance_clock(2 * 3600 + 60).await;
@@ -340,19 +352,17 @@ async fn app_lifetimes_are_set_within_the_tier() {
     // A paid team: any lifetime, or none.
     set_team_tier(&host, &email, "pro").await;
     let reply = deploy(&host, &session, greeter(), &[("name", "kept")]).await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let kept = reply.json::<DeploymentAnswer>().id.to_string();
+    let kept = reply.expect::<DeploymentAnswer>(202).id.to_string();
     let reply = post(&host, &ttl(&kept), json!({"hours": 500}), None).await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    reply.expect::<Lifetime>(200);
     let reply = post(&host, &permanent(&kept), Value::Null, None).await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
-    assert_eq!(reply.body["ttl_policy"], "permanent");
-    assert!(reply.body["expires_at"].is_null(), "{}", reply.body);
-    let shown = host.get(&format!("/api/v1/deployments/{kept}")).await;
-    assert!(shown.body["item"]["expires_at"].is_null(), "{}", shown.body);
+    let lifetime = reply.expect::<Lifetime>(200);
+    assert_eq!(lifetime.ttl_policy, "permanent");
+    assert_eq!(lifetime.expires_at, None);
+    assert_eq!(get_app(&host, &kept).await.item.expires_at, None);
     // Idempotent.
     let again = post(&host, &permanent(&kept), Value::Null, None).await;
-    assert_eq!(again.status.as_u16(), 200, "{}", again.body);
+    again.expect::<Lifetime>(200);
 
     // The team's default for new apps: the tier's lifetime, or a day when it says so.
     let settings = "/api/v1/team/settings";
@@ -360,11 +370,10 @@ async fn app_lifetimes_are_set_within_the_tier() {
     let headers: Vec<(&str, &str)> = with_session.iter().map(|(k, v)| (*k, v.as_str())).collect();
     assert_error(&host.get(settings).await, 401, "unauthorized");
     let shown = host.get_with(settings, &headers).await;
-    assert_eq!(
-        shown.body["default_deployment_ttl_policy"], "permanent",
-        "{}",
-        shown.body
-    );
+    let policy = shown
+        .expect::<TeamSettings>(200)
+        .default_deployment_ttl_policy;
+    assert_eq!(policy, "permanent");
     let bad = patch(
         &host,
         settings,
@@ -380,17 +389,14 @@ async fn app_lifetimes_are_set_within_the_tier() {
         Some(session.as_str()),
     )
     .await;
-    assert_eq!(set.status.as_u16(), 200, "{}", set.body);
+    set.expect::<TeamSettings>(200);
     let reply = deploy(&host, &session, greeter(), &[("name", "daily")]).await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let daily = reply.json::<DeploymentAnswer>().id.to_string();
-    let item = &reply.body["item"];
-    let lifetime = parse(item["expires_at"].as_str().expect("a day's lifetime"))
-        - parse(item["created_at"].as_str().unwrap());
-    assert_eq!(lifetime.num_hours(), 24, "{item}");
+    let answer = reply.expect::<DeploymentAnswer>(202);
+    let daily = answer.id.to_string();
+    let lifetime = answer.item.expires_at.expect("a day's lifetime") - answer.item.created_at;
+    assert_eq!(lifetime.num_hours(), 24, "{}", reply.body);
     // Apps made before keep theirs.
-    let shown = host.get(&format!("/api/v1/deployments/{kept}")).await;
-    assert!(shown.body["item"]["expires_at"].is_null(), "{}", shown.body);
+    assert_eq!(get_app(&host, &kept).await.item.expires_at, None);
 
     for id in [anonymous, kept, daily] {
         host.delete(&format!("/api/v1/deployments/{id}")).await;
@@ -470,11 +476,10 @@ async fn private_apps_answer_only_their_allowed_addresses() {
     let mut fields = private.to_vec();
     fields.push(("env_vars", &env_vars));
     let reply = deploy(&host, &session, greeter(), &fields).await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    assert_eq!(reply.body["item"]["private"], true);
-    assert_eq!(reply.body["item"]["allowed_ips"], json!(["203.0.113.0/24"]));
-    let id = reply.json::<DeploymentAnswer>().id.to_string();
-    let url = reply.body["url"].as_str().unwrap().to_string();
+    let answer = reply.expect::<DeploymentAnswer>(202);
+    assert!(answer.item.private);
+    assert_eq!(answer.item.allowed_ips, ["203.0.113.0/24"]);
+    let (id, url) = (answer.id.to_string(), answer.url.expect("an app URL"));
     wait_for(&host, &id, 1, &["healthy"], ROLLOUT).await;
 
     let (status, body) = from_address(&host, &url, "203.0.113.9").await;
@@ -532,11 +537,8 @@ async fn a_paid_teams_delete_waits_for_the_emailed_confirmation() {
         let (host, session) = (&host, session.clone());
         async move {
             let reply = deploy(host, &session, greeter(), &[("name", name)]).await;
-            assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-            (
-                reply.json::<DeploymentAnswer>().id.to_string(),
-                reply.body["url"].as_str().unwrap().to_string(),
-            )
+            let answer = reply.expect::<DeploymentAnswer>(202);
+            (answer.id.to_string(), answer.url.expect("an app URL"))
         }
     };
     let (id, url) = deploy_one("keep-me").await;
@@ -545,8 +547,8 @@ async fn a_paid_teams_delete_waits_for_the_emailed_confirmation() {
     // The delete waits; the app keeps serving; a second delete is refused.
     let path = format!("/api/v1/deployments/{id}");
     let reply = host.delete(&path).await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    assert_eq!(reply.body["deletion_status"], "pending_confirmation");
+    let pending = reply.expect::<DeletionPending>(202);
+    assert_eq!(pending.deletion_status, "pending_confirmation");
     assert!(
         !reply.body.to_string().contains("del_"),
         "the token goes only by email: {}",
@@ -567,7 +569,10 @@ async fn a_paid_teams_delete_waits_for_the_emailed_confirmation() {
     // Withdrawn: the token stops working, the app stays.
     let cancel = format!("{path}/confirm-deletion");
     let reply = host.delete(&cancel).await;
-    assert_eq!(reply.body["deletion_status"], "cancelled", "{}", reply.body);
+    assert_eq!(
+        reply.expect::<DeletionSettled>(200).deletion_status,
+        "cancelled"
+    );
     let confirm = |token: &str| format!("{cancel}?token={token}");
     assert_error(
         &host.post_json(&confirm(&token), Value::Null).await,
@@ -623,8 +628,9 @@ async fn a_paid_teams_delete_waits_for_the_emailed_confirmation() {
         async move {
             let body = json!({"name": "ci", "skip_delete_confirmation": skip});
             let reply = post(host, "/api/v1/auth/api-keys", body, Some(session.as_str())).await;
-            assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
-            reply.body["key"].as_str().unwrap().to_string()
+            let created = reply.expect::<ApiKeyCreated>(201);
+            assert_eq!(created.skip_delete_confirmation, skip);
+            created.key
         }
     };
     let (plain, skipping) = (key_for(false).await, key_for(true).await);
@@ -651,8 +657,8 @@ async fn a_paid_teams_delete_waits_for_the_emailed_confirmation() {
         "skip_confirmation_not_allowed",
     );
     let reply = skip_with(&skipping).await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
-    assert_eq!(reply.body["deletion_status"], "confirmed");
+    let deleted = reply.expect::<DeploymentDeleted>(200);
+    assert_eq!(deleted.deletion_status, "confirmed");
     remove_namespace(&namespace);
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use instanode::api::schema::DeploymentAnswer;
+use instanode::api::schema::{DeploymentAnswer, VaultNames, VaultSecret, VaultWritten};
 use instanode_tests::deploy::{
     deploy, namespace_of, new_owner, remove_namespace, tarball, wait_for, wait_for_body,
 };
@@ -104,33 +104,26 @@ async fn secrets_are_versioned_capped_and_private_to_their_team() {
         "invalid_env",
     );
     let reply = put("/api/v1/vault/production/API_TOKEN", "first", &hobby).await;
-    assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
-    assert_eq!(reply.body["version"], 1);
+    assert_eq!(reply.expect::<VaultWritten>(201).version, 1);
     let reply = put("/api/v1/vault/production/API_TOKEN", "second", &hobby).await;
-    assert_eq!(reply.body["version"], 2, "{}", reply.body);
+    assert_eq!(reply.expect::<VaultWritten>(201).version, 2);
     let read = |path: &str, session: &str| {
         let (host, path, session) = (&host, path.to_string(), session.to_string());
         async move { call(host, Method::GET, &path, None, Some(&session)).await }
     };
     let newest = read("/api/v1/vault/production/API_TOKEN", &hobby).await;
-    assert_eq!(
-        (
-            newest.body["value"].as_str(),
-            newest.body["version"].as_i64()
-        ),
-        (Some("second"), Some(2)),
-        "{}",
-        newest.body
-    );
+    let newest = newest.expect::<VaultSecret>(200);
+    assert_eq!((newest.value.as_str(), newest.version), ("second", 2));
     let first = read("/api/v1/vault/production/API_TOKEN?version=1", &hobby).await;
-    assert_eq!(first.body["value"], "first", "{}", first.body);
+    assert_eq!(first.expect::<VaultSecret>(200).value, "first");
     assert_error(
         &read("/api/v1/vault/production/API_TOKEN?version=9", &hobby).await,
         404,
         "vault_key_not_found",
     );
     let names = read("/api/v1/vault/production", &hobby).await;
-    assert_eq!(names.body["keys"], json!(["API_TOKEN"]), "{}", names.body);
+    assert_eq!(names.expect::<VaultNames>(200).keys, ["API_TOKEN"]);
+    // Names only: no value travels with them.
     assert!(!names.body.to_string().contains("second"));
 
     // Rotation needs an existing name.
@@ -152,8 +145,7 @@ async fn secrets_are_versioned_capped_and_private_to_their_team() {
         Some(&hobby),
     )
     .await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
-    assert_eq!(reply.body["version"], 3);
+    assert_eq!(reply.expect::<VaultWritten>(200).version, 3);
 
     // Another team sees, changes and deletes nothing of it.
     let (_, pro) = team(&host, "other", "pro").await;
@@ -162,10 +154,8 @@ async fn secrets_are_versioned_capped_and_private_to_their_team() {
         404,
         "vault_key_not_found",
     );
-    assert_eq!(
-        read("/api/v1/vault/production", &pro).await.body["keys"],
-        json!([])
-    );
+    let listed = read("/api/v1/vault/production", &pro).await;
+    assert!(listed.expect::<VaultNames>(200).keys.is_empty());
     let reply = call(
         &host,
         Method::DELETE,
@@ -185,7 +175,7 @@ async fn secrets_are_versioned_capped_and_private_to_their_team() {
     .await;
     assert_error(&reply, 404, "vault_key_not_found");
     let still = read("/api/v1/vault/production/API_TOKEN", &hobby).await;
-    assert_eq!(still.body["value"], "third", "{}", still.body);
+    assert_eq!(still.expect::<VaultSecret>(200).value, "third");
 
     // The cap counts names, not versions: 20 on Hobby.
     for i in 1..20 {
@@ -271,9 +261,8 @@ async fn apps_read_vault_references_only_when_they_roll_out() {
     assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
 
     let reply = deploy(&host, &session, greeter(), &fields).await;
-    assert_eq!(reply.status.as_u16(), 202, "{}", reply.body);
-    let id = reply.json::<DeploymentAnswer>().id.to_string();
-    let url = reply.body["url"].as_str().unwrap().to_string();
+    let answer = reply.expect::<DeploymentAnswer>(202);
+    let (id, url) = (answer.id.to_string(), answer.url.expect("an app URL"));
     wait_for(&host, &id, 1, &["healthy"], ROLLOUT).await;
     wait_for_body(&host, &url, "from the vault", Duration::from_secs(10)).await;
 
