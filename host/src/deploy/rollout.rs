@@ -226,6 +226,7 @@ fn reason_name(reason: FailureReason) -> &'static str {
         FailureReason::CrashLoopBackOff => "CrashLoopBackOff",
         FailureReason::OomKilled => "OOMKilled",
         FailureReason::DeadlineExceeded => "DeadlineExceeded",
+        FailureReason::StartFailed => "StartFailed",
         FailureReason::Error => "Error",
         FailureReason::Unknown => "Unknown",
     }

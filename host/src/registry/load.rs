@@ -27,7 +27,7 @@ use crate::store::{KeyRing, Store};
 
 /// The contract package, and the versions of it this host links.
 const PACKAGE: &str = "instanode:provider";
-const CONTRACT_VERSIONS: &[&str] = &["0.2"];
+const CONTRACT_VERSIONS: &[&str] = &["0.3"];
 
 /// Why a component was not loaded. Each case has a stable code for the operator API.
 #[derive(Debug, thiserror::Error)]
@@ -288,7 +288,7 @@ fn parse_grants(grants: &[String]) -> anyhow::Result<Vec<Capability>> {
     Ok(parsed)
 }
 
-/// Splits `instanode:provider/sql@0.2.0` into `sql` and its version, refusing contract
+/// Splits `instanode:provider/sql@0.3.0` into `sql` and its version, refusing contract
 /// versions this host does not link.
 fn contract_interface(name: &str) -> Result<Option<&str>, Refusal> {
     let Some(rest) = name.strip_prefix(PACKAGE).and_then(|r| r.strip_prefix('/')) else {
@@ -366,8 +366,8 @@ mod tests {
     #[test]
     fn contract_interfaces_of_known_versions_are_recognised() {
         let interface = |name| contract_interface(name).map_err(|e| e.to_string());
-        assert_eq!(interface("instanode:provider/sql@0.2.0"), Ok(Some("sql")));
-        assert_eq!(interface("instanode:provider/sql@0.2.7"), Ok(Some("sql")));
+        assert_eq!(interface("instanode:provider/sql@0.3.0"), Ok(Some("sql")));
+        assert_eq!(interface("instanode:provider/sql@0.3.7"), Ok(Some("sql")));
         assert_eq!(interface("wasi:io/streams@0.2.0"), Ok(None));
         assert_eq!(interface("other:pkg/sql@0.1.0"), Ok(None));
     }
@@ -377,13 +377,15 @@ mod tests {
         for name in [
             // The contract before kinds described themselves.
             "instanode:provider/sql@0.1.0",
+            // The contract before start failures had a reason of their own.
+            "instanode:provider/sql@0.2.0",
             "instanode:provider/sql@1.0.0",
             "instanode:provider/sql",
             "instanode:provider/sql@0.20.0",
         ] {
             let refusal = contract_interface(name).unwrap_err();
             assert_eq!(refusal.code(), "unsupported_contract_version", "{name}");
-            assert!(refusal.to_string().contains("0.2.x"), "{refusal}");
+            assert!(refusal.to_string().contains("0.3.x"), "{refusal}");
         }
     }
 }

@@ -37,10 +37,8 @@ pub fn failure(reason: Reason, exit_code: Option<i64>, output: Vec<String>, port
             FailureReason::OomKilled,
             "The app used more memory than its tier allows and was killed: reduce its memory use (fewer workers, smaller caches) or upgrade the tier, then redeploy.".to_string(),
         ),
-        // The contract names no reason of its own for this (a new `failure-reason` case
-        // waits for the next major version): `Error`, with the engine's words and the fix.
         Reason::StartFailed => (
-            FailureReason::Error,
+            FailureReason::StartFailed,
             "The container could not start its command: the program CMD or ENTRYPOINT names is missing from the image, not executable, or built for another CPU (last_lines has the engine's words). Fix the Dockerfile (install the program, use its full path, chmod +x a script, or match the base image's architecture) and redeploy; retrying unchanged fails the same way.".to_string(),
         ),
         Reason::NotAnswering => (

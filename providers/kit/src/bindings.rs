@@ -25,13 +25,13 @@ pub mod deploy {
             package instanode:kit;
 
             world deployer-export {
-                export instanode:provider/deployer@0.2.0;
+                export instanode:provider/deployer@0.3.0;
             }
         ",
         path: "../../wit",
         world: "deployer-export",
         with: {
-            "instanode:provider/types@0.2.0": crate::bindings::instanode::provider::types,
+            "instanode:provider/types@0.3.0": crate::bindings::instanode::provider::types,
         },
         pub_export_macro: true,
         export_macro_name: "export_deployer",
@@ -46,13 +46,13 @@ pub mod storage {
             package instanode:kit;
 
             world objects-export {
-                export instanode:provider/objects@0.2.0;
+                export instanode:provider/objects@0.3.0;
             }
         ",
         path: "../../wit",
         world: "objects-export",
         with: {
-            "instanode:provider/types@0.2.0": crate::bindings::instanode::provider::types,
+            "instanode:provider/types@0.3.0": crate::bindings::instanode::provider::types,
         },
         pub_export_macro: true,
         export_macro_name: "export_objects",

@@ -193,6 +193,14 @@ async fn a_command_missing_from_the_image_is_the_apps_fault_not_the_engines() {
     // The autopsy is free-form: reason, exit_code, last_lines, hint.
     let autopsy = &events.events[0];
     let hint = autopsy["hint"].as_str().unwrap_or_default();
+    assert_eq!(autopsy["reason"], "StartFailed", "{autopsy}");
+    assert_eq!(
+        item.error_message
+            .as_deref()
+            .map(|m| m.starts_with("StartFailed")),
+        Some(true),
+        "{item:?}"
+    );
     assert!(
         !hint.contains("transient"),
         "not an engine outage: {autopsy}"
