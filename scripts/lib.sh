@@ -94,7 +94,7 @@ ALL_PACKAGES=(curl ca-certificates iproute2 procps git
 #   python    a python3 that can make virtualenvs
 #   docker    dockerd, iptables (the app firewall), and debootstrap and a static busybox for the local base images
 #   browser   chromium, and node to drive it (npm is not needed: see ensure_browser)
-#   nginx     nginx, for the proxy benchmark
+#   nginx     nginx, for the proxy benchmark and the replicas test's load balancer
 packages_needed() {
     local need p
     for need; do
@@ -137,7 +137,7 @@ packages_needed() {
 needs_of() {
     case $1 in
         up) echo base postgres redis python docker ;;
-        test) echo base postgres redis python docker browser ;;
+        test) echo base postgres redis python docker browser nginx ;;
         bench) echo base postgres redis python docker browser nginx ;;
         *) die "needs_of: unknown purpose $1" ;;
     esac
@@ -1139,6 +1139,7 @@ prepare_test_backends() {
     ensure_docker
     ensure_wasm_target
     ensure_browser
+    ensure_nginx
     build_all "$data"
     # Before the backends: they also listen on the Docker gateway, for tenants' containers.
     start_docker
@@ -1165,6 +1166,7 @@ prepare_test_backends() {
     export INSTANODE_TEST_MONGO_PORT=$mongo_port
     export INSTANODE_TEST_PYTHON=$MONGO_VENV/bin/python
     export INSTANODE_TEST_CHROMIUM=/usr/bin/chromium
+    export INSTANODE_TEST_NGINX=/usr/sbin/nginx
     export INSTANODE_TEST_PLAYWRIGHT_DIR=$PLAYWRIGHT_DIR
     export INSTANODE_TEST_REDIS_URL="redis://admin:$(secret "$data/secrets/redis_admin_password")@127.0.0.1:$redis_port"
     export INSTANODE_TEST_REDIS_PORT=$redis_port

@@ -87,6 +87,7 @@ impl App {
             apps: AppUrls::parse(&config.apps_url())?,
             builds: BuildSlots::new(config.apps.builds_per_owner, config.apps.concurrent_builds),
             routes: Default::default(),
+            replica: uuid::Uuid::new_v4(),
         });
         let app = Arc::new(Self {
             services: services.clone(),
@@ -122,6 +123,7 @@ impl App {
             std::time::Duration::from_millis(config.providers_poll_ms),
         )
         .await;
+        crate::replication::spawn(services.clone());
         schedule::spawn(services);
         Ok(app)
     }

@@ -21,6 +21,7 @@ pub mod provider_watch;
 pub mod proxy;
 pub mod readiness;
 pub mod registry;
+pub mod replication;
 pub mod request_id;
 pub mod schedule;
 pub mod serve;

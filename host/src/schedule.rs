@@ -1,4 +1,4 @@
-//! Runs the reaper and the meter on their intervals, for as long as the process lives.
+//! Runs the reaper, the meter and the takeover of interrupted rollouts on their intervals, for as long as the process lives.
 //! Each pass is idempotent and safe beside other replicas' passes.
 
 use std::sync::Arc;
@@ -7,6 +7,9 @@ use std::time::Duration;
 use crate::services::Services;
 
 use crate::lifecycle::{meter, reaper};
+
+/// How often rollouts left by a replica that died are looked for.
+const ORPHAN_CHECK: Duration = Duration::from_secs(5);
 
 pub fn spawn(services: Arc<Services>) {
     let every = |secs: u64| Duration::from_secs(secs.max(1));
@@ -23,6 +26,16 @@ pub fn spawn(services: Arc<Services>) {
                 ticks.tick().await;
                 reaper::reap_once(&services).await;
                 crate::deploy::rollout::fail_stale(&services).await;
+            }
+        });
+    }
+    {
+        let services = services.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(ORPHAN_CHECK);
+            loop {
+                ticks.tick().await;
+                crate::deploy::rollout::take_over_orphans(&services).await;
             }
         });
     }

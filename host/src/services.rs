@@ -37,4 +37,16 @@ pub struct Services {
     pub builds: BuildSlots,
     /// Serving apps' addresses, remembered briefly for the proxy.
     pub routes: RouteCache,
+    /// Names this process among the replicas sharing the metadata database (rollout leases).
+    pub replica: uuid::Uuid,
+}
+
+impl Services {
+    /// An app's route changed: this replica looks routes up again, and so does every other.
+    pub async fn route_changed(&self) {
+        self.routes.forget_all();
+        if let Err(e) = self.store.announce_route_change().await {
+            tracing::warn!(error = %e, "cannot tell the other replicas a route changed; they notice within seconds");
+        }
+    }
 }

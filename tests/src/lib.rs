@@ -210,8 +210,15 @@ impl ProviderSpec {
     /// The deploy provider (kind `deploy`) on the machine's Docker Engine, in a namespace
     /// of its own (see [`deploy::namespace_of`]).
     pub fn deploy() -> Self {
-        let namespace = format!("it{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-        let mut config = local_config::deploy(component_path("deploy.wasm"), &namespace);
+        Self::deploy_in(&format!(
+            "it{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..10]
+        ))
+    }
+
+    /// The deploy provider in container namespace `namespace`: replicas of one host share it.
+    pub fn deploy_in(namespace: &str) -> Self {
+        let mut config = local_config::deploy(component_path("deploy.wasm"), namespace);
         config.sandbox.host_wait_ms = Some(900_000);
         Self::new("deploy", "deploy.wasm", config).setting("start_timeout_seconds", "30")
     }

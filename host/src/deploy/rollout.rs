@@ -22,21 +22,103 @@ use std::sync::Arc;
 /// Longest a whole rollout may take: the build's own 10-minute deadline, the start, slack.
 pub const ROLLOUT_DEADLINE: Duration = Duration::from_secs(15 * 60);
 
-/// Starts the rollout of `generation` of the app in the background.
+/// How often a running rollout renews its lease (a third of its length).
+const LEASE_RENEWAL: Duration = Duration::from_secs(10);
+/// Starts after which an interrupted rollout is given up on.
+const MAX_ATTEMPTS: i32 = 3;
+
+/// Starts the rollout of `generation` of the app in the background, leased to this replica.
 pub fn spawn(services: Arc<Services>, resource_id: Uuid, generation: i32) {
     let request_id = request_id::current();
     tokio::spawn(request_id::scope(request_id.clone(), async move {
-        let run = run(&services, resource_id, generation, &request_id);
-        let failure = match tokio::time::timeout(ROLLOUT_DEADLINE, run).await {
-            Ok(Ok(())) => return,
-            Ok(Err(failure)) => failure,
-            Err(_) => host_failure(
-                FailureReason::DeadlineExceeded,
-                "The rollout ran past its 15-minute deadline: use a smaller base image, drop slow steps, and redeploy.",
-            ),
-        };
-        record_failure(&services, resource_id, generation, &failure).await;
+        match services
+            .store
+            .lease_rollout(resource_id, generation, services.replica)
+            .await
+        {
+            Ok(true) => drive(&services, resource_id, generation, &request_id).await,
+            // Superseded already, or another replica runs it.
+            Ok(false) => {}
+            Err(e) => {
+                // Unleased, it is taken over by whichever replica looks first.
+                tracing::warn!(resource.id = %resource_id, error = %e, "cannot lease a rollout");
+            }
+        }
     }));
+}
+
+/// Takes over rollouts whose replica stopped renewing their lease (it died or lost the
+/// database), and runs each again from its build.
+pub async fn take_over_orphans(services: &Arc<Services>) {
+    loop {
+        let orphan = match services.store.take_orphaned_rollout(services.replica).await {
+            Ok(Some(orphan)) => orphan,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look for interrupted rollouts");
+                return;
+            }
+        };
+        let (resource_id, generation) = (orphan.resource_id, orphan.generation);
+        if orphan.attempts > MAX_ATTEMPTS {
+            let failure = host_failure(
+                FailureReason::Error,
+                "The rollout was interrupted every time it ran (the platform restarted during it): redeploy.",
+            );
+            record_failure(services, resource_id, generation, &failure).await;
+            continue;
+        }
+        tracing::info!(resource.id = %resource_id, generation, attempt = orphan.attempts, "taking over an interrupted rollout");
+        let services = services.clone();
+        let request_id = format!("req_takeover_{}", resource_id.simple());
+        tokio::spawn(request_id::scope(request_id.clone(), async move {
+            drive(&services, resource_id, generation, &request_id).await;
+        }));
+    }
+}
+
+/// Runs a leased rollout to its end within [`ROLLOUT_DEADLINE`], renewing the lease.
+async fn drive(services: &Services, resource_id: Uuid, generation: i32, request_id: &str) {
+    let run = tokio::time::timeout(
+        ROLLOUT_DEADLINE,
+        run(services, resource_id, generation, request_id),
+    );
+    let renew = async {
+        let mut ticks = tokio::time::interval(LEASE_RENEWAL);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            match services
+                .store
+                .renew_rollout_lease(resource_id, generation, services.replica)
+                .await
+            {
+                Ok(true) => {}
+                // Ended, superseded, or taken over by a replica that thought this one dead:
+                // the work is someone else's now.
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(resource.id = %resource_id, error = %e, "cannot renew a rollout lease")
+                }
+            }
+        }
+    };
+    let outcome = tokio::select! {
+        outcome = run => outcome,
+        () = renew => {
+            tracing::info!(resource.id = %resource_id, generation, "rollout handed over");
+            return;
+        }
+    };
+    let failure = match outcome {
+        Ok(Ok(())) => return,
+        Ok(Err(failure)) => failure,
+        Err(_) => host_failure(
+            FailureReason::DeadlineExceeded,
+            "The rollout ran past its 15-minute deadline: use a smaller base image, drop slow steps, and redeploy.",
+        ),
+    };
+    record_failure(services, resource_id, generation, &failure).await;
 }
 
 async fn run(
@@ -190,7 +272,7 @@ async fn record(
         .record_rollout(resource_id, generation, outcome, services.clock.now())
         .await;
     // After the write: a lookup racing it must not cache the old route again.
-    services.routes.forget_all();
+    services.route_changed().await;
     match recorded {
         Ok(current) => current,
         Err(e) => {

@@ -64,7 +64,7 @@ pub async fn deprovision(
             .stop_deployment(row.id, services.clock.now())
             .await
             .map_err(|e| format!("cannot record the stopped app: {e}"))?;
-        services.routes.forget_all();
+        services.route_changed().await;
     }
     services
         .store

@@ -9,6 +9,7 @@ mod call;
 mod engine;
 mod health;
 mod load;
+mod shared;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -101,6 +102,10 @@ pub struct Registry {
     live: ArcSwap<Live>,
     /// Where uploaded versions are kept, and new files are picked up from.
     pub providers_dir: Option<PathBuf>,
+    /// Where versions are shared with the other replicas.
+    store: Store,
+    /// The last shared change applied here, per provider.
+    applied: std::sync::Mutex<BTreeMap<String, i64>>,
 }
 
 impl Registry {
@@ -119,6 +124,8 @@ impl Registry {
         let providers_dir = config.providers_dir();
         let mut slots = BTreeMap::new();
         let mut by_name = BTreeMap::new();
+        let shared = shared::read(store).await;
+        let mut applied = BTreeMap::new();
         for (name, provider) in &config.providers {
             let slot = load::slot(name, provider, config, store, &keys)
                 .await
@@ -129,7 +136,11 @@ impl Registry {
                 .map(|dir| dir.join(format!("{name}.wasm")))
                 .filter(|p| p.is_file());
             let mut loaded = None;
-            if let Some(path) = kept {
+            if let Some(live) = shared.get(name) {
+                applied.insert(name.clone(), live.changed);
+                loaded = shared::load_live(&engine, &cache_dir, &slot, store, live).await;
+            }
+            if let Some(path) = kept.filter(|_| loaded.is_none()) {
                 // An earlier upload; if it no longer loads, the configured file still does.
                 match load_file(&engine, &cache_dir, &slot, &path).await {
                     Ok(version) => loaded = Some(version),
@@ -163,6 +174,8 @@ impl Registry {
             slots,
             live: ArcSwap::from_pointee(Live::index(by_name)),
             providers_dir,
+            store: store.clone(),
+            applied: std::sync::Mutex::new(applied),
         })
     }
 
@@ -208,10 +221,25 @@ impl Registry {
         slot.previous.lock().await.clone()
     }
 
-    /// Validates `wasm` as a new version of provider `name` and makes it live. Calls
-    /// already running finish on the version they started with. Nothing changes when the
-    /// component is refused.
+    /// Validates `wasm` as a new version of provider `name` and makes it live, here and on
+    /// every other replica. Calls already running finish on the version they started
+    /// with. Nothing changes when the component is refused.
     pub async fn replace(
+        &self,
+        name: &str,
+        wasm: Arc<[u8]>,
+        source: String,
+    ) -> Result<Swapped, Refusal> {
+        let swapped = self.replace_here(name, wasm, source).await?;
+        if !swapped.unchanged() {
+            self.publish(name, Some(&swapped.live), swapped.replaced.as_deref())
+                .await;
+        }
+        Ok(swapped)
+    }
+
+    /// [`Self::replace`] on this replica only.
+    async fn replace_here(
         &self,
         name: &str,
         wasm: Arc<[u8]>,
@@ -252,8 +280,16 @@ impl Registry {
         })
     }
 
-    /// Makes the version before the live one live again (and the live one the previous).
+    /// Makes the version before the live one live again (and the live one the previous),
+    /// here and on every other replica.
     pub async fn rollback(&self, name: &str) -> Result<Swapped, Refusal> {
+        let swapped = self.rollback_here(name).await?;
+        self.publish(name, Some(&swapped.live), swapped.replaced.as_deref())
+            .await;
+        Ok(swapped)
+    }
+
+    async fn rollback_here(&self, name: &str) -> Result<Swapped, Refusal> {
         let slot = self
             .slots
             .get(name)
@@ -287,8 +323,15 @@ impl Registry {
 
     /// Takes provider `name` out of service: its kinds are no longer offered (existing
     /// resources answer 503 until it is back). The version is kept as the previous one, so
-    /// a rollback (or any upload) brings a provider back; so does a restart.
+    /// a rollback (or any upload) brings a provider back; so does a restart. Every replica
+    /// follows.
     pub async fn unload(&self, name: &str) -> Result<Arc<Loaded>, Refusal> {
+        let removed = self.unload_here(name).await?;
+        self.publish(name, None, Some(&removed)).await;
+        Ok(removed)
+    }
+
+    async fn unload_here(&self, name: &str) -> Result<Arc<Loaded>, Refusal> {
         let slot = self
             .slots
             .get(name)

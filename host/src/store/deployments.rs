@@ -89,8 +89,10 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO deployments (resource_id, app_id, slug, fingerprint, name, port,
-                 sealed_env, status, stack_id, service, created_at, updated_at, allowed_ips)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'building', $8, $9, $10, $10, $11)",
+                 sealed_env, status, stack_id, service, created_at, updated_at, allowed_ips,
+                 rollout_lease_until)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'building', $8, $9, $10, $10, $11,
+                     now() + make_interval(secs => $12))",
         )
         .bind(new.resource_id)
         .bind(new.app_id)
@@ -103,6 +105,7 @@ impl Store {
         .bind(new.service)
         .bind(new.now)
         .bind(new.allowed_ips)
+        .bind(super::rollout_leases::LEASE_SECS)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -267,12 +270,14 @@ impl Store {
         let generation: i32 = sqlx::query_scalar(
             "UPDATE deployments SET generation = generation + 1, status = 'building',
                  error = NULL, failure = NULL, sealed_env = coalesce($2, sealed_env),
-                 updated_at = $3
+                 updated_at = $3, rollout_lease_owner = NULL, rollout_attempts = 0,
+                 rollout_lease_until = now() + make_interval(secs => $4)
              WHERE resource_id = $1 RETURNING generation",
         )
         .bind(resource_id)
         .bind(sealed_env)
         .bind(now)
+        .bind(super::rollout_leases::LEASE_SECS)
         .fetch_one(&mut *tx)
         .await?;
         match context {
@@ -376,7 +381,9 @@ impl Store {
     pub async fn stale_rollouts(&self, before: DateTime<Utc>) -> sqlx::Result<Vec<(Uuid, i32)>> {
         sqlx::query_as(
             "SELECT resource_id, generation FROM deployments
-             WHERE status IN ('building', 'deploying') AND updated_at < $1 LIMIT 100",
+             WHERE status IN ('building', 'deploying') AND updated_at < $1
+               AND (rollout_lease_until IS NULL OR rollout_lease_until < now())
+             LIMIT 100",
         )
         .bind(before)
         .fetch_all(&self.pool)

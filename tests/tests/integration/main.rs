@@ -29,6 +29,7 @@ mod openapi;
 mod postgres;
 mod provider_check;
 mod redis;
+mod replicas;
 mod saga;
 mod sandbox;
 mod slowloris;
