@@ -12,8 +12,9 @@ use crate::app::SharedApp;
 const LLMS_TXT: &str = include_str!("../../../docs/llms.txt");
 
 /// Docs pages served under `/docs/`, by file name.
-const PAGES: [(&str, &str); 2] = [
+const PAGES: [(&str, &str); 3] = [
     ("providers.md", include_str!("../../../docs/providers.md")),
+    ("operators.md", include_str!("../../../docs/operators.md")),
     ("llms.md", LLMS_TXT),
 ];
 
@@ -36,7 +37,7 @@ pub async fn llms_full_txt(State(app): State<SharedApp>) -> Response {
 }
 
 #[utoipa::path(get, path = "/docs/{page}", tag = "docs", operation_id = "docsPage",
-    summary = "A docs page as Markdown (providers.md, llms.md; the .md may be left off)",
+    summary = "A docs page as Markdown (providers.md, operators.md, llms.md; the .md may be left off)",
     responses((status = 200, description = "Markdown.", body = String, content_type = "text/markdown")))]
 pub async fn page(State(app): State<SharedApp>, Path(name): Path<String>) -> Response {
     let wanted = name.strip_suffix(".md").unwrap_or(&name);
