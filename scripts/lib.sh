@@ -85,7 +85,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 ALL_PACKAGES=(curl ca-certificates iproute2 procps git
     postgresql-15 postgresql-server-dev-15 build-essential dpkg-dev
     redis-server python3 python3-venv docker.io iptables debootstrap busybox-static
-    chromium nodejs nginx-light)
+    chromium nodejs nginx-light docker-registry)
 
 # packages_needed NEED...: the Debian packages this machine lacks for each NEED, one a line.
 #   base      curl (with CA certificates), ip, pgrep, git
@@ -95,6 +95,7 @@ ALL_PACKAGES=(curl ca-certificates iproute2 procps git
 #   docker    dockerd, iptables (the app firewall), and debootstrap and a static busybox for the local base images
 #   browser   chromium, and node to drive it (npm is not needed: see ensure_browser)
 #   nginx     nginx, for the proxy benchmark and the replicas test's load balancer
+#   registry  Debian's image registry, for prebuilt-image deploys
 packages_needed() {
     local need p
     for need; do
@@ -128,6 +129,7 @@ packages_needed() {
                 have node || echo nodejs
                 ;;
             nginx) have nginx || echo nginx-light ;;
+            registry) have docker-registry || echo docker-registry ;;
             *) die "packages_needed: unknown need $need" ;;
         esac
     done | awk '!seen[$0]++'
@@ -137,8 +139,8 @@ packages_needed() {
 needs_of() {
     case $1 in
         up) echo base postgres redis python docker ;;
-        test) echo base postgres redis python docker browser nginx ;;
-        bench) echo base postgres redis python docker browser nginx ;;
+        test) echo base postgres redis python docker browser nginx registry ;;
+        bench) echo base postgres redis python docker browser nginx registry ;;
         *) die "needs_of: unknown purpose $1" ;;
     esac
 }
@@ -1084,6 +1086,44 @@ start_s3() {
 
 stop_s3() { stop_pidfile "S3 ($1/s3)" "$1/s3/server.pid"; }
 
+ensure_registry() { ensure_packages registry; }
+
+# start_registry DATA PORT: Debian's image registry on 127.0.0.1:PORT, storing under
+# DATA/registry, deletes enabled (garbage collection: `docker-registry garbage-collect
+# DATA/registry/config.yml`). The engine trusts loopback registries without TLS.
+start_registry() {
+    local data=$1 port=$2 dir=$1/registry
+    mkdir -p "$dir/storage"
+    if pidfile_alive "$dir/server.pid"; then
+        log "reusing running image registry on port $port"
+        return
+    fi
+    cat >"$dir/config.yml" <<EOF2
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $dir/storage
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+EOF2
+    log "starting the image registry on 127.0.0.1:$port"
+    setsid docker-registry serve "$dir/config.yml" >>"$dir/server.log" 2>&1 </dev/null &
+    echo $! >"$dir/server.pid"
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/") == 200 ]] && return
+        sleep 0.1
+    done
+    tail -n 20 "$dir/server.log" >&2 || true
+    die "image registry failed to start (log: $dir/server.log)"
+}
+
+stop_registry() { stop_pidfile "image registry ($1/registry)" "$1/registry/server.pid"; }
+
 # ---------------------------------------------------------------------------
 # Host config
 # ---------------------------------------------------------------------------
@@ -1114,7 +1154,7 @@ write_config() {
     mv "$cfg.tmp" "$cfg"
 }
 
-# prepare_test_backends DATA PORT REDIS_PORT MONGO_PORT S3_PORT: installs and builds what is missing, starts
+# prepare_test_backends DATA PORT REDIS_PORT MONGO_PORT S3_PORT [SMTP_PORT REGISTRY_PORT]: installs and builds what is missing, starts
 # the test backends, and exports what the test harness (tests/src/lib.rs) reads.
 # remove_test_containers: what interrupted test runs left on the engine (test hosts use
 # namespaces starting with "it"), and every instanode network no container uses. The
@@ -1130,6 +1170,7 @@ remove_test_containers() {
 
 prepare_test_backends() {
     local data=$1 port=$2 redis_port=$3 mongo_port=$4 s3_port=$5 smtp_port=${6:-2526}
+    local registry_port=${7:-55001}
     ensure_packages base
     ensure_postgres
     ensure_redis
@@ -1140,6 +1181,7 @@ prepare_test_backends() {
     ensure_wasm_target
     ensure_browser
     ensure_nginx
+    ensure_registry
     build_all "$data"
     # Before the backends: they also listen on the Docker gateway, for tenants' containers.
     start_docker
@@ -1160,6 +1202,7 @@ prepare_test_backends() {
     start_redis "$data" "$redis_port"
     start_mongo "$data" "$mongo_port"
     start_smtp "$data" "$smtp_port"
+    start_registry "$data" "$registry_port"
     export INSTANODE_TEST_SMTP_URL="smtp://127.0.0.1:$smtp_port"
     export INSTANODE_TEST_MAILDIR=$data/mail
     export INSTANODE_TEST_MONGO_URL="mongodb://admin:$(secret "$data/secrets/mongo_admin_password")@127.0.0.1:$mongo_port/?authSource=admin&directConnection=true"
@@ -1167,6 +1210,7 @@ prepare_test_backends() {
     export INSTANODE_TEST_PYTHON=$MONGO_VENV/bin/python
     export INSTANODE_TEST_CHROMIUM=/usr/bin/chromium
     export INSTANODE_TEST_NGINX=/usr/sbin/nginx
+    export INSTANODE_TEST_REGISTRY="127.0.0.1:$registry_port"
     export INSTANODE_TEST_PLAYWRIGHT_DIR=$PLAYWRIGHT_DIR
     export INSTANODE_TEST_REDIS_URL="redis://admin:$(secret "$data/secrets/redis_admin_password")@127.0.0.1:$redis_port"
     export INSTANODE_TEST_REDIS_PORT=$redis_port

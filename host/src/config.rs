@@ -354,6 +354,10 @@ pub struct ContainersBinding {
     /// host allowed to write `/sys/fs/cgroup`; otherwise builds run uncapped, with a warning).
     #[serde(default = "default_build_pids")]
     pub build_pids: u32,
+    /// Registries (`host[:port]`) apps may be deployed from as prebuilt images
+    /// (`/deploy/new` with `image=`). Empty: only uploaded build contexts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_registries: Vec<String>,
 }
 
 fn default_build_pids() -> u32 {

@@ -292,6 +292,7 @@ pub fn deploy(component: PathBuf, namespace: &str) -> ProviderConfig {
         namespace: namespace.into(),
         build_cpu_millis: 1000,
         build_pids: 512,
+        allowed_registries: Vec::new(),
     });
     p
 }

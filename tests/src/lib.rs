@@ -219,6 +219,9 @@ impl ProviderSpec {
     /// The deploy provider in container namespace `namespace`: replicas of one host share it.
     pub fn deploy_in(namespace: &str) -> Self {
         let mut config = local_config::deploy(component_path("deploy.wasm"), namespace);
+        if let Some(containers) = config.containers.as_mut() {
+            containers.allowed_registries = vec![env("INSTANODE_TEST_REGISTRY")];
+        }
         config.sandbox.host_wait_ms = Some(900_000);
         Self::new("deploy", "deploy.wasm", config).setting("start_timeout_seconds", "30")
     }

@@ -33,7 +33,7 @@ use crate::deploy as apps;
 use crate::deploy::apps::{Deployer, NewApp, create_app};
 use crate::deploy::rollout::{self, seal_env};
 use crate::deploy::source::{self, SourceError, SourceLimits};
-use crate::store::{DeploymentRow, DeploymentStatus, ResourceStatus};
+use crate::store::{AppSource, DeploymentRow, DeploymentStatus, ResourceStatus};
 use crate::tenancy::client::Client;
 use crate::tenancy::plans::Tier;
 
@@ -127,8 +127,9 @@ impl Form {
 }
 
 /// The form fields `POST /deploy/new` reads.
-const DEPLOY_FIELDS: [&str; 8] = [
+const DEPLOY_FIELDS: [&str; 9] = [
     "name",
+    "image",
     "env",
     "port",
     "env_vars",
@@ -452,18 +453,7 @@ pub(super) async fn create_from_form(
     let env = env_field(form.field("env"))?;
     let port = parse_port(form.field("port"))?;
     let env_vars = parse_env_vars(form.field("env_vars"))?;
-    let tarball = form.files.get("tarball").ok_or_else(|| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "missing_tarball",
-            "A `tarball` file field is required.",
-        )
-        .action("Pack the app with its Dockerfile at the top (tar czf app.tar.gz -C app .) and send it as -F tarball=@app.tar.gz.")
-    })?;
-    if tarball.len() > MAX_TARBALL {
-        return Err(tarball_too_large());
-    }
-    source::check(tarball, &SourceLimits::default()).map_err(|e| source_error(&e))?;
+    let source = app_source(app, form)?;
     let tier = tier_of(app, &deployer)?;
     let allowed_ips = form.private_access(tier)?;
 
@@ -493,7 +483,7 @@ pub(super) async fn create_from_form(
                 .await
                 .map_err(ApiError::internal)?;
         }
-        let row = start_redeploy(app, row, Some(tarball), sealed.as_deref()).await?;
+        let row = start_redeploy(app, row, Some(source), sealed.as_deref()).await?;
         let body = DeploymentAnswer {
             redeployed: Some(true),
             note: Some(
@@ -518,7 +508,7 @@ pub(super) async fn create_from_form(
             env,
             port,
             env_vars: &env_vars,
-            context: tarball,
+            source,
             stack: None,
             network: None,
             ttl,
@@ -556,11 +546,51 @@ pub(super) async fn create_from_form(
     Ok((StatusCode::ACCEPTED, Json(body)))
 }
 
+/// What a deploy form runs: its checked `tarball`, or its prebuilt `image` on a registry
+/// the deploy provider's engine may pull from.
+fn app_source<'a>(app: &App, form: &'a Form) -> Result<AppSource<'a>, ApiError> {
+    match (form.files.get("tarball"), form.field("image")) {
+        (Some(_), Some(_)) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "image_and_tarball",
+            "Send either a `tarball` to build or an `image` to run, not both.",
+        )
+        .action("Drop one of the two fields and retry.")),
+        (Some(tarball), None) => {
+            if tarball.len() > MAX_TARBALL {
+                return Err(tarball_too_large());
+            }
+            source::check(tarball, &SourceLimits::default()).map_err(|e| source_error(&e))?;
+            Ok(AppSource::Context(tarball))
+        }
+        (None, Some(image)) => {
+            let refusal = crate::deploy::deployer(app)
+                .and_then(|(_, provider)| provider.containers().map(|c| c.refuse_image(image)))
+                .unwrap_or_else(|| Some("this host runs no prebuilt images".into()));
+            match refusal {
+                None => Ok(AppSource::Image(image)),
+                Some(why) => Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "image_not_allowed",
+                    format!("The image cannot be deployed here: {why}."),
+                )
+                .action("Push the image to an allowed registry and send its reference (ideally by sha256 digest), or upload the build context as -F tarball=@app.tar.gz.")),
+            }
+        }
+        (None, None) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "missing_tarball",
+            "A `tarball` file field (or an `image` reference) is required.",
+        )
+        .action("Pack the app with its Dockerfile at the top (tar czf app.tar.gz -C app .) and send it as -F tarball=@app.tar.gz.")),
+    }
+}
+
 /// Starts a new rollout of an existing app (new upload, or the last one again).
 pub(super) async fn start_redeploy(
     app: &SharedApp,
     row: DeploymentRow,
-    context: Option<&Bytes>,
+    source: Option<AppSource<'_>>,
     sealed_env: Option<&[u8]>,
 ) -> Result<DeploymentRow, ApiError> {
     if row.resource_status == ResourceStatus::Pending {
@@ -574,12 +604,7 @@ pub(super) async fn start_redeploy(
     }
     let generation = app
         .store
-        .begin_rollout(
-            row.resource_id,
-            context.map(|c| c.as_ref()),
-            sealed_env,
-            app.clock.now(),
-        )
+        .begin_rollout(row.resource_id, source, sealed_env, app.clock.now())
         .await
         .map_err(ApiError::internal)?;
     rollout::spawn(app.services.clone(), row.resource_id, generation);
@@ -630,6 +655,7 @@ pub(super) fn item(app: &App, row: &DeploymentRow) -> Deployment {
         service: row.service.clone(),
         private: row.allowed_ips.is_some(),
         allowed_ips: row.allowed_ips.clone().unwrap_or_default(),
+        image: row.image.clone(),
         created_at: row.created_at,
         updated_at: row.updated_at,
         expires_at: row.expires_at,

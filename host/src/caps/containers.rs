@@ -17,9 +17,9 @@ use bollard::models::{
     RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
-    ListImagesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveImageOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, InspectContainerOptions,
+    ListContainersOptionsBuilder, ListImagesOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, TagImageOptionsBuilder,
 };
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -124,6 +124,8 @@ pub struct ContainersBackend {
     /// The engine's cgroup driver, asked once.
     cgroup_driver: OnceCell<String>,
     warned_uncapped: std::sync::atomic::AtomicBool,
+    /// Registries prebuilt images may be pulled from (`host[:port]`).
+    allowed_registries: Vec<String>,
 }
 
 impl ContainersBackend {
@@ -145,6 +147,7 @@ impl ContainersBackend {
             build_pids: binding.build_pids.max(32),
             cgroup_driver: OnceCell::new(),
             warned_uncapped: std::sync::atomic::AtomicBool::new(false),
+            allowed_registries: binding.allowed_registries.clone(),
         })
     }
 
@@ -371,6 +374,73 @@ impl ContainersBackend {
                 Err(_) => {}
             }
         }
+    }
+
+    /// Why `reference` may not be pulled here, if it may not: it must name an image on a
+    /// registry the operator allows, with a tag or a digest.
+    pub fn refuse_image(&self, reference: &str) -> Option<String> {
+        let image = match ImageReference::parse(reference) {
+            Ok(image) => image,
+            Err(why) => return Some(why),
+        };
+        if self.allowed_registries.is_empty() {
+            return Some("this host deploys no prebuilt images (no registry is allowed)".into());
+        }
+        (!self.allowed_registries.iter().any(|r| *r == image.registry)).then(|| {
+            format!(
+                "registry `{}` is not allowed here; allowed: {}",
+                image.registry,
+                self.allowed_registries.join(", ")
+            )
+        })
+    }
+
+    async fn pull(&self, reference: &str, tag: &str) -> Result<String, CapabilityError> {
+        if let Some(why) = self.refuse_image(reference) {
+            return Err(cap_error("registry-not-allowed", why));
+        }
+        let image = ImageReference::parse(reference).map_err(|e| cap_error("invalid", e))?;
+        let tag = self.full_tag(tag)?;
+        let docker = self.docker().await?;
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(&image.repository)
+            .tag(&image.version)
+            .build();
+        let mut progress = docker.create_image(Some(options), None, None);
+        let mut said = Vec::new();
+        while let Some(step) = progress.next().await {
+            match step {
+                Ok(info) => said.extend(info.status),
+                Err(e) => {
+                    said.push(e.to_string());
+                    return Err(cap_error("pull-failed", said.join("\n")));
+                }
+            }
+        }
+        let pulled = image.pull_name();
+        let inspect = docker
+            .inspect_image(&pulled)
+            .await
+            .map_err(|e| cap_error("pull-failed", e.to_string()))?;
+        let pinned = inspect
+            .repo_digests
+            .unwrap_or_default()
+            .into_iter()
+            .find(|d| d.starts_with(&format!("{}@", image.repository)))
+            .ok_or_else(|| {
+                cap_error("pull-failed", format!("{reference} has no registry digest"))
+            })?;
+        // Tag the exact image pulled, so the app runs it even if the tag moves upstream.
+        let (repository, version) = tag.split_once(':').unwrap_or((&tag, "latest"));
+        let options = TagImageOptionsBuilder::default()
+            .repo(repository)
+            .tag(version)
+            .build();
+        docker
+            .tag_image(&pinned, Some(options))
+            .await
+            .map_err(engine_error)?;
+        Ok(pinned)
     }
 
     async fn run(&self, request: RunRequest) -> Result<Container, CapabilityError> {
@@ -636,10 +706,22 @@ impl ContainersBackend {
         let options = ListImagesOptionsBuilder::default()
             .filters(&filters)
             .build();
-        let images = docker
+        let mut images = docker
             .list_images(Some(options))
             .await
             .map_err(engine_error)?;
+        // Pulled images carry their publisher's labels, not ours: find them by name.
+        let by_name = HashMap::from([("reference".to_string(), vec![format!("{full_prefix}*")])]);
+        images.extend(
+            docker
+                .list_images(Some(
+                    ListImagesOptionsBuilder::default()
+                        .filters(&by_name)
+                        .build(),
+                ))
+                .await
+                .map_err(engine_error)?,
+        );
         // `app-1` covers `app-1:latest` and `app-1-2:latest`, never `app-10`.
         let matches = |tag: &str| {
             let repository = tag.split(':').next().unwrap_or(tag);
@@ -858,6 +940,80 @@ fn start_error(e: DockerError) -> CapabilityError {
     engine_error(e)
 }
 
+/// A prebuilt image's reference, split the way the engine pulls it.
+#[derive(Debug, PartialEq, Eq)]
+struct ImageReference {
+    /// `host[:port]`, or `docker.io` when the reference names none.
+    registry: String,
+    /// Everything before the tag or digest, e.g. `127.0.0.1:5000/team/site`.
+    repository: String,
+    /// The tag (`1.2`) or digest (`sha256:…`).
+    version: String,
+    by_digest: bool,
+}
+
+impl ImageReference {
+    fn parse(reference: &str) -> Result<Self, String> {
+        let valid = !reference.is_empty()
+            && reference.len() <= 255
+            && reference.bytes().all(|b| {
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b"._-/:@".contains(&b)
+                    || b.is_ascii_uppercase()
+            });
+        if !valid {
+            return Err(format!(
+                "`{reference}` is not an image reference like registry.example.com/team/app:1.0"
+            ));
+        }
+        let (repository, version, by_digest) = match reference.split_once('@') {
+            Some((repository, digest)) => {
+                let hex = digest.strip_prefix("sha256:").unwrap_or_default();
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(format!("`{digest}` is not a sha256 digest"));
+                }
+                (repository.to_string(), digest.to_string(), true)
+            }
+            None => {
+                // A colon after the last slash starts the tag; one before it is a port.
+                let last = reference.rfind('/').map_or(0, |i| i + 1);
+                match reference[last..].split_once(':') {
+                    Some((name, tag)) if !tag.is_empty() => (
+                        format!("{}{name}", &reference[..last]),
+                        tag.to_string(),
+                        false,
+                    ),
+                    _ => (reference.to_string(), "latest".to_string(), false),
+                }
+            }
+        };
+        let first = repository.split('/').next().unwrap_or_default();
+        let registry = if repository.contains('/')
+            && (first.contains('.') || first.contains(':') || first == "localhost")
+        {
+            first.to_string()
+        } else {
+            "docker.io".to_string()
+        };
+        if repository.is_empty() || repository.ends_with('/') || repository.contains("//") {
+            return Err(format!("`{reference}` names no repository"));
+        }
+        Ok(Self {
+            registry,
+            repository,
+            version,
+            by_digest,
+        })
+    }
+
+    /// The name the engine knows the pulled image by.
+    fn pull_name(&self) -> String {
+        let separator = if self.by_digest { '@' } else { ':' };
+        format!("{}{separator}{}", self.repository, self.version)
+    }
+}
+
 fn unavailable(e: impl std::fmt::Display) -> CapabilityError {
     cap_error("unavailable", format!("container engine: {e}"))
 }
@@ -883,6 +1039,10 @@ impl Host for HostState {
         self.containers()?
             .build(&context_ref, &tag, memory_bytes, deadline)
             .await
+    }
+
+    async fn pull(&mut self, reference: String, tag: String) -> Result<String, CapabilityError> {
+        self.containers()?.pull(&reference, &tag).await
     }
 
     async fn run(&mut self, request: RunRequest) -> Result<Container, CapabilityError> {
@@ -927,5 +1087,44 @@ impl Host for HostState {
 
     async fn remove_network(&mut self, name: String) -> Result<(), CapabilityError> {
         self.containers()?.remove_network(&name).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ImageReference;
+
+    #[test]
+    fn image_references_name_their_registry_and_version() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let by_digest =
+            ImageReference::parse(&format!("127.0.0.1:5000/team/site@{digest}")).unwrap();
+        assert_eq!(by_digest.registry, "127.0.0.1:5000");
+        assert_eq!(by_digest.repository, "127.0.0.1:5000/team/site");
+        assert_eq!(
+            by_digest.pull_name(),
+            format!("127.0.0.1:5000/team/site@{digest}")
+        );
+        let tagged = ImageReference::parse("registry.example.com/site:1.2").unwrap();
+        assert_eq!(
+            (tagged.registry.as_str(), tagged.version.as_str()),
+            ("registry.example.com", "1.2")
+        );
+        let bare = ImageReference::parse("localhost:5000/site").unwrap();
+        assert_eq!(
+            (bare.registry.as_str(), bare.version.as_str()),
+            ("localhost:5000", "latest")
+        );
+        assert_eq!(
+            ImageReference::parse("nginx:1").unwrap().registry,
+            "docker.io"
+        );
+        assert_eq!(
+            ImageReference::parse("team/app").unwrap().registry,
+            "docker.io"
+        );
+        for bad in ["", "a b", "x/y@sha256:12", "reg.io/", "reg.io//x", "x;rm"] {
+            assert!(ImageReference::parse(bad).is_err(), "{bad}");
+        }
     }
 }

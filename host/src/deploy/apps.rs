@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::lifecycle::error::LifecycleError;
 use crate::lifecycle::provision::{self, ProvisionInput};
 use crate::services::Services;
-use crate::store::NewDeployment;
+use crate::store::{AppSource, NewDeployment};
 use crate::tenancy::names::{EnvName, ResourceName};
 use std::sync::Arc;
 
@@ -34,8 +34,8 @@ pub struct NewApp<'a> {
     pub env: EnvName,
     pub port: u16,
     pub env_vars: &'a BTreeMap<String, String>,
-    /// The build context as Docker takes it (a tar, gzipped or not).
-    pub context: &'a [u8],
+    /// What its rollouts run: a build context or a prebuilt image.
+    pub source: AppSource<'a>,
     /// A stack service: the stack, the service name, whether it gets a URL.
     pub stack: Option<(Uuid, &'a str, bool)>,
     pub network: Option<&'a str>,
@@ -82,7 +82,7 @@ pub async fn create_app(
             sealed_env: &sealed_env,
             stack_id: new.stack.map(|(id, _, _)| id),
             service: new.stack.map(|(_, service, _)| service),
-            context: new.context,
+            source: new.source,
             allowed_ips: new.allowed_ips,
             now: services.clock.now(),
         })

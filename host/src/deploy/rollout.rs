@@ -254,6 +254,7 @@ pub async fn target(
             .collect(),
         generation: u32::try_from(generation).unwrap_or_default(),
         context_ref: context_ref(row.resource_id, generation),
+        image: row.image.clone(),
         port: u16::try_from(row.port).unwrap_or(8080),
         env: env.into_iter().collect(),
         network,

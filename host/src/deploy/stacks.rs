@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::lifecycle::deprovision;
 use crate::lifecycle::error::LifecycleError;
 use crate::services::Services;
-use crate::store::StackRow;
+use crate::store::{AppSource, StackRow};
 use crate::tenancy::names::{EnvName, ResourceName};
 use std::sync::Arc;
 
@@ -75,7 +75,7 @@ pub async fn create_stack(
                 env: new.env.clone(),
                 port: spec.port,
                 env_vars: &env_vars,
-                context: &new.contexts[service],
+                source: AppSource::Context(&new.contexts[service]),
                 stack: Some((row.id, service, spec.expose)),
                 network: Some(&row.slug),
                 ttl,

@@ -6,7 +6,33 @@ use uuid::Uuid;
 
 use super::{DeploymentStatus, ResourceStatus, Store};
 
-/// A new app, with the build context of its first rollout.
+/// What an app's rollouts run: an uploaded build context, or a prebuilt image.
+#[derive(Debug, Clone, Copy)]
+pub enum AppSource<'a> {
+    /// A tar (gzipped or not) with a Dockerfile.
+    Context(&'a [u8]),
+    /// An image reference on a registry the operator allows.
+    Image(&'a str),
+}
+
+impl<'a> AppSource<'a> {
+    /// The build context kept for the rollout (none for an image).
+    fn context(self) -> &'a [u8] {
+        match self {
+            Self::Context(context) => context,
+            Self::Image(_) => &[],
+        }
+    }
+
+    fn image(self) -> Option<&'a str> {
+        match self {
+            Self::Context(_) => None,
+            Self::Image(image) => Some(image),
+        }
+    }
+}
+
+/// A new app, with the source of its first rollout.
 pub struct NewDeployment<'a> {
     pub resource_id: Uuid,
     pub app_id: &'a str,
@@ -17,7 +43,7 @@ pub struct NewDeployment<'a> {
     pub sealed_env: &'a [u8],
     pub stack_id: Option<Uuid>,
     pub service: Option<&'a str>,
-    pub context: &'a [u8],
+    pub source: AppSource<'a>,
     /// A private app's allowed addresses and networks; `None`: public.
     pub allowed_ips: Option<&'a [String]>,
     pub now: DateTime<Utc>,
@@ -49,6 +75,8 @@ pub struct DeploymentRow {
     pub stack_id: Option<Uuid>,
     pub service: Option<String>,
     pub allowed_ips: Option<Vec<String>>,
+    /// The prebuilt image the app runs, if it was not built from an upload.
+    pub image: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -57,7 +85,7 @@ const COLUMNS: &str =
     "d.resource_id, r.token, r.status AS resource_status, r.tier, r.team_id, r.env, r.limits,
      r.expires_at, d.app_id, d.slug, d.fingerprint, d.name, d.port, d.sealed_env, d.status,
      d.generation, d.upstream, d.error, d.failure, d.stack_id, d.service, d.allowed_ips,
-     d.created_at, d.updated_at";
+     d.image, d.created_at, d.updated_at";
 
 /// What one rollout ended with.
 pub struct Outcome<'a> {
@@ -90,9 +118,9 @@ impl Store {
         sqlx::query(
             "INSERT INTO deployments (resource_id, app_id, slug, fingerprint, name, port,
                  sealed_env, status, stack_id, service, created_at, updated_at, allowed_ips,
-                 rollout_lease_until)
+                 rollout_lease_until, image)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'building', $8, $9, $10, $10, $11,
-                     now() + make_interval(secs => $12))",
+                     now() + make_interval(secs => $12), $13)",
         )
         .bind(new.resource_id)
         .bind(new.app_id)
@@ -106,13 +134,14 @@ impl Store {
         .bind(new.now)
         .bind(new.allowed_ips)
         .bind(super::rollout_leases::LEASE_SECS)
+        .bind(new.source.image())
         .execute(&mut *tx)
         .await?;
         sqlx::query(
             "INSERT INTO deploy_sources (resource_id, generation, context) VALUES ($1, 1, $2)",
         )
         .bind(new.resource_id)
-        .bind(new.context)
+        .bind(new.source.context())
         .execute(&mut *tx)
         .await?;
         tx.commit().await
@@ -262,7 +291,7 @@ impl Store {
     pub async fn begin_rollout(
         &self,
         resource_id: Uuid,
-        context: Option<&[u8]>,
+        source: Option<AppSource<'_>>,
         sealed_env: Option<&[u8]>,
         now: DateTime<Utc>,
     ) -> sqlx::Result<i32> {
@@ -271,16 +300,19 @@ impl Store {
             "UPDATE deployments SET generation = generation + 1, status = 'building',
                  error = NULL, failure = NULL, sealed_env = coalesce($2, sealed_env),
                  updated_at = $3, rollout_lease_owner = NULL, rollout_attempts = 0,
-                 rollout_lease_until = now() + make_interval(secs => $4)
+                 rollout_lease_until = now() + make_interval(secs => $4),
+                 image = CASE WHEN $5 THEN $6 ELSE image END
              WHERE resource_id = $1 RETURNING generation",
         )
         .bind(resource_id)
         .bind(sealed_env)
         .bind(now)
         .bind(super::rollout_leases::LEASE_SECS)
+        .bind(source.is_some())
+        .bind(source.and_then(AppSource::image))
         .fetch_one(&mut *tx)
         .await?;
-        match context {
+        match source.map(AppSource::context) {
             Some(context) => {
                 sqlx::query(
                     "INSERT INTO deploy_sources (resource_id, generation, context)

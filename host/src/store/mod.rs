@@ -25,7 +25,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 pub use accounts::{Account, ApiKeyRow, BillingEventFate, CliPoll, CliSession, NewLink, UsedLink};
 pub use audit::CredentialEvent;
 pub use deletions::PendingDeletion;
-pub use deployments::{DeploymentRow, NewDeployment, Outcome, StackRow};
+pub use deployments::{AppSource, DeploymentRow, NewDeployment, Outcome, StackRow};
 pub use idempotency::{Claim, EntryKey};
 pub use keys::{HostKey, KeyRing};
 pub use kv::KvStore;

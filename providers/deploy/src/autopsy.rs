@@ -13,6 +13,8 @@ pub enum Reason {
     NotAnswering,
     /// The engine could not start the image's command at all.
     StartFailed,
+    /// A prebuilt image could not be fetched.
+    PullFailed,
 }
 
 /// The most output lines a failure carries.
@@ -40,6 +42,10 @@ pub fn failure(reason: Reason, exit_code: Option<i64>, output: Vec<String>, port
         Reason::StartFailed => (
             FailureReason::StartFailed,
             "The container could not start its command: the program CMD or ENTRYPOINT names is missing from the image, not executable, or built for another CPU (last_lines has the engine's words). Fix the Dockerfile (install the program, use its full path, chmod +x a script, or match the base image's architecture) and redeploy; retrying unchanged fails the same way.".to_string(),
+        ),
+        Reason::PullFailed => (
+            FailureReason::BuildFailed,
+            "The prebuilt image could not be pulled: read last_lines for the registry's answer, check the reference (registry, repository, tag or sha256 digest) and that the image was pushed, then redeploy.".to_string(),
         ),
         Reason::NotAnswering => (
             FailureReason::Error,

@@ -115,6 +115,9 @@ impl Provider for Deploy {
 impl Deployer for Deploy {
     fn build(target: App) -> Result<Built, ProviderError> {
         let tag = format!("{}-{}", app_prefix(&target.app_id)?, target.generation);
+        if let Some(image) = &target.image {
+            return pull(image, tag, target.port);
+        }
         let memory = settings::parse_or("build_memory_mb", DEFAULT_BUILD_MEMORY_MB) << 20;
         let deadline = settings::parse_or("build_deadline_seconds", DEFAULT_BUILD_DEADLINE_SECONDS);
         match containers::build(&target.context_ref, &tag, memory, deadline) {
@@ -276,6 +279,27 @@ fn generation_of(name: &str) -> u32 {
         .next()
         .and_then(|g| g.parse().ok())
         .unwrap_or(0)
+}
+
+/// A prebuilt image, pinned to the digest it has now.
+fn pull(image: &str, tag: String, port: u16) -> Result<Built, ProviderError> {
+    match containers::pull(image, &tag) {
+        Ok(pinned) => {
+            log::write(Level::Info, &format!("pulled {image} as {pinned}"));
+            Ok(Built::Image(tag))
+        }
+        Err(CapabilityError::Backend(e))
+            if e.code == "pull-failed" || e.code == "registry-not-allowed" =>
+        {
+            Ok(Built::Failed(autopsy::failure(
+                Reason::PullFailed,
+                None,
+                lines(&e.message),
+                port,
+            )))
+        }
+        Err(e) => Err(unavailable(e)),
+    }
 }
 
 fn lines(text: &str) -> Vec<String> {

@@ -19,6 +19,7 @@ mod faults;
 mod hostile;
 mod hot_swap;
 mod idempotency;
+mod images;
 mod isolation;
 mod lifecycle;
 mod mcp;

@@ -322,15 +322,16 @@ fn fixed_tools(deploys: bool) -> Vec<Tool> {
     tools.extend([
         tool(
             "create_deploy",
-            "Builds and runs a container from a gzipped tarball with a Dockerfile at its top; returns the deployment id and URL while it builds. Needs a bearer (an upgrade_jwt or API key).",
+            "Builds and runs a container from a gzipped tarball with a Dockerfile at its top (or runs a prebuilt image from a registry the operator allows); returns the deployment id and URL while it builds. Needs a bearer (an upgrade_jwt or API key).",
             schema(
                 json!({
                     "tarball_base64": string("The .tar.gz, base64-encoded (at most 10 MB decoded)."),
+                    "image": string("Instead of a tarball: a prebuilt image reference on an allowed registry, ideally by digest (registry.example.com/team/app@sha256:...)."),
                     "name": string("The app's name."),
                     "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "The port the app listens on (default 8080)."},
                     "env_vars": env_vars.clone(),
                 }),
-                &["tarball_base64", "name"],
+                &["name"],
             ),
         ),
         tool(
@@ -705,8 +706,15 @@ async fn at_most_once(
 
 /// `create_deploy`'s arguments as the form `POST /deploy/new` reads.
 fn deploy_form(args: &Map<String, Value>) -> Result<Form, Refused> {
-    let tarball = decoded_tarball(Some(text(args, "tarball_base64")?), "tarball_base64")?;
     let mut form = Form::default();
+    if let Some(image) = args.get("image").and_then(Value::as_str) {
+        form.fields.insert("image".into(), image.to_string());
+    }
+    // Both sent: the route refuses the pair, as it does over REST.
+    if args.contains_key("tarball_base64") || !form.fields.contains_key("image") {
+        let tarball = decoded_tarball(Some(text(args, "tarball_base64")?), "tarball_base64")?;
+        form.files.insert("tarball".into(), tarball.into());
+    }
     form.fields
         .insert("name".into(), text(args, "name")?.to_string());
     if let Some(port) = args.get("port") {
@@ -718,7 +726,6 @@ fn deploy_form(args: &Map<String, Value>) -> Result<Form, Refused> {
     if let Some(env) = args.get("env_vars") {
         form.fields.insert("env_vars".into(), env.to_string());
     }
-    form.files.insert("tarball".into(), tarball.into());
     Ok(form)
 }
 

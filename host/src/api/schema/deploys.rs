@@ -54,6 +54,10 @@ pub struct Deployment {
     pub private: bool,
     /// A private app's allowed addresses and networks.
     pub allowed_ips: Vec<String>,
+    /// The prebuilt image the app runs (as deployed; each rollout pins its digest), or
+    /// null for an app built from an upload.
+    #[serde(default)]
+    pub image: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
