@@ -114,7 +114,7 @@ impl SourceError {
     pub fn agent_action(&self) -> &'static str {
         match self {
             Self::TooLarge => {
-                "Slim the upload so it fits the size limit: exclude node_modules, .git and build outputs (the build installs dependencies itself), or deploy a prebuilt image instead."
+                "Slim the upload so it fits the size limit: exclude node_modules, .git and build outputs (the build installs dependencies itself), or push a prebuilt image to a registry this host allows and send image=<reference> instead of the tarball."
             }
             Self::Unreadable { .. } => {
                 "Send a complete gzip-compressed tar archive, made for example with `tar czf app.tar.gz -C <project-dir> .`."
@@ -129,7 +129,7 @@ impl SourceError {
                 "Remove device files, FIFOs and sparse files from the tarball: a build context may hold only regular files, directories and links."
             }
             Self::UnpackedTooLarge { .. } => {
-                "Exclude large or generated files (node_modules, .git, build outputs, data sets) so the unpacked tree fits the limit, or deploy a prebuilt image instead."
+                "Exclude large or generated files (node_modules, .git, build outputs, data sets) so the unpacked tree fits the limit, or push a prebuilt image to a registry this host allows and send image=<reference> instead of the tarball."
             }
             Self::TooManyEntries { .. } => {
                 "Exclude dependency and build directories (node_modules, .git, target, dist) so the tarball has fewer files; the build installs dependencies itself."
