@@ -386,7 +386,7 @@ impl ContainersBackend {
         if self.allowed_registries.is_empty() {
             return Some("this host deploys no prebuilt images (no registry is allowed)".into());
         }
-        (!self.allowed_registries.iter().any(|r| *r == image.registry)).then(|| {
+        (!self.allowed_registries.contains(&image.registry)).then(|| {
             format!(
                 "registry `{}` is not allowed here; allowed: {}",
                 image.registry,

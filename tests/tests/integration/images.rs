@@ -82,11 +82,13 @@ async fn a_prebuilt_image_runs_by_digest_and_by_tag() {
     assert_eq!(item.status, DeploymentStatus::Healthy, "{item:?}");
     wait_for_body(&host, &url, "prebuilt v1", Duration::from_secs(10)).await;
 
-    // By tag: the tag is resolved at rollout, so a redeploy after a push runs the new one.
+    // By tag (another owner: an anonymous owner runs one app): the tag is resolved at
+    // rollout, so a redeploy after a push runs the new one.
+    let other = new_owner(&host).await;
     let tagged: DeploymentAnswer = upload(
         &host,
         "/deploy/new",
-        Some(&jwt),
+        Some(&other),
         &[("name", "tagged"), ("image", &format!("{repository}:v1"))],
         &[],
     )
@@ -117,7 +119,7 @@ async fn a_prebuilt_image_runs_by_digest_and_by_tag() {
     // A redeploy by name with a tarball turns an image app back into a built one.
     let rebuilt: DeploymentAnswer = deploy(
         &host,
-        &jwt,
+        &other,
         static_site("built after all"),
         &[("name", "tagged"), ("redeploy", "true")],
     )
