@@ -16,12 +16,11 @@ CREATE TABLE provider_versions (
     uploaded_at timestamptz NOT NULL
 );
 
--- Which version of each provider is live on every replica (NULL: taken out of service),
--- and the one before it. `changed` orders the changes replicas converge on.
+-- Which version of each provider is live on every replica (NULL: taken out of service).
+-- `changed` orders the changes replicas converge on.
 CREATE TABLE provider_live (
     name text PRIMARY KEY,
     sha256 text REFERENCES provider_versions (sha256),
-    previous_sha256 text REFERENCES provider_versions (sha256),
     changed bigint NOT NULL
 );
 CREATE SEQUENCE provider_live_changes;

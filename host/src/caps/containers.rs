@@ -376,30 +376,31 @@ impl ContainersBackend {
         }
     }
 
-    /// Why `reference` may not be pulled here, if it may not: it must name an image on a
-    /// registry the operator allows, with a tag or a digest.
+    /// Why `reference` may not be pulled here, if it may not.
     pub fn refuse_image(&self, reference: &str) -> Option<String> {
-        let image = match ImageReference::parse(reference) {
-            Ok(image) => image,
-            Err(why) => return Some(why),
-        };
+        self.allowed_image(reference).err()
+    }
+
+    /// `reference`, parsed, if it names an image on a registry the operator allows.
+    fn allowed_image(&self, reference: &str) -> Result<ImageReference, String> {
+        let image = ImageReference::parse(reference)?;
         if self.allowed_registries.is_empty() {
-            return Some("this host deploys no prebuilt images (no registry is allowed)".into());
+            return Err("this host deploys no prebuilt images (no registry is allowed)".into());
         }
-        (!self.allowed_registries.contains(&image.registry)).then(|| {
-            format!(
+        if !self.allowed_registries.contains(&image.registry) {
+            return Err(format!(
                 "registry `{}` is not allowed here; allowed: {}",
                 image.registry,
                 self.allowed_registries.join(", ")
-            )
-        })
+            ));
+        }
+        Ok(image)
     }
 
     async fn pull(&self, reference: &str, tag: &str) -> Result<String, CapabilityError> {
-        if let Some(why) = self.refuse_image(reference) {
-            return Err(cap_error("registry-not-allowed", why));
-        }
-        let image = ImageReference::parse(reference).map_err(|e| cap_error("invalid", e))?;
+        let image = self
+            .allowed_image(reference)
+            .map_err(|why| cap_error("registry-not-allowed", why))?;
         let tag = self.full_tag(tag)?;
         let docker = self.docker().await?;
         let options = CreateImageOptionsBuilder::default()

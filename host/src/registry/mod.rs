@@ -232,8 +232,7 @@ impl Registry {
     ) -> Result<Swapped, Refusal> {
         let swapped = self.replace_here(name, wasm, source).await?;
         if !swapped.unchanged() {
-            self.publish(name, Some(&swapped.live), swapped.replaced.as_deref())
-                .await;
+            self.publish(name, Some(&swapped.live)).await;
         }
         Ok(swapped)
     }
@@ -284,8 +283,7 @@ impl Registry {
     /// here and on every other replica.
     pub async fn rollback(&self, name: &str) -> Result<Swapped, Refusal> {
         let swapped = self.rollback_here(name).await?;
-        self.publish(name, Some(&swapped.live), swapped.replaced.as_deref())
-            .await;
+        self.publish(name, Some(&swapped.live)).await;
         Ok(swapped)
     }
 
@@ -327,7 +325,7 @@ impl Registry {
     /// follows.
     pub async fn unload(&self, name: &str) -> Result<Arc<Loaded>, Refusal> {
         let removed = self.unload_here(name).await?;
-        self.publish(name, None, Some(&removed)).await;
+        self.publish(name, None).await;
         Ok(removed)
     }
 

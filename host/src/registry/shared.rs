@@ -51,14 +51,9 @@ pub(super) async fn load_live(
 impl Registry {
     /// Records what provider `name` serves now, for the other replicas. A failure is only
     /// logged: this replica has swapped already.
-    pub(super) async fn publish(
-        &self,
-        name: &str,
-        live: Option<&Loaded>,
-        previous: Option<&Loaded>,
-    ) {
+    pub(super) async fn publish(&self, name: &str, live: Option<&Loaded>) {
         let published = async {
-            for version in [live, previous].into_iter().flatten() {
+            if let Some(version) = live {
                 self.store
                     .keep_provider_version(
                         &version.sha256,
@@ -69,11 +64,7 @@ impl Registry {
                     .await?;
             }
             self.store
-                .set_provider_live(
-                    name,
-                    live.map(|l| l.sha256.as_str()),
-                    previous.map(|p| p.sha256.as_str()),
-                )
+                .set_provider_live(name, live.map(|l| l.sha256.as_str()))
                 .await
         };
         match published.await {
@@ -105,13 +96,12 @@ impl Registry {
     /// should be tried again (the store did not answer).
     async fn apply(&self, name: &str, sha256: Option<&str>) -> bool {
         let Some(sha256) = sha256 else {
-            return match self.unload_here(name).await {
-                Ok(_) | Err(Refusal::NotLoaded(_)) => true,
-                Err(e) => {
-                    tracing::error!(provider = %name, error = %e, "cannot follow an unload");
-                    true
-                }
-            };
+            if let Err(e) = self.unload_here(name).await
+                && !matches!(e, Refusal::NotLoaded(_))
+            {
+                tracing::error!(provider = %name, error = %e, "cannot follow an unload");
+            }
+            return true;
         };
         if self.get(name).is_some_and(|live| live.sha256 == sha256) {
             return true;

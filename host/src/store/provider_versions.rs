@@ -1,4 +1,4 @@
-//! Provider versions shared by every replica: the bytes of each uploaded version by
+//! Provider versions shared by every replica: the bytes of each version made live by
 //! content hash, and which one each provider serves. A replica that swaps a provider writes
 //! here and notifies [`PROVIDERS_CHANNEL`]; the others converge on it.
 
@@ -15,7 +15,6 @@ pub struct ProviderLive {
     pub name: String,
     /// None: taken out of service.
     pub sha256: Option<String>,
-    pub previous_sha256: Option<String>,
     /// Grows with every change, so a replica knows which changes it has applied.
     pub changed: i64,
 }
@@ -43,23 +42,17 @@ impl Store {
     }
 
     /// Records what provider `name` serves now and tells the other replicas.
-    pub async fn set_provider_live(
-        &self,
-        name: &str,
-        sha256: Option<&str>,
-        previous_sha256: Option<&str>,
-    ) -> sqlx::Result<i64> {
+    pub async fn set_provider_live(&self, name: &str, sha256: Option<&str>) -> sqlx::Result<i64> {
         let mut tx = self.pool.begin().await?;
         let changed: i64 = sqlx::query_scalar(
-            "INSERT INTO provider_live (name, sha256, previous_sha256, changed)
-             VALUES ($1, $2, $3, nextval('provider_live_changes'))
+            "INSERT INTO provider_live (name, sha256, changed)
+             VALUES ($1, $2, nextval('provider_live_changes'))
              ON CONFLICT (name) DO UPDATE
-                SET sha256 = $2, previous_sha256 = $3, changed = nextval('provider_live_changes')
+                SET sha256 = $2, changed = nextval('provider_live_changes')
              RETURNING changed",
         )
         .bind(name)
         .bind(sha256)
-        .bind(previous_sha256)
         .fetch_one(&mut *tx)
         .await?;
         sqlx::query("SELECT pg_notify($1, $2)")
@@ -73,7 +66,7 @@ impl Store {
 
     /// What every provider with a recorded change serves.
     pub async fn providers_live(&self) -> sqlx::Result<Vec<ProviderLive>> {
-        sqlx::query_as("SELECT name, sha256, previous_sha256, changed FROM provider_live")
+        sqlx::query_as("SELECT name, sha256, changed FROM provider_live")
             .fetch_all(&self.pool)
             .await
     }
