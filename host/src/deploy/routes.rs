@@ -1,7 +1,7 @@
 //! Where each app's traffic goes, remembered for a moment so the proxy does not ask the
-//! metadata store on every request. Only serving apps are remembered; this host forgets
-//! them all whenever any rollout or delete changes a route, and other replicas within
-//! [`FRESH`].
+//! metadata store on every request. Only serving apps are remembered; every replica forgets
+//! them all when any rollout or delete changes a route (see [`crate::replication`]), and
+//! [`FRESH`] bounds how long a change missed while reconnecting goes unnoticed.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::proxy::Upstream;
 
-/// How long another replica's change may go unnoticed here.
+/// How long a route change missed by this replica may go unnoticed.
 const FRESH: Duration = Duration::from_secs(2);
 /// Routes remembered at most (then the cache starts over).
 const MAX_ROUTES: usize = 10_000;
