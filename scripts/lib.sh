@@ -351,11 +351,11 @@ build_all() {
         cargo build --profile provider --locked --target wasm32-wasip2 \
             -p instanode-provider-postgres -p instanode-provider-redis \
             -p instanode-provider-mongo -p instanode-provider-nats -p instanode-provider-spaces \
-            -p instanode-provider-deploy -p instanode-provider-testing \
+            -p instanode-provider-deploy -p instanode-provider-swarm -p instanode-provider-testing \
             -p instanode-provider-example
     )
     local name
-    for name in postgres redis mongo nats spaces deploy testing example; do
+    for name in postgres redis mongo nats spaces deploy swarm testing example; do
         install_component "$target/wasm32-wasip2/provider/instanode_provider_$name.wasm" \
             "$data/providers/$name.wasm"
     done
@@ -422,8 +422,22 @@ start_docker() {
     die "the Docker daemon did not answer within 60 s (log: $DOCKERD_DIR/dockerd.log)"
 }
 
+# ensure_swarm: Swarm mode on this machine's engine, a single-node cluster advertised on
+# loopback, for the Swarm deploy provider. Machine-wide and left on: the single-engine
+# provider works the same with it, and other runs may be using it. `docker swarm leave
+# --force` undoes it.
+ensure_swarm() {
+    local state
+    state=$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null) || state=
+    [[ $state == active ]] && return
+    log "turning on Swarm mode (single node, on 127.0.0.1)"
+    docker swarm init --advertise-addr 127.0.0.1 >/dev/null ||
+        die "docker swarm init failed"
+}
+
 # guard_app_networks PORT...: what tenants' containers may reach. App networks have
-# bridges named inapp* (host/src/caps/containers.rs); from them, connections to this
+# bridges named inapp* (host/src/caps/containers.rs), and Swarm tasks go out through
+# docker_gwbridge; from either, connections to this
 # machine (any of its addresses) are refused except to the backend PORTs, and connections
 # forwarded to link-local or private addresses (cloud metadata, the LAN) are refused.
 # Replies to connections the host opened stay allowed. Machine-wide and idempotent: ports
@@ -441,10 +455,16 @@ guard_app_networks() {
         iptables -w -C "$inbound" -p tcp --dport "$port" -j RETURN 2>/dev/null ||
             iptables -w -I "$inbound" 2 -p tcp --dport "$port" -j RETURN
     done
-    iptables -w -C INPUT -i inapp+ -j "$inbound" 2>/dev/null ||
-        iptables -w -I INPUT 1 -i inapp+ -j "$inbound"
+    # Swarm tasks reach this machine and the world through the engine's gateway bridge.
+    local bridge
+    for bridge in inapp+ docker_gwbridge; do
+        iptables -w -C INPUT -i "$bridge" -j "$inbound" 2>/dev/null ||
+            iptables -w -I INPUT 1 -i "$bridge" -j "$inbound"
+    done
 
     iptables -w -N "$outbound" 2>/dev/null || iptables -w -F "$outbound"
+    # Answers to connections opened from outside (a published Swarm port) go back out.
+    iptables -w -A "$outbound" -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
     # Between services of one stack (same bridge); the engine isolates other bridges.
     iptables -w -A "$outbound" -o inapp+ -j RETURN
     for range in 169.254.0.0/16 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 100.64.0.0/10; do
@@ -456,8 +476,10 @@ guard_app_networks() {
         iptables -w -N DOCKER-USER
         iptables -w -I FORWARD 1 -j DOCKER-USER
     fi
-    iptables -w -C DOCKER-USER -i inapp+ -j "$outbound" 2>/dev/null ||
-        iptables -w -I DOCKER-USER 1 -i inapp+ -j "$outbound"
+    for bridge in inapp+ docker_gwbridge; do
+        iptables -w -C DOCKER-USER -i "$bridge" -j "$outbound" 2>/dev/null ||
+            iptables -w -I DOCKER-USER 1 -i "$bridge" -j "$outbound"
+    done
 }
 
 # docker_gateway_ip: the default bridge's gateway (docker0, e.g. 172.17.0.1). Containers
@@ -1161,10 +1183,12 @@ write_config() {
 # engine has room for few networks, so leftovers would soon stop new ones.
 remove_test_containers() {
     local label=dev.instanode.namespace
+    docker service ls --filter "label=$label" --format "{{.ID}} {{.Name}}" 2>/dev/null |
+        awk '$2 ~ /^sw/ {print $1}' | xargs -r docker service rm >/dev/null
     docker ps -a --filter "label=$label" --format "{{.ID}} {{.Label \"$label\"}}" |
-        awk '$2 ~ /^it/ {print $1}' | xargs -r docker rm -f >/dev/null
+        awk '$2 ~ /^(it|sw)/ {print $1}' | xargs -r docker rm -f >/dev/null
     docker images --filter "label=$label" --format '{{.Repository}}:{{.Tag}}' |
-        awk '/^it/' | xargs -r docker rmi -f >/dev/null
+        awk '/^(it|sw)/' | xargs -r docker rmi -f >/dev/null
     docker network prune -f --filter "label=$label" >/dev/null
 }
 
@@ -1185,6 +1209,7 @@ prepare_test_backends() {
     build_all "$data"
     # Before the backends: they also listen on the Docker gateway, for tenants' containers.
     start_docker
+    ensure_swarm
     ensure_base_images
     remove_test_containers
     guard_app_networks "$port" "$redis_port" "$mongo_port"

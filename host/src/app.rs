@@ -140,22 +140,33 @@ pub fn app_proxy(app: &SharedApp) -> Arc<Proxy> {
                 return upstream;
             }
             match app.store.deployment_by_slug(&slug).await {
-                Ok(Some(row)) => match row.upstream.as_deref().map(str::parse) {
-                    Some(Ok(address)) if row.status != DeploymentStatus::Stopped => {
-                        let upstream = match &row.allowed_ips {
-                            None => Upstream::Ready(address),
-                            // Stored checked; an entry that no longer parses allows no one.
-                            Some(allowed) => Upstream::Private {
-                                address,
-                                allowed: allowed.iter().filter_map(|n| n.parse().ok()).collect(),
-                            },
+                Ok(Some(row)) if row.status != DeploymentStatus::Stopped => {
+                    let endpoints = match row.upstream.as_deref() {
+                        Some(upstream) => crate::deploy::routes::endpoints(&app, upstream).await,
+                        None => None,
+                    };
+                    let Some(addresses) = endpoints else {
+                        return Upstream::Unavailable {
+                            status: row.status.as_str().into(),
                         };
+                    };
+                    let upstream = match &row.allowed_ips {
+                        None => Upstream::Ready(addresses),
+                        // Stored checked; an entry that no longer parses allows no one.
+                        Some(allowed) => Upstream::Private {
+                            addresses,
+                            allowed: allowed.iter().filter_map(|n| n.parse().ok()).collect(),
+                        },
+                    };
+                    // A service with no task running yet is asked again next time.
+                    if !matches!(&upstream, Upstream::Ready(a) | Upstream::Private { addresses: a, .. } if a.is_empty())
+                    {
                         app.routes.put(slug, upstream.clone());
-                        upstream
                     }
-                    _ => Upstream::Unavailable {
-                        status: row.status.as_str().into(),
-                    },
+                    upstream
+                }
+                Ok(Some(row)) => Upstream::Unavailable {
+                    status: row.status.as_str().into(),
                 },
                 Ok(None) => Upstream::Unknown,
                 Err(e) => {

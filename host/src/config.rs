@@ -247,6 +247,10 @@ pub struct ProviderConfig {
     pub component: PathBuf,
     /// Resource kinds this provider serves here (each must be in its `describe().kinds`).
     pub kinds: Vec<String>,
+    /// Kinds this provider no longer creates but still looks after: the resources it made
+    /// stay its own (redeploys, logs, deletes) while another provider serves the kind.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_kinds: Vec<String>,
     /// Capabilities the component may import (`sql`, `kv`, `log`, ...).
     #[serde(default)]
     pub grants: Vec<String>,
@@ -358,6 +362,10 @@ pub struct ContainersBinding {
     /// (`/deploy/new` with `image=`). Empty: only uploaded build contexts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_registries: Vec<String>,
+    /// The registry (`host[:port]`, served without a login) the `services` capability
+    /// pushes images to, so every node of the engine's Swarm can pull them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_registry: Option<String>,
 }
 
 fn default_build_pids() -> u32 {
@@ -610,6 +618,13 @@ impl Config {
                     bail!("kind `{kind}` is served by both providers `{other}` and `{name}`");
                 }
             }
+            if let Some(kind) = provider
+                .retired_kinds
+                .iter()
+                .find(|k| provider.kinds.contains(k))
+            {
+                bail!("provider `{name}` lists kind `{kind}` as both served and retired");
+            }
             if provider.grants.iter().any(|g| g == "sql") && provider.sql.is_none() {
                 bail!("provider `{name}` is granted `sql` but has no [providers.{name}.sql] url");
             }
@@ -643,6 +658,16 @@ impl Config {
             if provider.grants.iter().any(|g| g == "containers") && provider.containers.is_none() {
                 bail!(
                     "provider `{name}` is granted `containers` but has no [providers.{name}.containers] engine"
+                );
+            }
+            if provider.grants.iter().any(|g| g == "services")
+                && provider
+                    .containers
+                    .as_ref()
+                    .is_none_or(|c| c.cluster_registry.is_none())
+            {
+                bail!(
+                    "provider `{name}` is granted `services` but [providers.{name}.containers] has no cluster_registry"
                 );
             }
             if provider.grants.iter().any(|g| g == "redis") && provider.redis.is_none() {

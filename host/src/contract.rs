@@ -31,6 +31,7 @@ macro_rules! provider_with_export {
                 "instanode:provider/signer": super::instanode::provider::signer,
                 "instanode:provider/s3": super::instanode::provider::s3,
                 "instanode:provider/containers": super::instanode::provider::containers,
+                "instanode:provider/services": super::instanode::provider::services,
             },
         });
     };

@@ -172,6 +172,7 @@ pub fn provider(component: PathBuf, kinds: &[&str], grants: &[&str]) -> Provider
     ProviderConfig {
         component,
         kinds: kinds.iter().map(|k| k.to_string()).collect(),
+        retired_kinds: Vec::new(),
         grants: grants.iter().map(|g| g.to_string()).collect(),
         config: BTreeMap::new(),
         sql: None,
@@ -293,7 +294,19 @@ pub fn deploy(component: PathBuf, namespace: &str) -> ProviderConfig {
         build_cpu_millis: 1000,
         build_pids: 512,
         allowed_registries: Vec::new(),
+        cluster_registry: None,
     });
+    p
+}
+
+/// `providers/swarm` on the machine's Docker Engine in Swarm mode, pushing images to
+/// `registry` and naming everything it creates with `namespace`.
+pub fn swarm(component: PathBuf, namespace: &str, registry: &str) -> ProviderConfig {
+    let mut p = deploy(component, namespace);
+    p.grants.push("services".into());
+    if let Some(engine) = &mut p.containers {
+        engine.cluster_registry = Some(registry.into());
+    }
     p
 }
 

@@ -4,7 +4,9 @@
 //! app's, so the API's rate limits, security headers and error envelope must not touch it.
 //! Bodies are streamed both ways (server-sent events, chunked downloads, large uploads), and
 //! upgraded connections (WebSocket) are joined byte for byte after the upstream's `101`.
-//! The only address ever dialled is the one the resolver returned for the slug.
+//! The only addresses ever dialled are the ones the resolver returned for the slug. An app
+//! with several (a replicated service) gets requests in turn; a request without a body is
+//! sent to the next one when an address refuses it, so losing one task loses no request.
 
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -15,7 +17,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::uri::{Authority, PathAndQuery, Scheme};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, Version, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use hyper::upgrade::OnUpgrade;
@@ -28,11 +30,12 @@ use maud::{Markup, html};
 /// Where a deployed app's traffic goes right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Upstream {
-    /// The app is running and listens on this (loopback) address.
-    Ready(SocketAddr),
-    /// A private app: running at `address`, reachable only from `allowed` networks.
+    /// The app is running and listens on these addresses (one per task of a replicated
+    /// app; one for a container).
+    Ready(Endpoints),
+    /// A private app: running at `addresses`, reachable only from `allowed` networks.
     Private {
-        address: SocketAddr,
+        addresses: Endpoints,
         allowed: Arc<[IpNet]>,
     },
     /// The app exists but cannot take traffic; `status` is its lifecycle state as people
@@ -41,6 +44,9 @@ pub enum Upstream {
     /// No app has this slug.
     Unknown,
 }
+
+/// The addresses one app answers at; never empty.
+pub type Endpoints = Arc<[SocketAddr]>;
 
 /// Looks up an app by slug (the first DNS label of the Host), e.g. from the metadata store.
 pub type Resolve =
@@ -72,6 +78,8 @@ pub struct Proxy {
     resolve: Resolve,
     client_ip: ClientIp,
     client: Client<HttpConnector, Body>,
+    /// Turns through each app's addresses.
+    turn: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -104,6 +112,7 @@ impl Proxy {
             resolve,
             client_ip: Arc::new(|peer: IpAddr, _: Option<&str>| peer),
             client,
+            turn: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -145,9 +154,9 @@ impl Proxy {
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0.ip());
-        let addr = match (self.resolve)(slug.clone()).await {
-            Upstream::Ready(addr) => addr,
-            Upstream::Private { address, allowed } => {
+        let addresses = match (self.resolve)(slug.clone()).await {
+            Upstream::Ready(addresses) => addresses,
+            Upstream::Private { addresses, allowed } => {
                 let forwarded = request
                     .headers()
                     .get(X_FORWARDED_FOR)
@@ -156,13 +165,16 @@ impl Proxy {
                 if !caller.is_some_and(|ip| allowed.iter().any(|net| net.contains(&ip))) {
                     return reply.failure(Failure::Forbidden);
                 }
-                address
+                addresses
             }
             Upstream::Unknown => return reply.failure(Failure::NotFound),
             Upstream::Unavailable { status } => {
                 return reply.failure(Failure::Unavailable { status });
             }
         };
+        if addresses.is_empty() {
+            return reply.failure(Failure::Unreachable);
+        }
 
         let upgrade = upgrade_protocol(request.headers());
         // Taken before the request is consumed: it resolves once our 101 reaches the client.
@@ -170,10 +182,6 @@ impl Proxy {
         let client_ip = peer;
 
         let (mut parts, body) = request.into_parts();
-        let Some(uri) = upstream_uri(addr, &parts.uri) else {
-            tracing::error!(%slug, %addr, uri = %parts.uri, "cannot build the upstream URI");
-            return reply.failure(Failure::Unreachable);
-        };
         // An absolute-form request may carry its host only in the URI; the app still sees it.
         if !parts.headers.contains_key(header::HOST)
             && let Some(value) = parts
@@ -183,19 +191,45 @@ impl Proxy {
         {
             parts.headers.insert(header::HOST, value);
         }
+        // Without a body the request can be sent again: to the next address when one
+        // refuses the connection, and for reads also when one drops it mid-answer.
+        let replayable = upgrade.is_none()
+            && !parts.headers.contains_key(header::TRANSFER_ENCODING)
+            && parts
+                .headers
+                .get(header::CONTENT_LENGTH)
+                .is_none_or(|length| length == "0");
         prepare_request_headers(&mut parts.headers, upgrade, client_ip);
-        parts.uri = uri;
-        parts.version = Version::HTTP_11;
-        // Extensions are per-hop state of our server (connection info, upgrade handles).
-        parts.extensions = Default::default();
-
-        let mut response = match self.client.request(Request::from_parts(parts, body)).await {
-            Ok(response) => response,
-            Err(error) => {
-                tracing::warn!(%slug, %addr, request_id = %reply.request_id, error = %error_chain(&error), "app unreachable");
+        let idempotent = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        let first = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut body = Some(body);
+        let mut attempt = 0;
+        let mut response = loop {
+            let addr = addresses[(first + attempt) % addresses.len()];
+            attempt += 1;
+            let Some(uri) = upstream_uri(addr, &parts.uri) else {
+                tracing::error!(%slug, %addr, uri = %parts.uri, "cannot build the upstream URI");
                 return reply.failure(Failure::Unreachable);
+            };
+            let mut outgoing = Request::new(body.take().unwrap_or_default());
+            *outgoing.method_mut() = parts.method.clone();
+            *outgoing.uri_mut() = uri;
+            *outgoing.version_mut() = Version::HTTP_11;
+            *outgoing.headers_mut() = parts.headers.clone();
+            match self.client.request(outgoing).await {
+                Ok(response) => break response,
+                Err(error) => {
+                    let again = replayable
+                        && attempt < addresses.len()
+                        && (error.is_connect() || idempotent);
+                    tracing::warn!(%slug, %addr, request_id = %reply.request_id, error = %error_chain(&error), again, "app unreachable");
+                    if !again {
+                        return reply.failure(Failure::Unreachable);
+                    }
+                }
             }
         };
+        let addr = addresses[(first + attempt - 1) % addresses.len()];
 
         let upstream_upgrade = response.headers().get(header::UPGRADE).cloned();
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
@@ -778,7 +812,7 @@ mod tests {
     async fn private_apps_answer_only_their_allowed_networks() {
         let upstream = echo_upstream().await;
         let private = |allowed: &str| Upstream::Private {
-            address: upstream,
+            addresses: Arc::from([upstream]),
             allowed: vec![allowed.parse::<IpNet>().unwrap()].into(),
         };
         let front = front(vec![
@@ -808,7 +842,7 @@ mod tests {
     #[tokio::test]
     async fn app_hosts_reach_the_upstream_intact() {
         let upstream = echo_upstream().await;
-        let front = front(vec![("abc", Upstream::Ready(upstream))]).await;
+        let front = front(vec![("abc", Upstream::Ready(Arc::from([upstream])))]).await;
         let host = format!("abc.deployment.localhost:{}", front.port());
         let response = http()
             .post(format!("http://{front}/some/path?x=1&y=two%20words"))
@@ -872,7 +906,7 @@ mod tests {
                 .await
                 .expect("answer");
         });
-        let front = front(vec![("up", Upstream::Ready(upstream))]).await;
+        let front = front(vec![("up", Upstream::Ready(Arc::from([upstream])))]).await;
         let mut client = TcpStream::connect(front).await.expect("connect");
         client
             .write_all(
@@ -903,7 +937,7 @@ mod tests {
     #[tokio::test]
     async fn other_hosts_reach_the_api() {
         let upstream = echo_upstream().await;
-        let front = front(vec![("abc", Upstream::Ready(upstream))]).await;
+        let front = front(vec![("abc", Upstream::Ready(Arc::from([upstream])))]).await;
         for host in [
             front.to_string(),
             format!("deployment.localhost:{}", front.port()),
@@ -1041,7 +1075,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_down_upstream_gets_a_502() {
-        let front = front(vec![("gone", Upstream::Ready(dead_address().await))]).await;
+        let front = front(vec![(
+            "gone",
+            Upstream::Ready(Arc::from([dead_address().await])),
+        )])
+        .await;
         let host = format!("gone.deployment.localhost:{}", front.port());
         let response = http()
             .get(format!("http://{front}/"))
@@ -1063,6 +1101,38 @@ mod tests {
         assert_eq!(response.status(), 502);
         let body: Value = json_of(response).await;
         assert_eq!(body["error"], "app_unreachable");
+    }
+
+    #[tokio::test]
+    async fn a_task_that_refuses_is_skipped_for_requests_without_a_body() {
+        let live = echo_upstream().await;
+        let tasks: Endpoints = Arc::from([dead_address().await, live]);
+        let front = front(vec![("two", Upstream::Ready(tasks))]).await;
+        let host = format!("two.deployment.localhost:{}", front.port());
+        // Every turn of the rotation, including the ones starting at the dead task.
+        for _ in 0..4 {
+            let response = http()
+                .get(format!("http://{front}/"))
+                .header("host", &host)
+                .send()
+                .await
+                .expect("request");
+            assert!(response.status().is_success(), "{}", response.status());
+        }
+        // A body cannot be sent twice: a request with one that meets the dead task fails.
+        let mut statuses = Vec::new();
+        for _ in 0..2 {
+            let response = http()
+                .post(format!("http://{front}/"))
+                .header("host", &host)
+                .body("payload")
+                .send()
+                .await
+                .expect("request");
+            statuses.push(response.status().as_u16());
+        }
+        statuses.sort_unstable();
+        assert_eq!(statuses, [201, 502], "the echo answers 201");
     }
 
     #[tokio::test]
@@ -1089,7 +1159,7 @@ mod tests {
                 .await
                 .expect("second chunk");
         });
-        let front = front(vec![("sse", Upstream::Ready(upstream))]).await;
+        let front = front(vec![("sse", Upstream::Ready(Arc::from([upstream])))]).await;
         let mut response = http()
             .get(format!("http://{front}/events"))
             .header("host", format!("sse.deployment.localhost:{}", front.port()))
@@ -1132,7 +1202,7 @@ mod tests {
             let (mut read, mut write) = stream.split();
             let _ = tokio::io::copy(&mut read, &mut write).await;
         });
-        let front = front(vec![("ws", Upstream::Ready(upstream))]).await;
+        let front = front(vec![("ws", Upstream::Ready(Arc::from([upstream])))]).await;
         let mut client = TcpStream::connect(front).await.expect("connect");
         client
             .write_all(

@@ -257,6 +257,22 @@ pub async fn sse_lines(host: &TestHost, path: &str) -> Vec<String> {
 
 /// Removes every container, image and network of a namespace.
 pub fn remove_namespace(namespace: &str) {
+    let services: Vec<String> = docker(&[
+        "service",
+        "ls",
+        "--filter",
+        &format!("label=dev.instanode.namespace={namespace}"),
+        "--format",
+        "{{.ID}}",
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect();
+    if !services.is_empty() {
+        let mut args = vec!["service", "rm"];
+        args.extend(services.iter().map(String::as_str));
+        docker(&args);
+    }
     let containers = containers_of(namespace);
     if !containers.is_empty() {
         let mut args = vec!["rm", "-f"];

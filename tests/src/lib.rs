@@ -114,6 +114,12 @@ impl ProviderSpec {
     }
 
     /// Adds a provider setting (`config.get` in the component).
+    /// The same provider keeping only the resources it made: its kinds are retired.
+    pub fn retired(mut self) -> Self {
+        self.config.retired_kinds = std::mem::take(&mut self.config.kinds);
+        self
+    }
+
     pub fn setting(mut self, key: &str, value: &str) -> Self {
         self.config.config.insert(key.into(), value.into());
         self
@@ -224,6 +230,24 @@ impl ProviderSpec {
         }
         config.sandbox.host_wait_ms = Some(900_000);
         Self::new("deploy", "deploy.wasm", config).setting("start_timeout_seconds", "30")
+    }
+
+    /// The Swarm deploy provider (kind `deploy`) on the machine's single-node Swarm, in a
+    /// namespace of its own, pushing images to the test registry and running `replicas`
+    /// tasks per app.
+    pub fn swarm(replicas: u32) -> Self {
+        let namespace = format!("sw{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let registry = env("INSTANODE_TEST_REGISTRY");
+        let mut config = local_config::swarm(component_path("swarm.wasm"), &namespace, &registry);
+        if let Some(containers) = config.containers.as_mut() {
+            containers.allowed_registries = vec![registry];
+        }
+        config.grants.push("kv".into());
+        config.sandbox.host_wait_ms = Some(900_000);
+        Self::new("swarm", "swarm.wasm", config)
+            .setting("start_timeout_seconds", "60")
+            .setting("replicas", &replicas.to_string())
+            .setting("drain_seconds", "3")
     }
 
     /// The misbehaving test provider, serving `kinds`.
@@ -348,9 +372,9 @@ impl Drop for TestHost {
     /// networks), so test runs do not use up the engine's network address pools.
     fn drop(&mut self) {
         let config = std::fs::read_to_string(self.dir.join("instanode.toml")).unwrap_or_default();
-        if let Some(namespace) = config
+        for namespace in config
             .lines()
-            .find_map(|l| l.strip_prefix("namespace = "))
+            .filter_map(|l| l.strip_prefix("namespace = "))
             .map(|n| n.trim_matches('"'))
         {
             deploy::remove_namespace(namespace);

@@ -813,7 +813,7 @@ pub async fn logs(
 /// An app's build output (live while it builds), then its recent output, as server-sent
 /// events ending with `data: [end]`.
 pub(super) fn log_stream(app: &SharedApp, row: DeploymentRow) -> Result<Response, ApiError> {
-    let (_, provider) = apps::deployer(app).ok_or_else(no_deployer)?;
+    let provider = crate::deploy::deployer_of(app, &row).ok_or_else(no_deployer)?;
     let stream = log_lines(app.clone(), provider, row);
     let sse = Sse::new(futures_util::StreamExt::map(stream, |line| {
         Ok::<_, Infallible>(Event::default().data(line))

@@ -35,14 +35,14 @@ use crate::contract::instanode::provider::types::CapabilityError;
 use crate::store::Store;
 
 /// The label every object of one namespace carries.
-const NAMESPACE_LABEL: &str = "dev.instanode.namespace";
+pub(super) const NAMESPACE_LABEL: &str = "dev.instanode.namespace";
 /// Provider labels live under this prefix, apart from anything else on the engine.
-const LABEL_PREFIX: &str = "dev.instanode.label.";
+pub(super) const LABEL_PREFIX: &str = "dev.instanode.label.";
 /// Build output kept per build, and the most a caller asks for.
 pub const MAX_LINES: usize = 200;
 /// Builds whose output stays readable after they end.
 const KEPT_BUILDS: usize = 256;
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often a running build checks whether a redeploy replaced it.
 const SUPERSEDED_POLL: Duration = Duration::from_millis(500);
 /// How long a cancelled build may take to stop its last step before the next one starts.
@@ -112,7 +112,7 @@ impl BuildLog {
 /// One Docker Engine, as one namespace on it.
 pub struct ContainersBackend {
     socket: String,
-    namespace: String,
+    pub(super) namespace: String,
     docker: OnceCell<Docker>,
     store: Store,
     builds: Mutex<Vec<(String, Arc<BuildLog>)>>,
@@ -126,6 +126,10 @@ pub struct ContainersBackend {
     warned_uncapped: std::sync::atomic::AtomicBool,
     /// Registries prebuilt images may be pulled from (`host[:port]`).
     allowed_registries: Vec<String>,
+    /// Where the `services` capability pushes images for the cluster (`host[:port]`).
+    pub(super) cluster_registry: Option<String>,
+    /// The address of the engine's default bridge, where Swarm tasks reach this machine.
+    pub(super) bridge_gateway: OnceCell<String>,
 }
 
 impl ContainersBackend {
@@ -148,11 +152,13 @@ impl ContainersBackend {
             cgroup_driver: OnceCell::new(),
             warned_uncapped: std::sync::atomic::AtomicBool::new(false),
             allowed_registries: binding.allowed_registries.clone(),
+            cluster_registry: binding.cluster_registry.clone(),
+            bridge_gateway: OnceCell::new(),
         })
     }
 
     /// The engine client, connected on first use (the engine may start after the host).
-    async fn docker(&self) -> Result<&Docker, CapabilityError> {
+    pub(super) async fn docker(&self) -> Result<&Docker, CapabilityError> {
         self.docker
             .get_or_try_init(|| async {
                 let docker =
@@ -163,7 +169,7 @@ impl ContainersBackend {
             .await
     }
 
-    fn full_name(&self, name: &str) -> Result<String, CapabilityError> {
+    pub(super) fn full_name(&self, name: &str) -> Result<String, CapabilityError> {
         if !valid_name(name) {
             return Err(cap_error(
                 "invalid",
@@ -173,7 +179,7 @@ impl ContainersBackend {
         Ok(format!("{}-{name}", self.namespace))
     }
 
-    fn full_tag(&self, tag: &str) -> Result<String, CapabilityError> {
+    pub(super) fn full_tag(&self, tag: &str) -> Result<String, CapabilityError> {
         let (repository, version) = tag.split_once(':').unwrap_or((tag, "latest"));
         let version_ok = !version.is_empty()
             && version.len() <= 64
@@ -186,7 +192,7 @@ impl ContainersBackend {
         Ok(format!("{}:{version}", self.full_name(repository)?))
     }
 
-    fn labels(
+    pub(super) fn labels(
         &self,
         extra: &[(String, String)],
     ) -> Result<HashMap<String, String>, CapabilityError> {
@@ -807,7 +813,7 @@ impl ContainersBackend {
         }
     }
 
-    async fn remove_network(&self, name: &str) -> Result<(), CapabilityError> {
+    pub(super) async fn remove_network(&self, name: &str) -> Result<(), CapabilityError> {
         let full = self.full_name(name)?;
         let docker = self.docker().await?;
         match docker.remove_network(&full).await {
@@ -865,7 +871,7 @@ fn parse_context_ref(context_ref: &str) -> Result<(Uuid, i32), CapabilityError> 
 }
 
 /// Lowercase letters, digits and '-', 1-63 characters, not starting with '-'.
-fn valid_name(name: &str) -> bool {
+pub(super) fn valid_name(name: &str) -> bool {
     (1..=63).contains(&name.len())
         && !name.starts_with('-')
         && name
@@ -874,7 +880,7 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// Whether an HTTP server answers at `address` (any status line counts).
-async fn answers_http(address: &str) -> bool {
+pub(super) async fn answers_http(address: &str) -> bool {
     let Ok(mut stream) = tokio::net::TcpStream::connect(address).await else {
         return false;
     };
@@ -886,7 +892,7 @@ async fn answers_http(address: &str) -> bool {
     stream.read_exact(&mut head).await.is_ok() && &head == b"HTTP/"
 }
 
-fn is_not_found(e: &DockerError) -> bool {
+pub(super) fn is_not_found(e: &DockerError) -> bool {
     matches!(
         e,
         DockerError::DockerResponseServerError {
@@ -910,7 +916,7 @@ fn container_state(status: ContainerStateStatusEnum) -> ContainerState {
     }
 }
 
-fn engine_error(e: DockerError) -> CapabilityError {
+pub(super) fn engine_error(e: DockerError) -> CapabilityError {
     match e {
         DockerError::DockerResponseServerError {
             status_code,
@@ -1020,7 +1026,7 @@ fn unavailable(e: impl std::fmt::Display) -> CapabilityError {
 }
 
 impl HostState {
-    fn containers(&self) -> Result<&ContainersBackend, CapabilityError> {
+    pub(super) fn containers(&self) -> Result<&ContainersBackend, CapabilityError> {
         self.bindings
             .containers
             .as_ref()

@@ -15,6 +15,7 @@ mod mongo;
 mod nats;
 mod redis;
 mod s3;
+mod services;
 mod signer;
 mod sql;
 
@@ -51,10 +52,11 @@ pub enum Capability {
     Signer,
     S3,
     Containers,
+    Services,
 }
 
 impl Capability {
-    const ALL: [Capability; 10] = [
+    const ALL: [Capability; 11] = [
         Self::Config,
         Self::Log,
         Self::Kv,
@@ -65,6 +67,7 @@ impl Capability {
         Self::Signer,
         Self::S3,
         Self::Containers,
+        Self::Services,
     ];
 
     /// The interface name in the WIT package.
@@ -80,6 +83,7 @@ impl Capability {
             Self::Signer => "signer",
             Self::S3 => "s3",
             Self::Containers => "containers",
+            Self::Services => "services",
         }
     }
 
@@ -174,6 +178,9 @@ pub fn linker(engine: &Engine, grants: &[Capability]) -> anyhow::Result<Linker<H
             Capability::S3 => wit::s3::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
             Capability::Containers => {
                 wit::containers::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?
+            }
+            Capability::Services => {
+                wit::services::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?
             }
         }
     }

@@ -28,6 +28,13 @@ pub fn deployer(services: &Services) -> Option<(String, Arc<Loaded>)> {
     Some((kind, provider))
 }
 
+/// The provider that looks after an existing app: the one that made it, even when
+/// another now serves new deploys.
+pub fn deployer_of(services: &Services, app: &crate::store::DeploymentRow) -> Option<Arc<Loaded>> {
+    let kind = services.kinds.app_kind()?.name;
+    services.registry.for_resource(&app.provider, &kind)
+}
+
 /// App URLs from a pattern such as `http://*.deployment.localhost:8080`.
 #[derive(Debug, Clone)]
 pub struct AppUrls {

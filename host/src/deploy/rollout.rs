@@ -133,7 +133,7 @@ async fn run(
         .await
         .map_err(|e| internal(format!("metadata store: {e}")))?
         .ok_or_else(|| internal("the app vanished".into()))?;
-    let (_, provider) = super::deployer(services)
+    let provider = super::deployer_of(services, &row)
         .ok_or_else(|| internal("no provider serves deploys any more".into()))?;
     let mut target = target(services, &row, generation).await?;
     crate::vault::resolve(services, row.team_id, &row.env, &mut target.env, request_id)
@@ -177,7 +177,7 @@ async fn run(
         return Ok(());
     }
     let upstream = match provider.deploy_start(request_id, &target, &image).await {
-        Ok(Ok(Started::Running(upstream))) => upstream,
+        Ok(Ok(Started::Running(upstream))) => super::routes::recorded(&provider.name, &upstream),
         Ok(Ok(Started::Failed(failure))) => return Err(failure),
         other => return Err(call_failure(&provider, other.map(|a| a.map(|_| ())))),
     };

@@ -83,6 +83,7 @@ pub async fn slot(
     Ok(Slot {
         name: name.to_string(),
         kinds: provider.kinds.clone(),
+        retired_kinds: provider.retired_kinds.clone(),
         grants,
         sandbox,
         bindings,
@@ -118,6 +119,7 @@ pub async fn version(
         name: slot.name.clone(),
         version: String::new(),
         kinds: slot.kinds.clone(),
+        retired_kinds: slot.retired_kinds.clone(),
         kind_info: Vec::new(),
         sha256: compiled.sha256,
         grants: slot.grants.clone(),

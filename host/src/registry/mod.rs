@@ -40,6 +40,8 @@ pub struct Loaded {
     pub name: String,
     pub version: String,
     pub kinds: Vec<String>,
+    /// Kinds it only looks after for the resources it made (see `retired_kinds`).
+    pub retired_kinds: Vec<String>,
     /// What the component says of each configured kind, in `kinds` order.
     pub kind_info: Vec<KindInfo>,
     pub sha256: String,
@@ -63,6 +65,7 @@ pub struct Loaded {
 pub struct Slot {
     pub name: String,
     pub kinds: Vec<String>,
+    pub retired_kinds: Vec<String>,
     pub grants: Vec<Capability>,
     pub sandbox: SandboxConfig,
     bindings: Arc<Bindings>,
@@ -190,7 +193,7 @@ impl Registry {
         let live = self.live.load();
         live.by_name
             .get(provider)
-            .filter(|p| p.kinds.iter().any(|k| k == kind))
+            .filter(|p| p.kinds.iter().chain(&p.retired_kinds).any(|k| k == kind))
             .or_else(|| live.by_kind.get(kind))
             .cloned()
     }

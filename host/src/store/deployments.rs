@@ -55,6 +55,8 @@ pub struct DeploymentRow {
     pub resource_id: Uuid,
     pub token: Uuid,
     pub resource_status: ResourceStatus,
+    /// The provider that made the app's resource, and looks after it.
+    pub provider: String,
     pub tier: String,
     pub team_id: Option<Uuid>,
     /// The resource's env label (`development`, `production`, ...).
@@ -82,7 +84,7 @@ pub struct DeploymentRow {
 }
 
 const COLUMNS: &str =
-    "d.resource_id, r.token, r.status AS resource_status, r.tier, r.team_id, r.env, r.limits,
+    "d.resource_id, r.token, r.status AS resource_status, r.provider, r.tier, r.team_id, r.env, r.limits,
      r.expires_at, d.app_id, d.slug, d.fingerprint, d.name, d.port, d.sealed_env, d.status,
      d.generation, d.upstream, d.error, d.failure, d.stack_id, d.service, d.allowed_ips,
      d.image, d.created_at, d.updated_at";

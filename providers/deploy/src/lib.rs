@@ -10,6 +10,7 @@
 //! containers and images carry its resource id, so `deprovision` finds exactly them.
 
 mod autopsy;
+mod image;
 
 use std::time::{Duration, Instant};
 
@@ -23,12 +24,11 @@ use instanode_provider_kit::types::{
 use instanode_provider_kit::{Deployer, Provider, resource_hex, settings};
 
 use autopsy::Reason;
+use image::unavailable;
 
 const KIND: &str = "deploy";
 const DEFAULT_MEMORY_MB: u64 = 256;
 const DEFAULT_CPU_MILLIS: u64 = 500;
-const DEFAULT_BUILD_MEMORY_MB: u64 = 1024;
-const DEFAULT_BUILD_DEADLINE_SECONDS: u32 = 600;
 const DEFAULT_START_TIMEOUT_SECONDS: u64 = 60;
 const PIDS: u32 = 256;
 /// Restarts the engine grants a serving app that later crashes.
@@ -40,10 +40,6 @@ struct Deploy;
 /// Images and containers of one app start with this.
 fn app_prefix(app_id: &str) -> Result<String, ProviderError> {
     Ok(format!("app-{}", resource_hex(app_id)?))
-}
-
-fn unavailable(e: CapabilityError) -> ProviderError {
-    ProviderError::BackendUnavailable(format!("{e:?}"))
 }
 
 impl Provider for Deploy {
@@ -115,26 +111,7 @@ impl Provider for Deploy {
 impl Deployer for Deploy {
     fn build(target: App) -> Result<Built, ProviderError> {
         let tag = format!("{}-{}", app_prefix(&target.app_id)?, target.generation);
-        if let Some(image) = &target.image {
-            return pull(image, tag, target.port);
-        }
-        let memory = settings::parse_or("build_memory_mb", DEFAULT_BUILD_MEMORY_MB) << 20;
-        let deadline = settings::parse_or("build_deadline_seconds", DEFAULT_BUILD_DEADLINE_SECONDS);
-        match containers::build(&target.context_ref, &tag, memory, deadline) {
-            Ok(_) => Ok(Built::Image(tag)),
-            Err(CapabilityError::Backend(e)) if e.code == "build-failed" => Ok(Built::Failed(
-                autopsy::failure(Reason::BuildFailed, None, lines(&e.message), target.port),
-            )),
-            Err(CapabilityError::Backend(e)) if e.code == "deadline" => {
-                Ok(Built::Failed(autopsy::failure(
-                    Reason::DeadlineExceeded,
-                    None,
-                    lines(&e.message),
-                    target.port,
-                )))
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        image::make(&target, tag)
     }
 
     fn start(target: App, image: String) -> Result<Started, ProviderError> {
@@ -279,31 +256,6 @@ fn generation_of(name: &str) -> u32 {
         .next()
         .and_then(|g| g.parse().ok())
         .unwrap_or(0)
-}
-
-/// A prebuilt image, pinned to the digest it has now.
-fn pull(image: &str, tag: String, port: u16) -> Result<Built, ProviderError> {
-    match containers::pull(image, &tag) {
-        Ok(pinned) => {
-            log::write(Level::Info, &format!("pulled {image} as {pinned}"));
-            Ok(Built::Image(tag))
-        }
-        Err(CapabilityError::Backend(e))
-            if e.code == "pull-failed" || e.code == "registry-not-allowed" =>
-        {
-            Ok(Built::Failed(autopsy::failure(
-                Reason::PullFailed,
-                None,
-                lines(&e.message),
-                port,
-            )))
-        }
-        Err(e) => Err(unavailable(e)),
-    }
-}
-
-fn lines(text: &str) -> Vec<String> {
-    text.lines().map(str::to_string).collect()
 }
 
 instanode_provider_kit::export_deploy_provider!(Deploy);

@@ -57,7 +57,7 @@ pub mod settings;
 pub use bindings::deployer;
 #[cfg(feature = "sdk")]
 pub use bindings::instanode::provider::{
-    config, containers, kv, log, mongo, nats, redis, s3, signer, sql, types,
+    config, containers, kv, log, mongo, nats, redis, s3, services, signer, sql, types,
 };
 #[cfg(feature = "sdk")]
 pub use bindings::objects;

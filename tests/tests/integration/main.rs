@@ -36,5 +36,6 @@ mod sandbox;
 mod slowloris;
 mod spaces;
 mod stacks;
+mod swarm;
 mod vault;
 mod webhooks;
