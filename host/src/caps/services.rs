@@ -35,6 +35,9 @@ use crate::contract::instanode::provider::services::{
 };
 use crate::contract::instanode::provider::types::CapabilityError;
 
+/// How long removing a service waits for its tasks to stop: their grace period, and slack.
+const TASKS_STOP_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Nanoseconds, the unit of the engine's durations.
 const SECOND_NS: i64 = 1_000_000_000;
 
@@ -446,6 +449,7 @@ impl ContainersBackend {
         let Some(service) = self.own_service(&full).await? else {
             return Ok(());
         };
+        let id = service.id.unwrap_or_default();
         let pinned = service
             .spec
             .and_then(|s| s.task_template)
@@ -457,9 +461,29 @@ impl ContainersBackend {
             Err(e) if is_not_found(&e) => {}
             Err(e) => return Err(engine_error(e)),
         }
+        self.wait_for_tasks_to_stop(&id).await;
         match pinned {
             Some(pinned) => self.delete_pushed(&pinned).await,
             None => Ok(()),
+        }
+    }
+
+    /// Waits (a bounded time) until no task of the removed service `id` is left, so its
+    /// network can go right after.
+    async fn wait_for_tasks_to_stop(&self, id: &str) {
+        let Ok(docker) = self.docker().await else {
+            return;
+        };
+        let filters = HashMap::from([("service".to_string(), vec![id.to_string()])]);
+        let options = ListTasksOptionsBuilder::default().filters(&filters).build();
+        let deadline = tokio::time::Instant::now() + TASKS_STOP_LIMIT;
+        while tokio::time::Instant::now() < deadline {
+            match docker.list_tasks(Some(options.clone())).await {
+                Ok(tasks) if !tasks.is_empty() => {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                _ => return,
+            }
         }
     }
 

@@ -105,10 +105,13 @@ impl Provider for Swarm {
         for key in kv::list_keys(&format!("{RETIRE}{hex}/"), 1000).map_err(unavailable)? {
             kv::delete(&key).map_err(unavailable)?;
         }
-        if !target.state.is_empty() {
-            // The last service of a stack to go takes the network with it.
-            services::remove_network(&target.state).map_err(unavailable)?;
-        }
+        // The last service of a stack to go takes the network with it.
+        let network = if target.state.is_empty() {
+            prefix.as_str()
+        } else {
+            target.state.as_str()
+        };
+        services::remove_network(network).map_err(unavailable)?;
         Ok(())
     }
 
@@ -170,10 +173,11 @@ impl Deployer for Swarm {
         let prefix = app_prefix(&target.app_id)?;
         let hex = prefix.trim_start_matches("app-").to_string();
         let name = format!("{prefix}-{}", target.generation);
-        if let Some(network) = &target.network {
-            let encrypted = settings::is("encrypted_networks", "true");
-            services::ensure_network(network, encrypted).map_err(unavailable)?;
-        }
+        // A stack's services share its network; an app alone gets one of its own, so its
+        // traffic leaves through the cluster's gateway bridge, which the host guards.
+        let network = target.network.clone().unwrap_or_else(|| prefix.clone());
+        let encrypted = settings::is("encrypted_networks", "true");
+        services::ensure_network(&network, encrypted).map_err(unavailable)?;
         let limits = target.limits();
         let replicas = settings::parse_or("replicas", DEFAULT_REPLICAS)
             .min(limits.get_or("replicas", u64::MAX))
@@ -193,7 +197,7 @@ impl Deployer for Swarm {
                 ("app".into(), hex.clone()),
                 ("generation".into(), target.generation.to_string()),
             ],
-            network: target.network.clone(),
+            network: Some(network),
             hostname: target.hostname.clone(),
         };
         let timeout = Duration::from_secs(settings::parse_or(

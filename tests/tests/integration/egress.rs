@@ -142,9 +142,20 @@ HTTPServer(("0.0.0.0", 8080), Probe).serve_forever()
 
 #[tokio::test]
 async fn a_running_app_reaches_its_backends_and_nothing_else_of_the_host() {
+    reaches_its_backends_and_nothing_else(ProviderSpec::deploy()).await;
+}
+
+/// Swarm tasks leave through the engine's gateway bridge, not an app bridge: the same
+/// rules hold for them.
+#[tokio::test]
+async fn a_swarm_task_reaches_its_backends_and_nothing_else_of_the_host() {
+    reaches_its_backends_and_nothing_else(ProviderSpec::swarm(1)).await;
+}
+
+async fn reaches_its_backends_and_nothing_else(deployer: ProviderSpec) {
     let host = TestHost::start(HostOptions {
         providers: vec![
-            ProviderSpec::deploy(),
+            deployer,
             ProviderSpec::postgres(&["db"]).setting("internal_host", "host.docker.internal"),
         ],
         ..HostOptions::default()

@@ -322,6 +322,18 @@ async fn a_fastapi_app_on_postgres_runs_as_two_tasks_and_loses_no_request() {
         services_of(&namespace)
     );
     assert!(!live.is_empty());
+    let networks = docker(&[
+        "network",
+        "ls",
+        "--filter",
+        &format!("label=dev.instanode.namespace={namespace}"),
+        "--format",
+        "{{.Name}}",
+    ]);
+    assert!(
+        networks.trim().is_empty(),
+        "the app's network is gone: {networks}"
+    );
 }
 
 #[tokio::test]
