@@ -819,11 +819,16 @@ impl ContainersBackend {
         match docker.remove_network(&full).await {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            // Still in use: the last service to leave removes it.
+            // Still in use: the last service to leave removes it. (A Swarm overlay in use
+            // is a 400 "is in use by service".)
             Err(DockerError::DockerResponseServerError {
                 status_code: 403 | 409,
                 ..
             }) => Ok(()),
+            Err(DockerError::DockerResponseServerError {
+                status_code: 400,
+                message,
+            }) if message.contains("in use") => Ok(()),
             Err(e) => Err(engine_error(e)),
         }
     }

@@ -334,3 +334,89 @@ async fn needs_of_kinds_sharing_a_variable_are_numbered_not_overwritten() {
     let reply = host.delete_with(&path, &[("authorization", &bearer)]).await;
     reply.expect::<StackDeleted>(200);
 }
+
+/// The same stack on Swarm: each service a replicated service, linked on an encrypted
+/// overlay network of the stack's own where `backend` resolves by name.
+#[tokio::test]
+async fn a_stack_runs_on_swarm_linked_by_an_encrypted_overlay() {
+    let host = TestHost::start(HostOptions {
+        providers: vec![
+            ProviderSpec::postgres(&["db"]).setting("internal_host", "host.docker.internal"),
+            ProviderSpec::swarm(1).setting("encrypted_networks", "true"),
+        ],
+        ..HostOptions::default()
+    })
+    .await;
+    let db = host.provision("db", "stack-db").await;
+    let jwt = db.upgrade_jwt.as_str();
+    let manifest = format!(
+        "services:\n  web:\n    build: .\n    port: 8080\n    expose: true\n    env:\n      BACKEND_URL: service://backend\n  backend:\n    port: 9000\n    needs: [\"{}\"]\n",
+        db.token
+    );
+    let reply = upload(
+        &host,
+        "/stacks/new",
+        Some(jwt),
+        &[("name", "shop"), ("manifest", &manifest)],
+        &[
+            ("web", python_service(WEB)),
+            ("backend", python_service(BACKEND)),
+        ],
+    )
+    .await;
+    let created: StackCreated = reply.expect(202);
+    let stack = stack_status(&host, &created.slug, jwt, DeploymentStatus::Healthy).await;
+    let web = stack.services.iter().find(|s| s.name == "web").unwrap();
+    let (status, body) =
+        through_proxy(&host, Method::GET, web.url.as_deref().unwrap(), None, None).await;
+    assert_eq!(status, 200, "{body}");
+    let database = db.connection_url.rsplit('/').next().unwrap();
+    assert_eq!(body, format!("web sees: backend-ok db={database}"));
+
+    // One overlay network for the stack, encrypted, holding both services.
+    let config = std::fs::read_to_string(host.dir.join("instanode.toml")).unwrap();
+    let namespace = config
+        .lines()
+        .filter_map(|l| l.strip_prefix("namespace = "))
+        .map(|n| n.trim_matches('"'))
+        .find(|n| n.starts_with("sw"))
+        .unwrap()
+        .to_string();
+    let label = format!("label=dev.instanode.namespace={namespace}");
+    let networks = instanode_tests::deploy::docker(&[
+        "network",
+        "ls",
+        "--filter",
+        &label,
+        "--format",
+        "{{.Name}}",
+    ]);
+    let networks: Vec<&str> = networks.lines().collect();
+    assert_eq!(networks.len(), 1, "{networks:?}");
+    let network: Value = serde_json::from_str(&instanode_tests::deploy::docker(&[
+        "network",
+        "inspect",
+        networks[0],
+    ]))
+    .unwrap();
+    assert_eq!(network[0]["Driver"], "overlay");
+    assert!(
+        network[0]["Options"].get("encrypted").is_some(),
+        "{network}"
+    );
+
+    let path = format!("/api/v1/stacks/{}", created.slug);
+    host.delete_with(&path, &[("authorization", &format!("Bearer {jwt}"))])
+        .await
+        .expect::<StackDeleted>(200);
+    stack_status(&host, &created.slug, jwt, DeploymentStatus::Stopped).await;
+    let services = instanode_tests::deploy::docker(&[
+        "service",
+        "ls",
+        "--filter",
+        &label,
+        "--format",
+        "{{.Name}}",
+    ]);
+    assert!(services.trim().is_empty(), "{services}");
+}
