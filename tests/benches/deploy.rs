@@ -1,14 +1,20 @@
 //! Deploys as an agent sees them: from uploading a tarball to the first 200 from its URL
 //! (base image cached), one at a time and 16 at once; and what the host's proxy costs next
 //! to calling the container directly, and next to Debian's nginx in front of the same
-//! container, at the same concurrency. Run with `./scripts/bench deploy`;
-//! `INSTANODE_BENCH_DEPLOYS` sets the sample per scenario (16).
+//! container, at the same concurrency. The same on Docker Swarm (an app of two tasks):
+//! upload to first answer, a rolling redeploy, and how many requests of a steady client
+//! failed during the redeploys. Run with `./scripts/bench deploy`;
+//! `INSTANODE_BENCH_DEPLOYS` sets the sample per scenario (16; a quarter of it on Swarm).
 
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use instanode::api::schema::{DeploymentAnswer, DeploymentDeleted};
-use instanode_tests::deploy::{deploy, new_owner, static_site, through_proxy, wait_for};
+use instanode_tests::deploy::{
+    deploy, new_owner, static_site, through_proxy, try_through_proxy, wait_for,
+};
 use instanode_tests::{HostOptions, ProviderSpec, STATS_HEADER, Stats, TestHost, figure_row};
 use reqwest::Method;
 
@@ -240,8 +246,96 @@ async fn main() {
         COMMAND,
     ));
 
+    drop(host);
+    rows.extend(swarm_rows(n.div_ceil(4).max(2)).await);
+
     println!("{STATS_HEADER}");
     for row in rows {
         println!("{row}");
     }
+}
+
+/// The Swarm rows: `n` deploys of a two-task app one at a time, then `n` rolling
+/// redeploys of one app under a steady client, counting the requests that failed.
+async fn swarm_rows(n: usize) -> Vec<String> {
+    let host = Arc::new(
+        TestHost::start(HostOptions {
+            providers: vec![ProviderSpec::swarm(2)],
+            extra: "rate_limit_per_minute = 0".into(),
+            ..HostOptions::default()
+        })
+        .await,
+    );
+    upload_to_first_answer(&host, 1, 1).await;
+    let mut rows = vec![upload_to_first_answer(&host, 1, n).await.row(
+        "Swarm, 2 tasks: POST /deploy/new (busybox site) → healthy → first 200 from its URL",
+        1,
+        COMMAND,
+    )];
+
+    let jwt = new_owner(&host).await;
+    let answer: DeploymentAnswer = deploy(&host, &jwt, static_site("v0"), &[("name", "rolling")])
+        .await
+        .expect(202);
+    let id = answer.id.to_string();
+    let url = answer.url.expect("url");
+    wait_for(&host, &id, 1, &["healthy"], Duration::from_secs(180)).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let client = {
+        let (host, url, stop) = (host.clone(), url.clone(), stop.clone());
+        let (sent, failed) = (sent.clone(), failed.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                sent.fetch_add(1, Ordering::Relaxed);
+                let answer = try_through_proxy(&host, Method::GET, &url, None, None).await;
+                if !matches!(answer, Ok((200, _))) {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    for generation in 2..n + 2 {
+        let body = format!("v{generation}");
+        let began = Instant::now();
+        deploy(
+            &host,
+            &jwt,
+            static_site(&body),
+            &[("name", "rolling"), ("redeploy", "true")],
+        )
+        .await
+        .expect::<DeploymentAnswer>(202);
+        wait_for(
+            &host,
+            &id,
+            generation as u64,
+            &["healthy"],
+            Duration::from_secs(180),
+        )
+        .await;
+        samples.push(began.elapsed());
+    }
+    let wall = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    client.await.expect("the steady client");
+    rows.push(Stats::new(samples, wall).row(
+        "Swarm, 2 tasks: rolling redeploy, POST → new generation healthy",
+        1,
+        COMMAND,
+    ));
+    rows.push(figure_row(
+        "Swarm, 2 tasks: requests of a steady client failed during those redeploys",
+        "1",
+        &format!(
+            "{} of {}",
+            failed.load(Ordering::Relaxed),
+            sent.load(Ordering::Relaxed)
+        ),
+        COMMAND,
+    ));
+    rows
 }
