@@ -1112,14 +1112,21 @@ ensure_registry() { ensure_packages registry; }
 
 # start_registry DATA PORT: Debian's image registry on 127.0.0.1:PORT, storing under
 # DATA/registry, deletes enabled (garbage collection: `docker-registry garbage-collect
-# DATA/registry/config.yml`). The engine trusts loopback registries without TLS.
+# DATA/registry/config.yml`), and a login required: user `instanode`, password in
+# DATA/secrets/registry_password (bcrypt in its htpasswd file). The engine trusts loopback
+# registries without TLS.
+REGISTRY_USER=instanode
 start_registry() {
-    local data=$1 port=$2 dir=$1/registry
+    local data=$1 port=$2 dir=$1/registry password
     mkdir -p "$dir/storage"
+    password=$(secret "$data/secrets/registry_password")
     if pidfile_alive "$dir/server.pid"; then
         log "reusing running image registry on port $port"
         return
     fi
+    # Python's crypt makes the bcrypt hash the registry wants (no extra package needed).
+    python3 -W ignore -c 'import crypt, sys; print(sys.argv[1] + ":" + crypt.crypt(sys.argv[2], crypt.mksalt(crypt.METHOD_BLOWFISH)))' \
+        "$REGISTRY_USER" "$password" >"$dir/htpasswd"
     cat >"$dir/config.yml" <<EOF2
 version: 0.1
 log:
@@ -1129,6 +1136,10 @@ storage:
     rootdirectory: $dir/storage
   delete:
     enabled: true
+auth:
+  htpasswd:
+    realm: instanode
+    path: $dir/htpasswd
 http:
   addr: 127.0.0.1:$port
 EOF2
@@ -1137,11 +1148,22 @@ EOF2
     echo $! >"$dir/server.pid"
     local i
     for ((i = 0; i < 100; i++)); do
-        [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/") == 200 ]] && return
+        [[ $(curl -s -o /dev/null -w '%{http_code}' -u "$REGISTRY_USER:$password" "http://127.0.0.1:$port/v2/") == 200 ]] && return
         sleep 0.1
     done
     tail -n 20 "$dir/server.log" >&2 || true
     die "image registry failed to start (log: $dir/server.log)"
+}
+
+# login_registry DATA PORT: the Docker CLI of this run logged in to the registry, with its
+# own client config (DOCKER_CONFIG under DATA), so the machine's is left alone.
+login_registry() {
+    local data=$1 port=$2
+    export DOCKER_CONFIG=$data/docker-client
+    mkdir -p "$DOCKER_CONFIG"
+    secret "$data/secrets/registry_password" |
+        docker login -u "$REGISTRY_USER" --password-stdin "127.0.0.1:$port" >/dev/null ||
+        die "cannot log in to the image registry on 127.0.0.1:$port"
 }
 
 stop_registry() { stop_pidfile "image registry ($1/registry)" "$1/registry/server.pid"; }
@@ -1236,6 +1258,10 @@ prepare_test_backends() {
     export INSTANODE_TEST_CHROMIUM=/usr/bin/chromium
     export INSTANODE_TEST_NGINX=/usr/sbin/nginx
     export INSTANODE_TEST_REGISTRY="127.0.0.1:$registry_port"
+    export INSTANODE_TEST_REGISTRY_USER=$REGISTRY_USER
+    INSTANODE_TEST_REGISTRY_PASSWORD=$(secret "$data/secrets/registry_password")
+    export INSTANODE_TEST_REGISTRY_PASSWORD
+    login_registry "$data" "$registry_port"
     export INSTANODE_TEST_PLAYWRIGHT_DIR=$PLAYWRIGHT_DIR
     export INSTANODE_TEST_REDIS_URL="redis://admin:$(secret "$data/secrets/redis_admin_password")@127.0.0.1:$redis_port"
     export INSTANODE_TEST_REDIS_PORT=$redis_port

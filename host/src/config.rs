@@ -366,6 +366,19 @@ pub struct ContainersBinding {
     /// pushes images to, so every node of the engine's Swarm can pull them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_registry: Option<String>,
+    /// Logins for the registries above that ask for one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registry_logins: Vec<RegistryLogin>,
+}
+
+/// A user and password the host presents to one registry (`host[:port]`) when it pulls,
+/// pushes, deletes or has the cluster pull. Never handed to a component or a tenant.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryLogin {
+    pub registry: String,
+    pub username: String,
+    pub password: Secret,
 }
 
 fn default_build_pids() -> u32 {

@@ -295,6 +295,7 @@ pub fn deploy(component: PathBuf, namespace: &str) -> ProviderConfig {
         build_pids: 512,
         allowed_registries: Vec::new(),
         cluster_registry: None,
+        registry_logins: Vec::new(),
     });
     p
 }

@@ -255,50 +255,24 @@ pub async fn sse_lines(host: &TestHost, path: &str) -> Vec<String> {
         .collect()
 }
 
-/// Removes every container, image and network of a namespace.
+/// Removes every service, container, image and network of a namespace.
 pub fn remove_namespace(namespace: &str) {
-    let services: Vec<String> = docker(&[
-        "service",
-        "ls",
-        "--filter",
-        &format!("label=dev.instanode.namespace={namespace}"),
-        "--format",
-        "{{.ID}}",
-    ])
-    .lines()
-    .map(str::to_string)
-    .collect();
-    if !services.is_empty() {
-        let mut args = vec!["service", "rm"];
-        args.extend(services.iter().map(String::as_str));
-        docker(&args);
-    }
-    let containers = containers_of(namespace);
-    if !containers.is_empty() {
-        let mut args = vec!["rm", "-f"];
-        args.extend(containers.iter().map(String::as_str));
-        docker(&args);
-    }
-    let images = images_of(namespace);
-    if !images.is_empty() {
-        let mut args = vec!["rmi", "-f"];
-        args.extend(images.iter().map(String::as_str));
-        docker(&args);
-    }
-    let networks: Vec<String> = docker(&[
-        "network",
-        "ls",
-        "--filter",
-        &format!("label=dev.instanode.namespace={namespace}"),
-        "--format",
-        "{{.ID}}",
-    ])
-    .lines()
-    .map(str::to_string)
-    .collect();
-    if !networks.is_empty() {
-        let mut args = vec!["network", "rm"];
-        args.extend(networks.iter().map(String::as_str));
-        docker(&args);
-    }
+    let label = format!("label=dev.instanode.namespace={namespace}");
+    let ids = |object: &str| -> Vec<String> {
+        docker(&[object, "ls", "--filter", &label, "--format", "{{.ID}}"])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let remove = |command: &[&str], names: Vec<String>| {
+        if !names.is_empty() {
+            let mut args = command.to_vec();
+            args.extend(names.iter().map(String::as_str));
+            docker(&args);
+        }
+    };
+    remove(&["service", "rm"], ids("service"));
+    remove(&["rm", "-f"], containers_of(namespace));
+    remove(&["rmi", "-f"], images_of(namespace));
+    remove(&["network", "rm"], ids("network"));
 }

@@ -227,6 +227,7 @@ impl ProviderSpec {
         let mut config = local_config::deploy(component_path("deploy.wasm"), namespace);
         if let Some(containers) = config.containers.as_mut() {
             containers.allowed_registries = vec![env("INSTANODE_TEST_REGISTRY")];
+            containers.registry_logins = vec![registry_login()];
         }
         config.sandbox.host_wait_ms = Some(900_000);
         Self::new("deploy", "deploy.wasm", config).setting("start_timeout_seconds", "30")
@@ -241,6 +242,7 @@ impl ProviderSpec {
         let mut config = local_config::swarm(component_path("swarm.wasm"), &namespace, &registry);
         if let Some(containers) = config.containers.as_mut() {
             containers.allowed_registries = vec![registry];
+            containers.registry_logins = vec![registry_login()];
         }
         config.grants.push("kv".into());
         config.sandbox.host_wait_ms = Some(900_000);
@@ -290,6 +292,15 @@ pub const ADMIN_BEARER: &str = "Bearer test-admin-token-0123456789";
 
 /// A built component under `INSTANODE_TEST_PROVIDERS_DIR` (e.g. `postgres.wasm`,
 /// `variants/postgres-next.wasm`).
+/// The test registry's login (`scripts/lib.sh`, `start_registry`).
+pub fn registry_login() -> instanode::config::RegistryLogin {
+    instanode::config::RegistryLogin {
+        registry: env("INSTANODE_TEST_REGISTRY"),
+        username: env("INSTANODE_TEST_REGISTRY_USER"),
+        password: instanode::config::Secret::new(env("INSTANODE_TEST_REGISTRY_PASSWORD")),
+    }
+}
+
 pub fn component_bytes(file: &str) -> Vec<u8> {
     let path = PathBuf::from(env("INSTANODE_TEST_PROVIDERS_DIR")).join(file);
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))

@@ -128,6 +128,8 @@ pub struct ContainersBackend {
     allowed_registries: Vec<String>,
     /// Where the `services` capability pushes images for the cluster (`host[:port]`).
     pub(super) cluster_registry: Option<String>,
+    /// Logins for registries that ask for one.
+    registry_logins: Vec<crate::config::RegistryLogin>,
     /// The address of the engine's default bridge, where Swarm tasks reach this machine.
     pub(super) bridge_gateway: OnceCell<String>,
 }
@@ -153,6 +155,7 @@ impl ContainersBackend {
             warned_uncapped: std::sync::atomic::AtomicBool::new(false),
             allowed_registries: binding.allowed_registries.clone(),
             cluster_registry: binding.cluster_registry.clone(),
+            registry_logins: binding.registry_logins.clone(),
             bridge_gateway: OnceCell::new(),
         })
     }
@@ -382,6 +385,22 @@ impl ContainersBackend {
         }
     }
 
+    /// The login for `registry`, for the engine (pulls, pushes, the cluster's pulls).
+    pub(super) fn credentials(&self, registry: &str) -> Option<bollard::auth::DockerCredentials> {
+        let login = self.login(registry)?;
+        Some(bollard::auth::DockerCredentials {
+            username: Some(login.username.clone()),
+            password: Some(login.password.expose().to_string()),
+            serveraddress: Some(registry.to_string()),
+            ..Default::default()
+        })
+    }
+
+    /// The login for `registry`, if the operator gave one.
+    pub(super) fn login(&self, registry: &str) -> Option<&crate::config::RegistryLogin> {
+        self.registry_logins.iter().find(|l| l.registry == registry)
+    }
+
     /// Why `reference` may not be pulled here, if it may not.
     pub fn refuse_image(&self, reference: &str) -> Option<String> {
         self.allowed_image(reference).err()
@@ -413,7 +432,8 @@ impl ContainersBackend {
             .from_image(&image.repository)
             .tag(&image.version)
             .build();
-        let mut progress = docker.create_image(Some(options), None, None);
+        let login = self.credentials(&image.registry);
+        let mut progress = docker.create_image(Some(options), None, login);
         let mut said = Vec::new();
         while let Some(step) = progress.next().await {
             match step {
@@ -813,22 +833,17 @@ impl ContainersBackend {
         }
     }
 
-    pub(super) async fn remove_network(&self, name: &str) -> Result<(), CapabilityError> {
+    async fn remove_network(&self, name: &str) -> Result<(), CapabilityError> {
         let full = self.full_name(name)?;
         let docker = self.docker().await?;
         match docker.remove_network(&full).await {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            // Still in use: the last service to leave removes it. (A Swarm overlay in use
-            // is a 400 "is in use by service".)
+            // Still in use: the last service to leave removes it.
             Err(DockerError::DockerResponseServerError {
                 status_code: 403 | 409,
                 ..
             }) => Ok(()),
-            Err(DockerError::DockerResponseServerError {
-                status_code: 400,
-                message,
-            }) if message.contains("in use") => Ok(()),
             Err(e) => Err(engine_error(e)),
         }
     }

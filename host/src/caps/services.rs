@@ -93,7 +93,7 @@ impl ContainersBackend {
         let mut progress = docker.push_image(
             &remote,
             Some(PushImageOptionsBuilder::default().tag(version).build()),
-            None,
+            self.credentials(registry),
         );
         let mut failure = None;
         while let Some(step) = progress.next().await {
@@ -133,8 +133,11 @@ impl ContainersBackend {
             return Ok(());
         };
         let url = format!("http://{registry}/v2/{repository}/manifests/{digest}");
-        let answer = reqwest::Client::new()
-            .delete(&url)
+        let mut request = reqwest::Client::new().delete(&url);
+        if let Some(login) = self.login(registry) {
+            request = request.basic_auth(&login.username, Some(login.password.expose()));
+        }
+        let answer = request
             .send()
             .await
             .map_err(|e| cap_error("unavailable", format!("cluster registry: {e}")))?;
@@ -275,7 +278,9 @@ impl ContainersBackend {
             ..Default::default()
         };
         let docker = self.docker().await?;
-        if let Err(e) = docker.create_service(spec, None).await {
+        // With the registry's login, so every node can pull the image.
+        let login = self.credentials(self.cluster_registry()?);
+        if let Err(e) = docker.create_service(spec, login).await {
             let _ = self.delete_pushed(&pinned).await;
             return Err(engine_error(e));
         }
@@ -487,6 +492,68 @@ impl ContainersBackend {
         }
     }
 
+    /// Removes overlay `name` unless a service still uses it. Tasks of a service just
+    /// removed may hold it a moment longer: that is waited out (a bounded time).
+    async fn remove_overlay(&self, name: &str) -> Result<(), CapabilityError> {
+        let full = self.full_name(name)?;
+        let docker = self.docker().await?;
+        let deadline = tokio::time::Instant::now() + TASKS_STOP_LIMIT;
+        loop {
+            match docker.remove_network(&full).await {
+                Ok(()) => return Ok(()),
+                Err(e) if is_not_found(&e) => return Ok(()),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 400 | 403 | 409,
+                    message,
+                }) if message.contains("in use") => {
+                    // Another service of the stack: the last one to go removes it.
+                    if self.serves_on(&full).await? || tokio::time::Instant::now() > deadline {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                }
+                Err(e) => return Err(engine_error(e)),
+            }
+        }
+    }
+
+    /// Whether a service of this namespace is attached to network `full`.
+    async fn serves_on(&self, full: &str) -> Result<bool, CapabilityError> {
+        let docker = self.docker().await?;
+        let id = match docker
+            .inspect_network(
+                full,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+        {
+            Ok(network) => network.id.unwrap_or_default(),
+            Err(e) if is_not_found(&e) => return Ok(false),
+            Err(e) => return Err(engine_error(e)),
+        };
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{NAMESPACE_LABEL}={}", self.namespace)],
+        )]);
+        let services = docker
+            .list_services(Some(
+                ListServicesOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(engine_error)?;
+        Ok(services.into_iter().any(|service| {
+            service
+                .spec
+                .and_then(|s| s.task_template)
+                .and_then(|t| t.networks)
+                .unwrap_or_default()
+                .iter()
+                .any(|n| n.target.as_deref().is_some_and(|t| t == id || t == full))
+        }))
+    }
+
     async fn ensure_overlay(&self, name: &str, encrypted: bool) -> Result<(), CapabilityError> {
         let full = self.full_name(name)?;
         let docker = self.docker().await?;
@@ -571,6 +638,6 @@ impl Host for HostState {
     }
 
     async fn remove_network(&mut self, name: String) -> Result<(), CapabilityError> {
-        self.containers()?.remove_network(&name).await
+        self.containers()?.remove_overlay(&name).await
     }
 }

@@ -9,6 +9,7 @@
 //! Isolation: the `containers` capability namespaces and labels everything; each app's
 //! containers and images carry its resource id, so `deprovision` finds exactly them.
 
+mod app;
 mod autopsy;
 mod image;
 
@@ -18,15 +19,13 @@ use instanode_provider_kit::containers::{self, ContainerState, RunRequest};
 use instanode_provider_kit::deployer::{App, Built, Started};
 use instanode_provider_kit::log::{self, Level};
 use instanode_provider_kit::types::{
-    CapabilityError, Creation, Info, KindInfo, ProviderError, ProvisionRequest, Provisioned,
-    ResourceRef, UsageReport,
+    CapabilityError, Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
 };
-use instanode_provider_kit::{Deployer, Provider, resource_hex, settings};
+use instanode_provider_kit::{Deployer, Provider, settings};
 
 use autopsy::Reason;
 use image::unavailable;
 
-const KIND: &str = "deploy";
 const DEFAULT_MEMORY_MB: u64 = 256;
 const DEFAULT_CPU_MILLIS: u64 = 500;
 const DEFAULT_START_TIMEOUT_SECONDS: u64 = 60;
@@ -37,46 +36,21 @@ const POLL: Duration = Duration::from_millis(100);
 
 struct Deploy;
 
-/// Images and containers of one app start with this.
-fn app_prefix(app_id: &str) -> Result<String, ProviderError> {
-    Ok(format!("app-{}", resource_hex(app_id)?))
-}
-
 impl Provider for Deploy {
     fn describe() -> Info {
         Info {
             name: "deploy".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            kinds: vec![KindInfo {
-                name: KIND.into(),
-                label: "deploy".into(),
-                creation: Creation::BuildContext,
-                rotatable: false,
-                internal: true,
-                env_var: "DEPLOY_URL".into(),
-                request_fields: vec![],
-            }],
+            kinds: vec![app::kind_info()],
         }
     }
 
-    /// Nothing runs yet: the host starts the first rollout right after. The URL is the
-    /// host's (it routes it), handed in as the `url` option; a stack's network comes in
-    /// as `network` and is kept in the state so `deprovision` can remove it.
     fn provision(request: ProvisionRequest) -> Result<Provisioned, ProviderError> {
-        app_prefix(&request.resource_id)?;
-        let url = request
-            .option("url")
-            .ok_or_else(|| ProviderError::InvalidRequest("the `url` option is required".into()))?;
-        Ok(Provisioned {
-            connection_url: url.into(),
-            internal_url: None,
-            fields: vec![],
-            state: request.option("network").unwrap_or_default().into(),
-        })
+        app::provision(request)
     }
 
     fn deprovision(target: ResourceRef) -> Result<(), ProviderError> {
-        let prefix = app_prefix(&target.resource_id)?;
+        let prefix = app::prefix(&target.resource_id)?;
         let hex = prefix.trim_start_matches("app-");
         for name in containers::find("app", hex).map_err(unavailable)? {
             containers::remove(&name).map_err(unavailable)?;
@@ -90,7 +64,7 @@ impl Provider for Deploy {
     }
 
     fn usage(target: ResourceRef) -> Result<UsageReport, ProviderError> {
-        let prefix = app_prefix(&target.resource_id)?;
+        let prefix = app::prefix(&target.resource_id)?;
         let hex = prefix.trim_start_matches("app-");
         let running = containers::find("app", hex).map_err(unavailable)?.len();
         Ok(UsageReport {
@@ -110,12 +84,12 @@ impl Provider for Deploy {
 
 impl Deployer for Deploy {
     fn build(target: App) -> Result<Built, ProviderError> {
-        let tag = format!("{}-{}", app_prefix(&target.app_id)?, target.generation);
+        let tag = format!("{}-{}", app::prefix(&target.app_id)?, target.generation);
         image::make(&target, tag)
     }
 
     fn start(target: App, image: String) -> Result<Started, ProviderError> {
-        let prefix = app_prefix(&target.app_id)?;
+        let prefix = app::prefix(&target.app_id)?;
         let hex = prefix.trim_start_matches("app-").to_string();
         let name = format!("{prefix}-{}", target.generation);
         if let Some(network) = &target.network {
@@ -168,12 +142,12 @@ impl Deployer for Deploy {
     }
 
     fn logs(target: App, tail: u32) -> Result<Vec<String>, ProviderError> {
-        let prefix = app_prefix(&target.app_id)?;
+        let prefix = app::prefix(&target.app_id)?;
         let hex = prefix.trim_start_matches("app-");
         let newest = containers::find("app", hex)
             .map_err(unavailable)?
             .into_iter()
-            .max_by_key(|n| generation_of(n));
+            .max_by_key(|n| app::generation_of(n));
         match newest {
             Some(name) => containers::logs(&name, tail).map_err(unavailable),
             None => Ok(Vec::new()),
@@ -239,7 +213,7 @@ fn retire_older(
     generation: u32,
 ) -> Result<(), ProviderError> {
     for name in containers::find("app", hex).map_err(unavailable)? {
-        if name != current && generation_of(&name) < generation {
+        if name != current && app::generation_of(&name) < generation {
             containers::remove(&name).map_err(unavailable)?;
             containers::remove_images(&name).map_err(unavailable)?;
         }
@@ -248,14 +222,6 @@ fn retire_older(
         containers::remove_images(&format!("{prefix}-{}", generation - 1)).map_err(unavailable)?;
     }
     Ok(())
-}
-
-/// `app-<hex>-<generation>` → generation.
-fn generation_of(name: &str) -> u32 {
-    name.rsplit('-')
-        .next()
-        .and_then(|g| g.parse().ok())
-        .unwrap_or(0)
 }
 
 instanode_provider_kit::export_deploy_provider!(Deploy);

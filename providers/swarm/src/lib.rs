@@ -12,7 +12,10 @@
 //! Isolation: the `services` and `containers` capabilities prefix and label everything;
 //! each app's services carry its resource id, so `deprovision` finds exactly them.
 
-// One source for both deploy providers: how images are made and failures explained.
+// One source for both deploy providers: what an app is, how its image is made and how
+// its failures are explained.
+#[path = "../../deploy/src/app.rs"]
+mod app;
 #[path = "../../deploy/src/autopsy.rs"]
 mod autopsy;
 #[path = "../../deploy/src/image.rs"]
@@ -26,15 +29,13 @@ use instanode_provider_kit::kv;
 use instanode_provider_kit::log::{self, Level};
 use instanode_provider_kit::services::{self, ServiceRequest, TaskState};
 use instanode_provider_kit::types::{
-    Creation, Info, KindInfo, ProviderError, ProvisionRequest, Provisioned, ResourceRef,
-    UsageReport,
+    Info, ProviderError, ProvisionRequest, Provisioned, ResourceRef, UsageReport,
 };
-use instanode_provider_kit::{Deployer, Provider, resource_hex, settings};
+use instanode_provider_kit::{Deployer, Provider, settings};
 
 use autopsy::Reason;
 use image::unavailable;
 
-const KIND: &str = "deploy";
 const DEFAULT_MEMORY_MB: u64 = 256;
 const DEFAULT_CPU_MILLIS: u64 = 500;
 const DEFAULT_REPLICAS: u64 = 1;
@@ -57,46 +58,21 @@ const START_FAILURES: [&str; 4] = [
 
 struct Swarm;
 
-/// Services and images of one app start with this.
-fn app_prefix(app_id: &str) -> Result<String, ProviderError> {
-    Ok(format!("app-{}", resource_hex(app_id)?))
-}
-
 impl Provider for Swarm {
     fn describe() -> Info {
         Info {
             name: "swarm".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            kinds: vec![KindInfo {
-                name: KIND.into(),
-                label: "deploy".into(),
-                creation: Creation::BuildContext,
-                rotatable: false,
-                internal: true,
-                env_var: "DEPLOY_URL".into(),
-                request_fields: vec![],
-            }],
+            kinds: vec![app::kind_info()],
         }
     }
 
-    /// Nothing runs yet: the host starts the first rollout right after. The URL is the
-    /// host's, handed in as the `url` option; a stack's network comes in as `network` and
-    /// is kept in the state so `deprovision` can remove it.
     fn provision(request: ProvisionRequest) -> Result<Provisioned, ProviderError> {
-        app_prefix(&request.resource_id)?;
-        let url = request
-            .option("url")
-            .ok_or_else(|| ProviderError::InvalidRequest("the `url` option is required".into()))?;
-        Ok(Provisioned {
-            connection_url: url.into(),
-            internal_url: None,
-            fields: vec![],
-            state: request.option("network").unwrap_or_default().into(),
-        })
+        app::provision(request)
     }
 
     fn deprovision(target: ResourceRef) -> Result<(), ProviderError> {
-        let prefix = app_prefix(&target.resource_id)?;
+        let prefix = app::prefix(&target.resource_id)?;
         let hex = prefix.trim_start_matches("app-");
         for name in services::find("app", hex).map_err(unavailable)? {
             services::remove(&name).map_err(unavailable)?;
@@ -116,7 +92,7 @@ impl Provider for Swarm {
     }
 
     fn usage(target: ResourceRef) -> Result<UsageReport, ProviderError> {
-        let prefix = app_prefix(&target.resource_id)?;
+        let prefix = app::prefix(&target.resource_id)?;
         let hex = prefix.trim_start_matches("app-");
         let mut running = 0;
         for name in services::find("app", hex).map_err(unavailable)? {
@@ -165,12 +141,12 @@ impl Provider for Swarm {
 
 impl Deployer for Swarm {
     fn build(target: App) -> Result<Built, ProviderError> {
-        let tag = format!("{}-{}", app_prefix(&target.app_id)?, target.generation);
+        let tag = format!("{}-{}", app::prefix(&target.app_id)?, target.generation);
         image::make(&target, tag)
     }
 
     fn start(target: App, image: String) -> Result<Started, ProviderError> {
-        let prefix = app_prefix(&target.app_id)?;
+        let prefix = app::prefix(&target.app_id)?;
         let hex = prefix.trim_start_matches("app-").to_string();
         let name = format!("{prefix}-{}", target.generation);
         // A stack's services share its network; an app alone gets one of its own, so its
@@ -221,12 +197,12 @@ impl Deployer for Swarm {
     }
 
     fn logs(target: App, tail: u32) -> Result<Vec<String>, ProviderError> {
-        let prefix = app_prefix(&target.app_id)?;
+        let prefix = app::prefix(&target.app_id)?;
         let hex = prefix.trim_start_matches("app-");
         let newest = services::find("app", hex)
             .map_err(unavailable)?
             .into_iter()
-            .max_by_key(|n| generation_of(n));
+            .max_by_key(|n| app::generation_of(n));
         match newest {
             Some(name) => services::logs(&name, tail).map_err(unavailable),
             None => Ok(Vec::new()),
@@ -304,7 +280,7 @@ fn wait_until_serving(
 fn retire_older(hex: &str, generation: u32) -> Result<(), ProviderError> {
     let due = unix_now() + settings::parse_or("drain_seconds", DEFAULT_DRAIN_SECONDS);
     for name in services::find("app", hex).map_err(unavailable)? {
-        let older = generation_of(&name);
+        let older = app::generation_of(&name);
         if older < generation {
             kv::set(
                 &format!("{RETIRE}{hex}/{older}"),
@@ -314,14 +290,6 @@ fn retire_older(hex: &str, generation: u32) -> Result<(), ProviderError> {
         }
     }
     Ok(())
-}
-
-/// `app-<hex>-<generation>` → generation.
-fn generation_of(name: &str) -> u32 {
-    name.rsplit('-')
-        .next()
-        .and_then(|g| g.parse().ok())
-        .unwrap_or(0)
 }
 
 fn unix_now() -> u64 {

@@ -206,3 +206,52 @@ async fn images_from_elsewhere_are_refused_and_a_missing_one_fails_with_the_regi
         "the registry's words: {autopsy}"
     );
 }
+
+/// The registry asks for a login: anonymous reads are refused, and a host not given the
+/// login cannot pull what a logged-in client pushed.
+#[tokio::test]
+async fn the_registry_serves_only_with_the_operators_login() {
+    let registry = env("INSTANODE_TEST_REGISTRY");
+    let catalog = format!("http://{registry}/v2/_catalog");
+    let anonymous = reqwest::get(&catalog).await.unwrap().status().as_u16();
+    assert_eq!(anonymous, 401);
+    let logged_in = reqwest::Client::new()
+        .get(&catalog)
+        .basic_auth(
+            env("INSTANODE_TEST_REGISTRY_USER"),
+            Some(env("INSTANODE_TEST_REGISTRY_PASSWORD")),
+        )
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(logged_in, 200);
+
+    let mut without_login = ProviderSpec::deploy();
+    without_login
+        .config
+        .containers
+        .as_mut()
+        .unwrap()
+        .registry_logins = Vec::new();
+    let host = TestHost::start(HostOptions::only(without_login)).await;
+    let namespace = namespace_of(&host);
+    let pinned = push_site(&format!("{registry}/site-{namespace}"), "v1", "private");
+    let jwt = new_owner(&host).await;
+    let answer: DeploymentAnswer = upload(
+        &host,
+        "/deploy/new",
+        Some(&jwt),
+        &[("name", "private"), ("image", &pinned)],
+        &[],
+    )
+    .await
+    .expect(202);
+    let item = wait_for(&host, &answer.id.to_string(), 1, &["failed"], ROLLOUT).await;
+    let autopsy = item.failure.expect("an autopsy").to_string();
+    assert!(
+        autopsy.contains("no basic auth credentials") || autopsy.contains("unauthorized"),
+        "the registry's refusal: {autopsy}"
+    );
+}
