@@ -116,7 +116,7 @@ pub struct ContainersBackend {
     docker: OnceCell<Docker>,
     store: Store,
     builds: Mutex<Vec<(String, Arc<BuildLog>)>>,
-    network_lock: tokio::sync::Mutex<()>,
+    pub(super) network_lock: tokio::sync::Mutex<()>,
     /// CPU a build may use, in thousandths of a core.
     build_cpu_millis: u32,
     /// Processes a build may run at once.

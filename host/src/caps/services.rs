@@ -557,6 +557,9 @@ impl ContainersBackend {
     async fn ensure_overlay(&self, name: &str, encrypted: bool) -> Result<(), CapabilityError> {
         let full = self.full_name(name)?;
         let docker = self.docker().await?;
+        // A stack's services start together: one creation at a time here, and a name
+        // another replica took first counts as made.
+        let _one_at_a_time = self.network_lock.lock().await;
         match docker
             .inspect_network(
                 &full,
@@ -585,6 +588,11 @@ impl ContainersBackend {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 409, ..
             }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                if message.contains("name conflicts with an existing object") =>
+            {
+                Ok(())
+            }
             Err(e) => Err(engine_error(e)),
         }
     }
