@@ -169,6 +169,30 @@ pub async fn try_through_proxy(
     Ok((status, response.text().await.unwrap_or_default()))
 }
 
+/// A GET of app URL `app_url` sent to `base` (a host, or a balancer in front of hosts), with
+/// the app's name and `base`'s port as `Host`; a failed exchange is an error.
+pub async fn try_app_via(
+    http: &reqwest::Client,
+    base: &str,
+    app_url: &str,
+) -> reqwest::Result<(u16, String)> {
+    let app = url::Url::parse(app_url).expect("app URL");
+    let port = url::Url::parse(base)
+        .ok()
+        .and_then(|b| b.port_or_known_default())
+        .unwrap_or(80);
+    let response = http
+        .get(format!("{base}{}", app.path()))
+        .header(
+            "host",
+            format!("{}:{port}", app.host_str().unwrap_or_default()),
+        )
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    Ok((status, response.text().await.unwrap_or_default()))
+}
+
 /// GET `url` through the proxy until it answers 200 with a body containing `text`.
 pub async fn wait_for_body(host: &TestHost, url: &str, text: &str, within: Duration) -> String {
     let started = Instant::now();

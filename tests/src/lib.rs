@@ -237,9 +237,17 @@ impl ProviderSpec {
     /// namespace of its own, pushing images to the test registry and running `replicas`
     /// tasks per app.
     pub fn swarm(replicas: u32) -> Self {
-        let namespace = format!("sw{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        Self::swarm_in(
+            &format!("sw{}", &uuid::Uuid::new_v4().simple().to_string()[..10]),
+            replicas,
+        )
+    }
+
+    /// The Swarm deploy provider in namespace `namespace` (which must start with `sw`, so test
+    /// cleanup finds its services): replicas of one host share it.
+    pub fn swarm_in(namespace: &str, replicas: u32) -> Self {
         let registry = env("INSTANODE_TEST_REGISTRY");
-        let mut config = local_config::swarm(component_path("swarm.wasm"), &namespace, &registry);
+        let mut config = local_config::swarm(component_path("swarm.wasm"), namespace, &registry);
         if let Some(containers) = config.containers.as_mut() {
             containers.allowed_registries = vec![registry];
             containers.registry_logins = vec![registry_login()];

@@ -1,19 +1,29 @@
 //! Three host replicas on one metadata database behind Debian's nginx, acting as one: any
 //! replica provisions and serves, a rollout outlives the replica running it, a route change
-//! reaches every replica at once, and a provider uploaded through one serves on all.
+//! reaches every replica at once, and a provider uploaded through one serves on all; and the
+//! same three in front of the Swarm provider, where a two-task app loses no request of a
+//! client going through nginx.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use instanode::api::schema::{Created, DeploymentAnswer};
+use instanode::api::schema::{Created, DeploymentAnswer, DeploymentDeleted};
 use instanode::store::DeploymentStatus;
-use instanode_tests::deploy::{deploy, new_owner, static_site, tarball, through_proxy, wait_for};
+use instanode_tests::deploy::{
+    deploy, docker, new_owner, static_site, tarball, through_proxy, try_app_via, wait_for,
+};
 use instanode_tests::{
     ADMIN_BEARER, HostOptions, ProviderSpec, TestHost, component_bytes, env, superuser,
 };
 use reqwest::Method;
+use serde_json::{Value, json};
 use sqlx::Connection;
+
+use crate::swarm::{APP, DOCKERFILE, services_of, steady_client, task_containers};
 
 const ROLLOUT: Duration = Duration::from_secs(240);
 
@@ -87,23 +97,6 @@ impl Drop for Nginx {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A GET of an app URL through nginx (the app's name, nginx's port).
-async fn app_through(nginx: &Nginx, app_url: &str) -> (u16, String) {
-    let app = url::Url::parse(app_url).expect("app URL");
-    let port = nginx.url.rsplit(':').next().unwrap_or_default();
-    let response = reqwest::Client::new()
-        .get(format!("{}/", nginx.url))
-        .header(
-            "host",
-            format!("{}:{port}", app.host_str().unwrap_or_default()),
-        )
-        .send()
-        .await
-        .expect("nginx answers");
-    let status = response.status().as_u16();
-    (status, response.text().await.unwrap_or_default())
 }
 
 /// How many times the rollout of app `token` was started.
@@ -192,7 +185,9 @@ async fn three_replicas_behind_nginx_act_as_one() {
     );
     let started = Instant::now();
     loop {
-        let (status, body) = app_through(&nginx, &app_url).await;
+        let (status, body) = try_app_via(&http, &nginx.url, &app_url)
+            .await
+            .expect("nginx answers");
         if (status, body.trim()) == (200, "served v1") {
             break;
         }
@@ -291,4 +286,174 @@ async fn status_of(host: &TestHost, id: &str) -> DeploymentStatus {
         .expect::<DeploymentAnswer>(200)
         .item
         .status
+}
+
+#[tokio::test]
+async fn three_replicas_behind_nginx_serve_a_swarm_app_without_losing_a_request() {
+    let namespace = format!("sw{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let options = |metadata_db: Option<String>| HostOptions {
+        metadata_db,
+        ..HostOptions::of(vec![
+            ProviderSpec::postgres(&["db"]).setting("internal_host", "host.docker.internal"),
+            ProviderSpec::swarm_in(&namespace, 2),
+        ])
+    };
+    let a = TestHost::start(options(None)).await;
+    let b = TestHost::start(options(Some(a.metadata_db.clone()))).await;
+    let c = TestHost::start(options(Some(a.metadata_db.clone()))).await;
+    let nginx = Nginx::start(&[&a, &b, &c]);
+    let http = reqwest::Client::new();
+
+    // The database through nginx, the app through B.
+    let db: Created = {
+        let response = http
+            .post(format!("{}/db/new", nginx.url))
+            .header("x-forwarded-for", "198.51.100.91")
+            .json(&json!({"name": "hits-db"}))
+            .send()
+            .await
+            .expect("nginx answers");
+        assert_eq!(response.status().as_u16(), 201);
+        response.json().await.expect("a Created answer")
+    };
+    let internal_url = db.internal_url.clone().expect("an internal_url");
+    let app = |version: &str| {
+        (
+            tarball(&[("Dockerfile", DOCKERFILE), ("main.py", APP)]),
+            json!({ "DATABASE_URL": internal_url, "VERSION": version }).to_string(),
+        )
+    };
+    let (context, env_vars) = app("1");
+    let answer: DeploymentAnswer = deploy(
+        &b,
+        &db.upgrade_jwt,
+        context,
+        &[("name", "hits"), ("env_vars", &env_vars)],
+    )
+    .await
+    .expect(202);
+    let id = answer.id.to_string();
+    let url = answer.url.expect("an app URL");
+    wait_for(&c, &id, 1, &["healthy"], ROLLOUT).await;
+    let services = services_of(&namespace);
+    assert_eq!(services.len(), 1, "{services:?}");
+    let service = services[0].clone();
+
+    // Through nginx, whichever replica takes a request reaches both tasks, and both write to
+    // the tenant's database.
+    let app_host = url::Url::parse(&url)
+        .unwrap()
+        .host_str()
+        .unwrap()
+        .to_string();
+    let nginx_port = nginx.url.rsplit(':').next().unwrap().to_string();
+    let mut tasks = BTreeSet::new();
+    for _ in 0..20 {
+        let response = http
+            .post(format!("{}/hits", nginx.url))
+            .header("host", format!("{app_host}:{nginx_port}"))
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("nginx answers");
+        assert_eq!(response.status().as_u16(), 200);
+        let answer: Value = response.json().await.unwrap();
+        tasks.insert(answer["task"].as_str().unwrap().to_string());
+    }
+    assert_eq!(tasks.len(), 2, "both tasks answer: {tasks:?}");
+    let mut tenant = sqlx::PgConnection::connect(&db.connection_url)
+        .await
+        .unwrap();
+    let writers: i64 = sqlx::query_scalar("SELECT count(DISTINCT task) FROM hits")
+        .fetch_one(&mut tenant)
+        .await
+        .unwrap();
+    assert_eq!(writers, 2);
+
+    // A task killed under a steady client going through nginx: not one request fails.
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = steady_client(&nginx.url, &url, stop.clone());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let victim = task_containers(&service)[0].clone();
+    docker(&["kill", &victim]);
+    let began = Instant::now();
+    while task_containers(&service).len() < 2 || task_containers(&service).contains(&victim) {
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "no replacement task"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    stop.store(true, Ordering::Relaxed);
+    let seen = client.await.unwrap();
+    assert!(seen.sent > 50, "the client kept asking: {}", seen.sent);
+    assert!(
+        seen.failures.is_empty(),
+        "{} of {} requests failed while a task was killed: {:?}",
+        seen.failures.len(),
+        seen.sent,
+        seen.failures
+    );
+
+    // A rolling redeploy through C under the same client: zero failed requests, and every
+    // replica switches to version 2.
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = steady_client(&nginx.url, &url, stop.clone());
+    let (context, env_vars) = app("2");
+    deploy(
+        &c,
+        &db.upgrade_jwt,
+        context,
+        &[
+            ("name", "hits"),
+            ("env_vars", &env_vars),
+            ("redeploy", "true"),
+        ],
+    )
+    .await
+    .expect::<DeploymentAnswer>(202);
+    wait_for(&a, &id, 2, &["healthy"], ROLLOUT).await;
+    let began = Instant::now();
+    while !try_app_via(&http, &nginx.url, &url)
+        .await
+        .is_ok_and(|(_, body)| body.contains("\"version\":\"2\""))
+    {
+        assert!(began.elapsed() < Duration::from_secs(10), "still version 1");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    let seen = client.await.unwrap();
+    assert!(
+        seen.failures.is_empty(),
+        "{} of {} requests failed during the redeploy: {:?}",
+        seen.failures.len(),
+        seen.sent,
+        seen.failures
+    );
+    assert_eq!(
+        seen.versions,
+        BTreeSet::from(["1".to_string(), "2".to_string()]),
+        "the client saw the switch"
+    );
+    for replica in [&a, &b, &c] {
+        let (status, body) = through_proxy(replica, Method::GET, &url, None, None).await;
+        assert_eq!(status, 200);
+        assert!(body.contains("\"version\":\"2\""), "{body}");
+    }
+
+    // Deleted through A: no replica serves it, and the cluster runs nothing of it.
+    a.delete(&format!("/api/v1/deployments/{id}"))
+        .await
+        .expect::<DeploymentDeleted>(200);
+    for replica in [&a, &b, &c] {
+        let (status, _) = through_proxy(replica, Method::GET, &url, None, None).await;
+        assert_eq!(status, 404);
+    }
+    assert!(
+        services_of(&namespace).is_empty(),
+        "{:?}",
+        services_of(&namespace)
+    );
 }

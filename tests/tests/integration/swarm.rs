@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use instanode::api::schema::{DeploymentAnswer, DeploymentDeleted};
 use instanode::store::DeploymentStatus;
 use instanode_tests::deploy::{
-    containers_of, deploy, docker, new_owner, static_site, tarball, through_proxy,
-    try_through_proxy, wait_for, wait_for_body,
+    containers_of, deploy, docker, new_owner, static_site, tarball, through_proxy, try_app_via,
+    wait_for, wait_for_body,
 };
 use instanode_tests::{HostOptions, ProviderSpec, TestHost, env};
 use reqwest::Method;
@@ -23,7 +23,7 @@ use sqlx::Connection;
 /// Python images build slower than busybox ones on a busy machine.
 const ROLLOUT: Duration = Duration::from_secs(240);
 
-const APP: &str = r#"
+pub(crate) const APP: &str = r#"
 import os, socket
 from contextlib import closing
 import psycopg2
@@ -48,7 +48,7 @@ def hit():
     return {"version": os.environ["VERSION"], "task": task}
 "#;
 
-const DOCKERFILE: &str = "FROM instanode/python:3-bookworm\nWORKDIR /app\nCOPY main.py .\nUSER nobody\nCMD [\"python3\", \"-m\", \"uvicorn\", \"main:app\", \"--host\", \"0.0.0.0\", \"--port\", \"8080\"]\n";
+pub(crate) const DOCKERFILE: &str = "FROM instanode/python:3-bookworm\nWORKDIR /app\nCOPY main.py .\nUSER nobody\nCMD [\"python3\", \"-m\", \"uvicorn\", \"main:app\", \"--host\", \"0.0.0.0\", \"--port\", \"8080\"]\n";
 
 /// The namespace of the host's `swarm` provider.
 fn swarm_namespace(host: &TestHost) -> String {
@@ -62,7 +62,7 @@ fn swarm_namespace(host: &TestHost) -> String {
 }
 
 /// Names of the Swarm services of `namespace`.
-fn services_of(namespace: &str) -> Vec<String> {
+pub(crate) fn services_of(namespace: &str) -> Vec<String> {
     docker(&[
         "service",
         "ls",
@@ -77,7 +77,7 @@ fn services_of(namespace: &str) -> Vec<String> {
 }
 
 /// IDs of the running containers of service `service`.
-fn task_containers(service: &str) -> Vec<String> {
+pub(crate) fn task_containers(service: &str) -> Vec<String> {
     docker(&[
         "ps",
         "-q",
@@ -90,23 +90,27 @@ fn task_containers(service: &str) -> Vec<String> {
 }
 
 /// What a steady client saw: requests sent, and every failure.
-struct Steady {
-    sent: usize,
-    failures: Vec<String>,
-    versions: BTreeSet<String>,
+pub(crate) struct Steady {
+    pub(crate) sent: usize,
+    pub(crate) failures: Vec<String>,
+    pub(crate) versions: BTreeSet<String>,
 }
 
-/// GETs `url` (an answer from memory, so the tenant's connection cap plays no part)
-/// one request after another until `stop` is set (at most 3 minutes, loopback
-/// only), recording every answer that is not a 200 from the app.
-fn steady_client(
-    host: &Arc<TestHost>,
+/// GETs app URL `url` through `base` (a host or nginx in front of hosts; an answer from
+/// memory, so the tenant's connection cap plays no part) one request after another until
+/// `stop` is set (at most 3 minutes, loopback only), recording every answer that is not a
+/// 200 from the app.
+pub(crate) fn steady_client(
+    base: &str,
     url: &str,
     stop: Arc<AtomicBool>,
 ) -> tokio::task::JoinHandle<Steady> {
-    let host = host.clone();
-    let url = url.to_string();
+    let (base, url) = (base.to_string(), url.to_string());
     tokio::spawn(async move {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("a client");
         let began = Instant::now();
         let mut seen = Steady {
             sent: 0,
@@ -115,7 +119,7 @@ fn steady_client(
         };
         while !stop.load(Ordering::Relaxed) && began.elapsed() < Duration::from_secs(180) {
             seen.sent += 1;
-            match try_through_proxy(&host, Method::GET, &url, None, None).await {
+            match try_app_via(&http, &base, &url).await {
                 Ok((200, body)) => {
                     let answer: Value = serde_json::from_str(&body).unwrap_or_default();
                     seen.versions
@@ -131,13 +135,11 @@ fn steady_client(
 
 #[tokio::test]
 async fn a_fastapi_app_on_postgres_runs_as_two_tasks_and_loses_no_request() {
-    let host = Arc::new(
-        TestHost::start(HostOptions::of(vec![
-            ProviderSpec::postgres(&["db"]).setting("internal_host", "host.docker.internal"),
-            ProviderSpec::swarm(2),
-        ]))
-        .await,
-    );
+    let host = TestHost::start(HostOptions::of(vec![
+        ProviderSpec::postgres(&["db"]).setting("internal_host", "host.docker.internal"),
+        ProviderSpec::swarm(2),
+    ]))
+    .await;
     let namespace = swarm_namespace(&host);
     let db = host.provision("db", "hits-db").await;
     let internal_url = db.internal_url.clone().expect("an internal_url");
@@ -212,7 +214,7 @@ async fn a_fastapi_app_on_postgres_runs_as_two_tasks_and_loses_no_request() {
     // A task killed under a steady client: not one request fails, and the cluster brings
     // the service back to two tasks.
     let stop = Arc::new(AtomicBool::new(false));
-    let client = steady_client(&host, &url, stop.clone());
+    let client = steady_client(&host.url, &url, stop.clone());
     tokio::time::sleep(Duration::from_secs(1)).await;
     let victim = task_containers(&service)[0].clone();
     docker(&["kill", &victim]);
@@ -240,7 +242,7 @@ async fn a_fastapi_app_on_postgres_runs_as_two_tasks_and_loses_no_request() {
     // A rolling redeploy under the same client: zero failed requests, and version 2 is
     // what answers at the end.
     let stop = Arc::new(AtomicBool::new(false));
-    let client = steady_client(&host, &url, stop.clone());
+    let client = steady_client(&host.url, &url, stop.clone());
     let (context, env_vars) = app("2");
     deploy(
         &host,
