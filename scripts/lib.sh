@@ -85,7 +85,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 ALL_PACKAGES=(curl ca-certificates iproute2 procps git
     postgresql-15 postgresql-server-dev-15 build-essential dpkg-dev
     redis-server python3 python3-venv docker.io iptables debootstrap busybox-static
-    chromium nodejs nginx-light docker-registry)
+    chromium nodejs nginx-light docker-registry pebble openssl)
 
 # packages_needed NEED...: the Debian packages this machine lacks for each NEED, one a line.
 #   base      curl (with CA certificates), ip, pgrep, git
@@ -96,6 +96,7 @@ ALL_PACKAGES=(curl ca-certificates iproute2 procps git
 #   browser   chromium, and node to drive it (npm is not needed: see ensure_browser)
 #   nginx     nginx, for the proxy benchmark and the replicas test's load balancer
 #   registry  Debian's image registry, for prebuilt-image deploys
+#   acme      pebble (an ACME test CA with its DNS test server) and openssl, for the HTTPS tests
 packages_needed() {
     local need p
     for need; do
@@ -130,6 +131,10 @@ packages_needed() {
                 ;;
             nginx) have nginx || echo nginx-light ;;
             registry) have docker-registry || echo docker-registry ;;
+            acme)
+                have pebble && have pebble-challtestsrv || echo pebble
+                have openssl || echo openssl
+                ;;
             *) die "packages_needed: unknown need $need" ;;
         esac
     done | awk '!seen[$0]++'
@@ -139,7 +144,7 @@ packages_needed() {
 needs_of() {
     case $1 in
         up) echo base postgres redis python docker ;;
-        test) echo base postgres redis python docker browser nginx registry ;;
+        test) echo base postgres redis python docker browser nginx registry acme ;;
         bench) echo base postgres redis python docker browser nginx registry ;;
         *) die "needs_of: unknown purpose $1" ;;
     esac
@@ -1214,6 +1219,28 @@ remove_test_containers() {
     docker network prune -f --filter "label=$label" >/dev/null
 }
 
+# make_acme_listener_certificate DATA: a throwaway CA and, signed by it, the certificate
+# pebble serves its own API with (Debian's package ships none). Tests start their own pebble
+# and trust this CA when they talk to it. Exports INSTANODE_TEST_ACME_{CA,CERT,KEY}.
+make_acme_listener_certificate() {
+    local dir=$1/acme
+    if [[ ! -s $dir/cert.pem ]]; then
+        mkdir -p "$dir"
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+            -keyout "$dir/ca.key" -out "$dir/ca.pem" -subj "/CN=instanode test ACME CA" \
+            -addext "basicConstraints=critical,CA:TRUE" \
+            -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+            -keyout "$dir/cert.key" -out "$dir/cert.csr" -subj "/CN=localhost" 2>/dev/null
+        printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" "basicConstraints=CA:FALSE" \
+            "extendedKeyUsage=serverAuth" >"$dir/ext.cnf"
+        openssl x509 -req -in "$dir/cert.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+            -CAcreateserial -days 3650 -extfile "$dir/ext.cnf" -out "$dir/cert.pem" 2>/dev/null
+    fi
+    export INSTANODE_TEST_ACME_CA=$dir/ca.pem INSTANODE_TEST_ACME_CERT=$dir/cert.pem
+    export INSTANODE_TEST_ACME_KEY=$dir/cert.key
+}
+
 prepare_test_backends() {
     local data=$1 port=$2 redis_port=$3 mongo_port=$4 s3_port=$5 smtp_port=${6:-2526}
     local registry_port=${7:-55001}
@@ -1228,6 +1255,7 @@ prepare_test_backends() {
     ensure_browser
     ensure_nginx
     ensure_registry
+    ensure_packages acme
     build_all "$data"
     # Before the backends: they also listen on the Docker gateway, for tenants' containers.
     start_docker
@@ -1262,6 +1290,7 @@ prepare_test_backends() {
     INSTANODE_TEST_REGISTRY_PASSWORD=$(secret "$data/secrets/registry_password")
     export INSTANODE_TEST_REGISTRY_PASSWORD
     login_registry "$data" "$registry_port"
+    make_acme_listener_certificate "$data"
     export INSTANODE_TEST_PLAYWRIGHT_DIR=$PLAYWRIGHT_DIR
     export INSTANODE_TEST_REDIS_URL="redis://admin:$(secret "$data/secrets/redis_admin_password")@127.0.0.1:$redis_port"
     export INSTANODE_TEST_REDIS_PORT=$redis_port

@@ -88,6 +88,7 @@ impl App {
             builds: BuildSlots::new(config.apps.builds_per_owner, config.apps.concurrent_builds),
             routes: Default::default(),
             replica: uuid::Uuid::new_v4(),
+            tls: crate::tls::Tls::new(config)?,
         });
         let app = Arc::new(Self {
             services: services.clone(),
@@ -124,6 +125,7 @@ impl App {
         )
         .await;
         crate::replication::spawn(services.clone());
+        crate::tls::spawn(services.clone());
         schedule::spawn(services);
         Ok(app)
     }
@@ -183,7 +185,18 @@ pub fn app_proxy(app: &SharedApp) -> Arc<Proxy> {
         Arc::new(move |peer: std::net::IpAddr, forwarded: Option<&str>| {
             clients.clients.resolve(peer, forwarded).ip
         });
-    Arc::new(Proxy::new(app.apps.domain(), resolve).with_client_ip(client_ip))
+    let domains = app.clone();
+    let custom_domains: crate::proxy::HostLookup =
+        Arc::new(move |host: &str| domains.tls.domains.slug_for(host));
+    let certified = app.clone();
+    let https_origin: crate::proxy::HostLookup =
+        Arc::new(move |host: &str| certified.tls.https_origin(host));
+    Arc::new(
+        Proxy::new(app.apps.domain(), resolve)
+            .with_client_ip(client_ip)
+            .with_custom_domains(custom_domains)
+            .with_https_redirects(https_origin),
+    )
 }
 
 /// The NATS server settings that make it trust this host's keys (`instanode

@@ -76,6 +76,72 @@ pub struct Config {
     /// How often the providers directory is looked at.
     #[serde(default = "default_providers_poll_ms")]
     pub providers_poll_ms: u64,
+    /// HTTPS at the edge; off unless `[tls] listen` is set.
+    #[serde(default, skip_serializing_if = "TlsConfig::is_off")]
+    pub tls: TlsConfig,
+}
+
+/// HTTPS for app URLs, custom domains and the API.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// Where HTTPS is served, e.g. `0.0.0.0:443`. Unset: no HTTPS, nothing else here applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// A PEM certificate chain served for the API's name and any name without a certificate
+    /// of its own (with `private_key`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<PathBuf>,
+    /// The PEM private key of `certificate`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<PathBuf>,
+    /// Keep answering app hosts and custom domains over plain HTTP instead of redirecting them
+    /// to HTTPS (ACME challenges are always answered).
+    pub keep_http: bool,
+    /// The DNS server asked for custom domains' TXT records, e.g. `127.0.0.1:53`. Default: the
+    /// machine's resolvers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_resolver: Option<SocketAddr>,
+    /// Certificates from an ACME CA; without it only `certificate` is served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acme: Option<AcmeConfig>,
+}
+
+impl TlsConfig {
+    pub fn is_off(&self) -> bool {
+        self.listen.is_none()
+    }
+}
+
+/// The ACME CA certificates come from.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcmeConfig {
+    /// The CA's directory URL, e.g. `https://acme-v02.api.letsencrypt.org/directory`.
+    pub directory: String,
+    /// Contact addresses for the account (`mailto:ops@example.com`).
+    #[serde(default)]
+    pub contact: Vec<String>,
+    /// A PEM root trusted for the CA's own HTTPS (a private or test CA). Default: the public
+    /// web roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_certificate: Option<PathBuf>,
+    /// A command that publishes DNS-01 answers: run as `<command...> set <name> <value>` and
+    /// later `<command...> clear <name> <value>`, where name is `_acme-challenge.<domain>.`.
+    /// With it the apps domain gets one wildcard certificate; without it each app gets its
+    /// own through HTTP-01.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_hook: Vec<String>,
+    /// Also get a certificate for `public_url`'s host (through HTTP-01, or DNS-01 with a hook).
+    #[serde(default)]
+    pub api_certificate: bool,
+    /// A certificate is renewed once this share of its lifetime is left.
+    #[serde(default = "default_renew_share")]
+    pub renew_when_left: f64,
+}
+
+fn default_renew_share() -> f64 {
+    1.0 / 3.0
 }
 
 /// Subscription events from a payment system (`POST /billing/webhook`).

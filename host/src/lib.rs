@@ -28,6 +28,7 @@ pub mod serve;
 pub mod services;
 pub mod store;
 pub mod tenancy;
+pub mod tls;
 pub mod vault;
 pub mod webhook_ingest;
 pub mod webhooks;

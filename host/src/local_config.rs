@@ -164,6 +164,7 @@ pub fn local(
         admin_token: Some(Secret::new(&secrets.admin_token)),
         providers_dir: None,
         providers_poll_ms: 1000,
+        tls: Default::default(),
     }
 }
 

@@ -110,15 +110,48 @@ async fn serve(config: &config::Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    tracing::info!(listen = %listener.local_addr()?, public_url = %config.public_url, "instanode ready");
-    instanode::serve::serve(
+    let https = match config.tls.listen {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address} for HTTPS"))?,
+        ),
+        None => None,
+    };
+    tracing::info!(listen = %listener.local_addr()?, https = ?config.tls.listen, public_url = %config.public_url, "instanode ready");
+    let router = instanode::proxy::route(api::router(app.clone()), app::app_proxy(&app));
+    // Both listeners stop together.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stopping = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let plain = instanode::serve::serve(
         listener,
-        instanode::proxy::route(api::router(app.clone()), app::app_proxy(&app)),
+        router.clone(),
         &config.http,
-        shutdown_signal(),
-    )
-    .await;
-    Ok(())
+        None,
+        stopping(stopped.clone()),
+    );
+    let secure = async {
+        if let Some(listener) = https {
+            let acceptor = app.tls.acceptor()?;
+            instanode::serve::serve(
+                listener,
+                router.clone(),
+                &config.http,
+                Some(acceptor),
+                stopping(stopped.clone()),
+            )
+            .await;
+        }
+        anyhow::Ok(())
+    };
+    let signal = async {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    };
+    let ((), secure, ()) = tokio::join!(plain, secure, signal);
+    secure
 }
 
 async fn shutdown_signal() {

@@ -27,6 +27,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use ipnet::IpNet;
 use maud::{Markup, html};
 
+use crate::serve::OverTls;
+
 /// Where a deployed app's traffic goes right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Upstream {
@@ -80,7 +82,17 @@ pub struct Proxy {
     client: Client<HttpConnector, Body>,
     /// Turns through each app's addresses.
     turn: std::sync::atomic::AtomicUsize,
+    /// The slug a custom domain routes to.
+    custom_domain: HostLookup,
+    /// Where a plain-HTTP request for a host should be redirected, if anywhere.
+    https_origin: HostLookup,
 }
+
+/// Answers a question about a Host header.
+pub type HostLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// The path ACME HTTP-01 answers are asked for under, whatever the host.
+pub const ACME_CHALLENGE_PATH: &str = "/.well-known/acme-challenge/";
 
 impl std::fmt::Debug for Proxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -113,7 +125,21 @@ impl Proxy {
             client_ip: Arc::new(|peer: IpAddr, _: Option<&str>| peer),
             client,
             turn: std::sync::atomic::AtomicUsize::new(0),
+            custom_domain: Arc::new(|_: &str| None),
+            https_origin: Arc::new(|_: &str| None),
         }
+    }
+
+    /// Also proxies the custom domains `lookup` maps to app slugs.
+    pub fn with_custom_domains(mut self, lookup: HostLookup) -> Self {
+        self.custom_domain = lookup;
+        self
+    }
+
+    /// Redirects plain-HTTP requests for app hosts to the origin `lookup` gives for them.
+    pub fn with_https_redirects(mut self, lookup: HostLookup) -> Self {
+        self.https_origin = lookup;
+        self
     }
 
     /// Judges private apps' callers by `client_ip` instead of the connection's peer.
@@ -199,7 +225,8 @@ impl Proxy {
                 .headers
                 .get(header::CONTENT_LENGTH)
                 .is_none_or(|length| length == "0");
-        prepare_request_headers(&mut parts.headers, upgrade, client_ip);
+        let over_tls = parts.extensions.get::<OverTls>().is_some();
+        prepare_request_headers(&mut parts.headers, upgrade, client_ip, over_tls);
         let idempotent = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         let first = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut body = Some(body);
@@ -268,11 +295,33 @@ pub fn route(api: Router, proxy: Arc<Proxy>) -> Router {
 }
 
 async fn dispatch(State(proxy): State<Arc<Proxy>>, request: Request, next: Next) -> Response {
-    let slug = host_of(&request).and_then(|host| proxy.slug_of(host));
-    match slug {
-        Some(slug) => proxy.forward(slug, request).await,
-        None => next.run(request).await,
+    // ACME answers are the host's own, whichever name the CA asks under.
+    if request.uri().path().starts_with(ACME_CHALLENGE_PATH) {
+        return next.run(request).await;
     }
+    let Some(host) = host_of(&request) else {
+        return next.run(request).await;
+    };
+    let Some(slug) = proxy.slug_of(host).or_else(|| (proxy.custom_domain)(host)) else {
+        return next.run(request).await;
+    };
+    if request.extensions().get::<OverTls>().is_none()
+        && let Some(origin) = (proxy.https_origin)(host)
+    {
+        let path = request
+            .uri()
+            .path_and_query()
+            .map_or("/", PathAndQuery::as_str);
+        return match HeaderValue::from_str(&format!("{origin}{path}")) {
+            Ok(location) => (
+                StatusCode::PERMANENT_REDIRECT,
+                [(header::LOCATION, location)],
+            )
+                .into_response(),
+            Err(_) => StatusCode::BAD_REQUEST.into_response(),
+        };
+    }
+    proxy.forward(slug, request).await
 }
 
 /// The Host header, or the authority of an absolute-form request line.
@@ -352,6 +401,7 @@ fn prepare_request_headers(
     headers: &mut HeaderMap,
     upgrade: Option<HeaderValue>,
     client_ip: Option<IpAddr>,
+    over_tls: bool,
 ) {
     strip_hop_by_hop(headers);
     if let Some(protocol) = upgrade {
@@ -376,7 +426,10 @@ fn prepare_request_headers(
     if let Some(host) = headers.get(header::HOST).cloned() {
         headers.insert(X_FORWARDED_HOST, host);
     }
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    headers.insert(
+        X_FORWARDED_PROTO,
+        HeaderValue::from_static(if over_tls { "https" } else { "http" }),
+    );
 }
 
 /// Joins the client's and the app's upgraded connections until either side closes.
@@ -788,7 +841,12 @@ mod tests {
         ] {
             headers.append(name, HeaderValue::from_static(value));
         }
-        prepare_request_headers(&mut headers, None, Some(IpAddr::from([127, 0, 0, 1])));
+        prepare_request_headers(
+            &mut headers,
+            None,
+            Some(IpAddr::from([127, 0, 0, 1])),
+            false,
+        );
         let mut names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
         names.sort_unstable();
         assert_eq!(

@@ -1,12 +1,12 @@
 //! Keeping this replica in step with the others on the same metadata database: cached
 //! routes are forgotten and provider swaps followed as soon as another replica announces
-//! them, with a slow poll as the backstop for notifications missed while disconnected.
+//! them (certificates and custom domains too), with a slow poll as the backstop for notifications missed while disconnected.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::services::Services;
-use crate::store::{PROVIDERS_CHANNEL, ROUTES_CHANNEL};
+use crate::store::{PROVIDERS_CHANNEL, ROUTES_CHANNEL, TLS_CHANNEL};
 
 /// How often provider versions are compared even without a notification.
 const POLL: Duration = Duration::from_secs(5);
@@ -19,7 +19,7 @@ pub fn spawn(services: Arc<Services>) {
         loop {
             let mut listener = match services
                 .store
-                .listen(&[ROUTES_CHANNEL, PROVIDERS_CHANNEL])
+                .listen(&[ROUTES_CHANNEL, PROVIDERS_CHANNEL, TLS_CHANNEL])
                 .await
             {
                 Ok(listener) => listener,
@@ -35,6 +35,7 @@ pub fn spawn(services: Arc<Services>) {
                 tokio::select! {
                     note = listener.try_recv() => match note {
                         Ok(Some(note)) if note.channel() == ROUTES_CHANNEL => services.routes.forget_all(),
+                        Ok(Some(note)) if note.channel() == TLS_CHANNEL => services.tls.reload(&services).await,
                         Ok(Some(_)) => services.registry.converge().await,
                         // The connection dropped and came back: notifications may be lost.
                         Ok(None) => catch_up(&services).await,
@@ -43,7 +44,11 @@ pub fn spawn(services: Arc<Services>) {
                             break;
                         }
                     },
-                    _ = poll.tick() => services.registry.converge().await,
+                    _ = poll.tick() => {
+                        services.registry.converge().await;
+                        // Certificates also lapse, and a renewal elsewhere may go unannounced.
+                        services.tls.reload(&services).await;
+                    }
                 }
             }
             tokio::time::sleep(RETRY).await;
@@ -54,4 +59,5 @@ pub fn spawn(services: Arc<Services>) {
 async fn catch_up(services: &Services) {
     services.routes.forget_all();
     services.registry.converge().await;
+    services.tls.reload(services).await;
 }

@@ -15,9 +15,14 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::config::HttpConfig;
+
+/// Marks requests that arrived over TLS.
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
 
 /// How long open connections get to finish once shutdown starts.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -27,8 +32,10 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: &HttpConfig,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
+    let handshake_timeout = Duration::from_millis(limits.header_read_timeout_ms);
     let body_timeout = Duration::from_millis(limits.body_read_timeout_ms);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -55,30 +62,34 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let over_tls = tls.is_some();
         let service = tower::ServiceBuilder::new()
             .map_request(move |mut request: hyper::Request<hyper::body::Incoming>| {
                 request
                     .extensions_mut()
                     .insert(ConnectInfo::<SocketAddr>(peer));
+                if over_tls {
+                    request.extensions_mut().insert(OverTls);
+                }
                 request
             })
             .layer(RequestBodyTimeoutLayer::new(body_timeout))
             .service(router.clone());
-        let connection = http
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-            .with_upgrades();
-        let mut stopping = stopping.clone();
+        let service = TowerToHyperService::new(service);
+        let http = http.clone();
+        let stopping = stopping.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let mut connection = std::pin::pin!(connection);
-            let mut asked_to_stop = false;
-            loop {
-                tokio::select! {
-                    // Timeouts and resets end connections too: nothing to report.
-                    _ = connection.as_mut() => break,
-                    _ = stopping.changed(), if !asked_to_stop => {
-                        asked_to_stop = true;
-                        // Finish the request in flight, then close.
-                        connection.as_mut().graceful_shutdown();
+            match tls {
+                None => serve_connection(&http, TokioIo::new(stream), service, stopping).await,
+                // The handshake gets the same time as a request head.
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(&http, TokioIo::new(stream), service, stopping).await
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 }
             }
@@ -94,5 +105,34 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("connections still open after the drain period");
+    }
+}
+
+/// Serves one connection until it ends, finishing the request in flight once shutdown starts.
+async fn serve_connection<I, S>(
+    http: &hyper::server::conn::http1::Builder,
+    io: I,
+    service: S,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming> + Send,
+    S::Future: Send,
+    S::ResBody: Send + 'static,
+    <S::ResBody as hyper::body::Body>::Data: Send,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let connection = http.serve_connection(io, service).with_upgrades();
+    let mut connection = std::pin::pin!(connection);
+    let mut asked_to_stop = false;
+    loop {
+        tokio::select! {
+            // Timeouts and resets end connections too: nothing to report.
+            _ = connection.as_mut() => break,
+            _ = stopping.changed(), if !asked_to_stop => {
+                asked_to_stop = true;
+                connection.as_mut().graceful_shutdown();
+            }
+        }
     }
 }

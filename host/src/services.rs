@@ -39,6 +39,8 @@ pub struct Services {
     pub routes: RouteCache,
     /// Names this process among the replicas sharing the metadata database (rollout leases).
     pub replica: uuid::Uuid,
+    /// Certificates and custom domains.
+    pub tls: crate::tls::Tls,
 }
 
 impl Services {

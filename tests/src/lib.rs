@@ -10,6 +10,7 @@
 //! `INSTANODE_TEST_PROVIDERS_DIR` and `INSTANODE_TEST_DATA_DIR`. NATS servers are started per
 //! test host (see [`nats`]), since each trusts one host's keys.
 
+pub mod acme;
 pub mod deploy;
 pub mod mail;
 pub mod nats;
@@ -329,6 +330,8 @@ pub struct HostOptions {
     pub metadata_server: Option<String>,
     /// Extra top-level TOML (e.g. a `[sandbox]` section).
     pub extra: String,
+    /// The HTTP port to listen on (default: a free one), when something must know it first.
+    pub port: Option<u16>,
 }
 
 impl HostOptions {
@@ -364,6 +367,7 @@ impl Default for HostOptions {
             metadata_db: None,
             metadata_server: None,
             extra: String::new(),
+            port: None,
         }
     }
 }
@@ -541,7 +545,10 @@ impl TestHost {
 
     /// Writes a config, starts the binary and waits until `/healthz` answers.
     pub async fn try_start(options: HostOptions) -> anyhow::Result<TestHost> {
-        let port = free_port()?;
+        let port = match options.port {
+            Some(port) => port,
+            None => free_port()?,
+        };
         let HostFiles {
             dir,
             metadata_db,

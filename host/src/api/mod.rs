@@ -11,6 +11,7 @@ mod dashboard;
 mod deletion;
 mod deploy;
 mod docs;
+mod domains;
 mod env_updates;
 pub mod error;
 pub mod health;
@@ -96,6 +97,22 @@ pub fn router(app: SharedApp) -> Router {
         .route(
             "/api/v1/deployments/{id}/make-permanent",
             post(lifetime::deployment_permanent),
+        )
+        .route(
+            "/api/v1/deployments/{id}/domains",
+            get(domains::list).post(domains::add),
+        )
+        .route(
+            "/api/v1/deployments/{id}/domains/{domain}",
+            delete(domains::remove),
+        )
+        .route(
+            "/api/v1/deployments/{id}/domains/{domain}/verify",
+            post(domains::verify),
+        )
+        .route(
+            "/.well-known/acme-challenge/{token}",
+            get(domains::acme_answer),
         )
         .route(
             "/stacks/new",

@@ -13,6 +13,7 @@ mod resources;
 pub mod rollout_leases;
 mod seal;
 mod status;
+mod tls;
 mod vault;
 mod webhooks;
 
@@ -34,6 +35,9 @@ pub use provider_versions::{PROVIDERS_CHANNEL, ProviderLive};
 pub use resources::{DeleteStart, EndReason, EnforcementFailure, NewResource, ResourceRow};
 pub use seal::Sealer;
 pub use status::{DeploymentStatus, ResourceStatus};
+pub use tls::{
+    CertificateState, CustomDomain, DomainRefusal, DueCertificate, HeldCertificate, TLS_CHANNEL,
+};
 pub use vault::{VaultEvent, VaultKey, VaultWrite};
 pub use webhooks::{ReceivedRequest, StoredRequest};
 

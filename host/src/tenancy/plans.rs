@@ -56,6 +56,9 @@ pub struct Tier {
     /// The envs a team's vault may hold; `*` for any.
     #[serde(default)]
     pub vault_envs: Vec<String>,
+    /// Custom domains a team may bring for its apps; absent or 0: none.
+    #[serde(default)]
+    pub custom_domains_max: i64,
     pub resource_count_limit: BTreeMap<String, i64>,
     pub limits: BTreeMap<String, BTreeMap<String, i64>>,
 }

@@ -18,6 +18,7 @@ mod errors;
 mod faults;
 mod hostile;
 mod hot_swap;
+mod https;
 mod idempotency;
 mod images;
 mod isolation;

@@ -14,8 +14,9 @@ use utoipa::{Modify, OpenApi};
 
 use super::schema::ErrorBody;
 use super::{
-    admin, auth, billing, capabilities, claim, cli, dashboard, deletion, deploy, docs, env_updates,
-    health, lifetime, mcp, provision, resources, stacks, storage, team, vault, webhooks,
+    admin, auth, billing, capabilities, claim, cli, dashboard, deletion, deploy, docs, domains,
+    env_updates, health, lifetime, mcp, provision, resources, stacks, storage, team, vault,
+    webhooks,
 };
 
 /// `GET /openapi.json`.
@@ -73,6 +74,10 @@ const SUMMARY: &str = "Real infrastructure for coding agents through single HTTP
         deletion::cancel_deployment,
         lifetime::deployment_ttl,
         lifetime::deployment_permanent,
+        domains::add,
+        domains::list,
+        domains::verify,
+        domains::remove,
         // Stacks.
         stacks::create,
         stacks::get,
