@@ -145,7 +145,7 @@ needs_of() {
     case $1 in
         up) echo base postgres redis python docker ;;
         test) echo base postgres redis python docker browser nginx registry acme ;;
-        bench) echo base postgres redis python docker browser nginx registry ;;
+        bench) echo base postgres redis python docker browser nginx registry acme ;;
         *) die "needs_of: unknown purpose $1" ;;
     esac
 }

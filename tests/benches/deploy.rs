@@ -3,7 +3,9 @@
 //! to calling the container directly, and next to Debian's nginx in front of the same
 //! container, at the same concurrency. The same on Docker Swarm (an app of two tasks):
 //! upload to first answer, a rolling redeploy, and how many requests of a steady client
-//! failed during the redeploys. Run with `./scripts/bench deploy`;
+//! failed during the redeploys. Over HTTPS (a pebble-issued wildcard certificate): time to the
+//! first certificate, and GETs over kept-alive and freshly handshaken TLS connections. Run with
+//! `./scripts/bench deploy`;
 //! `INSTANODE_BENCH_DEPLOYS` sets the sample per scenario (16; a quarter of it on Swarm).
 
 use std::process::Stdio;
@@ -12,10 +14,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use instanode::api::schema::{DeploymentAnswer, DeploymentDeleted};
+use instanode_tests::acme::{Pebble, PebbleOptions};
 use instanode_tests::deploy::{
     deploy, new_owner, static_site, through_proxy, try_through_proxy, wait_for,
 };
-use instanode_tests::{HostOptions, ProviderSpec, STATS_HEADER, Stats, TestHost, figure_row};
+use instanode_tests::{
+    HostOptions, ProviderSpec, STATS_HEADER, Stats, TestHost, figure_row, free_port,
+};
 use reqwest::Method;
 
 const WORKERS: usize = 16;
@@ -125,30 +130,36 @@ fn start_nginx(dir: &std::path::Path, upstream: &str) -> (Nginx, String) {
 }
 
 /// `WORKERS` concurrent clients, each sending `REQUESTS_PER_WORKER` GETs to `target` with
-/// `host_header`.
+/// `host_header`, over one pool of kept-alive connections.
 async fn load(target: &str, host_header: Option<&str>) -> Stats {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(WORKERS)
         .build()
         .expect("client");
+    load_with(|| client.clone(), target, host_header).await
+}
+
+/// [`load`], each request sent with the client `client_for` gives.
+async fn load_with(
+    client_for: impl Fn() -> reqwest::Client,
+    target: &str,
+    host_header: Option<&str>,
+) -> Stats {
     let started = Instant::now();
-    let runs = (0..WORKERS).map(|_| {
-        let client = client.clone();
-        async move {
-            let mut samples = Vec::with_capacity(REQUESTS_PER_WORKER);
-            for _ in 0..REQUESTS_PER_WORKER {
-                let mut request = client.get(target);
-                if let Some(host) = host_header {
-                    request = request.header("host", host);
-                }
-                let began = Instant::now();
-                let response = request.send().await.expect("answer");
-                assert_eq!(response.status().as_u16(), 200);
-                response.bytes().await.expect("body");
-                samples.push(began.elapsed());
+    let runs = (0..WORKERS).map(|_| async {
+        let mut samples = Vec::with_capacity(REQUESTS_PER_WORKER);
+        for _ in 0..REQUESTS_PER_WORKER {
+            let mut request = client_for().get(target);
+            if let Some(host) = host_header {
+                request = request.header("host", host);
             }
-            samples
+            let began = Instant::now();
+            let response = request.send().await.expect("answer");
+            assert_eq!(response.status().as_u16(), 200);
+            response.bytes().await.expect("body");
+            samples.push(began.elapsed());
         }
+        samples
     });
     let samples = futures::future::join_all(runs)
         .await
@@ -247,12 +258,104 @@ async fn main() {
     ));
 
     drop(host);
+    rows.extend(https_rows(&proxied).await);
     rows.extend(swarm_rows(n.div_ceil(4).max(2)).await);
 
     println!("{STATS_HEADER}");
     for row in rows {
         println!("{row}");
     }
+}
+
+/// The HTTPS rows: a host with a TLS listener and a wildcard certificate for its apps from
+/// pebble (DNS-01 through the hook), from start to the certificate served; then GETs of an
+/// app over kept-alive TLS connections, and with a new client (a full handshake) per request.
+async fn https_rows(plain: &Stats) -> Vec<String> {
+    let (http_port, https_port) = (free_port().unwrap(), free_port().unwrap());
+    let pebble = Pebble::start(PebbleOptions {
+        http_port,
+        validity_secs: 3600,
+        blocked: Vec::new(),
+    })
+    .await;
+    let started = Instant::now();
+    let host = TestHost::start(HostOptions {
+        port: Some(http_port),
+        providers: vec![ProviderSpec::deploy()],
+        extra: format!(
+            "rate_limit_per_minute = 0\n{}",
+            pebble.host_config(https_port, "apps.test", true)
+        ),
+        ..HostOptions::default()
+    })
+    .await;
+    let jwt = new_owner(&host).await;
+    let answer: DeploymentAnswer = deploy(&host, &jwt, static_site("over tls"), &[("name", "tls")])
+        .await
+        .expect(202);
+    let url = answer.url.expect("url");
+    wait_for(
+        &host,
+        &answer.id.to_string(),
+        1,
+        &["healthy"],
+        Duration::from_secs(120),
+    )
+    .await;
+    let name = url::Url::parse(&url)
+        .unwrap()
+        .host_str()
+        .unwrap()
+        .to_string();
+    let root = reqwest::Certificate::from_pem(pebble.issuing_root.as_bytes()).unwrap();
+    let client = |pooled: usize| {
+        reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(root.clone())
+            .resolve(
+                &name,
+                std::net::SocketAddr::from(([127, 0, 0, 1], https_port)),
+            )
+            .pool_max_idle_per_host(pooled)
+            .build()
+            .expect("client")
+    };
+    while !matches!(client(0).get(&url).send().await, Ok(r) if r.status().is_success()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no certificate"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let to_certificate = started.elapsed();
+    let shared = client(WORKERS);
+    load_with(|| shared.clone(), &url, None).await;
+    let kept = load_with(|| shared.clone(), &url, None).await;
+    let fresh = load_with(|| client(0), &url, None).await;
+    vec![
+        figure_row(
+            "HTTPS: host start → deploy → wildcard certificate from pebble (DNS-01 hook) served",
+            "1",
+            &format!("{:.0} ms", to_certificate.as_secs_f64() * 1000.0),
+            COMMAND,
+        ),
+        kept.row(
+            "HTTPS: GET through the host's proxy, kept-alive TLS connections",
+            WORKERS,
+            COMMAND,
+        ),
+        fresh.row(
+            "HTTPS: GET through the host's proxy, a new client and full handshake each",
+            WORKERS,
+            COMMAND,
+        ),
+        figure_row(
+            "HTTPS kept-alive latency ÷ plain HTTP through the proxy, p50",
+            &WORKERS.to_string(),
+            &ratio(&kept, plain),
+            COMMAND,
+        ),
+    ]
 }
 
 /// The Swarm rows: `n` deploys of a two-task app one at a time, then `n` rolling

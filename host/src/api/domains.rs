@@ -8,7 +8,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
@@ -16,7 +16,8 @@ use super::error::ApiError;
 use super::json::JsonObject;
 use super::resources::parse_token;
 use super::schema::{
-    CustomDomainItem, DomainAnswer, DomainList, DomainProof, DomainRemoved, DomainRequest, True,
+    CustomDomainItem, DomainAnswer, DomainList, DomainProof, DomainRemoved, DomainRequest,
+    StackDomainRequest, True,
 };
 use crate::app::{App, SharedApp};
 use crate::store::{CertificateState, CustomDomain, DeploymentRow, DomainRefusal};
@@ -34,7 +35,50 @@ pub async fn add(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let row = owned_app(&app, &id).await?;
+    let row = super::deploy::find_row(&app, parse_token(&id)?).await?;
+    add_for(&app, &row, &body).await
+}
+
+/// `POST /api/v1/stacks/{slug}/domains`.
+#[utoipa::path(post, path = "/api/v1/stacks/{slug}/domains", tag = "stacks",
+    operation_id = "addStackDomain",
+    summary = "Serve a stack's exposed service at a domain of your own, over HTTPS",
+    description = "Like an app's domains, with `service` naming an exposed service of the stack (400 unknown_service otherwise).",
+    security(("bearer" = [])),
+    request_body = StackDomainRequest,
+    responses((status = 201, description = "Added, pending verification.", body = DomainAnswer)))]
+pub async fn add_to_stack(
+    State(app): State<SharedApp>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let services = exposed_services(&app, &slug, &headers).await?;
+    let wanted = body.get("service").and_then(|v| v.as_str()).unwrap_or("");
+    let row = services
+        .iter()
+        .find(|row| row.service.as_deref() == Some(wanted))
+        .ok_or_else(|| {
+            let names: Vec<&str> = services
+                .iter()
+                .filter_map(|r| r.service.as_deref())
+                .collect();
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unknown_service",
+                format!("{wanted:?} is not an exposed service of this stack."),
+            )
+            .action(format!("Send `service` as one of: {}.", names.join(", ")))
+        })?;
+    add_for(&app, row, &body).await
+}
+
+async fn add_for(
+    app: &App,
+    row: &DeploymentRow,
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Response, ApiError> {
+    usable(app, row)?;
     let requested = body
         .get("domain")
         .or_else(|| body.get("hostname"))
@@ -46,7 +90,7 @@ pub async fn add(
                 "The body needs a domain, e.g. {\"domain\": \"shop.example.com\"}.",
             )
         })?;
-    let domain = acceptable_domain(&app, requested)?;
+    let domain = acceptable_domain(app, requested)?;
     let team_id = row.team_id.ok_or_else(claim_first)?;
     let limit = app
         .plans
@@ -86,7 +130,7 @@ pub async fn add(
             .action("Tell the user to remove a domain they no longer use, or upgrade the team for more."));
         }
     };
-    let item = describe(&app, &row, &added, None);
+    let item = describe(app, row, &added, None);
     Ok((StatusCode::CREATED, Json(DomainAnswer { ok: True, item })).into_response())
 }
 
@@ -100,24 +144,43 @@ pub async fn list(
     Path(id): Path<String>,
 ) -> Result<Json<DomainList>, ApiError> {
     let row = super::deploy::find_row(&app, parse_token(&id)?).await?;
-    let domains = app
-        .store
-        .custom_domains_of(row.resource_id)
-        .await
-        .map_err(ApiError::internal)?;
-    let names: Vec<String> = domains.iter().map(|d| d.domain.clone()).collect();
-    let certificates = app
-        .store
-        .certificate_states(&names)
-        .await
-        .map_err(ApiError::internal)?;
-    let items = domains
-        .iter()
-        .map(|domain| {
+    list_for(&app, std::slice::from_ref(&row)).await
+}
+
+/// `GET /api/v1/stacks/{slug}/domains`.
+#[utoipa::path(get, path = "/api/v1/stacks/{slug}/domains", tag = "stacks",
+    operation_id = "listStackDomains",
+    summary = "A stack's custom domains, each with its service",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The domains, oldest first per service.", body = DomainList)))]
+pub async fn list_for_stack(
+    State(app): State<SharedApp>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<DomainList>, ApiError> {
+    let services = exposed_services(&app, &slug, &headers).await?;
+    list_for(&app, &services).await
+}
+
+async fn list_for(app: &App, rows: &[DeploymentRow]) -> Result<Json<DomainList>, ApiError> {
+    let mut items = Vec::new();
+    for row in rows {
+        let domains = app
+            .store
+            .custom_domains_of(row.resource_id)
+            .await
+            .map_err(ApiError::internal)?;
+        let names: Vec<String> = domains.iter().map(|d| d.domain.clone()).collect();
+        let certificates = app
+            .store
+            .certificate_states(&names)
+            .await
+            .map_err(ApiError::internal)?;
+        items.extend(domains.iter().map(|domain| {
             let certificate = certificates.iter().find(|c| c.name == domain.domain);
-            describe(&app, &row, domain, certificate)
-        })
-        .collect();
+            describe(app, row, domain, certificate)
+        }));
+    }
     Ok(Json(DomainList { ok: True, items }))
 }
 
@@ -132,25 +195,48 @@ pub async fn verify(
     Path((id, domain)): Path<(String, String)>,
 ) -> Result<Json<DomainAnswer>, ApiError> {
     let row = super::deploy::find_row(&app, parse_token(&id)?).await?;
-    let domain = domains::normalize(&domain).map_err(|_| unknown_domain())?;
-    let stored = domain_of(&app, &row, &domain).await?;
+    verify_for(&app, std::slice::from_ref(&row), &domain).await
+}
+
+/// `POST /api/v1/stacks/{slug}/domains/{domain}/verify`.
+#[utoipa::path(post, path = "/api/v1/stacks/{slug}/domains/{domain}/verify", tag = "stacks",
+    operation_id = "verifyStackDomain",
+    summary = "Look for a stack domain's TXT record now",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The domain's state after the check.", body = DomainAnswer)))]
+pub async fn verify_for_stack(
+    State(app): State<SharedApp>,
+    Path((slug, domain)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<DomainAnswer>, ApiError> {
+    let services = exposed_services(&app, &slug, &headers).await?;
+    verify_for(&app, &services, &domain).await
+}
+
+async fn verify_for(
+    app: &App,
+    rows: &[DeploymentRow],
+    domain: &str,
+) -> Result<Json<DomainAnswer>, ApiError> {
+    let domain = domains::normalize(domain).map_err(|_| unknown_domain())?;
+    let (row, stored) = domain_of(app, rows, &domain).await?;
     if stored.verified_at.is_none() {
         app.tls
             .check_proof(
-                &app,
+                app,
                 &stored.domain,
                 row.resource_id,
                 &stored.verification_token,
             )
             .await;
     }
-    let stored = domain_of(&app, &row, &domain).await?;
+    let (row, stored) = domain_of(app, rows, &domain).await?;
     let certificate = app
         .store
         .certificate_states(std::slice::from_ref(&domain))
         .await
         .map_err(ApiError::internal)?;
-    let item = describe(&app, &row, &stored, certificate.first());
+    let item = describe(app, row, &stored, certificate.first());
     Ok(Json(DomainAnswer { ok: True, item }))
 }
 
@@ -164,7 +250,31 @@ pub async fn remove(
     Path((id, domain)): Path<(String, String)>,
 ) -> Result<Json<DomainRemoved>, ApiError> {
     let row = super::deploy::find_row(&app, parse_token(&id)?).await?;
-    let domain = domains::normalize(&domain).map_err(|_| unknown_domain())?;
+    remove_for(&app, std::slice::from_ref(&row), &domain).await
+}
+
+/// `DELETE /api/v1/stacks/{slug}/domains/{domain}`.
+#[utoipa::path(delete, path = "/api/v1/stacks/{slug}/domains/{domain}", tag = "stacks",
+    operation_id = "removeStackDomain",
+    summary = "Stop serving a stack's service at a custom domain",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Removed with its certificate.", body = DomainRemoved)))]
+pub async fn remove_from_stack(
+    State(app): State<SharedApp>,
+    Path((slug, domain)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<DomainRemoved>, ApiError> {
+    let services = exposed_services(&app, &slug, &headers).await?;
+    remove_for(&app, &services, &domain).await
+}
+
+async fn remove_for(
+    app: &App,
+    rows: &[DeploymentRow],
+    domain: &str,
+) -> Result<Json<DomainRemoved>, ApiError> {
+    let domain = domains::normalize(domain).map_err(|_| unknown_domain())?;
+    let (row, _) = domain_of(app, rows, &domain).await?;
     let removed = app
         .store
         .remove_custom_domain(&domain, row.resource_id)
@@ -173,7 +283,7 @@ pub async fn remove(
     if !removed {
         return Err(unknown_domain());
     }
-    app.tls.changed(&app).await;
+    app.tls.changed(app).await;
     Ok(Json(DomainRemoved {
         ok: True,
         domain,
@@ -182,6 +292,11 @@ pub async fn remove(
 }
 
 /// `GET /.well-known/acme-challenge/{token}`: the answer an ACME CA asks for (HTTP-01).
+#[utoipa::path(get, path = "/.well-known/acme-challenge/{token}", tag = "health",
+    operation_id = "acmeChallengeAnswer",
+    summary = "An ACME HTTP-01 answer, for the certificate authority",
+    description = "Answered under any host name and never redirected to HTTPS, while the host is proving a name it asked a certificate for; 404 otherwise.",
+    responses((status = 200, description = "The key authorization.", content_type = "text/plain", body = String)))]
 pub async fn acme_answer(
     State(app): State<SharedApp>,
     Path(token): Path<String>,
@@ -195,9 +310,8 @@ pub async fn acme_answer(
     Ok(([(header::CONTENT_TYPE, "text/plain")], answer).into_response())
 }
 
-/// The caller's live app, if custom domains are available on this host at all.
-async fn owned_app(app: &App, id: &str) -> Result<DeploymentRow, ApiError> {
-    let row = super::deploy::find_row(app, parse_token(id)?).await?;
+/// Refuses when this host takes no custom domains, or the app is not live.
+fn usable(app: &App, row: &DeploymentRow) -> Result<(), ApiError> {
     if !app.tls.custom_domains_available() {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -213,7 +327,20 @@ async fn owned_app(app: &App, id: &str) -> Result<DeploymentRow, ApiError> {
             "The app is not live.",
         ));
     }
-    Ok(row)
+    Ok(())
+}
+
+/// The stack's live services that have a URL (the exposed ones).
+async fn exposed_services(
+    app: &App,
+    slug: &str,
+    headers: &HeaderMap,
+) -> Result<Vec<DeploymentRow>, ApiError> {
+    let (_, services) = super::stacks::find(app, slug, headers).await?;
+    Ok(services
+        .into_iter()
+        .filter(|row| row.slug.is_some() && row.resource_status.is_live())
+        .collect())
 }
 
 /// `requested` as stored, unless it is not a domain or belongs to this host.
@@ -243,14 +370,25 @@ fn acceptable_domain(app: &App, requested: &str) -> Result<String, ApiError> {
     Ok(domain)
 }
 
-async fn domain_of(app: &App, row: &DeploymentRow, domain: &str) -> Result<CustomDomain, ApiError> {
-    app.store
-        .custom_domains_of(row.resource_id)
-        .await
-        .map_err(ApiError::internal)?
-        .into_iter()
-        .find(|d| d.domain == domain)
-        .ok_or_else(unknown_domain)
+/// Which of `rows` asked for `domain`, and its request.
+async fn domain_of<'a>(
+    app: &App,
+    rows: &'a [DeploymentRow],
+    domain: &str,
+) -> Result<(&'a DeploymentRow, CustomDomain), ApiError> {
+    for row in rows {
+        let found = app
+            .store
+            .custom_domains_of(row.resource_id)
+            .await
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .find(|d| d.domain == domain);
+        if let Some(found) = found {
+            return Ok((row, found));
+        }
+    }
+    Err(unknown_domain())
 }
 
 /// A domain's state as the owner sees it.
@@ -298,6 +436,7 @@ fn describe(
     };
     CustomDomainItem {
         domain: domain.domain.clone(),
+        service: row.service.clone(),
         status: status.into(),
         tls_status: if status == "active" {
             "active"

@@ -111,6 +111,18 @@ pub fn router(app: SharedApp) -> Router {
             post(domains::verify),
         )
         .route(
+            "/api/v1/stacks/{slug}/domains",
+            get(domains::list_for_stack).post(domains::add_to_stack),
+        )
+        .route(
+            "/api/v1/stacks/{slug}/domains/{domain}",
+            delete(domains::remove_from_stack),
+        )
+        .route(
+            "/api/v1/stacks/{slug}/domains/{domain}/verify",
+            post(domains::verify_for_stack),
+        )
+        .route(
             "/.well-known/acme-challenge/{token}",
             get(domains::acme_answer),
         )

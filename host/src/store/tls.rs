@@ -193,6 +193,16 @@ impl Store {
         Ok(())
     }
 
+    /// A fingerprint of the stored certificates: it changes whenever one is issued, renewed
+    /// or dropped, so replicas reload only then.
+    pub async fn certificates_version(&self) -> sqlx::Result<(i64, Option<DateTime<Utc>>)> {
+        sqlx::query_as(
+            "SELECT count(*), max(updated_at) FROM tls_certificates WHERE chain_pem IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await
+    }
+
     /// Every certificate still valid.
     pub async fn held_certificates(&self) -> sqlx::Result<Vec<HeldCertificate>> {
         sqlx::query_as(

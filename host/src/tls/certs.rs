@@ -4,9 +4,10 @@
 //! in-memory copy the handshake reads, replaced whole when anything changed.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -25,6 +26,8 @@ pub struct CertStore {
     by_name: RwLock<HashMap<String, Arc<CertifiedKey>>>,
     /// Served when no certificate names the host asked for (the operator's own, if any).
     fallback: Option<Arc<CertifiedKey>>,
+    /// What the database held at the last load: unchanged, nothing is unsealed again.
+    loaded: Mutex<Option<(i64, Option<DateTime<Utc>>)>>,
 }
 
 impl CertStore {
@@ -33,11 +36,17 @@ impl CertStore {
             provider,
             by_name: RwLock::default(),
             fallback,
+            loaded: Mutex::default(),
         }
     }
 
-    /// Replaces what is served with every valid certificate in the metadata database.
-    pub async fn reload(&self, store: &Store, sealer: &Sealer) -> anyhow::Result<usize> {
+    /// Replaces what is served with every valid certificate in the metadata database, if
+    /// anything changed there since the last load.
+    pub async fn reload(&self, store: &Store, sealer: &Sealer) -> anyhow::Result<()> {
+        let version = store.certificates_version().await?;
+        if *self.loaded.lock().expect("version poisoned") == Some(version) {
+            return Ok(());
+        }
         let held = store.held_certificates().await?;
         let mut by_name = HashMap::with_capacity(held.len());
         for certificate in held {
@@ -51,9 +60,9 @@ impl CertStore {
                 }
             }
         }
-        let count = by_name.len();
         *self.by_name.write().expect("certificate map poisoned") = by_name;
-        Ok(count)
+        *self.loaded.lock().expect("version poisoned") = Some(version);
+        Ok(())
     }
 
     fn certified_key(
@@ -103,4 +112,56 @@ pub fn certified_key(
     anyhow::ensure!(!chain.is_empty(), "the certificate chain is empty");
     let key = PrivateKeyDer::from_pem_slice(key_pem).context("the private key is not PEM")?;
     CertifiedKey::from_der(chain, key, provider).context("the key does not fit the certificate")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn self_signed(names: &[&str]) -> Arc<CertifiedKey> {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let generated = rcgen::generate_simple_self_signed(names).unwrap();
+        let provider = rustls::crypto::ring::default_provider();
+        Arc::new(
+            certified_key(
+                &provider,
+                generated.cert.pem().as_bytes(),
+                generated.signing_key.serialize_pem().as_bytes(),
+            )
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_wildcard_covers_one_label_and_an_own_certificate_wins() {
+        let store = CertStore::new(Arc::new(rustls::crypto::ring::default_provider()), None);
+        let wildcard = self_signed(&["*.apps.test"]);
+        let own = self_signed(&["shop.apps.test"]);
+        store.by_name.write().unwrap().extend([
+            ("*.apps.test".to_string(), wildcard.clone()),
+            ("shop.apps.test".to_string(), own.clone()),
+        ]);
+        let found = |name: &str| store.find(name).map(|key| key.cert[0].clone());
+        assert_eq!(found("a.apps.test"), Some(wildcard.cert[0].clone()));
+        assert_eq!(found("A.Apps.Test."), Some(wildcard.cert[0].clone()));
+        assert_eq!(found("shop.apps.test"), Some(own.cert[0].clone()));
+        assert_eq!(found("a.b.apps.test"), None, "one label only");
+        assert_eq!(found("apps.test"), None);
+        assert_eq!(found("a.apps.test.evil"), None);
+    }
+
+    #[test]
+    fn a_key_that_does_not_fit_its_certificate_is_refused() {
+        let one = rcgen::generate_simple_self_signed(vec!["a.test".into()]).unwrap();
+        let other = rcgen::generate_simple_self_signed(vec!["a.test".into()]).unwrap();
+        let provider = rustls::crypto::ring::default_provider();
+        assert!(
+            certified_key(
+                &provider,
+                one.cert.pem().as_bytes(),
+                other.signing_key.serialize_pem().as_bytes()
+            )
+            .is_err()
+        );
+    }
 }

@@ -9,6 +9,7 @@ pub mod acme;
 pub mod certs;
 pub mod domains;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,8 @@ use domains::{DomainMap, Prover};
 
 /// How long a replica holds a due certificate while it asks the CA.
 const ISSUE_LEASE_SECS: f64 = 300.0;
+/// How long one issue may take, CA calls and validation included.
+const ISSUE_TIMEOUT: Duration = Duration::from_secs(240);
 /// How often wanted names, pending domains and due certificates are looked at.
 const TICK: Duration = Duration::from_secs(1);
 /// How often the wanted names are worked out again.
@@ -241,22 +244,28 @@ async fn want_names(services: &Services) -> sqlx::Result<()> {
             .want_certificate(&format!("*.{apps}"), Proof::Dns01.as_str())
             .await?;
     } else {
-        let live: std::collections::HashSet<String> = store
+        let live: HashSet<String> = store
             .live_app_slugs()
             .await?
             .into_iter()
             .map(|slug| format!("{slug}.{apps}"))
             .collect();
-        for name in &live {
+        let known: HashSet<String> = store
+            .certificate_names()
+            .await?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        for name in live.difference(&known) {
             added |= store.want_certificate(name, Proof::Http01.as_str()).await?;
         }
         // An ended app's name is no longer served or renewed.
-        for (name, _) in store.certificate_names().await? {
+        for name in &known {
             let per_app = name
                 .strip_suffix(&format!(".{apps}"))
                 .is_some_and(|label| !label.contains('.') && label != "*");
-            if per_app && !live.contains(&name) {
-                store.forget_certificate(&name).await?;
+            if per_app && !live.contains(name) {
+                store.forget_certificate(name).await?;
             }
         }
     }
@@ -315,9 +324,19 @@ async fn issue_due(services: &Services) {
             continue;
         };
         let began = std::time::Instant::now();
-        let outcome = acme
-            .issue(&due.name, proof, &services.store, &services.sealer)
-            .await;
+        // The lease lapses after ISSUE_LEASE_SECS; give up before, so one hung CA call
+        // cannot stall this replica's renewals and domain checks.
+        let outcome = tokio::time::timeout(
+            ISSUE_TIMEOUT,
+            acme.issue(&due.name, proof, &services.store, &services.sealer),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(IssueError {
+                message: format!("the CA did not finish within {ISSUE_TIMEOUT:?}"),
+                rate_limited: false,
+            })
+        });
         let recorded = match outcome {
             Ok(issued) => {
                 tracing::info!(name = %due.name, elapsed_ms = began.elapsed().as_millis() as u64, renewal = due.not_after.is_some(), "certificate issued");

@@ -7,9 +7,12 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use instanode::api::schema::{DeploymentAnswer, DomainAnswer, DomainList, DomainRemoved};
+use instanode::api::schema::{
+    DeploymentAnswer, DomainAnswer, DomainList, DomainRemoved, Stack, StackCreated,
+};
+use instanode::store::DeploymentStatus;
 use instanode_tests::acme::{Pebble, PebbleOptions};
-use instanode_tests::deploy::{deploy, static_site, wait_for};
+use instanode_tests::deploy::{deploy, static_site, upload, wait_for};
 use instanode_tests::{HostOptions, ProviderSpec, TestHost, env, free_port};
 use serde_json::json;
 
@@ -170,6 +173,30 @@ async fn apps_are_served_over_https_under_a_wildcard_certificate_from_the_ca() {
     let (body, served) = edge.wait_for_https(&client, &url).await;
     assert_eq!(body.trim(), "served over tls");
     assert_eq!(served.names, vec![format!("DNSName(*.{APPS})")]);
+
+    // A second replica on the same metadata database serves the same certificate, which it
+    // did not ask the CA for.
+    let replica_port = free_port().unwrap();
+    let replica = TestHost::start(HostOptions {
+        metadata_db: Some(edge.host.metadata_db.clone()),
+        extra: edge.pebble.host_config(replica_port, APPS, true),
+        ..HostOptions::only(ProviderSpec::deploy())
+    })
+    .await;
+    let through_replica = format!("https://{name}:{replica_port}/");
+    let replica_client = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(edge.pebble.issuing_root.as_bytes()).unwrap(),
+        )
+        .tls_info(true)
+        .resolve(&name, SocketAddr::from(([127, 0, 0, 1], replica_port)))
+        .build()
+        .unwrap();
+    let (status, body, on_replica) = get(&replica_client, &through_replica).await.unwrap();
+    assert_eq!((status, body.trim()), (200, "served over tls"));
+    assert_eq!(on_replica.serial, served.serial);
+    drop(replica);
 
     // curl agrees, with the CA's root and nothing else.
     let curl = std::process::Command::new("curl")
@@ -477,4 +504,66 @@ async fn renewal_replaces_an_expiring_certificate_without_dropping_a_request() {
     );
     let last = served.iter().next_back().unwrap();
     assert!(last.0 > first.not_after, "{served:?}");
+}
+
+#[tokio::test]
+async fn a_stack_service_is_served_at_a_custom_domain() {
+    let edge = Edge::start(false, 3600, &[]).await;
+    let host = &edge.host;
+    let owner = team_on(host, "pro").await;
+    let manifest = "services:\n  web:\n    build: .\n    port: 8080\n    expose: true\n";
+    let created: StackCreated = upload(
+        host,
+        "/stacks/new",
+        Some(&owner),
+        &[("name", "storefront"), ("manifest", manifest)],
+        &[("web", static_site("the storefront"))],
+    )
+    .await
+    .expect(202);
+    let bearer = format!("Bearer {owner}");
+    let auth = [("authorization", bearer.as_str())];
+    let began = Instant::now();
+    loop {
+        let stack: Stack = host
+            .get_with(&format!("/api/v1/stacks/{}", created.slug), &auth)
+            .await
+            .expect(200);
+        if stack.status == DeploymentStatus::Healthy {
+            break;
+        }
+        assert!(began.elapsed() < ROLLOUT, "{stack:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let domains = format!("/api/v1/stacks/{}/domains", created.slug);
+    let post = |body: serde_json::Value| {
+        host.post(
+            &domains,
+            Some("application/json"),
+            body.to_string().into_bytes(),
+            &auth,
+        )
+    };
+    let unknown = post(json!({"domain": "store.example.net", "service": "api"})).await;
+    assert_eq!(unknown.status.as_u16(), 400, "{}", unknown.body);
+    assert_eq!(unknown.error().error, "unknown_service");
+    let added: DomainAnswer = post(json!({"domain": "store.example.net", "service": "web"}))
+        .await
+        .expect(201);
+    assert_eq!(added.item.service.as_deref(), Some("web"));
+    edge.pebble
+        .set_txt(
+            &added.item.verification.name,
+            &added.item.verification.value,
+        )
+        .await;
+    let client = edge.client(&["store.example.net"]);
+    let url = format!("https://store.example.net:{}/", edge.https_port);
+    let (body, _) = edge.wait_for_https(&client, &url).await;
+    assert_eq!(body.trim(), "the storefront");
+    let listed: DomainList = host.get_with(&domains, &auth).await.expect(200);
+    assert_eq!(listed.items[0].status, "active");
+    // Without the owner's credential the stack's domains are not there to see.
+    let stranger = host.get(&domains).await;
+    assert_eq!(stranger.status.as_u16(), 401, "{}", stranger.body);
 }

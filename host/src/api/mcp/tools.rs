@@ -21,8 +21,8 @@ use crate::api::idempotency::{self, Rule};
 use crate::api::json::JsonObject;
 use crate::api::schema::Tool;
 use crate::api::{
-    capabilities, claim, deletion, env_updates, lifetime, provision, resources, stacks, storage,
-    vault, webhooks,
+    capabilities, claim, deletion, domains, env_updates, lifetime, provision, resources, stacks,
+    storage, vault, webhooks,
 };
 use crate::app::{App, SharedApp};
 use crate::kinds::KindInfo;
@@ -76,7 +76,7 @@ const ROUTED_TOOLS: [(&str, &str); 14] = [
 ];
 
 /// The tools for apps and stacks, offered while a deploy provider is live.
-const DEPLOY_TOOLS: [(&str, &str); 17] = [
+const DEPLOY_TOOLS: [(&str, &str); 25] = [
     ("create_deploy", "post /deploy/new"),
     ("get_deployment", "get /api/v1/deployments/{id}"),
     (
@@ -95,6 +95,22 @@ const DEPLOY_TOOLS: [(&str, &str); 17] = [
         "make_deployment_permanent",
         "post /api/v1/deployments/{id}/make-permanent",
     ),
+    (
+        "add_deployment_domain",
+        "post /api/v1/deployments/{id}/domains",
+    ),
+    (
+        "list_deployment_domains",
+        "get /api/v1/deployments/{id}/domains",
+    ),
+    (
+        "verify_deployment_domain",
+        "post /api/v1/deployments/{id}/domains/{domain}/verify",
+    ),
+    (
+        "remove_deployment_domain",
+        "delete /api/v1/deployments/{id}/domains/{domain}",
+    ),
     ("create_stack", "post /stacks/new"),
     ("get_stack", "get /api/v1/stacks/{slug}"),
     ("delete_stack", "delete /api/v1/stacks/{slug}"),
@@ -108,6 +124,16 @@ const DEPLOY_TOOLS: [(&str, &str); 17] = [
     (
         "make_stack_permanent",
         "post /api/v1/stacks/{slug}/make-permanent",
+    ),
+    ("add_stack_domain", "post /api/v1/stacks/{slug}/domains"),
+    ("list_stack_domains", "get /api/v1/stacks/{slug}/domains"),
+    (
+        "verify_stack_domain",
+        "post /api/v1/stacks/{slug}/domains/{domain}/verify",
+    ),
+    (
+        "remove_stack_domain",
+        "delete /api/v1/stacks/{slug}/domains/{domain}",
     ),
 ];
 
@@ -209,6 +235,7 @@ fn fixed_tools(deploys: bool) -> Vec<Tool> {
         "description": "Names to values; an empty value removes the variable."});
     let hours = json!({"type": "integer", "minimum": 1, "maximum": 8760,
         "description": "Hours from now until it is removed."});
+    let domain = string("The domain, e.g. shop.example.com.");
     let mut tools = vec![
         tool(
             "list_resources",
@@ -378,6 +405,35 @@ fn fixed_tools(deploys: bool) -> Vec<Tool> {
             id(),
         ),
         tool(
+            "add_deployment_domain",
+            "Asks to serve a team's app at a domain of its own over HTTPS; answers the TXT record that proves it and the CNAME target.",
+            schema(
+                json!({"id": string("The deployment id."), "domain": domain.clone()}),
+                &["id", "domain"],
+            ),
+        ),
+        tool(
+            "list_deployment_domains",
+            "An app's custom domains and where each stands (pending_verification, issuing, active, failed).",
+            id(),
+        ),
+        tool(
+            "verify_deployment_domain",
+            "Looks for a custom domain's TXT record now.",
+            schema(
+                json!({"id": string("The deployment id."), "domain": domain.clone()}),
+                &["id", "domain"],
+            ),
+        ),
+        tool(
+            "remove_deployment_domain",
+            "Stops serving an app at a custom domain and drops its certificate.",
+            schema(
+                json!({"id": string("The deployment id."), "domain": domain.clone()}),
+                &["id", "domain"],
+            ),
+        ),
+        tool(
             "create_stack",
             "Deploys several services from an instant.yaml manifest, each from its own tarball, on one private network.",
             schema(
@@ -430,6 +486,36 @@ fn fixed_tools(deploys: bool) -> Vec<Tool> {
             "make_stack_permanent",
             "Keeps a team's stack until it is deleted (paid tiers).",
             slug(),
+        ),
+        tool(
+            "add_stack_domain",
+            "Asks to serve a stack's exposed service at a domain of its own over HTTPS.",
+            schema(
+                json!({"stack_id": string("The stack's slug."), "domain": domain.clone(),
+                    "service": string("The exposed service the domain serves.")}),
+                &["stack_id", "domain", "service"],
+            ),
+        ),
+        tool(
+            "list_stack_domains",
+            "A stack's custom domains, each with its service and state.",
+            slug(),
+        ),
+        tool(
+            "verify_stack_domain",
+            "Looks for a stack domain's TXT record now.",
+            schema(
+                json!({"stack_id": string("The stack's slug."), "domain": domain.clone()}),
+                &["stack_id", "domain"],
+            ),
+        ),
+        tool(
+            "remove_stack_domain",
+            "Stops serving a stack's service at a custom domain.",
+            schema(
+                json!({"stack_id": string("The stack's slug."), "domain": domain}),
+                &["stack_id", "domain"],
+            ),
         ),
     ]);
     tools
@@ -586,6 +672,51 @@ pub async fn call(
         }
         "make_deployment_permanent" => {
             lifetime::deployment_permanent(state(), Path(segment(args, "id")?))
+                .await
+                .into_response()
+        }
+        "add_deployment_domain" => {
+            let id = segment(args, "id")?;
+            domains::add(state(), Path(id), JsonObject(without(args, "id")))
+                .await
+                .into_response()
+        }
+        "list_deployment_domains" => domains::list(state(), Path(segment(args, "id")?))
+            .await
+            .into_response(),
+        "verify_deployment_domain" => {
+            let path = (segment(args, "id")?, segment(args, "domain")?);
+            domains::verify(state(), Path(path)).await.into_response()
+        }
+        "remove_deployment_domain" => {
+            let path = (segment(args, "id")?, segment(args, "domain")?);
+            domains::remove(state(), Path(path)).await.into_response()
+        }
+        "add_stack_domain" => {
+            let slug = segment(args, "stack_id")?;
+            domains::add_to_stack(
+                state(),
+                Path(slug),
+                headers(),
+                JsonObject(without(args, "stack_id")),
+            )
+            .await
+            .into_response()
+        }
+        "list_stack_domains" => {
+            domains::list_for_stack(state(), Path(segment(args, "stack_id")?), headers())
+                .await
+                .into_response()
+        }
+        "verify_stack_domain" => {
+            let path = (segment(args, "stack_id")?, segment(args, "domain")?);
+            domains::verify_for_stack(state(), Path(path), headers())
+                .await
+                .into_response()
+        }
+        "remove_stack_domain" => {
+            let path = (segment(args, "stack_id")?, segment(args, "domain")?);
+            domains::remove_from_stack(state(), Path(path), headers())
                 .await
                 .into_response()
         }

@@ -78,6 +78,11 @@ const SUMMARY: &str = "Real infrastructure for coding agents through single HTTP
         domains::list,
         domains::verify,
         domains::remove,
+        domains::add_to_stack,
+        domains::list_for_stack,
+        domains::verify_for_stack,
+        domains::remove_from_stack,
+        domains::acme_answer,
         // Stacks.
         stacks::create,
         stacks::get,

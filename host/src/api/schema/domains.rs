@@ -13,6 +13,14 @@ pub struct DomainRequest {
     pub domain: String,
 }
 
+/// The body of `POST /api/v1/stacks/{slug}/domains`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StackDomainRequest {
+    pub domain: String,
+    /// The exposed service the domain serves.
+    pub service: String,
+}
+
 /// The DNS record that proves a domain is the owner's.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DomainProof {
@@ -27,6 +35,9 @@ pub struct DomainProof {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CustomDomainItem {
     pub domain: String,
+    /// The stack service it serves (absent for an app outside a stack).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub service: Option<String>,
     /// `pending_verification` (waiting for the TXT record), `issuing` (proven; the
     /// certificate is on its way), `active` (served over HTTPS) or `failed` (the certificate
     /// authority refused; `error` says why, and it is tried again).
