@@ -332,7 +332,8 @@ fn host_of(request: &Request) -> Option<&str> {
     }
 }
 
-fn is_dns_label(label: &str) -> bool {
+/// One DNS label as apps and domains may use it: lowercase letters, digits and inner hyphens.
+pub fn is_dns_label(label: &str) -> bool {
     (1..=63).contains(&label.len())
         && label
             .bytes()

@@ -30,15 +30,7 @@ pub fn normalize(domain: &str) -> Result<String, &'static str> {
     if labels.len() < 2 {
         return Err("a domain has at least two labels, like shop.example.com");
     }
-    let valid = |label: &str| {
-        (1..=63).contains(&label.len())
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-    };
-    if !labels.iter().all(|label| valid(label)) {
+    if !labels.iter().all(|label| crate::proxy::is_dns_label(label)) {
         return Err("each label is 1 to 63 letters, digits or inner hyphens (no wildcards)");
     }
     if labels
@@ -48,6 +40,14 @@ pub fn normalize(domain: &str) -> Result<String, &'static str> {
         return Err("the last label cannot be all digits");
     }
     Ok(domain)
+}
+
+/// The name in a Host header, without its port.
+pub fn name_of(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
 }
 
 /// Whether `domain` is `parent` or under it.
@@ -71,11 +71,7 @@ impl DomainMap {
 
     /// The slug of the app `host` (a Host header; port and trailing dot ignored) routes to.
     pub fn slug_for(&self, host: &str) -> Option<String> {
-        let name = match host.rsplit_once(':') {
-            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-            _ => host,
-        };
-        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let name = name_of(host).trim_end_matches('.').to_ascii_lowercase();
         self.slugs
             .read()
             .expect("domain map poisoned")

@@ -85,10 +85,6 @@ impl Tls {
         })
     }
 
-    pub fn enabled(&self) -> bool {
-        self.enabled
-    }
-
     /// Whether custom domains can be added (HTTPS on, with a CA to certify them).
     pub fn custom_domains_available(&self) -> bool {
         self.acme.is_some() && self.prover.is_some()
@@ -111,10 +107,7 @@ impl Tls {
         if !self.enabled || self.keep_http {
             return None;
         }
-        let name = match host.rsplit_once(':') {
-            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-            _ => host,
-        };
+        let name = domains::name_of(host);
         if !self.certs.serves(name) {
             return None;
         }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use instanode::api::schema::{Created, DeploymentAnswer, DeploymentDeleted};
 use instanode::store::DeploymentStatus;
 use instanode_tests::deploy::{
-    deploy, docker, new_owner, static_site, tarball, through_proxy, try_app_via, wait_for,
+    deploy, new_owner, static_site, tarball, through_proxy, try_app_via, wait_for,
 };
 use instanode_tests::{
     ADMIN_BEARER, HostOptions, ProviderSpec, TestHost, component_bytes, env, superuser,
@@ -23,7 +23,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::Connection;
 
-use crate::swarm::{APP, DOCKERFILE, services_of, steady_client, task_containers};
+use crate::swarm::{
+    APP, DOCKERFILE, kill_a_task_under_a_steady_client, services_of, steady_client,
+};
 
 const ROLLOUT: Duration = Duration::from_secs(240);
 
@@ -371,30 +373,7 @@ async fn three_replicas_behind_nginx_serve_a_swarm_app_without_losing_a_request(
     assert_eq!(writers, 2);
 
     // A task killed under a steady client going through nginx: not one request fails.
-    let stop = Arc::new(AtomicBool::new(false));
-    let client = steady_client(&nginx.url, &url, stop.clone());
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let victim = task_containers(&service)[0].clone();
-    docker(&["kill", &victim]);
-    let began = Instant::now();
-    while task_containers(&service).len() < 2 || task_containers(&service).contains(&victim) {
-        assert!(
-            began.elapsed() < Duration::from_secs(60),
-            "no replacement task"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    stop.store(true, Ordering::Relaxed);
-    let seen = client.await.unwrap();
-    assert!(seen.sent > 50, "the client kept asking: {}", seen.sent);
-    assert!(
-        seen.failures.is_empty(),
-        "{} of {} requests failed while a task was killed: {:?}",
-        seen.failures.len(),
-        seen.sent,
-        seen.failures
-    );
+    kill_a_task_under_a_steady_client(&nginx.url, &url, &service).await;
 
     // A rolling redeploy through C under the same client: zero failed requests, and every
     // replica switches to version 2.
@@ -425,18 +404,7 @@ async fn three_replicas_behind_nginx_serve_a_swarm_app_without_losing_a_request(
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::Relaxed);
     let seen = client.await.unwrap();
-    assert!(
-        seen.failures.is_empty(),
-        "{} of {} requests failed during the redeploy: {:?}",
-        seen.failures.len(),
-        seen.sent,
-        seen.failures
-    );
-    assert_eq!(
-        seen.versions,
-        BTreeSet::from(["1".to_string(), "2".to_string()]),
-        "the client saw the switch"
-    );
+    seen.saw_a_switch_without_failures();
     for replica in [&a, &b, &c] {
         let (status, body) = through_proxy(replica, Method::GET, &url, None, None).await;
         assert_eq!(status, 200);

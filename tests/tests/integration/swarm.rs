@@ -133,6 +133,54 @@ pub(crate) fn steady_client(
     })
 }
 
+impl Steady {
+    /// Asserts no request failed, and that both version 1 and version 2 answered.
+    pub(crate) fn saw_a_switch_without_failures(&self) {
+        assert!(
+            self.failures.is_empty(),
+            "{} of {} requests failed during the redeploy: {:?}",
+            self.failures.len(),
+            self.sent,
+            self.failures
+        );
+        assert_eq!(
+            self.versions,
+            BTreeSet::from(["1".to_string(), "2".to_string()]),
+            "the client saw the switch"
+        );
+    }
+}
+
+/// Kills one task of `service` while a steady client asks `url` through `base`, waits for the
+/// cluster to replace it and the route to follow, and asserts not one request failed.
+pub(crate) async fn kill_a_task_under_a_steady_client(base: &str, url: &str, service: &str) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = steady_client(base, url, stop.clone());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let victim = task_containers(service)[0].clone();
+    docker(&["kill", &victim]);
+    let began = Instant::now();
+    while task_containers(service).len() < 2 || task_containers(service).contains(&victim) {
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "no replacement task"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Long enough for the route to follow the new task and for it to take requests.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    stop.store(true, Ordering::Relaxed);
+    let seen = client.await.unwrap();
+    assert!(seen.sent > 50, "the client kept asking: {}", seen.sent);
+    assert!(
+        seen.failures.is_empty(),
+        "{} of {} requests failed while a task was killed: {:?}",
+        seen.failures.len(),
+        seen.sent,
+        seen.failures
+    );
+}
+
 #[tokio::test]
 async fn a_fastapi_app_on_postgres_runs_as_two_tasks_and_loses_no_request() {
     let host = TestHost::start(HostOptions::of(vec![
@@ -213,31 +261,7 @@ async fn a_fastapi_app_on_postgres_runs_as_two_tasks_and_loses_no_request() {
 
     // A task killed under a steady client: not one request fails, and the cluster brings
     // the service back to two tasks.
-    let stop = Arc::new(AtomicBool::new(false));
-    let client = steady_client(&host.url, &url, stop.clone());
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let victim = task_containers(&service)[0].clone();
-    docker(&["kill", &victim]);
-    let began = Instant::now();
-    while task_containers(&service).len() < 2 || task_containers(&service).contains(&victim) {
-        assert!(
-            began.elapsed() < Duration::from_secs(60),
-            "no replacement task"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    // Long enough for the route to follow the new task and for it to take requests.
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    stop.store(true, Ordering::Relaxed);
-    let seen = client.await.unwrap();
-    assert!(seen.sent > 50, "the client kept asking: {}", seen.sent);
-    assert!(
-        seen.failures.is_empty(),
-        "{} of {} requests failed while a task was killed: {:?}",
-        seen.failures.len(),
-        seen.sent,
-        seen.failures
-    );
+    kill_a_task_under_a_steady_client(&host.url, &url, &service).await;
 
     // A rolling redeploy under the same client: zero failed requests, and version 2 is
     // what answers at the end.
@@ -261,18 +285,7 @@ async fn a_fastapi_app_on_postgres_runs_as_two_tasks_and_loses_no_request() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::Relaxed);
     let seen = client.await.unwrap();
-    assert!(
-        seen.failures.is_empty(),
-        "{} of {} requests failed during the redeploy: {:?}",
-        seen.failures.len(),
-        seen.sent,
-        seen.failures
-    );
-    assert_eq!(
-        seen.versions,
-        BTreeSet::from(["1".to_string(), "2".to_string()]),
-        "the client saw the switch"
-    );
+    seen.saw_a_switch_without_failures();
 
     // The replaced generation goes once its drain period is over, with its pushed image.
     let began = Instant::now();
