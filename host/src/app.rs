@@ -185,18 +185,18 @@ pub fn app_proxy(app: &SharedApp) -> Arc<Proxy> {
         Arc::new(move |peer: std::net::IpAddr, forwarded: Option<&str>| {
             clients.clients.resolve(peer, forwarded).ip
         });
-    let domains = app.clone();
-    let custom_domains: crate::proxy::HostLookup =
-        Arc::new(move |host: &str| domains.tls.domains.slug_for(host));
-    let certified = app.clone();
-    let https_origin: crate::proxy::HostLookup =
-        Arc::new(move |host: &str| certified.tls.https_origin(host));
-    Arc::new(
-        Proxy::new(app.apps.domain(), resolve)
-            .with_client_ip(client_ip)
-            .with_custom_domains(custom_domains)
-            .with_https_redirects(https_origin),
-    )
+    let mut proxy = Proxy::new(app.apps.domain(), resolve).with_client_ip(client_ip);
+    // Without HTTPS there are no custom domains or redirects: API requests skip the lookups.
+    if app.tls.serves_https() {
+        let domains = app.clone();
+        let certified = app.clone();
+        proxy = proxy
+            .with_custom_domains(Arc::new(move |host: &str| {
+                domains.tls.domains.slug_for(host)
+            }))
+            .with_https_redirects(Arc::new(move |host: &str| certified.tls.https_origin(host)));
+    }
+    Arc::new(proxy)
 }
 
 /// The NATS server settings that make it trust this host's keys (`instanode

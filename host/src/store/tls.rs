@@ -118,9 +118,9 @@ impl Store {
         Ok(())
     }
 
-    /// Every name with a certificate row and the challenge that proves it.
-    pub async fn certificate_names(&self) -> sqlx::Result<Vec<(String, String)>> {
-        sqlx::query_as("SELECT name, challenge FROM tls_certificates")
+    /// Every name with a certificate row.
+    pub async fn certificate_names(&self) -> sqlx::Result<Vec<String>> {
+        sqlx::query_scalar("SELECT name FROM tls_certificates")
             .fetch_all(&self.pool)
             .await
     }

@@ -40,6 +40,11 @@ impl CertStore {
         }
     }
 
+    /// The crypto provider certificates are loaded with, for the listener to use too.
+    pub fn provider(&self) -> Arc<CryptoProvider> {
+        self.provider.clone()
+    }
+
     /// Replaces what is served with every valid certificate in the metadata database, if
     /// anything changed there since the last load.
     pub async fn reload(&self, store: &Store, sealer: &Sealer) -> anyhow::Result<()> {

@@ -85,6 +85,11 @@ impl Tls {
         })
     }
 
+    /// Whether `[tls] listen` is set.
+    pub fn serves_https(&self) -> bool {
+        self.enabled
+    }
+
     /// Whether custom domains can be added (HTTPS on, with a CA to certify them).
     pub fn custom_domains_available(&self) -> bool {
         self.acme.is_some() && self.prover.is_some()
@@ -92,8 +97,7 @@ impl Tls {
 
     /// The handshake side of the HTTPS listener.
     pub fn acceptor(&self) -> anyhow::Result<TlsAcceptor> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        let mut server = rustls::ServerConfig::builder_with_provider(self.certs.provider())
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
             .with_cert_resolver(self.certs.clone());
@@ -243,12 +247,7 @@ async fn want_names(services: &Services) -> sqlx::Result<()> {
             .into_iter()
             .map(|slug| format!("{slug}.{apps}"))
             .collect();
-        let known: HashSet<String> = store
-            .certificate_names()
-            .await?
-            .into_iter()
-            .map(|(name, _)| name)
-            .collect();
+        let known: HashSet<String> = store.certificate_names().await?.into_iter().collect();
         for name in live.difference(&known) {
             added |= store.want_certificate(name, Proof::Http01.as_str()).await?;
         }
