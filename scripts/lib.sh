@@ -853,28 +853,38 @@ PLAYWRIGHT_DIR=$INSTANODE_CACHE_DIR/playwright
 PLAYWRIGHT_VERSION=1.61.1
 # The sha512 of its tarball (the registry's `dist.integrity`, in hex).
 PLAYWRIGHT_SHA512=87b425b7a9b8444a76e6abc876f6c3b55983e0ba955dfa51c61391bfd2f48f3113334e69e1fb8f27774acae4974310d26d79e64bbf470208bde7cf65192a4b92
+# axe-core, the accessibility checker the dashboard test runs on every page.
+AXE_VERSION=4.14.1
+AXE_SHA512=1477dafa598d8d065f273d6af302aa203c02e83131707b7fa648cd41bd3d6b734f8c22a0dab86ee6a6f64b8afbe804b214d36db85a2826965edfb3a0b9d546b5
 
 # ensure_browser: chromium and node from Debian when the machine has none of its own, and
-# playwright-core fetched from the npm registry as its tarball, checked against a pinned
-# digest. It has no dependencies, so no npm is needed: a machine's own Node.js (NodeSource's
-# bundles npm, which conflicts with Debian's) is never touched. Its version supports Node 18
-# (Debian 12's nodejs) and later.
+# playwright-core and axe-core fetched from the npm registry as tarballs, checked against
+# pinned digests. Neither has dependencies, so no npm is needed: a machine's own Node.js
+# (NodeSource's bundles npm, which conflicts with Debian's) is never touched. Both support
+# Node 18 (Debian 12's nodejs) and later.
 ensure_browser() {
     ensure_packages browser
-    local pkg=$PLAYWRIGHT_DIR/node_modules/playwright-core
-    if [[ -f $pkg/package.json ]] && grep -q "\"version\": \"$PLAYWRIGHT_VERSION\"" "$pkg/package.json"; then
+    ensure_npm_package playwright-core "$PLAYWRIGHT_VERSION" "$PLAYWRIGHT_SHA512"
+    ensure_npm_package axe-core "$AXE_VERSION" "$AXE_SHA512"
+}
+
+# ensure_npm_package NAME VERSION SHA512: NAME's registry tarball unpacked into
+# $PLAYWRIGHT_DIR/node_modules/NAME, unless that version is there already.
+ensure_npm_package() {
+    local name=$1 version=$2 sha512=$3
+    local pkg=$PLAYWRIGHT_DIR/node_modules/$name
+    if [[ -f $pkg/package.json ]] && grep -q "\"version\": \"$version\"" "$pkg/package.json"; then
         return 0
     fi
-    log "fetching playwright-core $PLAYWRIGHT_VERSION into $PLAYWRIGHT_DIR"
+    log "fetching $name $version into $PLAYWRIGHT_DIR"
     local registry=${NPM_CONFIG_REGISTRY:-https://registry.npmjs.org} tgz digest
     mkdir -p "$PLAYWRIGHT_DIR"
-    tgz=$PLAYWRIGHT_DIR/playwright-core-$PLAYWRIGHT_VERSION.tgz
-    curl -fsSL --retry 3 -o "$tgz.part" \
-        "${registry%/}/playwright-core/-/playwright-core-$PLAYWRIGHT_VERSION.tgz" ||
-        die "cannot fetch playwright-core $PLAYWRIGHT_VERSION from $registry"
+    tgz=$PLAYWRIGHT_DIR/$name-$version.tgz
+    curl -fsSL --retry 3 -o "$tgz.part" "${registry%/}/$name/-/$name-$version.tgz" ||
+        die "cannot fetch $name $version from $registry"
     digest=$(sha512sum "$tgz.part" | cut -d' ' -f1)
-    [[ $digest == "$PLAYWRIGHT_SHA512" ]] ||
-        die "playwright-core $PLAYWRIGHT_VERSION from $registry does not match its pinned sha512"
+    [[ $digest == "$sha512" ]] ||
+        die "$name $version from $registry does not match its pinned sha512"
     mv "$tgz.part" "$tgz"
     # Unpacked aside and renamed into place: an interrupted run leaves no half package.
     rm -rf "$pkg" "$pkg.part"

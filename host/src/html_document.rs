@@ -20,3 +20,20 @@ pub fn document(title: &str, style: &'static str, body: Markup) -> Markup {
         }
     }
 }
+
+/// A whole document titled `title` around `body`, styled by the stylesheet at `href` (a
+/// path on this host).
+pub fn linked_document(title: &str, href: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width,initial-scale=1";
+                title { (title) }
+                link rel="stylesheet" href=(href);
+            }
+            body { (body) }
+        }
+    }
+}

@@ -23,7 +23,7 @@ use super::schema::{
 };
 use crate::app::App;
 use crate::app::SharedApp;
-use crate::store::{Account, NewLink};
+use crate::store::{Account, NewKey, NewLink};
 use crate::tenancy::{email, plans};
 
 /// Emailed links work this long, once.
@@ -418,25 +418,45 @@ pub async fn create_api_key(
             .action("Retry with {\"name\": \"ci\", \"skip_delete_confirmation\": true} or without the field."));
         }
     };
+    let created = issue_api_key(&app, &account, name, skip_delete_confirmation).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// How many characters of a key are kept in the clear, so people can tell keys apart.
+const API_KEY_SHOWN_CHARS: usize = 12;
+
+/// The part of a key kept in the clear.
+pub(super) fn shown_part(key: &str) -> &str {
+    key.get(..API_KEY_SHOWN_CHARS).unwrap_or(key)
+}
+
+/// Makes a new key for `account`'s team (the API and the dashboard both use this).
+pub(super) async fn issue_api_key(
+    app: &App,
+    account: &Account,
+    name: String,
+    skip_delete_confirmation: bool,
+) -> Result<ApiKeyCreated, ApiError> {
     let key = new_api_key();
     let now = app.clock.now();
+    let stored = NewKey {
+        hash: &hash(&key),
+        prefix: shown_part(&key),
+    };
     let id = app
         .store
-        .insert_api_key(&account, &name, &hash(&key), skip_delete_confirmation, now)
+        .insert_api_key(account, &name, &stored, skip_delete_confirmation, now)
         .await
         .map_err(ApiError::internal)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(ApiKeyCreated {
-            ok: True,
-            id,
-            key,
-            name,
-            skip_delete_confirmation,
-            created_at: now,
-            note: "Store the key now: it is shown only once. Send it as `Authorization: Bearer <key>`.".into(),
-        }),
-    ))
+    Ok(ApiKeyCreated {
+        ok: True,
+        id,
+        key,
+        name,
+        skip_delete_confirmation,
+        created_at: now,
+        note: "Store the key now: it is shown only once. Send it as `Authorization: Bearer <key>`.".into(),
+    })
 }
 
 /// `GET /api/v1/auth/api-keys`.
@@ -459,6 +479,7 @@ pub async fn list_api_keys(
         .map(|k| ApiKey {
             id: k.id,
             name: k.name,
+            prefix: k.prefix,
             created_at: k.created_at,
             last_used_at: k.last_used_at,
             revoked: k.revoked_at.is_some(),
@@ -482,6 +503,16 @@ pub async fn revoke_api_key(
     Path(id): Path<String>,
 ) -> Result<Json<ApiKeyRevoked>, ApiError> {
     let account = account(&app, &headers).await?;
+    let id = revoke_key(&app, &account, &id).await?;
+    Ok(Json(ApiKeyRevoked {
+        ok: True,
+        id,
+        revoked: true,
+    }))
+}
+
+/// Revokes one of `account`'s team's keys (the API and the dashboard both use this).
+pub(super) async fn revoke_key(app: &App, account: &Account, id: &str) -> Result<Uuid, ApiError> {
     let not_found = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -499,9 +530,5 @@ pub async fn revoke_api_key(
     {
         return Err(not_found());
     }
-    Ok(Json(ApiKeyRevoked {
-        ok: True,
-        id,
-        revoked: true,
-    }))
+    Ok(id)
 }

@@ -14,7 +14,7 @@ use super::auth::{account, hash, new_api_key};
 use super::error::ApiError;
 use super::schema::{CliApproval, CliApproved, CliPending, CliSession, ErrorBody, True};
 use crate::app::SharedApp;
-use crate::store::CliPoll;
+use crate::store::{CliPoll, NewKey};
 
 /// A CLI session waits this long for approval.
 const SESSION_SECONDS: i64 = 600;
@@ -152,7 +152,16 @@ pub async fn approve(
         return Err(not_found());
     }
     app.store
-        .insert_api_key(&account, "cli", &hash(&key), false, now)
+        .insert_api_key(
+            &account,
+            "cli",
+            &NewKey {
+                hash: &hash(&key),
+                prefix: super::auth::shown_part(&key),
+            },
+            false,
+            now,
+        )
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(CliApproval {

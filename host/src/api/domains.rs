@@ -163,6 +163,15 @@ pub async fn list_for_stack(
 }
 
 async fn list_for(app: &App, rows: &[DeploymentRow]) -> Result<Json<DomainList>, ApiError> {
+    let items = domains_of(app, rows).await?;
+    Ok(Json(DomainList { ok: True, items }))
+}
+
+/// The custom domains of `rows` (the API and the dashboard both use this).
+pub(super) async fn domains_of(
+    app: &App,
+    rows: &[DeploymentRow],
+) -> Result<Vec<CustomDomainItem>, ApiError> {
     let mut items = Vec::new();
     for row in rows {
         let domains = app
@@ -181,7 +190,7 @@ async fn list_for(app: &App, rows: &[DeploymentRow]) -> Result<Json<DomainList>,
             describe(app, row, domain, certificate)
         }));
     }
-    Ok(Json(DomainList { ok: True, items }))
+    Ok(items)
 }
 
 /// `POST /api/v1/deployments/{id}/domains/{domain}/verify`.

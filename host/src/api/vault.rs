@@ -72,7 +72,20 @@ pub async fn get(
     headers: HeaderMap,
 ) -> Result<Json<VaultSecret>, ApiError> {
     let account = super::auth::account(&app, &headers).await?;
-    let (env, key) = (env_name(&env)?, key_name(&key)?);
+    read_secret(&app, &account, &env, &key, query.version)
+        .await
+        .map(Json)
+}
+
+/// A secret's value, the read recorded (the API and the dashboard both use this).
+pub(super) async fn read_secret(
+    app: &App,
+    account: &Account,
+    env: &str,
+    key: &str,
+    version: Option<i32>,
+) -> Result<VaultSecret, ApiError> {
+    let (env, key) = (env_name(env)?, key_name(key)?);
     let entry = VaultKey {
         team_id: account.team_id,
         env: env.as_str(),
@@ -80,19 +93,19 @@ pub async fn get(
     };
     let (version, sealed) = app
         .store
-        .read_vault(entry, query.version)
+        .read_vault(entry, version)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| not_found(entry))?;
-    let value = crate::vault::open(&app, entry, &sealed).map_err(ApiError::internal)?;
-    record(&app, &account, entry, Some(version), "read").await?;
-    Ok(Json(VaultSecret {
+    let value = crate::vault::open(app, entry, &sealed).map_err(ApiError::internal)?;
+    record(app, account, entry, Some(version), "read").await?;
+    Ok(VaultSecret {
         ok: True,
         env: env.as_str().to_string(),
         key,
         value,
         version,
-    }))
+    })
 }
 
 /// `GET /api/v1/vault/{env}`.

@@ -61,6 +61,9 @@ pub async fn meter_once(services: &Services, all: bool) -> MeterReport {
             }
         }
         if batch.len() < BATCH as usize {
+            if let Err(e) = services.store.compact_usage_samples(now).await {
+                tracing::warn!(error = %e, "meter cannot compact usage samples");
+            }
             return report;
         }
     }
@@ -96,6 +99,16 @@ async fn meter(services: &Services, row: &ResourceRow) -> Result<Option<bool>, S
     services
         .store
         .record_usage(row.id, &report)
+        .await
+        .map_err(|e| e.to_string())?;
+    services
+        .store
+        .record_usage_sample(
+            row.id,
+            services.clock.now(),
+            usage.storage_bytes,
+            Some(usage.connections),
+        )
         .await
         .map_err(|e| e.to_string())?;
 

@@ -41,9 +41,26 @@ pub struct NewLink<'a> {
 pub struct ApiKeyRow {
     pub id: Uuid,
     pub name: String,
+    /// The key's first characters (none for keys made before they were kept).
+    pub prefix: Option<String>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A new API key as stored: its hash, and the first characters people see.
+pub struct NewKey<'a> {
+    pub hash: &'a [u8],
+    pub prefix: &'a str,
+}
+
+/// A member of a team.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Member {
+    pub email: String,
+    pub joined_at: DateTime<Utc>,
+    /// Live API keys the member made.
+    pub api_keys: i64,
 }
 
 const ACCOUNT: &str =
@@ -181,7 +198,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> sqlx::Result<u64> {
         let moved = sqlx::query(
-            "UPDATE resources SET team_id = $2, tier = $3, updated_at = $4
+            "UPDATE resources SET team_id = $2, tier = $3, updated_at = $4, claimed_at = $4
              WHERE token = ANY($1) AND team_id IS NULL
                AND status IN ('pending', 'active', 'suspended')",
         )
@@ -235,21 +252,22 @@ impl Store {
         &self,
         account: &Account,
         name: &str,
-        key_hash: &[u8],
+        key: &NewKey<'_>,
         skip_delete_confirmation: bool,
         now: DateTime<Utc>,
     ) -> sqlx::Result<Uuid> {
         let id = Uuid::new_v4();
         sqlx::query(
-            "INSERT INTO api_keys (id, team_id, user_id, name, key_hash, created_at,
+            "INSERT INTO api_keys (id, team_id, user_id, name, key_hash, prefix, created_at,
                  skip_delete_confirmation)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(id)
         .bind(account.team_id)
         .bind(account.user_id)
         .bind(name)
-        .bind(key_hash)
+        .bind(key.hash)
+        .bind(key.prefix)
         .bind(now)
         .bind(skip_delete_confirmation)
         .execute(&self.pool)
@@ -279,8 +297,21 @@ impl Store {
 
     pub async fn team_api_keys(&self, team_id: Uuid) -> sqlx::Result<Vec<ApiKeyRow>> {
         sqlx::query_as(
-            "SELECT id, name, created_at, last_used_at, revoked_at FROM api_keys
+            "SELECT id, name, prefix, created_at, last_used_at, revoked_at FROM api_keys
              WHERE team_id = $1 ORDER BY created_at",
+        )
+        .bind(team_id)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// The team's members, first to join first.
+    pub async fn team_members(&self, team_id: Uuid) -> sqlx::Result<Vec<Member>> {
+        sqlx::query_as(
+            "SELECT u.email, u.created_at AS joined_at,
+                    (SELECT count(*) FROM api_keys k
+                      WHERE k.user_id = u.id AND k.revoked_at IS NULL) AS api_keys
+             FROM users u WHERE u.team_id = $1 ORDER BY u.created_at",
         )
         .bind(team_id)
         .fetch_all(&self.pool)

@@ -455,6 +455,34 @@ impl Store {
         .await
     }
 
+    /// A team's live apps (standalone and stack services), newest first.
+    pub async fn team_deployments(&self, team_id: Uuid) -> sqlx::Result<Vec<DeploymentRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM deployments d JOIN resources r ON r.id = d.resource_id
+             WHERE r.team_id = $1 AND r.status IN ('pending', 'active', 'suspended', 'deleting')
+             ORDER BY d.created_at DESC"
+        ))
+        .bind(team_id)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// The stacks that have a live service of the team, newest first.
+    pub async fn team_stacks(&self, team_id: Uuid) -> sqlx::Result<Vec<StackRow>> {
+        sqlx::query_as(
+            "SELECT s.id, s.slug, s.fingerprint, s.name, s.manifest, s.created_at, s.expires_at,
+                    s.secret_hash, s.made_with
+             FROM stacks s
+             WHERE EXISTS (SELECT 1 FROM deployments d JOIN resources r ON r.id = d.resource_id
+                           WHERE d.stack_id = s.id AND r.team_id = $1
+                             AND r.status IN ('pending', 'active', 'suspended', 'deleting'))
+             ORDER BY s.created_at DESC",
+        )
+        .bind(team_id)
+        .fetch_all(&self.pool)
+        .await
+    }
+
     /// The services of a stack, in name order.
     pub async fn stack_services(&self, stack_id: Uuid) -> sqlx::Result<Vec<DeploymentRow>> {
         sqlx::query_as(&format!(

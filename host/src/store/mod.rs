@@ -1,6 +1,7 @@
 //! The metadata store: the only module that talks to the metadata database.
 
 mod accounts;
+mod activity;
 mod audit;
 mod deletions;
 mod deployments;
@@ -14,6 +15,7 @@ pub mod rollout_leases;
 mod seal;
 mod status;
 mod tls;
+mod usage_samples;
 mod vault;
 mod webhooks;
 
@@ -23,7 +25,10 @@ use anyhow::Context;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-pub use accounts::{Account, ApiKeyRow, BillingEventFate, CliPoll, CliSession, NewLink, UsedLink};
+pub use accounts::{
+    Account, ApiKeyRow, BillingEventFate, CliPoll, CliSession, Member, NewKey, NewLink, UsedLink,
+};
+pub use activity::Activity;
 pub use audit::CredentialEvent;
 pub use deletions::PendingDeletion;
 pub use deployments::{AppSource, DeploymentRow, NewDeployment, Outcome, StackRow};
@@ -35,6 +40,7 @@ pub use provider_versions::{PROVIDERS_CHANNEL, ProviderLive};
 pub use resources::{DeleteStart, EndReason, EnforcementFailure, NewResource, ResourceRow};
 pub use seal::Sealer;
 pub use status::{DeploymentStatus, ResourceStatus};
+pub use usage_samples::UsagePoint;
 pub use tls::{
     CertificateState, CustomDomain, DomainRefusal, DueCertificate, HeldCertificate, TLS_CHANNEL,
 };

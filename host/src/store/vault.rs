@@ -124,6 +124,17 @@ impl Store {
         .await
     }
 
+    /// The envs of the team's vault that hold a name, with how many each holds.
+    pub async fn vault_envs(&self, team_id: Uuid) -> sqlx::Result<Vec<(String, i64)>> {
+        sqlx::query_as(
+            "SELECT env, count(DISTINCT key) FROM vault_entries WHERE team_id = $1
+             GROUP BY env ORDER BY env",
+        )
+        .bind(team_id)
+        .fetch_all(&self.pool)
+        .await
+    }
+
     /// Removes every version of `entry`; whether there was one.
     pub async fn delete_vault(&self, entry: VaultKey<'_>) -> sqlx::Result<bool> {
         let done =

@@ -1,10 +1,10 @@
 //! The dashboard's pages as a browser gets them: sign-in by an emailed link (a cookie
 //! session), the team's resources with usage bars and lifetimes, a deployment's page.
 
-use instanode::api::schema::{Created, Resource, ResourceCredentials};
-use instanode_tests::deploy::{namespace_of, remove_namespace};
+use instanode::api::schema::{Created, Resource, ResourceCredentials, StackCreated};
+use instanode_tests::deploy::{namespace_of, remove_namespace, upload};
 use instanode_tests::mail::link_sent_to;
-use instanode_tests::{HostOptions, TestHost, env};
+use instanode_tests::{HostOptions, ProviderSpec, TestHost, env};
 use serde_json::json;
 use sqlx::Connection;
 
@@ -71,7 +71,7 @@ async fn an_emailed_link_signs_a_browser_in_and_the_overview_shows_the_teams_res
     let token = created.token;
     host.meter().await;
 
-    let overview = html("/dashboard")
+    let overview = html("/dashboard/resources")
         .header("cookie", &cookie)
         .send()
         .await
@@ -133,31 +133,125 @@ async fn an_emailed_link_signs_a_browser_in_and_the_overview_shows_the_teams_res
     assert!(!account.session.session_token.is_empty());
 }
 
-/// Headless Chromium (Debian's, driven by playwright-core) signs in through the emailed
-/// link, sees its database with a usage bar, and watches a deployment's log go live.
-/// Screenshots are kept in the test host's folder (`screenshots/`).
+/// The pages the browser walk inspects (screenshots in four variants, axe-core on each).
+const PAGES: [&str; 16] = [
+    "sign-in",
+    "overview",
+    "resources",
+    "resource",
+    "refusal",
+    "deployments",
+    "deployment",
+    "stack",
+    "vault",
+    "team",
+    "settings",
+    "settings-new-key",
+    "claim",
+    "operator-sign-in",
+    "operator",
+    // Inspected while signed out, so the first page is the sign-in form once more.
+    "sign-in",
+];
+
+/// Headless Chromium (Debian's, driven by playwright-core) walks every page of the
+/// dashboard as a team with one resource of every kind, an app and a stack: it reveals and
+/// rotates credentials, deletes a resource after typing its name, follows the app's log,
+/// reveals a vault secret, makes an API key and uses it as an agent would, and works the
+/// claim and operator pages. Every page is screenshot at desktop and phone width in light
+/// and dark (kept in the test host's folder, `screenshots/`) and checked by axe-core; any
+/// console error, failed request or request to another origin fails the test.
 #[tokio::test]
-async fn a_browser_signs_in_sees_usage_and_follows_a_deployment_log() {
-    let host = TestHost::start(HostOptions::databases_and_deploy()).await;
+async fn a_browser_walks_every_page_of_the_dashboard() {
+    let host = TestHost::start(HostOptions::of(vec![
+        ProviderSpec::postgres(&["db", "vector"]),
+        ProviderSpec::redis(),
+        ProviderSpec::mongo(),
+        ProviderSpec::nats(),
+        ProviderSpec::spaces(),
+        ProviderSpec::deploy(),
+    ]))
+    .await;
     let namespace = namespace_of(&host);
     let shots = host.dir.join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let marker = "built-for-the-browser-test";
-    let tarball = host.dir.join("app.tar.gz");
-    std::fs::write(
-        &tarball,
-        instanode_tests::deploy::tarball(&[
-            (
-                "Dockerfile",
-                &format!(
-                    "FROM instanode/busybox:1\nRUN echo {marker}\nCOPY index.html /www/index.html\nCMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n"
-                ),
+    let app = instanode_tests::deploy::tarball(&[
+        (
+            "Dockerfile",
+            &format!(
+                "FROM instanode/busybox:1\nRUN echo {marker}\nCOPY index.html /www/index.html\nCMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n"
             ),
-            ("index.html", "hello from the browser test"),
-        ]),
-    )
-    .unwrap();
+        ),
+        ("index.html", "hello from the browser test"),
+    ]);
+    let tarball = host.dir.join("app.tar.gz");
+    std::fs::write(&tarball, &app).unwrap();
+
+    // The team: five resources made on the free tier (its daily cap; each counts down its
+    // 24 hours), the database filled near its limit; then the team moves to pro (a vault,
+    // room for a stack beside the app), where the last two kinds are made.
     let email = format!("browser-{}@example.com", uuid::Uuid::new_v4().simple());
+    let owner = host.sign_in(&email).await;
+    let mut urls: std::collections::BTreeMap<&str, String> = Default::default();
+    let mut tokens: std::collections::BTreeMap<&str, uuid::Uuid> = Default::default();
+    let kinds = [
+        ("db", "browser-db"),
+        ("vector", "browser-vectors"),
+        ("cache", "browser-cache"),
+        ("nosql", "browser-docs"),
+        ("queue", "browser-queue"),
+        ("storage", "browser-files"),
+        ("webhook", "browser-hooks"),
+    ];
+    for (i, (kind, name)) in kinds.into_iter().enumerate() {
+        if i == 5 {
+            fill_near_its_limit(&urls["db"]).await;
+            let mut metadata = host.metadata().await;
+            sqlx::query(
+                "UPDATE teams SET tier = 'pro' WHERE id = (SELECT team_id FROM users WHERE email = $1)",
+            )
+            .bind(&email)
+            .execute(&mut metadata)
+            .await
+            .unwrap();
+        }
+        let created: Created = host
+            .post(
+                &format!("/{kind}/new"),
+                Some("application/json"),
+                json!({ "name": name }).to_string().into_bytes(),
+                &[owner.auth()],
+            )
+            .await
+            .expect(201);
+        urls.insert(kind, created.connection_url.clone());
+        tokens.insert(kind, created.token);
+    }
+    for (env, key) in [
+        ("production", "STRIPE_SECRET_KEY"),
+        ("production", "SENTRY_DSN"),
+        ("staging", "STRIPE_SECRET_KEY"),
+    ] {
+        host.put(
+            &format!("/api/v1/vault/{env}/{key}"),
+            json!({ "value": format!("{env}-{key}-value") }).to_string().into_bytes(),
+            &[owner.auth(), ("content-type", "application/json")],
+        )
+        .await
+        .expect::<serde_json::Value>(201);
+    }
+    let manifest = "services:\n  web:\n    build: .\n    port: 8080\n    expose: true\n  worker:\n    build: .\n    port: 8080\n";
+    let stack: StackCreated = upload(
+        &host,
+        "/stacks/new",
+        Some(&owner.token),
+        &[("name", "browser-stack"), ("manifest", manifest)],
+        &[("web", app.clone()), ("worker", app.clone())],
+    )
+    .await
+    .expect(202);
+
     let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("browser/dashboard.mjs");
     let out = tokio::process::Command::new("node")
         .arg(script)
@@ -175,6 +269,11 @@ async fn a_browser_signs_in_sees_usage_and_follows_a_deployment_log() {
             "COMPONENT",
             std::path::Path::new(&env("INSTANODE_TEST_PROVIDERS_DIR")).join("postgres.wasm"),
         )
+        .env("DB_TOKEN", tokens["db"].to_string())
+        .env("DOOMED_TOKEN", tokens["vector"].to_string())
+        .env("DOOMED_NAME", "browser-vectors")
+        .env("STACK_SLUG", &stack.slug)
+        .env("VAULT_KEY", "SENTRY_DSN")
         .output()
         .await
         .expect("node runs");
@@ -185,36 +284,58 @@ async fn a_browser_signs_in_sees_usage_and_follows_a_deployment_log() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let text = |key: &str| report[key].as_str().unwrap_or_default().to_string();
 
+    // Nothing went wrong on any page: no console or script error, no failed request, nothing
+    // loaded from elsewhere; axe found nothing serious, and no page scrolls sideways.
+    assert_eq!(report["problems"], json!([]), "{report}");
+    for name in PAGES {
+        let page = &report["pages"][name];
+        assert_eq!(page["findings"], json!([]), "{name}: {page}");
+        for variant in ["desktop-light", "desktop-dark", "phone-light", "phone-dark"] {
+            let shot = shots.join(format!("{name}-{variant}.png"));
+            let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+            assert!(size > 1000, "{}: {size} bytes", shot.display());
+        }
+    }
+    // The keyboard reaches the skip link, the brand and the navigation, each with a ring.
+    let keyboard = report["keyboard"].as_array().unwrap();
+    assert!(keyboard[0].as_str().unwrap().starts_with("Skip to content|"), "{report}");
+    assert!(keyboard[2].as_str().unwrap().starts_with("Overview|"), "{report}");
     assert!(
-        report["after_link_url"]
-            .as_str()
-            .unwrap()
-            .ends_with("/dashboard"),
-        "{report}"
+        keyboard.iter().all(|k| !k.as_str().unwrap().ends_with("|none")),
+        "{keyboard:?}"
     );
-    assert!(
-        report["signed_in_text"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("Signed in as {email}")),
-        "{report}"
-    );
+
+    // Signed in by the link; the overview counts everything and warns about the database.
+    assert!(text("after_link_url").ends_with("/dashboard"), "{report}");
+    assert!(text("signed_in_text").contains(&format!("Signed in as {email}")));
     assert_eq!(report["cookie_http_only"], true);
-    assert_eq!(report["db_status"], 201, "{report}");
     assert_eq!(report["deploy_status"], 202, "{report}");
-    let row = report["db_row"].as_str().unwrap();
+    let counts = text("overview_counts");
+    // The cards' text runs together: figure, then label.
+    for card in ["7resources", "/ 3deployments healthy", "1webhook receivers", "3vault entries"] {
+        assert!(counts.contains(card), "{card}: {counts}");
+    }
+    for kind in ["db", "vector", "cache", "nosql", "queue", "storage", "webhook"] {
+        assert!(text("overview_kinds").contains(kind), "{kind}: {report}");
+    }
+    assert!(text("overview_banner").contains("browser-db"), "{report}");
+    let activity = text("overview_activity");
+    assert!(activity.contains("provisioned") && activity.contains("vault write"), "{activity}");
+    assert_eq!(report["overview_charts"], 2, "{report}");
+
+    // Resources: all seven, the filter keeps the database, whose row has its usage bar.
+    assert_eq!(report["resource_rows"], 7, "{report}");
+    assert_eq!(report["filtered_rows"], 1, "{report}");
+    let row = text("db_row");
     assert!(row.contains("browser-db") && row.contains("MB of"), "{row}");
+    assert!(row.contains("free") && row.contains("development"), "{row}");
     assert_eq!(report["db_row_meter"], 1, "{report}");
-    assert!(report["log"].as_str().unwrap().contains(marker), "{report}");
-    assert_eq!(report["deployment_status"], "healthy");
+    assert_eq!(report["resource_charts"], 2, "{report}");
 
     // Reveal and rotate: each recorded, the old password refused after the rotation.
-    let text = |key: &str| report[key].as_str().unwrap_or_default().to_string();
-    assert!(
-        text("history_before").contains("Nobody has revealed"),
-        "{report}"
-    );
+    assert!(text("history_before").contains("Nobody has revealed"), "{report}");
     let revealed_url = postgres_url_in(&text("revealed_text"));
     let rotated_url = postgres_url_in(&text("rotated_text"));
     assert_ne!(revealed_url, rotated_url, "rotation issues a new password");
@@ -228,6 +349,58 @@ async fn a_browser_signs_in_sees_usage_and_follows_a_deployment_log() {
     assert!(history.contains("rotate"), "{history}");
     assert!(sqlx::PgConnection::connect(&rotated_url).await.is_ok());
     assert!(sqlx::PgConnection::connect(&revealed_url).await.is_err());
+
+    // The delete: a wrong name refused with its code, the right one deleted it.
+    assert_eq!(report["wrong_confirmation_status"], 400, "{report}");
+    assert!(text("wrong_confirmation_text").contains("confirmation_mismatch"));
+    assert!(text("after_delete_url").ends_with("/dashboard/resources"));
+    assert_eq!(report["doomed_rows_after"], 0, "{report}");
+    let doomed = tokens["vector"];
+    let gone = host.get(&format!("/api/v1/resources/{doomed}")).await;
+    assert_ne!(gone.status, 200, "{}", gone.body);
+
+    // Deployments: the app and the stack; the app's log, env names (never values), prompts.
+    let deployments = text("deployments_text");
+    assert!(deployments.contains("browser-app") && deployments.contains("browser-stack"));
+    assert!(text("log").contains(marker), "{report}");
+    assert_eq!(report["deployment_status"], "healthy");
+    let env_names = text("deployment_env");
+    assert!(env_names.contains("DATABASE_URL") && env_names.contains("postgres"));
+    assert!(env_names.contains("GREETING") && !env_names.contains("hi"), "{env_names}");
+    assert!(report["deployment_prompts"].as_u64().unwrap() >= 5, "{report}");
+    assert!(text("copied_prompt").contains(&format!("POST {}/deploy/new", host.url)));
+    assert!(text("redeploy_notice").contains("Rebuilding"), "{report}");
+    assert_eq!(text("redeploy_generation"), "2", "{report}");
+    let services = text("stack_services");
+    assert!(services.contains("web") && services.contains("worker"), "{services}");
+
+    // The vault: both envs as tabs, names only until a reveal, which is recorded.
+    let tabs = text("vault_tabs");
+    assert!(tabs.contains("production (2)") && tabs.contains("staging (1)"), "{tabs}");
+    let before = text("vault_text_before");
+    assert!(before.contains("SENTRY_DSN") && !before.contains("production-SENTRY_DSN-value"));
+    assert_eq!(text("vault_revealed"), "production-SENTRY_DSN-value");
+    let mut metadata = host.metadata().await;
+    let reads: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM vault_events WHERE key = 'SENTRY_DSN' AND action = 'read' AND actor = $1",
+    )
+    .bind(&email)
+    .fetch_one(&mut metadata)
+    .await
+    .unwrap();
+    assert_eq!(reads, 1);
+    assert!(text("members").contains(&email), "{report}");
+
+    // The API key: shown once and copied, used by an agent, then revoked.
+    assert_eq!(text("key_prefix"), "ink_");
+    assert_eq!(report["key_copied"], true, "{report}");
+    assert!(text("keys_table").contains("browser agent") && text("keys_table").contains("never"));
+    assert_eq!(report["key_list_status"], 200, "{report}");
+    assert!(report["key_list_names"].as_array().unwrap().iter().any(|n| n == "browser-db"));
+    assert_eq!(report["key_create_status"], 201, "{report}");
+    assert!(!text("keys_table_after_use").contains("never"), "last use shown: {report}");
+    assert!(text("revoke_notice").contains("revoked"), "{report}");
+    assert_eq!(report["revoked_key_status"], 401, "{report}");
 
     // The claim page lists the anonymous database; the emailed link moves it.
     assert_eq!(report["anonymous_status"], 201, "{report}");
@@ -252,21 +425,26 @@ async fn a_browser_signs_in_sees_usage_and_follows_a_deployment_log() {
         .await
         .expect("postgres is live");
     assert_eq!(postgres.source, "upload", "{postgres:?}");
-
-    for shot in [
-        "1-sign-in.png",
-        "2-overview.png",
-        "3-deployment.png",
-        "4-resource.png",
-        "5-claim.png",
-        "6-operator.png",
-    ] {
-        let size = std::fs::metadata(shots.join(shot))
-            .map(|m| m.len())
-            .unwrap_or(0);
-        assert!(size > 1000, "{shot}: {size} bytes");
-    }
+    assert!(text("after_sign_out").contains("Sign in"), "{report}");
     remove_namespace(&namespace);
+}
+
+/// Writes about 9 MB that does not compress into the database, so the meter finds it
+/// near its 10 MB limit.
+async fn fill_near_its_limit(url: &str) {
+    let mut db = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query("CREATE TABLE filler (chunk text)")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO filler SELECT (SELECT string_agg(md5(random()::text || r), '')
+                                     FROM generate_series(1, 30))
+         FROM generate_series(1, 9000) r",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
 }
 
 /// The `postgres://` URL in a page's text.

@@ -4,18 +4,27 @@
 //! down lifetimes, follows log streams and sends forms. The handlers here gather what a
 //! page shows; `views` turns it into HTML.
 
+pub(super) mod assets;
 pub(super) mod claim;
 pub(super) mod deletion;
+pub(super) mod deployments;
 mod guard;
 pub(super) mod operator;
+pub(super) mod overview;
 pub(super) mod resource;
+pub(super) mod resources;
+pub(super) mod settings;
+pub(super) mod team;
+pub(super) mod vault;
 mod views;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use maud::Markup;
 
 use super::auth;
 use super::error::ApiError;
@@ -24,9 +33,11 @@ use crate::store::Account;
 
 pub fn routes() -> Router<SharedApp> {
     Router::new()
-        .route("/dashboard", get(overview))
+        .route("/dashboard", get(overview::show))
+        .route("/dashboard/assets/{file}", get(assets::serve))
         .route("/confirm-deletion", get(deletion::page))
         .route("/dashboard/logout", post(logout))
+        .route("/dashboard/resources", get(resources::list))
         .route("/dashboard/resources/{token}", get(resource::show))
         .route(
             "/dashboard/resources/{token}/reveal",
@@ -36,7 +47,30 @@ pub fn routes() -> Router<SharedApp> {
             "/dashboard/resources/{token}/rotate",
             post(resource::rotate),
         )
-        .route("/dashboard/deployments/{id}", get(deployment))
+        .route(
+            "/dashboard/resources/{token}/delete",
+            post(resource::delete),
+        )
+        .route("/dashboard/deployments", get(deployments::list))
+        .route("/dashboard/deployments/{id}", get(deployments::show))
+        .route(
+            "/dashboard/deployments/{id}/redeploy",
+            post(deployments::redeploy),
+        )
+        .route(
+            "/dashboard/deployments/{id}/delete",
+            post(deployments::delete),
+        )
+        .route("/dashboard/stacks/{slug}", get(deployments::stack))
+        .route("/dashboard/vault", get(vault::show))
+        .route("/dashboard/vault/{env}/{key}/reveal", post(vault::reveal))
+        .route("/dashboard/team", get(team::show))
+        .route("/dashboard/settings", get(settings::show))
+        .route("/dashboard/settings/api-keys", post(settings::create_key))
+        .route(
+            "/dashboard/settings/api-keys/{id}/revoke",
+            post(settings::revoke_key),
+        )
         .route("/dashboard/operator", get(operator::show))
         .route("/dashboard/operator/sign-in", post(operator::sign_in))
         .route("/dashboard/operator/sign-out", post(operator::sign_out))
@@ -93,25 +127,58 @@ fn refusal(error: ApiError) -> Response {
     (status, Html(page.into_string())).into_response()
 }
 
-/// The team's resources; the sign-in form for a browser without a session.
-#[utoipa::path(get, path = "/dashboard", tag = "dashboard", operation_id = "dashboard",
-    summary = "The team's resources, or the sign-in form",
-    description = "Signed in by the session cookie an emailed link sets.",
-    responses(
-        (status = 200, description = "An HTML page.", body = String, content_type = "text/html"),
-    ))]
-async fn overview(State(app): State<SharedApp>, headers: HeaderMap) -> Response {
-    let Some(session) = Session::of(&app, &headers).await else {
-        return Html(views::sign_in::page().into_string()).into_response();
+/// A signed-in page: `render` makes it from the session; a browser without one goes to
+/// the sign-in form, and a refusal becomes a page.
+async fn signed_in_page(
+    app: &App,
+    headers: &HeaderMap,
+    render: impl AsyncFnOnce(&Session) -> Result<Markup, ApiError>,
+) -> Response {
+    let Some(session) = Session::of(app, headers).await else {
+        return to_sign_in();
     };
-    let rows = match app.store.team_resources(session.account.team_id).await {
-        Ok(rows) => rows,
-        Err(e) => return refusal(ApiError::internal(e)),
+    match render(&session).await {
+        Ok(page) => Html(page.into_string()).into_response(),
+        Err(error) => refusal(error),
+    }
+}
+
+/// A signed-in form that changes something: refused unless it carries the session's
+/// form token and comes from this host; `act` gets the session and the form's fields.
+async fn signed_in_form(
+    app: &App,
+    headers: &HeaderMap,
+    body: &Bytes,
+    act: impl AsyncFnOnce(&Session, &std::collections::HashMap<String, String>) -> Result<Response, ApiError>,
+) -> Response {
+    let Some(session) = Session::of(app, headers).await else {
+        return to_sign_in();
     };
-    let items: Vec<_> = rows.iter().map(super::resources::describe).collect();
-    let app_kinds: Vec<String> = app.kinds.app_kind().into_iter().map(|k| k.name).collect();
-    let page = views::overview::page(&session.account, &items, &app_kinds);
+    let fields = guard::form(body);
+    let checked = session.check(app, headers, fields.get(guard::FIELD).map(String::as_str));
+    let answer = match checked {
+        Ok(()) => act(&session, &fields).await,
+        Err(error) => Err(error),
+    };
+    answer.unwrap_or_else(refusal)
+}
+
+/// An HTML answer.
+fn html(page: Markup) -> Response {
     Html(page.into_string()).into_response()
+}
+
+/// Refuses a delete whose typed confirmation is not the name.
+fn confirmed(fields: &std::collections::HashMap<String, String>, name: &str) -> Result<(), ApiError> {
+    if fields.get("confirm").map(|typed| typed.trim()) == Some(name) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "confirmation_mismatch",
+        "The name typed to confirm the delete does not match.",
+    )
+    .action("Go back and type the name exactly as shown to delete it."))
 }
 
 /// Signs the browser out: the session itself is revoked (its `jti`), so a copy of the cookie
@@ -140,20 +207,4 @@ async fn logout(State(app): State<SharedApp>, headers: HeaderMap) -> Response {
 /// Pages behind the sign-in send a browser without a session to the sign-in form.
 fn to_sign_in() -> Response {
     Redirect::to("/dashboard").into_response()
-}
-
-/// One deployment: its status, live log lines and, when it failed, the autopsy. The id in
-/// the path is the credential, as on the API.
-#[utoipa::path(get, path = "/dashboard/deployments/{id}", tag = "dashboard",
-    operation_id = "dashboardDeployment",
-    summary = "A deployment's status, live log and autopsy",
-    responses(
-        (status = 200, description = "An HTML page.", body = String, content_type = "text/html"),
-        (status = "4XX", description = "A refusal, as an HTML page.", body = String, content_type = "text/html"),
-    ))]
-async fn deployment(Path(id): Path<String>) -> Response {
-    if !crate::wire::plain_segment(&id) {
-        return refusal(ApiError::not_found("Deployment"));
-    }
-    Html(views::deployment::page(&id).into_string()).into_response()
 }

@@ -145,6 +145,8 @@ pub struct ApiKeyList {
 pub struct ApiKey {
     pub id: Uuid,
     pub name: String,
+    /// The key's first characters, to tell keys apart (absent for older keys).
+    pub prefix: Option<String>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked: bool,

@@ -40,6 +40,7 @@ fn claim_form(token: &str, preview: &ClaimPreview) -> Markup {
             "This resource ends when its time runs out. Enter your email: we send a link, and "
             "opening it moves it into your own account, where it lasts."
         }
+        (parts::table_wrap("Claimable resources", html! {
         table #claimable {
             thead { tr { th { "kind" } th { "name" } th { "status" } th { "expires in" } } }
             tbody {
@@ -53,10 +54,12 @@ fn claim_form(token: &str, preview: &ClaimPreview) -> Markup {
                 }
             }
         }
+        }))
         // `scripts::CLAIM` sends the token from `data-token`.
         form #claim data-token=(token) {
             p {
-                input #email type="email" required placeholder="you@example.com" size="32";
+                label for="email" { "Your email" } " "
+                input #email type="email" required placeholder="you@example.com" size="32" autocomplete="email";
                 " "
                 button type="submit" { "Email me the link" }
             }

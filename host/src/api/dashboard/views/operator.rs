@@ -22,7 +22,8 @@ pub fn sign_in(problem: Option<&str>) -> Markup {
                 code { "INSTANODE_ADMIN_TOKEN" } "). This browser then stays signed in for 8 hours."
             }
             form method="post" action="/dashboard/operator/sign-in" {
-                input type="password" name="token" required size="40" autocomplete="off";
+                label for="admin-token" { "Admin token" } " "
+                input #admin-token type="password" name="token" required size="40" autocomplete="off";
                 " "
                 button type="submit" { "Sign in" }
             }
@@ -51,18 +52,18 @@ pub fn providers(
                 None => p #notice role="status" {},
             }
             // `scripts::UPLOAD` sends the form token from `data-form-token`.
-            table data-form-token=(form_token) {
+            (parts::table_wrap("Providers", html! { table data-form-token=(form_token) {
                 thead {
                     tr {
                         th { "name" } th { "version" } th { "kinds" } th { "sha256" }
-                        th { "health" } th { "loaded" } th {}
+                        th { "health" } th { "loaded" } th { "actions" }
                     }
                 }
                 tbody {
                     @for provider in &inventory.providers { (loaded_row(provider, form_token)) }
                     @for name in &inventory.unloaded { (unloaded_row(name, form_token)) }
                 }
-            }
+            } }))
             (scripts::UPLOAD)
         },
     )

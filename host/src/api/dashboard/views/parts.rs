@@ -20,28 +20,66 @@ pub fn expires(expires_at: Option<&DateTime<Utc>>) -> Markup {
     }
 }
 
+/// How full a resource may get before the dashboard warns about it, in percent.
+pub const NEAR_LIMIT_PERCENT: u64 = 80;
+
+/// How full `item` is, in percent of its storage or memory limit (capped at 100).
+pub fn percent_used(item: &Resource) -> Option<u64> {
+    match (item.storage_bytes, item.storage_limit_bytes) {
+        (Some(used), Some(limit)) if limit > 0 => Some((used.saturating_mul(100) / limit).min(100)),
+        _ => None,
+    }
+}
+
 /// A `used / limit` bar for a resource with a storage or memory limit.
 pub fn usage_bar(item: &Resource) -> Markup {
-    let used = item.storage_bytes;
-    let limit = item.storage_limit_bytes;
     html! {
-        @match (used, limit) {
-            (Some(used), Some(limit)) if limit > 0 => {
-                @let percent = (used.saturating_mul(100) / limit).min(100);
-                div.bar.full[item.storage_exceeded] role="meter"
-                    aria-valuenow=(percent) aria-valuemin="0" aria-valuemax="100"
-                    title={ (percent) "%" } {
+        @match (item.storage_bytes, item.storage_limit_bytes, percent_used(item)) {
+            (Some(used), Some(limit), Some(percent)) => {
+                @let near = percent >= NEAR_LIMIT_PERCENT;
+                span.bar.near[near].full[item.storage_exceeded] role="meter"
+                    aria-label="Storage used" aria-valuenow=(percent)
+                    aria-valuemin="0" aria-valuemax="100" title={ (percent) "%" } {
                     span style={ "width:" (percent) "%" } {}
                 }
                 span.muted { (megabytes(used)) " of " (megabytes(limit)) }
             }
-            (None, Some(limit)) => span.muted { "not measured yet (limit " (megabytes(limit)) ")" },
+            (None, Some(limit), _) => span.muted { "not measured yet (limit " (megabytes(limit)) ")" },
             _ => span.muted { "-" },
         }
     }
 }
 
-fn megabytes(bytes: u64) -> String {
+/// A small label; `class` colours it by state.
+pub fn pill(text: &str, class: &str) -> Markup {
+    html! { span class={ "pill " (class) } { (text) } }
+}
+
+/// A table that scrolls sideways on a narrow screen; `label` names the region.
+pub fn table_wrap(label: &str, table: Markup) -> Markup {
+    html! {
+        div.table-wrap role="region" aria-label=(label) tabindex="0" { (table) }
+    }
+}
+
+/// A box saying there is nothing here yet and what to do about it.
+pub fn empty(headline: &str, next: Markup) -> Markup {
+    html! {
+        div.empty { p { strong { (headline) } } p { (next) } }
+    }
+}
+
+/// Where a resource's page is: apps have deployment pages.
+pub fn resource_href(item: &Resource, app_kinds: &[String]) -> String {
+    let pages = if app_kinds.contains(&item.kind) {
+        "deployments"
+    } else {
+        "resources"
+    };
+    format!("/dashboard/{pages}/{}", item.token)
+}
+
+pub fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
 }
 
@@ -59,6 +97,6 @@ mod tests {
         };
         let bar = usage_bar(&item).into_string();
         assert!(bar.contains("aria-valuenow=\"100\""), "{bar}");
-        assert!(bar.contains("bar full"), "{bar}");
+        assert!(bar.contains("full"), "{bar}");
     }
 }

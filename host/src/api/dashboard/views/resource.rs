@@ -4,13 +4,18 @@
 use maud::{Markup, html};
 
 use super::super::guard;
+use super::chart::{self, Measure};
+use super::layout::{self, Section};
 use super::parts;
-use super::{layout, scripts};
+use super::prompt::{self, Prompt};
+use super::scripts;
 use crate::api::schema::{Resource as Described, ResourceCredentials};
-use crate::store::{CredentialEvent, ResourceStatus};
+use crate::store::{Account, CredentialEvent, ResourceStatus, UsagePoint};
 
 /// What the page shows of one resource.
 pub struct Resource<'a> {
+    pub account: &'a Account,
+    pub public_url: &'a str,
     /// As `resources::describe` gives it.
     pub item: &'a Described,
     /// Whether its kind can issue new credentials.
@@ -19,6 +24,8 @@ pub struct Resource<'a> {
     pub credentials: Option<&'a ResourceCredentials>,
     /// The latest reveals and rotations, newest first.
     pub events: &'a [CredentialEvent],
+    /// Its usage over the last week.
+    pub usage: &'a [UsagePoint],
 }
 
 /// `form_token`: the session's token, carried by the reveal and rotate forms.
@@ -27,20 +34,27 @@ pub fn page(resource: &Resource, form_token: &str) -> Markup {
     let token = item.token.to_string();
     let token = token.as_str();
     let rotatable = resource.rotatable && item.status == ResourceStatus::Active;
-    layout::page(
-        "Resource",
+    layout::signed_in(
+        resource.account,
+        Section::Resources,
+        &item.name,
         html! {
-            p { a href="/dashboard" { "← Resources" } }
+            p { a href="/dashboard/resources" { "← Resources" } }
             h1 { (item.name) " " span.muted { (item.kind) } }
             dl {
                 dt { "token" } dd { code { (token) } }
-                dt { "status" } dd.status { (item.status) }
+                dt { "status" } dd.status { (parts::pill(item.status.as_str(), item.status.as_str())) }
                 dt { "environment" } dd { (item.env) }
                 dt { "tier" } dd { (item.tier) }
                 dt { "usage" } dd { (parts::usage_bar(item)) }
                 dt { "limits" } dd { (limits(item)) }
                 dt { "created" } dd { (parts::timestamp(&item.created_at)) }
                 dt { "expires in" } dd { (parts::expires(item.expires_at.as_ref())) }
+            }
+            h2 { "Usage over time" }
+            div.charts {
+                (chart::card(Measure::Storage, resource.usage))
+                (chart::card(Measure::Connections, resource.usage))
             }
             h2 { "Credentials" }
             @match resource.credentials {
@@ -56,9 +70,31 @@ pub fn page(resource: &Resource, form_token: &str) -> Markup {
             }
             h2 { "Credential history" }
             (history(resource.events))
+            h2 { "Delete" }
+            (delete_form(&format!("/dashboard/resources/{token}/delete"), &item.name, form_token))
+            (prompt::cards(resource.public_url, &[
+                Prompt::new("Read its credentials", "GET", format!("/api/v1/resources/{token}/credentials")),
+                Prompt::new("Rotate its credentials", "POST", format!("/api/v1/resources/{token}/rotate-credentials")),
+                Prompt::new("Delete it", "DELETE", format!("/api/v1/resources/{token}")),
+            ]))
             (scripts::COUNTDOWN)
         },
     )
+}
+
+/// A delete that asks the person to type the name first, so one stray click or key
+/// press cannot delete anything.
+pub fn delete_form(action: &str, name: &str, form_token: &str) -> Markup {
+    html! {
+        form.row #delete method="post" action=(action) {
+            input type="hidden" name=(guard::FIELD) value=(form_token);
+            div {
+                label for="confirm-name" { "Type " code { (name) } " to delete it and everything in it" }
+                input #confirm-name name="confirm" required autocomplete="off";
+            }
+            button.danger #delete-button type="submit" { "Delete" }
+        }
+    }
 }
 
 /// A form posting to `/dashboard/resources/{token}/{action}`; its button has the id

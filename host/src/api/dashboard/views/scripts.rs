@@ -141,13 +141,37 @@ for (const input of document.querySelectorAll('input.component')) {
 ",
 );
 
+/// Copies the text of the element a `[data-copy]` button names; where the clipboard is
+/// not allowed, selects it instead so Ctrl+C does it.
+pub const COPY: Script = Script(
+    "
+{
+  for (const button of document.querySelectorAll('[data-copy]')) {
+    button.addEventListener('click', async () => {
+      const source = document.getElementById(button.dataset.copy);
+      try {
+        await navigator.clipboard.writeText(source.textContent);
+        button.textContent = 'Copied';
+      } catch {
+        const range = document.createRange();
+        range.selectNodeContents(source);
+        getSelection().removeAllRanges();
+        getSelection().addRange(range);
+        button.textContent = 'Selected: press Ctrl+C';
+      }
+    });
+  }
+}
+",
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn no_script_can_end_its_element_early() {
-        for script in [COUNTDOWN, SIGN_IN, DEPLOYMENT, CLAIM, UPLOAD] {
+        for script in [COUNTDOWN, SIGN_IN, DEPLOYMENT, CLAIM, UPLOAD, COPY] {
             assert!(
                 !script.source().to_ascii_lowercase().contains("</script"),
                 "{}",

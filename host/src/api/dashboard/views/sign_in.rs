@@ -11,11 +11,12 @@ pub fn page() -> Markup {
             h1 { "Sign in to instanode" }
             p { "We email you a link; following it signs this browser in." }
             form #signin {
-                input type="email" name="email" required placeholder="you@example.com" size="32";
+                label for="signin-email" { "Email" } " "
+                input #signin-email type="email" name="email" required placeholder="you@example.com" size="32" autocomplete="email";
                 " "
                 button type="submit" { "Email me a link" }
             }
-            p #sent .muted {}
+            p #sent .muted role="status" {}
             (scripts::SIGN_IN)
         },
     )
