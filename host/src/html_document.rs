@@ -21,9 +21,9 @@ pub fn document(title: &str, style: &'static str, body: Markup) -> Markup {
     }
 }
 
-/// A whole document titled `title` around `body`, styled by the stylesheet at `href` (a
-/// path on this host).
-pub fn linked_document(title: &str, href: &str, body: Markup) -> Markup {
+/// A whole document titled `title` around `body`, styled by the stylesheet at `stylesheet`
+/// and marked by the icon at `icon` (paths on this host).
+pub fn linked_document(title: &str, stylesheet: &str, icon: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -31,7 +31,8 @@ pub fn linked_document(title: &str, href: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width,initial-scale=1";
                 title { (title) }
-                link rel="stylesheet" href=(href);
+                link rel="stylesheet" href=(stylesheet);
+                link rel="icon" href=(icon) type="image/svg+xml";
             }
             body { (body) }
         }

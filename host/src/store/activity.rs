@@ -39,7 +39,7 @@ impl Store {
                   FROM resources WHERE team_id = $1 AND ended_at IS NOT NULL
                 UNION ALL
                 SELECT d.updated_at, 'deployed #' || d.generation || ' (' || d.status || ')',
-                       r.kind, d.name, r.token, NULL
+                       r.kind, d.name || coalesce(' / ' || d.service, ''), r.token, NULL
                   FROM deployments d JOIN resources r ON r.id = d.resource_id
                  WHERE r.team_id = $1
                 UNION ALL

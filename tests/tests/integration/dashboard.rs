@@ -438,9 +438,10 @@ async fn fill_near_its_limit(url: &str) {
         .await
         .unwrap();
     sqlx::query(
-        "INSERT INTO filler SELECT (SELECT string_agg(md5(random()::text || r), '')
-                                     FROM generate_series(1, 30))
-         FROM generate_series(1, 9000) r",
+        "INSERT INTO filler
+         SELECT string_agg(md5(random()::text || piece::text), '')
+         FROM generate_series(1, 9000) AS rows (n), generate_series(1, 30) AS pieces (piece)
+         GROUP BY n",
     )
     .execute(&mut db)
     .await
@@ -644,6 +645,179 @@ async fn dashboard_forms_are_guarded_and_credential_access_is_recorded() {
     assert!(host.provider_status("postgres").await.is_some());
 }
 
+/// A signed-in browser: its cookie, and the form token its pages carry.
+struct Browser {
+    cookie: String,
+    form_token: String,
+}
+
+impl Browser {
+    async fn of(host: &TestHost, session: &str) -> Self {
+        let cookie = format!("instanode_session={session}");
+        let page = browser()
+            .get(format!("{}/dashboard/settings", host.url))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let form_token = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a form token on the settings page")
+            .to_string();
+        Self { cookie, form_token }
+    }
+
+    async fn get(&self, host: &TestHost, path: &str) -> (u16, String) {
+        let answer = browser()
+            .get(format!("{}{path}", host.url))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (answer.status().as_u16(), answer.text().await.unwrap())
+    }
+
+    /// Posts a form from this browser's own pages (its token, this host's origin).
+    async fn post(&self, host: &TestHost, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+        let mut form: Vec<(&str, &str)> = vec![("csrf", &self.form_token)];
+        form.extend_from_slice(fields);
+        let answer = browser()
+            .post(format!("{}{path}", host.url))
+            .header("cookie", &self.cookie)
+            .header("origin", &host.url)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        (answer.status().as_u16(), answer.text().await.unwrap())
+    }
+}
+
+/// What one team does in the dashboard never reaches another: its keys cannot be revoked,
+/// its resources not deleted, its vault not listed or read, its lists not shown, by a
+/// member of another team using that team's own valid session and form token.
+#[tokio::test]
+async fn dashboard_actions_stay_within_the_team() {
+    let host = TestHost::start(HostOptions::default()).await;
+    let owner = host.new_account("owner").await;
+    let stranger = host.new_account("stranger").await;
+    let mut metadata = host.metadata().await;
+    sqlx::query("UPDATE teams SET tier = 'pro' WHERE id IN (SELECT team_id FROM users WHERE email = ANY($1))")
+        .bind(vec![owner.email.clone(), stranger.email.clone()])
+        .execute(&mut metadata)
+        .await
+        .unwrap();
+    let created: Created = host
+        .post(
+            "/db/new",
+            Some("application/json"),
+            br#"{"name":"owners-db"}"#.to_vec(),
+            &[owner.auth()],
+        )
+        .await
+        .expect(201);
+    host.put(
+        "/api/v1/vault/production/OWNERS_SECRET",
+        br#"{"value":"owners-value"}"#.to_vec(),
+        &[owner.auth(), ("content-type", "application/json")],
+    )
+    .await
+    .expect::<serde_json::Value>(201);
+    let owners = Browser::of(&host, &owner.token).await;
+    let strangers = Browser::of(&host, &stranger.token).await;
+
+    // The owner makes a key in the dashboard; it works, and is listed by its prefix.
+    let (status, page) = owners
+        .post(&host, "/dashboard/settings/api-keys", &[("name", "owners key")])
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let key = page
+        .split("id=\"new-key-value\" tabindex=\"0\" aria-label=\"The new API key\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the new key on the page")
+        .to_string();
+    assert!(key.starts_with("ink_"), "{key}");
+    let key_id = page
+        .split("data-key-id=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let with_key = |key: String| {
+        let host = &host;
+        async move {
+            host.get_with("/api/v1/resources", &[("authorization", &format!("Bearer {key}"))])
+                .await
+                .status
+        }
+    };
+    assert_eq!(with_key(key.clone()).await, 200);
+    let (_, settings) = owners.get(&host, "/dashboard/settings").await;
+    assert!(settings.contains(&format!("{}…", &key[..12])), "{settings}");
+    assert!(!settings.contains(&key), "the whole key is shown once only");
+
+    // The stranger's pages show nothing of the owner's.
+    for path in ["/dashboard", "/dashboard/resources", "/dashboard/settings", "/dashboard/vault"] {
+        let (status, page) = strangers.get(&host, path).await;
+        assert_eq!(status, 200, "{path}: {page}");
+        for owners_thing in ["owners-db", "owners key", "OWNERS_SECRET", &created.token.to_string()] {
+            assert!(!page.contains(owners_thing), "{path} shows {owners_thing}");
+        }
+    }
+    // Acting on the owner's things with the stranger's own session and token: not found,
+    // and nothing changes.
+    let (status, page) = strangers
+        .post(&host, &format!("/dashboard/settings/api-keys/{key_id}/revoke"), &[])
+        .await;
+    assert_eq!(status, 404, "{page}");
+    assert!(page.contains("api_key_not_found"), "{page}");
+    assert_eq!(with_key(key.clone()).await, 200);
+    let delete = format!("/dashboard/resources/{}/delete", created.token);
+    let (status, _) = strangers.post(&host, &delete, &[("confirm", "owners-db")]).await;
+    assert_eq!(status, 404);
+    let (status, page) = strangers
+        .post(&host, "/dashboard/vault/production/OWNERS_SECRET/reveal", &[])
+        .await;
+    assert_eq!(status, 404, "{page}");
+    assert!(!page.contains("owners-value"), "{page}");
+    let (status, _) = strangers
+        .get(&host, &format!("/dashboard/resources/{}", created.token))
+        .await;
+    assert_eq!(status, 404);
+
+    // The owner's own forms need the page's token, and a delete its typed name.
+    let refused = browser()
+        .post(format!("{}{delete}", host.url))
+        .header("cookie", &owners.cookie)
+        .form(&[("confirm", "owners-db")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let (status, page) = owners.post(&host, &delete, &[("confirm", "owners")]).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("confirmation_mismatch"), "{page}");
+    let still = host.get(&format!("/api/v1/resources/{}", created.token)).await;
+    assert_eq!(still.status, 200, "{}", still.body);
+    let (status, _) = owners.post(&host, &delete, &[("confirm", "owners-db")]).await;
+    assert_eq!(status, 303);
+    let gone = host.get(&format!("/api/v1/resources/{}", created.token)).await;
+    assert_ne!(gone.status, 200, "{}", gone.body);
+
+    // The owner revokes the key: it stops working at once.
+    let (status, _) = owners
+        .post(&host, &format!("/dashboard/settings/api-keys/{key_id}/revoke"), &[])
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(with_key(key).await, 401);
+}
+
 /// `text` as the dashboard escapes it into HTML.
 fn html_escaped(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -651,4 +825,53 @@ fn html_escaped(text: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
+}
+
+/// The meter's samples behind the charts stay bounded: every sample for a day, then one
+/// per hour, and nothing past a week.
+#[tokio::test]
+async fn usage_samples_are_rolled_up_after_a_day_and_dropped_after_a_week() {
+    let host = TestHost::start(HostOptions::default()).await;
+    let owner = host.new_account("samples").await;
+    let mut metadata = host.metadata().await;
+    // A tier whose resources do not expire, so the reaper leaves the database alone.
+    sqlx::query("UPDATE teams SET tier = 'pro' WHERE id = (SELECT team_id FROM users WHERE email = $1)")
+        .bind(&owner.email)
+        .execute(&mut metadata)
+        .await
+        .unwrap();
+    let created: Created = host
+        .post(
+            "/db/new",
+            Some("application/json"),
+            br#"{"name":"sampled"}"#.to_vec(),
+            &[owner.auth()],
+        )
+        .await
+        .expect(201);
+    let mut counts = async || -> (i64, i64) {
+        sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE NOT hourly), count(*) FILTER (WHERE hourly)
+             FROM usage_samples WHERE resource_id = $1",
+        )
+        .bind(created.id)
+        .fetch_one(&mut metadata)
+        .await
+        .unwrap()
+    };
+
+    host.meter().await;
+    host.advance_clock(20 * 60).await;
+    host.meter().await;
+    assert_eq!(counts().await, (2, 0), "every sample of the last day");
+
+    host.advance_clock(25 * 3600).await;
+    host.meter().await;
+    let (raw, hourly) = counts().await;
+    assert_eq!(raw, 1, "only the newest sample is under a day old");
+    assert!((1..=2).contains(&hourly), "the two older ones rolled up by hour: {hourly}");
+
+    host.advance_clock(8 * 24 * 3600).await;
+    host.meter().await;
+    assert_eq!(counts().await, (1, 0), "nothing older than a week");
 }

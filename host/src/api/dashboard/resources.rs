@@ -1,4 +1,4 @@
-//! The team's resources as a list, filtered by kind and env.
+//! The team's resources as a list, filtered by kind and env (apps have their own list).
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -43,8 +43,13 @@ pub async fn list(
             .team_resources(account.team_id)
             .await
             .map_err(ApiError::internal)?;
-        let all: Vec<Resource> = rows.iter().map(describe).collect();
+        // Apps are listed on the deployments page.
         let app_kinds: Vec<String> = app.kinds.app_kind().into_iter().map(|k| k.name).collect();
+        let all: Vec<Resource> = rows
+            .iter()
+            .filter(|row| !app_kinds.contains(&row.kind))
+            .map(describe)
+            .collect();
         let (kind, env) = (chosen(&filters.kind), chosen(&filters.env));
         let items: Vec<&Resource> = all
             .iter()
@@ -64,7 +69,6 @@ pub async fn list(
             envs: &distinct(|i| &i.env),
             kind,
             env,
-            app_kinds: &app_kinds,
         };
         Ok(views::resources::page(&list))
     })

@@ -80,7 +80,7 @@ pub fn owned_page(owned: &Owned) -> Markup {
                 dt { "reachable by" } dd {
                     @if item.private { "only " (item.allowed_ips.join(", ")) } @else { "everyone" }
                 }
-                dt { "created" } dd { (parts::timestamp(&item.created_at)) }
+                dt { "created" } dd { (parts::when(&item.created_at)) }
                 dt { "expires in" } dd { (parts::expires(item.expires_at.as_ref())) }
             }
             (live(&id))

@@ -151,7 +151,6 @@ fn resource_list() {
         envs: &kinds,
         kind: Some(HOSTILE),
         env: None,
-        app_kinds: &[],
     };
     // Header; the filters (kind and env options, value and text each); the row (name,
     // kind, env, tier); the two prompts' URL.

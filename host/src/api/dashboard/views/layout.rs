@@ -2,20 +2,10 @@
 //! person the header with navigation, who they are and sign-out. No page loads anything
 //! from elsewhere.
 
-use std::sync::LazyLock;
-
 use maud::{Markup, html};
-use sha2::{Digest, Sha256};
 
-use super::style::STYLESHEET;
+use super::super::assets;
 use crate::store::Account;
-
-/// Where the stylesheet is served: its name carries the start of its SHA-256, so a new
-/// stylesheet gets a new URL and the old one can be cached for good.
-pub static STYLESHEET_PATH: LazyLock<String> = LazyLock::new(|| {
-    let digest = Sha256::digest(STYLESHEET.as_bytes());
-    format!("/dashboard/assets/app-{}.css", &hex::encode(digest)[..12])
-});
 
 /// The sections of the signed-in dashboard, in the order the navigation lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,9 +54,8 @@ impl Section {
 /// A whole page titled `title` around `body`, for pages outside the signed-in dashboard
 /// (sign-in, claim, operator, refusals).
 pub fn page(title: &str, body: Markup) -> Markup {
-    crate::html_document::linked_document(
-        &format!("{title} · instanode"),
-        &STYLESHEET_PATH,
+    document(
+        title,
         html! {
             main #main { (body) }
         },
@@ -76,9 +65,8 @@ pub fn page(title: &str, body: Markup) -> Markup {
 /// A signed-in page: the header (navigation with `current` marked, the person, their tier,
 /// sign-out) above `body`.
 pub fn signed_in(account: &Account, current: Section, title: &str, body: Markup) -> Markup {
-    crate::html_document::linked_document(
-        &format!("{title} · instanode"),
-        &STYLESHEET_PATH,
+    document(
+        title,
         html! {
             a.skip href="#main" { "Skip to content" }
             header.top {
@@ -107,5 +95,14 @@ pub fn signed_in(account: &Account, current: Section, title: &str, body: Markup)
             }
             main #main { (body) }
         },
+    )
+}
+
+fn document(title: &str, body: Markup) -> Markup {
+    crate::html_document::linked_document(
+        &format!("{title} · instanode"),
+        assets::stylesheet_path(),
+        assets::icon_path(),
+        body,
     )
 }

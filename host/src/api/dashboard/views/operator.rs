@@ -94,7 +94,7 @@ fn loaded_row(provider: &Provider, form_token: &str) -> Markup {
             }
             td.muted {
                 (provider.source) br;
-                (parts::timestamp(&provider.loaded_at))
+                (parts::when(&provider.loaded_at))
             }
             td {
                 (action(name, "unload", form_token, "Unload"))

@@ -140,7 +140,7 @@ pub fn activity(events: &[Activity]) -> Markup {
             ul.activity #activity {
                 @for event in events {
                     li {
-                        span.muted { (parts::timestamp(&event.at)) } " · "
+                        span.muted { (parts::when(&event.at)) } " · "
                         strong { (event.action) } " "
                         @match event.token {
                             Some(token) => a href={ "/dashboard/resources/" (token) } { (event.subject) },

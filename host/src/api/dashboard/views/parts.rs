@@ -10,6 +10,13 @@ pub fn timestamp(at: &DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
+/// A moment as people read it (to the second, in UTC), with the exact time for machines.
+pub fn when(at: &DateTime<Utc>) -> Markup {
+    html! {
+        time datetime=(timestamp(at)) { (at.format("%Y-%m-%d %H:%M:%S UTC")) }
+    }
+}
+
 /// The lifetime cell: a live countdown (`scripts::COUNTDOWN` fills it in), or "never".
 pub fn expires(expires_at: Option<&DateTime<Utc>>) -> Markup {
     html! {
@@ -79,8 +86,14 @@ pub fn resource_href(item: &Resource, app_kinds: &[String]) -> String {
     format!("/dashboard/{pages}/{}", item.token)
 }
 
+/// A size in MB, or in GB from 1 GB up.
 pub fn megabytes(bytes: u64) -> String {
-    format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
+    let megabytes = bytes as f64 / (1024.0 * 1024.0);
+    if megabytes >= 1024.0 {
+        format!("{:.1} GB", megabytes / 1024.0)
+    } else {
+        format!("{megabytes:.1} MB")
+    }
 }
 
 #[cfg(test)]

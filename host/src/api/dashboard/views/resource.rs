@@ -48,7 +48,7 @@ pub fn page(resource: &Resource, form_token: &str) -> Markup {
                 dt { "tier" } dd { (item.tier) }
                 dt { "usage" } dd { (parts::usage_bar(item)) }
                 dt { "limits" } dd { (limits(item)) }
-                dt { "created" } dd { (parts::timestamp(&item.created_at)) }
+                dt { "created" } dd { (parts::when(&item.created_at)) }
                 dt { "expires in" } dd { (parts::expires(item.expires_at.as_ref())) }
             }
             h2 { "Usage over time" }
@@ -154,19 +154,19 @@ fn history(events: &[CredentialEvent]) -> Markup {
         @if events.is_empty() {
             p.muted #history { "Nobody has revealed or rotated these credentials since they were created." }
         } @else {
-            table #history {
+            (parts::table_wrap("Credential history", html! { table #history {
                 thead { tr { th { "when" } th { "what" } th { "who" } th { "through" } } }
                 tbody {
                     @for event in events {
                         tr {
-                            td { (event.at.to_rfc3339()) }
+                            td { (parts::when(&event.at)) }
                             td { (event.action) }
                             td { (event.actor) }
                             td { (event.via) }
                         }
                     }
                 }
-            }
+            } }))
         }
     }
 }

@@ -21,7 +21,6 @@ pub struct ResourceList<'a> {
     /// The filters chosen.
     pub kind: Option<&'a str>,
     pub env: Option<&'a str>,
-    pub app_kinds: &'a [String],
 }
 
 pub fn page(list: &ResourceList) -> Markup {
@@ -78,7 +77,7 @@ fn table(list: &ResourceList) -> Markup {
             tbody {
                 @for item in list.items {
                     tr data-token=(item.token) {
-                        td { a href=(parts::resource_href(item, list.app_kinds)) { (item.name) } }
+                        td { a href={ "/dashboard/resources/" (item.token) } { (item.name) } }
                         td { (item.kind) }
                         td { (parts::pill(&item.env, "")) }
                         td { (parts::pill(&item.tier, "")) }

@@ -57,8 +57,8 @@ pub fn page(settings: &Settings) -> Markup {
                                 tr data-key-id=(key.id) {
                                     td { (key.name) }
                                     td { code { (key.prefix.as_deref().unwrap_or("ink_")) "…" } }
-                                    td { (parts::timestamp(&key.created_at)) }
-                                    td { @match &key.last_used_at { Some(at) => (parts::timestamp(at)), None => span.muted { "never" } } }
+                                    td { (parts::when(&key.created_at)) }
+                                    td { @match &key.last_used_at { Some(at) => (parts::when(at)), None => span.muted { "never" } } }
                                     td {
                                         @if key.revoked_at.is_some() {
                                             (parts::pill("revoked", "failed"))

@@ -21,7 +21,7 @@ pub fn page(account: &Account, public_url: &str, shown: &StackShown) -> Markup {
             h1 { (stack.name) " " span.muted { "stack" } }
             dl {
                 dt { "slug" } dd { code { (slug) } }
-                dt { "created" } dd { (parts::timestamp(&stack.created_at)) }
+                dt { "created" } dd { (parts::when(&stack.created_at)) }
                 dt { "expires in" } dd { (parts::expires(stack.expires_at.as_ref())) }
             }
             h2 { "Services" }

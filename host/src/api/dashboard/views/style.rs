@@ -2,6 +2,9 @@
 //! browser's preference, and components small enough to read in one go. Served under a
 //! name that carries its hash (`assets`), so browsers keep it until it changes.
 
+/// The tab icon: a rounded square with a node.
+pub const ICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="#1d54bd"/><circle cx="16" cy="16" r="6" fill="#fff"/></svg>"##;
+
 pub const STYLESHEET: &str = r#"
 :root{--bg:#ffffff;--surface:#f5f7fa;--text:#18202c;--muted:#4f5a6b;--border:#d5dce6;
 --accent:#1d54bd;--accent-text:#ffffff;--ok:#176b36;--warn:#7a4f00;--danger:#a52219;
@@ -12,7 +15,7 @@ pub const STYLESHEET: &str = r#"
 --warn:#f3c865;--danger:#ff9a90;--ok-bg:#12301f;--warn-bg:#33290f;--danger-bg:#3a1715;
 --info-bg:#172540;--code-bg:#070a0f;--code-text:#dfe6ef}}
 *{box-sizing:border-box}
-body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;background:var(--bg);color:var(--text)}
+body{margin:0;overflow-wrap:break-word;font:15px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;background:var(--bg);color:var(--text)}
 a{color:var(--accent)}a:hover{text-decoration-thickness:2px}
 :focus-visible{outline:3px solid var(--focus);outline-offset:2px}
 .skip{position:absolute;left:-999px;top:0;background:var(--bg);padding:.5rem}.skip:focus{left:.5rem}
@@ -58,7 +61,7 @@ dl{display:grid;grid-template-columns:11rem 1fr;gap:.35rem 1rem}dt{color:var(--m
 .tabs a[aria-current=page]{background:var(--accent);color:var(--accent-text);border-color:var(--accent)}
 .prompts{display:grid;grid-template-columns:repeat(auto-fill,minmax(20rem,1fr));gap:.8rem}
 .prompt{background:var(--info-bg);border:1px solid var(--border);border-radius:10px;padding:.8rem 1rem}
-.prompt pre{margin:.4rem 0}
+.prompt pre{margin:.4rem 0;overflow-wrap:anywhere}
 .chart{width:100%;height:5rem;display:block;background:var(--surface);border:1px solid var(--border);border-radius:8px}
 .chart polyline{fill:none;stroke:var(--accent);stroke-width:2;vector-effect:non-scaling-stroke}
 .chart circle{fill:var(--accent)}

@@ -26,7 +26,7 @@ pub fn page(account: &Account, public_url: &str, members: &[Member], ttl_policy:
                     thead { tr { th { "email" } th { "joined" } th { "live API keys" } } }
                     tbody {
                         @for member in members {
-                            tr { td { (member.email) } td { (parts::timestamp(&member.joined_at)) } td { (member.api_keys) } }
+                            tr { td { (member.email) } td { (parts::when(&member.joined_at)) } td { (member.api_keys) } }
                         }
                     }
                 }
