@@ -455,7 +455,8 @@ pub(super) async fn issue_api_key(
         name,
         skip_delete_confirmation,
         created_at: now,
-        note: "Store the key now: it is shown only once. Send it as `Authorization: Bearer <key>`.".into(),
+        note: "Store the key now: it is shown only once. Send it as `Authorization: Bearer <key>`."
+            .into(),
     })
 }
 
@@ -521,7 +522,7 @@ pub(super) async fn revoke_key(app: &App, account: &Account, id: &str) -> Result
         )
         .action("List the keys with GET /api/v1/auth/api-keys and use one of their ids.")
     };
-    let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
     if !app
         .store
         .revoke_api_key(account.team_id, id, app.clock.now())

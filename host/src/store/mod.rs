@@ -40,10 +40,10 @@ pub use provider_versions::{PROVIDERS_CHANNEL, ProviderLive};
 pub use resources::{DeleteStart, EndReason, EnforcementFailure, NewResource, ResourceRow};
 pub use seal::Sealer;
 pub use status::{DeploymentStatus, ResourceStatus};
-pub use usage_samples::UsagePoint;
 pub use tls::{
     CertificateState, CustomDomain, DomainRefusal, DueCertificate, HeldCertificate, TLS_CHANNEL,
 };
+pub use usage_samples::UsagePoint;
 pub use vault::{VaultEvent, VaultKey, VaultWrite};
 pub use webhooks::{ReceivedRequest, StoredRequest};
 

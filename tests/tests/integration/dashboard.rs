@@ -235,7 +235,9 @@ async fn a_browser_walks_every_page_of_the_dashboard() {
     ] {
         host.put(
             &format!("/api/v1/vault/{env}/{key}"),
-            json!({ "value": format!("{env}-{key}-value") }).to_string().into_bytes(),
+            json!({ "value": format!("{env}-{key}-value") })
+                .to_string()
+                .into_bytes(),
             &[owner.auth(), ("content-type", "application/json")],
         )
         .await
@@ -300,10 +302,21 @@ async fn a_browser_walks_every_page_of_the_dashboard() {
     }
     // The keyboard reaches the skip link, the brand and the navigation, each with a ring.
     let keyboard = report["keyboard"].as_array().unwrap();
-    assert!(keyboard[0].as_str().unwrap().starts_with("Skip to content|"), "{report}");
-    assert!(keyboard[2].as_str().unwrap().starts_with("Overview|"), "{report}");
     assert!(
-        keyboard.iter().all(|k| !k.as_str().unwrap().ends_with("|none")),
+        keyboard[0]
+            .as_str()
+            .unwrap()
+            .starts_with("Skip to content|"),
+        "{report}"
+    );
+    assert!(
+        keyboard[2].as_str().unwrap().starts_with("Overview|"),
+        "{report}"
+    );
+    assert!(
+        keyboard
+            .iter()
+            .all(|k| !k.as_str().unwrap().ends_with("|none")),
         "{keyboard:?}"
     );
 
@@ -314,15 +327,25 @@ async fn a_browser_walks_every_page_of_the_dashboard() {
     assert_eq!(report["deploy_status"], 202, "{report}");
     let counts = text("overview_counts");
     // The cards' text runs together: figure, then label.
-    for card in ["7resources", "/ 3deployments healthy", "1webhook receivers", "3vault entries"] {
+    for card in [
+        "7resources",
+        "/ 3deployments healthy",
+        "1webhook receivers",
+        "3vault entries",
+    ] {
         assert!(counts.contains(card), "{card}: {counts}");
     }
-    for kind in ["db", "vector", "cache", "nosql", "queue", "storage", "webhook"] {
+    for kind in [
+        "db", "vector", "cache", "nosql", "queue", "storage", "webhook",
+    ] {
         assert!(text("overview_kinds").contains(kind), "{kind}: {report}");
     }
     assert!(text("overview_banner").contains("browser-db"), "{report}");
     let activity = text("overview_activity");
-    assert!(activity.contains("provisioned") && activity.contains("vault write"), "{activity}");
+    assert!(
+        activity.contains("provisioned") && activity.contains("vault write"),
+        "{activity}"
+    );
     assert_eq!(report["overview_charts"], 2, "{report}");
 
     // Resources: all seven, the filter keeps the database, whose row has its usage bar.
@@ -335,7 +358,10 @@ async fn a_browser_walks_every_page_of_the_dashboard() {
     assert_eq!(report["resource_charts"], 2, "{report}");
 
     // Reveal and rotate: each recorded, the old password refused after the rotation.
-    assert!(text("history_before").contains("Nobody has revealed"), "{report}");
+    assert!(
+        text("history_before").contains("Nobody has revealed"),
+        "{report}"
+    );
     let revealed_url = postgres_url_in(&text("revealed_text"));
     let rotated_url = postgres_url_in(&text("rotated_text"));
     assert_ne!(revealed_url, rotated_url, "rotation issues a new password");
@@ -366,17 +392,29 @@ async fn a_browser_walks_every_page_of_the_dashboard() {
     assert_eq!(report["deployment_status"], "healthy");
     let env_names = text("deployment_env");
     assert!(env_names.contains("DATABASE_URL") && env_names.contains("postgres"));
-    assert!(env_names.contains("GREETING") && !env_names.contains("hi"), "{env_names}");
-    assert!(report["deployment_prompts"].as_u64().unwrap() >= 5, "{report}");
+    assert!(
+        env_names.contains("GREETING") && !env_names.contains("hi"),
+        "{env_names}"
+    );
+    assert!(
+        report["deployment_prompts"].as_u64().unwrap() >= 5,
+        "{report}"
+    );
     assert!(text("copied_prompt").contains(&format!("POST {}/deploy/new", host.url)));
     assert!(text("redeploy_notice").contains("Rebuilding"), "{report}");
     assert_eq!(text("redeploy_generation"), "2", "{report}");
     let services = text("stack_services");
-    assert!(services.contains("web") && services.contains("worker"), "{services}");
+    assert!(
+        services.contains("web") && services.contains("worker"),
+        "{services}"
+    );
 
     // The vault: both envs as tabs, names only until a reveal, which is recorded.
     let tabs = text("vault_tabs");
-    assert!(tabs.contains("production (2)") && tabs.contains("staging (1)"), "{tabs}");
+    assert!(
+        tabs.contains("production (2)") && tabs.contains("staging (1)"),
+        "{tabs}"
+    );
     let before = text("vault_text_before");
     assert!(before.contains("SENTRY_DSN") && !before.contains("production-SENTRY_DSN-value"));
     assert_eq!(text("vault_revealed"), "production-SENTRY_DSN-value");
@@ -396,9 +434,18 @@ async fn a_browser_walks_every_page_of_the_dashboard() {
     assert_eq!(report["key_copied"], true, "{report}");
     assert!(text("keys_table").contains("browser agent") && text("keys_table").contains("never"));
     assert_eq!(report["key_list_status"], 200, "{report}");
-    assert!(report["key_list_names"].as_array().unwrap().iter().any(|n| n == "browser-db"));
+    assert!(
+        report["key_list_names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "browser-db")
+    );
     assert_eq!(report["key_create_status"], 201, "{report}");
-    assert!(!text("keys_table_after_use").contains("never"), "last use shown: {report}");
+    assert!(
+        !text("keys_table_after_use").contains("never"),
+        "last use shown: {report}"
+    );
     assert!(text("revoke_notice").contains("revoked"), "{report}");
     assert_eq!(report["revoked_key_status"], 401, "{report}");
 
@@ -733,7 +780,11 @@ async fn dashboard_actions_stay_within_the_team() {
 
     // The owner makes a key in the dashboard; it works, and is listed by its prefix.
     let (status, page) = owners
-        .post(&host, "/dashboard/settings/api-keys", &[("name", "owners key")])
+        .post(
+            &host,
+            "/dashboard/settings/api-keys",
+            &[("name", "owners key")],
+        )
         .await;
     assert_eq!(status, 200, "{page}");
     let key = page
@@ -752,9 +803,12 @@ async fn dashboard_actions_stay_within_the_team() {
     let with_key = |key: String| {
         let host = &host;
         async move {
-            host.get_with("/api/v1/resources", &[("authorization", &format!("Bearer {key}"))])
-                .await
-                .status
+            host.get_with(
+                "/api/v1/resources",
+                &[("authorization", &format!("Bearer {key}"))],
+            )
+            .await
+            .status
         }
     };
     assert_eq!(with_key(key.clone()).await, 200);
@@ -763,26 +817,46 @@ async fn dashboard_actions_stay_within_the_team() {
     assert!(!settings.contains(&key), "the whole key is shown once only");
 
     // The stranger's pages show nothing of the owner's.
-    for path in ["/dashboard", "/dashboard/resources", "/dashboard/settings", "/dashboard/vault"] {
+    for path in [
+        "/dashboard",
+        "/dashboard/resources",
+        "/dashboard/settings",
+        "/dashboard/vault",
+    ] {
         let (status, page) = strangers.get(&host, path).await;
         assert_eq!(status, 200, "{path}: {page}");
-        for owners_thing in ["owners-db", "owners key", "OWNERS_SECRET", &created.token.to_string()] {
+        for owners_thing in [
+            "owners-db",
+            "owners key",
+            "OWNERS_SECRET",
+            &created.token.to_string(),
+        ] {
             assert!(!page.contains(owners_thing), "{path} shows {owners_thing}");
         }
     }
     // Acting on the owner's things with the stranger's own session and token: not found,
     // and nothing changes.
     let (status, page) = strangers
-        .post(&host, &format!("/dashboard/settings/api-keys/{key_id}/revoke"), &[])
+        .post(
+            &host,
+            &format!("/dashboard/settings/api-keys/{key_id}/revoke"),
+            &[],
+        )
         .await;
     assert_eq!(status, 404, "{page}");
     assert!(page.contains("api_key_not_found"), "{page}");
     assert_eq!(with_key(key.clone()).await, 200);
     let delete = format!("/dashboard/resources/{}/delete", created.token);
-    let (status, _) = strangers.post(&host, &delete, &[("confirm", "owners-db")]).await;
+    let (status, _) = strangers
+        .post(&host, &delete, &[("confirm", "owners-db")])
+        .await;
     assert_eq!(status, 404);
     let (status, page) = strangers
-        .post(&host, "/dashboard/vault/production/OWNERS_SECRET/reveal", &[])
+        .post(
+            &host,
+            "/dashboard/vault/production/OWNERS_SECRET/reveal",
+            &[],
+        )
         .await;
     assert_eq!(status, 404, "{page}");
     assert!(!page.contains("owners-value"), "{page}");
@@ -803,16 +877,26 @@ async fn dashboard_actions_stay_within_the_team() {
     let (status, page) = owners.post(&host, &delete, &[("confirm", "owners")]).await;
     assert_eq!(status, 400);
     assert!(page.contains("confirmation_mismatch"), "{page}");
-    let still = host.get(&format!("/api/v1/resources/{}", created.token)).await;
+    let still = host
+        .get(&format!("/api/v1/resources/{}", created.token))
+        .await;
     assert_eq!(still.status, 200, "{}", still.body);
-    let (status, _) = owners.post(&host, &delete, &[("confirm", "owners-db")]).await;
+    let (status, _) = owners
+        .post(&host, &delete, &[("confirm", "owners-db")])
+        .await;
     assert_eq!(status, 303);
-    let gone = host.get(&format!("/api/v1/resources/{}", created.token)).await;
+    let gone = host
+        .get(&format!("/api/v1/resources/{}", created.token))
+        .await;
     assert_ne!(gone.status, 200, "{}", gone.body);
 
     // The owner revokes the key: it stops working at once.
     let (status, _) = owners
-        .post(&host, &format!("/dashboard/settings/api-keys/{key_id}/revoke"), &[])
+        .post(
+            &host,
+            &format!("/dashboard/settings/api-keys/{key_id}/revoke"),
+            &[],
+        )
         .await;
     assert_eq!(status, 303);
     assert_eq!(with_key(key).await, 401);
@@ -835,11 +919,13 @@ async fn usage_samples_are_rolled_up_after_a_day_and_dropped_after_a_week() {
     let owner = host.new_account("samples").await;
     let mut metadata = host.metadata().await;
     // A tier whose resources do not expire, so the reaper leaves the database alone.
-    sqlx::query("UPDATE teams SET tier = 'pro' WHERE id = (SELECT team_id FROM users WHERE email = $1)")
-        .bind(&owner.email)
-        .execute(&mut metadata)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE teams SET tier = 'pro' WHERE id = (SELECT team_id FROM users WHERE email = $1)",
+    )
+    .bind(&owner.email)
+    .execute(&mut metadata)
+    .await
+    .unwrap();
     let created: Created = host
         .post(
             "/db/new",
@@ -869,7 +955,10 @@ async fn usage_samples_are_rolled_up_after_a_day_and_dropped_after_a_week() {
     host.meter().await;
     let (raw, hourly) = counts().await;
     assert_eq!(raw, 1, "only the newest sample is under a day old");
-    assert!((1..=2).contains(&hourly), "the two older ones rolled up by hour: {hourly}");
+    assert!(
+        (1..=2).contains(&hourly),
+        "the two older ones rolled up by hour: {hourly}"
+    );
 
     host.advance_clock(8 * 24 * 3600).await;
     host.meter().await;

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::views::deployment::Owned;
 use super::views::deployments::StackShown;
-use super::{Session, confirmed, html, refusal, signed_in_form, signed_in_page, views};
+use super::{Done, Session, confirmed, html, refusal, signed_in_form, signed_in_page, views};
 use crate::api::deletion::{Deletable, hold_for_confirmation};
 use crate::api::deploy::{find_row, item, start_redeploy};
 use crate::api::error::ApiError;
@@ -20,23 +20,17 @@ use crate::api::schema::{ConfirmedDeleteForm, CsrfForm, Deployment};
 use crate::app::{App, SharedApp};
 use crate::store::DeploymentRow;
 
-/// What the page says after an action, by the code in `?done=`.
-#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct Done {
-    /// `redeploy` or `delete_pending`.
-    pub done: Option<String>,
-}
-
-impl Done {
-    fn notice(&self) -> Option<&'static str> {
-        match self.done.as_deref()? {
-            "redeploy" => Some("Rebuilding the last upload; the current version serves until the new one answers."),
-            "delete_pending" => Some("A paid team's app goes once a person confirms: we emailed you a link."),
-            _ => None,
-        }
-    }
-}
+/// What the app's page says after an action.
+const NOTICES: [(&str, &str); 2] = [
+    (
+        "redeploy",
+        "Rebuilding the last upload; the current version serves until the new one answers.",
+    ),
+    (
+        "delete_pending",
+        "A paid team's app goes once a person confirms: we emailed you a link.",
+    ),
+];
 
 #[utoipa::path(get, path = "/dashboard/deployments", tag = "dashboard",
     operation_id = "dashboardDeployments",
@@ -48,11 +42,25 @@ impl Done {
 pub async fn list(State(app): State<SharedApp>, headers: HeaderMap) -> Response {
     signed_in_page(&app, &headers, async |session| {
         let team = session.account.team_id;
-        let rows = app.store.team_deployments(team).await.map_err(ApiError::internal)?;
-        let stacks = app.store.team_stacks(team).await.map_err(ApiError::internal)?;
-        let items: Vec<(Option<uuid::Uuid>, Deployment)> =
-            rows.iter().map(|row| (row.stack_id, item(&app, row))).collect();
-        let apps: Vec<&Deployment> = items.iter().filter(|(s, _)| s.is_none()).map(|(_, d)| d).collect();
+        let rows = app
+            .store
+            .team_deployments(team)
+            .await
+            .map_err(ApiError::internal)?;
+        let stacks = app
+            .store
+            .team_stacks(team)
+            .await
+            .map_err(ApiError::internal)?;
+        let items: Vec<(Option<uuid::Uuid>, Deployment)> = rows
+            .iter()
+            .map(|row| (row.stack_id, item(&app, row)))
+            .collect();
+        let apps: Vec<&Deployment> = items
+            .iter()
+            .filter(|(s, _)| s.is_none())
+            .map(|(_, d)| d)
+            .collect();
         let shown: Vec<StackShown> = stacks
             .iter()
             .map(|stack| StackShown {
@@ -64,7 +72,12 @@ pub async fn list(State(app): State<SharedApp>, headers: HeaderMap) -> Response 
                     .collect(),
             })
             .collect();
-        Ok(views::deployments::page(&session.account, &app.public_url, &apps, &shown))
+        Ok(views::deployments::page(
+            &session.account,
+            &app.public_url,
+            &apps,
+            &shown,
+        ))
     })
     .await
 }
@@ -96,7 +109,7 @@ pub async fn show(
         None => None,
     };
     match owned {
-        Some((session, row)) => owned_page(&app, &session, &row, done.notice())
+        Some((session, row)) => owned_page(&app, &session, &row, done.notice(&NOTICES))
             .await
             .map(html)
             .unwrap_or_else(refusal),
@@ -129,7 +142,11 @@ async fn owned_page(
     let env = env_names(env);
     let domains = crate::api::domains::domains_of(app, std::slice::from_ref(row)).await?;
     let stack = match row.stack_id {
-        Some(id) => app.store.stack_by_id(id).await.map_err(ApiError::internal)?,
+        Some(id) => app
+            .store
+            .stack_by_id(id)
+            .await
+            .map_err(ApiError::internal)?,
         None => None,
     };
     let owned = Owned {
@@ -217,7 +234,10 @@ pub async fn delete(
             team_id: row.team_id,
             tier: row.tier.clone(),
         };
-        if hold_for_confirmation(&app, &headers, deletable).await?.is_some() {
+        if hold_for_confirmation(&app, &headers, deletable)
+            .await?
+            .is_some()
+        {
             let page = format!("/dashboard/deployments/{}?done=delete_pending", row.token);
             return Ok(Redirect::to(&page).into_response());
         }
@@ -248,8 +268,15 @@ pub async fn stack(
             .await
             .map_err(ApiError::internal)?
             .ok_or_else(missing)?;
-        let rows = app.store.stack_services(stack.id).await.map_err(ApiError::internal)?;
-        if !rows.iter().any(|r| r.team_id == Some(session.account.team_id)) {
+        let rows = app
+            .store
+            .stack_services(stack.id)
+            .await
+            .map_err(ApiError::internal)?;
+        if !rows
+            .iter()
+            .any(|r| r.team_id == Some(session.account.team_id))
+        {
             return Err(missing());
         }
         let items: Vec<Deployment> = rows.iter().map(|row| item(&app, row)).collect();
@@ -257,7 +284,11 @@ pub async fn stack(
             stack: &stack,
             services: items.iter().collect(),
         };
-        Ok(views::stack::page(&session.account, &app.public_url, &shown))
+        Ok(views::stack::page(
+            &session.account,
+            &app.public_url,
+            &shown,
+        ))
     })
     .await
 }

@@ -149,7 +149,10 @@ async fn signed_in_form(
     app: &App,
     headers: &HeaderMap,
     body: &Bytes,
-    act: impl AsyncFnOnce(&Session, &std::collections::HashMap<String, String>) -> Result<Response, ApiError>,
+    act: impl AsyncFnOnce(
+        &Session,
+        &std::collections::HashMap<String, String>,
+    ) -> Result<Response, ApiError>,
 ) -> Response {
     let Some(session) = Session::of(app, headers).await else {
         return to_sign_in();
@@ -163,13 +166,35 @@ async fn signed_in_form(
     answer.unwrap_or_else(refusal)
 }
 
+/// What a page says after an action sent the browser back to it: `?done=<code>`, looked
+/// up in the page's own table (so nothing from the address is ever shown).
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Done {
+    /// The action that just finished.
+    pub done: Option<String>,
+}
+
+impl Done {
+    fn notice(&self, notices: &[(&str, &'static str)]) -> Option<&'static str> {
+        let done = self.done.as_deref()?;
+        notices
+            .iter()
+            .find(|(code, _)| *code == done)
+            .map(|(_, notice)| *notice)
+    }
+}
+
 /// An HTML answer.
 fn html(page: Markup) -> Response {
     Html(page.into_string()).into_response()
 }
 
 /// Refuses a delete whose typed confirmation is not the name.
-fn confirmed(fields: &std::collections::HashMap<String, String>, name: &str) -> Result<(), ApiError> {
+fn confirmed(
+    fields: &std::collections::HashMap<String, String>,
+    name: &str,
+) -> Result<(), ApiError> {
     if fields.get("confirm").map(|typed| typed.trim()) == Some(name) {
         return Ok(());
     }

@@ -35,16 +35,27 @@ pub async fn show(State(app): State<SharedApp>, headers: HeaderMap) -> Response 
     let Some(session) = Session::of(&app, &headers).await else {
         return html(views::sign_in::page());
     };
-    render(&app, &session).await.map(html).unwrap_or_else(refusal)
+    render(&app, &session)
+        .await
+        .map(html)
+        .unwrap_or_else(refusal)
 }
 
 async fn render(app: &App, session: &Session) -> Result<Markup, ApiError> {
     let account = &session.account;
     let team = account.team_id;
-    let rows = app.store.team_resources(team).await.map_err(ApiError::internal)?;
+    let rows = app
+        .store
+        .team_resources(team)
+        .await
+        .map_err(ApiError::internal)?;
     let items: Vec<Resource> = rows.iter().map(describe).collect();
     let app_kinds: Vec<String> = app.kinds.app_kind().into_iter().map(|k| k.name).collect();
-    let deployments = app.store.team_deployments(team).await.map_err(ApiError::internal)?;
+    let deployments = app
+        .store
+        .team_deployments(team)
+        .await
+        .map_err(ApiError::internal)?;
     let vault_entries = app
         .store
         .vault_envs(team)
@@ -66,15 +77,21 @@ async fn render(app: &App, session: &Session) -> Result<Markup, ApiError> {
         .await
         .map_err(ApiError::internal)?;
 
-    let not_apps: Vec<&Resource> = items.iter().filter(|i| !app_kinds.contains(&i.kind)).collect();
+    let not_apps: Vec<&Resource> = items
+        .iter()
+        .filter(|i| !app_kinds.contains(&i.kind))
+        .collect();
     let tier = app.plans.tier(&account.tier);
-    let kinds = summarize(&not_apps, |kind| tier.and_then(|t| t.resource_count_limit(kind)));
+    let kinds = summarize(&not_apps, |kind| {
+        tier.and_then(|t| t.resource_count_limit(kind))
+    });
     let near_limit = not_apps
         .iter()
         .copied()
         .filter(|i| {
             i.storage_exceeded
-                || views::parts::percent_used(i).is_some_and(|p| p >= views::parts::NEAR_LIMIT_PERCENT)
+                || views::parts::percent_used(i)
+                    .is_some_and(|p| p >= views::parts::NEAR_LIMIT_PERCENT)
         })
         .collect();
     let mut recent: Vec<&Resource> = Vec::new();

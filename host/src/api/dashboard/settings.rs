@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::views::settings::Settings;
-use super::{Session, html, signed_in_form, signed_in_page, views};
+use super::{Done, Session, html, signed_in_form, signed_in_page, views};
 use crate::api::auth::{issue_api_key, revoke_key as revoke};
 use crate::api::error::ApiError;
 use crate::api::json::RawBody;
@@ -13,13 +13,11 @@ use crate::api::query::Query;
 use crate::api::schema::{ApiKeyCreated, ApiKeyForm, CsrfForm};
 use crate::app::{App, SharedApp};
 
-/// What the page says after an action, by the code in `?done=`.
-#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct Done {
-    /// `revoked`.
-    pub done: Option<String>,
-}
+/// What the page says after an action.
+const NOTICES: [(&str, &str); 1] = [(
+    "revoked",
+    "Key revoked: requests that carry it are refused from now on.",
+)];
 
 #[utoipa::path(get, path = "/dashboard/settings", tag = "dashboard",
     operation_id = "dashboardSettings",
@@ -34,10 +32,7 @@ pub async fn show(
     headers: HeaderMap,
     Query(done): Query<Done>,
 ) -> Response {
-    let notice = match done.done.as_deref() {
-        Some("revoked") => Some("Key revoked: requests that carry it are refused from now on."),
-        _ => None,
-    };
+    let notice = done.notice(&NOTICES);
     signed_in_page(&app, &headers, async |session| {
         render(&app, session, None, notice).await
     })

@@ -18,9 +18,22 @@ use crate::app::SharedApp;
 pub async fn show(State(app): State<SharedApp>, headers: HeaderMap) -> Response {
     signed_in_page(&app, &headers, async |session| {
         let team = session.account.team_id;
-        let members = app.store.team_members(team).await.map_err(ApiError::internal)?;
-        let policy = app.store.team_ttl_policy(team).await.map_err(ApiError::internal)?;
-        Ok(views::team::page(&session.account, &app.public_url, &members, &policy))
+        let members = app
+            .store
+            .team_members(team)
+            .await
+            .map_err(ApiError::internal)?;
+        let policy = app
+            .store
+            .team_ttl_policy(team)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(views::team::page(
+            &session.account,
+            &app.public_url,
+            &members,
+            &policy,
+        ))
     })
     .await
 }

@@ -60,8 +60,11 @@ pub async fn reveal(
     RawBody(body): RawBody,
 ) -> Response {
     signed_in_form(&app, &headers, &body, async |session, _| {
-        let secret = crate::api::vault::read_secret(&app, &session.account, &env, &key, None).await?;
-        render(&app, session, Some(&env), Some(&secret)).await.map(html)
+        let secret =
+            crate::api::vault::read_secret(&app, &session.account, &env, &key, None).await?;
+        render(&app, session, Some(&env), Some(&secret))
+            .await
+            .map(html)
     })
     .await
 }
@@ -73,7 +76,11 @@ async fn render(
     revealed: Option<&VaultSecret>,
 ) -> Result<maud::Markup, ApiError> {
     let team = session.account.team_id;
-    let mut envs = app.store.vault_envs(team).await.map_err(ApiError::internal)?;
+    let mut envs = app
+        .store
+        .vault_envs(team)
+        .await
+        .map_err(ApiError::internal)?;
     let env = env
         .filter(|e| crate::tenancy::names::EnvName::parse(e).is_some())
         .map(str::to_string)
@@ -83,7 +90,11 @@ async fn render(
         envs.push((env.clone(), 0));
         envs.sort();
     }
-    let keys = app.store.vault_names(team, &env).await.map_err(ApiError::internal)?;
+    let keys = app
+        .store
+        .vault_names(team, &env)
+        .await
+        .map_err(ApiError::internal)?;
     let max_entries = app
         .plans
         .tier(&session.account.tier)

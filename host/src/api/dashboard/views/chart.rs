@@ -113,8 +113,15 @@ mod tests {
 
     #[test]
     fn a_chart_scales_to_its_peak_and_says_what_it_shows() {
-        let chart = card(Measure::Storage, &[point(0), point(1 << 20), point(2 << 20)]).into_string();
-        assert!(chart.contains("points=\"0.0,74.0 300.0,40.0 600.0,6.0\""), "{chart}");
+        let chart = card(
+            Measure::Storage,
+            &[point(0), point(1 << 20), point(2 << 20)],
+        )
+        .into_string();
+        assert!(
+            chart.contains("points=\"0.0,74.0 300.0,40.0 600.0,6.0\""),
+            "{chart}"
+        );
         assert!(chart.contains("peak 2.0 MB"), "{chart}");
         let empty = card(Measure::Connections, &[]).into_string();
         assert!(empty.contains("Nothing measured yet"), "{empty}");

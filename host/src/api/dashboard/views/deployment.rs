@@ -133,13 +133,29 @@ fn prompts(id: &str, item: &Deployment) -> Vec<Prompt> {
             "name={} and redeploy=true and the new tarball",
             item.name
         )),
-        Prompt::new("Set or remove env vars", "PATCH", format!("/deploy/{id}/env"))
-            .body(serde_json::json!({ "env_vars": { "NAME": "value" } })),
-        Prompt::new("Keep it for 48 more hours", "POST", format!("/api/v1/deployments/{id}/ttl"))
-            .body(serde_json::json!({ "hours": 48 })),
-        Prompt::new("Make it permanent", "POST", format!("/api/v1/deployments/{id}/make-permanent")),
-        Prompt::new("Serve it on my domain", "POST", format!("/api/v1/deployments/{id}/domains"))
-            .body(serde_json::json!({ "domain": "app.example.com" })),
+        Prompt::new(
+            "Set or remove env vars",
+            "PATCH",
+            format!("/deploy/{id}/env"),
+        )
+        .body(serde_json::json!({ "env_vars": { "NAME": "value" } })),
+        Prompt::new(
+            "Keep it for 48 more hours",
+            "POST",
+            format!("/api/v1/deployments/{id}/ttl"),
+        )
+        .body(serde_json::json!({ "hours": 48 })),
+        Prompt::new(
+            "Make it permanent",
+            "POST",
+            format!("/api/v1/deployments/{id}/make-permanent"),
+        ),
+        Prompt::new(
+            "Serve it on my domain",
+            "POST",
+            format!("/api/v1/deployments/{id}/domains"),
+        )
+        .body(serde_json::json!({ "domain": "app.example.com" })),
         Prompt::new("Let only my office reach it", "POST", "/deploy/new").multipart(&format!(
             "name={}, redeploy=true, private=true, allowed_ips=203.0.113.0/24 and the tarball",
             item.name

@@ -73,9 +73,11 @@ pub fn page(resource: &Resource, form_token: &str) -> Markup {
             h2 { "Delete" }
             (delete_form(&format!("/dashboard/resources/{token}/delete"), &item.name, form_token))
             (prompt::cards(resource.public_url, &[
-                Prompt::new("Read its credentials", "GET", format!("/api/v1/resources/{token}/credentials")),
-                Prompt::new("Rotate its credentials", "POST", format!("/api/v1/resources/{token}/rotate-credentials")),
-                Prompt::new("Delete it", "DELETE", format!("/api/v1/resources/{token}")),
+                Prompt::new("Give my agent its credentials", "GET", format!("/api/v1/resources/{token}/credentials")),
+                Prompt::new("Use it in a new app", "POST", "/deploy/new").multipart(&format!(
+                    "a name, the tarball, and env_vars naming this {}'s internal_url (from GET /api/v1/resources/{token}/credentials)",
+                    item.kind
+                )),
             ]))
             (scripts::COUNTDOWN)
         },
