@@ -838,6 +838,18 @@ impl TestHost {
         }
     }
 
+    /// Moves the team of the user with `email` to `tier` (as a paid subscription would).
+    pub async fn set_team_tier(&self, email: &str, tier: &str) {
+        sqlx::query(
+            "UPDATE teams SET tier = $2 WHERE id = (SELECT team_id FROM users WHERE email = $1)",
+        )
+        .bind(email)
+        .bind(tier)
+        .execute(&mut self.metadata().await)
+        .await
+        .expect("the team's tier changes");
+    }
+
     /// A superuser connection to this host's metadata database.
     pub async fn metadata(&self) -> PgConnection {
         PgConnection::connect(&with_database(&self.metadata_server, &self.metadata_db))

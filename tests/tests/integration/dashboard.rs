@@ -207,14 +207,7 @@ async fn a_browser_walks_every_page_of_the_dashboard() {
     for (i, (kind, name)) in kinds.into_iter().enumerate() {
         if i == 5 {
             fill_near_its_limit(&urls["db"]).await;
-            let mut metadata = host.metadata().await;
-            sqlx::query(
-                "UPDATE teams SET tier = 'pro' WHERE id = (SELECT team_id FROM users WHERE email = $1)",
-            )
-            .bind(&email)
-            .execute(&mut metadata)
-            .await
-            .unwrap();
+            host.set_team_tier(&email, "pro").await;
         }
         let created: Created = host
             .post(
@@ -753,12 +746,8 @@ async fn dashboard_actions_stay_within_the_team() {
     let host = TestHost::start(HostOptions::default()).await;
     let owner = host.new_account("owner").await;
     let stranger = host.new_account("stranger").await;
-    let mut metadata = host.metadata().await;
-    sqlx::query("UPDATE teams SET tier = 'pro' WHERE id IN (SELECT team_id FROM users WHERE email = ANY($1))")
-        .bind(vec![owner.email.clone(), stranger.email.clone()])
-        .execute(&mut metadata)
-        .await
-        .unwrap();
+    host.set_team_tier(&owner.email, "pro").await;
+    host.set_team_tier(&stranger.email, "pro").await;
     let created: Created = host
         .post(
             "/db/new",
@@ -917,15 +906,8 @@ fn html_escaped(text: &str) -> String {
 async fn usage_samples_are_rolled_up_after_a_day_and_dropped_after_a_week() {
     let host = TestHost::start(HostOptions::default()).await;
     let owner = host.new_account("samples").await;
-    let mut metadata = host.metadata().await;
     // A tier whose resources do not expire, so the reaper leaves the database alone.
-    sqlx::query(
-        "UPDATE teams SET tier = 'pro' WHERE id = (SELECT team_id FROM users WHERE email = $1)",
-    )
-    .bind(&owner.email)
-    .execute(&mut metadata)
-    .await
-    .unwrap();
+    host.set_team_tier(&owner.email, "pro").await;
     let created: Created = host
         .post(
             "/db/new",
@@ -935,6 +917,7 @@ async fn usage_samples_are_rolled_up_after_a_day_and_dropped_after_a_week() {
         )
         .await
         .expect(201);
+    let mut metadata = host.metadata().await;
     let mut counts = async || -> (i64, i64) {
         sqlx::query_as(
             "SELECT count(*) FILTER (WHERE NOT hourly), count(*) FILTER (WHERE hourly)

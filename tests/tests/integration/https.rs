@@ -137,15 +137,7 @@ async fn get(client: &reqwest::Client, url: &str) -> Result<(u16, String, Served
 async fn team_on(host: &TestHost, tier: &str) -> String {
     let email = format!("tls-{}@example.com", uuid::Uuid::new_v4().simple());
     let session = host.sign_in(&email).await.token;
-    let mut db = host.metadata().await;
-    sqlx::query(
-        "UPDATE teams SET tier = $2 WHERE id = (SELECT team_id FROM users WHERE email = $1)",
-    )
-    .bind(&email)
-    .bind(tier)
-    .execute(&mut db)
-    .await
-    .unwrap();
+    host.set_team_tier(&email, tier).await;
     session
 }
 

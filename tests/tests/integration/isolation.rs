@@ -78,11 +78,7 @@ impl Tenant {
         let account = host.new_account(label).await;
         let (email, bearer) = (account.email, account.bearer);
         // A paid tier: one of every kind is more than the free tier's daily provisions.
-        sqlx::query("UPDATE teams SET tier = 'hobby' WHERE id = (SELECT team_id FROM users WHERE email = $1)")
-            .bind(&email)
-            .execute(&mut host.metadata().await)
-            .await
-            .unwrap();
+        host.set_team_tier(&email, "hobby").await;
         let mut resources = BTreeMap::new();
         for kind in KINDS {
             let reply = host
