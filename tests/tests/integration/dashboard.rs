@@ -159,7 +159,8 @@ const PAGES: [&str; 16] = [
 /// rotates credentials, deletes a resource after typing its name, follows the app's log,
 /// reveals a vault secret, makes an API key and uses it as an agent would, and works the
 /// claim and operator pages. Every page is screenshot at desktop and phone width in light
-/// and dark (kept in the test host's folder, `screenshots/`) and checked by axe-core; any
+/// and dark (kept in the test data dir's `artifacts/dashboard-screenshots/`) and checked by
+/// axe-core; any
 /// console error, failed request or request to another origin fails the test.
 #[tokio::test]
 async fn a_browser_walks_every_page_of_the_dashboard() {
@@ -173,7 +174,11 @@ async fn a_browser_walks_every_page_of_the_dashboard() {
     ]))
     .await;
     let namespace = namespace_of(&host);
-    let shots = host.dir.join("screenshots");
+    // Kept after the run as the test's artifacts, one folder for the latest run.
+    let shots = std::path::Path::new(&env("INSTANODE_TEST_DATA_DIR"))
+        .join("artifacts")
+        .join("dashboard-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
     std::fs::create_dir_all(&shots).unwrap();
     let marker = "built-for-the-browser-test";
     let app = instanode_tests::deploy::tarball(&[
