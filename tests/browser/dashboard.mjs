@@ -276,10 +276,14 @@ try {
   await page.waitForSelector('#revealed');
   report.vault_revealed = await text(page, '#secret-value');
 
-  // The team.
+  // The team: its members, and an invitation sent from the page.
   await page.click('nav.main a:has-text("Team")');
   await page.waitForSelector('#members');
   report.members = await text(page, '#members');
+  await page.fill('#invite-email', `teammate-${email}`);
+  await Promise.all([page.waitForURL(/done=invited/), page.click('#invite button[type=submit]')]);
+  report.invite_notice = await text(page, '#notice');
+  report.invitations = await text(page, 'table#invitations');
   await inspect(page, 'team');
 
   // Settings: a key made (shown once, copied), used as an agent would, then revoked.

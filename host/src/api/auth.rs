@@ -169,20 +169,25 @@ pub(super) fn parse_email(value: Option<&Value>) -> Result<String, ApiError> {
 }
 
 /// Stores a single-use link and mails it.
-pub(super) async fn send_link(
-    app: &App,
-    to: &str,
-    purpose: &str,
-    claimed: &[Uuid],
-) -> Result<(), ApiError> {
-    let mailer = app.mailer.as_ref().ok_or_else(|| {
+/// The host's email relay, or the refusal to give when it has none.
+pub(super) fn mailer(app: &App) -> Result<&crate::mail::Mailer, ApiError> {
+    app.mailer.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "email_not_configured",
             "This server cannot send email, so it cannot sign anyone in.",
         )
         .action("Tell the user this instanode server has no email relay configured ([email] in its config); the operator must add one.")
-    })?;
+    })
+}
+
+pub(super) async fn send_link(
+    app: &App,
+    to: &str,
+    purpose: &str,
+    claimed: &[Uuid],
+) -> Result<(), ApiError> {
+    let mailer = mailer(app)?;
     let secret = new_secret();
     let now = app.clock.now();
     app.store
@@ -207,8 +212,18 @@ pub(super) async fn send_link(
     let body = format!(
         "{intro}\n\n{link}\n\nThe link works once, for {LINK_MINUTES} minutes. If you did not ask for it, ignore this message.\n"
     );
+    send_mail(mailer, to, subject, body).await
+}
+
+/// Sends one message through the relay; a failure is a 503 the caller can retry.
+pub(super) async fn send_mail(
+    mailer: &crate::mail::Mailer,
+    to: &str,
+    subject: &str,
+    body: String,
+) -> Result<(), ApiError> {
     mailer.send(to, subject, body).await.map_err(|e| {
-        tracing::warn!(error = %e, "sending an email link failed");
+        tracing::warn!(error = %e, "sending an email failed");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "email_send_failed",

@@ -16,6 +16,7 @@ mod env_updates;
 pub mod error;
 pub mod health;
 mod mcp;
+mod members;
 pub mod openapi;
 pub use health::COMMIT_ID;
 pub mod idempotency;
@@ -208,6 +209,18 @@ pub fn router(app: SharedApp) -> Router {
         )
         .route("/api/v1/vault/{env}/{key}/rotate", post(vault::rotate))
         .route("/api/v1/team/settings", get(team::get).patch(team::update))
+        .route("/api/v1/team/members", get(members::list_members))
+        .route(
+            "/api/v1/team/invitations",
+            get(members::list_invitations).merge(idempotent(
+                post(members::invite),
+                &app,
+                Rule::Account,
+                json::MAX_JSON_BODY,
+                json_too_large,
+            )),
+        )
+        .route("/api/v1/team/invitations/{id}", delete(members::revoke))
         .route("/api/v1/resources", get(resources::list))
         .route(
             "/api/v1/resources/{token}/credentials",

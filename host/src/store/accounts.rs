@@ -63,7 +63,7 @@ pub struct Member {
     pub api_keys: i64,
 }
 
-const ACCOUNT: &str =
+pub(super) const ACCOUNT: &str =
     "SELECT u.id AS user_id, u.email, t.id AS team_id, t.name AS team_name, t.tier
      FROM users u JOIN teams t ON t.id = u.team_id";
 

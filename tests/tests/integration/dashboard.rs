@@ -426,6 +426,16 @@ async fn a_browser_walks_every_page_of_the_dashboard() {
     .unwrap();
     assert_eq!(reads, 1);
     assert!(text("members").contains(&email), "{report}");
+    assert!(
+        text("invite_notice").contains("Invitation sent"),
+        "{report}"
+    );
+    assert!(
+        text("invitations").contains(&format!("teammate-{email}")),
+        "{report}"
+    );
+    let link = instanode_tests::mail::link_to(&format!("teammate-{email}"), "/team/join?t=").await;
+    assert!(link.starts_with("/team/join?t="), "{link}");
 
     // The API key: shown once and copied, used by an agent, then revoked.
     assert_eq!(text("key_prefix"), "ink_");

@@ -38,5 +38,6 @@ mod slowloris;
 mod spaces;
 mod stacks;
 mod swarm;
+mod team;
 mod vault;
 mod webhooks;

@@ -9,6 +9,7 @@ pub(super) mod claim;
 pub(super) mod deletion;
 pub(super) mod deployments;
 mod guard;
+pub(super) mod join;
 pub(super) mod operator;
 pub(super) mod overview;
 pub(super) mod resource;
@@ -65,6 +66,12 @@ pub fn routes() -> Router<SharedApp> {
         .route("/dashboard/vault", get(vault::show))
         .route("/dashboard/vault/{env}/{key}/reveal", post(vault::reveal))
         .route("/dashboard/team", get(team::show))
+        .route("/dashboard/team/invitations", post(team::invite))
+        .route(
+            "/dashboard/team/invitations/{id}/revoke",
+            post(team::revoke_invitation),
+        )
+        .route("/team/join", get(join::page).post(join::accept))
         .route("/dashboard/settings", get(settings::show))
         .route("/dashboard/settings/api-keys", post(settings::create_key))
         .route(

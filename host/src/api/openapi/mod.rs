@@ -15,8 +15,8 @@ use utoipa::{Modify, OpenApi};
 use super::schema::ErrorBody;
 use super::{
     admin, auth, billing, capabilities, claim, cli, dashboard, deletion, deploy, docs, domains,
-    env_updates, health, lifetime, mcp, provision, resources, stacks, storage, team, vault,
-    webhooks,
+    env_updates, health, lifetime, mcp, members, provision, resources, stacks, storage, team,
+    vault, webhooks,
 };
 
 /// `GET /openapi.json`.
@@ -121,6 +121,10 @@ const SUMMARY: &str = "Real infrastructure for coding agents through single HTTP
         auth::revoke_api_key,
         team::get,
         team::update,
+        members::list_members,
+        members::invite,
+        members::list_invitations,
+        members::revoke,
         vault::put,
         vault::get,
         vault::list,
@@ -145,6 +149,10 @@ const SUMMARY: &str = "Real infrastructure for coding agents through single HTTP
         dashboard::vault::show,
         dashboard::vault::reveal,
         dashboard::team::show,
+        dashboard::team::invite,
+        dashboard::team::revoke_invitation,
+        dashboard::join::page,
+        dashboard::join::accept,
         dashboard::settings::show,
         dashboard::settings::create_key,
         dashboard::settings::revoke_key,

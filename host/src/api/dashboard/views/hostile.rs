@@ -15,8 +15,9 @@ use super::{
 };
 use crate::api::error::ApiError;
 use crate::api::schema::{
-    ApiKeyCreated, ClaimItem, ClaimPreview, Deployment, PreviousVersion, Provider, ProviderHealth,
-    Providers, Resource as Described, ResourceCredentials, Sandbox, True, VaultSecret,
+    ApiKeyCreated, ClaimItem, ClaimPreview, Deployment, Invitation, PreviousVersion, Provider,
+    ProviderHealth, Providers, Resource as Described, ResourceCredentials, Sandbox, True,
+    VaultSecret,
 };
 use crate::store::{
     Account, Activity, ApiKeyRow, CredentialEvent, DeploymentStatus, Member, ResourceStatus,
@@ -239,11 +240,25 @@ fn vault_team_and_settings_pages() {
         joined_at: chrono::Utc::now(),
         api_keys: 1,
     };
-    // Header; team name and tier; the member; the two prompts' URL; the TTL policy.
-    assert_escaped(
-        team::page(&account, HOSTILE, std::slice::from_ref(&member), HOSTILE),
-        HEADER + 2 + 1 + 2 + 1,
-    );
+    let invitation = Invitation {
+        id: Uuid::nil(),
+        email: HOSTILE.into(),
+        invited_by: HOSTILE.into(),
+        created_at: chrono::Utc::now(),
+        expires_at: chrono::Utc::now(),
+    };
+    let shown = team::Team {
+        account: &account,
+        public_url: HOSTILE,
+        members: std::slice::from_ref(&member),
+        invitations: std::slice::from_ref(&invitation),
+        ttl_policy: HOSTILE,
+        notice: Some(HOSTILE),
+        form_token: HOSTILE,
+    };
+    // Header; team name and tier; the notice; the TTL policy; the member; the invite
+    // form's token; the invitation (email, inviter, form token, label); three prompts' URL.
+    assert_escaped(team::page(&shown), HEADER + 2 + 1 + 1 + 1 + 1 + 4 + 3);
 
     let key = ApiKeyRow {
         id: Uuid::nil(),
@@ -403,6 +418,19 @@ fn operator_pages() {
         rows + 2,
     );
     assert_escaped(operator::sign_in(Some(HOSTILE)), 1);
+}
+
+#[test]
+fn join_page() {
+    let invitation = crate::store::OpenInvitation {
+        id: Uuid::nil(),
+        team_id: Uuid::nil(),
+        team_name: HOSTILE.into(),
+        email: HOSTILE.into(),
+        invited_by: HOSTILE.into(),
+    };
+    // The heading (the team), the inviter, the address, the token in the form.
+    assert_escaped(super::join::page(&invitation, HOSTILE), 4);
 }
 
 #[test]

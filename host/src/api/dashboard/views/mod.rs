@@ -7,6 +7,7 @@ pub(super) mod claim;
 pub(super) mod deletion;
 pub(super) mod deployment;
 pub(super) mod deployments;
+pub(super) mod join;
 pub(super) mod layout;
 pub(super) mod operator;
 pub(super) mod overview;
