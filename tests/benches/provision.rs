@@ -1,9 +1,10 @@
 //! Provisioning latency as an agent sees it: from `POST /<kind>/new` to the first
 //! successful query, command, acknowledged publish, stored upload or stored delivery through
 //! the returned URL, over real HTTP and a real client; one caller and 16 at once, then all
-//! kinds mixed at 16, webhook ingest at 64 senders, and the host's memory.
+//! kinds mixed at 16, webhook ingest at 64 senders, the dashboard's pages for a signed-in
+//! team, and the host's memory.
 //! Run with `./scripts/bench provision [kinds]` (kinds: db, vector, cache, nosql, queue,
-//! storage, webhook, mixed, ingest); `INSTANODE_BENCH_N` sets the sample per scenario (96)
+//! storage, webhook, mixed, ingest, dashboard); `INSTANODE_BENCH_N` sets the sample per scenario (96)
 //! and `INSTANODE_BENCH_WARM_POOL` the Postgres provider's warm pool per kind (128).
 
 use std::sync::Arc;
@@ -134,6 +135,67 @@ async fn provisions(host: &TestHost, kinds: &[&str], workers: usize, total: usiz
         .flatten()
         .collect();
     Stats::new(samples, started.elapsed())
+}
+
+/// `total` loads of a dashboard page by `workers` concurrent browsers of one team, each
+/// timed until the whole HTML page has arrived.
+async fn dashboard_page(
+    host: &TestHost,
+    cookie: &str,
+    path: &str,
+    workers: usize,
+    total: usize,
+) -> Stats {
+    let started = Instant::now();
+    let url = format!("{}{path}", host.url);
+    let runs = (0..workers).map(|_| async {
+        let mut samples = Vec::with_capacity(total / workers);
+        for _ in 0..total / workers {
+            let began = Instant::now();
+            let answer = host
+                .http
+                .get(&url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .expect("the page answers");
+            assert_eq!(answer.status(), 200, "{path}");
+            let page = answer.text().await.expect("the page arrives");
+            assert!(page.contains("Signed in as"), "{path}: {page}");
+            samples.push(began.elapsed());
+        }
+        samples
+    });
+    let samples = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    Stats::new(samples, started.elapsed())
+}
+
+/// A signed-in team on a paid tier holding `per_kind` resources of each of `kinds`,
+/// measured twice (so the charts have points); its session cookie.
+async fn dashboard_team(host: &TestHost, kinds: &[&str], per_kind: usize) -> String {
+    let account = host.new_account("bench-dashboard").await;
+    host.set_team_tier(&account.email, "pro").await;
+    for kind in kinds {
+        for i in 0..per_kind {
+            host.post(
+                &format!("/{kind}/new"),
+                Some("application/json"),
+                json!({ "name": format!("{kind}-{i}") })
+                    .to_string()
+                    .into_bytes(),
+                &[account.auth()],
+            )
+            .await
+            .expect::<Created>(201);
+        }
+    }
+    host.meter().await;
+    host.meter().await;
+    format!("instanode_session={}", account.token)
 }
 
 /// `total` small JSON deliveries to one receiver from `senders` concurrent senders, each
@@ -323,6 +385,24 @@ async fn main() {
             &command("ingest"),
         ));
         ingesting = Some(("webhook ingest", SENDERS, "ingest", memory.take_mib()));
+    }
+    if wanted("dashboard") {
+        const KINDS_SHOWN: [&str; 5] = ["db", "cache", "nosql", "queue", "webhook"];
+        let cookie = dashboard_team(&host, &KINDS_SHOWN, 3).await;
+        for (path, what) in [
+            ("/dashboard", "overview (counts, charts, activity)"),
+            ("/dashboard/resources", "resources list"),
+        ] {
+            rows.push(
+                dashboard_page(&host, &cookie, path, WORKERS, n * 4)
+                    .await
+                    .row(
+                        &format!("GET {path}: {what}, a team with 15 resources → whole page"),
+                        WORKERS,
+                        &command("dashboard"),
+                    ),
+            );
+        }
     }
     rows.push(figure_row(
         "host resident memory, idle (providers loaded)",
