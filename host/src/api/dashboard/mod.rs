@@ -192,6 +192,11 @@ impl Done {
     }
 }
 
+/// The kinds whose resources are apps: they are listed and shown as deployments.
+fn app_kinds(app: &App) -> Vec<String> {
+    app.kinds.app_kind().into_iter().map(|k| k.name).collect()
+}
+
 /// An HTML answer.
 fn html(page: Markup) -> Response {
     Html(page.into_string()).into_response()

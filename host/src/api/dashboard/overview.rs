@@ -50,7 +50,7 @@ async fn render(app: &App, session: &Session) -> Result<Markup, ApiError> {
         .await
         .map_err(ApiError::internal)?;
     let items: Vec<Resource> = rows.iter().map(describe).collect();
-    let app_kinds: Vec<String> = app.kinds.app_kind().into_iter().map(|k| k.name).collect();
+    let app_kinds = super::app_kinds(app);
     let deployments = app
         .store
         .team_deployments(team)

@@ -119,7 +119,7 @@ async fn render(
         session.check(app, headers, fields.get(guard::FIELD).map(String::as_str))?;
     }
     let row = resources::owned_by(app, &session.account, token).await?;
-    if app.kinds.app_kind().iter().any(|k| k.name == row.kind) {
+    if super::app_kinds(app).contains(&row.kind) {
         return Ok(Page::Deployment(row.token));
     }
     let credentials = match action {

@@ -44,7 +44,7 @@ pub async fn list(
             .await
             .map_err(ApiError::internal)?;
         // Apps are listed on the deployments page.
-        let app_kinds: Vec<String> = app.kinds.app_kind().into_iter().map(|k| k.name).collect();
+        let app_kinds = super::app_kinds(&app);
         let all: Vec<Resource> = rows
             .iter()
             .filter(|row| !app_kinds.contains(&row.kind))

@@ -29,7 +29,7 @@ nav.main a[aria-current=page]{background:var(--accent);color:var(--accent-text)}
 .who{margin-left:auto;overflow-wrap:anywhere;display:flex;align-items:center;gap:.5rem;flex-wrap:wrap;color:var(--muted);font-size:.9rem}
 main{max-width:72rem;margin:0 auto;padding:1.2rem 1rem 3rem}
 h1{font-size:1.5rem;margin:.3rem 0 1rem}h2{font-size:1.15rem;margin:2rem 0 .6rem}h3{font-size:1rem;margin:.2rem 0 .4rem}
-.muted{color:var(--muted);font-size:.9rem}
+.muted{color:var(--muted);font-size:.9rem}time{white-space:nowrap}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(13rem,1fr));gap:.8rem}
 .card{background:var(--surface);border:1px solid var(--border);border-radius:10px;padding:.8rem 1rem}
 .card .figure{font-size:1.6rem;font-weight:650}
