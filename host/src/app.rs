@@ -125,6 +125,8 @@ impl App {
         )
         .await;
         crate::replication::spawn(services.clone());
+        // Loaded before any listener exists, so no handshake finds the store still empty.
+        services.tls.reload(&services).await;
         crate::tls::spawn(services.clone());
         schedule::spawn(services);
         Ok(app)

@@ -41,6 +41,8 @@ const report = { pages: {}, problems: [] };
 // browser logs those answers as errors, so they are let through here and checked instead.
 const refusalsExpected = new Set();
 
+// How long after a cancelled request the page must have been left for it to be excused.
+const CANCEL_GRACE_MS = 1000;
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 const VARIANTS = [
@@ -52,6 +54,15 @@ const VARIANTS = [
 
 // Everything that goes wrong on a page is noted, whichever step was running.
 function watch(page) {
+  // Counts the page's navigations (and its close), so a request the browser cancelled
+  // because the page was left (a log stream, an icon still loading) is told from one that
+  // failed. The two events may come in either order, so a cancel is judged a moment later.
+  let navigations = 0;
+  const startedAt = new WeakMap();
+  page.on('framenavigated', (frame) => {
+    if (frame === page.mainFrame()) navigations++;
+  });
+  page.on('close', () => navigations++);
   page.on('console', (m) => {
     if (m.type() !== 'error') return;
     if (m.text().startsWith('Failed to load resource') && refusalsExpected.has(m.location().url)) return;
@@ -59,13 +70,20 @@ function watch(page) {
   });
   page.on('pageerror', (e) => report.problems.push(`script error on ${page.url()}: ${e.message}`));
   page.on('request', (r) => {
+    startedAt.set(r, navigations);
     if (new URL(r.url()).origin !== origin) report.problems.push(`request to another origin: ${r.url()}`);
   });
   page.on('requestfailed', (r) => {
     const why = r.failure()?.errorText;
-    // A log stream still open when the page is left is cut by the browser: not a failure.
-    if (why === 'net::ERR_ABORTED' && r.url().includes('/logs')) return;
-    report.problems.push(`failed request ${r.method()} ${r.url()}: ${why}`);
+    const problem = `failed request ${r.method()} ${r.url()}: ${why}`;
+    if (why !== 'net::ERR_ABORTED' || r.isNavigationRequest()) {
+      report.problems.push(problem);
+      return;
+    }
+    const started = startedAt.get(r) ?? navigations;
+    setTimeout(() => {
+      if (navigations === started) report.problems.push(problem);
+    }, CANCEL_GRACE_MS);
   });
   page.on('response', (r) => {
     if (r.status() >= 400 && r.request().resourceType() !== 'document') {
@@ -370,6 +388,8 @@ try {
   await open(page, '/dashboard');
   await Promise.all([page.waitForNavigation(), page.click('header form button')]);
   report.after_sign_out = await text(page, 'h1');
+  // Cancelled requests still being judged.
+  await new Promise((r) => setTimeout(r, CANCEL_GRACE_MS + 100));
 } catch (error) {
   // What the page showed when a step failed, for the test's failure message.
   for (const context of browser.contexts()) {

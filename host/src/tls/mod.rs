@@ -201,7 +201,6 @@ pub fn spawn(services: Arc<Services>) {
         return;
     }
     tokio::spawn(async move {
-        services.tls.reload(&services).await;
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ticks: u32 = 0;

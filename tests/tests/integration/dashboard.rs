@@ -278,6 +278,8 @@ async fn a_browser_walks_every_page_of_the_dashboard() {
         .await
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
+    // Kept beside the screenshots, to read whole when an assertion below quotes it.
+    std::fs::write(shots.join("report.json"), stdout.as_bytes()).unwrap();
     assert!(
         out.status.success(),
         "the browser run failed:\n{stdout}\n{}",
