@@ -198,6 +198,9 @@ pub fn app_proxy(app: &SharedApp) -> Arc<Proxy> {
             }))
             .with_https_redirects(Arc::new(move |host: &str| certified.tls.https_origin(host)));
     }
+    if app.tls.answers_acme() {
+        proxy = proxy.with_acme_answers();
+    }
     Arc::new(proxy)
 }
 

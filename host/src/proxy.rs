@@ -86,6 +86,9 @@ pub struct Proxy {
     custom_domain: HostLookup,
     /// Where a plain-HTTP request for a host should be redirected, if anywhere.
     https_origin: HostLookup,
+    /// Whether the host answers ACME HTTP-01 challenges under every name (it gets
+    /// certificates from a CA); otherwise apps keep that path for themselves.
+    acme_answers: bool,
 }
 
 /// Answers a question about a Host header.
@@ -127,6 +130,7 @@ impl Proxy {
             turn: std::sync::atomic::AtomicUsize::new(0),
             custom_domain: Arc::new(|_: &str| None),
             https_origin: Arc::new(|_: &str| None),
+            acme_answers: false,
         }
     }
 
@@ -139,6 +143,12 @@ impl Proxy {
     /// Redirects plain-HTTP requests for app hosts to the origin `lookup` gives for them.
     pub fn with_https_redirects(mut self, lookup: HostLookup) -> Self {
         self.https_origin = lookup;
+        self
+    }
+
+    /// Leaves ACME HTTP-01 challenges under app names to the host, which answers them.
+    pub fn with_acme_answers(mut self) -> Self {
+        self.acme_answers = true;
         self
     }
 
@@ -296,7 +306,7 @@ pub fn route(api: Router, proxy: Arc<Proxy>) -> Router {
 
 async fn dispatch(State(proxy): State<Arc<Proxy>>, request: Request, next: Next) -> Response {
     // ACME answers are the host's own, whichever name the CA asks under.
-    if request.uri().path().starts_with(ACME_CHALLENGE_PATH) {
+    if proxy.acme_answers && request.uri().path().starts_with(ACME_CHALLENGE_PATH) {
         return next.run(request).await;
     }
     let Some(host) = host_of(&request) else {

@@ -410,9 +410,13 @@ pub async fn create_api_key(
     JsonObject(body): JsonObject,
 ) -> Result<(StatusCode, Json<ApiKeyCreated>), ApiError> {
     let account = account(&app, &headers).await?;
-    let name = match body.get("name") {
-        Some(Value::String(s)) if (1..=120).contains(&s.trim().len()) => s.trim().to_string(),
-        _ => {
+    let name = match body
+        .get("name")
+        .and_then(Value::as_str)
+        .and_then(api_key_name)
+    {
+        Some(name) => name.to_string(),
+        None => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_name",
@@ -435,6 +439,17 @@ pub async fn create_api_key(
     };
     let created = issue_api_key(&app, &account, name, skip_delete_confirmation).await?;
     Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// How long a key's name may be, in characters.
+const API_KEY_NAME_CHARS: std::ops::RangeInclusive<usize> = 1..=120;
+
+/// `raw` as a key's name (trimmed), if it is one: the API and the dashboard agree on this.
+pub fn api_key_name(raw: &str) -> Option<&str> {
+    let name = raw.trim();
+    API_KEY_NAME_CHARS
+        .contains(&name.chars().count())
+        .then_some(name)
 }
 
 /// How many characters of a key are kept in the clear, so people can tell keys apart.

@@ -172,24 +172,32 @@ pub(super) async fn domains_of(
     app: &App,
     rows: &[DeploymentRow],
 ) -> Result<Vec<CustomDomainItem>, ApiError> {
-    let mut items = Vec::new();
-    for row in rows {
-        let domains = app
-            .store
-            .custom_domains_of(row.resource_id)
-            .await
-            .map_err(ApiError::internal)?;
-        let names: Vec<String> = domains.iter().map(|d| d.domain.clone()).collect();
-        let certificates = app
-            .store
-            .certificate_states(&names)
-            .await
-            .map_err(ApiError::internal)?;
-        items.extend(domains.iter().map(|domain| {
+    let ids: Vec<uuid::Uuid> = rows.iter().map(|row| row.resource_id).collect();
+    let domains = app
+        .store
+        .custom_domains_of(&ids)
+        .await
+        .map_err(ApiError::internal)?;
+    let names: Vec<String> = domains.iter().map(|d| d.domain.clone()).collect();
+    let certificates = app
+        .store
+        .certificate_states(&names)
+        .await
+        .map_err(ApiError::internal)?;
+    // Grouped by app, in the order the apps were given.
+    let items = rows
+        .iter()
+        .flat_map(|row| {
+            domains
+                .iter()
+                .filter(move |domain| domain.resource_id == row.resource_id)
+                .map(move |domain| (row, domain))
+        })
+        .map(|(row, domain)| {
             let certificate = certificates.iter().find(|c| c.name == domain.domain);
             describe(app, row, domain, certificate)
-        }));
-    }
+        })
+        .collect();
     Ok(items)
 }
 
@@ -385,19 +393,20 @@ async fn domain_of<'a>(
     rows: &'a [DeploymentRow],
     domain: &str,
 ) -> Result<(&'a DeploymentRow, CustomDomain), ApiError> {
-    for row in rows {
-        let found = app
-            .store
-            .custom_domains_of(row.resource_id)
-            .await
-            .map_err(ApiError::internal)?
-            .into_iter()
-            .find(|d| d.domain == domain);
-        if let Some(found) = found {
-            return Ok((row, found));
-        }
-    }
-    Err(unknown_domain())
+    let ids: Vec<uuid::Uuid> = rows.iter().map(|row| row.resource_id).collect();
+    app.store
+        .custom_domains_of(&ids)
+        .await
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .find(|d| d.domain == domain)
+        .and_then(|found| {
+            let row = rows
+                .iter()
+                .find(|row| row.resource_id == found.resource_id)?;
+            Some((row, found))
+        })
+        .ok_or_else(unknown_domain)
 }
 
 /// A domain's state as the owner sees it.

@@ -5,10 +5,12 @@
 use std::time::Instant;
 
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::dashboard::assets::ASSETS_PREFIX;
+use super::dashboard::refusal;
 use super::error::ApiError;
 use crate::app::SharedApp;
 use crate::tenancy::client::Client;
@@ -21,26 +23,42 @@ pub async fn middleware(State(app): State<SharedApp>, request: Request, next: Ne
     // Webhook senders are shared services delivering for many tenants from few addresses:
     // their deliveries are limited per receiver and in total (`webhooks::receive`), never
     // per sender address, so one tenant's busy sender cannot block the others'.
-    if request.uri().path().starts_with("/webhook/receive/") {
+    // The dashboard's stylesheet and icon are hash-named and served from memory: limiting
+    // them only leaves a page unstyled, and the page itself was already counted.
+    let path = request.uri().path();
+    if path.starts_with("/webhook/receive/") || path.starts_with(ASSETS_PREFIX) {
         return next.run(request).await;
     }
-    match app.rate_limiter.take(limit_key(client.ip), Instant::now()) {
-        Ok(()) => next.run(request).await,
-        Err(wait) => {
-            let seconds = wait.as_secs().max(1);
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!(
-                    "Too many requests from this address (limit {} per minute).",
-                    app.rate_limiter.per_minute()
-                ),
-            )
-            .action(format!(
-                "Tell the user the API is rate limiting this network; wait {seconds} seconds before the next request."
-            ))
-            .retry_after(seconds)
-            .into_response()
-        }
+    let Err(wait) = app.rate_limiter.take(limit_key(client.ip), Instant::now()) else {
+        return next.run(request).await;
+    };
+    let seconds = wait.as_secs().max(1);
+    let error = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "Too many requests from this address (limit {} per minute).",
+            app.rate_limiter.per_minute()
+        ),
+    )
+    .action(format!(
+        "Tell the user the API is rate limiting this network; wait {seconds} seconds before the next request."
+    ))
+    .retry_after(seconds);
+    if !wants_a_page(request.headers()) {
+        return error.into_response();
     }
+    let mut page = refusal(error);
+    page.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    page
+}
+
+/// Whether the caller is a browser opening a page (it asks for HTML), so a refusal should
+/// be a page a person can read rather than the agents' JSON.
+fn wants_a_page(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
 }

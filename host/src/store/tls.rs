@@ -18,7 +18,6 @@ pub struct DueCertificate {
     pub name: String,
     /// `dns-01` or `http-01`.
     pub challenge: String,
-    pub status: String,
     pub not_after: Option<DateTime<Utc>>,
     pub attempts: i32,
 }
@@ -135,7 +134,7 @@ impl Store {
                 SET next_attempt_at = now() + make_interval(secs => $1)
               WHERE name = (SELECT name FROM tls_certificates WHERE next_attempt_at <= now()
                             ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-             RETURNING name, challenge, status, not_after, attempts",
+             RETURNING name, challenge, not_after, attempts",
         )
         .bind(lease_secs)
         .fetch_optional(&self.pool)
@@ -323,13 +322,16 @@ impl Store {
         Ok(Ok(added))
     }
 
-    /// The domains of app `resource_id`, oldest first.
-    pub async fn custom_domains_of(&self, resource_id: Uuid) -> sqlx::Result<Vec<CustomDomain>> {
+    /// The domains of the apps `resource_ids` (a stack's services, or one app), oldest first.
+    pub async fn custom_domains_of(
+        &self,
+        resource_ids: &[Uuid],
+    ) -> sqlx::Result<Vec<CustomDomain>> {
         sqlx::query_as(&format!(
-            "SELECT {DOMAIN_COLUMNS} FROM custom_domains WHERE resource_id = $1
+            "SELECT {DOMAIN_COLUMNS} FROM custom_domains WHERE resource_id = ANY($1)
               ORDER BY created_at, domain"
         ))
-        .bind(resource_id)
+        .bind(resource_ids)
         .fetch_all(&self.pool)
         .await
     }

@@ -90,6 +90,11 @@ impl Tls {
         self.enabled
     }
 
+    /// Whether certificates come from an ACME CA, whose HTTP-01 challenges this host answers.
+    pub fn answers_acme(&self) -> bool {
+        self.acme.is_some()
+    }
+
     /// Whether custom domains can be added (HTTPS on, with a CA to certify them).
     pub fn custom_domains_available(&self) -> bool {
         self.acme.is_some() && self.prover.is_some()

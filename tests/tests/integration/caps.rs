@@ -377,3 +377,55 @@ async fn each_address_gets_a_hundred_requests_a_minute() {
         .await;
     assert_eq!(other.status.as_u16(), 200);
 }
+
+/// A browser over the limit is shown a page saying so (with the code and Retry-After), not
+/// the agents' JSON; the page's stylesheet and icon are never limited, so the pages a
+/// person is allowed still render.
+#[tokio::test]
+async fn a_browser_over_the_limit_gets_a_page_and_assets_are_not_counted() {
+    let host = TestHost::start(HostOptions {
+        extra: "rate_limit_per_minute = 3\n".into(),
+        ..HostOptions::default()
+    })
+    .await;
+    let browser = reqwest::Client::new();
+    let open = |path: &str| {
+        browser
+            .get(format!("{}{path}", host.url))
+            .header("accept", "text/html,application/xhtml+xml")
+            .header("x-forwarded-for", "198.51.100.80")
+    };
+    let first = open("/dashboard").send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let page = first.text().await.unwrap();
+    let assets: Vec<&str> = page
+        .split('"')
+        .filter(|part| part.starts_with("/dashboard/assets/"))
+        .collect();
+    assert_eq!(assets.len(), 2, "a stylesheet and an icon: {page}");
+    // Each asset fetched far more often than the limit allows, as many page views would.
+    for round in 0..5 {
+        for asset in &assets {
+            let answer = open(asset).send().await.unwrap();
+            assert_eq!(answer.status(), 200, "{asset}, round {round}");
+        }
+    }
+    for _ in 0..2 {
+        assert_eq!(open("/dashboard").send().await.unwrap().status(), 200);
+    }
+    let limited = open("/dashboard").send().await.unwrap();
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    let content_type = limited.headers()["content-type"].to_str().unwrap();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let refusal = limited.text().await.unwrap();
+    assert!(
+        refusal.contains("rate_limited") && refusal.contains("Too many requests"),
+        "{refusal}"
+    );
+    // An agent from the same address still gets the JSON envelope.
+    let agent = host
+        .get_with("/healthz", &[("x-forwarded-for", "198.51.100.80")])
+        .await;
+    assert_error(&agent, 429, "rate_limited");
+}

@@ -40,6 +40,17 @@ async fn an_app_answers_at_its_url_and_redeploys_in_place() {
     assert_eq!(item.url.as_deref(), Some(url.as_str()));
     let (status, body) = through_proxy(&host, Method::GET, &url, None, None).await;
     assert_eq!((status, body.trim()), (200, "hello v1"));
+    // This host gets no certificates from a CA, so the ACME challenge path is the app's.
+    let challenge = format!(
+        "{}/.well-known/acme-challenge/probe",
+        url.trim_end_matches('/')
+    );
+    let (status, body) = through_proxy(&host, Method::GET, &challenge, None, None).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body.contains("Not Found") && !body.contains("\"ok\""),
+        "answered by the app's own server, not the host: {body}"
+    );
 
     // The container: capped, unprivileged, published on loopback only.
     let names = containers_of(&namespace);

@@ -11,6 +11,9 @@ use sha2::{Digest, Sha256};
 use super::views::style::{ICON, STYLESHEET};
 use crate::api::error::ApiError;
 
+/// Where every asset is served under.
+pub const ASSETS_PREFIX: &str = "/dashboard/assets/";
+
 /// One file: where it is served, what it is, its bytes.
 struct Asset {
     path: String,
@@ -23,7 +26,7 @@ impl Asset {
     fn new(stem: &str, extension: &str, content_type: &'static str, body: &'static str) -> Self {
         let digest = hex::encode(Sha256::digest(body.as_bytes()));
         Self {
-            path: format!("/dashboard/assets/{stem}-{}.{extension}", &digest[..12]),
+            path: format!("{ASSETS_PREFIX}{stem}-{}.{extension}", &digest[..12]),
             content_type,
             body,
         }
@@ -53,7 +56,7 @@ pub fn icon_path() -> &'static str {
         (status = 404, description = "No such asset (an old hash, or another name).", body = crate::api::schema::ErrorBody),
     ))]
 pub async fn serve(Path(file): Path<String>) -> Response {
-    let wanted = format!("/dashboard/assets/{file}");
+    let wanted = format!("{ASSETS_PREFIX}{file}");
     let Some(asset) = [&*STYLESHEET_ASSET, &*ICON_ASSET]
         .into_iter()
         .find(|asset| asset.path == wanted)

@@ -128,7 +128,7 @@ impl Session {
 }
 
 /// A refusal as a page, with the API's status and code.
-fn refusal(error: ApiError) -> Response {
+pub(super) fn refusal(error: ApiError) -> Response {
     let status = error.status();
     let page = views::refusal::page(error.code(), error.message());
     (status, Html(page.into_string())).into_response()

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::views::settings::Settings;
 use super::{Done, Session, html, signed_in_form, signed_in_page, views};
-use crate::api::auth::{issue_api_key, revoke_key as revoke};
+use crate::api::auth::{api_key_name, issue_api_key, revoke_key as revoke};
 use crate::api::error::ApiError;
 use crate::api::json::RawBody;
 use crate::api::query::Query;
@@ -54,15 +54,14 @@ pub async fn create_key(
     RawBody(body): RawBody,
 ) -> Response {
     signed_in_form(&app, &headers, &body, async |session, fields| {
-        let name = fields.get("name").map(|n| n.trim()).unwrap_or_default();
-        if !(1..=120).contains(&name.len()) {
+        let Some(name) = fields.get("name").and_then(|n| api_key_name(n)) else {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_name",
                 "A key's name must be 1-120 characters.",
             )
             .action("Go back and give the key a name, e.g. laptop agent."));
-        }
+        };
         let created = issue_api_key(&app, &session.account, name.to_string(), false).await?;
         render(&app, session, Some(&created), None).await.map(html)
     })

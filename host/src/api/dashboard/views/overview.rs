@@ -5,7 +5,7 @@ use maud::{Markup, html};
 
 use super::chart::{self, Measure};
 use super::layout::{self, Section};
-use super::parts::{self, NEAR_LIMIT_PERCENT};
+use super::parts;
 use super::prompt::{self, Prompt};
 use crate::api::schema::Resource;
 use crate::store::{Account, Activity, UsagePoint};
@@ -113,12 +113,7 @@ fn kinds_table(kinds: &[KindSummary]) -> Markup {
                         td { (kind.count) @if let Some(limit) = kind.count_limit { " of " (limit) } }
                         td {
                             @if kind.storage_limit_bytes > 0 {
-                                @let percent = (kind.storage_bytes.saturating_mul(100) / kind.storage_limit_bytes).min(100);
-                                span.bar.near[percent >= NEAR_LIMIT_PERCENT] role="meter" aria-label={ (kind.kind) " storage used" }
-                                    aria-valuenow=(percent) aria-valuemin="0" aria-valuemax="100" {
-                                    span style={ "width:" (percent) "%" } {}
-                                }
-                                span.muted { (parts::megabytes(kind.storage_bytes)) " of " (parts::megabytes(kind.storage_limit_bytes)) }
+                                (parts::storage_meter(&format!("{} storage used", kind.kind), kind.storage_bytes, kind.storage_limit_bytes, false))
                             } @else { span.muted { "-" } }
                         }
                         td {

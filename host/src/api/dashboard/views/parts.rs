@@ -41,19 +41,25 @@ pub fn percent_used(item: &Resource) -> Option<u64> {
 /// A `used / limit` bar for a resource with a storage or memory limit.
 pub fn usage_bar(item: &Resource) -> Markup {
     html! {
-        @match (item.storage_bytes, item.storage_limit_bytes, percent_used(item)) {
-            (Some(used), Some(limit), Some(percent)) => {
-                @let near = percent >= NEAR_LIMIT_PERCENT;
-                span.bar.near[near].full[item.storage_exceeded] role="meter"
-                    aria-label="Storage used" aria-valuenow=(percent)
-                    aria-valuemin="0" aria-valuemax="100" title={ (percent) "%" } {
-                    span style={ "width:" (percent) "%" } {}
-                }
-                span.muted { (megabytes(used)) " of " (megabytes(limit)) }
-            }
-            (None, Some(limit), _) => span.muted { "not measured yet (limit " (megabytes(limit)) ")" },
+        @match (item.storage_bytes, item.storage_limit_bytes) {
+            (Some(used), Some(limit)) if limit > 0 => (storage_meter("Storage used", used, limit, item.storage_exceeded)),
+            (None, Some(limit)) => span.muted { "not measured yet (limit " (megabytes(limit)) ")" },
             _ => span.muted { "-" },
         }
+    }
+}
+
+/// A bar of `used` against `limit` (not zero), marked near the limit and when `full`,
+/// with both figures beside it; `label` names it for screen readers.
+pub fn storage_meter(label: &str, used: u64, limit: u64, full: bool) -> Markup {
+    let percent = (used.saturating_mul(100) / limit).min(100);
+    html! {
+        span.bar.near[percent >= NEAR_LIMIT_PERCENT].full[full] role="meter"
+            aria-label=(label) aria-valuenow=(percent)
+            aria-valuemin="0" aria-valuemax="100" title={ (percent) "%" } {
+            span style={ "width:" (percent) "%" } {}
+        }
+        span.muted { (megabytes(used)) " of " (megabytes(limit)) }
     }
 }
 
