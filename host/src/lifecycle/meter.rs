@@ -98,13 +98,9 @@ async fn meter(services: &Services, row: &ResourceRow) -> Result<Option<bool>, S
     }
     services
         .store
-        .record_usage(row.id, &report)
-        .await
-        .map_err(|e| e.to_string())?;
-    services
-        .store
-        .record_usage_sample(
+        .record_measurement(
             row.id,
+            &report,
             services.clock.now(),
             usage.storage_bytes,
             Some(usage.connections),

@@ -346,16 +346,6 @@ impl Store {
         .await
     }
 
-    /// Stores a usage measurement.
-    pub async fn record_usage(&self, id: Uuid, usage: &serde_json::Value) -> sqlx::Result<()> {
-        sqlx::query("UPDATE resources SET usage = $2 WHERE id = $1")
-            .bind(id)
-            .bind(usage)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     /// Records a failed attempt to apply a quota verdict (kept until one succeeds).
     pub async fn record_enforcement_failure(
         &self,

@@ -21,18 +21,24 @@ pub struct UsagePoint {
 }
 
 impl Store {
-    pub async fn record_usage_sample(
+    /// Records a measurement: `report` becomes the resource's latest usage, and the figures
+    /// a sample for the charts, in one statement.
+    pub async fn record_measurement(
         &self,
         resource_id: Uuid,
+        report: &serde_json::Value,
         at: DateTime<Utc>,
         storage_bytes: u64,
         connections: Option<u32>,
     ) -> sqlx::Result<()> {
         sqlx::query(
-            "INSERT INTO usage_samples (resource_id, at, storage_bytes, connections)
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            "WITH sample AS (
+                INSERT INTO usage_samples (resource_id, at, storage_bytes, connections)
+                VALUES ($1, $3, $4, $5) ON CONFLICT DO NOTHING)
+             UPDATE resources SET usage = $2 WHERE id = $1",
         )
         .bind(resource_id)
+        .bind(report)
         .bind(at)
         .bind(i64::try_from(storage_bytes).unwrap_or(i64::MAX))
         .bind(connections.map(|c| i32::try_from(c).unwrap_or(i32::MAX)))
@@ -74,31 +80,30 @@ impl Store {
         now: DateTime<Utc>,
         points: i64,
     ) -> sqlx::Result<Vec<UsagePoint>> {
-        let first: Option<DateTime<Utc>> = sqlx::query_scalar(
-            "SELECT min(at) FROM usage_samples WHERE resource_id = ANY($1) AND at >= $2",
-        )
-        .bind(resources)
-        .bind(since)
-        .fetch_one(&self.pool)
-        .await?;
-        let Some(first) = first else {
-            return Ok(Vec::new());
-        };
-        let span = (now - first).num_seconds().max(1);
-        let width = (span / points.max(1)).max(1) as f64;
+        // The bucket width spreads `points` over the span from the first sample to now,
+        // in whole seconds, at least one.
         sqlx::query_as(
-            "SELECT bucket AS at, sum(storage)::bigint AS storage_bytes,
+            "WITH chosen AS (
+                SELECT resource_id, at, storage_bytes, connections FROM usage_samples
+                WHERE resource_id = ANY($1) AND at >= $2),
+             width AS (
+                SELECT greatest(floor(greatest(floor(extract(epoch FROM $3 - min(at))), 1) / $4), 1)::float8
+                       AS seconds
+                FROM chosen)
+             SELECT bucket AS at, sum(storage)::bigint AS storage_bytes,
                     sum(connections)::bigint AS connections
              FROM (SELECT resource_id,
-                          to_timestamp(floor(extract(epoch FROM at) / $3) * $3) AS bucket,
+                          to_timestamp(floor(extract(epoch FROM at)::float8 / width.seconds) * width.seconds)
+                            AS bucket,
                           max(storage_bytes) AS storage, coalesce(max(connections), 0) AS connections
-                   FROM usage_samples WHERE resource_id = ANY($1) AND at >= $2
+                   FROM chosen, width
                    GROUP BY 1, 2) per_resource
              GROUP BY bucket ORDER BY bucket",
         )
         .bind(resources)
         .bind(since)
-        .bind(width)
+        .bind(now)
+        .bind(points.max(1))
         .fetch_all(&self.pool)
         .await
     }

@@ -946,10 +946,27 @@ async fn usage_samples_are_rolled_up_after_a_day_and_dropped_after_a_week() {
         .unwrap()
     };
 
+    // How many points the resource page's storage chart draws, signed in afresh (the test
+    // clock outruns sessions).
+    let chart_points = async || -> i64 {
+        let session = host.sign_in(&owner.email).await;
+        let (status, page) = Browser::of(&host, &session.token)
+            .await
+            .get(&host, &format!("/dashboard/resources/{}", created.token))
+            .await;
+        assert_eq!(status, 200, "{page}");
+        page.split("data-measure=\"Storage\" data-points=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .and_then(|points| points.parse().ok())
+            .unwrap_or_else(|| panic!("a storage chart: {page}"))
+    };
+
     host.meter().await;
     host.advance_clock(20 * 60).await;
     host.meter().await;
     assert_eq!(counts().await, (2, 0), "every sample of the last day");
+    assert_eq!(chart_points().await, 2, "one point per sample");
 
     host.advance_clock(25 * 3600).await;
     host.meter().await;
@@ -959,8 +976,14 @@ async fn usage_samples_are_rolled_up_after_a_day_and_dropped_after_a_week() {
         (1..=2).contains(&hourly),
         "the two older ones rolled up by hour: {hourly}"
     );
+    assert_eq!(
+        chart_points().await,
+        hourly + 1,
+        "each hour, and the newest"
+    );
 
     host.advance_clock(8 * 24 * 3600).await;
     host.meter().await;
     assert_eq!(counts().await, (1, 0), "nothing older than a week");
+    assert_eq!(chart_points().await, 1);
 }
