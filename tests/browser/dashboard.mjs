@@ -127,10 +127,11 @@ async function inspect(page, name) {
   report.pages[name] = { url: page.url(), title: await page.title(), findings };
 }
 
-// The newest message to `to` in the Maildir; its sign-in link (quoted-printable undone).
+// The newest message to `to` in the Maildir (waited for up to 30 s); its sign-in link
+// (quoted-printable undone).
 async function emailedLink(to = email) {
   const dir = join(env('MAILDIR'), 'new');
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 300; i++) {
     const messages = readdirSync(dir)
       .map((name) => join(dir, name))
       .map((path) => ({ path, at: statSync(path).mtimeMs, text: readFileSync(path, 'utf8') }))

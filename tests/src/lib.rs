@@ -870,11 +870,39 @@ pub async fn reply(response: reqwest::Response) -> Reply {
     }
 }
 
-/// A TCP port nothing listens on right now.
+/// A TCP port nothing listens on right now, for a listener a test starts soon after.
+///
+/// Chosen below the kernel's ephemeral range (where `bind(0)` and every outgoing
+/// connection take their ports), so no connection made meanwhile can take it; and never
+/// handed out twice in one run, so parallel tests do not pick the same one.
 pub fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let ephemeral_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (low, high) = (FREE_PORTS_FROM, ephemeral_from.min(FREE_PORTS_BELOW));
+    if high <= low + 1000 {
+        // Too little room below the ephemeral range: let the kernel choose.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        return Ok(listener.local_addr()?.port());
+    }
+    let mut handed_out = HANDED_OUT.lock().expect("free ports lock");
+    for _ in 0..1000 {
+        let random = u16::from_be_bytes(uuid::Uuid::new_v4().as_bytes()[..2].try_into()?);
+        let port = low + random % (high - low);
+        if !handed_out.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.insert(port);
+            return Ok(port);
+        }
+    }
+    bail!("no free port between {low} and {high}")
 }
+
+/// Where [`free_port`] looks: above the well-known services, below the ephemeral range.
+const FREE_PORTS_FROM: u16 = 20000;
+const FREE_PORTS_BELOW: u16 = 32768;
 
 fn render_config(
     options: &HostOptions,

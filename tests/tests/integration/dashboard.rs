@@ -537,30 +537,20 @@ async fn dashboard_forms_are_guarded_and_credential_access_is_recorded() {
         .await;
     let created: Created = created.expect(201);
     let token = created.token;
-    let page_url = format!("{}/dashboard/resources/{token}", host.url);
+    let page_path = format!("/dashboard/resources/{token}");
+    let page_url = format!("{}{page_path}", host.url);
 
     // Without a session the page sends the browser to the sign-in form.
     let anonymous = browser.get(&page_url).send().await.unwrap();
     assert_eq!(anonymous.status(), 303);
 
     // The page carries the form token; the credentials are not on it.
-    let page = browser
-        .get(&page_url)
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let owner = Browser::of(&host, &account.token).await;
+    let (_, page) = owner.get(&host, &page_path).await;
     let url = created.connection_url.as_str();
     assert!(!page.contains(url));
-    let form_token = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a form token on the page")
-        .to_string();
+    let form_token = &owner.form_token;
+    assert!(page.contains(form_token.as_str()), "{page}");
 
     let reveal = |form: String, origin: Option<String>| {
         let mut request = browser
@@ -614,15 +604,7 @@ async fn dashboard_forms_are_guarded_and_credential_access_is_recorded() {
         )
         .await;
     rotated.expect::<ResourceCredentials>(200);
-    let page = browser
-        .get(&page_url)
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, page) = owner.get(&host, &page_path).await;
     let history = &page[page.find("id=\"history\"").expect("a history table")..];
     assert_eq!(
         history.matches("<tr>").count(),
@@ -635,24 +617,10 @@ async fn dashboard_forms_are_guarded_and_credential_access_is_recorded() {
     assert_eq!(history.matches(">dashboard<").count(), 1, "{history}");
 
     // Another team sees the resource as missing, and cannot reveal it.
-    let stranger = host.new_account("other").await;
-    let stranger_cookie = format!("instanode_session={}", stranger.token);
-    let missing = browser
-        .get(&page_url)
-        .header("cookie", &stranger_cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(missing.status(), 404);
-    let stranger_page = browser
-        .get(format!("{}/dashboard", host.url))
-        .header("cookie", &stranger_cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let stranger = Browser::of(&host, &host.new_account("other").await.token).await;
+    let (status, _) = stranger.get(&host, &page_path).await;
+    assert_eq!(status, 404);
+    let (_, stranger_page) = stranger.get(&host, "/dashboard").await;
     assert!(!stranger_page.contains(&token.to_string()));
 
     // The operator page: a forged or expired cookie is not a session.
