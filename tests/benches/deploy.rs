@@ -60,12 +60,7 @@ async fn upload_to_first_answer(host: &TestHost, workers: usize, n: usize) -> St
         }
         samples
     });
-    let samples = futures::future::join_all(runs)
-        .await
-        .into_iter()
-        .flatten()
-        .collect();
-    Stats::new(samples, started.elapsed())
+    Stats::of_workers(runs, started).await
 }
 
 /// A running nginx, stopped (master and workers) on drop.
@@ -161,12 +156,7 @@ async fn load_with(
         }
         samples
     });
-    let samples = futures::future::join_all(runs)
-        .await
-        .into_iter()
-        .flatten()
-        .collect();
-    Stats::new(samples, started.elapsed())
+    Stats::of_workers(runs, started).await
 }
 
 fn mean(stats: &Stats) -> f64 {

@@ -129,12 +129,7 @@ async fn provisions(host: &TestHost, kinds: &[&str], workers: usize, total: usiz
         }
         samples
     });
-    let samples = futures::future::join_all(runs)
-        .await
-        .into_iter()
-        .flatten()
-        .collect();
-    Stats::new(samples, started.elapsed())
+    Stats::of_workers(runs, started).await
 }
 
 /// `total` loads of a dashboard page by `workers` concurrent browsers of one team, each
@@ -166,12 +161,7 @@ async fn dashboard_page(
         }
         samples
     });
-    let samples = futures::future::join_all(runs)
-        .await
-        .into_iter()
-        .flatten()
-        .collect();
-    Stats::new(samples, started.elapsed())
+    Stats::of_workers(runs, started).await
 }
 
 /// A signed-in team on a paid tier holding `per_kind` resources of each of `kinds`,
@@ -231,12 +221,7 @@ async fn webhook_ingest(host: &TestHost, senders: usize, total: usize) -> Stats 
             samples
         }
     });
-    let samples = futures::future::join_all(runs)
-        .await
-        .into_iter()
-        .flatten()
-        .collect();
-    Stats::new(samples, started.elapsed())
+    Stats::of_workers(runs, started).await
 }
 
 /// Waits until the provider's warm pools hold `want` databases per kind (or 3 minutes pass).

@@ -1036,6 +1036,20 @@ impl Stats {
         Self { samples, wall }
     }
 
+    /// Runs the concurrent `workers` (each timing its own requests) to the end, and pools
+    /// their samples against the wall time since `started`.
+    pub async fn of_workers<W>(workers: impl IntoIterator<Item = W>, started: Instant) -> Self
+    where
+        W: std::future::Future<Output = Vec<Duration>>,
+    {
+        let samples = futures::future::join_all(workers)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        Self::new(samples, started.elapsed())
+    }
+
     /// The `p`-th percentile (nearest rank).
     pub fn percentile(&self, p: f64) -> Duration {
         let rank = ((p / 100.0) * self.samples.len() as f64).ceil() as usize;

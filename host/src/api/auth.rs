@@ -344,7 +344,7 @@ pub async fn email_callback(
 }
 
 /// Whether the caller is a browser following a link (it asks for HTML first).
-fn wants_html(headers: &HeaderMap) -> bool {
+pub(super) fn wants_html(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

@@ -43,11 +43,7 @@ pub(super) async fn hold_for_confirmation(
     let Some(team_id) = deletable.team_id else {
         return Ok(None);
     };
-    let paid = app
-        .plans
-        .tier(&deletable.tier)
-        .is_some_and(|tier| tier.price_usd_monthly > 0);
-    if !paid {
+    if !app.plans.is_paid(&deletable.tier) {
         return Ok(None);
     }
     if asks_to_skip(headers) {

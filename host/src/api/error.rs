@@ -74,6 +74,16 @@ impl ApiError {
         self.0.status
     }
 
+    /// When the client may retry: as set, else the status's default.
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        self.0.retry_after.or(match self.0.status.as_u16() {
+            429 => Some(60),
+            503 => Some(30),
+            502 | 504 => Some(10),
+            _ => None,
+        })
+    }
+
     /// The sentence for people.
     pub fn message(&self) -> &str {
         &self.0.message
@@ -186,13 +196,8 @@ const CONTACT_OPERATOR: &str = "Tell the user something went wrong on the server
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = self.retry_after_seconds();
         let details = *self.0;
-        let retry_after = details.retry_after.or(match details.status.as_u16() {
-            429 => Some(60),
-            503 => Some(30),
-            502 | 504 => Some(10),
-            _ => None,
-        });
         let mut extra = details.extra;
         extra.retain(|key, _| !ErrorBody::FIELDS.contains(&key.as_str()));
         let body = ErrorBody {

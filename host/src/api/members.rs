@@ -73,11 +73,7 @@ pub(super) async fn send_invitation(
     account: &Account,
     email: &str,
 ) -> Result<InvitationSent, ApiError> {
-    let paid = app
-        .plans
-        .tier(&account.tier)
-        .is_some_and(|tier| tier.price_usd_monthly > 0);
-    if !paid {
+    if !app.plans.is_paid(&account.tier) {
         return Err(ApiError::new(
             StatusCode::PAYMENT_REQUIRED,
             "upgrade_required",
@@ -109,7 +105,7 @@ pub(super) async fn send_invitation(
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "too_many_invitations",
-            "The team already has 20 invitations waiting.",
+            format!("The team already has {MAX_PENDING} invitations waiting."),
         )
         .action("Revoke some with DELETE /api/v1/team/invitations/{id}, then invite again."));
     }
@@ -142,7 +138,7 @@ pub(super) async fn send_invitation(
             created_at: now,
             expires_at,
         },
-        note: "The link is on its way; it works once, for 7 days.".into(),
+        note: format!("The link is on its way; it works once, for {INVITATION_DAYS} days."),
     })
 }
 

@@ -5,10 +5,11 @@
 use std::time::Instant;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::auth::wants_html;
 use super::dashboard::assets::ASSETS_PREFIX;
 use super::dashboard::refusal;
 use super::error::ApiError;
@@ -45,20 +46,9 @@ pub async fn middleware(State(app): State<SharedApp>, request: Request, next: Ne
         "Tell the user the API is rate limiting this network; wait {seconds} seconds before the next request."
     ))
     .retry_after(seconds);
-    if !wants_a_page(request.headers()) {
-        return error.into_response();
+    if wants_html(request.headers()) {
+        refusal(error)
+    } else {
+        error.into_response()
     }
-    let mut page = refusal(error);
-    page.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    page
-}
-
-/// Whether the caller is a browser opening a page (it asks for HTML), so a refusal should
-/// be a page a person can read rather than the agents' JSON.
-fn wants_a_page(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|accept| accept.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"))
 }

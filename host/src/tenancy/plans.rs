@@ -92,6 +92,12 @@ impl Plans {
         self.tiers.get(name)
     }
 
+    /// Whether `name` is a tier people pay for.
+    pub fn is_paid(&self, name: &str) -> bool {
+        self.tier(name)
+            .is_some_and(|tier| tier.price_usd_monthly > 0)
+    }
+
     /// Every tier, lowest rank first.
     pub fn by_rank(&self) -> Vec<(&str, &Tier)> {
         let mut tiers: Vec<_> = self.tiers.iter().map(|(k, v)| (k.as_str(), v)).collect();

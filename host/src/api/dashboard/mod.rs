@@ -127,11 +127,17 @@ impl Session {
     }
 }
 
-/// A refusal as a page, with the API's status and code.
+/// A refusal as a page, with the API's status, code and `Retry-After`.
 pub(super) fn refusal(error: ApiError) -> Response {
     let status = error.status();
     let page = views::refusal::page(error.code(), error.message());
-    (status, Html(page.into_string())).into_response()
+    let mut response = (status, Html(page.into_string())).into_response();
+    if let Some(seconds) = error.retry_after_seconds() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, seconds.into());
+    }
+    response
 }
 
 /// A signed-in page: `render` makes it from the session; a browser without one goes to
